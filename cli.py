@@ -1,0 +1,145 @@
+"""dlkit: deep-learning labs with instant, precise feedback.
+
+One root group, one verb per job. Every command's first docstring line is its
+help text; bad input exits with status 2 and one line saying what to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import click
+
+from grader import labs
+from grader.spec import Lab
+
+REPO = Path(__file__).resolve().parent
+
+
+class Problem(click.ClickException):
+    """A usage error: one line on stderr, exit status 2."""
+
+    exit_code = 2
+
+
+class DlkitGroup(click.Group):
+    """A group whose usage errors are one line, never a usage dump or a traceback."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.UsageError as error:
+            command = error.ctx.command_path if error.ctx else "dlkit"
+            click.echo(f"Error: {error.format_message()} (see '{command} --help')", err=True)
+            sys.exit(2)
+        except click.ClickException as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _lab(name: str) -> Lab:
+    if name not in labs.MODULES:
+        raise Problem(f"unknown lab '{name}'; the labs are: {', '.join(labs.names())}")
+    return labs.load(name)
+
+
+@click.group(cls=DlkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dlkit", message="%(prog)s %(version)s")
+def main() -> None:
+    """Deep-learning labs, graded instantly: dlkit check lab3."""
+
+
+@main.command("list")
+@click.argument("lab", required=False)
+def list_(lab: str | None) -> None:
+    """List the labs, or one lab's tasks and points."""
+    from grader.signatures import read_signatures
+
+    if lab is None:
+        for name in labs.names():
+            spec = labs.load(name)
+            click.echo(f"{name}  {spec.title:<40} {len(spec.tasks):>2} tasks  {spec.max_score:g} points  "
+                       f"({spec.name}/{spec.module}.py, {'PyTorch' if spec.kind == 'torch' else 'NumPy'})")
+        return
+    spec = _lab(lab)
+    signatures = read_signatures(REPO / "assignments" / spec.name / f"{spec.module}.py")
+    click.echo(f"{spec.name}: {spec.title} ({spec.name}/{spec.module}.py)")
+    for task in spec.tasks:
+        sig = signatures.get(task.function)
+        summary = task.summary or (sig.summary if sig else "")
+        click.echo(f"  {task.name:<22} {task.points:>4g} pts  {summary}")
+    click.echo(f"  {'total':<22} {spec.max_score:>4g} pts")
+
+
+@main.command()
+@click.argument("lab")
+@click.argument("tasks", nargs=-1)
+@click.option("--submission", type=click.Path(file_okay=False, path_type=Path), default=Path("assignments"),
+              show_default=True, help="Folder laid out like assignments/ (it holds LAB/<module>.py).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="A table for people, or one JSON object for programs.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None,
+              help="Seed for the generated inputs; the report prints it. Default: a new one each run.")
+@click.option("--profile", type=click.Choice(["default", "ci", "thorough"]), default=None,
+              help="How many inputs each check tries (default: $DLKIT_PROFILE or 'default').")
+def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int | None, profile: str | None) -> None:
+    """Grade one lab of a submission (all tasks, or the TASKS named)."""
+    spec = _lab(lab)
+    known = [t.name for t in spec.tasks]
+    for task in tasks:
+        if task not in known:
+            raise Problem(f"{lab} has no task '{task}'; its tasks are: {', '.join(known)}")
+    if not submission.is_dir():
+        raise Problem(f"no submission folder '{submission}' (expected a folder laid out like assignments/)")
+    from grader.engine import PROFILES, grade_lab
+    from grader.report import print_text, to_json
+
+    profile = profile or os.environ.get("DLKIT_PROFILE", "default")
+    if profile not in PROFILES:
+        raise Problem(f"unknown profile '{profile}' in DLKIT_PROFILE; use one of {', '.join(PROFILES)}")
+    seed = random.SystemRandom().randrange(2**32) if seed is None else seed
+    result = grade_lab(spec, submission, seed=seed, tasks=tasks, budget=PROFILES[profile])
+    if fmt == "json":
+        click.echo(to_json(result))
+    else:
+        again = " ".join(["dlkit check", lab, *tasks] + ([f"--submission {submission}"] if str(submission) != "assignments" else [])
+                         + [f"--seed {seed}"])
+        print_text(result, spec.title, reproduce=again)
+    sys.exit(0 if result.passed else 1)
+
+
+@main.command()
+@click.argument("lab_names", metavar="[LAB]...", nargs=-1)
+@click.option("--check", "only_check", is_flag=True, help="Only report stubs that differ from the solutions; write nothing.")
+def stubs(lab_names: Sequence[str], only_check: bool) -> None:
+    """Regenerate the student stubs in assignments/ from solutions/."""
+    from grader.stubs import solution_path, stub_path, stub_source, write_stub
+
+    stale = []
+    for name in lab_names or labs.names():
+        spec = _lab(name)
+        if not solution_path(REPO, spec).is_file():
+            raise Problem(f"no reference solution {solution_path(REPO, spec)} to derive the stub from")
+        if only_check:
+            target = stub_path(REPO, spec)
+            fresh = stub_source(solution_path(REPO, spec).read_text(encoding="utf-8"), spec)
+            if not target.is_file() or target.read_text(encoding="utf-8") != fresh:
+                stale.append(str(target.relative_to(REPO)))
+        else:
+            click.echo(f"wrote {write_stub(REPO, spec).relative_to(REPO)}")
+    if stale:
+        click.echo(f"stale stubs (run 'dlkit stubs'): {', '.join(stale)}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

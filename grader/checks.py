@@ -1,0 +1,215 @@
+"""The kinds of check a task can declare.
+
+- ``Matches``: the result equals an oracle's (the reference solution, PyTorch,
+  a formula), within the tolerance of its dtype.
+- ``Worked``: the result equals a value written down in the handout.
+- ``Property``: a statement that holds for every correct answer.
+- ``Raises``: invalid input raises the exception the contract names.
+
+Every failure message names the input, what was expected and received, where
+the expectation came from, and a hint when the output matches a known mistake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from grader import oracles
+from grader.compare import difference, generic_hint
+from grader.engine import CheckFailed, Context, StudentRaised
+from grader.spec import Call, Check, Tolerance, Variant
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
+
+CPU = (Variant("cpu"),)
+
+
+# ----------------------------------------------------------------------------- oracles
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference solution of the same task (run in the grader's process)."""
+
+    function: str | None = None
+    label: str = "the reference solution"
+    needs_reference: bool = True
+
+    def __call__(self, ctx: Context, call: Call) -> Any:
+        return ctx.expected(call, self.function)
+
+
+@dataclass(frozen=True)
+class Torch:
+    """PyTorch on the check's device: ``compute(call, variant)`` returns the expected value."""
+
+    label: str
+    compute: Callable[[Call, Variant], Any]
+    needs_reference: bool = False
+
+    def __call__(self, ctx: Context, call: Call) -> Any:
+        return oracles.plain(self.compute(call, ctx.variant))
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A formula written out in the grader (for scalar facts such as sizes and counts)."""
+
+    label: str
+    compute: Callable[..., Any]
+    needs_reference: bool = False
+
+    def __call__(self, ctx: Context, call: Call) -> Any:
+        return self.compute(*oracles.materialize(call.args), **oracles.materialize(call.kwargs))
+
+
+Oracle = Reference | Torch | Formula
+
+
+# ----------------------------------------------------------------------------- messages
+
+
+def compare_result(ctx: Context, expected: Any, received: Any, tolerance: Any) -> str | None:
+    """Compare a whole result, naming the parts of a tuple result as the task declares them."""
+    names = ctx.task.returns
+    if isinstance(expected, tuple) and names and len(names) == len(expected):
+        if not isinstance(received, (tuple, list)) or len(received) != len(expected):
+            return difference(expected, received, tolerance, f"the result (expected a tuple {tuple(names)})")
+        for name, e, r in zip(names, expected, received):
+            found = difference(e, r, tolerance, name)
+            if found:
+                return found
+        return None
+    return difference(expected, received, tolerance)
+
+
+def hints_for(ctx: Context, call: Call, expected: Any, received: Any, tolerance: Any) -> list[str]:
+    """The known mistakes the received value matches, most specific first."""
+    found = []
+    for mistake in ctx.task.mistakes:
+        try:
+            if mistake.produces is not None:
+                wrong = oracles.plain(mistake.produces(*oracles.materialize(call.args), **oracles.materialize(call.kwargs)))
+                if compare_result(ctx, wrong, received, tolerance) is None:
+                    found.append(mistake.hint)
+            elif mistake.detects is not None and mistake.detects(call, expected, received):
+                found.append(mistake.hint)
+        except Exception:  # noqa: BLE001 - a mistake that does not apply to this input says nothing
+            continue
+    if not found:
+        parts = zip(expected, received) if isinstance(expected, tuple) and isinstance(received, (tuple, list)) \
+            and len(expected) == len(received) else [(expected, received)]
+        names = list(ctx.task.returns) or []
+        for i, (e, r) in enumerate(parts):
+            hint = generic_hint(e, r)
+            if hint:
+                found.append(f"{names[i]}: {hint}" if i < len(names) and isinstance(expected, tuple) else hint)
+                break
+    return found
+
+
+def failure_message(ctx: Context, call: Call, problem: str, source: str, hints: Sequence[str] = ()) -> str:
+    lines = [problem, f"  input: {ctx.describe(call)}", f"  expected values from {source}"]
+    lines += [f"  hint: {h}" for h in hints]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- check kinds
+
+
+@dataclass(frozen=True)
+class Matches(Check):
+    """The student's result equals the oracle's on the examples and on generated inputs."""
+
+    oracle: Oracle
+    cases: "SearchStrategy[Call] | None" = None
+    examples: Sequence[Call] = ()
+    variants: Sequence[Variant] = CPU
+    tolerance: Tolerance | dict[str, Tolerance] | None = None
+    max_examples: int | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", f"matches {self.oracle.label}")
+
+    @property
+    def needs_reference(self) -> bool:  # type: ignore[override]
+        return self.oracle.needs_reference
+
+    def verify(self, ctx: Context, call: Call) -> None:
+        expected = self.oracle(ctx, call)
+        received = ctx.student(call)
+        problem = compare_result(ctx, expected, received, self.tolerance)
+        if problem:
+            source = self.oracle.label + (f" on {ctx.variant.label}" if isinstance(self.oracle, Torch) else "")
+            hints = hints_for(ctx, call, expected, received, self.tolerance)
+            raise CheckFailed(failure_message(ctx, call, problem, source, hints))
+
+
+@dataclass(frozen=True)
+class Worked(Check):
+    """The handout's worked examples: fixed inputs with the values written in the handout."""
+
+    pairs: Sequence[tuple[Call, Any]]
+    name: str = "reproduces the handout's worked examples"
+    tolerance: Tolerance | dict[str, Tolerance] | None = None
+    variants: Sequence[Variant] = CPU
+    cases: None = None
+    max_examples: None = None
+
+    @property
+    def examples(self) -> Sequence[Call]:  # type: ignore[override]
+        return [Call(c.args, c.kwargs, c.note, e) for c, e in self.pairs]
+
+    def verify(self, ctx: Context, call: Call) -> None:
+        expected = call.expected
+        received = ctx.student(call)
+        problem = compare_result(ctx, expected, received, self.tolerance)
+        if problem:
+            hints = hints_for(ctx, call, expected, received, self.tolerance)
+            raise CheckFailed(failure_message(ctx, call, problem, "the handout's worked example", hints))
+
+
+@dataclass(frozen=True)
+class Property(Check):
+    """A statement every correct answer satisfies; ``holds(ctx, call)`` raises ``CheckFailed`` if not."""
+
+    name: str
+    holds: Callable[[Context, Call], None]
+    cases: "SearchStrategy[Call] | None" = None
+    examples: Sequence[Call] = ()
+    variants: Sequence[Variant] = CPU
+    max_examples: int | None = None
+
+    def verify(self, ctx: Context, call: Call) -> None:
+        self.holds(ctx, call)
+
+
+@dataclass(frozen=True)
+class Raises(Check):
+    """Invalid input raises ``exception`` (by name) instead of returning something."""
+
+    exception: str
+    cases: "SearchStrategy[Call] | None" = None
+    examples: Sequence[Call] = ()
+    variants: Sequence[Variant] = CPU
+    max_examples: int | None = None
+    name: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", f"raises {self.exception} for invalid arguments")
+
+    def verify(self, ctx: Context, call: Call) -> None:
+        try:
+            received = ctx.student(call)
+        except StudentRaised as raised:
+            if raised.failure.exception == self.exception:
+                return
+            raise CheckFailed(f"raised {raised.failure.exception} ({raised.failure.message}), expected {self.exception}\n"
+                              f"  input: {ctx.describe(call)}" + (f"\n  why invalid: {call.note}" if call.note else "")) from None
+        raise CheckFailed(f"returned {received!r} instead of raising {self.exception}\n"
+                          f"  input: {ctx.describe(call)}" + (f"\n  why invalid: {call.note}" if call.note else ""))

@@ -1,0 +1,291 @@
+"""Run a lab's checks against a submission and score them.
+
+For every task, every check runs in every variant it declares (CPU and CUDA,
+float32 and float64): first its explicit examples, then the inputs Hypothesis
+draws, shrunk to the smallest failing one. The student's function is only ever
+called through the sandbox; the reference solution and PyTorch run here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from grader import oracles
+from grader.describe import describe_call
+from grader.results import CheckResult, LabResult, TaskResult
+from grader.sandbox import Limits, Sandbox, StudentFailure, WorkerConfig
+from grader.signatures import Signature, read_signatures
+from grader.spec import Call, Check, Lab, Task, Variant
+from grader.wire import TensorValue
+
+REPO = Path(__file__).resolve().parent.parent
+FATAL = ("not_implemented", "timeout", "crash", "memory", "import", "missing", "banned")
+
+
+class CheckFailed(Exception):
+    """The student's answer is wrong; the message says how."""
+
+
+class StudentRaised(Exception):
+    """The student's code raised on an input (shrinkable, unlike a fatal failure)."""
+
+    def __init__(self, failure: StudentFailure, where: str):
+        super().__init__(failure.describe())
+        self.failure = failure
+        self.where = where
+
+
+class Abort(BaseException):
+    """Stop the check at once: there is nothing to learn from more inputs.
+
+    A BaseException, so that Hypothesis does not try to shrink it.
+    """
+
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Skip(Exception):
+    """The check cannot run here (no reference solutions, no CUDA)."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How hard to look: examples per check, and how long a shrink may take."""
+
+    max_examples: int = 20
+    shrink_calls: int = 200
+    shrink_seconds: float = 4.0
+
+
+PROFILES = {
+    "default": Budget(),
+    "ci": Budget(max_examples=8, shrink_calls=80, shrink_seconds=2.0),
+    "thorough": Budget(max_examples=100, shrink_calls=500, shrink_seconds=20.0),
+}
+
+
+def load_reference(lab: Lab, solutions: Path | None) -> ModuleType | None:
+    """The reference module from ``solutions/``, imported in the grader's process, or None."""
+    if solutions is None:
+        return None
+    path = solutions / lab.name / f"{lab.module}.py"
+    if not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location(f"_dlkit_reference_{lab.name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class Context:
+    """What a check sees: the task, the variant, and ways to call student and reference."""
+
+    lab: Lab
+    task: Task
+    variant: Variant
+    sandbox: Sandbox
+    reference: ModuleType | None
+    signature: Signature | None
+    calls: int = 0
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def prepare(self, call: Call) -> Call:
+        """The call as this variant runs it: floating arrays in the variant's dtype and, in a
+        PyTorch lab, every array as a tensor on the variant's device."""
+        return call.with_args(tuple(self._convert(a) for a in call.args),
+                              {k: self._convert(v) for k, v in call.kwargs.items()})
+
+    def _convert(self, value: Any) -> Any:
+        dtype = self.variant.dtype
+        if isinstance(value, np.ndarray):
+            if dtype and value.dtype.kind == "f":
+                value = value.astype(dtype)
+            if self.lab.kind == "torch":
+                return TensorValue(value, value.dtype.name, self.variant.device)
+            return value
+        if isinstance(value, tuple):
+            return tuple(self._convert(v) for v in value)
+        if isinstance(value, list):
+            return [self._convert(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self._convert(v) for k, v in value.items()}
+        return value
+
+    def describe(self, call: Call, function: str | None = None) -> str:
+        return describe_call(function or self.task.function, call, self.signature)
+
+    def student(self, call: Call, function: str | None = None, grad: dict[str, Any] | None = None) -> Any:
+        """The student's result for ``call`` (with ``grad``: ``(result, gradients)``)."""
+        name = function or self.task.function
+        self.calls += 1
+        params = self.signature.params if self.signature and function is None else ()
+        try:
+            reply = self.sandbox.call(name, call.args, call.kwargs, params, self.task.timeout, grad)
+        except StudentFailure as failure:
+            where = self.describe(call, name)
+            if failure.kind in FATAL:
+                raise Abort(failure.status, _fatal_message(failure, where)) from None
+            raise StudentRaised(failure, where) from None
+        if reply.banned:
+            raise Abort("error", f"{name} called {', '.join(reply.banned)}, which this lab bans "
+                                 "(the call was refused); write it from tensor operations")
+        illegal = [m for m in reply.modified if m not in self.task.may_modify]
+        if illegal:
+            raise CheckFailed(f"{name} modified its argument '{illegal[0]}' in place; return a new array instead\n"
+                              f"  input: {self.describe(call, name)}")
+        return (reply.value, reply.grads) if grad is not None else reply.value
+
+    def expected(self, call: Call, function: str | None = None) -> Any:
+        """The reference solution's result for ``call``, computed in this process."""
+        if self.reference is None:
+            raise Skip("needs the reference solutions (graded on submission)")
+        fn: Callable[..., Any] = getattr(self.reference, function or self.task.function)
+        return oracles.plain(fn(*oracles.materialize(call.args), **oracles.materialize(call.kwargs)))
+
+
+def _fatal_message(failure: StudentFailure, where: str) -> str:
+    if failure.kind == "not_implemented":
+        return "not implemented yet (the function still raises NotImplementedError)"
+    if failure.kind == "import":
+        return f"the module could not be imported: {failure.describe()}"
+    return f"{failure.describe()}\n  input: {where}"
+
+
+class _ShrinkBudget(BaseException):
+    """Raised when shrinking has taken long enough; carries the smallest failure so far."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget) -> None:
+    """Let Hypothesis drive ``check.verify`` over ``check.cases``; raise the smallest failure."""
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+    from hypothesis import seed as fix_seed
+
+    state: dict[str, Any] = {"failure": None, "calls": 0, "since": 0.0}
+
+    def attempt(call: Call) -> None:
+        if state["failure"] is not None:
+            state["calls"] += 1
+            if state["calls"] > budget.shrink_calls or time.monotonic() - state["since"] > budget.shrink_seconds:
+                raise _ShrinkBudget(state["failure"])
+        try:
+            check.verify(ctx, ctx.prepare(call))
+        except (CheckFailed, StudentRaised) as error:
+            if state["failure"] is None:
+                state["since"] = time.monotonic()
+            state["failure"] = error
+            raise
+
+    run = fix_seed(seed)(settings(
+        max_examples=check.max_examples or budget.max_examples, deadline=None, database=None,
+        verbosity=Verbosity.quiet, suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
+        phases=[Phase.generate, Phase.shrink], print_blob=False,
+    )(given(check.cases)(attempt)))
+    try:
+        run()
+    except _ShrinkBudget as stop:
+        raise stop.error from None
+    except BaseExceptionGroup as group:  # Hypothesis' FlakyFailure: the code gave different answers on reruns
+        for error in group.exceptions:
+            if isinstance(error, (CheckFailed, StudentRaised, Abort)):
+                raise error from None
+        raise
+
+
+def run_check(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckResult:
+    """One check in one variant: explicit examples first, then generated cases."""
+    name = f"{check.name} ({ctx.variant.label})" if len(check.variants) > 1 else check.name
+    try:
+        if check.needs_reference and ctx.reference is None:
+            raise Skip("needs the reference solutions (graded on submission)")
+        if not oracles.available(ctx.variant.device):
+            raise Skip(f"no {ctx.variant.device} device on this machine")
+        for example in check.examples:
+            try:
+                check.verify(ctx, ctx.prepare(example))
+            except CheckFailed as failed:
+                raise CheckFailed(f"{example.note + ': ' if example.note else ''}{failed}") from None
+        if check.cases is not None:
+            _run_cases(check, ctx, seed, budget)
+    except Skip as skip:
+        return CheckResult(name, "skipped", str(skip))
+    except CheckFailed as failed:
+        return CheckResult(name, "failed", str(failed))
+    except StudentRaised as raised:
+        return CheckResult(name, "error", f"{raised.failure.describe()}\n  input: {raised.where}")
+    except Abort as abort:
+        return CheckResult(name, abort.status, abort.message, fatal=True)
+    except Exception as bug:  # noqa: BLE001 - a bug in the grader must not look like the student's fault
+        if os.environ.get("DLKIT_DEBUG"):
+            raise
+        return CheckResult(name, "error", f"internal grader error, please report it: {type(bug).__name__}: {bug}")
+    return CheckResult(name, "passed", "")
+
+
+def check_seed(seed: int, *parts: str) -> int:
+    """A stable per-check seed, so one task's checks do not shift another's inputs."""
+    return zlib.crc32("/".join(parts).encode(), seed) & 0xFFFFFFFF
+
+
+def grade_task(task: Task, lab: Lab, sandbox: Sandbox, reference: ModuleType | None,
+               signature: Signature | None, seed: int, budget: Budget) -> TaskResult:
+    results: list[CheckResult] = []
+    fatal: CheckResult | None = None
+    for check in task.checks:
+        for variant in check.variants:
+            if fatal is not None:
+                results.append(CheckResult(_label(check, variant), fatal.status, "not run: " + fatal.message.split("\n")[0]))
+                continue
+            ctx = Context(lab, task, variant, sandbox, reference, signature)
+            result = run_check(check, ctx, check_seed(seed, lab.name, task.name, check.name, variant.label), budget)
+            results.append(result)
+            if result.fatal:
+                fatal = result
+    return TaskResult.score_checks(task.name, task.points, results)
+
+
+def _label(check: Check, variant: Variant) -> str:
+    return f"{check.name} ({variant.label})" if len(check.variants) > 1 else check.name
+
+
+def grade_lab(lab: Lab, submission: Path, *, seed: int, tasks: Sequence[str] = (), solutions: Path | None = REPO / "solutions",
+              budget: Budget = PROFILES["default"], limits: Limits | None = None,
+              on_task: Callable[[TaskResult], None] | None = None) -> LabResult:
+    """Grade one submission folder (laid out like ``assignments/``) on one lab."""
+    selected = [lab.task(name) for name in tasks] if tasks else list(lab.tasks)
+    lab_dir = submission / lab.name
+    config = WorkerConfig(lab.module, lab.kind, lab.banned_imports, tuple(lab.banned_calls),
+                          cap_address_space=lab.kind == "numpy")
+    limits = limits or Limits()
+    results: list[TaskResult] = []
+    with Sandbox(lab_dir, config, limits) as sandbox:
+        sandbox.start()  # the worker imports NumPy and the module while this process imports the oracles
+        signatures = read_signatures(REPO / "assignments" / lab.name / f"{lab.module}.py")
+        reference = load_reference(lab, solutions)
+        if not (lab_dir / f"{lab.module}.py").is_file():
+            missing = f"the submission has no file {lab.name}/{lab.module}.py"
+            results = [TaskResult.unrun(t.name, t.points, "error", missing) for t in selected]
+            return LabResult(lab.name, str(submission), seed, results, status="missing_module")
+        for task in selected:
+            result = grade_task(task, lab, sandbox, reference, signatures.get(task.function), seed, budget)
+            results.append(result)
+            if on_task is not None:
+                on_task(result)
+        status = "import_error" if sandbox.import_failure is not None else "graded"
+    return LabResult(lab.name, str(submission), seed, results, status=status)

@@ -1,0 +1,589 @@
+"""Lab 3, convolution and pooling: the tasks, their checks and the mistakes they recognise.
+
+PyTorch is the oracle throughout: sizes come from running its layers on the
+meta device (no data, just shapes), values from ``torch.nn.functional`` on
+every device present, gradients from autograd.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from hypothesis import assume
+from hypothesis import strategies as st
+
+from grader import oracles
+from grader.checks import Formula, Matches, Raises, Reference, Torch, Worked
+from grader.spec import Call, Lab, Mistake, Task, Variant, call
+from grader.strategies import float_arrays, pair, size_or_pair, sizes
+
+DEVICES_64 = tuple(Variant(d, "float64") for d in oracles.DEVICES)
+DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64", "float32"))
+
+
+# ----------------------------------------------------------------------------- sizes
+
+
+def _torch_size(kind: str, n: int, kernel_size: int, stride: int | None = None, padding: int = 0,
+                dilation: int = 1, ceil_mode: bool = False) -> int | None:
+    """PyTorch's own output length for a 1-D layer on the meta device, or None where it refuses."""
+    t = oracles.torch()
+    x = t.empty(1, 1, n, device="meta")
+    try:
+        if kind == "conv":
+            out = t.nn.functional.conv1d(x, t.empty(1, 1, kernel_size, device="meta"), None, stride or 1, padding, dilation)
+        else:
+            out = t.nn.functional.max_pool1d(x, kernel_size, stride, padding, dilation, ceil_mode)
+    except (RuntimeError, ValueError):
+        return None
+    return int(out.shape[-1])
+
+
+def _valid(kind: str) -> Any:
+    def compute(call_: Call, variant: Variant) -> int:
+        size = _torch_size(kind, *call_.args, **call_.kwargs)
+        assume(size is not None and size >= 1)
+        return size
+    return compute
+
+
+conv_sizes = st.builds(
+    lambda n, k, s, p, d: call(n, k, s, p, d),
+    sizes(1, 64), sizes(1, 11), sizes(1, 5), sizes(0, 4), sizes(1, 3),
+)
+pool_sizes = st.builds(
+    lambda n, k, s, p, d, c: call(n, k, s, p, d, c),
+    sizes(1, 64), sizes(1, 7), st.one_of(st.none(), sizes(1, 5)), sizes(0, 3), sizes(1, 2), st.booleans(),
+)
+invalid_conv_sizes = st.one_of(
+    st.builds(lambda n, k: call(n, k, note="the kernel does not fit in the input"), sizes(1, 8), sizes(9, 16)),
+    st.builds(lambda k: call(5, k, note="kernel_size must be positive"), sizes(-3, 0)),
+    st.builds(lambda s: call(5, 3, s, note="stride must be positive"), sizes(-3, 0)),
+    st.builds(lambda p: call(5, 3, 1, p, note="padding may not be negative"), sizes(-3, -1)),
+    st.builds(lambda d: call(5, 3, 1, 0, d, note="dilation must be positive"), sizes(-3, 0)),
+)
+invalid_pool_sizes = st.one_of(
+    st.builds(lambda k, p: call(16, k, None, p, note="padding is more than half the kernel"),
+              sizes(1, 5), sizes(3, 6)).filter(lambda c: 2 * c.args[3] > c.args[1]),
+    st.builds(lambda n, k: call(n, k, note="the window does not fit in the input"), sizes(1, 4), sizes(5, 9)),
+    st.builds(lambda s: call(8, 2, s, note="stride must be positive"), sizes(-3, 0)),
+)
+
+
+def _conv_size_with(rounding: Any, dilated: bool = True, pad_sides: int = 2) -> Any:
+    def size(n: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
+        reach = d * (k - 1) if dilated else k - 1
+        return int(rounding((n + pad_sides * p - reach - 1) / s)) + 1
+    return size
+
+
+def _pool_size_without_rule(n: int, k: int, s: int | None = None, p: int = 0, d: int = 1, ceil_mode: bool = False) -> int:
+    s = k if s is None else s
+    span = n + 2 * p - d * (k - 1) - 1
+    return (math.ceil(span / s) if ceil_mode else span // s) + 1
+
+
+def _pool_size_stride_one(n: int, k: int, s: int | None = None, p: int = 0, d: int = 1, ceil_mode: bool = False) -> int:
+    return _pool_size_without_rule(n, k, 1 if s is None else s, p, d, ceil_mode)
+
+
+CONV_OUTPUT_SIZE = Task(
+    "conv_output_size", points=8,
+    checks=[
+        Worked([(call(227, 11, 4), 55), (call(4, 3), 2), (call(4, 3, 1, 1), 4), (call(7, 3, 1, 0, 2), 3),
+                (call(32, 5, 2, 2), 16)]),
+        Matches(Torch("torch.nn.functional.conv1d on the meta device", _valid("conv")), conv_sizes, max_examples=60),
+        Raises("ValueError", invalid_conv_sizes, max_examples=30),
+    ],
+    mistakes=[
+        Mistake("matches round() instead of floor() in the output-size formula: the division rounds down",
+                produces=_conv_size_with(round)),
+        Mistake("matches ceil() instead of floor() in the output-size formula: the division rounds down",
+                produces=_conv_size_with(math.ceil)),
+        Mistake("dilation is missing: a dilated kernel reaches dilation*(kernel_size-1)+1 inputs",
+                produces=_conv_size_with(math.floor, dilated=False)),
+        Mistake("padding counted once: it is added on both sides (2*padding)",
+                produces=_conv_size_with(math.floor, pad_sides=1)),
+    ],
+)
+
+POOL_OUTPUT_SIZE = Task(
+    "pool_output_size", points=8,
+    checks=[
+        Worked([(call(55, 3, 2), 27), (call(4, 2), 2), (call(5, 2), 2), (call(5, 2, ceil_mode=True), 3),
+                (call(6, 2, 2, 1, ceil_mode=True), 4), (call(5, 3, 2, 1, ceil_mode=True), 3)]),
+        Matches(Torch("torch.nn.functional.max_pool1d", _valid("pool")), pool_sizes, max_examples=60),
+        Raises("ValueError", invalid_pool_sizes, max_examples=30),
+    ],
+    mistakes=[
+        Mistake("stride defaulted to 1: for pooling it defaults to kernel_size", produces=_pool_size_stride_one),
+        Mistake("ceil_mode without PyTorch's rule: drop a last window that would start in the right padding",
+                produces=_pool_size_without_rule,
+                detects=lambda c, e, r: bool(c.kwargs.get("ceil_mode", c.args[5] if len(c.args) > 5 else False))
+                and r == e + 1),
+    ],
+)
+
+SAME_PADDING = Task(
+    "same_padding", points=5,
+    checks=[
+        Worked([(call(3), 1), (call(5), 2), (call(1), 0), (call(3, 2), 2), (call(5, 3), 6), (call(4, 2), 3)]),
+        Matches(Formula("the formula dilation*(kernel_size-1)/2", lambda k, d=1: d * (k - 1) // 2),
+                st.builds(lambda k, d: call(2 * k + 1, d), sizes(0, 6), sizes(1, 4)), max_examples=30),
+        Raises("ValueError", st.builds(lambda k: call(2 * k, note="an even kernel has no symmetric 'same' padding"),
+                                       sizes(1, 6)), max_examples=15),
+    ],
+    mistakes=[
+        Mistake("dilation is missing: the padding must cover dilation*(kernel_size-1)", produces=lambda k, d=1: (k - 1) // 2),
+        Mistake("padding is (kernel_size-1)/2 per side, not kernel_size/2", produces=lambda k, d=1: d * k // 2),
+    ],
+)
+
+
+# ----------------------------------------------------------------------------- parameter counts
+
+
+def _torch_conv_params(call_: Call, variant: Variant) -> int:
+    t = oracles.torch()
+    in_c, out_c, k, *rest = call_.args
+    kwargs = dict(call_.kwargs)
+    if rest:
+        kwargs["bias"] = rest[0]
+    if len(rest) > 1:
+        kwargs["groups"] = rest[1]
+    layer = t.nn.Conv2d(in_c, out_c, k, device="meta", **kwargs)
+    return sum(p.numel() for p in layer.parameters())
+
+
+def _torch_linear_params(call_: Call, variant: Variant) -> int:
+    t = oracles.torch()
+    layer = t.nn.Linear(*call_.args, device="meta", **call_.kwargs)
+    return sum(p.numel() for p in layer.parameters())
+
+
+conv_param_cases = st.builds(
+    lambda g, i, o, k, bias: call(g * i, g * o, k, bias, g) if g > 1 else call(i, o, k, bias),
+    sizes(1, 4), sizes(1, 64), sizes(1, 64), size_or_pair(1, 7), st.booleans(),
+)
+
+CONV2D_PARAMS = Task(
+    "conv2d_params", points=5,
+    checks=[
+        Worked([(call(3, 96, 11), 34944), (call(64, 64, 3, False), 36864), (call(64, 64, 3, True, 64), 640),
+                (call(192, 64, 1), 12352), (call(3, 8, (3, 5)), 368)]),
+        Matches(Torch("the parameters of torch.nn.Conv2d", _torch_conv_params), conv_param_cases, max_examples=40),
+    ],
+    mistakes=[
+        Mistake("the bias is missing: a conv layer with bias=True has out_channels biases",
+                produces=lambda i, o, k, bias=True, groups=1: o * (i // groups) * math.prod(pair(k))),
+        Mistake("the input channels are missing: every filter spans all (in_channels/groups) input channels",
+                produces=lambda i, o, k, bias=True, groups=1: o * math.prod(pair(k)) + (o if bias else 0)),
+        Mistake("groups ignored: each filter sees only in_channels/groups channels",
+                produces=lambda i, o, k, bias=True, groups=1: o * i * math.prod(pair(k)) + (o if bias else 0)),
+    ],
+)
+
+LINEAR_PARAMS = Task(
+    "linear_params", points=4,
+    checks=[
+        Worked([(call(9216, 4096), 37752832), (call(4096, 1000), 4097000), (call(10, 3, False), 30)]),
+        Matches(Torch("the parameters of torch.nn.Linear", _torch_linear_params),
+                st.builds(lambda i, o, b: call(i, o, b), sizes(1, 5000), sizes(1, 5000), st.booleans()), max_examples=30),
+    ],
+    mistakes=[
+        Mistake("the bias is missing: a linear layer with bias=True has out_features biases",
+                produces=lambda i, o, bias=True: i * o),
+        Mistake("one bias per input: a linear layer has out_features biases, not in_features",
+                produces=lambda i, o, bias=True: i * o + (i if bias else 0)),
+    ],
+)
+
+
+# ----------------------------------------------------------------------------- networks
+
+
+ALEXNET_LAYERS = [
+    {"type": "conv", "out_channels": 96, "kernel_size": 11, "stride": 4},
+    {"type": "maxpool", "kernel_size": 3, "stride": 2},
+    {"type": "conv", "out_channels": 256, "kernel_size": 5, "padding": 2},
+    {"type": "maxpool", "kernel_size": 3, "stride": 2},
+    {"type": "conv", "out_channels": 384, "kernel_size": 3, "padding": 1},
+    {"type": "conv", "out_channels": 384, "kernel_size": 3, "padding": 1},
+    {"type": "conv", "out_channels": 256, "kernel_size": 3, "padding": 1},
+    {"type": "maxpool", "kernel_size": 3, "stride": 2},
+    {"type": "flatten"},
+    {"type": "linear", "out_features": 4096},
+    {"type": "linear", "out_features": 4096},
+    {"type": "linear", "out_features": 1000},
+]
+ALEXNET_SHAPES = [(96, 55, 55), (96, 27, 27), (256, 27, 27), (256, 13, 13), (384, 13, 13), (384, 13, 13),
+                  (256, 13, 13), (256, 6, 6), (9216,), (4096,), (4096,), (1000,)]
+ALEXNET_PARAMS = 62_378_344
+
+
+class _Refused(Exception):
+    """PyTorch (or the contract) does not accept this network."""
+
+
+def _torch_network(input_shape: tuple[int, ...], layers: list[dict[str, Any]]) -> tuple[list[tuple[int, ...]], int]:
+    """Build the layers one by one on the meta device: the shape after each, and the parameter count."""
+    t = oracles.torch()
+    nn = t.nn
+    x = t.empty(*input_shape, device="meta")
+    shapes, params = [], 0
+    for layer in layers:
+        kind = layer["type"]
+        if kind in ("conv", "maxpool", "avgpool") and x.dim() != 3:
+            raise _Refused(f"{kind} on a flat input")
+        if kind == "linear" and x.dim() != 1:
+            raise _Refused("linear on an unflattened input")
+        if kind == "conv":
+            module: Any = nn.Conv2d(x.shape[0], layer["out_channels"], layer["kernel_size"], layer.get("stride", 1),
+                                    layer.get("padding", 0), device="meta")
+        elif kind in ("maxpool", "avgpool"):
+            pool = nn.MaxPool2d if kind == "maxpool" else nn.AvgPool2d
+            module = pool(layer["kernel_size"], layer.get("stride", layer["kernel_size"]), layer.get("padding", 0))
+        elif kind == "relu":
+            module = nn.ReLU()
+        elif kind == "flatten":
+            module = nn.Flatten(0)
+        else:
+            module = nn.Linear(x.shape[0], layer["out_features"], device="meta")
+        try:
+            x = module(x)
+        except (RuntimeError, ValueError) as refused:
+            raise _Refused(str(refused)) from None
+        if 0 in x.shape:
+            raise _Refused("an empty output")
+        shapes.append(tuple(int(n) for n in x.shape))
+        params += sum(p.numel() for p in module.parameters())
+    return shapes, params
+
+
+@st.composite
+def networks(draw: st.DrawFn) -> Call:
+    """A small CNN: a few conv/pool/relu layers, then maybe flatten and linear layers."""
+    shape = (draw(sizes(1, 4)), draw(sizes(8, 40)), draw(sizes(8, 40)))
+    layers: list[dict[str, Any]] = []
+    for _ in range(draw(sizes(1, 4))):
+        kind = draw(st.sampled_from(("conv", "maxpool", "avgpool", "relu")))
+        if kind == "conv":
+            layer = {"type": "conv", "out_channels": draw(sizes(1, 16)), "kernel_size": draw(size_or_pair(1, 5))}
+            if draw(st.booleans()):
+                layer["stride"] = draw(size_or_pair(1, 3))
+            if draw(st.booleans()):
+                layer["padding"] = draw(size_or_pair(0, 2))
+        elif kind in ("maxpool", "avgpool"):
+            k = draw(sizes(1, 3))
+            layer = {"type": kind, "kernel_size": k}
+            if draw(st.booleans()):
+                layer["stride"] = draw(sizes(1, 3))
+            if draw(st.booleans()):
+                layer["padding"] = draw(sizes(0, k // 2))
+        else:
+            layer = {"type": "relu"}
+        layers.append(layer)
+    if draw(st.booleans()):
+        layers.append({"type": "flatten"})
+        layers += [{"type": "linear", "out_features": draw(sizes(1, 64))} for _ in range(draw(sizes(0, 2)))]
+    return call(shape, layers)
+
+
+def _network_oracle(part: int) -> Any:
+    def compute(call_: Call, variant: Variant) -> Any:
+        try:
+            found = _torch_network(*call_.args)
+        except _Refused:
+            assume(False)
+            raise
+        return found[part]
+    return compute
+
+
+INVALID_NETWORKS = [
+    call((3, 8, 8), [{"type": "linear", "out_features": 10}], note="a linear layer on an unflattened (C, H, W) shape"),
+    call((3, 8, 8), [{"type": "flatten"}, {"type": "conv", "out_channels": 4, "kernel_size": 3}],
+         note="a conv layer on a flat shape"),
+    call((1, 4, 4), [{"type": "conv", "out_channels": 2, "kernel_size": 5}], note="the kernel does not fit: size below 1"),
+    call((2, 6, 6), [{"type": "maxpool", "kernel_size": 2}, {"type": "maxpool", "kernel_size": 2},
+                     {"type": "maxpool", "kernel_size": 2}], note="the third pool has a 1x1 input: size below 1"),
+]
+
+TRACE_SHAPES = Task(
+    "trace_shapes", points=8,
+    checks=[
+        Worked([(call((3, 227, 227), ALEXNET_LAYERS, note="AlexNet"), ALEXNET_SHAPES)]),
+        Matches(Torch("an nn.Sequential built on the meta device", _network_oracle(0)), networks(), max_examples=40),
+        Raises("ValueError", examples=INVALID_NETWORKS),
+    ],
+    mistakes=[
+        Mistake("the pool stride defaulted to 1: a pooling layer's stride defaults to its kernel_size",
+                detects=lambda c, e, r: isinstance(r, list) and len(r) == len(e)
+                and any(a != b for a, b in zip(e, r)) and _pool_stride_one(c) == [tuple(s) for s in r]),
+    ],
+)
+
+
+def _pool_stride_one(call_: Call) -> list[tuple[int, ...]]:
+    layers = [dict(l, stride=l.get("stride", 1)) if l["type"] in ("maxpool", "avgpool") else l for l in call_.args[1]]
+    return _torch_network(call_.args[0], layers)[0]
+
+
+COUNT_PARAMS = Task(
+    "count_params", points=7,
+    checks=[
+        Worked([(call((3, 227, 227), ALEXNET_LAYERS, note="AlexNet"), ALEXNET_PARAMS)]),
+        Matches(Torch("the parameters of an nn.Sequential on the meta device", _network_oracle(1)), networks(),
+                max_examples=40),
+    ],
+    mistakes=[
+        Mistake("the biases are missing: every conv and linear layer has one bias per output channel or feature",
+                detects=lambda c, e, r: isinstance(r, int) and r == e - _bias_count(c)),
+    ],
+)
+
+
+def _bias_count(call_: Call) -> int:
+    shapes, _ = _torch_network(*call_.args)
+    return sum(s[0] for s, l in zip(shapes, call_.args[1]) if l["type"] in ("conv", "linear"))
+
+
+# ----------------------------------------------------------------------------- convolution
+
+
+@st.composite
+def conv_calls(draw: st.DrawFn, backward: bool = False) -> Call:
+    """x, w, b with stride, padding (ints or pairs) and dilation such that the output is at least 1x1."""
+    n, c, f = draw(sizes(1, 2)), draw(sizes(1, 3)), draw(sizes(1, 3))
+    kh, kw = draw(sizes(1, 3)), draw(sizes(1, 3))
+    stride, padding = draw(size_or_pair(1, 3)), draw(size_or_pair(0, 2))
+    dilation = 1 if backward else draw(sizes(1, 2))
+    (ph, pw) = pair(padding)
+    h = draw(sizes(max(1, dilation * (kh - 1) + 1 - 2 * ph), 7))
+    w_ = draw(sizes(max(1, dilation * (kw - 1) + 1 - 2 * pw), 7))
+    x = draw(float_arrays((n, c, h, w_)))
+    w = draw(float_arrays((f, c, kh, kw)))
+    if backward:
+        sh, sw = pair(stride)
+        oh = (h + 2 * ph - kh) // sh + 1
+        ow = (w_ + 2 * pw - kw) // sw + 1
+        dout = draw(float_arrays((n, f, oh, ow)))
+        return call(dout, x, w, stride=stride, padding=padding)
+    b = draw(st.one_of(st.none(), float_arrays((f,))))
+    return call(x, w, b, stride=stride, padding=padding, dilation=dilation)
+
+
+def _torch_conv(call_: Call, variant: Variant) -> Any:
+    t = oracles.torch()
+    x, w, b = (None if a is None else oracles.tensor(a, variant.device) for a in call_.args)
+    return oracles.numpy(t.nn.functional.conv2d(x, w, b, **call_.kwargs))
+
+
+def _conv_flipped(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, **kw: Any) -> np.ndarray:
+    return _torch_conv(Call((x, np.ascontiguousarray(w[:, :, ::-1, ::-1]), b), kw), Variant())
+
+
+def _conv_no_bias(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, **kw: Any) -> np.ndarray:
+    return _torch_conv(Call((x, w, None), kw), Variant())
+
+
+HANDOUT_X = np.array([[1, 2, 3, 0], [0, 1, 2, 3], [3, 0, 1, 2], [2, 3, 0, 1]], dtype=np.float64).reshape(1, 1, 4, 4)
+HANDOUT_W = np.array([[2, 0, 1], [0, 1, 2], [1, 0, 2]], dtype=np.float64).reshape(1, 1, 3, 3)
+
+CONV2D_FORWARD = Task(
+    "conv2d_forward", points=15,
+    checks=[
+        Worked([
+            (call(HANDOUT_X, HANDOUT_W, None, note="the handout's 4x4 example"),
+             np.array([[15, 16], [6, 15]], dtype=np.float64).reshape(1, 1, 2, 2)),
+            (call(HANDOUT_X, HANDOUT_W, None, padding=1, note="the handout's 4x4 example with padding 1"),
+             np.array([[7, 12, 10, 2], [4, 15, 16, 10], [10, 6, 15, 6], [8, 10, 4, 3]], dtype=np.float64).reshape(1, 1, 4, 4)),
+        ]),
+        Matches(Torch("torch.nn.functional.conv2d", _torch_conv), conv_calls(), variants=DEVICES_BOTH),
+        Matches(Reference(), conv_calls()),
+    ],
+    mistakes=[
+        Mistake("matches a true convolution (kernel flipped): deep-learning 'convolution' is cross-correlation, "
+                "do not flip w", produces=_conv_flipped),
+        Mistake("the bias is missing: add b[f] to every position of output channel f", produces=_conv_no_bias),
+    ],
+)
+
+
+def _torch_conv_grads(call_: Call, variant: Variant) -> Any:
+    t = oracles.torch()
+    dout, x, w = (oracles.tensor(a, variant.device) for a in call_.args)
+    x.requires_grad_(True)
+    w.requires_grad_(True)
+    b = t.zeros(w.shape[0], dtype=w.dtype, device=w.device, requires_grad=True)
+    out = t.nn.functional.conv2d(x, w, b, **call_.kwargs)
+    dx, dw, db = t.autograd.grad(out, (x, w, b), dout)
+    return oracles.numpy((dx, dw, db))
+
+
+CONV2D_BACKWARD = Task(
+    "conv2d_backward", points=15, returns=("dx", "dw", "db"),
+    checks=[
+        Matches(Torch("torch.autograd through torch.nn.functional.conv2d", _torch_conv_grads), conv_calls(backward=True),
+                variants=DEVICES_BOTH),
+        Matches(Reference(), conv_calls(backward=True)),
+    ],
+    mistakes=[
+        Mistake("db is summed over the wrong axes: sum dout over N, OH and OW, keeping one entry per filter",
+                detects=lambda c, e, r: isinstance(r, (tuple, list)) and len(r) == 3 and isinstance(r[2], np.ndarray)
+                and r[2].shape != e[2].shape),
+        Mistake("dx used the kernel without flipping it: dx is a full correlation with the flipped kernel",
+                detects=lambda c, e, r: isinstance(r, (tuple, list)) and len(r) == 3 and isinstance(r[0], np.ndarray)
+                and r[0].shape == e[0].shape and np.allclose(r[0], _dx_unflipped(c), atol=1e-6)),
+    ],
+)
+
+
+def _dx_unflipped(call_: Call) -> np.ndarray:
+    dout, x, w = call_.args
+    flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1])
+    return _torch_conv_grads(Call((dout, x, flipped), call_.kwargs), Variant())[0]
+
+
+# ----------------------------------------------------------------------------- pooling
+
+
+@st.composite
+def pool_calls(draw: st.DrawFn, backward: bool = False, pad: bool = True) -> Call:
+    """x with a kernel, maybe a stride and padding, such that PyTorch accepts them."""
+    kh, kw = draw(sizes(1, 3)), draw(sizes(1, 3))
+    kernel: Any = kh if kh == kw and draw(st.booleans()) else (kh, kw)
+    stride = draw(st.one_of(st.none(), size_or_pair(1, 3)))
+    padding: Any = 0
+    if pad and not backward and draw(st.booleans()):
+        padding = (draw(sizes(0, kh // 2)), draw(sizes(0, kw // 2)))
+    n, c = draw(sizes(1, 2)), draw(sizes(1, 3))
+    h, w = draw(sizes(kh, 8)), draw(sizes(kw, 8))
+    x = draw(float_arrays((n, c, h, w)))
+    kwargs: dict[str, Any] = {}
+    if stride is not None:
+        kwargs["stride"] = stride
+    if backward:
+        sh, sw = pair(stride if stride is not None else kernel)
+        dout = draw(float_arrays((n, c, (h - kh) // sh + 1, (w - kw) // sw + 1)))
+        return call(dout, x, kernel, **kwargs)
+    if padding:
+        kwargs["padding"] = padding
+    return call(x, kernel, **kwargs)
+
+
+def _torch_pool(kind: str) -> Any:
+    def compute(call_: Call, variant: Variant) -> Any:
+        t = oracles.torch()
+        x = oracles.tensor(call_.args[0], variant.device)
+        fn = t.nn.functional.max_pool2d if kind == "max" else t.nn.functional.avg_pool2d
+        return oracles.numpy(fn(x, *call_.args[1:], **call_.kwargs))
+    return compute
+
+
+def _torch_max_pool_grad(call_: Call, variant: Variant) -> Any:
+    t = oracles.torch()
+    dout, x = (oracles.tensor(a, variant.device) for a in call_.args[:2])
+    x.requires_grad_(True)
+    out = t.nn.functional.max_pool2d(x, *call_.args[2:], **call_.kwargs)
+    return oracles.numpy(t.autograd.grad(out, x, dout)[0])
+
+
+def _pool_default_stride_one(x: np.ndarray, kernel_size: Any, stride: Any = None, padding: Any = 0, **kw: Any) -> Any:
+    return _torch_pool("max")(Call((x, kernel_size, 1 if stride is None else stride, padding)), Variant())
+
+
+def _max_pool_zero_padding(x: np.ndarray, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Any:
+    ph, pw = pair(padding)
+    t = oracles.torch()
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    return oracles.numpy(t.nn.functional.max_pool2d(oracles.tensor(xp), kernel_size, stride))
+
+
+def _max_pool_grad_ties(last: bool, spread: bool) -> Any:
+    """The gradient of max pooling if ties went to the last maximum, or to every maximum."""
+    def produce(dout: np.ndarray, x: np.ndarray, kernel_size: Any, stride: Any = None) -> np.ndarray:
+        (kh, kw), (sh, sw) = pair(kernel_size), pair(kernel_size if stride is None else stride)
+        dx = np.zeros_like(x)
+        for i in range(dout.shape[2]):
+            for j in range(dout.shape[3]):
+                win = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
+                top = win == win.max(axis=(2, 3), keepdims=True)
+                if not spread:
+                    order = top.reshape(*top.shape[:2], -1)
+                    pick = (order.shape[-1] - 1 - order[..., ::-1].argmax(-1)) if last else order.argmax(-1)
+                    top = np.zeros_like(order)
+                    np.put_along_axis(top, pick[..., None], True, -1)
+                    top = top.reshape(win.shape)
+                dx[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw] += top * dout[:, :, i:i + 1, j:j + 1]
+        return dx
+    return produce
+
+
+HANDOUT_POOL = np.array([[12, 20, 30, 0], [8, 12, 2, 0], [34, 70, 37, 4], [112, 100, 25, 12]],
+                        dtype=np.float64).reshape(1, 1, 4, 4)
+
+MAX_POOL2D_FORWARD = Task(
+    "max_pool2d_forward", points=9,
+    checks=[
+        Worked([(call(HANDOUT_POOL, 2, note="the handout's 2x2 max-pooling example"),
+                 np.array([[20, 30], [112, 37]], dtype=np.float64).reshape(1, 1, 2, 2))]),
+        Matches(Torch("torch.nn.functional.max_pool2d", _torch_pool("max")), pool_calls(), variants=DEVICES_BOTH),
+        Matches(Reference(), pool_calls()),
+    ],
+    mistakes=[
+        Mistake("the stride defaulted to 1: when stride is None it equals kernel_size", produces=_pool_default_stride_one),
+        Mistake("the padding was filled with zeros: for max pooling padding counts as -inf, so it never wins",
+                produces=_max_pool_zero_padding),
+    ],
+)
+
+MAX_POOL2D_BACKWARD = Task(
+    "max_pool2d_backward", points=9,
+    checks=[
+        Matches(Torch("torch.autograd through torch.nn.functional.max_pool2d", _torch_max_pool_grad),
+                pool_calls(backward=True), variants=DEVICES_BOTH),
+        Matches(Reference(), pool_calls(backward=True)),
+    ],
+    mistakes=[
+        Mistake("on a tie the gradient went to every maximum: it goes to the first maximum only (row-major order)",
+                produces=_max_pool_grad_ties(last=False, spread=True)),
+        Mistake("on a tie the gradient went to the last maximum: it goes to the first one (row-major order)",
+                produces=_max_pool_grad_ties(last=True, spread=False)),
+    ],
+)
+
+
+def _avg_pool_excluding_padding(x: np.ndarray, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Any:
+    t = oracles.torch()
+    return oracles.numpy(t.nn.functional.avg_pool2d(oracles.tensor(x), kernel_size, stride, padding,
+                                                    count_include_pad=False))
+
+
+AVG_POOL2D_FORWARD = Task(
+    "avg_pool2d_forward", points=7,
+    checks=[
+        Worked([(call(HANDOUT_POOL, 2, note="the handout's 4x4 input, 2x2 average pooling"),
+                 np.array([[13, 8], [79, 19.5]], dtype=np.float64).reshape(1, 1, 2, 2))]),
+        Matches(Torch("torch.nn.functional.avg_pool2d", _torch_pool("avg")), pool_calls(), variants=DEVICES_BOTH),
+        Matches(Reference(), pool_calls()),
+    ],
+    mistakes=[
+        Mistake("the padding was left out of the average: PyTorch's default counts the zero padding "
+                "(count_include_pad=True), dividing by kernel height x width", produces=_avg_pool_excluding_padding),
+        Mistake("the stride defaulted to 1: when stride is None it equals kernel_size",
+                produces=lambda x, k, stride=None, padding=0: _torch_pool("avg")(
+                    Call((x, k, 1 if stride is None else stride, padding)), Variant())),
+    ],
+)
+
+LAB = Lab(
+    name="lab3",
+    title="Convolution and pooling",
+    module="conv",
+    kind="numpy",
+    tasks=[CONV_OUTPUT_SIZE, POOL_OUTPUT_SIZE, SAME_PADDING, CONV2D_PARAMS, LINEAR_PARAMS, TRACE_SHAPES, COUNT_PARAMS,
+           CONV2D_FORWARD, CONV2D_BACKWARD, MAX_POOL2D_FORWARD, MAX_POOL2D_BACKWARD, AVG_POOL2D_FORWARD],
+)

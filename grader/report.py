@@ -1,0 +1,59 @@
+"""Reports of a graded lab: a colored terminal table with failures expanded, or JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import IO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from grader.results import LabResult
+
+STYLE = {"passed": "green", "failed": "red", "error": "red", "timeout": "magenta",
+         "not_implemented": "yellow", "skipped": "dim"}
+
+
+def to_json(result: LabResult) -> str:
+    return json.dumps(result.to_json(), indent=2)
+
+
+def print_text(result: LabResult, title: str, stream: IO[str] | None = None, color: bool | None = None,
+               reproduce: str = "") -> None:
+    console = Console(file=stream, no_color=color is False, force_terminal=color, highlight=False, soft_wrap=True)
+    table = Table(title=f"{result.lab}: {title}", title_justify="left", show_lines=False)
+    table.add_column("task")
+    table.add_column("status")
+    table.add_column("points", justify="right")
+    table.add_column("checks", justify="right")
+    for task in result.tasks:
+        ran = [c for c in task.checks if c.status != "skipped"]
+        passed = sum(c.status == "passed" for c in ran)
+        table.add_row(task.name, Text(task.status, style=STYLE.get(task.status, "")),
+                      f"{_num(task.score)}/{_num(task.max_score)}", f"{passed}/{len(ran)}" if task.checks else "-")
+    console.print(table)
+    for task in result.tasks:
+        if task.status in ("passed", "skipped", "not_implemented"):
+            continue
+        console.print(Text(f"\n{task.name}", style="bold") + Text(f"  {task.status}", style=STYLE.get(task.status, "")))
+        for check in task.checks:
+            if check.status in ("passed", "skipped") or check.message.startswith("not run:"):
+                continue
+            console.print(Text("  ✗ " + check.name, style=STYLE.get(check.status, "")))
+            for line in check.message.splitlines():
+                console.print("    " + escape(line))
+    skipped = sorted({c.name for t in result.tasks for c in t.checks if c.status == "skipped"})
+    if skipped:
+        console.print(Text(f"\n{len(skipped)} checks skipped here (they cost no points): ", style="dim")
+                      + Text("; ".join(skipped[:6]) + (" ..." if len(skipped) > 6 else ""), style="dim"))
+    missing = [t.name for t in result.tasks if t.status == "not_implemented"]
+    if missing:
+        console.print(Text(f"\nnot implemented yet: {', '.join(missing)}", style="yellow"))
+    console.print(Text(f"\nscore: {_num(result.score)}/{_num(result.max_score)}", style="bold")
+                  + Text(f"   seed {result.seed}" + (f" (reproduce: {reproduce})" if reproduce else "")))
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"

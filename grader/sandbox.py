@@ -1,0 +1,294 @@
+"""The grader's side of the worker: start it, call into it, survive it.
+
+A ``Sandbox`` owns one worker process running ``worker.py`` on a private copy
+of the submission. Each call has a wall-clock deadline and a memory ceiling
+(an address-space cap inside the worker, and the resident size watched from
+here); a worker that overruns either, exits, or crashes is killed with its
+whole process group and a fresh one is started for the next call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader import wire
+
+WORKER = Path(__file__).with_name("worker.py")
+KIT_PACKAGES = ("solutions", "grader", "cli", "assignments", "tests")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-call wall-clock limit and memory ceiling of a worker."""
+
+    timeout: float = 10.0
+    memory_bytes: int = 2 * 1024**3
+    startup_timeout: float = 60.0
+
+
+@dataclass
+class StudentFailure(Exception):
+    """The student's code did not return: it raised, hung, crashed or was refused."""
+
+    kind: str  # error | not_implemented | timeout | crash | memory | banned | missing | import
+    message: str
+    frames: list[list[Any]] = field(default_factory=list)
+    exception: str = ""
+    banned: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.describe()
+
+    @property
+    def status(self) -> str:
+        """The task status this failure maps to in a report."""
+        return {"not_implemented": "not_implemented", "timeout": "timeout"}.get(self.kind, "error")
+
+    def where(self) -> str:
+        if not self.frames:
+            return ""
+        name, line, func, text = self.frames[-1]
+        return f"{name}, line {line}, in {func}: {text}".rstrip(": ")
+
+    def describe(self) -> str:
+        head = f"{self.exception}: {self.message}" if self.exception else self.message
+        where = self.where()
+        return f"{head}\n  at {where}" if where else head
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a call returned: the decoded value and what the worker observed."""
+
+    value: Any
+    modified: tuple[str, ...]
+    elapsed: float
+    banned: tuple[str, ...]
+    grads: Any = None
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything that decides how a worker is set up for one lab."""
+
+    module_name: str
+    kind: str  # "numpy" or "torch"
+    banned_imports: dict[str, str] = field(default_factory=dict)
+    banned_calls: tuple[str, ...] = ()
+    cap_address_space: bool = True
+
+
+class Sandbox:
+    """One student module, loaded in a worker process, called through plain data."""
+
+    def __init__(self, lab_dir: Path, config: WorkerConfig, limits: Limits = Limits()):
+        self.lab_dir = lab_dir
+        self.config = config
+        self.limits = limits
+        self._root = Path(tempfile.mkdtemp(prefix="dlkit-"))
+        self._copy = self._root / lab_dir.name
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._ready: dict[str, Any] | None = None
+        self._timeout = limits.timeout
+        self._ids = itertools.count()
+        self.functions: tuple[str, ...] = ()
+        self.import_failure: StudentFailure | None = None
+        self._copy_submission()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def _copy_submission(self) -> None:
+        self._copy.mkdir()
+        for source in sorted(self.lab_dir.glob("*.py")):
+            shutil.copyfile(source, self._copy / source.name)
+
+    def start(self) -> None:
+        """Start a worker without waiting for it (it imports while the grader does)."""
+        if self._proc is not None:
+            return
+        req_r, req_w = os.pipe()
+        res_r, res_w = os.pipe()
+        config = {
+            "request_fd": req_r,
+            "response_fd": res_w,
+            "kind": self.config.kind,
+            "module_name": self.config.module_name,
+            "module_path": str(self._copy / f"{self.config.module_name}.py"),
+            "module_dir": str(self._copy),
+            "blocked_imports": list(KIT_PACKAGES),
+            "banned_imports": self.config.banned_imports,
+            "banned_calls": list(self.config.banned_calls),
+            "memory_bytes": self.limits.memory_bytes if self.config.cap_address_space else None,
+        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "DLKIT"))}
+        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MALLOC_ARENA_MAX="2")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-B", str(WORKER), json.dumps(config)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=(req_r, res_w), cwd=self._copy, env=env, start_new_session=True,
+        )
+        os.close(req_r)
+        os.close(res_w)
+        self._requests = os.fdopen(req_w, "wb", buffering=0)
+        self._responses = res_r
+        self._ready = None
+
+    def ready(self) -> bool:
+        """Wait for the module to import; False (with ``import_failure`` set) if it did not."""
+        if self.import_failure is not None:
+            return False
+        self.start()
+        if self._ready is None:
+            try:
+                self._ready = self._receive(self.limits.startup_timeout, during="importing the module")
+            except StudentFailure as failure:
+                failure.kind = "import"
+                self.import_failure = failure
+                self._kill()
+                return False
+            if not self._ready.get("ready"):
+                error = self._ready.get("error", {})
+                self.import_failure = StudentFailure(
+                    "import", str(error.get("message", "")), list(error.get("frames", [])), str(error.get("type", "")))
+                self._kill()
+                return False
+            self.functions = tuple(str(f) for f in self._ready.get("functions", []))
+        return True
+
+    def close(self) -> None:
+        self._kill()
+        shutil.rmtree(self._root, ignore_errors=True)
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        self._ready = None
+        if proc is None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()
+        self._requests.close()
+        os.close(self._responses)
+
+    # -- calls -----------------------------------------------------------------------
+
+    def call(self, function: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
+             arg_names: tuple[str, ...] = (), timeout: float | None = None, grad: dict[str, Any] | None = None) -> Reply:
+        """Run ``function(*args, **kwargs)`` in the worker; raise ``StudentFailure`` if it does not return."""
+        if not self.ready():
+            assert self.import_failure is not None
+            raise self.import_failure
+        kwargs = kwargs or {}
+        request = {
+            "id": next(self._ids),
+            "function": function,
+            "args": [wire.encode_argument(a) for a in args],
+            "kwargs": [[k, wire.encode_argument(v)] for k, v in kwargs.items()],
+            "arg_names": list(arg_names[: len(args)]) + [f"arg{i}" for i in range(len(arg_names), len(args))],
+        }
+        if grad is not None:
+            request["grad"] = {"wrt": list(grad["wrt"]), "seeds": [wire.encode_argument(s) for s in grad["seeds"]]}
+        try:
+            wire.write_frame(self._requests, request)  # type: ignore[arg-type]
+        except (BrokenPipeError, OSError):
+            self._kill()
+            raise StudentFailure("crash", "the worker process had already ended") from None
+        reply = self._receive(timeout or self.limits.timeout, during=f"running {function}")
+        if reply.get("id") != request["id"]:
+            self._kill()
+            raise StudentFailure("crash", "the worker answered out of turn (did the code write to the grader's pipe?)")
+        if not reply.get("ok"):
+            error = reply.get("error", {})
+            raise StudentFailure(str(error.get("kind", "error")), str(error.get("message", "")),
+                                 list(error.get("frames", [])), str(error.get("type", "")),
+                                 [str(b) for b in error.get("banned", [])])
+        return Reply(
+            value=wire.decode(reply["value"]),
+            modified=tuple(str(m) for m in reply.get("modified", [])),
+            elapsed=float(reply.get("elapsed", 0.0)),
+            banned=tuple(str(b) for b in reply.get("banned", [])),
+            grads=wire.decode(reply["grads"]) if "grads" in reply else None,
+        )
+
+    def _receive(self, timeout: float, during: str) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        self._timeout = timeout
+        header = self._read_exactly(8, deadline, during)
+        (size,) = struct.unpack("<Q", header)
+        if size > wire.MAX_FRAME:
+            self._kill()
+            raise StudentFailure("crash", f"the worker sent {size} bytes, more than a result may be")
+        try:
+            message = wire.parse_frame(self._read_exactly(size, deadline, during))
+        except wire.ProtocolError as exc:
+            self._kill()
+            raise StudentFailure("crash", f"the worker sent something that is not plain data ({exc})") from None
+        if type(message) is not dict:
+            self._kill()
+            raise StudentFailure("crash", "the worker sent something that is not a reply")
+        return message
+
+    def _read_exactly(self, size: int, deadline: float, during: str) -> bytes:
+        assert self._proc is not None
+        chunks: list[bytes] = []
+        while size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._kill()
+                raise StudentFailure("timeout", f"no answer within {self._timeout:g} s while {during}: "
+                                                "is there an infinite loop or a very slow Python loop?")
+            readable, _, _ = select.select([self._responses], [], [], min(left, 0.1))
+            if not readable:
+                self._watch_memory(during)
+                continue
+            chunk = os.read(self._responses, min(size, 1 << 20))
+            if not chunk:
+                code = self._proc.wait()
+                self._kill()
+                raise StudentFailure("crash", self._death_message(code, during))
+            chunks.append(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
+
+    def _watch_memory(self, during: str) -> None:
+        assert self._proc is not None
+        try:
+            with open(f"/proc/{self._proc.pid}/statm") as f:
+                resident = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            return
+        if resident > self.limits.memory_bytes + 512 * 1024**2:
+            self._kill()
+            raise StudentFailure("memory", f"used more than {self.limits.memory_bytes // 1024**2} MiB of memory while {during}")
+
+    @staticmethod
+    def _death_message(code: int, during: str) -> str:
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            hint = " (a segmentation fault)" if name == "SIGSEGV" else ""
+            return f"the worker process was killed by {name}{hint} while {during}"
+        return f"the worker process exited with status {code} while {during} (sys.exit or os._exit in the code?)"

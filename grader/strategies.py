@@ -1,0 +1,57 @@
+"""The one home of the input generators: named, bounded, and quick to shrink.
+
+Array values are drawn from a seeded NumPy generator rather than entry by
+entry, which keeps generation fast; what Hypothesis shrinks is the shape and a
+choice of value style, whose simplest form is small integers. So the smallest
+failing input a student sees is small and readable: ``[[1., -2.], [0., 3.]]``
+rather than ``[[0.41421356, ...]]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from hypothesis import strategies as st
+
+# Value styles, simplest first: Hypothesis shrinks towards the first one.
+STYLES = ("small integers", "normal", "wide")
+
+
+@st.composite
+def float_arrays(draw: st.DrawFn, shape: Sequence[int], dtype: Any = np.float64,
+                 styles: Sequence[str] = STYLES) -> np.ndarray:
+    """An array of the given shape: small integers, standard normal, or wide-ranging values."""
+    style = draw(st.sampled_from(tuple(styles)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    shape = tuple(shape)
+    if style == "small integers":
+        values = rng.integers(-3, 4, size=shape).astype(np.float64)
+    elif style == "normal":
+        values = rng.standard_normal(shape)
+    else:
+        values = rng.standard_normal(shape) * 10.0 ** rng.integers(-3, 4, size=shape)
+    return values.astype(dtype)
+
+
+@st.composite
+def distinct_arrays(draw: st.DrawFn, shape: Sequence[int], dtype: Any = np.float64) -> np.ndarray:
+    """An array whose entries are all different (no ties: argmax and sorting are unambiguous)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    size = int(np.prod(shape))
+    return (rng.permutation(size).reshape(tuple(shape)) - size // 2).astype(dtype) * 0.5
+
+
+def sizes(low: int, high: int) -> st.SearchStrategy[int]:
+    """A plain int in [low, high]."""
+    return st.integers(low, high)
+
+
+def size_or_pair(low: int, high: int) -> st.SearchStrategy[int | tuple[int, int]]:
+    """An int, or an (h, w) pair of ints, each in [low, high]; shrinks to the int."""
+    return st.one_of(st.integers(low, high), st.tuples(st.integers(low, high), st.integers(low, high)))
+
+
+def pair(value: int | tuple[int, int]) -> tuple[int, int]:
+    """An int-or-pair argument as an (h, w) pair."""
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))

@@ -1,0 +1,59 @@
+"""Known mistakes and correct alternatives, written as real student code.
+
+A lab's file (``tests/mutants/labN.py``) holds plain functions, each marked with
+one of the two decorators below. The test suite builds a submission from the
+reference module with the marked function appended under the task's name, so
+the function body is exactly what a student would have written:
+
+    @mistake("conv2d_forward", expect="flip")
+    def conv2d_forward_flipped_kernel(x, w, b=None, stride=1, padding=0, dilation=1):
+        ...
+
+``mistake`` submissions must lose points on that task, and the failure message
+must contain ``expect`` (case-insensitive). ``alternative`` submissions must keep
+full marks. The bodies may use only the names the reference module imports at
+module level (e.g. ``np``, ``math``, ``torch``) or import what they need inside
+the function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Mutant:
+    task: str
+    function: Callable[..., object]
+    expect: str | None  # substring the failure message must contain; None for alternatives
+
+    @property
+    def id(self) -> str:
+        return self.function.__name__
+
+
+def mistake(task: str, expect: str) -> Callable[[Callable[..., object]], Callable[..., object]]:
+    """Mark a realistic wrong implementation of ``task``."""
+
+    def mark(fn: Callable[..., object]) -> Callable[..., object]:
+        fn.__mutant__ = Mutant(task, fn, expect)  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def alternative(task: str) -> Callable[[Callable[..., object]], Callable[..., object]]:
+    """Mark a correct implementation of ``task`` that differs from the reference."""
+
+    def mark(fn: Callable[..., object]) -> Callable[..., object]:
+        fn.__mutant__ = Mutant(task, fn, None)  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def collect(module: object) -> list[Mutant]:
+    """All mutants declared in a lab's mutant module, in file order."""
+    found = [getattr(v, "__mutant__") for v in vars(module).values() if hasattr(v, "__mutant__")]
+    return found
