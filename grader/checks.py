@@ -92,7 +92,8 @@ def hints_for(ctx: Context, call: Call, expected: Any, received: Any, tolerance:
         try:
             if mistake.produces is not None:
                 wrong = oracles.plain(mistake.produces(*oracles.materialize(call.args), **oracles.materialize(call.kwargs)))
-                if compare_result(ctx, wrong, received, tolerance) is None:
+                if compare_result(ctx, wrong, received, tolerance) is None \
+                        and compare_result(ctx, wrong, expected, tolerance) is not None:
                     found.append(mistake.hint)
             elif mistake.detects is not None and mistake.detects(call, expected, received):
                 found.append(mistake.hint)
@@ -213,3 +214,83 @@ class Raises(Check):
                               f"  input: {ctx.describe(call)}" + (f"\n  why invalid: {call.note}" if call.note else "")) from None
         raise CheckFailed(f"returned {received!r} instead of raising {self.exception}\n"
                           f"  input: {ctx.describe(call)}" + (f"\n  why invalid: {call.note}" if call.note else ""))
+
+
+def _flat_tensors(value: Any) -> list[Any]:
+    t = oracles.torch()
+    if isinstance(value, t.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [x for v in value for x in _flat_tensors(v)]
+    return []
+
+
+@dataclass(frozen=True)
+class Gradients(Check):
+    """Autograd through the student's function (run in the worker) gives the oracle's gradients.
+
+    ``forward`` is the oracle: PyTorch code computing the same output from the
+    same arguments. Both sides are differentiated with the same random upstream
+    gradients (seeded, so reruns agree) with respect to the arguments at ``wrt``.
+    """
+
+    label: str
+    forward: Callable[..., Any]
+    wrt: Sequence[int]
+    cases: "SearchStrategy[Call] | None" = None
+    examples: Sequence[Call] = ()
+    variants: Sequence[Variant] = CPU
+    tolerance: Tolerance | dict[str, Tolerance] | None = None
+    max_examples: int | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", f"gradients match {self.label}")
+
+    def verify(self, ctx: Context, call: Call) -> None:
+        t = oracles.torch()
+        args = list(oracles.materialize(call.args))
+        for i in self.wrt:
+            args[i].requires_grad_(True)
+        outputs = _flat_tensors(self.forward(*args, **oracles.materialize(call.kwargs)))
+        generator = t.Generator().manual_seed(len(outputs))
+        seeds = [t.randn(o.shape, generator=generator, dtype=t.float64).to(o.device, o.dtype) for o in outputs]
+        found = t.autograd.grad(outputs, [args[i] for i in self.wrt], seeds, allow_unused=True)
+        expected = [oracles.plain(g if g is not None else t.zeros_like(args[i])) for g, i in zip(found, self.wrt)]
+        _, grads = ctx.student(call, grad={"wrt": list(self.wrt), "seeds": [oracles.plain(s) for s in seeds]})
+        params = ctx.signature.params if ctx.signature else ()
+        names = [f"the gradient for {params[i] if i < len(params) else f'argument {i}'}" for i in self.wrt]
+        if isinstance(grads, str) or not isinstance(grads, list) or len(grads) != len(expected):
+            problem = f"could not differentiate the result: {grads}" if isinstance(grads, str) else \
+                "the result has no tensor that autograd can differentiate"
+            raise CheckFailed(failure_message(ctx, call, problem, self.label))
+        for name, e, r in zip(names, expected, grads):
+            if r is None:
+                problem = (f"no gradient reached {name.removeprefix('the gradient for ')}: "
+                           "is the result detached (.detach(), .item(), NumPy) or that input unused?")
+                raise CheckFailed(failure_message(ctx, call, problem, self.label))
+            problem = difference(e, r, self.tolerance, name)
+            if problem:
+                raise CheckFailed(failure_message(ctx, call, problem, f"{self.label} on {ctx.variant.label}"))
+
+
+@dataclass(frozen=True)
+class NoBannedCalls(Check):
+    """The task's source names none of the lab's banned built-ins (the worker's tripwires
+    catch what source reading cannot, such as names built from strings)."""
+
+    banned: Sequence[str]
+    name: str = "uses no banned built-in"
+    cases: None = None
+    examples: Sequence[Call] = (Call(()),)
+    variants: Sequence[Variant] = CPU
+    max_examples: None = None
+
+    def verify(self, ctx: Context, call: Call) -> None:
+        from grader.source import banned_references
+
+        path = ctx.sandbox.lab_dir / f"{ctx.lab.module}.py"
+        for name, line in banned_references(path, ctx.task.function, self.banned):
+            raise CheckFailed(f"{ctx.task.function} uses {name} (line {line}), which this lab bans: "
+                              "build it from tensor operations instead")

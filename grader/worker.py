@@ -235,6 +235,10 @@ def call(module: Any, request: dict[str, Any]) -> dict[str, Any]:
     before = [_snapshot(a) for a in args] + [_snapshot(v) for v in kwargs.values()]
     BANNED_HITS.clear()
     grad = request.get("grad")
+    if grad is not None:
+        for i in grad["wrt"]:
+            if isinstance(args[i], torch.Tensor) and args[i].is_floating_point():
+                args[i].requires_grad_(True)
     start = time.perf_counter()
     try:
         if grad is not None:
@@ -263,11 +267,13 @@ def _backward(value: Any, args: list[Any], grad: dict[str, Any]) -> Any:
     if len(outputs) != len(seeds):
         return wire.encode(f"expected {len(seeds)} tensor outputs, got {len(outputs)}")
     wrt = [args[i] for i in grad["wrt"]]
+    live = [t for t in wrt if isinstance(t, torch.Tensor) and t.requires_grad]
     pairs = [(o, s.to(o.device, o.dtype)) for o, s in zip(outputs, seeds) if o.requires_grad and o.shape == s.shape]
-    if not pairs:
+    if not pairs or not live:
         return wire.encode([None] * len(wrt))
-    found = torch.autograd.grad([o for o, _ in pairs], wrt, [s for _, s in pairs], allow_unused=True)
-    return wire.encode([g if g is None else g.detach() for g in found], torch)
+    found = iter(torch.autograd.grad([o for o, _ in pairs], live, [s for _, s in pairs], allow_unused=True))
+    grads = [next(found) if isinstance(t, torch.Tensor) and t.requires_grad else None for t in wrt]
+    return wire.encode([g if g is None else g.detach() for g in grads], torch)
 
 
 def main() -> None:

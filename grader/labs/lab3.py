@@ -7,6 +7,7 @@ every device present, gradients from autograd.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -28,12 +29,12 @@ DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64",
 
 def _torch_size(kind: str, n: int, kernel_size: int, stride: int | None = None, padding: int = 0,
                 dilation: int = 1, ceil_mode: bool = False) -> int | None:
-    """PyTorch's own output length for a 1-D layer on the meta device, or None where it refuses."""
+    """PyTorch's own output length for a 1-D layer, or None where it refuses."""
     t = oracles.torch()
-    x = t.empty(1, 1, n, device="meta")
+    x = t.zeros(1, 1, n)
     try:
         if kind == "conv":
-            out = t.nn.functional.conv1d(x, t.empty(1, 1, kernel_size, device="meta"), None, stride or 1, padding, dilation)
+            out = t.nn.functional.conv1d(x, t.zeros(1, 1, kernel_size), None, stride or 1, padding, dilation)
         else:
             out = t.nn.functional.max_pool1d(x, kernel_size, stride, padding, dilation, ceil_mode)
     except (RuntimeError, ValueError):
@@ -94,7 +95,7 @@ CONV_OUTPUT_SIZE = Task(
     checks=[
         Worked([(call(227, 11, 4), 55), (call(4, 3), 2), (call(4, 3, 1, 1), 4), (call(7, 3, 1, 0, 2), 3),
                 (call(32, 5, 2, 2), 16)]),
-        Matches(Torch("torch.nn.functional.conv1d on the meta device", _valid("conv")), conv_sizes, max_examples=60),
+        Matches(Torch("torch.nn.functional.conv1d", _valid("conv")), conv_sizes, max_examples=60),
         Raises("ValueError", invalid_conv_sizes, max_examples=30),
     ],
     mistakes=[
@@ -227,10 +228,18 @@ class _Refused(Exception):
     """PyTorch (or the contract) does not accept this network."""
 
 
-def _torch_network(input_shape: tuple[int, ...], layers: list[dict[str, Any]]) -> tuple[list[tuple[int, ...]], int]:
-    """Build the layers one by one on the meta device: the shape after each, and the parameter count."""
+@functools.lru_cache(maxsize=None)
+def _module_params(kind: str, *args: Any) -> int:
+    """The parameter count of one torch.nn layer (built once per configuration, on the meta device)."""
     t = oracles.torch()
-    nn = t.nn
+    module = t.nn.Conv2d(*args, device="meta") if kind == "conv" else t.nn.Linear(*args, device="meta")
+    return sum(p.numel() for p in module.parameters())
+
+
+def _torch_network(input_shape: tuple[int, ...], layers: list[dict[str, Any]]) -> tuple[list[tuple[int, ...]], int]:
+    """Run the layers one by one on the meta device: the shape after each, and the parameter count."""
+    t = oracles.torch()
+    F = t.nn.functional
     x = t.empty(*input_shape, device="meta")
     shapes, params = [], 0
     for layer in layers:
@@ -239,26 +248,25 @@ def _torch_network(input_shape: tuple[int, ...], layers: list[dict[str, Any]]) -
             raise _Refused(f"{kind} on a flat input")
         if kind == "linear" and x.dim() != 1:
             raise _Refused("linear on an unflattened input")
-        if kind == "conv":
-            module: Any = nn.Conv2d(x.shape[0], layer["out_channels"], layer["kernel_size"], layer.get("stride", 1),
-                                    layer.get("padding", 0), device="meta")
-        elif kind in ("maxpool", "avgpool"):
-            pool = nn.MaxPool2d if kind == "maxpool" else nn.AvgPool2d
-            module = pool(layer["kernel_size"], layer.get("stride", layer["kernel_size"]), layer.get("padding", 0))
-        elif kind == "relu":
-            module = nn.ReLU()
-        elif kind == "flatten":
-            module = nn.Flatten(0)
-        else:
-            module = nn.Linear(x.shape[0], layer["out_features"], device="meta")
         try:
-            x = module(x)
+            if kind == "conv":
+                k = pair(layer["kernel_size"])
+                weight = t.empty(layer["out_channels"], x.shape[0], *k, device="meta")
+                x = F.conv2d(x, weight, None, layer.get("stride", 1), layer.get("padding", 0))
+                params += _module_params("conv", weight.shape[1], weight.shape[0], k)
+            elif kind in ("maxpool", "avgpool"):
+                pool = F.max_pool2d if kind == "maxpool" else F.avg_pool2d
+                x = pool(x, layer["kernel_size"], layer.get("stride", layer["kernel_size"]), layer.get("padding", 0))
+            elif kind == "flatten":
+                x = x.flatten()
+            elif kind == "linear":
+                x = t.empty(layer["out_features"], device="meta")
+                params += _module_params("linear", shapes[-1][0] if shapes else input_shape[0], layer["out_features"])
         except (RuntimeError, ValueError) as refused:
             raise _Refused(str(refused)) from None
         if 0 in x.shape:
             raise _Refused("an empty output")
         shapes.append(tuple(int(n) for n in x.shape))
-        params += sum(p.numel() for p in module.parameters())
     return shapes, params
 
 

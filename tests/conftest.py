@@ -1,0 +1,72 @@
+"""Shared fixtures: grading a submission in-process, and building submissions from source."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+import shutil
+import textwrap
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from grader import labs
+from grader.engine import PROFILES, grade_lab
+from grader.results import LabResult
+from grader.sandbox import Limits
+from tests.mutants import Mutant
+
+REPO = Path(__file__).resolve().parent.parent
+SEED = 20261122
+# Short limits keep the hostile tests quick; real runs use the task's own limits.
+TEST_LIMITS = Limits(timeout=3.0, memory_bytes=1024**3, startup_timeout=30.0)
+
+
+def budget():
+    return PROFILES[os.environ.get("DLKIT_PROFILE", "ci")]
+
+
+def grade(lab: str, submission: Path, tasks: tuple[str, ...] = (), seed: int = SEED,
+          limits: Limits | None = None) -> LabResult:
+    """Grade a submission folder the way `dlkit check` does, in this process."""
+    return grade_lab(labs.load(lab), submission, seed=seed, tasks=tasks, budget=budget(), limits=limits)
+
+
+def function_source(fn: Callable[..., object], name: str) -> str:
+    """The source of ``fn`` without decorators, renamed to ``name``."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    node = tree.body[0]
+    assert isinstance(node, ast.FunctionDef)
+    node.decorator_list = []
+    node.name = name
+    return ast.unparse(node)
+
+
+@pytest.fixture
+def submission(tmp_path: Path) -> Callable[..., Path]:
+    """Build a submission: the reference module of a lab with source appended (or replaced)."""
+
+    def build(lab: str, extra: str = "", whole: str | None = None) -> Path:
+        spec = labs.load(lab)
+        folder = tmp_path / "submission"
+        target = folder / lab / f"{spec.module}.py"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if whole is not None:
+            target.write_text(textwrap.dedent(whole))
+        else:
+            reference = (REPO / "solutions" / lab / f"{spec.module}.py").read_text()
+            target.write_text(reference + "\n\n" + textwrap.dedent(extra) + "\n")
+        return folder
+
+    return build
+
+
+def mutant_submission(build: Callable[..., Path], lab: str, mutant: Mutant) -> Path:
+    return build(lab, function_source(mutant.function, mutant.task))
+
+
+def copy_lab(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst

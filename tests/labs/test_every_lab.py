@@ -1,0 +1,67 @@
+"""Every registered lab: the reference scores full marks, the stubs nothing, every known
+mistake loses points with a message naming it, and every correct alternative keeps full marks."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from grader import labs
+from tests.conftest import REPO, grade, mutant_submission
+from tests.mutants import Mutant, collect
+
+LABS = labs.names()
+
+
+def _mutants(kind: str) -> list[tuple[str, Mutant]]:
+    found = []
+    for lab in LABS:
+        try:
+            module = importlib.import_module(f"tests.mutants.{lab}")
+        except ModuleNotFoundError:
+            continue
+        found += [(lab, m) for m in collect(module) if (m.expect is None) == (kind == "alternative")]
+    return found
+
+
+MISTAKES = _mutants("mistake")
+ALTERNATIVES = _mutants("alternative")
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_reference_solution_scores_full_marks(lab):
+    result = grade(lab, REPO / "solutions")
+    failures = {t.name: t.message for t in result.tasks if t.status != "passed"}
+    assert failures == {}
+    assert result.score == result.max_score == 100
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_untouched_stubs_score_zero_with_every_task_not_implemented(lab):
+    result = grade(lab, REPO / "assignments")
+    assert result.score == 0
+    assert {t.status for t in result.tasks} == {"not_implemented"}
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_every_task_has_a_mistake_and_the_lab_has_mutants(lab):
+    spec = labs.load(lab)
+    covered = {m.task for l, m in MISTAKES if l == lab}
+    assert covered == {t.name for t in spec.tasks}, "each task needs realistic wrong implementations in tests/mutants"
+
+
+@pytest.mark.parametrize(("lab", "mutant"), MISTAKES, ids=[f"{l}-{m.id}" for l, m in MISTAKES])
+def test_known_mistake_loses_points_with_a_message_naming_it(submission, lab, mutant):
+    result = grade(lab, mutant_submission(submission, lab, mutant), tasks=(mutant.task,))
+    (task,) = result.tasks
+    assert task.status != "passed" and task.score < task.max_score
+    text = "\n".join([task.message] + [c.message for c in task.checks]).lower()
+    assert mutant.expect.lower() in text, f"the feedback does not mention '{mutant.expect}':\n{task.message}"
+
+
+@pytest.mark.parametrize(("lab", "mutant"), ALTERNATIVES, ids=[f"{l}-{m.id}" for l, m in ALTERNATIVES])
+def test_correct_alternative_keeps_full_marks(submission, lab, mutant):
+    result = grade(lab, mutant_submission(submission, lab, mutant), tasks=(mutant.task,))
+    (task,) = result.tasks
+    assert task.status == "passed", task.message
