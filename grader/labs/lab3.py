@@ -139,6 +139,8 @@ SAME_PADDING = Task(
     mistakes=[
         Mistake("dilation is missing: the padding must cover dilation*(kernel_size-1)", produces=lambda k, d=1: (k - 1) // 2),
         Mistake("padding is (kernel_size-1)/2 per side, not kernel_size/2", produces=lambda k, d=1: d * k // 2),
+        Mistake("the padding is added on both sides, so each side needs only half of dilation*(kernel_size-1)",
+                produces=lambda k, d=1: d * (k - 1)),
     ],
 )
 
@@ -319,6 +321,33 @@ INVALID_NETWORKS = [
                      {"type": "maxpool", "kernel_size": 2}], note="the third pool has a 1x1 input: size below 1"),
 ]
 
+def _shapes_with(input_shape: tuple[int, ...], layers: list[dict[str, Any]], pad_sides: int = 2,
+                 pool_stride_one: bool = False) -> list[tuple[int, ...]]:
+    """Shapes after each layer as a student with one wrong rule would compute them (for hints)."""
+    shape, shapes = tuple(input_shape), []
+    for layer in layers:
+        kind = layer["type"]
+        if kind in ("conv", "maxpool", "avgpool"):
+            k, p = pair(layer["kernel_size"]), pair(layer.get("padding", 0))
+            default = 1 if kind == "conv" or pool_stride_one else layer["kernel_size"]
+            step = pair(layer.get("stride", default))
+            c = layer["out_channels"] if kind == "conv" else shape[0]
+            shape = (c, *((n + pad_sides * pp - kk) // ss + 1 for n, kk, ss, pp in zip(shape[1:], k, step, p)))
+        elif kind == "flatten":
+            shape = (math.prod(shape),)
+        elif kind == "linear":
+            shape = (layer["out_features"],)
+        shapes.append(shape)
+    return shapes
+
+
+def _traced_as(**rule: Any) -> Any:
+    def detect(c: Call, expected: Any, received: Any) -> bool:
+        return isinstance(received, list) and [tuple(s) for s in received if isinstance(s, (tuple, list))] \
+            == _shapes_with(*c.args, **rule) != expected
+    return detect
+
+
 TRACE_SHAPES = Task(
     "trace_shapes", points=8,
     checks=[
@@ -328,15 +357,22 @@ TRACE_SHAPES = Task(
     ],
     mistakes=[
         Mistake("the pool stride defaulted to 1: a pooling layer's stride defaults to its kernel_size",
-                detects=lambda c, e, r: isinstance(r, list) and len(r) == len(e)
-                and any(a != b for a, b in zip(e, r)) and _pool_stride_one(c) == [tuple(s) for s in r]),
+                detects=_traced_as(pool_stride_one=True)),
+        Mistake("padding counted once: a conv or pool layer pads both sides (2*padding)", detects=_traced_as(pad_sides=1)),
     ],
 )
 
 
-def _pool_stride_one(call_: Call) -> list[tuple[int, ...]]:
-    layers = [dict(l, stride=l.get("stride", 1)) if l["type"] in ("maxpool", "avgpool") else l for l in call_.args[1]]
-    return _torch_network(call_.args[0], layers)[0]
+def _params_with_image_channels(c: Call) -> int:
+    input_shape, layers = c.args
+    shapes = [tuple(input_shape)] + _torch_network(input_shape, layers)[0]
+    total = 0
+    for before, layer in zip(shapes, layers):
+        if layer["type"] == "conv":
+            total += layer["out_channels"] * (input_shape[0] * math.prod(pair(layer["kernel_size"])) + 1)
+        elif layer["type"] == "linear":
+            total += (before[0] + 1) * layer["out_features"]
+    return total
 
 
 COUNT_PARAMS = Task(
@@ -349,6 +385,9 @@ COUNT_PARAMS = Task(
     mistakes=[
         Mistake("the biases are missing: every conv and linear layer has one bias per output channel or feature",
                 detects=lambda c, e, r: isinstance(r, int) and r == e - _bias_count(c)),
+        Mistake("every conv filter was given the image's input channels: a filter spans the channels of the layer "
+                "before it (the previous layer's out_channels)",
+                detects=lambda c, e, r: isinstance(r, int) and r == _params_with_image_channels(c) != e),
     ],
 )
 
@@ -416,8 +455,18 @@ CONV2D_FORWARD = Task(
         Mistake("matches a true convolution (kernel flipped): deep-learning 'convolution' is cross-correlation, "
                 "do not flip w", produces=_conv_flipped),
         Mistake("the bias is missing: add b[f] to every position of output channel f", produces=_conv_no_bias),
+        Mistake("the input channels were averaged: a filter sums its products over all input channels",
+                produces=lambda x, w, b, **kw: _conv_no_bias(x, w, None, **kw) / x.shape[1]
+                + (0 if b is None else b.reshape(1, -1, 1, 1))),
     ],
 )
+
+
+def _grads_with(change: Any) -> Any:
+    """A producer for a backward mistake: the true gradients with one part changed."""
+    def produce(dout: np.ndarray, x: np.ndarray, w: np.ndarray, **kw: Any) -> Any:
+        return change(*_torch_conv_grads(Call((dout, x, w), kw), Variant()), dout)
+    return produce
 
 
 def _torch_conv_grads(call_: Call, variant: Variant) -> Any:
@@ -442,9 +491,18 @@ CONV2D_BACKWARD = Task(
         Mistake("db is summed over the wrong axes: sum dout over N, OH and OW, keeping one entry per filter",
                 detects=lambda c, e, r: isinstance(r, (tuple, list)) and len(r) == 3 and isinstance(r[2], np.ndarray)
                 and r[2].shape != e[2].shape),
+        Mistake("db is a mean: the bias is added at every position of every example, so sum dout, do not average it",
+                produces=_grads_with(lambda dx, dw, db, dout: (dx, dw, dout.mean(axis=(0, 2, 3))))),
+        Mistake("db uses only the first example: sum dout over the whole batch as well as the positions",
+                produces=_grads_with(lambda dx, dw, db, dout: (dx, dw, dout[0].sum(axis=(1, 2))))),
+        Mistake("dw is flipped: dw[f, c, u, v] correlates the input with dout without flipping the kernel axes",
+                produces=_grads_with(lambda dx, dw, db, dout: (dx, np.ascontiguousarray(dw[:, :, ::-1, ::-1]), db))),
+        Mistake("dw came out as (C, KH, KW, F) and was reshaped to (F, C, KH, KW): transpose the axes instead of "
+                "reshaping", produces=_grads_with(lambda dx, dw, db, dout: (dx, dw.transpose(1, 2, 3, 0).reshape(dw.shape), db))),
         Mistake("dx used the kernel without flipping it: dx is a full correlation with the flipped kernel",
                 detects=lambda c, e, r: isinstance(r, (tuple, list)) and len(r) == 3 and isinstance(r[0], np.ndarray)
-                and r[0].shape == e[0].shape and np.allclose(r[0], _dx_unflipped(c), atol=1e-6)),
+                and r[0].shape == e[0].shape and not np.allclose(r[0], e[0], atol=1e-6)
+                and np.allclose(r[0], _dx_unflipped(c), atol=1e-6)),
     ],
 )
 
@@ -530,6 +588,25 @@ def _max_pool_grad_ties(last: bool, spread: bool) -> Any:
     return produce
 
 
+def _max_pool_grad_routed(add: bool = True, column_major: bool = False) -> Any:
+    """Route each window's gradient to its first maximum, optionally the wrong way."""
+    def produce(dout: np.ndarray, x: np.ndarray, kernel_size: Any, stride: Any = None) -> np.ndarray:
+        (kh, kw), (sh, sw) = pair(kernel_size), pair(kernel_size if stride is None else stride)
+        n, c, oh, ow = dout.shape
+        win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
+        arg = win.reshape(n, c, oh, ow, kh * kw).argmax(axis=-1)
+        rows, cols = (arg % kh, arg // kh) if column_major else (arg // kw, arg % kw)
+        nn_, cc, ii, jj = np.indices((n, c, oh, ow))
+        index = (nn_, cc, ii * sh + rows, jj * sw + cols)
+        dx = np.zeros_like(x)
+        if add:
+            np.add.at(dx, index, dout)
+        else:
+            dx[index] = dout
+        return dx
+    return produce
+
+
 HANDOUT_POOL = np.array([[12, 20, 30, 0], [8, 12, 2, 0], [34, 70, 37, 4], [112, 100, 25, 12]],
                         dtype=np.float64).reshape(1, 1, 4, 4)
 
@@ -558,8 +635,12 @@ MAX_POOL2D_BACKWARD = Task(
     mistakes=[
         Mistake("on a tie the gradient went to every maximum: it goes to the first maximum only (row-major order)",
                 produces=_max_pool_grad_ties(last=False, spread=True)),
-        Mistake("on a tie the gradient went to the last maximum: it goes to the first one (row-major order)",
+        Mistake("on a tie the gradient went to the last maximum: it goes to the first maximum (row-major order)",
                 produces=_max_pool_grad_ties(last=True, spread=False)),
+        Mistake("windows overlap (stride < kernel): when two windows share a maximum their gradients add up "
+                "(use += or np.add.at, not assignment)", produces=_max_pool_grad_routed(add=False)),
+        Mistake("the window's argmax was unravelled column by column: flat index i of a KHxKW window is row i // KW, "
+                "column i % KW (row-major)", produces=_max_pool_grad_routed(column_major=True)),
     ],
 )
 
@@ -584,6 +665,9 @@ AVG_POOL2D_FORWARD = Task(
         Mistake("the stride defaulted to 1: when stride is None it equals kernel_size",
                 produces=lambda x, k, stride=None, padding=0: _torch_pool("avg")(
                     Call((x, k, 1 if stride is None else stride, padding)), Variant())),
+        Mistake("divided by one side of the kernel: an average divides the window's sum by the window size KH*KW",
+                detects=lambda c, e, r: isinstance(r, np.ndarray) and r.shape == e.shape and np.abs(e).max() > 0
+                and any(np.allclose(r, e * f) for f in pair(c.args[1]) if f > 1)),
     ],
 )
 

@@ -1,0 +1,1104 @@
+"""Lab 3 mutants: convolution and pooling, as students write them.
+
+Each ``@mistake`` is a bug seen in real submissions; ``@alternative`` is a correct
+implementation that takes a different road from the reference (explicit loops over
+output positions or kernel taps, einsum instead of tensordot, counting window starts
+instead of the closed formula). docs/lab3-notes.md lists the symptom that gives each
+mistake away and the inputs that expose it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from tests.mutants import alternative, mistake
+
+# ----------------------------------------------------------------------------- conv_output_size
+
+
+@mistake("conv_output_size", expect="floor")
+def conv_output_size_round(n, kernel_size, stride=1, padding=0, dilation=1):
+    if n < 1 or kernel_size < 1 or stride < 1 or dilation < 1 or padding < 0:
+        raise ValueError("invalid arguments")
+    out = round((n + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1
+    if out < 1:
+        raise ValueError("output smaller than 1")
+    return out
+
+
+@mistake("conv_output_size", expect="floor")
+def conv_output_size_ceil(n, kernel_size, stride=1, padding=0, dilation=1):
+    if n < 1 or kernel_size < 1 or stride < 1 or dilation < 1 or padding < 0:
+        raise ValueError("invalid arguments")
+    out = math.ceil((n + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1
+    if out < 1:
+        raise ValueError("output smaller than 1")
+    return out
+
+
+@mistake("conv_output_size", expect="dilation")
+def conv_output_size_forgets_dilation(n, kernel_size, stride=1, padding=0, dilation=1):
+    if n < 1 or kernel_size < 1 or stride < 1 or dilation < 1 or padding < 0:
+        raise ValueError("invalid arguments")
+    out = (n + 2 * padding - kernel_size) // stride + 1
+    if out < 1:
+        raise ValueError("output smaller than 1")
+    return out
+
+
+@mistake("conv_output_size", expect="both sides")
+def conv_output_size_padding_once(n, kernel_size, stride=1, padding=0, dilation=1):
+    if n < 1 or kernel_size < 1 or stride < 1 or dilation < 1 or padding < 0:
+        raise ValueError("invalid arguments")
+    out = (n + padding - dilation * (kernel_size - 1) - 1) // stride + 1
+    if out < 1:
+        raise ValueError("output smaller than 1")
+    return out
+
+
+@mistake("conv_output_size", expect="valueerror")
+def conv_output_size_never_raises(n, kernel_size, stride=1, padding=0, dilation=1):
+    return (n + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
+
+
+@alternative("conv_output_size")
+def conv_output_size_count_window_starts(n, kernel_size, stride=1, padding=0, dilation=1):
+    if min(n, kernel_size, stride, dilation) < 1 or padding < 0:
+        raise ValueError("sizes, stride and dilation must be positive, padding non-negative")
+    reach = dilation * (kernel_size - 1) + 1
+    starts = range(0, n + 2 * padding - reach + 1, stride)  # every position a window can start at
+    if len(starts) == 0:
+        raise ValueError("kernel does not fit")
+    return len(starts)
+
+
+# ----------------------------------------------------------------------------- pool_output_size
+
+
+@mistake("pool_output_size", expect="stride")
+def pool_output_size_stride_defaults_to_one(n, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    if stride is None:
+        stride = 1
+    if min(n, kernel_size, stride, dilation) < 1 or padding < 0 or 2 * padding > kernel_size:
+        raise ValueError("invalid arguments")
+    span = n + 2 * padding - dilation * (kernel_size - 1) - 1
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= n + padding:
+        out -= 1
+    if out < 1:
+        raise ValueError("output smaller than 1")
+    return out
+
+
+@mistake("pool_output_size", expect="last window")
+def pool_output_size_plain_ceil(n, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    stride = kernel_size if stride is None else stride
+    if min(n, kernel_size, stride, dilation) < 1 or padding < 0 or 2 * padding > kernel_size:
+        raise ValueError("invalid arguments")
+    frac = (n + 2 * padding - dilation * (kernel_size - 1) - 1) / stride
+    out = (math.ceil(frac) if ceil_mode else math.floor(frac)) + 1
+    if out < 1:
+        raise ValueError("output smaller than 1")
+    return out
+
+
+@mistake("pool_output_size", expect="ceil_mode")
+def pool_output_size_ignores_ceil_mode(n, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    stride = kernel_size if stride is None else stride
+    if min(n, kernel_size, stride, dilation) < 1 or padding < 0 or 2 * padding > kernel_size:
+        raise ValueError("invalid arguments")
+    out = (n + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
+    if out < 1:
+        raise ValueError("output smaller than 1")
+    return out
+
+
+@mistake("pool_output_size", expect="half")
+def pool_output_size_any_padding(n, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    stride = kernel_size if stride is None else stride
+    if min(n, kernel_size, stride, dilation) < 1 or padding < 0:
+        raise ValueError("invalid arguments")
+    span = n + 2 * padding - dilation * (kernel_size - 1) - 1
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= n + padding:
+        out -= 1
+    if out < 1:
+        raise ValueError("output smaller than 1")
+    return out
+
+
+@alternative("pool_output_size")
+def pool_output_size_explicit_ceil(n, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    s = kernel_size if stride is None else stride
+    if min(n, kernel_size, s, dilation) < 1 or padding < 0:
+        raise ValueError("sizes, stride and dilation must be positive, padding non-negative")
+    if padding > kernel_size / 2:
+        raise ValueError("padding should be at most half of the kernel size")
+    span = n + 2 * padding - (dilation * (kernel_size - 1) + 1)
+    steps = -(-span // s) if ceil_mode else span // s
+    last_start = steps * s - padding  # in input coordinates
+    if ceil_mode and last_start >= n:
+        steps -= 1
+    if steps < 0:
+        raise ValueError("pooling output would be empty")
+    return steps + 1
+
+
+# ----------------------------------------------------------------------------- same_padding
+
+
+@mistake("same_padding", expect="even")
+def same_padding_floors_even_kernels(kernel_size, dilation=1):
+    if kernel_size < 1 or dilation < 1:
+        raise ValueError("invalid arguments")
+    return dilation * (kernel_size - 1) // 2
+
+
+@mistake("same_padding", expect="dilation")
+def same_padding_forgets_dilation(kernel_size, dilation=1):
+    if kernel_size < 1 or dilation < 1 or (kernel_size - 1) % 2:
+        raise ValueError("no same padding")
+    return (kernel_size - 1) // 2
+
+
+@mistake("same_padding", expect="both sides")
+def same_padding_counted_once(kernel_size, dilation=1):
+    if kernel_size < 1 or dilation < 1:
+        raise ValueError("invalid arguments")
+    return dilation * (kernel_size - 1)
+
+
+@alternative("same_padding")
+def same_padding_search(kernel_size, dilation=1):
+    if kernel_size < 1 or dilation < 1:
+        raise ValueError("kernel_size and dilation must be positive")
+    reach = dilation * (kernel_size - 1) + 1
+    for p in range(reach):
+        if 2 * p + 1 == reach:  # n + 2p - reach + 1 == n
+            return p
+    raise ValueError("no symmetric padding keeps the size")
+
+
+# ----------------------------------------------------------------------------- conv2d_params
+
+
+@mistake("conv2d_params", expect="bias")
+def conv2d_params_forgets_bias(in_channels, out_channels, kernel_size, bias=True, groups=1):
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    return out_channels * (in_channels // groups) * kh * kw
+
+
+@mistake("conv2d_params", expect="input channels")
+def conv2d_params_forgets_in_channels(in_channels, out_channels, kernel_size, bias=True, groups=1):
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    return out_channels * kh * kw + (out_channels if bias else 0)
+
+
+@mistake("conv2d_params", expect="groups")
+def conv2d_params_divides_by_groups_twice(in_channels, out_channels, kernel_size, bias=True, groups=1):
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    return (out_channels // groups) * (in_channels // groups) * kh * kw + (out_channels if bias else 0)
+
+
+@mistake("conv2d_params", expect="groups")
+def conv2d_params_ignores_groups(in_channels, out_channels, kernel_size, bias=True, groups=1):
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    return out_channels * in_channels * kh * kw + (out_channels if bias else 0)
+
+
+@mistake("conv2d_params", expect="kernel")
+def conv2d_params_square_kernel(in_channels, out_channels, kernel_size, bias=True, groups=1):
+    k = kernel_size if isinstance(kernel_size, int) else kernel_size[0]
+    return out_channels * (in_channels // groups) * k * k + (out_channels if bias else 0)
+
+
+@alternative("conv2d_params")
+def conv2d_params_per_group(in_channels, out_channels, kernel_size, bias=True, groups=1):
+    if min(in_channels, out_channels, groups) < 1 or in_channels % groups or out_channels % groups:
+        raise ValueError("groups must divide the channels")
+    ks = (kernel_size,) * 2 if isinstance(kernel_size, int) else tuple(kernel_size)
+    per_group = (in_channels // groups) * (out_channels // groups) * math.prod(ks)
+    return groups * per_group + out_channels * int(bias)
+
+
+# ----------------------------------------------------------------------------- linear_params
+
+
+@mistake("linear_params", expect="bias")
+def linear_params_forgets_bias(in_features, out_features, bias=True):
+    return in_features * out_features
+
+
+@mistake("linear_params", expect="bias")
+def linear_params_bias_per_input(in_features, out_features, bias=True):
+    return in_features * out_features + (in_features if bias else 0)
+
+
+@alternative("linear_params")
+def linear_params_augmented_matrix(in_features, out_features, bias=True):
+    return (in_features + (1 if bias else 0)) * out_features  # bias as an extra input fixed at 1
+
+
+# ----------------------------------------------------------------------------- trace_shapes
+
+
+@mistake("trace_shapes", expect="flatten")
+def trace_shapes_flatten_last_conv(input_shape, layers):
+    shapes, shape = [], tuple(input_shape)
+    last_conv = shape
+    for layer in layers:
+        kind = layer["type"]
+        if kind in ("conv", "maxpool", "avgpool"):
+            if len(shape) != 3:
+                raise ValueError(f"{kind} needs a (C, H, W) input")
+            k, p = layer["kernel_size"], layer.get("padding", 0)
+            s = layer.get("stride", 1 if kind == "conv" else k)
+            if kind != "conv" and 2 * p > k:
+                raise ValueError("pooling padding above half the kernel")
+            c = layer["out_channels"] if kind == "conv" else shape[0]
+            h, w = ((n + 2 * p - k) // s + 1 for n in shape[1:])
+            if h < 1 or w < 1:
+                raise ValueError("output smaller than 1")
+            shape = (c, h, w)
+            if kind == "conv":
+                last_conv = shape
+        elif kind == "flatten":
+            shape = (math.prod(last_conv),)  # size of the feature maps the convolutions made
+        elif kind == "linear":
+            if len(shape) != 1:
+                raise ValueError("flatten before a linear layer")
+            shape = (layer["out_features"],)
+        elif kind != "relu":
+            raise ValueError(f"unknown layer {kind!r}")
+        shapes.append(shape)
+    return shapes
+
+
+@mistake("trace_shapes", expect="stride")
+def trace_shapes_pool_stride_one(input_shape, layers):
+    shapes, shape = [], tuple(input_shape)
+    for layer in layers:
+        kind = layer["type"]
+        if kind in ("conv", "maxpool", "avgpool"):
+            if len(shape) != 3:
+                raise ValueError(f"{kind} needs a (C, H, W) input")
+            k, p = layer["kernel_size"], layer.get("padding", 0)
+            s = layer.get("stride", 1)
+            if kind != "conv" and 2 * p > k:
+                raise ValueError("pooling padding above half the kernel")
+            c = layer["out_channels"] if kind == "conv" else shape[0]
+            h, w = ((n + 2 * p - k) // s + 1 for n in shape[1:])
+            if h < 1 or w < 1:
+                raise ValueError("output smaller than 1")
+            shape = (c, h, w)
+        elif kind == "flatten":
+            shape = (math.prod(shape),)
+        elif kind == "linear":
+            if len(shape) != 1:
+                raise ValueError("flatten before a linear layer")
+            shape = (layer["out_features"],)
+        elif kind != "relu":
+            raise ValueError(f"unknown layer {kind!r}")
+        shapes.append(shape)
+    return shapes
+
+
+@mistake("trace_shapes", expect="out_channels")
+def trace_shapes_conv_keeps_channels(input_shape, layers):
+    shapes, shape = [], tuple(input_shape)
+    for layer in layers:
+        kind = layer["type"]
+        if kind in ("conv", "maxpool", "avgpool"):
+            if len(shape) != 3:
+                raise ValueError(f"{kind} needs a (C, H, W) input")
+            k, p = layer["kernel_size"], layer.get("padding", 0)
+            s = layer.get("stride", 1 if kind == "conv" else k)
+            if kind != "conv" and 2 * p > k:
+                raise ValueError("pooling padding above half the kernel")
+            h, w = ((n + 2 * p - k) // s + 1 for n in shape[1:])
+            if h < 1 or w < 1:
+                raise ValueError("output smaller than 1")
+            shape = (shape[0], h, w)
+        elif kind == "flatten":
+            shape = (math.prod(shape),)
+        elif kind == "linear":
+            if len(shape) != 1:
+                raise ValueError("flatten before a linear layer")
+            shape = (layer["out_features"],)
+        elif kind != "relu":
+            raise ValueError(f"unknown layer {kind!r}")
+        shapes.append(shape)
+    return shapes
+
+
+@mistake("trace_shapes", expect="both sides")
+def trace_shapes_padding_once(input_shape, layers):
+    shapes, shape = [], tuple(input_shape)
+    for layer in layers:
+        kind = layer["type"]
+        if kind in ("conv", "maxpool", "avgpool"):
+            if len(shape) != 3:
+                raise ValueError(f"{kind} needs a (C, H, W) input")
+            k, p = layer["kernel_size"], layer.get("padding", 0)
+            s = layer.get("stride", 1 if kind == "conv" else k)
+            if kind != "conv" and 2 * p > k:
+                raise ValueError("pooling padding above half the kernel")
+            c = layer["out_channels"] if kind == "conv" else shape[0]
+            h, w = ((n + p - k) // s + 1 for n in shape[1:])
+            if h < 1 or w < 1:
+                raise ValueError("output smaller than 1")
+            shape = (c, h, w)
+        elif kind == "flatten":
+            shape = (math.prod(shape),)
+        elif kind == "linear":
+            if len(shape) != 1:
+                raise ValueError("flatten before a linear layer")
+            shape = (layer["out_features"],)
+        elif kind != "relu":
+            raise ValueError(f"unknown layer {kind!r}")
+        shapes.append(shape)
+    return shapes
+
+
+@mistake("trace_shapes", expect="valueerror")
+def trace_shapes_never_raises(input_shape, layers):
+    shapes, shape = [], tuple(input_shape)
+    for layer in layers:
+        kind = layer["type"]
+        if kind in ("conv", "maxpool", "avgpool"):
+            k, p = layer["kernel_size"], layer.get("padding", 0)
+            s = layer.get("stride", 1 if kind == "conv" else k)
+            c = layer["out_channels"] if kind == "conv" else shape[0]
+            shape = (c, *((n + 2 * p - k) // s + 1 for n in shape[-2:]))
+        elif kind == "flatten":
+            shape = (math.prod(shape),)
+        elif kind == "linear":
+            shape = (layer["out_features"],)
+        shapes.append(shape)
+    return shapes
+
+
+@alternative("trace_shapes")
+def trace_shapes_separate_axes(input_shape, layers):
+    def out_len(n, k, s, p, pool):
+        if pool and 2 * p > k:
+            raise ValueError("pooling padding above half the kernel")
+        starts = range(0, n + 2 * p - k + 1, s)  # every position a window can start at
+        if len(starts) == 0:
+            raise ValueError("window does not fit")
+        return len(starts)
+
+    def pair(v):
+        return (v, v) if isinstance(v, int) else tuple(v)
+
+    flat, (c, h, w) = False, input_shape
+    shapes = []
+    for layer in layers:
+        kind = layer["type"]
+        if kind in ("conv", "maxpool", "avgpool"):
+            if flat:
+                raise ValueError(f"{kind} after flatten")
+            pool = kind != "conv"
+            kh, kw = pair(layer["kernel_size"])
+            sh, sw = pair(layer.get("stride", layer["kernel_size"] if pool else 1))
+            ph, pw = pair(layer.get("padding", 0))
+            h, w = out_len(h, kh, sh, ph, pool), out_len(w, kw, sw, pw, pool)
+            c = c if pool else layer["out_channels"]
+        elif kind == "flatten":
+            c = c if flat else c * h * w
+            flat = True
+        elif kind == "linear":
+            if not flat:
+                raise ValueError("linear layer before flatten")
+            c = layer["out_features"]
+        elif kind != "relu":
+            raise ValueError(f"unknown layer {kind!r}")
+        shapes.append((c,) if flat else (c, h, w))
+    return shapes
+
+
+# ----------------------------------------------------------------------------- count_params
+
+
+@mistake("count_params", expect="bias")
+def count_params_forgets_bias(input_shape, layers):
+    total, shape = 0, tuple(input_shape)
+    for layer in layers:
+        kind = layer["type"]
+        if kind in ("conv", "maxpool", "avgpool"):
+            if len(shape) != 3:
+                raise ValueError(f"{kind} needs a (C, H, W) input")
+            k, p = layer["kernel_size"], layer.get("padding", 0)
+            s = layer.get("stride", 1 if kind == "conv" else k)
+            if kind != "conv" and 2 * p > k:
+                raise ValueError("pooling padding above half the kernel")
+            c = layer["out_channels"] if kind == "conv" else shape[0]
+            if kind == "conv":
+                total += c * shape[0] * k * k
+            h, w = ((n + 2 * p - k) // s + 1 for n in shape[1:])
+            if h < 1 or w < 1:
+                raise ValueError("output smaller than 1")
+            shape = (c, h, w)
+        elif kind == "flatten":
+            shape = (math.prod(shape),)
+        elif kind == "linear":
+            if len(shape) != 1:
+                raise ValueError("flatten before a linear layer")
+            total += shape[0] * layer["out_features"]
+            shape = (layer["out_features"],)
+        elif kind != "relu":
+            raise ValueError(f"unknown layer {kind!r}")
+    return total
+
+
+@mistake("count_params", expect="flatten")
+def count_params_flatten_last_conv(input_shape, layers):
+    total, shape = 0, tuple(input_shape)
+    last_conv = shape
+    for layer in layers:
+        kind = layer["type"]
+        if kind in ("conv", "maxpool", "avgpool"):
+            if len(shape) != 3:
+                raise ValueError(f"{kind} needs a (C, H, W) input")
+            k, p = layer["kernel_size"], layer.get("padding", 0)
+            s = layer.get("stride", 1 if kind == "conv" else k)
+            if kind != "conv" and 2 * p > k:
+                raise ValueError("pooling padding above half the kernel")
+            c = layer["out_channels"] if kind == "conv" else shape[0]
+            if kind == "conv":
+                total += c * shape[0] * k * k + c
+            h, w = ((n + 2 * p - k) // s + 1 for n in shape[1:])
+            if h < 1 or w < 1:
+                raise ValueError("output smaller than 1")
+            shape = (c, h, w)
+            if kind == "conv":
+                last_conv = shape
+        elif kind == "flatten":
+            shape = (math.prod(last_conv),)  # AlexNet: 13 x 13 x 256, as in the lecture notes' table
+        elif kind == "linear":
+            if len(shape) != 1:
+                raise ValueError("flatten before a linear layer")
+            total += shape[0] * layer["out_features"] + layer["out_features"]
+            shape = (layer["out_features"],)
+        elif kind != "relu":
+            raise ValueError(f"unknown layer {kind!r}")
+    return total
+
+
+@mistake("count_params", expect="pool")
+def count_params_pool_has_weights(input_shape, layers):
+    total, shape = 0, tuple(input_shape)
+    for layer in layers:
+        kind = layer["type"]
+        if kind in ("conv", "maxpool", "avgpool"):
+            if len(shape) != 3:
+                raise ValueError(f"{kind} needs a (C, H, W) input")
+            k, p = layer["kernel_size"], layer.get("padding", 0)
+            s = layer.get("stride", 1 if kind == "conv" else k)
+            if kind != "conv" and 2 * p > k:
+                raise ValueError("pooling padding above half the kernel")
+            c = layer["out_channels"] if kind == "conv" else shape[0]
+            if kind == "conv":
+                total += c * shape[0] * k * k + c
+            else:
+                total += c * k * k  # one k x k window per channel
+            h, w = ((n + 2 * p - k) // s + 1 for n in shape[1:])
+            if h < 1 or w < 1:
+                raise ValueError("output smaller than 1")
+            shape = (c, h, w)
+        elif kind == "flatten":
+            shape = (math.prod(shape),)
+        elif kind == "linear":
+            if len(shape) != 1:
+                raise ValueError("flatten before a linear layer")
+            total += shape[0] * layer["out_features"] + layer["out_features"]
+            shape = (layer["out_features"],)
+        elif kind != "relu":
+            raise ValueError(f"unknown layer {kind!r}")
+    return total
+
+
+@mistake("count_params", expect="input channels")
+def count_params_image_channels_everywhere(input_shape, layers):
+    total, shape = 0, tuple(input_shape)
+    for layer in layers:
+        kind = layer["type"]
+        if kind in ("conv", "maxpool", "avgpool"):
+            if len(shape) != 3:
+                raise ValueError(f"{kind} needs a (C, H, W) input")
+            k, p = layer["kernel_size"], layer.get("padding", 0)
+            s = layer.get("stride", 1 if kind == "conv" else k)
+            if kind != "conv" and 2 * p > k:
+                raise ValueError("pooling padding above half the kernel")
+            c = layer["out_channels"] if kind == "conv" else shape[0]
+            if kind == "conv":
+                total += c * input_shape[0] * k * k + c  # filters span the image's channels
+            h, w = ((n + 2 * p - k) // s + 1 for n in shape[1:])
+            if h < 1 or w < 1:
+                raise ValueError("output smaller than 1")
+            shape = (c, h, w)
+        elif kind == "flatten":
+            shape = (math.prod(shape),)
+        elif kind == "linear":
+            if len(shape) != 1:
+                raise ValueError("flatten before a linear layer")
+            total += shape[0] * layer["out_features"] + layer["out_features"]
+            shape = (layer["out_features"],)
+        elif kind != "relu":
+            raise ValueError(f"unknown layer {kind!r}")
+    return total
+
+
+@alternative("count_params")
+def count_params_fan_in_plus_one(input_shape, layers):
+    def pair(v):
+        return (v, v) if isinstance(v, int) else tuple(v)
+
+    def out_len(n, k, s, p):
+        out = (n + 2 * p - k) // s + 1
+        if out < 1:
+            raise ValueError("window does not fit")
+        return out
+
+    total, dims = 0, list(input_shape)
+    for layer in layers:
+        kind = layer["type"]
+        if kind in ("conv", "maxpool", "avgpool"):
+            if len(dims) != 3:
+                raise ValueError(f"{kind} on a flat input")
+            kh, kw = pair(layer["kernel_size"])
+            sh, sw = pair(layer.get("stride", 1 if kind == "conv" else layer["kernel_size"]))
+            ph, pw = pair(layer.get("padding", 0))
+            if kind != "conv" and (2 * ph > kh or 2 * pw > kw):
+                raise ValueError("pooling padding above half the kernel")
+            if kind == "conv":
+                fan_in = dims[0] * kh * kw
+                total += layer["out_channels"] * (fan_in + 1)  # each filter: fan_in weights and a bias
+                dims[0] = layer["out_channels"]
+            dims[1:] = [out_len(dims[1], kh, sh, ph), out_len(dims[2], kw, sw, pw)]
+        elif kind == "flatten":
+            dims = [math.prod(dims)]
+        elif kind == "linear":
+            if len(dims) != 1:
+                raise ValueError("linear layer before flatten")
+            total += layer["out_features"] * (dims[0] + 1)
+            dims = [layer["out_features"]]
+        elif kind != "relu":
+            raise ValueError(f"unknown layer {kind!r}")
+    return total
+
+
+# ----------------------------------------------------------------------------- conv2d_forward
+
+
+@mistake("conv2d_forward", expect="flip")
+def conv2d_forward_flipped_kernel(x, w, b, stride=1, padding=0, dilation=1):
+    (sh, sw), (ph, pw), (dh, dw) = (np.broadcast_to(a, 2).tolist() for a in (stride, padding, dilation))
+    kh, kw = w.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
+    flipped = w[:, :, ::-1, ::-1]  # convolution flips the kernel (the textbook definition)
+    out = np.einsum("nchwij,fcij->nfhw", win, flipped)
+    return out if b is None else out + b[None, :, None, None]
+
+
+@mistake("conv2d_forward", expect="bias")
+def conv2d_forward_ignores_bias(x, w, b, stride=1, padding=0, dilation=1):
+    (sh, sw), (ph, pw), (dh, dw) = (np.broadcast_to(a, 2).tolist() for a in (stride, padding, dilation))
+    kh, kw = w.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
+    return np.einsum("nchwij,fcij->nfhw", win, w)
+
+
+@mistake("conv2d_forward", expect="stride")
+def conv2d_forward_stride_on_rows_only(x, w, b, stride=1, padding=0, dilation=1):
+    (sh, sw), (ph, pw), (dh, dw) = (np.broadcast_to(a, 2).tolist() for a in (stride, padding, dilation))
+    n, c, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    out = np.zeros((n, f, oh, ow), dtype=x.dtype)
+    for i in range(oh):
+        for j in range(ow):
+            patch = xp[:, :, i * sh : i * sh + dh * (kh - 1) + 1 : dh, j : j + dw * (kw - 1) + 1 : dw]
+            out[:, :, i, j] = np.tensordot(patch, w, axes=([1, 2, 3], [1, 2, 3]))
+    return out if b is None else out + b[None, :, None, None]
+
+
+@mistake("conv2d_forward", expect="dilation")
+def conv2d_forward_ignores_dilation(x, w, b, stride=1, padding=0, dilation=1):
+    (sh, sw), (ph, pw), (dh, dw) = (np.broadcast_to(a, 2).tolist() for a in (stride, padding, dilation))
+    n, c, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, : oh * sh : sh, : ow * sw : sw]
+    out = np.einsum("nchwij,fcij->nfhw", win, w)
+    return out if b is None else out + b[None, :, None, None]
+
+
+@mistake("conv2d_forward", expect="padding")
+def conv2d_forward_pads_one_side(x, w, b, stride=1, padding=0, dilation=1):
+    (sh, sw), (ph, pw), (dh, dw) = (np.broadcast_to(a, 2).tolist() for a in (stride, padding, dilation))
+    kh, kw = w.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, 0), (pw, 0)))  # zeros in front only
+    win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
+    out = np.einsum("nchwij,fcij->nfhw", win, w)
+    return out if b is None else out + b[None, :, None, None]
+
+
+@mistake("conv2d_forward", expect="channels")
+def conv2d_forward_averages_channels(x, w, b, stride=1, padding=0, dilation=1):
+    (sh, sw), (ph, pw), (dh, dw) = (np.broadcast_to(a, 2).tolist() for a in (stride, padding, dilation))
+    kh, kw = w.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
+    per_channel = np.einsum("nchwij,fcij->nfchw", win, w)
+    out = per_channel.mean(axis=2)  # one feature map per channel, then combined
+    return out if b is None else out + b[None, :, None, None]
+
+
+@mistake("conv2d_forward", expect="dtype")
+def conv2d_forward_float64_buffer(x, w, b, stride=1, padding=0, dilation=1):
+    (sh, sw), (ph, pw), (dh, dw) = (np.broadcast_to(a, 2).tolist() for a in (stride, padding, dilation))
+    n, c, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    out = np.zeros((n, f, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            patch = xp[:, :, i * sh : i * sh + dh * (kh - 1) + 1 : dh, j * sw : j * sw + dw * (kw - 1) + 1 : dw]
+            out[:, :, i, j] = np.tensordot(patch, w, axes=([1, 2, 3], [1, 2, 3]))
+    return out if b is None else out + b[None, :, None, None]
+
+
+@alternative("conv2d_forward")
+def conv2d_forward_loops_over_outputs(x, w, b, stride=1, padding=0, dilation=1):
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
+    n, c, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    xp = np.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=x.dtype)
+    xp[:, :, ph : ph + h, pw : pw + wd] = x
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    if oh < 1 or ow < 1:
+        raise ValueError("kernel larger than the padded input")
+    out = np.zeros((n, f, oh, ow), dtype=np.result_type(x, w))
+    w_mat = w.reshape(f, -1)
+    for i in range(oh):
+        for j in range(ow):
+            patch = xp[:, :, i * sh : i * sh + dh * (kh - 1) + 1 : dh, j * sw : j * sw + dw * (kw - 1) + 1 : dw]
+            out[:, :, i, j] = patch.reshape(n, -1) @ w_mat.T
+    if b is not None:
+        out += b.reshape(1, f, 1, 1)
+    return out
+
+
+@alternative("conv2d_forward")
+def conv2d_forward_sum_over_taps(x, w, b, stride=1, padding=0, dilation=1):
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    f, c, kh, kw = w.shape
+    oh = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
+    ow = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    if oh < 1 or ow < 1:
+        raise ValueError("kernel larger than the padded input")
+    out = np.zeros((x.shape[0], f, oh, ow), dtype=np.result_type(x, w))
+    # one shifted, strided view of the input per kernel tap (u, v)
+    for u in range(kh):
+        for v in range(kw):
+            shifted = xp[:, :, u * dh : u * dh + sh * (oh - 1) + 1 : sh, v * dw : v * dw + sw * (ow - 1) + 1 : sw]
+            out += np.einsum("nchw,fc->nfhw", shifted, w[:, :, u, v])
+    if b is not None:
+        out += b[:, None, None]
+    return out
+
+
+# ----------------------------------------------------------------------------- conv2d_backward
+
+
+@mistake("conv2d_backward", expect="transpose")
+def conv2d_backward_dw_reshaped_not_transposed(dout, x, w, stride=1, padding=0):
+    (sh, sw), (ph, pw) = np.broadcast_to(stride, 2).tolist(), np.broadcast_to(padding, 2).tolist()
+    f, c, kh, kw = w.shape
+    oh, ow = dout.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
+    dw = np.tensordot(win, dout, axes=([0, 2, 3], [0, 2, 3])).reshape(w.shape)  # (C, KH, KW, F) -> (F, C, KH, KW)
+    db = dout.sum(axis=(0, 2, 3))
+    dcols = np.einsum("nfhw,fcij->nchwij", dout, w)
+    dxp = np.zeros_like(xp)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += dcols[..., i, j]
+    return dxp[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]], dw, db
+
+
+@mistake("conv2d_backward", expect="flip")
+def conv2d_backward_dx_kernel_not_flipped(dout, x, w, stride=1, padding=0):
+    (sh, sw), (ph, pw) = np.broadcast_to(stride, 2).tolist(), np.broadcast_to(padding, 2).tolist()
+    n, c, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    oh, ow = dout.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
+    dw = np.einsum("nfhw,nchwij->fcij", dout, win)
+    db = dout.sum(axis=(0, 2, 3))
+    # dx: full convolution of the stride-spread dout with the kernel
+    spread = np.zeros((n, f, (oh - 1) * sh + 1, (ow - 1) * sw + 1), dtype=dout.dtype)
+    spread[:, :, ::sh, ::sw] = dout
+    full = np.pad(spread, ((0, 0), (0, 0), (kh - 1, kh - 1), (kw - 1, kw - 1)))
+    dxp = np.einsum("nfhwij,fcij->nchw", sliding_window_view(full, (kh, kw), axis=(2, 3)), w)
+    dxp = np.pad(dxp, ((0, 0), (0, 0), (0, xp.shape[2] - dxp.shape[2]), (0, xp.shape[3] - dxp.shape[3])))
+    return dxp[:, :, ph : ph + h, pw : pw + wd], dw, db
+
+
+@mistake("conv2d_backward", expect="flip")
+def conv2d_backward_dw_flipped(dout, x, w, stride=1, padding=0):
+    (sh, sw), (ph, pw) = np.broadcast_to(stride, 2).tolist(), np.broadcast_to(padding, 2).tolist()
+    f, c, kh, kw = w.shape
+    oh, ow = dout.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
+    dw = np.einsum("nfhw,nchwij->fcij", dout, win)[:, :, ::-1, ::-1]  # convolution flips, so flip dw back
+    db = dout.sum(axis=(0, 2, 3))
+    dcols = np.einsum("nfhw,fcij->nchwij", dout, w)
+    dxp = np.zeros_like(xp)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += dcols[..., i, j]
+    return dxp[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]], dw, db
+
+
+@mistake("conv2d_backward", expect="mean")
+def conv2d_backward_db_mean(dout, x, w, stride=1, padding=0):
+    (sh, sw), (ph, pw) = np.broadcast_to(stride, 2).tolist(), np.broadcast_to(padding, 2).tolist()
+    f, c, kh, kw = w.shape
+    oh, ow = dout.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
+    dw = np.einsum("nfhw,nchwij->fcij", dout, win)
+    db = dout.mean(axis=(0, 2, 3))
+    dcols = np.einsum("nfhw,fcij->nchwij", dout, w)
+    dxp = np.zeros_like(xp)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += dcols[..., i, j]
+    return dxp[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]], dw, db
+
+
+@mistake("conv2d_backward", expect="batch")
+def conv2d_backward_db_first_example_only(dout, x, w, stride=1, padding=0):
+    (sh, sw), (ph, pw) = np.broadcast_to(stride, 2).tolist(), np.broadcast_to(padding, 2).tolist()
+    f, c, kh, kw = w.shape
+    oh, ow = dout.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
+    dw = np.einsum("nfhw,nchwij->fcij", dout, win)
+    db = dout[0].sum(axis=(1, 2))
+    dcols = np.einsum("nfhw,fcij->nchwij", dout, w)
+    dxp = np.zeros_like(xp)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += dcols[..., i, j]
+    return dxp[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]], dw, db
+
+
+@mistake("conv2d_backward", expect="stride")
+def conv2d_backward_dx_without_spreading(dout, x, w, stride=1, padding=0):
+    (sh, sw), (ph, pw) = np.broadcast_to(stride, 2).tolist(), np.broadcast_to(padding, 2).tolist()
+    n, c, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    oh, ow = dout.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
+    dw = np.einsum("nfhw,nchwij->fcij", dout, win)
+    db = dout.sum(axis=(0, 2, 3))
+    # dx: full convolution of dout with the flipped kernel, as for stride 1
+    full = np.pad(dout, ((0, 0), (0, 0), (kh - 1, kh - 1), (kw - 1, kw - 1)))
+    dxp = np.einsum("nfhwij,fcij->nchw", sliding_window_view(full, (kh, kw), axis=(2, 3)), w[:, :, ::-1, ::-1])
+    dxp = np.pad(dxp, ((0, 0), (0, 0), (0, xp.shape[2] - dxp.shape[2]), (0, xp.shape[3] - dxp.shape[3])))
+    return dxp[:, :, ph : ph + h, pw : pw + wd], dw, db
+
+
+@mistake("conv2d_backward", expect="padding")
+def conv2d_backward_dx_not_cropped(dout, x, w, stride=1, padding=0):
+    (sh, sw), (ph, pw) = np.broadcast_to(stride, 2).tolist(), np.broadcast_to(padding, 2).tolist()
+    f, c, kh, kw = w.shape
+    oh, ow = dout.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
+    dw = np.einsum("nfhw,nchwij->fcij", dout, win)
+    db = dout.sum(axis=(0, 2, 3))
+    dcols = np.einsum("nfhw,fcij->nchwij", dout, w)
+    dxp = np.zeros_like(xp)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += dcols[..., i, j]
+    return dxp, dw, db  # the gradient of the padded input
+
+
+@alternative("conv2d_backward")
+def conv2d_backward_col2im(dout, x, w, stride=1, padding=0):
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    n, c, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    oh, ow = dout.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    # im2col: one row per output position, one column per (c, u, v)
+    cols = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
+    cols = cols.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
+    dout_mat = dout.transpose(0, 2, 3, 1).reshape(n * oh * ow, f)
+    dw = (dout_mat.T @ cols).reshape(w.shape)
+    db = dout_mat.sum(axis=0)
+    # col2im: add every column back onto the pixels it was read from
+    dcols = (dout_mat @ w.reshape(f, -1)).reshape(n, oh, ow, c, kh, kw)
+    dxp = np.zeros(xp.shape, dtype=np.result_type(dout, w))
+    for u in range(kh):
+        for v in range(kw):
+            dxp[:, :, u : u + sh * (oh - 1) + 1 : sh, v : v + sw * (ow - 1) + 1 : sw] += dcols[..., u, v].transpose(0, 3, 1, 2)
+    return dxp[:, :, ph : ph + h, pw : pw + wd], dw, db
+
+
+@alternative("conv2d_backward")
+def conv2d_backward_loops_over_outputs(dout, x, w, stride=1, padding=0):
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    n, c, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w)
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+            g = dout[:, :, i, j]  # (N, F)
+            dw += np.tensordot(g, xp[:, :, rows, cols], axes=([0], [0]))
+            dxp[:, :, rows, cols] += np.tensordot(g, w, axes=([1], [0]))
+    db = dout.sum(axis=(0, 2, 3))
+    return dxp[:, :, ph : ph + h, pw : pw + wd], dw, db
+
+
+# ----------------------------------------------------------------------------- max_pool2d_forward
+
+
+@mistake("max_pool2d_forward", expect="inf")
+def max_pool2d_forward_zero_padding(x, kernel_size, stride=None, padding=0):
+    (kh, kw), (ph, pw) = np.broadcast_to(kernel_size, 2).tolist(), np.broadcast_to(padding, 2).tolist()
+    sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
+    if 2 * ph > kh or 2 * pw > kw:
+        raise ValueError("padding should be at most half of the kernel size")
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # zero padding, as for convolution
+    return sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].max(axis=(-2, -1))
+
+
+@mistake("max_pool2d_forward", expect="stride")
+def max_pool2d_forward_stride_defaults_to_one(x, kernel_size, stride=None, padding=0):
+    (kh, kw), (ph, pw) = np.broadcast_to(kernel_size, 2).tolist(), np.broadcast_to(padding, 2).tolist()
+    sh, sw = np.broadcast_to(stride or 1, 2).tolist()
+    if 2 * ph > kh or 2 * pw > kw:
+        raise ValueError("padding should be at most half of the kernel size")
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+    return sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].max(axis=(-2, -1))
+
+
+@mistake("max_pool2d_forward", expect="padding")
+def max_pool2d_forward_ignores_padding(x, kernel_size, stride=None, padding=0):
+    kh, kw = np.broadcast_to(kernel_size, 2).tolist()
+    sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
+    return sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].max(axis=(-2, -1))
+
+
+@alternative("max_pool2d_forward")
+def max_pool2d_forward_running_maximum(x, kernel_size, stride=None, padding=0):
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    sh, sw = (kh, kw) if stride is None else ((stride, stride) if isinstance(stride, int) else stride)
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    if 2 * ph > kh or 2 * pw > kw:
+        raise ValueError("padding should be at most half of the kernel size")
+    n, c, h, w = x.shape
+    xp = np.full((n, c, h + 2 * ph, w + 2 * pw), -np.inf, dtype=x.dtype)
+    xp[:, :, ph : ph + h, pw : pw + w] = x
+    oh = (h + 2 * ph - kh) // sh + 1
+    ow = (w + 2 * pw - kw) // sw + 1
+    if oh < 1 or ow < 1:
+        raise ValueError("window larger than the padded input")
+    out = np.full((n, c, oh, ow), -np.inf, dtype=x.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            np.maximum(out, xp[:, :, u : u + sh * (oh - 1) + 1 : sh, v : v + sw * (ow - 1) + 1 : sw], out=out)
+    return out
+
+
+# ----------------------------------------------------------------------------- max_pool2d_backward
+
+
+@mistake("max_pool2d_backward", expect="tie")
+def max_pool2d_backward_every_tied_max(dout, x, kernel_size, stride=None):
+    kh, kw = np.broadcast_to(kernel_size, 2).tolist()
+    sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
+    oh, ow = dout.shape[2:]
+    win = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    mask = win == win.max(axis=(-2, -1), keepdims=True)
+    dx = np.zeros_like(x)
+    for i in range(oh):
+        for j in range(ow):
+            dx[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw] += mask[:, :, i, j] * dout[:, :, i, j, None, None]
+    return dx
+
+
+@mistake("max_pool2d_backward", expect="first maximum")
+def max_pool2d_backward_last_tied_max(dout, x, kernel_size, stride=None):
+    kh, kw = np.broadcast_to(kernel_size, 2).tolist()
+    sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
+    n, c = x.shape[:2]
+    nn, cc = np.indices((n, c))
+    dx = np.zeros_like(x)
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            win = x[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw].reshape(n, c, kh * kw)
+            last = kh * kw - 1 - win[:, :, ::-1].argmax(axis=-1)
+            dx[nn, cc, i * sh + last // kw, j * sw + last % kw] += dout[:, :, i, j]
+    return dx
+
+
+@mistake("max_pool2d_backward", expect="overlap")
+def max_pool2d_backward_assigns_instead_of_adding(dout, x, kernel_size, stride=None):
+    kh, kw = np.broadcast_to(kernel_size, 2).tolist()
+    sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
+    n, c = x.shape[:2]
+    win = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    oh, ow = win.shape[2:4]
+    arg = win.reshape(n, c, oh, ow, kh * kw).argmax(axis=-1)
+    nn, cc, ii, jj = np.indices((n, c, oh, ow))
+    dx = np.zeros_like(x)
+    dx[nn, cc, ii * sh + arg // kw, jj * sw + arg % kw] = dout  # a repeated index keeps only one value
+    return dx
+
+
+@mistake("max_pool2d_backward", expect="row-major")
+def max_pool2d_backward_unravels_column_major(dout, x, kernel_size, stride=None):
+    kh, kw = np.broadcast_to(kernel_size, 2).tolist()
+    sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
+    n, c = x.shape[:2]
+    win = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    oh, ow = win.shape[2:4]
+    arg = win.reshape(n, c, oh, ow, kh * kw).argmax(axis=-1)
+    nn, cc, ii, jj = np.indices((n, c, oh, ow))
+    dx = np.zeros_like(x)
+    np.add.at(dx, (nn, cc, ii * sh + arg % kh, jj * sw + arg // kh), dout)
+    return dx
+
+
+@mistake("max_pool2d_backward", expect="dtype")
+def max_pool2d_backward_float64_buffer(dout, x, kernel_size, stride=None):
+    kh, kw = np.broadcast_to(kernel_size, 2).tolist()
+    sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
+    n, c = x.shape[:2]
+    win = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    oh, ow = win.shape[2:4]
+    arg = win.reshape(n, c, oh, ow, kh * kw).argmax(axis=-1)
+    nn, cc, ii, jj = np.indices((n, c, oh, ow))
+    dx = np.zeros(x.shape)
+    np.add.at(dx, (nn, cc, ii * sh + arg // kw, jj * sw + arg % kw), dout)
+    return dx
+
+
+@alternative("max_pool2d_backward")
+def max_pool2d_backward_loops_over_windows(dout, x, kernel_size, stride=None):
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    sh, sw = (kh, kw) if stride is None else ((stride, stride) if isinstance(stride, int) else stride)
+    n, c = x.shape[:2]
+    nn, cc = np.indices((n, c))
+    dx = np.zeros(x.shape, dtype=np.result_type(dout, x))
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            window = x[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw]
+            u, v = np.unravel_index(window.reshape(n, c, -1).argmax(axis=-1), (kh, kw))
+            dx[nn, cc, i * sh + u, j * sw + v] += dout[:, :, i, j]
+    return dx
+
+
+@alternative("max_pool2d_backward")
+def max_pool2d_backward_first_of_mask(dout, x, kernel_size, stride=None):
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    sh, sw = (kh, kw) if stride is None else ((stride, stride) if isinstance(stride, int) else stride)
+    n, c = x.shape[:2]
+    oh, ow = dout.shape[2:]
+    win = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow].reshape(n, c, oh, ow, -1)
+    is_max = win == win.max(axis=-1, keepdims=True)
+    first = is_max & (np.cumsum(is_max, axis=-1) == 1)  # keep only the first maximum of each window
+    routed = (first * dout[..., None]).reshape(n, c, oh, ow, kh, kw)
+    dx = np.zeros(x.shape, dtype=np.result_type(dout, x))
+    for u in range(kh):
+        for v in range(kw):
+            dx[:, :, u : u + sh * (oh - 1) + 1 : sh, v : v + sw * (ow - 1) + 1 : sw] += routed[..., u, v]
+    return dx
+
+
+# ----------------------------------------------------------------------------- avg_pool2d_forward
+
+
+@mistake("avg_pool2d_forward", expect="padding")
+def avg_pool2d_forward_excludes_padding(x, kernel_size, stride=None, padding=0):
+    (kh, kw), (ph, pw) = np.broadcast_to(kernel_size, 2).tolist(), np.broadcast_to(padding, 2).tolist()
+    sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
+    if 2 * ph > kh or 2 * pw > kw:
+        raise ValueError("padding should be at most half of the kernel size")
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    ones = np.pad(np.ones(x.shape[2:], dtype=x.dtype), ((ph, ph), (pw, pw)))
+    sums = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].sum(axis=(-2, -1))
+    counts = sliding_window_view(ones, (kh, kw))[::sh, ::sw].sum(axis=(-2, -1))  # real pixels per window
+    return sums / counts
+
+
+@mistake("avg_pool2d_forward", expect="stride")
+def avg_pool2d_forward_stride_defaults_to_one(x, kernel_size, stride=None, padding=0):
+    (kh, kw), (ph, pw) = np.broadcast_to(kernel_size, 2).tolist(), np.broadcast_to(padding, 2).tolist()
+    sh, sw = np.broadcast_to(stride or 1, 2).tolist()
+    if 2 * ph > kh or 2 * pw > kw:
+        raise ValueError("padding should be at most half of the kernel size")
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    return sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].mean(axis=(-2, -1))
+
+
+@mistake("avg_pool2d_forward", expect="window size")
+def avg_pool2d_forward_divides_by_kernel_height(x, kernel_size, stride=None, padding=0):
+    (kh, kw), (ph, pw) = np.broadcast_to(kernel_size, 2).tolist(), np.broadcast_to(padding, 2).tolist()
+    sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
+    if 2 * ph > kh or 2 * pw > kw:
+        raise ValueError("padding should be at most half of the kernel size")
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    return sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].sum(axis=(-2, -1)) / kh
+
+
+@alternative("avg_pool2d_forward")
+def avg_pool2d_forward_integral_image(x, kernel_size, stride=None, padding=0):
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    sh, sw = (kh, kw) if stride is None else ((stride, stride) if isinstance(stride, int) else stride)
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    if 2 * ph > kh or 2 * pw > kw:
+        raise ValueError("padding should be at most half of the kernel size")
+    oh = (x.shape[2] + 2 * ph - kh) // sh + 1
+    ow = (x.shape[3] + 2 * pw - kw) // sw + 1
+    if oh < 1 or ow < 1:
+        raise ValueError("window larger than the padded input")
+    # summed-area table with a zero first row and column: S[i, j] = sum of xpad[:i, :j]
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph + 1, ph), (pw + 1, pw)))
+    table = xp.cumsum(axis=2).cumsum(axis=3)
+    top, left = (np.arange(oh) * sh)[:, None], (np.arange(ow) * sw)[None, :]
+    sums = table[:, :, top + kh, left + kw] - table[:, :, top, left + kw] - table[:, :, top + kh, left] + table[:, :, top, left]
+    return (sums / (kh * kw)).astype(x.dtype)
