@@ -9,6 +9,7 @@ a stub reads like the chapter it came from, minus the answers.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from grader.spec import Lab
@@ -36,10 +37,14 @@ def stub_source(solution: str, lab: Lab) -> str:
         edits.append((first, last, kept))
     for first, last, replacement in reversed(edits):
         lines[first:last + 1] = replacement
-    text = "".join(lines)
+    text = _EMPTY_SECTION.sub("\n", "".join(lines) + "\n")
     while "\n\n\n\n" in text:
         text = text.replace("\n\n\n\n", "\n\n\n")
     return text.rstrip() + "\n"
+
+
+# A banner comment (# ---- / # Title / # ----) with no code under it before the next banner or the end.
+_EMPTY_SECTION = re.compile(r"\n# -{10,}\n# [^\n]*\n# -{10,}\n\s*(?=\n# -{10,}\n|\Z)")
 
 
 def _leading_comments(lines: list[str], first: int) -> int:

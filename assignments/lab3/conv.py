@@ -180,8 +180,3 @@ def avg_pool2d_forward(
     padding above half the kernel.
     """
     raise NotImplementedError("Task lab3.avg_pool2d_forward: not implemented yet")
-
-
-# ---------------------------------------------------------------------------
-# Helpers
-# ---------------------------------------------------------------------------
