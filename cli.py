@@ -118,6 +118,49 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
 
 
 @main.command()
+@click.argument("submissions", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--lab", "lab_name", required=True, help="The lab to grade, e.g. lab3.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the CSV gradebook here (default: standard output).")
+@click.option("--feedback", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for one JSON report per submission (default: ./feedback/LAB).")
+@click.option("--jobs", type=click.IntRange(1, 256), default=None, help="Grading processes (default: one per core).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+              help="One seed for every submission of the run.")
+@click.option("--profile", type=click.Choice(["default", "ci", "thorough"]), default="default", show_default=True,
+              help="How many inputs each check tries.")
+@click.option("--force", is_flag=True, help="Regrade submissions whose feedback is up to date.")
+def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path | None, jobs: int | None,
+          seed: int, profile: str, force: bool) -> None:
+    """Grade every sub-folder of SUBMISSIONS and write a CSV gradebook."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from grader.batch import default_jobs, discover, grade_directory, gradebook_csv
+    from grader.engine import PROFILES
+
+    spec = _lab(lab_name)
+    folders = discover(submissions)
+    feedback = feedback or Path("feedback") / spec.name
+    jobs = jobs or default_jobs()
+    err = Console(stderr=True, highlight=False)
+    err.print(f"grading {len(folders)} submissions of {spec.name} with seed {seed} ({jobs} processes)")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("grading", total=len(folders))
+        rows = grade_directory(spec, submissions, feedback, seed=seed, jobs=jobs, budget=PROFILES[profile],
+                               force=force, progress=lambda row: bar.advance(task))
+    table = gradebook_csv(spec, rows)
+    if output is None:
+        click.echo(table, nl=False)
+    else:
+        output.write_text(table, encoding="utf-8")
+    cached = sum(r.cached for r in rows)
+    err.print(f"{len(rows)} rows ({cached} unchanged since their feedback), seed {seed}; "
+              f"feedback in {feedback}" + (f"; gradebook in {output}" if output else ""))
+
+
+@main.command()
 @click.argument("lab_names", metavar="[LAB]...", nargs=-1)
 @click.option("--check", "only_check", is_flag=True, help="Only report stubs that differ from the solutions; write nothing.")
 def stubs(lab_names: Sequence[str], only_check: bool) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from grader import oracles
 from grader.describe import describe_call
 from grader.results import CheckResult, LabResult, TaskResult
-from grader.sandbox import Limits, Sandbox, StudentFailure, WorkerConfig
+from grader.sandbox import Launcher, Limits, Sandbox, StudentFailure, WorkerConfig
 from grader.signatures import Signature, read_signatures
 from grader.spec import Call, Check, Lab, Task, Variant
 from grader.wire import TensorValue
@@ -266,7 +266,7 @@ def _label(check: Check, variant: Variant) -> str:
 
 def grade_lab(lab: Lab, submission: Path, *, seed: int, tasks: Sequence[str] = (), solutions: Path | None = REPO / "solutions",
               budget: Budget = PROFILES["default"], limits: Limits | None = None,
-              on_task: Callable[[TaskResult], None] | None = None) -> LabResult:
+              on_task: Callable[[TaskResult], None] | None = None, launcher: Launcher | None = None) -> LabResult:
     """Grade one submission folder (laid out like ``assignments/``) on one lab."""
     selected = [lab.task(name) for name in tasks] if tasks else list(lab.tasks)
     lab_dir = submission / lab.name
@@ -274,12 +274,15 @@ def grade_lab(lab: Lab, submission: Path, *, seed: int, tasks: Sequence[str] = (
                           cap_address_space=lab.kind == "numpy")
     limits = limits or Limits()
     results: list[TaskResult] = []
-    with Sandbox(lab_dir, config, limits) as sandbox:
+    with Sandbox(lab_dir, config, limits, launcher) as sandbox:
         sandbox.start()  # the worker imports NumPy and the module while this process imports the oracles
         signatures = read_signatures(REPO / "assignments" / lab.name / f"{lab.module}.py")
         reference = load_reference(lab, solutions)
         if not (lab_dir / f"{lab.module}.py").is_file():
             missing = f"the submission has no file {lab.name}/{lab.module}.py"
+            stray = sorted(str(p.relative_to(submission)) for p in submission.rglob(f"{lab.module}.py"))
+            if stray:
+                missing += f" (found {', '.join(stray[:3])}: move it to {lab.name}/{lab.module}.py)"
             results = [TaskResult.unrun(t.name, t.points, "error", missing) for t in selected]
             return LabResult(lab.name, str(submission), seed, results, status="missing_module")
         for task in selected:

@@ -15,6 +15,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from typing import Any
 from grader import wire
 
 WORKER = Path(__file__).with_name("worker.py")
+ZYGOTE = Path(__file__).with_name("zygote.py")
 KIT_PACKAGES = ("solutions", "grader", "cli", "assignments", "tests")
 
 
@@ -94,13 +96,15 @@ class WorkerConfig:
 class Sandbox:
     """One student module, loaded in a worker process, called through plain data."""
 
-    def __init__(self, lab_dir: Path, config: WorkerConfig, limits: Limits = Limits()):
+    def __init__(self, lab_dir: Path, config: WorkerConfig, limits: Limits = Limits(),
+                 launcher: "Launcher | None" = None):
         self.lab_dir = lab_dir
+        self.launcher = launcher
         self.config = config
         self.limits = limits
         self._root = Path(tempfile.mkdtemp(prefix="dlkit-"))
         self._copy = self._root / lab_dir.name
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: Launched | None = None
         self._ready: dict[str, Any] | None = None
         self._timeout = limits.timeout
         self._ids = itertools.count()
@@ -119,11 +123,7 @@ class Sandbox:
         """Start a worker without waiting for it (it imports while the grader does)."""
         if self._proc is not None:
             return
-        req_r, req_w = os.pipe()
-        res_r, res_w = os.pipe()
         config = {
-            "request_fd": req_r,
-            "response_fd": res_w,
             "kind": self.config.kind,
             "module_name": self.config.module_name,
             "module_path": str(self._copy / f"{self.config.module_name}.py"),
@@ -133,17 +133,9 @@ class Sandbox:
             "banned_calls": list(self.config.banned_calls),
             "memory_bytes": self.limits.memory_bytes if self.config.cap_address_space else None,
         }
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "DLKIT"))}
-        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MALLOC_ARENA_MAX="2")
-        self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-B", str(WORKER), json.dumps(config)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            pass_fds=(req_r, res_w), cwd=self._copy, env=env, start_new_session=True,
-        )
-        os.close(req_r)
-        os.close(res_w)
-        self._requests = os.fdopen(req_w, "wb", buffering=0)
-        self._responses = res_r
+        self._proc = (self.launcher or SubprocessLauncher()).launch(config, self._copy)
+        self._requests = os.fdopen(self._proc.request_fd, "wb", buffering=0)
+        self._responses = self._proc.response_fd
         self._ready = None
 
     def ready(self) -> bool:
@@ -183,11 +175,7 @@ class Sandbox:
         self._ready = None
         if proc is None:
             return
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        proc.wait()
+        proc.kill()
         self._requests.close()
         os.close(self._responses)
 
@@ -264,7 +252,7 @@ class Sandbox:
                 continue
             chunk = os.read(self._responses, min(size, 1 << 20))
             if not chunk:
-                code = self._proc.wait()
+                code = self._proc.exit_code()
                 self._kill()
                 raise StudentFailure("crash", self._death_message(code, during))
             chunks.append(chunk)
@@ -283,7 +271,9 @@ class Sandbox:
             raise StudentFailure("memory", f"used more than {self.limits.memory_bytes // 1024**2} MiB of memory while {during}")
 
     @staticmethod
-    def _death_message(code: int, during: str) -> str:
+    def _death_message(code: int | None, during: str) -> str:
+        if code is None:
+            return f"the worker process ended while {during}"
         if code < 0:
             try:
                 name = signal.Signals(-code).name
@@ -292,3 +282,120 @@ class Sandbox:
             hint = " (a segmentation fault)" if name == "SIGSEGV" else ""
             return f"the worker process was killed by {name}{hint} while {during}"
         return f"the worker process exited with status {code} while {during} (sys.exit or os._exit in the code?)"
+
+
+# ----------------------------------------------------------------------------- launching workers
+
+
+class Launched:
+    """A running worker: its pid, the grader's ends of the two pipes, and how to end it."""
+
+    def __init__(self, pid: int, request_fd: int, response_fd: int, wait: Any, terminate: Any):
+        self.pid = pid
+        self.request_fd = request_fd
+        self.response_fd = response_fd
+        self._wait = wait
+        self._terminate = terminate
+
+    def exit_code(self) -> int | None:
+        """Wait for the process to end and return its status (negative: killed by that signal)."""
+        return self._wait()
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self._terminate()
+
+
+class SubprocessLauncher:
+    """A fresh interpreter per worker: ``python -I worker.py`` (imports NumPy each time)."""
+
+    def launch(self, config: dict[str, Any], cwd: Path) -> Launched:
+        req_r, req_w = os.pipe()
+        res_r, res_w = os.pipe()
+        config = dict(config, request_fd=req_r, response_fd=res_w)
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-B", str(WORKER), json.dumps(config)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=(req_r, res_w), cwd=cwd, env=worker_environment(), start_new_session=True,
+        )
+        os.close(req_r)
+        os.close(res_w)
+        return Launched(proc.pid, req_w, res_r, proc.wait, proc.wait)
+
+
+class ZygoteLauncher:
+    """Workers forked from a zygote that has NumPy (and PyTorch) imported already.
+
+    The zygote (``zygote.py``) is a fresh interpreter, not a fork of the grader,
+    so nothing of the grader's memory (reference solutions included) is in it;
+    each worker then costs a fork instead of an interpreter start and its imports.
+    One zygote serves one grader process; it ends when its socket closes.
+    """
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._socket: socket.socket | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _ensure(self) -> socket.socket:
+        if self._socket is None or self._proc is None or self._proc.poll() is not None:
+            ours, theirs = socket.socketpair()
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-B", str(ZYGOTE), self.kind, str(theirs.fileno())],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),), env=worker_environment(), start_new_session=True,
+            )
+            theirs.close()
+            self._socket = ours
+        return self._socket
+
+    def _ask(self, request: dict[str, Any], fds: list[int] = []) -> dict[str, Any]:
+        control = self._ensure()
+        socket.send_fds(control, [json.dumps(request).encode()], fds)
+        answer = control.recv(1 << 16)
+        if not answer:
+            raise StudentFailure("crash", "the worker launcher stopped")
+        result: dict[str, Any] = json.loads(answer)
+        return result
+
+    def launch(self, config: dict[str, Any], cwd: Path) -> Launched:
+        req_r, req_w = os.pipe()
+        res_r, res_w = os.pipe()
+        try:
+            pid = int(self._ask({"launch": config, "cwd": str(cwd)}, [req_r, res_w])["pid"])
+        finally:
+            os.close(req_r)
+            os.close(res_w)
+        codes: list[int | None] = []
+
+        def wait() -> int | None:
+            if not codes:
+                codes.append(self._ask({"status": pid}).get("code"))
+            return codes[0]
+
+        return Launched(pid, req_w, res_r, wait, wait)
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        if self._proc is not None:
+            self._proc.wait()
+            self._proc = None
+
+
+Launcher = SubprocessLauncher | ZygoteLauncher
+
+
+def worker_environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "DLKIT"))}
+    env.update(single_threaded())
+    return env
+
+
+def single_threaded() -> dict[str, str]:
+    """Student code runs on one thread: BLAS pools only add memory and noise to the limits."""
+    return {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}

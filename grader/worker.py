@@ -1,7 +1,8 @@
 """The worker: the only process in which a student's code ever runs.
 
-Started by ``grader.sandbox`` as ``python -I worker.py CONFIG`` with two pipe
-descriptors; it is not imported by the grader. In order, it
+Started by ``grader.sandbox``, either as ``python -I worker.py CONFIG`` with two
+pipe descriptors, or forked from a forkserver that has NumPy (and PyTorch)
+imported already; the grader itself never imports it. In order, it
 
 1. imports NumPy (and PyTorch for a PyTorch lab) and the wire format, by path;
 2. closes the doors: caps its address space, blocks imports of the kit's own
@@ -27,16 +28,6 @@ import time
 import traceback
 from typing import Any
 
-CONFIG = json.loads(sys.argv[1])
-REQUESTS = os.fdopen(CONFIG["request_fd"], "rb", buffering=0)
-RESPONSES = os.fdopen(CONFIG["response_fd"], "wb", buffering=0)
-
-# The student's prints must never reach the grader's standard output.
-_devnull = os.open(os.devnull, os.O_RDWR)
-os.dup2(_devnull, 0)
-os.dup2(_devnull, 1)
-os.dup2(_devnull, 2)
-
 import numpy as np  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("_dlkit_wire", os.path.join(os.path.dirname(__file__), "wire.py"))
@@ -45,13 +36,29 @@ wire = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = wire
 _spec.loader.exec_module(wire)
 
+CONFIG: dict[str, Any] = {}
+REQUESTS: Any = None
+RESPONSES: Any = None
 torch: Any = None
-if CONFIG["kind"] == "torch":
-    import torch  # noqa: E402
 
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.set_num_threads(1)
+
+def setup(config: dict[str, Any], request_fd: int, response_fd: int) -> None:
+    """Take the pipes, silence the standard streams, and import what the lab's code may use."""
+    global REQUESTS, RESPONSES, torch
+    CONFIG.update(config)
+    REQUESTS = os.fdopen(request_fd, "rb", buffering=0)
+    RESPONSES = os.fdopen(response_fd, "wb", buffering=0)
+    # The student's prints must never reach the grader's standard output.
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for stream in (0, 1, 2):
+        os.dup2(devnull, stream)
+    if CONFIG["kind"] == "torch":
+        import torch as torch_module
+
+        torch = torch_module
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.set_num_threads(1)
 
 
 def send(message: dict[str, Any]) -> None:
@@ -276,7 +283,11 @@ def _backward(value: Any, args: list[Any], grad: dict[str, Any]) -> Any:
     return wire.encode([g if g is None else g.detach() for g in grads], torch)
 
 
-def main() -> None:
+def serve(config: dict[str, Any], request_fd: int, response_fd: int) -> None:
+    """Run as a worker: set up, close the doors, import the student's module, answer calls."""
+    if hasattr(os, "setsid") and os.getpid() != os.getsid(0):
+        os.setsid()
+    setup(config, request_fd, response_fd)
     close_doors()
     try:
         module = load_module()
@@ -298,5 +309,12 @@ def main() -> None:
         send(reply)
 
 
+def serve_forked(config: dict[str, Any], requests: Any, responses: Any) -> None:
+    """Entry point in a process forked from a pre-loaded forkserver (``grader.sandbox``)."""
+    serve(config, os.dup(requests.fileno()), os.dup(responses.fileno()))
+    os._exit(0)
+
+
 if __name__ == "__main__":
-    main()
+    _config = json.loads(sys.argv[1])
+    serve(_config, _config["request_fd"], _config["response_fd"])
