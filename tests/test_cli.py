@@ -1,0 +1,130 @@
+"""The command line, driven through click's CliRunner: help, listing, checking, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from tests.conftest import REPO
+
+COMMANDS = sorted(main.commands)
+
+
+def run(*args: str) -> object:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_root_help_lists_every_command():
+    result = run("--help")
+    assert result.exit_code == 0
+    for name in COMMANDS:
+        assert name in result.output
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command):
+    result = run(command, "--help")
+    assert result.exit_code == 0
+    first_line = (main.commands[command].help or "").strip().splitlines()[0]
+    assert "Usage:" in result.output and first_line in " ".join(result.output.split())
+
+
+def test_list_shows_every_lab_with_its_points():
+    result = run("list")
+    assert result.exit_code == 0
+    assert "lab3" in result.output and "100 points" in result.output
+
+
+def test_list_of_a_lab_shows_tasks_points_and_their_one_line_contract():
+    result = run("list", "lab3")
+    assert result.exit_code == 0
+    assert "conv2d_forward" in result.output and "15 pts" in result.output
+    assert "Cross-correlation" in result.output
+    assert "total" in result.output and "100 pts" in result.output
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["check", "lab99"], "unknown lab 'lab99'"),
+    (["list", "lab99"], "unknown lab 'lab99'"),
+    (["check", "lab3", "--submission", "no/such/folder"], "no submission folder"),
+    (["check", "lab3", "conv3d_forward"], "has no task 'conv3d_forward'"),
+    (["check", "lab3", "--format", "yaml"], "Invalid value for '--format'"),
+    (["check"], "Missing argument 'LAB'"),
+    (["grade", "no/such/folder", "--lab", "lab3"], "does not exist"),
+    (["frobnicate"], "No such command"),
+])
+def test_usage_errors_exit_2_with_one_line_and_no_traceback(args, words):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and words in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_check_json_of_the_reference_is_one_object_with_full_marks():
+    result = run("check", "lab3", "conv_output_size", "linear_params", "--submission", str(REPO / "solutions"),
+                 "--format", "json", "--seed", "7", "--profile", "ci")
+    assert result.exit_code == 0
+    report = json.loads(result.output)
+    assert report["lab"] == "lab3" and report["seed"] == 7
+    assert report["score"] == report["max_score"] == 12
+    task = report["tasks"][0]
+    assert set(task) >= {"name", "status", "score", "max_score", "message", "checks"}
+    assert set(task["checks"][0]) >= {"name", "status", "message"}
+
+
+def test_check_of_the_stubs_exits_1_and_reports_not_implemented():
+    result = run("check", "lab3", "same_padding", "--submission", str(REPO / "assignments"), "--format", "json",
+                 "--profile", "ci")
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["score"] == 0 and report["tasks"][0]["status"] == "not_implemented"
+    assert isinstance(report["seed"], int)
+
+
+def test_check_text_report_names_the_seed_that_reproduces_it():
+    result = run("check", "lab3", "same_padding", "--submission", str(REPO / "solutions"), "--seed", "42",
+                 "--profile", "ci")
+    assert result.exit_code == 0
+    assert "same_padding" in result.output and "5/5" in result.output
+    assert "--seed 42" in result.output
+
+
+def test_the_same_seed_gives_the_same_report(tmp_path):
+    folder = tmp_path / "sub" / "lab3"
+    folder.mkdir(parents=True)
+    source = (REPO / "solutions" / "lab3" / "conv.py").read_text()
+    (folder / "conv.py").write_text(source + "\n\ndef same_padding(kernel_size, dilation=1):\n    return kernel_size // 2\n")
+    reports = [run("check", "lab3", "same_padding", "--submission", str(tmp_path / "sub"), "--format", "json",
+                   "--seed", "5", "--profile", "ci").output for _ in range(2)]
+    assert reports[0] == reports[1]
+    assert json.loads(reports[0])["tasks"][0]["status"] == "failed"
+
+
+def test_grade_writes_a_row_for_every_submission(tmp_path):
+    root = tmp_path / "submissions"
+    (root / "alice" / "lab3").mkdir(parents=True)
+    shutil.copy(REPO / "solutions" / "lab3" / "conv.py", root / "alice" / "lab3" / "conv.py")
+    (root / "bob").mkdir()
+    (root / "carol" / "lab3").mkdir(parents=True)
+    (root / "carol" / "lab3" / "conv.py").write_text("import sys\nsys.exit(0)\n")
+    feedback = tmp_path / "feedback"
+    result = run("grade", str(root), "--lab", "lab3", "--feedback", str(feedback), "--jobs", "2", "--profile", "ci")
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["submission"] for r in rows] == ["alice", "bob", "carol"]
+    assert list(rows[0])[:4] == ["submission", "score", "max_score", "status"]
+    assert (rows[0]["score"], rows[0]["status"], rows[0]["conv2d_forward"]) == ("100", "graded", "15")
+    assert (rows[1]["score"], rows[1]["status"]) == ("0", "empty")
+    assert (rows[2]["score"], rows[2]["status"]) == ("0", "import_error")
+    assert json.loads((feedback / "alice.json").read_text())["score"] == 100
+
+    again = run("grade", str(root), "--lab", "lab3", "--feedback", str(feedback), "--profile", "ci")
+    assert again.stdout == result.stdout
+    assert "3 unchanged" in again.stderr
