@@ -9,6 +9,7 @@ called through the sandbox; the reference solution and PyTorch run here.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import time
 import zlib
@@ -64,11 +65,19 @@ class Skip(Exception):
 class Budget:
     """How hard to look: examples per check, and how long a shrink may take."""
 
-    max_examples: int = 20
+    max_examples: int = 12
     shrink_calls: int = 200
     shrink_seconds: float = 4.0
 
+    def examples(self, declared: int | None) -> int:
+        """Examples for a check: the budget's own count, or a check's declared count (written for
+        the default budget) scaled to this one."""
+        if declared is None:
+            return self.max_examples
+        return max(1, round(declared * self.max_examples / PROFILE_DEFAULT_EXAMPLES))
 
+
+PROFILE_DEFAULT_EXAMPLES = 12
 PROFILES = {
     "default": Budget(),
     "ci": Budget(max_examples=8, shrink_calls=80, shrink_seconds=2.0),
@@ -193,7 +202,7 @@ def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget) -> None:
             raise
 
     run = fix_seed(seed)(settings(
-        max_examples=check.max_examples or budget.max_examples, deadline=None, database=None,
+        max_examples=budget.examples(check.max_examples), deadline=None, database=None,
         verbosity=Verbosity.quiet, suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
         phases=[Phase.generate, Phase.shrink], print_blob=False,
     )(given(check.cases)(attempt)))
@@ -265,30 +274,89 @@ def _label(check: Check, variant: Variant) -> str:
 
 
 def grade_lab(lab: Lab, submission: Path, *, seed: int, tasks: Sequence[str] = (), solutions: Path | None = REPO / "solutions",
-              budget: Budget = PROFILES["default"], limits: Limits | None = None,
-              on_task: Callable[[TaskResult], None] | None = None, launcher: Launcher | None = None) -> LabResult:
-    """Grade one submission folder (laid out like ``assignments/``) on one lab."""
+              budget: Budget = PROFILES["default"], limits: Limits | None = None, launcher: Launcher | None = None,
+              jobs: int = 1) -> LabResult:
+    """Grade one submission folder (laid out like ``assignments/``) on one lab.
+
+    With ``jobs`` > 1 the tasks are shared among that many processes forked after PyTorch is
+    imported, each with its own worker; results do not depend on ``jobs`` (every check's
+    inputs come from its own seed).
+    """
     selected = [lab.task(name) for name in tasks] if tasks else list(lab.tasks)
     lab_dir = submission / lab.name
+    if not (lab_dir / f"{lab.module}.py").is_file():
+        missing = f"the submission has no file {lab.name}/{lab.module}.py"
+        stray = sorted(str(p.relative_to(submission)) for p in submission.rglob(f"{lab.module}.py"))
+        if stray:
+            missing += f" (found {', '.join(stray[:3])}: move it to {lab.name}/{lab.module}.py)"
+        results = [TaskResult.unrun(t.name, t.points, "error", missing) for t in selected]
+        return LabResult(lab.name, str(submission), seed, results, status="missing_module")
     config = WorkerConfig(lab.module, lab.kind, lab.banned_imports, tuple(lab.banned_calls),
                           cap_address_space=lab.kind == "numpy")
     limits = limits or Limits()
-    results: list[TaskResult] = []
+    groups = _share(selected, jobs, budget)
     with Sandbox(lab_dir, config, limits, launcher) as sandbox:
         sandbox.start()  # the worker imports NumPy and the module while this process imports the oracles
         signatures = read_signatures(REPO / "assignments" / lab.name / f"{lab.module}.py")
         reference = load_reference(lab, solutions)
-        if not (lab_dir / f"{lab.module}.py").is_file():
-            missing = f"the submission has no file {lab.name}/{lab.module}.py"
-            stray = sorted(str(p.relative_to(submission)) for p in submission.rglob(f"{lab.module}.py"))
-            if stray:
-                missing += f" (found {', '.join(stray[:3])}: move it to {lab.name}/{lab.module}.py)"
-            results = [TaskResult.unrun(t.name, t.points, "error", missing) for t in selected]
-            return LabResult(lab.name, str(submission), seed, results, status="missing_module")
-        for task in selected:
-            result = grade_task(task, lab, sandbox, reference, signatures.get(task.function), seed, budget)
-            results.append(result)
-            if on_task is not None:
-                on_task(result)
-        status = "import_error" if sandbox.import_failure is not None else "graded"
-    return LabResult(lab.name, str(submission), seed, results, status=status)
+
+        def grade_group(group: Sequence[Task], box: Sandbox) -> tuple[list[TaskResult], bool]:
+            done = [grade_task(t, lab, box, reference, signatures.get(t.function), seed, budget) for t in group]
+            return done, box.import_failure is not None
+
+        if len(groups) > 1:
+            oracles.torch()  # imported once, before the fork, so every process has it
+        children = [_fork(lambda g=group: grade_group(g, Sandbox(lab_dir, config, limits, launcher)))
+                    for group in groups[1:]]
+        results, broken = grade_group(groups[0], sandbox)
+        for child in children:
+            more, child_broken = _join(child)
+            results += more
+            broken = broken or child_broken
+    order = {t.name: i for i, t in enumerate(selected)}
+    results.sort(key=lambda r: order[r.name])
+    return LabResult(lab.name, str(submission), seed, results, status="import_error" if broken else "graded")
+
+
+def _share(tasks: Sequence[Task], jobs: int, budget: Budget) -> list[list[Task]]:
+    """Tasks in at most ``jobs`` groups of about equal cost (longest first into the lightest group)."""
+    def cost(task: Task) -> int:
+        return sum(len(c.variants) * (budget.examples(c.max_examples) if c.cases is not None else 1)
+                   for c in task.checks)
+
+    groups: list[list[Task]] = [[] for _ in range(max(1, min(jobs, len(tasks))))]
+    loads = [0] * len(groups)
+    for task in sorted(tasks, key=cost, reverse=True):
+        lightest = loads.index(min(loads))
+        groups[lightest].append(task)
+        loads[lightest] += cost(task)
+    return [g for g in groups if g] or [[]]
+
+
+def _fork(work: Callable[[], tuple[list[TaskResult], bool]]) -> tuple[int, int]:
+    """Run ``work`` in a forked child; return (pid, read end of the pipe its JSON result comes through)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: grade, report, and leave without running the parent's cleanup
+        os.close(read)
+        try:
+            results, broken = work()
+            payload = json.dumps({"results": [r.to_json() for r in results], "broken": broken})
+        except BaseException as error:  # noqa: BLE001 - reported to the parent as a grader error
+            payload = json.dumps({"error": f"{type(error).__name__}: {error}"})
+        with os.fdopen(write, "w") as out:
+            out.write(payload)
+        os._exit(0)
+    os.close(write)
+    return pid, read
+
+
+def _join(child: tuple[int, int]) -> tuple[list[TaskResult], bool]:
+    pid, read = child
+    with os.fdopen(read) as stream:
+        text = stream.read()
+    os.waitpid(pid, 0)
+    data = json.loads(text) if text else {"error": "the grading process ended without a report"}
+    if "error" in data:
+        raise RuntimeError(f"a grading process failed: {data['error']}")
+    return [TaskResult.from_json(r) for r in data["results"]], bool(data["broken"])

@@ -38,12 +38,18 @@ def print_text(result: LabResult, title: str, stream: IO[str] | None = None, col
         if task.status in ("passed", "skipped", "not_implemented"):
             continue
         console.print(Text(f"\n{task.name}", style="bold") + Text(f"  {task.status}", style=STYLE.get(task.status, "")))
+        if not task.checks:
+            console.print("    " + escape(task.message))
+        shown = 0
         for check in task.checks:
             if check.status in ("passed", "skipped") or check.message.startswith("not run:"):
                 continue
             console.print(Text("  ✗ " + check.name, style=STYLE.get(check.status, "")))
-            for line in check.message.splitlines():
+            # The first failure in full; the others by their first line, which is usually the same story.
+            lines = check.message.splitlines()
+            for line in lines if shown == 0 else lines[:1]:
                 console.print("    " + escape(line))
+            shown += 1
     skipped = sorted({c.name for t in result.tasks for c in t.checks if c.status == "skipped"})
     if skipped:
         console.print(Text(f"\n{len(skipped)} checks skipped here (they cost no points): ", style="dim")

@@ -56,6 +56,11 @@ class TaskResult:
         return {"name": self.name, "status": self.status, "score": self.score, "max_score": self.max_score,
                 "message": self.message, "checks": [c.to_json() for c in self.checks]}
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "TaskResult":
+        checks = tuple(CheckResult(c["name"], c["status"], c["message"]) for c in data["checks"])
+        return cls(data["name"], data["status"], float(data["score"]), float(data["max_score"]), data["message"], checks)
+
 
 @dataclass(frozen=True)
 class LabResult:
