@@ -95,6 +95,7 @@ def grade_all(lab: Lab, folders: Sequence[Path], *, seed: int, jobs: int, budget
     context = multiprocessing.get_context("fork")
     pending = list(reversed(folders))
     busy: dict[Any, tuple[Any, Path | None]] = {}  # connection -> (process, folder in progress)
+    report: dict[str, Any]
 
     def spawn() -> Any:
         ours, theirs = context.Pipe()
@@ -115,7 +116,7 @@ def grade_all(lab: Lab, folders: Sequence[Path], *, seed: int, jobs: int, budget
     while any(folder is not None for _, folder in busy.values()):
         waiting = {conn: process.sentinel for conn, (process, folder) in busy.items() if folder is not None}
         for ready in multiprocessing.connection.wait(list(waiting) + list(waiting.values())):
-            conn = ready if ready in waiting else next(c for c, s in waiting.items() if s == ready)
+            conn: Any = ready if ready in waiting else next(c for c, s in waiting.items() if s == ready)
             process, folder = busy[conn]
             if folder is None:
                 continue

@@ -270,9 +270,9 @@ class Gradients(Check):
                 problem = (f"no gradient reached {name.removeprefix('the gradient for ')}: "
                            "is the result detached (.detach(), .item(), NumPy) or that input unused?")
                 raise CheckFailed(failure_message(ctx, call, problem, self.label))
-            problem = difference(e, r, self.tolerance, name)
-            if problem:
-                raise CheckFailed(failure_message(ctx, call, problem, f"{self.label} on {ctx.variant.label}"))
+            mismatch = difference(e, r, self.tolerance, name)
+            if mismatch:
+                raise CheckFailed(failure_message(ctx, call, mismatch, f"{self.label} on {ctx.variant.label}"))
 
 
 @dataclass(frozen=True)

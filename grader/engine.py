@@ -183,6 +183,7 @@ class _ShrinkBudget(BaseException):
 
 def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget) -> None:
     """Let Hypothesis drive ``check.verify`` over ``check.cases``; raise the smallest failure."""
+    assert check.cases is not None
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as fix_seed
 
@@ -306,8 +307,13 @@ def grade_lab(lab: Lab, submission: Path, *, seed: int, tasks: Sequence[str] = (
 
         if len(groups) > 1:
             oracles.torch()  # imported once, before the fork, so every process has it
-        children = [_fork(lambda g=group: grade_group(g, Sandbox(lab_dir, config, limits, launcher)))
-                    for group in groups[1:]]
+        def grade_apart(group: Sequence[Task]) -> Callable[[], tuple[list[TaskResult], bool]]:
+            def work() -> tuple[list[TaskResult], bool]:
+                with Sandbox(lab_dir, config, limits, launcher) as box:
+                    return grade_group(group, box)
+            return work
+
+        children = [_fork(grade_apart(group)) for group in groups[1:]]
         results, broken = grade_group(groups[0], sandbox)
         for child in children:
             more, child_broken = _join(child)
@@ -356,7 +362,7 @@ def _join(child: tuple[int, int]) -> tuple[list[TaskResult], bool]:
     with os.fdopen(read) as stream:
         text = stream.read()
     os.waitpid(pid, 0)
-    data = json.loads(text) if text else {"error": "the grading process ended without a report"}
+    data: dict[str, Any] = json.loads(text) if text else {"error": "the grading process ended without a report"}
     if "error" in data:
         raise RuntimeError(f"a grading process failed: {data['error']}")
     return [TaskResult.from_json(r) for r in data["results"]], bool(data["broken"])

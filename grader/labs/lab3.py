@@ -46,6 +46,7 @@ def _valid(kind: str) -> Any:
     def compute(call_: Call, variant: Variant) -> int:
         size = _torch_size(kind, *call_.args, **call_.kwargs)
         assume(size is not None and size >= 1)
+        assert size is not None
         return size
     return compute
 
@@ -245,7 +246,8 @@ def _torch_network(input_shape: tuple[int, ...], layers: list[dict[str, Any]]) -
     t = oracles.torch()
     F = t.nn.functional
     x = t.empty(*input_shape, device="meta")
-    shapes, params = [], 0
+    shapes: list[tuple[int, ...]] = []
+    params = 0
     for layer in layers:
         kind = layer["type"]
         if kind in ("conv", "maxpool", "avgpool") and x.dim() != 3:
