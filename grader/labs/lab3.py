@@ -233,47 +233,54 @@ class _Refused(Exception):
     """PyTorch (or the contract) does not accept this network."""
 
 
+def _freeze(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
 @functools.lru_cache(maxsize=None)
-def _module_params(kind: str, *args: Any) -> int:
-    """The parameter count of one torch.nn layer (built once per configuration, on the meta device)."""
-    t = oracles.torch()
-    module = t.nn.Conv2d(*args, device="meta") if kind == "conv" else t.nn.Linear(*args, device="meta")
-    return sum(p.numel() for p in module.parameters())
+def _module(kind: str, channels: int, *settings: Any) -> Any:
+    """One torch.nn layer on the meta device, built once per configuration (building is the slow part)."""
+    nn = oracles.torch().nn
+    if kind == "conv":
+        return nn.Conv2d(channels, *settings, device="meta")
+    if kind == "linear":
+        return nn.Linear(channels, *settings, device="meta")
+    if kind in ("maxpool", "avgpool"):
+        return (nn.MaxPool2d if kind == "maxpool" else nn.AvgPool2d)(*settings)
+    return nn.ReLU() if kind == "relu" else nn.Flatten(0)
 
 
 def _torch_network(input_shape: tuple[int, ...], layers: list[dict[str, Any]]) -> tuple[list[tuple[int, ...]], int]:
-    """Run the layers one by one on the meta device: the shape after each, and the parameter count."""
+    """Build the layers as an nn.Sequential on the meta device and run a (C, H, W) input through it:
+    the shape after each layer, and the parameter count."""
     t = oracles.torch()
-    F = t.nn.functional
     x = t.empty(*input_shape, device="meta")
+    network = t.nn.Sequential()
     shapes: list[tuple[int, ...]] = []
-    params = 0
     for layer in layers:
         kind = layer["type"]
         if kind in ("conv", "maxpool", "avgpool") and x.dim() != 3:
             raise _Refused(f"{kind} on a flat input")
         if kind == "linear" and x.dim() != 1:
             raise _Refused("linear on an unflattened input")
+        if kind == "conv":
+            settings: tuple[Any, ...] = (layer["out_channels"], _freeze(layer["kernel_size"]),
+                                         _freeze(layer.get("stride", 1)), _freeze(layer.get("padding", 0)))
+        elif kind in ("maxpool", "avgpool"):
+            settings = (_freeze(layer["kernel_size"]), _freeze(layer.get("stride", layer["kernel_size"])),
+                        _freeze(layer.get("padding", 0)))
+        else:
+            settings = (layer["out_features"],) if kind == "linear" else ()
+        network.append(_module(kind, int(x.shape[0]), *settings))
         try:
-            if kind == "conv":
-                k = pair(layer["kernel_size"])
-                weight = t.empty(layer["out_channels"], x.shape[0], *k, device="meta")
-                x = F.conv2d(x, weight, None, layer.get("stride", 1), layer.get("padding", 0))
-                params += _module_params("conv", weight.shape[1], weight.shape[0], k)
-            elif kind in ("maxpool", "avgpool"):
-                pool = F.max_pool2d if kind == "maxpool" else F.avg_pool2d
-                x = pool(x, layer["kernel_size"], layer.get("stride", layer["kernel_size"]), layer.get("padding", 0))
-            elif kind == "flatten":
-                x = x.flatten()
-            elif kind == "linear":
-                x = t.empty(layer["out_features"], device="meta")
-                params += _module_params("linear", shapes[-1][0] if shapes else input_shape[0], layer["out_features"])
+            x = network[-1](x)
         except (RuntimeError, ValueError) as refused:
             raise _Refused(str(refused)) from None
         if 0 in x.shape:
             raise _Refused("an empty output")
         shapes.append(tuple(int(n) for n in x.shape))
-    return shapes, params
+    # per layer: a configuration used twice is one cached module, and parameters() would count it once
+    return shapes, sum(p.numel() for module in network for p in module.parameters())
 
 
 @st.composite
