@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -80,18 +81,34 @@ def list_(lab: str | None) -> None:
     click.echo(f"  {'total':<22} {spec.max_score:>4g} pts")
 
 
+def _worker_launcher(user: str | None) -> Any:
+    """A launcher whose workers run as ``user`` (None: the default launcher, as this user)."""
+    if user is None:
+        return None
+    from grader.gradescope import worker_user_problem
+    from grader.sandbox import SubprocessLauncher
+
+    problem = worker_user_problem(user)
+    if problem:
+        raise Problem(problem)
+    return SubprocessLauncher(user=user)
+
+
 @main.command()
 @click.argument("lab")
 @click.argument("tasks", nargs=-1)
 @click.option("--submission", type=click.Path(file_okay=False, path_type=Path), default=Path("assignments"),
               show_default=True, help="Folder laid out like assignments/ (it holds LAB/<module>.py).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="A table for people, or one JSON object for programs.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "gradescope"]), default="text", show_default=True,
+              help="A table for people, one JSON object for programs, or Gradescope's results.json.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None,
               help="Seed for the generated inputs; the report prints it. Default: a new one each run.")
 @click.option("--profile", type=click.Choice(["default", "ci", "thorough"]), default=None,
               help="How many inputs each check tries (default: $DLKIT_PROFILE or 'default').")
-def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int | None, profile: str | None) -> None:
+@click.option("--worker-user", metavar="USER", default=None,
+              help="Run the student's code as this unprivileged user (needs root; the Gradescope autograder uses it).")
+def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int | None, profile: str | None,
+          worker_user: str | None) -> None:
     """Grade one lab of a submission (all tasks, or the TASKS named)."""
     spec = _lab(lab)
     known = [t.name for t in spec.tasks]
@@ -106,14 +123,20 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
     profile = profile or os.environ.get("DLKIT_PROFILE", "default")
     if profile not in PROFILES:
         raise Problem(f"unknown profile '{profile}' in DLKIT_PROFILE; use one of {', '.join(PROFILES)}")
+    launcher = _worker_launcher(worker_user)
     seed = random.SystemRandom().randrange(2**32) if seed is None else seed
     jobs = 2 if (os.cpu_count() or 1) > 1 else 1
-    result = grade_lab(spec, submission, seed=seed, tasks=tasks, budget=PROFILES[profile], jobs=jobs)
+    started = time.monotonic()
+    result = grade_lab(spec, submission, seed=seed, tasks=tasks, budget=PROFILES[profile], jobs=jobs, launcher=launcher)
+    again = " ".join(["dlkit check", lab, *tasks] + ([f"--submission {submission}"] if str(submission) != "assignments" else [])
+                     + [f"--seed {seed}"])
     if fmt == "json":
         click.echo(to_json(result))
+    elif fmt == "gradescope":
+        from grader import gradescope
+
+        click.echo(gradescope.to_json(result, spec.title, time.monotonic() - started, f"dlkit check {lab} --seed {seed}"))
     else:
-        again = " ".join(["dlkit check", lab, *tasks] + ([f"--submission {submission}"] if str(submission) != "assignments" else [])
-                         + [f"--seed {seed}"])
         print_text(result, spec.title, reproduce=again)
     sys.exit(0 if result.passed else 1)
 
@@ -183,6 +206,119 @@ def stubs(lab_names: Sequence[str], only_check: bool) -> None:
     if stale:
         click.echo(f"stale stubs (run 'dlkit stubs'): {', '.join(stale)}", err=True)
         sys.exit(1)
+
+
+@main.command()
+@click.argument("outdir", type=click.Path(path_type=Path))
+@click.option("--lab", "lab_names", metavar="LAB", multiple=True,
+              help="Release this lab (repeat for several; default: every registered lab).")
+def release(outdir: Path, lab_names: Sequence[str]) -> None:
+    """Write the student release (no reference code) to OUTDIR."""
+    from grader.release import ReleaseError, write_release
+
+    chosen = [_lab(name) for name in dict.fromkeys(lab_names or labs.names())]
+    try:
+        files = write_release(outdir, chosen)
+    except ReleaseError as error:
+        raise Problem(str(error)) from None
+    click.echo(f"wrote the student release of {', '.join(lab.name for lab in chosen)} to {outdir} ({len(files)} files); "
+               f"without solutions/, the reference checks show as graded on submission")
+
+
+@main.group()
+def gradescope() -> None:
+    """Gradescope: build the autograder, or lay out an upload."""
+
+
+@gradescope.command("bundle")
+@click.argument("lab")
+@click.argument("output", type=click.Path(path_type=Path))
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+              help="The seed every submission is graded with.")
+@click.option("--user", "student", default="student", show_default=True,
+              help="The unprivileged user the student's code runs as (setup.sh creates it).")
+def gradescope_bundle(lab: str, output: Path, seed: int, student: str) -> None:
+    """Write LAB's autograder to OUTPUT (a .zip, or a folder)."""
+    from grader.gradescope import write_bundle
+    from grader.release import ReleaseError
+
+    spec = _lab(lab)
+    try:
+        write_bundle(spec, output, seed=seed, student=student)
+    except ReleaseError as error:
+        raise Problem(str(error)) from None
+    click.echo(f"wrote the Gradescope autograder of {spec.name} to {output} (setup.sh, run_autograder, the kit and "
+               f"its reference solution); every submission is graded with seed {seed}")
+
+
+@gradescope.command("collect")
+@click.argument("lab")
+@click.argument("upload", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def gradescope_collect(lab: str, upload: Path, folder: Path) -> None:
+    """Copy LAB's module from an UPLOAD into FOLDER, like assignments/."""
+    from grader.gradescope import collect
+
+    spec = _lab(lab)
+    found = collect(spec, upload, folder)
+    if found is None:
+        click.echo(f"no {spec.module}.py in {upload}: every task will say the file is missing", err=True)
+    else:
+        click.echo(f"{found} -> {folder / spec.name / found.name}")
+
+
+@main.group()
+def nbgrader() -> None:
+    """nbgrader: write a course of notebooks, or read the code of one."""
+
+
+@nbgrader.command("course")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("lab_names", metavar="[LAB]...", nargs=-1)
+@click.option("--course-id", default="dlkit", show_default=True, help="nbgrader's course id.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+              help="The seed every submission is autograded with (it sits in the hidden tests).")
+@click.option("--timeout", type=click.IntRange(1, 86400), default=300, show_default=True,
+              help="Seconds a notebook cell may run when nbgrader executes it.")
+@click.option("--force", is_flag=True, help="Overwrite the configuration and notebooks of an existing course.")
+def nbgrader_course(directory: Path, lab_names: Sequence[str], course_id: str, seed: int, timeout: int,
+                    force: bool) -> None:
+    """Write an nbgrader course: its config and one source notebook per LAB."""
+    from grader.nbgrader import write_course
+    from grader.stubs import solution_path
+
+    chosen = [_lab(name) for name in dict.fromkeys(lab_names or labs.names())]
+    for spec in chosen:
+        if not solution_path(REPO, spec).is_file():
+            raise Problem(f"no reference solution {solution_path(REPO, spec)}: the notebooks are written from it")
+    if (directory / "nbgrader_config.py").exists() and not force:
+        raise Problem(f"'{directory}' already holds a course; pass --force to overwrite its config and notebooks")
+    if directory.exists() and not directory.is_dir():
+        raise Problem(f"'{directory}' is not a folder")
+    files = write_course(directory, REPO, chosen, course_id=course_id, seed=seed, timeout=timeout)
+    for path in files:
+        click.echo(f"wrote {path}")
+    click.echo(f"next: cd {directory} && nbgrader generate_assignment {chosen[0].name} (see docs/nbgrader.md)")
+
+
+@nbgrader.command("extract")
+@click.argument("notebook", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def nbgrader_extract(notebook: Path, folder: Path) -> None:
+    """Write the module a NOTEBOOK is graded as into FOLDER, like assignments/."""
+    import json
+
+    from grader.notebook import notebook_lab, write_submission
+
+    try:
+        content = json.loads(notebook.read_text(encoding="utf-8"))
+        lab_name, module = notebook_lab(content)
+    except (ValueError, KeyError) as error:
+        raise Problem(f"cannot read '{notebook}' as a dlkit notebook: {error}") from None
+    spec = _lab(lab_name)
+    write_submission(spec, module, folder)
+    click.echo(f"{notebook} -> {folder / spec.name / (spec.module + '.py')} "
+               f"(grade it with: dlkit check {spec.name} --submission {folder})")
 
 
 def run() -> None:

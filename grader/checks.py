@@ -5,6 +5,9 @@
 - ``Worked``: the result equals a value written down in the handout.
 - ``Property``: a statement that holds for every correct answer.
 - ``Raises``: invalid input raises the exception the contract names.
+- ``Gradients`` (PyTorch labs): autograd through the student's function matches the oracle's.
+- ``CentralDifferences`` (NumPy labs): the gradients a student returns are the derivative of a
+  scalar function, along random directions that move every entry.
 
 Every failure message names the input, what was expected and received, where
 the expectation came from, and a hint when the output matches a known mistake.
@@ -12,11 +15,14 @@ the expectation came from, and a hint when the output matches a known mistake.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+import numpy as np
+
 from grader import oracles
-from grader.compare import difference, generic_hint
+from grader.compare import difference, generic_hint, kind_of
 from grader.engine import CheckFailed, Context, StudentRaised
 from grader.spec import Call, Check, Tolerance, Variant
 
@@ -256,7 +262,9 @@ class Gradients(Check):
         outputs = _flat_tensors(self.forward(*args, **oracles.materialize(call.kwargs)))
         generator = t.Generator().manual_seed(len(outputs))
         seeds = [t.randn(o.shape, generator=generator, dtype=t.float64).to(o.device, o.dtype) for o in outputs]
-        found = t.autograd.grad(outputs, [args[i] for i in self.wrt], seeds, allow_unused=True)
+        # sum(output * seed) as one scalar: as the worker does, and without autograd's first-use import of sympy
+        loss = sum((o * s).sum() for o, s in zip(outputs, seeds))
+        found = t.autograd.grad(loss, [args[i] for i in self.wrt], allow_unused=True)
         expected = [oracles.plain(g if g is not None else t.zeros_like(args[i])) for g, i in zip(found, self.wrt)]
         _, grads = ctx.student(call, grad={"wrt": list(self.wrt), "seeds": [oracles.plain(s) for s in seeds]})
         params = ctx.signature.params if ctx.signature else ()
@@ -294,3 +302,68 @@ class NoBannedCalls(Check):
         for name, line in banned_references(path, ctx.task.function, self.banned):
             raise CheckFailed(f"{ctx.task.function} uses {name} (line {line}), which this lab bans: "
                               "build it from tensor operations instead")
+
+
+@dataclass(frozen=True)
+class CentralDifferences(Check):
+    """The gradients a NumPy function returns are the derivative of a scalar function.
+
+    ``point(call)`` gives the variables (float64 arrays, by name) at which to differentiate,
+    ``scalar(call, values)`` computes the function in the grader from values of those variables,
+    and ``claimed(call, result)`` picks the student's gradient of each variable out of the result.
+    For every variable, along ``directions`` random directions v that move every entry at once
+    (standard normal, so no entry is left out, unlike a check of one sampled index), the slope
+    (f(p + h v) - f(p - h v)) / 2h must equal sum(gradient * v).
+    """
+
+    label: str  # the scalar function as a student would write it, e.g. "sum(dout * (x @ W + b))"
+    point: Callable[[Call], dict[str, np.ndarray]]
+    scalar: Callable[[Call, dict[str, np.ndarray]], float]
+    claimed: Callable[[Call, Any], dict[str, Any]]
+    cases: "SearchStrategy[Call] | None" = None
+    examples: Sequence[Call] = ()
+    variants: Sequence[Variant] = (Variant("cpu", "float64"),)
+    directions: int = 2
+    step: float = 1e-5  # h, relative to the largest entry of the variable (at least 1)
+    rtol: float = 1e-5  # of |slope| + sum(|gradient * v|)
+    atol: float = 1e-7
+    max_examples: int | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", f"gradients match central differences of {self.label}")
+
+    def verify(self, ctx: Context, call: Call) -> None:
+        received = ctx.student(call)
+        source = f"central differences of {self.label} (float64)"
+        point = {k: np.asarray(v, dtype=np.float64) for k, v in self.point(call).items()}
+        try:
+            grads = self.claimed(call, received)
+        except (TypeError, KeyError, IndexError, ValueError, AttributeError):
+            raise CheckFailed(failure_message(ctx, call, f"could not find the gradients in the result: received "
+                                              f"{kind_of(received)}", source)) from None
+        for index, (name, p) in enumerate(point.items()):
+            g = grads.get(name)
+            if type(g) is not np.ndarray or g.shape != p.shape or g.dtype.kind not in "fiu":
+                problem = f"the gradient for {name} should be an array of shape {p.shape}, received {kind_of(g)}"
+                raise CheckFailed(failure_message(ctx, call, problem, source))
+            g = g.astype(np.float64)
+            if not np.isfinite(g).all():
+                raise CheckFailed(failure_message(ctx, call, f"the gradient for {name} has NaN or infinite entries", source))
+            rng = np.random.default_rng([zlib.crc32(p.tobytes()), index])
+            h = self.step * max(1.0, float(np.abs(p).max(initial=0.0)))
+            for _ in range(self.directions):
+                v = rng.standard_normal(p.shape)
+                plus = float(self.scalar(call, {**point, name: p + h * v}))
+                minus = float(self.scalar(call, {**point, name: p - h * v}))
+                slope = (plus - minus) / (2 * h)
+                claim = float(np.sum(g * v))
+                roundoff = 64 * np.finfo(np.float64).eps * (abs(plus) + abs(minus)) / h
+                allowed = self.atol + self.rtol * (abs(slope) + float(np.sum(np.abs(g * v)))) + roundoff
+                if not abs(slope - claim) <= allowed:
+                    problem = (f"the gradient for {name} disagrees with the slope of {self.label}: along a random "
+                               f"direction v that moves all {p.size} entries of {name}, "
+                               f"(f({name} + h v) - f({name} - h v)) / 2h = {slope:.6g} (h = {h:.0e}), "
+                               f"but sum(gradient * v) = {claim:.6g}")
+                    raise CheckFailed(failure_message(ctx, call, problem, source))

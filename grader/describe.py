@@ -15,6 +15,8 @@ FULL_UP_TO = 24  # arrays with at most this many entries are printed in full
 
 def describe_value(value: Any) -> str:
     if isinstance(value, TensorValue):
+        if value.device == "meta":  # shape and dtype only: a meta tensor holds no values
+            return f"torch.empty({value.shape}, dtype=torch.{value.dtype}, device='meta')"
         body = describe_value(value.array)
         return f"tensor({body}, dtype={value.dtype}, device={value.device!r})"
     if isinstance(value, RngSpec):

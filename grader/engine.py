@@ -39,10 +39,11 @@ class CheckFailed(Exception):
 class StudentRaised(Exception):
     """The student's code raised on an input (shrinkable, unlike a fatal failure)."""
 
-    def __init__(self, failure: StudentFailure, where: str):
+    def __init__(self, failure: StudentFailure, where: str, call: Call | None = None):
         super().__init__(failure.describe())
         self.failure = failure
         self.where = where
+        self.call = call  # the input it raised on, for the hints of mistakes that raise
 
 
 class Abort(BaseException):
@@ -111,6 +112,7 @@ class Context:
     signature: Signature | None
     calls: int = 0
     extras: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # the warnings of the last student call ("RuntimeWarning: overflow ...")
 
     def prepare(self, call: Call) -> Call:
         """The call as this variant runs it: floating arrays in the variant's dtype and, in a
@@ -148,7 +150,8 @@ class Context:
             where = self.describe(call, name)
             if failure.kind in FATAL:
                 raise Abort(failure.status, _fatal_message(failure, where)) from None
-            raise StudentRaised(failure, where) from None
+            raise StudentRaised(failure, where, call) from None
+        self.warnings = reply.warnings
         if reply.banned:
             raise Abort("error", f"{name} called {', '.join(reply.banned)}, which this lab bans "
                                  "(the call was refused); write it from tensor operations")
@@ -157,6 +160,42 @@ class Context:
             raise CheckFailed(f"{name} modified its argument '{illegal[0]}' in place; return a new array instead\n"
                               f"  input: {self.describe(call, name)}")
         return (reply.value, reply.grads) if grad is not None else reply.value
+
+    def student_chain(self, calls: Sequence[Call], links: Sequence[tuple[int, int, str, int, int]] = (),
+                      describe: Callable[[int], str] | None = None) -> list[Any]:
+        """The student's results for a loop of calls, run in one worker request as the student's own
+        loop would run them: one result per step, fewer when a step's result lacked an item that a
+        link passes on. ``links`` are ``(step, arg, source, from_step, index)``: argument ``arg`` of
+        ``step`` is item ``index`` of step ``from_step``'s result (``source="result"``) or the very
+        object passed as its argument ``index`` (``source="arg"``); steps count from 0.
+        ``describe(step)`` says in messages what a step's input was (default: the step's call)."""
+        name = self.task.function
+        self.calls += len(calls)
+        params = self.signature.params if self.signature else ()
+        where = describe or (lambda i: f"{self.describe(calls[i])} (step {i + 1} of {len(calls)})")
+        try:
+            reply = self.sandbox.call(name, calls[0].args, calls[0].kwargs, params, self.task.timeout,
+                                      chain=[(c.args, c.kwargs) for c in calls], links=links)
+        except StudentFailure as failure:
+            at = where(failure.step if failure.step is not None and failure.step < len(calls) else 0)
+            if failure.kind in FATAL:
+                raise Abort(failure.status, _fatal_message(failure, at)) from None
+            raise StudentRaised(failure, at, calls[failure.step] if failure.step is not None
+                                and failure.step < len(calls) else calls[0]) from None
+        self.warnings = reply.warnings
+        if reply.banned:
+            raise Abort("error", f"{name} called {', '.join(reply.banned)}, which this lab bans "
+                                 "(the call was refused); write it from tensor operations")
+        for arg, step, during in reply.modified_at:
+            if arg in self.task.may_modify or not 0 <= step < len(calls):
+                continue
+            if during:
+                raise CheckFailed(f"{name} modified its argument '{arg}' in place (at step {step + 1}); "
+                                  f"return a new array instead\n  input: {where(step)}")
+            raise CheckFailed(f"the '{arg}' passed to {name} at step {step + 1} was modified in place after that call "
+                              "had returned, by a later step: a reference to it was kept (in a returned value?) and "
+                              f"changed later; keep a copy ({arg}.copy()) instead\n  input: {where(step)}")
+        return list(reply.value) if isinstance(reply.value, list) else []
 
     def expected(self, call: Call, function: str | None = None) -> Any:
         """The reference solution's result for ``call``, computed in this process."""
@@ -238,7 +277,8 @@ def run_check(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckRes
     except CheckFailed as failed:
         return CheckResult(name, "failed", str(failed))
     except StudentRaised as raised:
-        return CheckResult(name, "error", f"{raised.failure.describe()}\n  input: {raised.where}")
+        hints = "".join(f"\n  hint: {h}" for h in _raised_hints(ctx.task, raised))
+        return CheckResult(name, "error", f"{raised.failure.describe()}\n  input: {raised.where}{hints}")
     except Abort as abort:
         return CheckResult(name, abort.status, abort.message, fatal=True)
     except Exception as bug:  # noqa: BLE001 - a bug in the grader must not look like the student's fault
@@ -246,6 +286,20 @@ def run_check(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckRes
             raise
         return CheckResult(name, "error", f"internal grader error, please report it: {type(bug).__name__}: {bug}")
     return CheckResult(name, "passed", "")
+
+
+def _raised_hints(task: Task, raised: StudentRaised) -> list[str]:
+    """The hints of the known mistakes that raise the error the student's code raised."""
+    failure = raised.failure
+    text = f"{failure.exception}: {failure.message}" if failure.exception else failure.message
+    found = []
+    for mistake in task.mistakes:
+        try:
+            if mistake.raises is not None and raised.call is not None and mistake.raises(raised.call, text):
+                found.append(mistake.hint)
+        except Exception:  # noqa: BLE001 - a mistake that does not apply to this input says nothing
+            continue
+    return found
 
 
 def check_seed(seed: int, *parts: str) -> int:
@@ -259,6 +313,9 @@ def grade_task(task: Task, lab: Lab, sandbox: Sandbox, reference: ModuleType | N
     fatal: CheckResult | None = None
     for check in task.checks:
         for variant in check.variants:
+            if fatal is not None and not oracles.available(variant.device):  # skipped here whatever the code does
+                results.append(CheckResult(_label(check, variant), "skipped", f"no {variant.device} device on this machine"))
+                continue
             if fatal is not None:
                 results.append(CheckResult(_label(check, variant), fatal.status, "not run: " + fatal.message.split("\n")[0]))
                 continue

@@ -29,7 +29,7 @@ def torch() -> ModuleType:
 
 
 def available(device: str) -> bool:
-    if device == "cpu":
+    if device in ("cpu", "meta"):  # "meta": tensors with a shape, a dtype and a device but no data, everywhere
         return True
     if device.startswith("cuda"):
         return bool(torch().cuda.is_available())
@@ -62,8 +62,10 @@ def plain(value: Any) -> Any:
     """A torch result as the grader compares it: tensors become ``TensorValue`` (data, dtype, device)."""
     t = torch()
     if isinstance(value, t.Tensor):
-        array = value.detach().cpu().numpy()
-        return TensorValue(array, str(value.dtype).removeprefix("torch."), str(value.device), bool(value.requires_grad))
+        dtype = str(value.dtype).removeprefix("torch.")
+        # a meta tensor has no data: it compares by shape, dtype and device only (its array is zeros)
+        array = np.zeros(tuple(value.shape), dtype=dtype) if value.is_meta else value.detach().cpu().numpy()
+        return TensorValue(array, dtype, str(value.device), bool(value.requires_grad))
     if isinstance(value, tuple):
         return tuple(plain(v) for v in value)
     if isinstance(value, list):

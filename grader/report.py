@@ -6,11 +6,10 @@ import json
 from typing import IO
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from grader.results import LabResult
+from grader.results import LabResult, TaskResult
 
 STYLE = {"passed": "green", "failed": "red", "error": "red", "timeout": "magenta",
          "not_implemented": "yellow", "skipped": "dim"}
@@ -38,18 +37,8 @@ def print_text(result: LabResult, title: str, stream: IO[str] | None = None, col
         if task.status in ("passed", "skipped", "not_implemented"):
             continue
         console.print(Text(f"\n{task.name}", style="bold") + Text(f"  {task.status}", style=STYLE.get(task.status, "")))
-        if not task.checks:
-            console.print("    " + escape(task.message))
-        shown = 0
-        for check in task.checks:
-            if check.status in ("passed", "skipped") or check.message.startswith("not run:"):
-                continue
-            console.print(Text("  ✗ " + check.name, style=STYLE.get(check.status, "")))
-            # The first failure in full; the others by their first line, which is usually the same story.
-            lines = check.message.splitlines()
-            for line in lines if shown == 0 else lines[:1]:
-                console.print("    " + escape(line))
-            shown += 1
+        for style, line in failure_lines(task):
+            console.print(Text(line, style=style))
     skipped = sorted({c.name for t in result.tasks for c in t.checks if c.status == "skipped"})
     if skipped:
         console.print(Text(f"\n{len(skipped)} checks skipped here (they cost no points): ", style="dim")
@@ -59,6 +48,23 @@ def print_text(result: LabResult, title: str, stream: IO[str] | None = None, col
         console.print(Text(f"\nnot implemented yet: {', '.join(missing)}", style="yellow"))
     console.print(Text(f"\nscore: {_num(result.score)}/{_num(result.max_score)}", style="bold")
                   + Text(f"   seed {result.seed}" + (f" (reproduce: {reproduce})" if reproduce else "")))
+
+
+def failure_lines(task: TaskResult) -> list[tuple[str, str]]:
+    """What went wrong in a task, as (style, line) pairs: each failed check's name (styled),
+    the first failure's message in full and the others' first lines (usually the same story)."""
+    if not task.checks:
+        return [("", "    " + line) for line in task.message.splitlines()]
+    lines: list[tuple[str, str]] = []
+    shown = 0
+    for check in task.checks:
+        if check.status in ("passed", "skipped") or check.message.startswith("not run:"):
+            continue
+        lines.append((STYLE.get(check.status, ""), "  ✗ " + check.name))
+        message = check.message.splitlines()
+        lines += [("", "    " + line) for line in (message if shown == 0 else message[:1])]
+        shown += 1
+    return lines
 
 
 def _num(x: float) -> str:

@@ -23,7 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from grader import wire
 
@@ -50,6 +50,7 @@ class StudentFailure(Exception):
     frames: list[list[Any]] = field(default_factory=list)
     exception: str = ""
     banned: list[str] = field(default_factory=list)
+    step: int | None = None  # in a chain of calls, the step (from 0) that did not return
 
     def __str__(self) -> str:
         return self.describe()
@@ -80,6 +81,9 @@ class Reply:
     elapsed: float
     banned: tuple[str, ...]
     grads: Any = None
+    warnings: tuple[str, ...] = ()  # the warnings the call raised, as "Category: message"
+    # in a chain of calls: (argument, step from 0, True if its own call changed it, False if a later one did)
+    modified_at: tuple[tuple[str, int, bool], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -182,11 +186,22 @@ class Sandbox:
     # -- calls -----------------------------------------------------------------------
 
     def call(self, function: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
-             arg_names: tuple[str, ...] = (), timeout: float | None = None, grad: dict[str, Any] | None = None) -> Reply:
-        """Run ``function(*args, **kwargs)`` in the worker; raise ``StudentFailure`` if it does not return."""
+             arg_names: tuple[str, ...] = (), timeout: float | None = None, grad: dict[str, Any] | None = None,
+             chain: Sequence[tuple[tuple[Any, ...], dict[str, Any]]] = (),
+             links: Sequence[tuple[int, int, str, int, int]] = ()) -> Reply:
+        """Run ``function(*args, **kwargs)`` in the worker; raise ``StudentFailure`` if it does not return.
+
+        With ``chain`` (a list of ``(args, kwargs)``, one per step; ``args`` and ``kwargs`` are then
+        ignored) the worker calls the function once per step, in one request, and the value is the
+        list of the step results. ``links`` ``(step, arg, source, from_step, index)`` pass objects of
+        an earlier step on: item ``index`` of its result (``source="result"``) or its argument
+        ``index`` (``source="arg"``) becomes argument ``arg`` of ``step`` (steps count from 0).
+        """
         if not self.ready():
             assert self.import_failure is not None
             raise self.import_failure
+        if chain:
+            args, kwargs = chain[0]
         kwargs = kwargs or {}
         request = {
             "id": next(self._ids),
@@ -197,6 +212,11 @@ class Sandbox:
         }
         if grad is not None:
             request["grad"] = {"wrt": list(grad["wrt"]), "seeds": [wire.encode_argument(s) for s in grad["seeds"]]}
+        if chain:
+            request["chain"] = [[[wire.encode_argument(a) for a in step_args],
+                                 [[k, wire.encode_argument(v)] for k, v in step_kwargs.items()]]
+                                for step_args, step_kwargs in chain]
+            request["links"] = [[int(s), int(a), str(source), int(f), int(i)] for s, a, source, f, i in links]
         try:
             wire.write_frame(self._requests, request)  # type: ignore[arg-type]
         except (BrokenPipeError, OSError):
@@ -208,15 +228,20 @@ class Sandbox:
             raise StudentFailure("crash", "the worker answered out of turn (did the code write to the grader's pipe?)")
         if not reply.get("ok"):
             error = reply.get("error", {})
+            step = error.get("step")
             raise StudentFailure(str(error.get("kind", "error")), str(error.get("message", "")),
                                  list(error.get("frames", [])), str(error.get("type", "")),
-                                 [str(b) for b in error.get("banned", [])])
+                                 [str(b) for b in error.get("banned", [])], step if type(step) is int else None)
         return Reply(
             value=wire.decode(reply["value"]),
             modified=tuple(str(m) for m in reply.get("modified", [])),
             elapsed=float(reply.get("elapsed", 0.0)),
             banned=tuple(str(b) for b in reply.get("banned", [])),
             grads=wire.decode(reply["grads"]) if "grads" in reply else None,
+            warnings=tuple(str(w) for w in reply.get("warnings", []) if isinstance(w, str)),
+            modified_at=tuple((m[0], m[1], m[2]) for m in reply.get("modified_at", [])
+                              if type(m) is list and len(m) == 3 and type(m[0]) is str and type(m[1]) is int
+                              and type(m[2]) is bool),
         )
 
     def _receive(self, timeout: float, during: str) -> dict[str, Any]:
@@ -310,16 +335,33 @@ class Launched:
 
 
 class SubprocessLauncher:
-    """A fresh interpreter per worker: ``python -I worker.py`` (imports NumPy each time)."""
+    """A fresh interpreter per worker: ``python -I worker.py`` (imports NumPy each time).
+
+    With ``user`` (the grader must be root) the worker runs as that user, with no
+    supplementary groups: it can read its copy of the submission and the kit's code,
+    but nothing the grader keeps private (the Gradescope autograder uses this).
+    """
+
+    def __init__(self, user: str | None = None):
+        self.user = user
 
     def launch(self, config: dict[str, Any], cwd: Path) -> Launched:
         req_r, req_w = os.pipe()
         res_r, res_w = os.pipe()
         config = dict(config, request_fd=req_r, response_fd=res_w)
+        env = worker_environment()
+        identity: dict[str, Any] = {}
+        if self.user is not None:
+            import pwd
+
+            account = pwd.getpwnam(self.user)
+            _open_to_others(cwd)
+            env["HOME"] = account.pw_dir
+            identity = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
         proc = subprocess.Popen(
             [sys.executable, "-I", "-B", str(WORKER), json.dumps(config)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            pass_fds=(req_r, res_w), cwd=cwd, env=worker_environment(), start_new_session=True,
+            pass_fds=(req_r, res_w), cwd=cwd, env=env, start_new_session=True, **identity,
         )
         os.close(req_r)
         os.close(res_w)
@@ -388,6 +430,15 @@ class ZygoteLauncher:
 
 
 Launcher = SubprocessLauncher | ZygoteLauncher
+
+
+def _open_to_others(copy: Path) -> None:
+    """Let another user read the submission's private copy: its folder readable, the folder
+    above it (the sandbox's own temporary folder) only traversable. Nothing is writable."""
+    copy.parent.chmod(0o711)
+    copy.chmod(0o755)
+    for path in copy.iterdir():
+        path.chmod(0o644)
 
 
 def worker_environment() -> dict[str, str]:

@@ -37,10 +37,16 @@ def call(*args: Any, note: str = "", **kwargs: Any) -> Call:
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Elementwise closeness: |received - expected| <= atol + rtol * |expected|."""
+    """Elementwise closeness: |received - expected| <= atol + rtol * |expected|.
+
+    With ``scaled``, atol is multiplied by the largest |expected| entry (when above 1): for
+    results whose small entries come from cancelling large terms (a gradient through a
+    normalization), where the rounding error follows the size of the terms, not of the entry.
+    """
 
     rtol: float
     atol: float
+    scaled: bool = False
 
 
 DEFAULT_TOLERANCES: dict[str, Tolerance] = {
@@ -58,11 +64,14 @@ class Mistake:
     with the student's output at the check's tolerance); ``detects`` is for
     mistakes that are easier to recognise than to reproduce: it gets the call,
     the expected and the received value and answers True when it sees the mistake.
+    ``raises`` is for mistakes that make the code raise: it gets the call and the
+    error as "Type: message" and answers True when the error is this mistake's.
     """
 
     hint: str
     produces: Callable[..., Any] | None = None
     detects: Callable[[Call, Any, Any], bool] | None = None
+    raises: Callable[[Call, str], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +129,9 @@ class Lab:
     module: str  # the module file's stem, e.g. "conv" for lab3/conv.py
     kind: str  # "numpy" or "torch"
     tasks: Sequence[Task]
-    banned_calls: Sequence[str] = ()  # dotted names replaced by tripwires in the worker (PyTorch labs)
+    # dotted names replaced by tripwires in the worker (PyTorch labs); for a torch.* name, every PyTorch
+    # function with its last part as name is refused too, however reached (torch._VF, torch.ops.aten, getattr)
+    banned_calls: Sequence[str] = ()
     banned_source: Sequence[str] = ()  # names refused when they appear in the module's source
 
     def task(self, name: str) -> Task:

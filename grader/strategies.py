@@ -42,6 +42,22 @@ def distinct_arrays(draw: st.DrawFn, shape: Sequence[int], dtype: Any = np.float
     return (rng.permutation(size).reshape(tuple(shape)) - size // 2).astype(dtype) * 0.5
 
 
+@st.composite
+def arrays_with_zeros(draw: st.DrawFn, shape: Sequence[int], zero_fraction: float = 0.3,
+                      dtype: Any = np.float64) -> np.ndarray:
+    """``float_arrays`` with about ``zero_fraction`` of the entries exactly 0, where sign, abs
+    and ReLU have their kinks (random floats are never exactly 0)."""
+    values = draw(float_arrays(shape, dtype))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    values[rng.random(values.shape) < zero_fraction] = 0
+    return values
+
+
+def shapes(min_dims: int, max_dims: int, low: int, high: int) -> st.SearchStrategy[tuple[int, ...]]:
+    """An array shape with min_dims to max_dims axes, each of a length in [low, high]."""
+    return st.lists(st.integers(low, high), min_size=min_dims, max_size=max_dims).map(tuple)
+
+
 def sizes(low: int, high: int) -> st.SearchStrategy[int]:
     """A plain int in [low, high]."""
     return st.integers(low, high)

@@ -9,7 +9,7 @@ A value crosses the pipe as a tree of builtins: ``None``, ``bool``, ``int``,
 
     ("tuple", [items])          ("list", [items])      ("dict", [[key, value], ...])
     ("ndarray", dtype, shape, raw bytes)               ("scalar", dtype, raw bytes)
-    ("tensor", dtype, shape, raw bytes, device, requires_grad)
+    ("tensor", dtype, shape, raw bytes, device, requires_grad)   (a "meta" tensor's data are zeros)
     ("rng", seed)               ("unsupported", "what it was")
 
 Frames are pickled, but read back with an unpickler that refuses every global,
@@ -20,6 +20,7 @@ student's making reaches the grader.
 from __future__ import annotations
 
 import io
+import math
 import pickle
 import struct
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ ALLOWED_DTYPES = frozenset(
     "bool int8 int16 int32 int64 uint8 uint16 uint32 uint64 float16 float32 float64".split()
 )
 _EXACT_SCALARS = (bool, int, float, str)
+_DTYPE_NAMES = {np.dtype(name): name for name in ALLOWED_DTYPES}  # dtype.name is slow to compute
 
 
 @dataclass(frozen=True)
@@ -95,10 +97,12 @@ def encode(value: Any, torch: Any = None) -> Any:
             return ("unsupported", "dict with non-string keys")
         return ("dict", [[k, encode(v, torch)] for k, v in value.items()])
     if cls is np.ndarray:
-        if value.dtype.name not in ALLOWED_DTYPES:
-            return ("unsupported", f"numpy.ndarray of dtype {value.dtype.name}")
+        name = _DTYPE_NAMES.get(value.dtype)
+        if name is None:
+            swapped = "" if value.dtype.isnative else ", byte-swapped"
+            return ("unsupported", f"numpy.ndarray of dtype {value.dtype.name}{swapped}")
         data = np.ascontiguousarray(value)
-        return ("ndarray", value.dtype.name, list(value.shape), data.tobytes())
+        return ("ndarray", name, list(value.shape), data.tobytes())
     if isinstance(value, np.generic) and cls.__module__ == "numpy":
         if value.dtype.name not in ALLOWED_DTYPES:
             return ("unsupported", f"numpy scalar of dtype {value.dtype.name}")
@@ -107,7 +111,10 @@ def encode(value: Any, torch: Any = None) -> Any:
         dtype = str(value.dtype).removeprefix("torch.")
         if dtype not in ALLOWED_DTYPES:
             return ("unsupported", f"torch.Tensor of dtype {dtype}")
-        host = value.detach().to("cpu").contiguous().numpy()
+        if value.is_meta:  # a meta tensor has a shape, a dtype and a device, but no data: it crosses as zeros
+            host = np.zeros(tuple(value.shape), dtype=dtype)
+        else:
+            host = value.detach().to("cpu").contiguous().numpy()
         return ("tensor", dtype, list(value.shape), host.tobytes(), str(value.device), bool(value.requires_grad))
     if isinstance(value, np.ndarray):
         return ("unsupported", f"{_type_name(value)} (a subclass of numpy.ndarray)")
@@ -119,7 +126,7 @@ def encode(value: Any, torch: Any = None) -> Any:
 def encode_argument(value: Any) -> Any:
     """Grader side: arguments may also carry tensors and generators to be built in the worker."""
     if isinstance(value, TensorValue):
-        a = np.ascontiguousarray(value.array)
+        a = np.ascontiguousarray(value.array).reshape(value.array.shape)  # (ascontiguousarray makes 0-d arrays 1-d)
         return ("tensor", value.dtype, list(a.shape), a.tobytes(), value.device, value.requires_grad)
     if isinstance(value, RngSpec):
         return ("rng", int(value.seed))
@@ -142,7 +149,7 @@ def _array(dtype: Any, shape: Any, raw: Any) -> np.ndarray:
         raise ProtocolError("bad shape")
     if not isinstance(raw, bytes):
         raise ProtocolError("array data is not bytes")
-    expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    expected = math.prod(shape) * np.dtype(dtype).itemsize
     if len(raw) != expected:
         raise ProtocolError("array data has the wrong length")
     return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()

@@ -7,7 +7,8 @@ imported already; the grader itself never imports it. In order, it
 1. imports NumPy (and PyTorch for a PyTorch lab) and the wire format, by path;
 2. closes the doors: caps its address space, blocks imports of the kit's own
    packages (``solutions``, ``grader``, ``cli``) and of libraries the lab bans,
-   and replaces banned functions with tripwires;
+   replaces banned functions with tripwires, and (PyTorch labs) refuses, during every
+   student call, any PyTorch function named like a banned one, however it is reached;
 3. imports the student's module and reports which functions it found;
 4. answers call requests one at a time until its input closes.
 
@@ -18,14 +19,18 @@ own score.
 
 from __future__ import annotations
 
+import contextlib
+import dis
 import importlib.abc
 import importlib.util
 import json
 import os
 import resource
 import sys
+import threading
 import time
 import traceback
+import warnings
 from typing import Any
 
 import numpy as np  # noqa: E402
@@ -59,6 +64,19 @@ def setup(config: dict[str, Any], request_fd: int, response_fd: int) -> None:
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
         torch.set_num_threads(1)
+        # The first operation on the meta device (a check's stand-in for a GPU) makes PyTorch import
+        # torch._dynamo, a second or more: do it beside the module's import and the first calls.
+        threading.Thread(target=warm_meta, daemon=True).start()
+
+
+def warm_meta() -> None:
+    """Load what PyTorch loads on the first operation on the meta device (the zygote calls it too)."""
+    import torch as t
+
+    try:
+        t.zeros(1, device="meta") + 1
+    except Exception:  # noqa: BLE001 - a PyTorch without meta kernels: the checks will say so
+        pass
 
 
 def send(message: dict[str, Any]) -> None:
@@ -113,6 +131,9 @@ def _tripwire(name: str) -> Any:
 
 
 def _install_tripwires(names: list[str]) -> None:
+    """Replace each banned name by a tripwire where its owner allows it. Some cannot be replaced
+    (``torch._C._VariableFunctions`` is read-only) and one object has many names (``torch.lstm_cell``,
+    ``torch._VF.lstm_cell``, ``torch.ops.aten.lstm_cell``): ``_refusing_mode`` closes those routes."""
     for dotted in names:
         owner_path, _, attr = dotted.rpartition(".")
         parts = owner_path.split(".")
@@ -125,6 +146,33 @@ def _install_tripwires(names: list[str]) -> None:
             setattr(owner, attr, _tripwire(dotted))
         except (KeyError, AttributeError, TypeError):
             continue
+
+
+REFUSING: Any = contextlib.nullcontext()  # entered around every student call; see _refusing_mode
+
+
+def _refusing_mode(names: list[str]) -> Any:
+    """A ``torch.overrides.TorchFunctionMode`` that refuses every PyTorch function whose name is the
+    last part of a banned ``torch.*`` name, however it is reached: ``torch.lstm_cell``,
+    ``torch._VF.lstm_cell``, ``torch._C._VariableFunctions.lstm_cell`` (read-only, so no tripwire),
+    ``torch.ops.aten.lstm_cell.default``, ``getattr(torch, "lstm" + "_cell")``, or a layer that calls it."""
+    kernels: dict[str, str] = {}
+    for dotted in names:
+        if dotted.startswith("torch."):
+            kernels.setdefault(dotted.rpartition(".")[2], dotted)
+    if not kernels:
+        return contextlib.nullcontext()
+
+    class Refuse(torch.overrides.TorchFunctionMode):
+        def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            name = getattr(func, "__name__", "")
+            banned = kernels.get(name.partition(".")[0]) if isinstance(name, str) else None  # "lstm_cell.default"
+            if banned is not None:
+                BANNED_HITS.append(banned)
+                raise BannedCall(f"{banned} is banned in this lab (reached as {name}): write it from tensor operations")
+            return func(*args, **(kwargs or {}))
+
+    return Refuse()
 
 
 def close_doors() -> None:
@@ -145,7 +193,9 @@ def close_doors() -> None:
             del sys.modules[loaded]
     sys.meta_path.insert(0, _Blocker(blocked))
     if torch is not None:
+        global REFUSING
         _install_tripwires(CONFIG.get("banned_calls", []))
+        REFUSING = _refusing_mode(CONFIG.get("banned_calls", []))
 
 
 # ----------------------------------------------------------------------------- running student code
@@ -161,13 +211,31 @@ def _student_frames(tb: Any) -> list[list[Any]]:
     return frames[-4:]
 
 
+def _raised_by_student(exc: BaseException) -> bool:
+    """True when a ``raise`` statement in the student's files raised ``exc`` (a stub's body), not a
+    library refusing an operation (PyTorch's "Cannot copy out of meta tensor" is a NotImplementedError
+    too, raised from inside the call on the student's line)."""
+    tb = exc.__traceback__
+    if tb is None:
+        return True
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    if not code.co_filename.startswith(CONFIG["module_dir"]):
+        return False
+    try:
+        return any(i.offset == tb.tb_lasti and i.opname.startswith("RAISE") for i in dis.get_instructions(code))
+    except Exception:  # noqa: BLE001 - unreadable code: keep the plain rule
+        return True
+
+
 def _describe_exception(exc: BaseException) -> dict[str, Any]:
     try:
         text = str(exc)
     except BaseException:  # a student exception whose __str__ raises
         text = "<unprintable>"
     kind = "error"
-    if isinstance(exc, NotImplementedError):
+    if isinstance(exc, NotImplementedError) and _raised_by_student(exc):
         kind = "not_implemented"
     elif isinstance(exc, BannedCall) or BANNED_HITS:
         kind = "banned"
@@ -209,11 +277,17 @@ def _snapshot(value: Any) -> Any:
 
 def _same(before: Any, after: Any) -> bool:
     if type(before) is np.ndarray:
-        return type(after) is np.ndarray and before.shape == after.shape and np.array_equal(before, after, equal_nan=True)
+        if type(after) is not np.ndarray or before.shape != after.shape:
+            return False
+        # the same bytes are the same values (and cost a microsecond, where array_equal costs twenty)
+        return (before.dtype == after.dtype and before.tobytes() == after.tobytes()) \
+            or bool(np.array_equal(before, after, equal_nan=True))
     if torch is not None and isinstance(before, torch.Tensor):
         if not isinstance(after, torch.Tensor) or before.shape != after.shape:
             return False
         a = after.detach()
+        if a.is_meta or before.is_meta:  # no data, nothing to compare (and torch.equal has no meta kernel)
+            return before.dtype == a.dtype
         return bool(torch.equal(before.isnan(), a.isnan()) and torch.equal(before.nan_to_num(), a.nan_to_num()))
     if type(before) is dict:
         return type(after) is dict and before.keys() == after.keys() and all(_same(before[k], after[k]) for k in before)
@@ -230,12 +304,15 @@ def _flatten_tensors(value: Any) -> list[Any]:
     return []
 
 
+def _missing(function: str) -> dict[str, Any]:
+    return {"ok": False, "error": {"kind": "missing", "type": "AttributeError",
+                                   "message": f"the module has no function {function}", "frames": [], "banned": []}}
+
+
 def call(module: Any, request: dict[str, Any]) -> dict[str, Any]:
     fn = getattr(module, request["function"], None)
     if not callable(fn):
-        return {"ok": False, "error": {"kind": "missing", "type": "AttributeError",
-                                       "message": f"the module has no function {request['function']}",
-                                       "frames": [], "banned": []}}
+        return _missing(request["function"])
     args = [wire.decode(a, torch, build=True) for a in request["args"]]
     kwargs = {k: wire.decode(v, torch, build=True) for k, v in request["kwargs"]}
     names = request["arg_names"]
@@ -247,24 +324,116 @@ def call(module: Any, request: dict[str, Any]) -> dict[str, Any]:
             if isinstance(args[i], torch.Tensor) and args[i].is_floating_point():
                 args[i].requires_grad_(True)
     start = time.perf_counter()
-    try:
-        if grad is not None:
-            with torch.enable_grad():
-                value = fn(*args, **kwargs)
-                grads = _backward(value, args, grad)
-        else:
-            value = fn(*args, **kwargs)
-            grads = None
-    except BaseException as exc:  # noqa: BLE001 - everything the student raises is reported
-        return {"ok": False, "error": _describe_exception(exc)}
+    # Warnings the call raises (NumPy's "overflow encountered in exp", say) are recorded, once per
+    # place in the code, and reported: a check may require that none occur.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            if grad is not None:
+                with torch.enable_grad(), REFUSING:
+                    value = fn(*args, **kwargs)
+                    grads = _backward(value, args, grad)
+            else:
+                with REFUSING:
+                    value = fn(*args, **kwargs)
+                grads = None
+        except BaseException as exc:  # noqa: BLE001 - everything the student raises is reported
+            return {"ok": False, "error": _describe_exception(exc)}
     elapsed = time.perf_counter() - start
     after = list(args) + list(kwargs.values())
     modified = [name for name, b, a in zip(names + list(kwargs), before, after) if b is not None and not _same(b, a)]
     reply: dict[str, Any] = {"ok": True, "value": wire.encode(value, torch), "modified": modified,
-                             "elapsed": elapsed, "banned": list(dict.fromkeys(BANNED_HITS))}
+                             "elapsed": elapsed, "banned": list(dict.fromkeys(BANNED_HITS)),
+                             "warnings": _describe_warnings(caught)}
     if grads is not None:
         reply["grads"] = grads
     return reply
+
+
+def _describe_warnings(caught: list[Any]) -> list[str]:
+    """The distinct warnings of a call as "Category: message" (at most 8)."""
+    found: list[str] = []
+    for record in caught:
+        try:
+            text = f"{record.category.__name__}: {record.message}"[:300]
+        except BaseException:  # noqa: BLE001 - a warning whose message cannot be printed
+            text = "Warning: <unprintable>"
+        if text not in found:
+            found.append(text)
+    return found[:8]
+
+
+def call_chain(module: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """Call one function several times in a row, as a loop in the student's own program would.
+
+    ``request["chain"]`` lists each step's arguments; ``request["links"]`` says which of them
+    are objects from an earlier step instead: ``[step, arg, "result", from_step, index]`` is
+    item ``index`` of that step's result, ``[step, arg, "arg", from_step, index]`` its argument
+    ``index`` (the very same object, as a loop passes it). Each result is encoded as soon as
+    its call returns; the chain stops early when a result lacks the item a link needs. An
+    argument counts as modified when its own call changed it, or when it had changed by the
+    end of the chain (a reference kept and changed by a later step).
+    """
+    fn = getattr(module, request["function"], None)
+    if not callable(fn):
+        return _missing(request["function"])
+    names = list(request["arg_names"])
+    steps = [([wire.decode(a, torch, build=True) for a in args], {k: wire.decode(v, torch, build=True) for k, v in kwargs})
+             for args, kwargs in request["chain"]]
+    BANNED_HITS.clear()
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        reply = _run_chain(fn, steps, request["links"], names)
+    reply["elapsed"] = time.perf_counter() - start
+    if reply["ok"]:
+        reply["warnings"] = _describe_warnings(caught)
+    return reply
+
+
+def _run_chain(fn: Any, steps: list[Any], links: list[Any], names: list[str]) -> dict[str, Any]:
+    results: list[Any] = []
+    values: list[Any] = []
+    watched: list[tuple[int, str, Any, Any]] = []
+    modified: list[list[Any]] = []
+    for i, (args, kwargs) in enumerate(steps):
+        for step, arg, source, from_step, index in links:
+            if step != i:
+                continue
+            if source == "arg":
+                args[arg] = steps[from_step][0][index]
+                continue
+            found = results[from_step]
+            if type(found) not in (tuple, list) or not 0 <= index < len(found):
+                return _chain_reply(values, modified)
+            args[arg] = found[index]
+        objects = list(zip(names + [f"arg{j}" for j in range(len(names), len(args))], args)) + list(kwargs.items())
+        before = [_snapshot(obj) for _, obj in objects]
+        try:
+            with REFUSING:
+                value = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - everything the student raises is reported
+            error = _describe_exception(exc)
+            error["step"] = i
+            return {"ok": False, "error": error}
+        results.append(value)
+        values.append(wire.encode(value, torch))
+        for (name, obj), b in zip(objects, before):
+            if b is None:
+                continue
+            if _same(b, obj):
+                watched.append((i, name, b, obj))
+            else:
+                modified.append([name, i, True])
+    for i, name, b, obj in watched:
+        if not _same(b, obj):
+            modified.append([name, i, False])
+    return _chain_reply(values, modified)
+
+
+def _chain_reply(values: list[Any], modified: list[list[Any]]) -> dict[str, Any]:
+    return {"ok": True, "value": ("list", values), "modified": list(dict.fromkeys(m[0] for m in modified)),
+            "modified_at": modified, "banned": list(dict.fromkeys(BANNED_HITS))}
 
 
 def _backward(value: Any, args: list[Any], grad: dict[str, Any]) -> Any:
@@ -273,12 +442,19 @@ def _backward(value: Any, args: list[Any], grad: dict[str, Any]) -> Any:
     seeds = [wire.decode(s, torch, build=True) for s in grad["seeds"]]
     if len(outputs) != len(seeds):
         return wire.encode(f"expected {len(seeds)} tensor outputs, got {len(outputs)}")
+    for k, (o, s) in enumerate(zip(outputs, seeds)):
+        if o.shape != s.shape:  # otherwise every gradient would look missing
+            return wire.encode(f"tensor output {k + 1} of {len(seeds)} has shape {tuple(o.shape)}, expected "
+                               f"{tuple(s.shape)}, so its gradients cannot be compared")
     wrt = [args[i] for i in grad["wrt"]]
     live = [t for t in wrt if isinstance(t, torch.Tensor) and t.requires_grad]
-    pairs = [(o, s.to(o.device, o.dtype)) for o, s in zip(outputs, seeds) if o.requires_grad and o.shape == s.shape]
+    pairs = [(o, s.to(o.device, o.dtype)) for o, s in zip(outputs, seeds) if o.requires_grad]
     if not pairs or not live:
         return wire.encode([None] * len(wrt))
-    found = iter(torch.autograd.grad([o for o, _ in pairs], live, [s for _, s in pairs], allow_unused=True))
+    # One scalar, sum(output * seed): the same gradients as passing the seeds as grad_outputs, without the
+    # shape checks that import sympy (a third of a second) on the first non-scalar autograd.grad.
+    loss = sum((o * s).sum() for o, s in pairs)
+    found = iter(torch.autograd.grad(loss, live, allow_unused=True))
     grads = [next(found) if isinstance(t, torch.Tensor) and t.requires_grad else None for t in wrt]
     return wire.encode([g if g is None else g.detach() for g in grads], torch)
 
@@ -304,7 +480,7 @@ def serve(config: dict[str, Any], request_fd: int, response_fd: int) -> None:
             request = receive()
         except EOFError:
             return
-        reply = call(module, request)
+        reply = call_chain(module, request) if "chain" in request else call(module, request)
         reply["id"] = request["id"]
         send(reply)
 

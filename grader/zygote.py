@@ -34,6 +34,8 @@ assert _spec is not None and _spec.loader is not None
 worker = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = worker
 _spec.loader.exec_module(worker)
+if KIND == "torch":
+    worker.warm_meta()  # what PyTorch loads on first use of the meta device, once for every worker
 
 
 def _status(pid: int) -> int:

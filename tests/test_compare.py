@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from grader.compare import difference, generic_hint
+from grader.spec import Tolerance
 from grader.wire import TensorValue, Unsupported
 
 A = np.arange(6, dtype=np.float64).reshape(2, 3)
@@ -63,6 +64,16 @@ def test_tensors_must_keep_device_and_dtype():
     assert difference(e, TensorValue(np.ones(2), "float64", "cuda")) is None
 
 
+def test_meta_tensors_compare_by_shape_dtype_and_device_alone():
+    e = TensorValue(np.zeros((2, 3)), "float64", "meta")
+    assert difference(e, TensorValue(np.ones((2, 3)), "float64", "meta")) is None  # no data to disagree
+    assert "shape (3, 2)" in difference(e, TensorValue(np.zeros((3, 2)), "float64", "meta"))
+    assert "dtype float32" in difference(e, TensorValue(np.zeros((2, 3), np.float32), "float32", "meta"))
+    assert "is on cpu, expected meta" in difference(e, TensorValue(np.zeros((2, 3)), "float64", "cpu"))
+    square = TensorValue(np.zeros((2, 2)), "float64", "meta")
+    assert generic_hint(square, TensorValue(np.zeros((2, 2), np.float32), "float32", "meta")) is None
+
+
 @pytest.mark.parametrize(("received", "words"), [
     (-A, "negative"),
     (2 * A, "times 2"),
@@ -70,3 +81,17 @@ def test_tensors_must_keep_device_and_dtype():
 ])
 def test_generic_hints_recognise_common_shapes_of_mistakes(received, words):
     assert words in generic_hint(A, received)
+
+
+def test_a_scaled_tolerance_measures_atol_against_the_largest_expected_entry():
+    expected = np.array([1000.0, 1e-3], dtype=np.float32)
+    received = np.array([1000.0, 1e-3 + 5e-4], dtype=np.float32)  # rounding of terms of size 1000 left in a tiny entry
+    assert "1 of 2 entries differ" in difference(expected, received)
+    assert difference(expected, received, {"float32": Tolerance(1e-4, 1e-5, scaled=True)}) is None
+    message = difference(expected, received + np.float32(0.02), {"float32": Tolerance(1e-4, 1e-5, scaled=True)})
+    assert "atol=0.01 (= 1e-05 x the largest |expected|)" in message
+
+
+def test_a_scaled_tolerance_never_drops_below_atol_itself():
+    zeros = np.zeros(3, dtype=np.float32)
+    assert difference(zeros, zeros + np.float32(5e-6), Tolerance(1e-4, 1e-5, scaled=True)) is None

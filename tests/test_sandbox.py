@@ -45,6 +45,13 @@ MODULE = textwrap.dedent('''
 
     def stub(x):
         raise NotImplementedError("Task lab0.stub: not implemented yet")
+
+    def overflow(x):
+        return np.exp(x) + np.exp(2 * x)
+
+    def library_refuses():
+        import numbers
+        return numbers.Complex.__add__(1, 2)
 ''')
 
 
@@ -80,6 +87,7 @@ def test_modified_arguments_are_reported_by_name(sandbox):
     ("peek", "error", "importing grader is not allowed"),
     ("torch_please", "error", "no torch in lab0"),
     ("stub", "not_implemented", "Task lab0.stub"),
+    ("library_refuses", "error", "NotImplementedError"),  # raised by a library, not by an unfinished stub
     ("missing", "missing", "no function missing"),
 ])
 def test_failures_are_reported_and_the_next_call_still_works(sandbox, function, kind, words):
@@ -93,3 +101,9 @@ def test_a_traceback_points_at_the_students_own_line(sandbox):
     with pytest.raises(StudentFailure) as caught:
         sandbox.call("add", (np.ones(2), np.ones(3)))
     assert "m.py, line 7, in add" in caught.value.describe()
+
+
+def test_warnings_a_call_raises_are_reported_once_per_place(sandbox):
+    reply = sandbox.call("overflow", (np.full(3, 1000.0),))
+    assert reply.warnings == ("RuntimeWarning: overflow encountered in exp",)
+    assert sandbox.call("overflow", (np.zeros(3),)).warnings == ()

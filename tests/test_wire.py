@@ -75,3 +75,19 @@ def test_grader_side_decoding_builds_no_tensors_and_no_generators():
     tensor, rng = wire.decode(node)
     assert isinstance(tensor, wire.TensorValue) and tensor.device == "cpu" and tensor.dtype == "float32"
     assert rng == wire.RngSpec(3)
+
+
+def test_a_meta_tensor_crosses_with_its_shape_dtype_and_device_and_zeros_for_data():
+    torch = pytest.importorskip("torch")
+    node = wire.encode(torch.empty(2, 3, dtype=torch.float64, device="meta"), torch)
+    back = wire.decode(wire.parse_frame(pickle.dumps(node)))
+    assert back.device == "meta" and back.dtype == "float64" and back.shape == (2, 3) and not back.array.any()
+    built = wire.decode(wire.encode_argument(back), torch, build=True)
+    assert built.is_meta and built.shape == (2, 3) and built.dtype == torch.float64
+
+
+def test_a_zero_dimensional_tensor_argument_keeps_its_shape():
+    torch = pytest.importorskip("torch")
+    node = wire.encode_argument(wire.TensorValue(np.array(3, dtype=np.int64), "int64", "cpu"))
+    built = wire.decode(wire.parse_frame(pickle.dumps(node)), torch, build=True)
+    assert built.shape == () and int(built) == 3

@@ -7,7 +7,12 @@ import importlib
 from grader.spec import Lab
 
 MODULES = {
+    "lab1": "grader.labs.lab1",
+    "lab2": "grader.labs.lab2",
     "lab3": "grader.labs.lab3",
+    "lab4": "grader.labs.lab4",
+    "lab5": "grader.labs.lab5",
+    "lab6": "grader.labs.lab6",
 }
 
 

@@ -1,0 +1,250 @@
+"""Gradescope: ``results.json`` from a graded lab, and the autograder bundle that writes it.
+
+``results.json`` follows Gradescope's autograder specification
+(https://gradescope-autograders.readthedocs.io/en/latest/specs/): a top-level ``score``,
+``execution_time``, ``output``, ``visibility`` and ``stdout_visibility``, and one test per
+task with ``name``, ``score``, ``max_score``, ``status`` ("passed" or "failed"), ``output``
+and ``visibility``.
+
+The bundle (``dlkit gradescope bundle LAB OUTPUT``) is the kit for one lab with its reference
+solution, plus the two scripts Gradescope runs:
+
+- ``setup.sh``, once, as root, when Gradescope builds the image: Python 3.11 or later, CPU
+  PyTorch and the kit in ``/autograder/source/.venv``; the unprivileged user the student's
+  code runs as; ``solutions/`` readable by root only.
+- ``run_autograder``, as root, for every submission: lays the upload out like
+  ``assignments/`` (``dlkit gradescope collect``), runs ``dlkit check LAB --format gradescope
+  --worker-user USER`` (the student's code runs as USER, who can read neither the reference
+  nor the results) and writes ``/autograder/results/results.json``, readable by root only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from grader.release import REPO, TORCH_CPU, ReleaseError, write_kit
+from grader.results import LabResult, TaskResult
+from grader.spec import Lab
+
+STUDENT = "student"  # the unprivileged user of the bundle
+USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+MARK = {"passed": "✓", "skipped": "-"}
+
+
+# ----------------------------------------------------------------------------- results.json
+
+
+def results(result: LabResult, title: str, elapsed: float, reproduce: str = "") -> dict[str, Any]:
+    """Gradescope's results for one graded lab: one test per task, partial credit kept."""
+    lines = [f"{result.lab}: {title}", f"score {_num(result.score)}/{_num(result.max_score)}, seed {result.seed}"]
+    if reproduce:
+        lines.append(f"reproduce the PyTorch and worked-example checks at home: {reproduce}")
+    if result.status != "graded":
+        lines.append(f"this submission could not be graded normally ({result.status}): {result.tasks[0].message}"
+                     if result.tasks else f"this submission could not be graded normally ({result.status})")
+    return {
+        "score": result.score,
+        "execution_time": max(0, round(elapsed)),
+        "output": "\n".join(lines),
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": [_test(task) for task in result.tasks],
+        "extra_data": {"lab": result.lab, "seed": result.seed, "status": result.status},
+    }
+
+
+def _test(task: TaskResult) -> dict[str, Any]:
+    return {
+        "name": task.name,
+        "score": task.score,
+        "max_score": task.max_score,
+        "status": "passed" if task.status == "passed" else "failed",
+        "output": task_output(task),
+        "visibility": "visible",
+        "extra_data": {"status": task.status},
+    }
+
+
+def task_output(task: TaskResult) -> str:
+    """What a student reads under a test: the verdict, then every check with its message."""
+    lines = [f"{task.status}: {_num(task.score)}/{_num(task.max_score)} points"]
+    if not task.checks and task.message:
+        lines.append(task.message)
+    for check in task.checks:
+        lines.append(f"{MARK.get(check.status, '✗')} {check.name}" + ("" if check.status == "passed" else f"  ({check.status})"))
+        if check.status != "passed" and check.message:
+            lines += ["    " + line for line in check.message.splitlines()]
+    return "\n".join(lines)
+
+
+def to_json(result: LabResult, title: str, elapsed: float, reproduce: str = "") -> str:
+    return json.dumps(results(result, title, elapsed, reproduce), indent=2, ensure_ascii=False)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+# ----------------------------------------------------------------------------- the student's user
+
+
+def worker_user_problem(user: str) -> str:
+    """Why the student's code could not run as ``user`` here ("" when it can): the user must
+    exist, this process must be root, and the user must be able to run this Python with NumPy."""
+    try:
+        account = pwd.getpwnam(user)
+    except KeyError:
+        return f"no user '{user}' on this machine (create it, e.g. useradd --system {user})"
+    if os.geteuid() != 0:
+        return "--worker-user needs root: only root can run the student's code as another user"
+    try:
+        probe = subprocess.run([sys.executable, "-I", "-c", "import numpy"], cwd="/", capture_output=True, text=True,
+                               user=account.pw_uid, group=account.pw_gid, extra_groups=[], timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"user '{user}' cannot run {sys.executable}: {error}"
+    if probe.returncode != 0:
+        last = (probe.stderr.strip().splitlines() or ["no message"])[-1]
+        return f"user '{user}' cannot import NumPy with {sys.executable}: {last}"
+    return ""
+
+
+# ----------------------------------------------------------------------------- the upload
+
+
+def collect(lab: Lab, upload: Path, target: Path) -> Path | None:
+    """Lay a Gradescope upload out like ``assignments/``: copy the student's module (and the
+    ``.py`` files beside it) into ``target/LAB/``. The module is the first of
+    ``assignments/LAB/MODULE.py``, ``LAB/MODULE.py``, ``MODULE.py``, or the shallowest
+    ``MODULE.py`` anywhere in the upload; links are never followed. Returns the module's
+    path in the upload, or None (``target/LAB/`` is then empty and grading says the file is missing)."""
+    name = f"{lab.module}.py"
+    folder = target / lab.name
+    folder.mkdir(parents=True, exist_ok=True)
+    root = upload.resolve()
+    fixed = [upload / "assignments" / lab.name / name, upload / lab.name / name, upload / name]
+    found = next((p for p in fixed if _plain(p, upload, root)), None)
+    if found is None and upload.is_dir():
+        anywhere = [p for p in upload.rglob(name) if "__MACOSX" not in p.parts and _plain(p, upload, root)]
+        found = min(anywhere, key=lambda p: (len(p.parts), str(p)), default=None)
+    if found is None:
+        return None
+    for source in sorted(found.parent.glob("*.py")):
+        if _plain(source, upload, root):
+            shutil.copyfile(source, folder / source.name)
+    return found
+
+
+def _plain(path: Path, upload: Path, root: Path) -> bool:
+    """A regular file of the upload, reached through no link (a link could point at the reference)."""
+    return path.is_file() and path.resolve() == root / path.relative_to(upload)
+
+
+# ----------------------------------------------------------------------------- the bundle
+
+
+def write_bundle(lab: Lab, output: Path, *, seed: int = 0, student: str = STUDENT, repo: Path = REPO) -> Path:
+    """Write the autograder of one lab: a ``.zip`` to upload to Gradescope when ``output`` ends in
+    ``.zip``, else a folder with the same files (to look at, or to zip yourself)."""
+    if not USER_NAME.match(student):
+        raise ReleaseError(f"'{student}' is not a user name useradd accepts (lowercase letters, digits, '_' and '-')")
+    if output.exists() and (output.is_file() and output.suffix != ".zip" or output.is_dir() and any(output.iterdir())):
+        raise ReleaseError(f"'{output}' exists; give a new .zip file or an empty folder")
+    reference = repo / "solutions" / lab.name
+    if not (reference / f"{lab.module}.py").is_file():
+        raise ReleaseError(f"no reference solution solutions/{lab.name}/{lab.module}.py to grade {lab.name} with")
+    with tempfile.TemporaryDirectory(prefix="dlkit-gradescope-") as staging:
+        stage = Path(staging) / "autograder"  # made with the usual permissions, unlike the private staging folder
+        stage.mkdir()
+        write_kit(stage, [lab], repo)
+        shutil.copytree(reference, stage / "solutions" / lab.name,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        (stage / "README.md").write_text(f"# dlkit autograder for {lab.name}\n\nBuilt by `dlkit gradescope bundle "
+                                         f"{lab.name}`; see docs/release.md in the dlkit repository.\n", encoding="utf-8")
+        for name, text in (("setup.sh", setup_script(student)), ("run_autograder", run_script(lab, seed, student))):
+            (stage / name).write_text(text, encoding="utf-8")
+            (stage / name).chmod(0o755)
+        if output.suffix == ".zip":
+            output.parent.mkdir(parents=True, exist_ok=True)
+            with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive:
+                for path in sorted(stage.rglob("*")):
+                    archive.write(path, path.relative_to(stage).as_posix())  # modes kept: run_autograder stays executable
+        else:
+            shutil.copytree(stage, output, dirs_exist_ok=True)
+    return output
+
+
+def setup_script(student: str = STUDENT) -> str:
+    return f"""#!/usr/bin/env bash
+# Gradescope runs this once, as root, when it builds the autograder image (Ubuntu 22.04 or later).
+# Written by `dlkit gradescope bundle`.
+set -euo pipefail
+AUTOGRADER=${{AUTOGRADER:-/autograder}}
+SOURCE="$AUTOGRADER/source"
+cd "$SOURCE"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends python3 python3-venv python3-pip
+PYTHON=""
+for candidate in python3.13 python3.12 python3.11 python3; do
+  if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    PYTHON=$candidate
+    break
+  fi
+done
+if [ -z "$PYTHON" ]; then  # Ubuntu 22.04: Python 3.10 by default, 3.11 as a package
+  apt-get install -y --no-install-recommends python3.11 python3.11-venv
+  PYTHON=python3.11
+fi
+"$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --upgrade pip
+# The CPU build first: a bare `torch` requirement would pull a multi-GB CUDA build.
+.venv/bin/python -m {TORCH_CPU}
+.venv/bin/python -m pip install -e .
+# The user the student's code runs as: no home, no login shell, no groups.
+id -u {student} >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin {student}
+# Everyone may read the kit and run its Python; only root may read the reference solutions.
+chmod a+x "$AUTOGRADER"
+chmod -R a+rX "$SOURCE"
+chmod -R go-rwx "$SOURCE/solutions"
+"""
+
+
+def run_script(lab: Lab, seed: int = 0, student: str = STUDENT) -> str:
+    return f"""#!/usr/bin/env bash
+# Gradescope runs this as root for every submission. Written by `dlkit gradescope bundle`.
+# The student's code runs as the unprivileged user '{student}', who can read neither the
+# reference solutions nor the results; every submission is graded with seed {seed}.
+set -uo pipefail
+AUTOGRADER=${{AUTOGRADER:-/autograder}}
+SOURCE="$AUTOGRADER/source"
+RESULTS="$AUTOGRADER/results"
+STUDENT=${{DLKIT_STUDENT:-{student}}}
+PYTHON="$SOURCE/.venv/bin/python"
+[ -x "$PYTHON" ] || PYTHON=python3
+
+chmod -R go-rwx "$SOURCE/solutions"
+mkdir -p "$RESULTS"
+chmod 700 "$RESULTS"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+"$PYTHON" "$SOURCE/cli.py" gradescope collect {lab.name} "$AUTOGRADER/submission" "$work/submission"
+"$PYTHON" "$SOURCE/cli.py" check {lab.name} --submission "$work/submission" --format gradescope \\
+  --worker-user "$STUDENT" --seed {seed} --profile default > "$work/results.json"
+status=$?
+if [ "$status" -gt 1 ]; then
+  echo "dlkit check ended with status $status: no results.json written" >&2
+  exit 1
+fi
+cp "$work/results.json" "$RESULTS/results.json"
+"""

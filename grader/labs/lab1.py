@@ -1,0 +1,945 @@
+"""Lab 1, backpropagation: the tasks, their checks and the mistakes they recognise.
+
+Three kinds of expectation, each named in a failure message:
+
+- PyTorch on every device present (``torch.autograd`` for every gradient), in float64
+  and float32;
+- central differences of the loss (float64), along random directions that move every
+  entry of a variable at once;
+- the handout's worked examples (the quiz table, the sigmoid neuron, softmax of
+  [2, 1, 0.1], the XOR network built by hand).
+
+Sigmoid and softmax are also run at logits of +-1e4, where they must stay finite and
+raise no warning, and ``train_xor`` is graded by running the student's training and
+classifying the four points with what it returns.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+from hypothesis import strategies as st
+
+from grader import oracles
+from grader.checks import (CentralDifferences, Matches, Property, Reference, Torch, Worked, compare_result,
+                           failure_message, hints_for)
+from grader.compare import kind_of
+from grader.engine import CheckFailed, Context
+from grader.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call
+from grader.strategies import STYLES, arrays_with_zeros, float_arrays, shapes, sizes
+
+DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64", "float32"))
+CPU_64 = (Variant("cpu", "float64"),)
+CPU_BOTH = (Variant("cpu", "float64"), Variant("cpu", "float32"))
+MODERATE = ("small integers", "normal")  # values of size up to about 3: no float32 cancellation, no overflow
+# At +-1e4 a float32 input is only known to about 1e-3 (its spacing there), so a correct formula
+# that does not shift by the row max first may be off by that much.
+EXTREME_TOLERANCE = {"float32": Tolerance(1e-3, 1e-3)}
+
+# Example sizes that are pairwise different, so that a sum over the wrong axis or a transposed
+# gradient has the wrong shape: N=5 examples, D=3 inputs, M=4 outputs, H=7 hidden units, C=6 classes.
+_rng = np.random.default_rng(2026)
+N, D, M, H, C = 5, 3, 4, 7, 6
+
+
+def _normal(*shape: int) -> np.ndarray:
+    return np.round(_rng.standard_normal(shape), 3)
+
+
+def moderate(*shape: int) -> st.SearchStrategy[np.ndarray]:
+    return float_arrays(shape, styles=MODERATE)
+
+
+def labels(n: int, c: int) -> st.SearchStrategy[np.ndarray]:
+    return st.lists(st.integers(0, c - 1), min_size=n, max_size=n).map(lambda ys: np.array(ys, dtype=np.int64))
+
+
+def _t(array: Any, variant: Variant, grad: bool = False) -> Any:
+    return oracles.tensor(array, variant.device, requires_grad=grad)
+
+
+def _scalar(tensor: Any) -> np.floating:
+    """A 0-d tensor as a NumPy scalar of its dtype (np.float32 for float32), as a loss comes back."""
+    return oracles.numpy(tensor)[()]
+
+
+def _float64_for_float32(c: Call, expected: Any, received: Any) -> bool:
+    pairs = zip(expected, received) if isinstance(expected, tuple) and isinstance(received, (tuple, list)) \
+        else [(expected, received)]
+    return any(isinstance(e, np.ndarray) and isinstance(r, np.ndarray) and e.dtype == np.float32
+               and r.dtype == np.float64 for e, r in pairs)
+
+
+DTYPE = Mistake("float32 in must give float32 out (dtype): a buffer made with np.zeros((N, M)) or "
+                "np.zeros(x.shape) is float64; use np.zeros_like, pass dtype=x.dtype, or avoid the buffer",
+                detects=_float64_for_float32)
+
+
+def _quietly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A mistake's producer that may overflow as the student's code did, without warnings here."""
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+    return run
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def _sigmoid(z: Any) -> Any:
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _stable(compute: Callable[[Call, Variant], Any], label: str, advice: str) -> Callable[[Context, Call], None]:
+    """Finite values that match PyTorch, and no warning (overflow, division by zero) on the way."""
+    def holds(ctx: Context, call_: Call) -> None:
+        expected = oracles.plain(compute(call_, ctx.variant))
+        received = ctx.student(call_)
+        warned = "; ".join(ctx.warnings)
+        source = f"{label} on {ctx.variant.label}"
+        problem = compare_result(ctx, expected, received, EXTREME_TOLERANCE)
+        if problem:
+            hints = hints_for(ctx, call_, expected, received, EXTREME_TOLERANCE)
+            if warned:
+                problem += f"\n  the call also raised {warned}"
+                if not {m.hint for m in ctx.task.mistakes} & set(hints):
+                    hints.append(advice)
+            raise CheckFailed(failure_message(ctx, call_, problem, source, hints))
+        if warned:
+            problem = (f"{ctx.task.function} raised {warned}: the values came out right, but something overflowed "
+                       "or divided by zero on the way")
+            raise CheckFailed(failure_message(ctx, call_, problem, source, [advice]))
+    return holds
+
+
+# ----------------------------------------------------------------------------- linear regression
+
+
+QUIZ_X = np.array([[73, 80, 75], [93, 88, 93], [89, 91, 90], [96, 98, 100], [73, 66, 70]], dtype=np.float64)
+QUIZ_Y = np.array([[152], [185], [180], [196], [142]], dtype=np.float64)
+QUIZ_W = np.array([[1.0], [0.5], [0.5]])
+QUIZ_B = np.array([0.0])
+QUIZ_PRED = np.array([[150.5], [183.5], [179.5], [195.0], [141.0]])
+
+
+@st.composite
+def affine_calls(draw: st.DrawFn) -> Call:
+    """x (N, D), W (D, M), b (M,)."""
+    n, d, m = draw(sizes(1, 6)), draw(sizes(1, 5)), draw(sizes(1, 5))
+    return call(draw(moderate(n, d)), draw(moderate(d, m)), draw(moderate(m)))
+
+
+AFFINE_EXAMPLE = call(_normal(N, D), _normal(D, M), _normal(M), note=f"N={N}, D={D}, M={M}")
+
+
+def _torch_affine(call_: Call, variant: Variant) -> Any:
+    x, W, b = (_t(a, variant) for a in call_.args)
+    return oracles.numpy(oracles.torch().nn.functional.linear(x, W.T, b))
+
+
+def _affine_task(name: str, points: float, what: str) -> Task:
+    return Task(
+        name, points=points,
+        checks=[
+            Worked([(call(QUIZ_X, QUIZ_W, QUIZ_B, note="the handout's quiz table, W = [1, 0.5, 0.5], b = 0"),
+                     QUIZ_PRED)]),
+            Matches(Torch("torch.nn.functional.linear", _torch_affine), affine_calls(), examples=[AFFINE_EXAMPLE],
+                    variants=DEVICES_BOTH, max_examples=8),
+            Matches(Reference(), affine_calls(), variants=CPU_64, max_examples=6),
+        ],
+        mistakes=[
+            Mistake(f"the bias b is missing: {what} adds b to every row", produces=lambda x, W, b: x @ W),
+            DTYPE,
+        ],
+    )
+
+
+PREDICT = _affine_task("predict", 3, "H(X) = X @ W + b")
+
+
+@st.composite
+def mse_calls(draw: st.DrawFn) -> Call:
+    """pred and y of one shape, mostly (N, M) with M > 1 (where rows and elements differ)."""
+    shape = draw(st.one_of(st.tuples(sizes(1, 6), sizes(2, 4)), shapes(1, 3, 1, 4)))
+    return call(draw(moderate(*shape)), draw(moderate(*shape)))
+
+
+def _torch_mse(call_: Call, variant: Variant) -> Any:
+    t = oracles.torch()
+    pred, y = _t(call_.args[0], variant, grad=True), _t(call_.args[1], variant)
+    loss = t.nn.functional.mse_loss(pred, y)
+    (dpred,) = t.autograd.grad(loss, pred)
+    return _scalar(loss), oracles.numpy(dpred)
+
+
+def _mse_with(loss_times: Callable[[np.ndarray], float], grad_times: Callable[[np.ndarray], float]) -> Any:
+    """The MSE with its loss and its gradient scaled as a mistake scales them."""
+    def produce(pred: np.ndarray, y: np.ndarray) -> Any:
+        gap = np.subtract(pred, y)
+        return np.mean(np.square(gap)) * loss_times(gap), gap * (2.0 / gap.size) * grad_times(gap)
+    return produce
+
+
+def _mse_slope_point(c: Call) -> dict[str, np.ndarray]:
+    return {"pred": c.args[0]}
+
+
+MSE_LOSS = Task(
+    "mse_loss", points=6, returns=("loss", "dpred"),
+    checks=[
+        Worked([(call(QUIZ_PRED, QUIZ_Y, note="the handout's quiz table: predictions of W = [1, 0.5, 0.5], b = 0"),
+                 (1.35, np.array([[-0.6], [-0.6], [-0.2], [-0.4], [-0.4]])))]),
+        Matches(Torch("torch.nn.functional.mse_loss and torch.autograd", _torch_mse), mse_calls(),
+                examples=[call(_normal(N, M), _normal(N, M), note=f"N={N}, M={M}")], variants=DEVICES_BOTH,
+                max_examples=8),
+        Matches(Reference(), mse_calls(), variants=CPU_64, max_examples=6),
+        CentralDifferences("mean((pred - y)**2)", _mse_slope_point,
+                           lambda c, v: float(np.mean((v["pred"] - c.args[1]) ** 2)),
+                           lambda c, r: {"pred": r[1]}, mse_calls(), max_examples=6),
+    ],
+    mistakes=[
+        Mistake("dpred is missing the factor 2 of the square: d/dpred (pred - y)**2 = 2 * (pred - y)",
+                produces=_mse_with(lambda d: 1, lambda d: 0.5)),
+        Mistake("dpred lacks the 1/N of the mean: divide 2 * (pred - y) by the number of elements pred.size",
+                produces=_mse_with(lambda d: 1, lambda d: d.size)),
+        Mistake("the loss is a sum instead of a mean: average the squared errors over all pred.size elements "
+                "(and divide the gradient by pred.size too)", produces=_mse_with(lambda d: d.size, lambda d: d.size)),
+        Mistake("divided by the number of rows N: the mean runs over the number of elements pred.size (N * M), "
+                "for the loss and for dpred", produces=_mse_with(lambda d: d.size / d.shape[0],
+                                                                 lambda d: d.size / d.shape[0])),
+        Mistake("the sign of dpred is flipped: d/dpred (pred - y)**2 = +2 * (pred - y), so dpred points from y "
+                "towards pred", produces=_mse_with(lambda d: 1, lambda d: -1)),
+        Mistake("loss and dpred are half of the expected ones: the 1/2 * mean(...) convention; PyTorch's MSELoss, "
+                "graded here, has no 1/2", produces=_mse_with(lambda d: 0.5, lambda d: 0.5)),
+        DTYPE,
+    ],
+)
+
+
+@st.composite
+def descent_calls(draw: st.DrawFn, lr: st.SearchStrategy[float] | None = None) -> Call:
+    """X (N, D), y (N, M), W (D, M), b (M,) and a learning rate."""
+    n, d, m = draw(sizes(1, 6)), draw(sizes(1, 4)), draw(sizes(1, 4))
+    rate = draw(lr or st.sampled_from((0.1, 0.01, 0.5, 0.05)))
+    return call(draw(moderate(n, d)), draw(moderate(n, m)), draw(moderate(d, m)), draw(moderate(m)), rate)
+
+
+def _torch_descent(call_: Call, variant: Variant) -> Any:
+    t = oracles.torch()
+    X, y = _t(call_.args[0], variant), _t(call_.args[1], variant)
+    W, b = _t(call_.args[2], variant, grad=True), _t(call_.args[3], variant, grad=True)
+    lr = call_.args[4]
+    loss = t.nn.functional.mse_loss(t.nn.functional.linear(X, W.T, b), y)
+    dW, db = t.autograd.grad(loss, (W, b))
+    return oracles.numpy((W - lr * dW, b - lr * db))
+
+
+def _descent_with(dW_of: Callable[..., np.ndarray] | None = None, db_scale: Callable[[int], float] = lambda n: 1,
+                  sign: float = 1.0, factor: float = 1.0, update_b: bool = True, b_after_W: bool = False) -> Any:
+    """One MSE gradient-descent step, as a student with one mistake takes it."""
+    def produce(X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, lr: float) -> Any:
+        dpred = factor * 2 * (X @ W + b - y) / y.size
+        dW = dW_of(X, dpred, W) if dW_of else X.T @ dpred
+        W_new = W - sign * lr * dW
+        if b_after_W:
+            dpred = factor * 2 * (X @ W_new + b - y) / y.size
+        db = dpred.sum(axis=0) / db_scale(X.shape[0])
+        return W_new, (b - sign * lr * db) if update_b else b
+    return produce
+
+
+def _implied_gradients(c: Call, r: Any) -> dict[str, Any]:
+    """The gradient a step used, read off the step: (W - W_new) / lr."""
+    W, b, lr = c.args[2], c.args[3], c.args[4]
+    return {"W": (W - r[0]) / lr, "b": (b - r[1]) / lr}
+
+
+GRADIENT_DESCENT_STEP = Task(
+    "gradient_descent_step", points=8, returns=("W_new", "b_new"),
+    checks=[
+        Worked([
+            (call(QUIZ_X, QUIZ_Y, QUIZ_W, QUIZ_B, 1e-5, note="the handout's quiz table from W = [1, 0.5, 0.5], b = 0"),
+             (np.array([[1.00185], [0.501846], [0.501868]]), np.array([2.2e-05]))),
+            (call(QUIZ_X, QUIZ_Y, np.zeros((3, 1)), np.zeros(1), 1e-5, note="the quiz table from W = 0, b = 0"),
+             (np.array([[0.294012], [0.2936], [0.29738]]), np.array([0.00342]))),
+        ]),
+        Matches(Torch("torch.autograd through mse_loss(linear(X, W.T, b), y), then W - lr * W.grad", _torch_descent),
+                descent_calls(),
+                examples=[call(_normal(N, D), _normal(N, M), _normal(D, M), _normal(M), 0.1, note=f"N={N}, D={D}, M={M}"),
+                          call(_normal(N, D), _normal(N, M), _normal(D, M), _normal(M), 0.0, note="lr = 0 returns W, b")],
+                variants=DEVICES_BOTH, max_examples=8),
+        Matches(Reference(), descent_calls(), variants=CPU_64, max_examples=6),
+        CentralDifferences("mean((X @ W + b - y)**2)", lambda c: {"W": c.args[2], "b": c.args[3]},
+                           lambda c, v: float(np.mean((c.args[0] @ v["W"] + v["b"] - c.args[1]) ** 2)),
+                           _implied_gradients, descent_calls(), max_examples=6,
+                           name="the step is -lr times the gradient of the MSE (central differences)"),
+    ],
+    mistakes=[
+        Mistake("gradient ascent: the step adds the gradient; subtract it (W - lr * dW) to go downhill",
+                produces=_descent_with(sign=-1.0)),
+        Mistake("the bias was not updated: b_new = b - lr * dL/db, with dL/db = dpred.sum(axis=0)",
+                produces=_descent_with(update_b=False)),
+        Mistake("dW must be X.T @ dpred (D, M): (dpred.T @ X).reshape(D, M) scrambles the entries when M > 1, "
+                "because reshape is not a transpose", produces=_descent_with(dW_of=lambda X, dp, W: (dp.T @ X).reshape(W.shape))),
+        Mistake("the step is half the expected one: the MSE gradient has a factor 2 (from the square)",
+                produces=_descent_with(factor=0.5)),
+        Mistake("the bias step is N times too small: dL/db is the sum of dpred over the rows (dpred already "
+                "carries the 1/N of the mean), don't average it", produces=_descent_with(db_scale=lambda n: n)),
+        Mistake("b's gradient was taken after W was updated: compute both gradients at the old W and b first, then "
+                "update both (a simultaneous update)", produces=_descent_with(b_after_W=True)),
+        DTYPE,
+    ],
+)
+
+
+# ----------------------------------------------------------------------------- one neuron
+
+
+@st.composite
+def neuron_calls(draw: st.DrawFn) -> Call:
+    """w (D+1,) and x (D,) of moderate size (the plain 1 / (1 + exp(-z)) is allowed here)."""
+    d = draw(sizes(1, 5))
+    return call(draw(moderate(d + 1)), draw(moderate(d)))
+
+
+def _torch_neuron(call_: Call, variant: Variant) -> Any:
+    t = oracles.torch()
+    w, x = _t(call_.args[0], variant, grad=True), _t(call_.args[1], variant, grad=True)
+    f = t.sigmoid(w[:-1] @ x + w[-1])
+    dw, dx = t.autograd.grad(f, (w, x))
+    return _scalar(f), oracles.numpy(dw), oracles.numpy(dx)
+
+
+def _naive_sigmoid(z: Any) -> Any:
+    return 1 / (1 + np.exp(-z))
+
+
+def _neuron_with(*, bias_first: bool = False, bias_times_x0: bool = False, from_z: bool = False,
+                 no_swap: bool = False, no_local: bool = False, bias_sign: float = 1.0) -> Any:
+    """sigmoid_neuron as a student with one mistake writes it."""
+    @_quietly
+    def produce(w: np.ndarray, x: np.ndarray) -> Any:
+        ones = np.ones(1, dtype=x.dtype)
+        if bias_first:
+            f = _naive_sigmoid(w[0] + w[1:] @ x)
+            local = f - f * f
+            return f, local * np.concatenate([ones, x]), local * w[1:]
+        inputs = np.resize(x, w.shape) if bias_times_x0 else np.append(x, bias_sign * ones)
+        z = w[:-1] @ x + w[-1] * (x[0] if bias_times_x0 else 1)
+        f = _naive_sigmoid(z)
+        s = z * (1 - z) if from_z else (1 if no_local else f * (1 - f))
+        return f, s * inputs, s * (x if no_swap else w[:-1])
+    return produce
+
+
+SIGMOID_NEURON = Task(
+    "sigmoid_neuron", points=8, returns=("f", "dw", "dx"),
+    checks=[
+        Worked([(call(np.array([2.0, -3.0, -3.0]), np.array([-1.0, -2.0]),
+                      note="the handout's sigmoid neuron, w = [2, -3, -3], x = [-1, -2]"),
+                 (np.float64(0.7310585786300049), np.array([-0.19661193324148185, -0.3932238664829637, 0.19661193324148185]),
+                  np.array([0.3932238664829637, -0.5898357997244456])))]),
+        Matches(Torch("torch.autograd through torch.sigmoid(w[:-1] @ x + w[-1])", _torch_neuron), neuron_calls(),
+                variants=DEVICES_BOTH, max_examples=8),
+        Matches(Reference(), neuron_calls(), variants=CPU_64, max_examples=6),
+        CentralDifferences("f = sigmoid(w[:-1] @ x + w[-1])", lambda c: {"w": c.args[0], "x": c.args[1]},
+                           lambda c, v: float(_sigmoid(v["w"][:-1] @ v["x"] + v["w"][-1])),
+                           lambda c, r: {"w": r[1], "x": r[2]}, neuron_calls(), max_examples=6),
+    ],
+    mistakes=[
+        Mistake("the bias is the last entry w[D], not w[0]: z = w[0]*x[0] + ... + w[D-1]*x[D-1] + w[D]",
+                produces=_neuron_with(bias_first=True)),
+        Mistake("the bias's input is the constant 1: z adds w[D] itself (not w[D] * x[0]), and df/dw[D] = f * (1 - f)",
+                produces=_neuron_with(bias_times_x0=True)),
+        Mistake("the sigmoid's local gradient is f * (1 - f), computed from its output f = sigmoid(z), not z * (1 - z)",
+                produces=_neuron_with(from_z=True)),
+        Mistake("the multiply gate swaps its inputs: df/dx[i] = f(1-f) * w[i] and df/dw[i] = f(1-f) * x[i], "
+                "so dx gets w, not x", produces=_neuron_with(no_swap=True)),
+        Mistake("missing the sigmoid's local gradient f * (1 - f): by the chain rule, multiply the gradients of "
+                "z = w . x + b by it", produces=_neuron_with(no_local=True)),
+        Mistake("dw's last entry (the bias) has the wrong sign: its input is the constant 1, so df/dw[D] = +f * (1 - f) "
+                "(+0.197 in the handout's example). Some copies of the lecture example print dw = [-0.20, -0.39, -0.20]: "
+                "that last -0.20 is a misprint, and PyTorch agrees on +0.197",
+                produces=_neuron_with(bias_sign=-1.0)),
+        DTYPE,
+    ],
+)
+
+
+# ----------------------------------------------------------------------------- layers
+
+
+LINEAR_FORWARD = _affine_task("linear_forward", 3, "out = x @ W + b")
+
+
+@st.composite
+def linear_backward_calls(draw: st.DrawFn) -> Call:
+    """dout (N, M), x (N, D), W (D, M)."""
+    n, d, m = draw(sizes(1, 6)), draw(sizes(1, 5)), draw(sizes(1, 5))
+    return call(draw(moderate(n, m)), draw(moderate(n, d)), draw(moderate(d, m)))
+
+
+def _torch_linear_grads(call_: Call, variant: Variant) -> Any:
+    t = oracles.torch()
+    dout, x, W = _t(call_.args[0], variant), _t(call_.args[1], variant, grad=True), _t(call_.args[2], variant, grad=True)
+    b = t.zeros(W.shape[1], dtype=W.dtype, device=W.device, requires_grad=True)
+    return oracles.numpy(t.autograd.grad(t.nn.functional.linear(x, W.T, b), (x, W, b), dout))
+
+
+def _linear_grads(dout: np.ndarray, x: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return dout @ W.T, x.T @ dout, dout.sum(axis=0)
+
+
+def _db_over_rows(c: Call, expected: Any, received: Any) -> bool:
+    dout, db, want = c.args[0], received[2], expected[2]
+    if not isinstance(db, np.ndarray):
+        return False
+    if db.shape != want.shape:
+        return db.shape == (dout.shape[0],)
+    return not np.allclose(db, want) and np.allclose(db, dout.sum(axis=1))
+
+
+LINEAR_BACKWARD = Task(
+    "linear_backward", points=9, returns=("dx", "dW", "db"),
+    checks=[
+        Matches(Torch("torch.autograd through torch.nn.functional.linear", _torch_linear_grads),
+                linear_backward_calls(), examples=[call(_normal(N, M), _normal(N, D), _normal(D, M),
+                                                        note=f"N={N}, D={D}, M={M}")],
+                variants=DEVICES_BOTH, max_examples=8),
+        Matches(Reference(), linear_backward_calls(), variants=CPU_64, max_examples=6),
+        CentralDifferences("sum(dout * (x @ W + b))",
+                           lambda c: {"x": c.args[1], "W": c.args[2], "b": np.zeros(c.args[2].shape[1])},
+                           lambda c, v: float(np.sum(c.args[0] * (v["x"] @ v["W"] + v["b"]))),
+                           lambda c, r: {"x": r[0], "W": r[1], "b": r[2]}, linear_backward_calls(), max_examples=6),
+    ],
+    mistakes=[
+        Mistake("db sums dout over the wrong axis: sum over the batch axis 0, db = dout.sum(axis=0), one entry per "
+                "output (M,)", detects=_db_over_rows),
+        Mistake("dW is transposed: dW = x.T @ dout has W's shape (D, M); dout.T @ x gives (M, D)",
+                produces=lambda dout, x, W: (dout @ W.T, dout.T @ x, dout.sum(axis=0))),
+        Mistake("dW and db are divided by the batch size: don't average again, the 1/N of a mean loss is already "
+                "inside dout; dW = x.T @ dout and db = dout.sum(axis=0)",
+                produces=lambda dout, x, W: (dout @ W.T, x.T @ dout / x.shape[0], dout.mean(axis=0))),
+        Mistake("the gradients come back in the wrong order: return (dx, dW, db)",
+                produces=lambda dout, x, W: (x.T @ dout, dout @ W.T, dout.sum(axis=0))),
+        DTYPE,
+    ],
+)
+
+
+@st.composite
+def any_arrays(draw: st.DrawFn, zeros: bool = True, styles: tuple[str, ...] = STYLES) -> np.ndarray:
+    """An array of 1 to 3 axes (a quarter of its entries exactly 0 when ``zeros``)."""
+    shape = draw(shapes(1, 3, 1, 5))
+    return draw(arrays_with_zeros(shape, 0.25) if zeros else float_arrays(shape, styles=styles))
+
+
+def _torch_elementwise(name: str) -> Callable[[Call, Variant], Any]:
+    def compute(call_: Call, variant: Variant) -> Any:
+        return oracles.numpy(getattr(oracles.torch(), name)(_t(call_.args[0], variant)))
+    return compute
+
+
+RELU_FORWARD = Task(
+    "relu_forward", points=3,
+    checks=[
+        Matches(Torch("torch.relu", _torch_elementwise("relu")), any_arrays().map(lambda x: call(x)),
+                examples=[call(np.array([[-2.0, 0.0, 3.0], [1.5, -0.5, 0.0]]))], variants=DEVICES_BOTH, max_examples=8),
+        Matches(Reference(), any_arrays().map(lambda x: call(x)), variants=CPU_64, max_examples=6),
+    ],
+    mistakes=[
+        Mistake("np.max(x, 0) is the largest entry along axis 0, not the elementwise maximum with 0: use "
+                "np.maximum(x, 0)", produces=lambda x: np.max(x, 0)),
+        DTYPE,
+    ],
+)
+
+
+@st.composite
+def relu_backward_calls(draw: st.DrawFn, kinks: bool = True) -> Call:
+    """dout and x of one shape; x has exact zeros (``kinks``) or stays at least 0.5 away from 0."""
+    shape = draw(shapes(1, 3, 1, 5))
+    x = draw(arrays_with_zeros(shape, 0.25) if kinks else moderate(*shape))
+    if not kinks:
+        x = np.where(x >= 0, x + 0.5, x - 0.5)
+    return call(draw(moderate(*shape)), x)
+
+
+def _torch_relu_grad(call_: Call, variant: Variant) -> Any:
+    t = oracles.torch()
+    dout, x = _t(call_.args[0], variant), _t(call_.args[1], variant, grad=True)
+    return oracles.numpy(t.autograd.grad(t.relu(x), x, dout)[0])
+
+
+RELU_BACKWARD = Task(
+    "relu_backward", points=5,
+    checks=[
+        Matches(Torch("torch.autograd through torch.relu", _torch_relu_grad), relu_backward_calls(),
+                examples=[call(np.array([2.0, -1.0, 3.0, 0.5]), np.array([-1.0, 0.0, 2.0, 0.0]),
+                               note="x has exact zeros, where ReLU's gradient is 0")],
+                variants=DEVICES_BOTH, max_examples=8),
+        Matches(Reference(), relu_backward_calls(), variants=CPU_64, max_examples=6),
+        CentralDifferences("sum(dout * relu(x))", lambda c: {"x": c.args[1]},
+                           lambda c, v: float(np.sum(c.args[0] * np.maximum(v["x"], 0))),
+                           lambda c, r: {"x": r}, relu_backward_calls(kinks=False), max_examples=4),
+    ],
+    mistakes=[
+        Mistake("ReLU's gradient at 0 is 0 (as in PyTorch): mask with x > 0, not x >= 0",
+                produces=lambda dout, x: dout * (x >= 0)),
+        Mistake("the upstream gradient is missing: by the chain rule dx = dout * (x > 0), not the local gradient alone",
+                produces=lambda dout, x: (x > 0).astype(dout.dtype)),
+        DTYPE,
+    ],
+)
+
+SIGMOID_EXTREMES = call(np.array([-1e4, -1000.0, -100.0, 0.0, 100.0, 1000.0, 1e4]), note="inputs up to +-1e4")
+SIGMOID_ADVICE = ("exp overflowed: exp of a large positive number is inf (overflow, and inf / inf = nan); only "
+                  "ever exponentiate -|x|: e = np.exp(-np.abs(x)), then 1 / (1 + e) where x >= 0 and e / (1 + e) "
+                  "where x < 0")
+
+
+def _nan_where_finite(c: Call, expected: Any, received: Any) -> bool:
+    with np.errstate(invalid="ignore"):
+        return isinstance(received, np.ndarray) and received.shape == expected.shape \
+            and bool((~np.isfinite(received) & np.isfinite(expected)).any())
+
+
+SIGMOID_FORWARD = Task(
+    "sigmoid_forward", points=6,
+    checks=[
+        Worked([(call(np.array([0.0, 2.0, -2.0]), note="sigmoid(0) = 0.5"),
+                 np.array([0.5, 0.8807970779778823, 0.11920292202211755]))]),
+        Matches(Torch("torch.sigmoid", _torch_elementwise("sigmoid")), any_arrays(zeros=False).map(lambda x: call(x)),
+                variants=DEVICES_BOTH, max_examples=8),
+        Matches(Reference(), any_arrays(zeros=False).map(lambda x: call(x)), variants=CPU_64, max_examples=6),
+        Property("finite and warning-free for inputs up to +-1e4",
+                 _stable(_torch_elementwise("sigmoid"), "torch.sigmoid", SIGMOID_ADVICE),
+                 examples=[SIGMOID_EXTREMES], variants=CPU_BOTH),
+    ],
+    mistakes=[
+        Mistake("this is sigmoid(-x): the sign of x is flipped; sigmoid(x) = 1 / (1 + exp(-x)) goes to 1 for large x",
+                produces=lambda x: 1 - _sigmoid(x)),
+        Mistake(SIGMOID_ADVICE, detects=_nan_where_finite),
+        DTYPE,
+    ],
+)
+
+
+@st.composite
+def from_output_calls(draw: st.DrawFn, forward: Callable[[np.ndarray], np.ndarray]) -> Call:
+    """dout and out = forward(x), for x of scale 3 (so that out and forward(out) differ clearly)."""
+    shape = draw(shapes(1, 3, 1, 5))
+    return call(draw(moderate(*shape)), forward(3.0 * draw(float_arrays(shape, styles=("normal",)))))
+
+
+def _torch_backward_from_output(kernel: str) -> Callable[[Call, Variant], Any]:
+    def compute(call_: Call, variant: Variant) -> Any:
+        dout, out = (_t(a, variant) for a in call_.args)
+        return oracles.numpy(getattr(oracles.torch().ops.aten, kernel)(dout, out))
+    return compute
+
+
+SIGMOID_BACKWARD = Task(
+    "sigmoid_backward", points=4,
+    checks=[
+        Matches(Torch("torch.autograd's backward of torch.sigmoid (aten.sigmoid_backward)",
+                      _torch_backward_from_output("sigmoid_backward")), from_output_calls(_sigmoid),
+                variants=DEVICES_BOTH, max_examples=8),
+        Matches(Reference(), from_output_calls(_sigmoid), variants=CPU_64, max_examples=6),
+        CentralDifferences("sum(dout * sigmoid(x)) at x = log(out / (1 - out))",
+                           lambda c: {"x": np.log(c.args[1]) - np.log1p(-c.args[1])},
+                           lambda c, v: float(np.sum(c.args[0] * _sigmoid(v["x"]))),
+                           lambda c, r: {"x": r}, from_output_calls(_sigmoid), max_examples=4),
+    ],
+    mistakes=[
+        Mistake("out is already the sigmoid's output: dx = dout * out * (1 - out); don't apply the sigmoid to it again",
+                produces=_quietly(lambda dout, out: dout * _naive_sigmoid(out) * (1 - _naive_sigmoid(out)))),
+        Mistake("the upstream gradient is missing: by the chain rule dx = dout * out * (1 - out)",
+                produces=lambda dout, out: out * (1 - out)),
+        Mistake("the sign is flipped: the sigmoid's local gradient out * (1 - out) is positive",
+                produces=lambda dout, out: dout * out * (out - 1)),
+        DTYPE,
+    ],
+)
+
+TANH_BACKWARD = Task(
+    "tanh_backward", points=4,
+    checks=[
+        Matches(Torch("torch.autograd's backward of torch.tanh (aten.tanh_backward)",
+                      _torch_backward_from_output("tanh_backward")), from_output_calls(np.tanh),
+                variants=DEVICES_BOTH, max_examples=8),
+        Matches(Reference(), from_output_calls(np.tanh), variants=CPU_64, max_examples=6),
+        CentralDifferences("sum(dout * tanh(x)) at x = arctanh(out)", lambda c: {"x": np.arctanh(c.args[1])},
+                           lambda c, v: float(np.sum(c.args[0] * np.tanh(v["x"]))),
+                           lambda c, r: {"x": r}, from_output_calls(np.tanh), max_examples=4),
+    ],
+    mistakes=[
+        Mistake("tanh's local gradient is 1 - out**2: the output must be squared (1 - out is not it)",
+                produces=lambda dout, out: dout * (1 - out)),
+        Mistake("out is already tanh's output: dx = dout * (1 - out**2); don't apply np.tanh to it again",
+                produces=lambda dout, out: dout * (1 - np.tanh(out) ** 2)),
+        Mistake("the upstream gradient is missing: by the chain rule dx = dout * (1 - out**2)",
+                produces=lambda dout, out: 1 - out**2),
+        DTYPE,
+    ],
+)
+
+
+# ----------------------------------------------------------------------------- softmax and cross-entropy
+
+
+EXTREME_LOGITS = np.array([[1000.0, 999.0, -1000.0], [1e4, -1e4, 0.0], [-1e4, -1e4 + 1, -1e4 + 2]])
+SOFTMAX_ADVICE = ("subtract each row's own max before exp (logits - logits.max(axis=-1, keepdims=True)): "
+                  "then the largest exponent is exp(0) = 1 and nothing overflows")
+
+
+# Moderate logits: at |z| ~ 1000 a float32 logit is only known to about 1e-4, so a correct formula that
+# does not shift first would be off by more than float32's tolerance (the extremes are checked apart).
+softmax_calls = any_arrays(zeros=False, styles=MODERATE).map(lambda z: call(z))
+
+
+def _torch_softmax(call_: Call, variant: Variant) -> Any:
+    return oracles.numpy(oracles.torch().softmax(_t(call_.args[0], variant), dim=-1))
+
+
+@_quietly
+def _softmax_unshifted(z: np.ndarray) -> np.ndarray:
+    powers = np.exp(z)
+    return powers / np.sum(powers, axis=-1, keepdims=True)
+
+
+@_quietly
+def _softmax_global_max(z: np.ndarray) -> np.ndarray:
+    powers = np.exp(z - np.max(z))
+    return powers / np.sum(powers, axis=-1, keepdims=True)
+
+
+def _softmax_over(axis: int | None) -> Callable[[np.ndarray], np.ndarray]:
+    @_quietly
+    def produce(z: np.ndarray) -> np.ndarray:
+        e = np.exp(z - z.max(axis=-1, keepdims=True)) if axis is not None else np.exp(z - z.max())
+        return e / e.sum(axis=axis, keepdims=axis is not None)
+    return produce
+
+
+SOFTMAX = Task(
+    "softmax", points=7,
+    checks=[
+        Worked([(call(np.array([[2.0, 1.0, 0.1]]), note="the handout's z = [2.0, 1.0, 0.1]"),
+                 np.array([[0.6590011388859679, 0.24243297070471392, 0.09856589040931818]])),
+                (call(np.array([[1000.0, 999.0]]), note="the handout's [1000, 999]"),
+                 np.array([[0.7310585786300049, 0.2689414213699951]]))]),
+        Matches(Torch("torch.softmax(logits, dim=-1)", _torch_softmax), softmax_calls,
+                examples=[call(_normal(N, C), note=f"N={N}, C={C}")], variants=DEVICES_BOTH, max_examples=8),
+        Matches(Reference(), softmax_calls, variants=CPU_64, max_examples=6),
+        Property("finite and warning-free for logits up to +-1e4",
+                 _stable(_torch_softmax, "torch.softmax", SOFTMAX_ADVICE),
+                 examples=[call(EXTREME_LOGITS, note="rows [1000, 999, -1000], [1e4, -1e4, 0], [-1e4, -1e4+1, -1e4+2]")],
+                 variants=CPU_BOTH),
+    ],
+    mistakes=[
+        Mistake("exp overflowed to inf (and inf / inf = nan): subtract each row's max before exp", produces=_softmax_unshifted),
+        Mistake("one max for the whole batch: a row far below it underflows to 0 / 0; subtract the per-row max "
+                "(logits.max(axis=-1, keepdims=True))", produces=_softmax_global_max),
+        Mistake("normalized over the wrong axis: each row (the last axis) must sum to 1, so sum with axis=-1",
+                produces=_softmax_over(0)),
+        Mistake("the whole batch sums to 1: normalize each row on its own, over the last axis (axis=-1, keepdims=True)",
+                produces=_softmax_over(None)),
+        DTYPE,
+    ],
+)
+
+
+@st.composite
+def cross_entropy_calls(draw: st.DrawFn) -> Call:
+    """logits (N, C) and labels y (N,) in [0, C)."""
+    n, c = draw(sizes(1, 6)), draw(sizes(2, 6))
+    return call(draw(moderate(n, c)), draw(labels(n, c)))
+
+
+def _torch_cross_entropy(call_: Call, variant: Variant) -> Any:
+    t = oracles.torch()
+    z, y = _t(call_.args[0], variant, grad=True), _t(call_.args[1], variant)
+    loss = t.nn.functional.cross_entropy(z, y)
+    (dz,) = t.autograd.grad(loss, z)
+    return _scalar(loss), oracles.numpy(dz)
+
+
+def _cross_entropy(z: np.ndarray, y: np.ndarray) -> float:
+    return float(-_log_softmax(z)[np.arange(len(y)), y].mean())
+
+
+def _cross_entropy_with(*, loss_sum: bool = False, grad_sum: bool = False, one_hot: bool = True,
+                        column: bool = False, sign: float = 1.0) -> Any:
+    """Softmax cross-entropy as a student with one mistake writes it."""
+    def produce(z: np.ndarray, y: np.ndarray) -> Any:
+        n, rows = z.shape[0], np.arange(z.shape[0])
+        log_p = _log_softmax(z)
+        picked = log_p[:, y] if column else log_p[rows, y]
+        loss = -picked.sum() if loss_sum else -picked.mean()
+        dz = np.exp(log_p)
+        if one_hot:
+            dz[rows, y] -= 1
+        return loss, sign * (dz if grad_sum else dz / n)
+    return produce
+
+
+@_quietly
+def _cross_entropy_log_of_softmax(z: np.ndarray, y: np.ndarray) -> Any:
+    rows = np.arange(z.shape[0])
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    loss = -np.mean(np.log(p[rows, y]))
+    dz = p.copy()
+    dz[rows, y] -= 1
+    return loss, dz / z.shape[0]
+
+
+@_quietly
+def _cross_entropy_unshifted(z: np.ndarray, y: np.ndarray) -> Any:
+    rows = np.arange(z.shape[0])
+    powers = np.exp(z)
+    total = np.sum(powers, axis=1, keepdims=True)
+    loss = np.mean(np.log(total[:, 0]) - z[rows, y])
+    dz = powers / total
+    dz[rows, y] -= 1
+    return loss, dz / z.shape[0]
+
+
+CROSS_ENTROPY_ADVICE = ("compute log-softmax directly as (z - max) - log(sum(exp(z - max))), with each row's max: "
+                        "no exp overflows and no log(0) = -inf appears")
+
+SOFTMAX_CROSS_ENTROPY = Task(
+    "softmax_cross_entropy", points=10, returns=("loss", "dlogits"),
+    checks=[
+        Worked([(call(np.array([[2.0, 1.0, 0.1]]), np.array([0]), note="the handout's z = [2.0, 1.0, 0.1], y = 0"),
+                 (0.41703001627783354, np.array([[-0.3409988611140321, 0.24243297070471392, 0.09856589040931818]])))]),
+        Matches(Torch("torch.nn.functional.cross_entropy and torch.autograd", _torch_cross_entropy),
+                cross_entropy_calls(), examples=[call(_normal(N, C), np.array([0, 5, 2, 2, 1]), note=f"N={N}, C={C}")],
+                variants=DEVICES_BOTH, max_examples=8),
+        Matches(Reference(), cross_entropy_calls(), variants=CPU_64, max_examples=6),
+        CentralDifferences("the mean cross-entropy of softmax(logits)", lambda c: {"logits": c.args[0]},
+                           lambda c, v: _cross_entropy(v["logits"], c.args[1]),
+                           lambda c, r: {"logits": r[1]}, cross_entropy_calls(), max_examples=6),
+        Property("finite and warning-free for logits up to +-1e4",
+                 _stable(_torch_cross_entropy, "torch.nn.functional.cross_entropy", CROSS_ENTROPY_ADVICE),
+                 examples=[call(EXTREME_LOGITS, np.array([1, 1, 0]),
+                                note="rows [1000, 999, -1000], [1e4, -1e4, 0], [-1e4, -1e4+1, -1e4+2]")],
+                 variants=CPU_BOTH),
+    ],
+    mistakes=[
+        Mistake("the loss is summed over the batch: take the mean over the N examples (and divide dlogits by N)",
+                produces=_cross_entropy_with(loss_sum=True, grad_sum=True)),
+        Mistake("dlogits lacks the 1/N of the mean: dlogits = (softmax(logits) - onehot(y)) / N",
+                produces=_cross_entropy_with(grad_sum=True)),
+        Mistake("subtract the one-hot target: dlogits = (softmax(logits) - onehot(y)) / N, so each row sums to 0",
+                produces=_cross_entropy_with(one_hot=False)),
+        Mistake("p[:, y] indexes an N x N block (every row at every label): pick one entry per row with "
+                "p[np.arange(N), y]", produces=_cross_entropy_with(column=True)),
+        Mistake("the sign of dlogits is flipped: dL/dlogits = softmax(logits) - onehot(y)",
+                produces=_cross_entropy_with(sign=-1.0)),
+        Mistake("log(softmax) gives log(0) = -inf once a probability underflows to 0: use log-softmax, computed as "
+                "(z - max) - log(sum(exp(z - max)))", produces=_cross_entropy_log_of_softmax),
+        Mistake("exp overflowed (inf / inf = nan): subtract each row's max from the logits before exp",
+                produces=_cross_entropy_unshifted),
+        DTYPE,
+    ],
+)
+
+
+# ----------------------------------------------------------------------------- a two-layer network
+
+KEYS = ("W1", "b1", "W2", "b2")
+
+
+@st.composite
+def network_calls(draw: st.DrawFn, kinks: bool = True) -> Call:
+    """params W1 (D, H), b1 (H,), W2 (H, C), b2 (C,); X (N, D); y (N,). Without ``kinks`` no hidden
+    pre-activation is within 1e-3 of 0, where ReLU has no derivative."""
+    n, d, h, c = draw(sizes(1, 5)), draw(sizes(1, 4)), draw(sizes(1, 6)), draw(sizes(2, 4))
+    values = (lambda *s: float_arrays(s, styles=("normal",))) if not kinks else moderate
+    params = {"W1": draw(values(d, h)), "b1": draw(values(h)), "W2": draw(values(h, c)), "b2": draw(values(c))}
+    X = draw(values(n, d))
+    if not kinks:
+        a = X @ params["W1"] + params["b1"]
+        params["b1"] = params["b1"] + np.where(np.abs(a).min(axis=0) < 1e-3, 0.01, 0.0)
+    return call(params, X, draw(labels(n, c)))
+
+
+def _torch_network(call_: Call, variant: Variant) -> Any:
+    t = oracles.torch()
+    F = t.nn.functional
+    p = {k: _t(call_.args[0][k], variant, grad=True) for k in KEYS}
+    X, y = _t(call_.args[1], variant), _t(call_.args[2], variant)
+    loss = F.cross_entropy(F.linear(F.relu(F.linear(X, p["W1"].T, p["b1"])), p["W2"].T, p["b2"]), y)
+    grads = t.autograd.grad(loss, [p[k] for k in KEYS])
+    return _scalar(loss), {k: oracles.numpy(g) for k, g in zip(KEYS, grads)}
+
+
+def _network_loss(params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray) -> float:
+    scores = np.maximum(X @ params["W1"] + params["b1"], 0) @ params["W2"] + params["b2"]
+    return _cross_entropy(scores, y)
+
+
+def _network_with(*, through_relu: bool = True, dW2_from_a: bool = False, average: bool = True,
+                  bias_axis: int = 0, dW1_transposed: bool = False) -> Any:
+    """two_layer_net as a student with one mistake writes it."""
+    def produce(params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray) -> Any:
+        rows = np.arange(X.shape[0])
+        a = X @ params["W1"] + params["b1"]
+        h = np.maximum(a, 0)
+        log_p = _log_softmax(h @ params["W2"] + params["b2"])
+        ds = np.exp(log_p)
+        ds[rows, y] -= 1
+        if average:
+            ds /= X.shape[0]
+        da = ds @ params["W2"].T * ((a > 0) if through_relu else 1)
+        dW1 = X.T @ da
+        return -log_p[rows, y].mean(), {"W1": dW1.T if dW1_transposed else dW1, "b1": da.sum(axis=bias_axis),
+                                        "W2": (a if dW2_from_a else h).T @ ds, "b2": ds.sum(axis=bias_axis)}
+    return produce
+
+
+HAND_XOR = {"W1": np.array([[1.0, 1.0], [1.0, 1.0]]), "b1": np.array([0.0, -1.0]),
+            "W2": np.array([[0.0, 1.0], [0.0, -2.0]]), "b2": np.array([0.0, -0.5])}
+XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+XOR_Y = np.array([0, 1, 1, 0])
+_S = 1 / (1 + math.exp(0.5)) / 4  # each point's score gap is +-0.5: dL/ds = (sigmoid(-0.5), ...) / 4
+HAND_XOR_GRADS = {"W1": np.array([[0.0, -2 * _S], [0.0, -2 * _S]]), "b1": np.array([-_S, -2 * _S]),
+                  "W2": np.array([[0.0, 0.0], [-_S, _S]]), "b2": np.array([0.0, 0.0])}
+
+TWO_LAYER_NET = Task(
+    "two_layer_net", points=13, returns=("loss", "grads"),
+    checks=[
+        Worked([(call(HAND_XOR, XOR_X, XOR_Y, note="the handout's XOR network built by hand (section 9); hidden "
+                      "unit 2's pre-activation is exactly 0 at (0, 1) and (1, 0)"),
+                 (math.log(1 + math.exp(-0.5)), HAND_XOR_GRADS))]),
+        Matches(Torch("torch.autograd through cross_entropy(linear(relu(linear(X, W1.T, b1)), W2.T, b2), y)",
+                      _torch_network), network_calls(),
+                examples=[call({"W1": _normal(D, H), "b1": _normal(H), "W2": _normal(H, C), "b2": _normal(C)},
+                               _normal(N, D), np.array([0, 5, 2, 2, 1]), note=f"N={N}, D={D}, H={H}, C={C}")],
+                variants=DEVICES_BOTH, max_examples=8),
+        Matches(Reference(), network_calls(), variants=CPU_64, max_examples=6),
+        CentralDifferences("the network's loss", lambda c: dict(c.args[0]),
+                           lambda c, v: _network_loss(v, c.args[1], c.args[2]),
+                           lambda c, r: r[1], network_calls(kinks=False), max_examples=6),
+    ],
+    mistakes=[
+        Mistake("dW1 and db1 skip the ReLU: the gradient must pass through the ReLU's backward (zero where the "
+                "pre-activation a = X @ W1 + b1 is <= 0) before it reaches W1 and b1",
+                produces=_network_with(through_relu=False)),
+        Mistake("dW2 uses the pre-activation a: the second layer's input is the ReLU output h = relu(a), so "
+                "dW2 = h.T @ dscores", produces=_network_with(dW2_from_a=True)),
+        Mistake("every gradient is N times too large: the loss is a mean over the batch, so dscores carries a 1/N",
+                produces=_network_with(average=False)),
+        Mistake("db1 and db2 sum over the wrong axis: sum over the batch axis 0, one entry per unit",
+                produces=_network_with(bias_axis=1)),
+        Mistake("dW1 is transposed: dW1 = X.T @ da has W1's shape (D, H)", produces=_network_with(dW1_transposed=True)),
+        DTYPE,
+    ],
+)
+
+
+# ----------------------------------------------------------------------------- training on XOR
+
+XOR_SHAPES = {"W1": (2, 8), "b1": (8,), "W2": (8, 2), "b2": (2,)}
+SYMMETRY = ("every hidden unit is the same (all columns of W1 are equal): zero or constant initialization keeps "
+            "the units identical forever (symmetry); draw the initial W1 and W2 at random from "
+            "np.random.default_rng(seed)")
+ASCENT = ("the loss went up, not down: is it gradient ascent (params + lr * grad)? Subtract the gradient: "
+          "p = p - lr * dL/dp")
+NOT_DETERMINISTIC = ("train_xor is not deterministic: the same seed must give the same parameters; draw every "
+                     "random number from rng = np.random.default_rng(seed), not np.random.randn or np.random.rand")
+SEED_IGNORED = "the seed argument is ignored: build the generator from it, rng = np.random.default_rng(seed)"
+QUICK = 20  # steps for the checks of determinism and of the seed: the initialization is what they test
+
+
+def _trained(ctx: Context, call_: Call) -> dict[str, np.ndarray]:
+    """The student's parameters for ``call_``, checked for keys, shapes and finiteness."""
+    params = ctx.student(call_)
+    where = f"  input: {ctx.describe(call_)}"
+    if not isinstance(params, dict) or set(params) != set(XOR_SHAPES):
+        keys = sorted(params) if isinstance(params, dict) else None
+        raise CheckFailed(f"train_xor should return a dict with keys W1, b1, W2, b2, received "
+                          f"{f'a dict with keys {keys}' if keys is not None else kind_of(params)}\n{where}")
+    for key, shape in XOR_SHAPES.items():
+        value = params[key]
+        if type(value) is not np.ndarray or value.shape != shape:
+            raise CheckFailed(f"params['{key}'] should be an array of shape {shape}, received {kind_of(value)}\n{where}")
+        if not np.isfinite(value).all():
+            raise CheckFailed(f"params['{key}'] has NaN or infinite entries: training diverged\n{where}\n  hint: {ASCENT}")
+    return params
+
+
+def _symmetric(c: Call, expected: Any, params: Any) -> bool:
+    W1 = params["W1"]
+    return bool(np.allclose(W1, W1[:, :1]))
+
+
+def _loss_went_up(c: Call, expected: Any, params: Any) -> bool:
+    return not _network_loss(params, XOR_X, XOR_Y) <= math.log(2) + 1e-9  # NaN counts as up
+
+
+def _classifies_xor(ctx: Context, call_: Call) -> None:
+    params = _trained(ctx, call_)
+    scores = np.maximum(XOR_X @ params["W1"] + params["b1"], 0) @ params["W2"] + params["b2"]
+    predicted = scores.argmax(axis=1)
+    if (predicted != XOR_Y).any():
+        hints = [m.hint for m in ctx.task.mistakes if m.detects is not None and m.detects(call_, None, params)]
+        problem = (f"the trained network classifies the XOR points {XOR_X.tolist()} as {predicted.tolist()}, "
+                   f"expected {XOR_Y.tolist()}\n  scores relu(X @ W1 + b1) @ W2 + b2 = {np.round(scores, 4).tolist()}"
+                   f"\n  final loss: {_network_loss(params, XOR_X, XOR_Y):.6g} (ln 2 = 0.693 is the loss of a network "
+                   "that has learned nothing)")
+        raise CheckFailed(failure_message(ctx, call_, problem, "classifying the four XOR points with the returned "
+                                          "params (argmax of the scores)", hints))
+
+
+def _differing(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> list[str]:
+    return [k for k in XOR_SHAPES if not np.array_equal(first[k], second[k])]
+
+
+def _deterministic(ctx: Context, call_: Call) -> None:
+    first, second = _trained(ctx, call_), _trained(ctx, call_)
+    differ = _differing(first, second)
+    if differ:
+        raise CheckFailed(f"two calls with the same seed returned different parameters ({', '.join(differ)} differ)\n"
+                          f"  input: {ctx.describe(call_)}, twice\n  hint: {NOT_DETERMINISTIC}")
+
+
+def _uses_seed(ctx: Context, call_: Call) -> None:
+    other = call_.with_args((), {**call_.kwargs, "seed": 1})
+    if not _differing(_trained(ctx, call_), _trained(ctx, other)):
+        raise CheckFailed(f"seed=0 and seed=1 returned exactly the same parameters\n"
+                          f"  input: {ctx.describe(call_)} and {ctx.describe(other)}\n  hint: {SEED_IGNORED}")
+
+
+TRAIN_XOR = Task(
+    "train_xor", points=11, timeout=5.0,
+    checks=[
+        Property("after train_xor() (seed 0) the network classifies all four XOR points",
+                 _classifies_xor, examples=[call(note="the defaults: hidden=8, lr=0.5, steps=2000, seed=0")]),
+        Property("the same seed gives the same parameters", _deterministic, examples=[call(steps=QUICK, seed=0)]),
+        Property("another seed gives other parameters", _uses_seed, examples=[call(steps=QUICK, seed=0)]),
+    ],
+    mistakes=[
+        Mistake(SYMMETRY, detects=_symmetric),
+        Mistake(ASCENT, detects=_loss_went_up),
+        Mistake(NOT_DETERMINISTIC),
+        Mistake(SEED_IGNORED),
+    ],
+)
+
+LAB = Lab(
+    name="lab1",
+    title="Backpropagation",
+    module="backprop",
+    kind="numpy",
+    tasks=[PREDICT, MSE_LOSS, GRADIENT_DESCENT_STEP, SIGMOID_NEURON, LINEAR_FORWARD, LINEAR_BACKWARD, RELU_FORWARD,
+           RELU_BACKWARD, SIGMOID_FORWARD, SIGMOID_BACKWARD, TANH_BACKWARD, SOFTMAX, SOFTMAX_CROSS_ENTROPY,
+           TWO_LAYER_NET, TRAIN_XOR],
+)

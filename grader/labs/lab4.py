@@ -1,0 +1,616 @@
+"""Lab 4, recurrent cells from PyTorch primitives: the tasks, their checks and the mistakes they recognise.
+
+PyTorch's own layers are the oracle: ``nn.RNNCell``, ``nn.LSTMCell``, ``nn.GRUCell`` and ``nn.LSTM``
+called with the student's weights (``torch.func.functional_call`` on a layer built once on the meta
+device), and ``F.embedding``. Values and gradients (autograd through both sides, with respect to every
+floating argument) are compared on every device present, in float64 (tight) and float32, with TF32 off.
+A third run hands the function "meta" tensors, which have a shape, a dtype and a device but no data:
+a tensor made on the CPU inside the function, or data moved off the device, shows up there even on a
+machine without a GPU. The unrolled ``lstm`` is compared step by step, so a failure names the first
+time step at which it leaves ``nn.LSTM``. Banned layers and kernels are refused in the source and,
+however they are reached, at run time.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from hypothesis import strategies as st
+
+from grader import oracles
+from grader.checks import Gradients, Matches, NoBannedCalls, Property, Torch, Worked, failure_message, hints_for
+from grader.compare import difference
+from grader.engine import CheckFailed, Context
+from grader.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call
+from grader.strategies import float_arrays, shapes, sizes
+from grader.wire import TensorValue
+
+DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64", "float32"))
+META = (Variant("meta", "float64"),)
+
+# Measured worst cases (docs/lab4-notes.md): float64 agrees to rounding, float32 needs 2e-7 (values)
+# and 1.2e-5 (lstm gradients). float64 stays tight: a float32 buffer inside float64 code is off by ~1e-8.
+VALUES = {"float64": Tolerance(1e-10, 1e-12), "float32": Tolerance(1e-4, 1e-5)}
+GRADS = {"float64": Tolerance(1e-10, 1e-10), "float32": Tolerance(1e-4, 1e-4)}
+
+# Inputs of moderate size: wide-ranging values saturate every gate, which hides mistakes and lets
+# float32 rounding of large pre-activations swamp the comparison.
+STYLES = ("small integers", "normal")
+
+_LAYERS = ("RNN", "RNNCell", "LSTM", "LSTMCell", "GRU", "GRUCell")
+_KERNELS = ("lstm", "gru", "rnn_tanh", "rnn_relu", "lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell",
+            "quantized_lstm_cell", "quantized_gru_cell", "quantized_rnn_tanh_cell", "quantized_rnn_relu_cell",
+            "embedding", "embedding_bag", "_embedding_bag")
+# Replaced by tripwires in the worker; for each, every PyTorch function of the same last name is refused
+# at run time however it is reached (torch._C._VariableFunctions, torch.ops.aten, getattr with a built string).
+TRIPWIRES = (
+    *(f"torch.nn.{name}" for name in _LAYERS),
+    *(f"torch.nn.modules.{name}" for name in _LAYERS),
+    *(f"torch.nn.modules.rnn.{name}" for name in _LAYERS),
+    "torch.nn.Embedding", "torch.nn.EmbeddingBag", "torch.nn.modules.Embedding", "torch.nn.modules.sparse.Embedding",
+    "torch.nn.functional.embedding", "torch.nn.functional.embedding_bag",
+    *(f"torch.{name}" for name in _KERNELS),
+    *(f"torch._VF.{name}" for name in _KERNELS),
+)
+# Refused when the task's source names them (torch.ops.aten gets no tripwire: PyTorch's own lazily
+# imported modules read its operators; the run-time refusal covers it by name).
+BANNED = TRIPWIRES + ("torch._VF", "torch._C._VariableFunctions", *(f"torch.ops.aten.{name}" for name in _KERNELS))
+
+
+# ----------------------------------------------------------------------------- oracles
+
+
+@functools.lru_cache(maxsize=None)
+def _layer(kind: str, inputs: int, hidden: int) -> Any:
+    """One PyTorch layer per configuration, on the meta device: its parameters are never used,
+    ``functional_call`` swaps in the student's weights for each call."""
+    nn = oracles.torch().nn
+    make = {"rnn": lambda: nn.RNNCell(inputs, hidden, nonlinearity="tanh", device="meta"),
+            "lstm_cell": lambda: nn.LSTMCell(inputs, hidden, device="meta"),
+            "gru": lambda: nn.GRUCell(inputs, hidden, device="meta"),
+            "lstm": lambda: nn.LSTM(inputs, hidden, device="meta")}
+    return make[kind]()
+
+
+def _run(kind: str, inputs: tuple[Any, ...], weights: Sequence[Any], suffix: str = "") -> Any:
+    from torch.func import functional_call
+
+    names = [f"{n}{suffix}" for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    layer = _layer(kind, weights[0].shape[1], weights[1].shape[1])
+    return functional_call(layer, dict(zip(names, weights)), inputs)
+
+
+def torch_rnn_cell(x: Any, h: Any, *weights: Any) -> Any:
+    return _run("rnn", (x, h), weights)
+
+
+def torch_lstm_cell(x: Any, h: Any, c: Any, *weights: Any) -> Any:
+    return _run("lstm_cell", (x, (h, c)), weights)
+
+
+def torch_gru_cell(x: Any, h: Any, *weights: Any) -> Any:
+    return _run("gru", (x, h), weights)
+
+
+def torch_lstm(xs: Any, h0: Any, c0: Any, *weights: Any) -> Any:
+    out, (h, c) = _run("lstm", (xs, (h0[None], c0[None])), weights, suffix="_l0")
+    return out, (h[0], c[0])
+
+
+def torch_embedding(ids: Any, table: Any) -> Any:
+    return oracles.torch().nn.functional.embedding(ids, table)
+
+
+def _oracle(fn: Callable[..., Any]) -> Callable[[Call, Variant], Any]:
+    """A ``Torch`` oracle from a function of the task's own arguments."""
+    def compute(call_: Call, variant: Variant) -> Any:
+        return fn(*oracles.materialize(call_.args), **oracles.materialize(call_.kwargs))
+    return compute
+
+
+def _meta_oracle(fn: Callable[..., Any]) -> Callable[[Call, Variant], Any]:
+    """The oracle of a meta check: ``fn`` on CPU copies of the arguments, its tensors relabelled "meta"
+    (only their shapes and dtypes are compared; PyTorch takes seconds to load its meta kernels)."""
+    def compute(call_: Call, variant: Variant) -> Any:
+        on_cpu = [TensorValue(a.array, a.dtype, "cpu") if isinstance(a, TensorValue) else a for a in call_.args]
+        return _relabel(oracles.plain(fn(*oracles.materialize(on_cpu))), variant.device)
+    return compute
+
+
+def _relabel(value: Any, device: str) -> Any:
+    if isinstance(value, TensorValue):
+        return TensorValue(value.array, value.dtype, device)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_relabel(v, device) for v in value)
+    return value
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def _arrays(shape: tuple[int, ...], scale: float = 1.0) -> st.SearchStrategy[np.ndarray]:
+    return float_arrays(shape, styles=STYLES).map(lambda a: a * scale)
+
+
+def _weights(draw: st.DrawFn, gates: int, inputs: int, hidden: int) -> list[np.ndarray]:
+    """W_ih, W_hh, b_ih, b_hh with ``gates`` blocks, halved so that the gates do not all saturate."""
+    rows = gates * hidden
+    return [draw(_arrays(shape, 0.5)) for shape in ((rows, inputs), (rows, hidden), (rows,), (rows,))]
+
+
+@st.composite
+def cell_calls(draw: st.DrawFn, gates: int, cell_state: bool = False) -> Call:
+    """x (N, I), h (and c) (N, H) and the weights of a cell with ``gates`` gate blocks."""
+    n, inputs, hidden = draw(sizes(1, 3)), draw(sizes(1, 3)), draw(sizes(1, 3))
+    states = [draw(_arrays((n, hidden))) for _ in range(2 if cell_state else 1)]
+    return call(draw(_arrays((n, inputs))), *states, *_weights(draw, gates, inputs, hidden))
+
+
+@st.composite
+def lstm_calls(draw: st.DrawFn) -> Call:
+    """xs (T, N, I) with T >= 1, a non-zero (h0, c0) and the weights of an LSTM."""
+    steps, n, inputs, hidden = draw(sizes(1, 5)), draw(sizes(1, 3)), draw(sizes(1, 3)), draw(sizes(1, 3))
+    xs = draw(_arrays((steps, n, inputs)))
+    h0, c0 = (draw(_arrays((n, hidden)).filter(lambda a: bool(np.any(a)))) for _ in range(2))
+    return call(xs, h0, c0, *_weights(draw, 4, inputs, hidden))
+
+
+@st.composite
+def embedding_calls(draw: st.DrawFn, min_dims: int = 0) -> Call:
+    """int64 ids of 0 to 3 axes (maybe empty, with repeats), and a (V, E) table. The ids often stay
+    below V / 2, as in a batch that does not use the whole vocabulary."""
+    vocabulary, width = draw(sizes(2, 12)), draw(sizes(1, 4))
+    high = draw(st.sampled_from((max(1, vocabulary // 2), vocabulary)))
+    shape = draw(shapes(min_dims, 3, 0, 4))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    ids = rng.integers(0, high, size=shape).astype(np.int64)
+    return call(ids, draw(_arrays((vocabulary, width))))
+
+
+def _fixed(seed: int, *shapes_: tuple[int, ...]) -> list[np.ndarray]:
+    """Standard normal arrays of the given shapes, the same on every run (for explicit examples)."""
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s) for s in shapes_]
+
+
+def _cell_edges(gates: int, cell_state: bool = False) -> list[Call]:
+    """An empty batch, and I = H = N (where a transposed weight has the right shape but wrong values)."""
+    found = []
+    for n, inputs, hidden, note in ((0, 2, 3, "an empty batch (N = 0)"), (2, 2, 2, "N = I = H = 2")):
+        rows = gates * hidden
+        states = [(n, hidden)] * (2 if cell_state else 1)
+        arrays = _fixed(n + gates, (n, inputs), *states, (rows, inputs), (rows, hidden), (rows,), (rows,))
+        found.append(call(*arrays, note=note))
+    return found
+
+
+LSTM_EDGES = [  # the long sequence checks gradients through 20 steps; generated inputs keep value failures small
+    call(*_fixed(7, (20, 2, 3), (2, 2), (2, 2), (8, 3), (8, 2), (8,), (8,)), note="a long sequence (T = 20)"),
+    call(*_fixed(8, (3, 0, 2), (0, 2), (0, 2), (8, 2), (8, 2), (8,), (8,)), note="an empty batch (N = 0)"),
+]
+EMBEDDING_EDGES = [
+    call(np.array([[0, 2, 2], [1, 0, 2]], dtype=np.int64), _fixed(9, (11, 3))[0], note="2-D ids with repeats"),
+    call(np.zeros((2, 0, 4), dtype=np.int64), _fixed(10, (5, 2))[0], note="empty ids of shape (2, 0, 4)"),
+]
+
+
+# ----------------------------------------------------------------------------- worked examples
+
+
+def _tensor(values: Any, dtype: str = "float64") -> TensorValue:
+    return TensorValue(np.array(values, dtype=dtype), dtype, "cpu")
+
+
+def _rnn_fading(w_hh: float, steps: Sequence[float]) -> list[tuple[Call, TensorValue]]:
+    """The handout's RNN whose memory fades: x = 1, 0, 0, 0 through one unit, one step per call."""
+    pairs, h = [], 0.0
+    for t, expected in enumerate(steps):
+        x = 1.0 if t == 0 else 0.0
+        note = f"the handout's fading-memory RNN with W_hh = {w_hh}, step {t + 1}"
+        pairs.append((call(np.array([[x]]), np.array([[h]]), np.array([[1.0]]), np.array([[w_hh]]), np.zeros(1),
+                           np.zeros(1), note=note), _tensor([[expected]])))
+        h = expected
+    return pairs
+
+
+LSTM_EXAMPLE = (np.array([[1.0]]), np.array([[0.0]]), np.array([[0.5]]), np.array([[1.0], [2.0], [1.0], [0.5]]),
+                np.zeros((4, 1)), np.zeros(4), np.zeros(4))
+LSTM_H, LSTM_C = 0.47331958398573226, 0.9971684801348808
+TABLE = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6], [0.7, 0.8, 0.9], [1.0, 1.1, 1.2]])
+
+
+# ----------------------------------------------------------------------------- mistakes shared by every task
+
+
+def _off_device(call_: Call, error: str) -> bool:
+    return any(s in error for s in ("meta", "same device", "expected device"))
+
+
+OFF_DEVICE = Mistake(
+    "a tensor left the inputs' device: torch.zeros / torch.ones / torch.tensor without device= make it on the CPU, "
+    "and .cpu(), .numpy() and .item() take data off the device. This check hands your function 'meta' tensors "
+    "(a shape and a dtype but no data), standing in for a GPU: create new tensors from the inputs "
+    "(torch.zeros_like(h), h.new_zeros(N, H), torch.zeros(N, H, dtype=x.dtype, device=x.device)) and keep data "
+    "where it is", raises=_off_device)
+
+
+def _swap_blocks(weights: Sequence[Any], order: Sequence[int]) -> list[Any]:
+    """The weights with their gate blocks (along the first axis) rearranged to ``order``."""
+    count = len(order)
+    return [w.reshape(count, -1, *w.shape[1:])[list(order)].reshape(w.shape) for w in weights]
+
+
+def _wrong_gate_order(oracle: Callable[..., Any], states: int, gates: int,
+                      named: Sequence[tuple[int, ...]] = ()) -> Callable[[Call, Any, Any], bool]:
+    """Detects a cell whose gate blocks were cut in another order than PyTorch's (other than those ``named``
+    by a more specific mistake)."""
+    def detects(call_: Call, expected: Any, received: Any) -> bool:
+        args = oracles.materialize(call_.args)
+        inputs, weights = args[:1 + states], args[1 + states:]
+        for order in itertools.permutations(range(gates)):
+            if order == tuple(range(gates)) or order in named:
+                continue
+            wrong = oracles.plain(oracle(*inputs, *_swap_blocks(weights, order)))
+            if _same(wrong, received) and not _same(wrong, expected):
+                return True
+        return False
+    return detects
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, tuple):
+        return isinstance(b, (tuple, list)) and len(a) == len(b) and all(map(_same, a, b))
+    return difference(a, b, VALUES) is None
+
+
+# ----------------------------------------------------------------------------- rnn_cell
+
+
+def _rnn_pre(x: Any, h: Any, W_ih: Any, W_hh: Any, b_ih: Any, b_hh: Any) -> Any:
+    return x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
+
+
+RNN_CELL = Task(
+    "rnn_cell", points=14,
+    checks=[
+        Worked(_rnn_fading(0.5, (0.7615941559557649, 0.36339948438905245, 0.1797262071203191, 0.0896219895402626))
+               + _rnn_fading(2.0, (0.7615941559557649,)), tolerance=VALUES),
+        Matches(Torch("torch.nn.RNNCell", _oracle(torch_rnn_cell)), cell_calls(1), examples=_cell_edges(1),
+                variants=DEVICES_BOTH, tolerance=VALUES),
+        Gradients("autograd through torch.nn.RNNCell", torch_rnn_cell, wrt=tuple(range(6)), cases=cell_calls(1),
+                  examples=_cell_edges(1), variants=DEVICES_BOTH, tolerance=GRADS, max_examples=8),
+        Matches(Torch("torch.nn.RNNCell", _meta_oracle(torch_rnn_cell)), cell_calls(1), variants=META,
+                name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4),
+        NoBannedCalls(BANNED),
+    ],
+    mistakes=[
+        Mistake("sigmoid where tanh belongs: the RNN cell squashes with tanh, so h' lies in (-1, 1), not (0, 1)",
+                produces=lambda *a: oracles.torch().sigmoid(_rnn_pre(*a))),
+        Mistake("ReLU where tanh belongs: torch.nn.RNNCell's nonlinearity is tanh",
+                produces=lambda *a: oracles.torch().relu(_rnn_pre(*a))),
+        Mistake("b_hh is missing: PyTorch's cells add both biases, x @ W_ih.T + b_ih + h @ W_hh.T + b_hh",
+                produces=lambda x, h, W_ih, W_hh, b_ih, b_hh: torch_rnn_cell(x, h, W_ih, W_hh, b_ih, 0 * b_hh)),
+        Mistake("b_ih is missing: PyTorch's cells add both biases, x @ W_ih.T + b_ih + h @ W_hh.T + b_hh",
+                produces=lambda x, h, W_ih, W_hh, b_ih, b_hh: torch_rnn_cell(x, h, W_ih, W_hh, 0 * b_ih, b_hh)),
+        Mistake("the result is (H, N), the transpose of h': W x is the formula for one column vector; with one sample "
+                "per row compute x @ W_ih.T + b_ih + h @ W_hh.T + b_hh, which is (N, H) already",
+                produces=lambda *a: torch_rnn_cell(*a).T),
+        Mistake("the weights were used without .T: W_ih is stored (H, I) and W_hh (H, H), so the batch form is "
+                "x @ W_ih.T + h @ W_hh.T (transpose them)",
+                produces=lambda x, h, W_ih, W_hh, b_ih, b_hh: torch_rnn_cell(x, h, W_ih.T, W_hh.T, b_ih, b_hh)),
+        OFF_DEVICE,
+    ],
+)
+
+
+# ----------------------------------------------------------------------------- lstm_cell
+
+
+def _lstm_gates(x: Any, h: Any, W_ih: Any, W_hh: Any, b_ih: Any, b_hh: Any, candidate: str = "tanh") -> Any:
+    """i, f, g, o of PyTorch's LSTM cell (the candidate squashed with ``candidate``)."""
+    t = oracles.torch()
+    i, f, g, o = (x @ W_ih.T + b_ih + h @ W_hh.T + b_hh).chunk(4, dim=-1)
+    return t.sigmoid(i), t.sigmoid(f), getattr(t, candidate)(g), t.sigmoid(o)
+
+
+def _lstm_with(cell: Callable[..., tuple[Any, Any]]) -> Callable[..., tuple[Any, Any]]:
+    """A producer: ``cell(c, (i, f, g, o))`` returns the (h', c') the mistake computes."""
+    def produce(x: Any, h: Any, c: Any, *weights: Any) -> tuple[Any, Any]:
+        return cell(h, c, _lstm_gates(x, h, *weights))
+    return produce
+
+
+def _lstm_float32_gates(x: Any, h: Any, c: Any, W_ih: Any, W_hh: Any, b_ih: Any, b_hh: Any) -> tuple[Any, Any]:
+    t = oracles.torch()
+    gates = t.zeros(x.shape[0], W_ih.shape[0], dtype=t.float32, device=x.device)
+    gates += x @ W_ih.T + b_ih
+    gates += h @ W_hh.T + b_hh
+    gate_i, gate_f, gate_g, gate_o = t.tensor_split(gates, 4, dim=1)
+    c_new = t.sigmoid(gate_f) * c + t.sigmoid(gate_i) * t.tanh(gate_g)
+    return t.sigmoid(gate_o) * t.tanh(c_new), c_new
+
+
+def _tanh(value: Any) -> Any:
+    return oracles.torch().tanh(value)
+
+
+LSTM_CELL = Task(
+    "lstm_cell", points=24, returns=("h'", "c'"),
+    checks=[
+        Worked([(call(*LSTM_EXAMPLE, note="the handout's LSTM cell example"),
+                 (_tensor([[LSTM_H]]), _tensor([[LSTM_C]])))],
+               tolerance=VALUES),
+        Matches(Torch("torch.nn.LSTMCell", _oracle(torch_lstm_cell)), cell_calls(4, cell_state=True),
+                examples=_cell_edges(4, cell_state=True), variants=DEVICES_BOTH, tolerance=VALUES),
+        Gradients("autograd through torch.nn.LSTMCell", torch_lstm_cell, wrt=tuple(range(7)),
+                  cases=cell_calls(4, cell_state=True),
+                  examples=_cell_edges(4, cell_state=True), variants=DEVICES_BOTH, tolerance=GRADS, max_examples=8),
+        Matches(Torch("torch.nn.LSTMCell", _meta_oracle(torch_lstm_cell)), cell_calls(4, cell_state=True),
+                variants=META,
+                name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4),
+        NoBannedCalls(BANNED),
+    ],
+    mistakes=[
+        Mistake("wrong gate order: PyTorch stacks the blocks of W_ih, W_hh, b_ih and b_hh as i, f, g, o (the candidate "
+                "g third, the output gate o last); cutting them as i, f, o, g swaps the candidate and the output gate",
+                produces=lambda x, h, c, *w: torch_lstm_cell(x, h, c, *_swap_blocks(w, (0, 1, 3, 2)))),
+        Mistake("wrong gate order: PyTorch stacks the gate blocks as i, f, g, o; "
+                "gates.chunk(4, dim=-1) then gives them in that order",
+                detects=_wrong_gate_order(torch_lstm_cell, 2, 4, named=[(0, 1, 3, 2)])),
+        Mistake("the forget gate multiplied h where the old cell state belongs: c' = f * c + i * g",
+                produces=_lstm_with(lambda h, c, gates: _cell_from(gates, h))),
+        Mistake("h' must come from the new cell state: h' = o * tanh(c'), not o * tanh(h)",
+                produces=_lstm_with(lambda h, c, gates: (gates[3] * _tanh(h), _cell_from(gates, c)[1]))),
+        Mistake("h' must come from the new cell state: compute c' = f * c + i * g first, then h' = o * tanh(c'), "
+                "not o * tanh(c) of the old cell state",
+                produces=_lstm_with(lambda h, c, gates: (gates[3] * _tanh(c), _cell_from(gates, c)[1]))),
+        Mistake("sigmoid on the candidate g: the gates i, f and o use sigmoid, but the candidate g uses tanh "
+                "(new content may be negative)",
+                produces=lambda x, h, c, W_ih, W_hh, b_ih, b_hh: _cell_from(
+                    _lstm_gates(x, h, W_ih, W_hh, b_ih, b_hh, candidate="sigmoid"), c)),
+        Mistake("tanh is missing on the cell state: h' = o * tanh(c'), not o * c'",
+                produces=_lstm_with(lambda h, c, gates: (gates[3] * _cell_from(gates, c)[1], _cell_from(gates, c)[1]))),
+        Mistake("b_hh is missing: the gates add both biases, x @ W_ih.T + b_ih + h @ W_hh.T + b_hh",
+                produces=lambda x, h, c, W_ih, W_hh, b_ih, b_hh: torch_lstm_cell(x, h, c, W_ih, W_hh, b_ih, 0 * b_hh)),
+        Mistake("h' and c' are swapped: return (h', c') in that order",
+                produces=lambda *a: tuple(reversed(torch_lstm_cell(*a)))),
+        Mistake("float64 values went through a float32 tensor (a torch.zeros(...) buffer without dtype=, or .float()), "
+                "which rounds them: the dtype of every tensor you create must be the inputs' (dtype=x.dtype, "
+                "device=x.device), or build the result from the inputs without a buffer",
+                produces=_lstm_float32_gates),
+        OFF_DEVICE,
+    ],
+)
+
+
+def _cell_from(gates: Any, c: Any) -> tuple[Any, Any]:
+    """(h', c') from activated gates i, f, g, o and a cell state c."""
+    i, f, g, o = gates
+    c_new = f * c + i * g
+    return o * _tanh(c_new), c_new
+
+
+# ----------------------------------------------------------------------------- gru_cell
+
+
+def _gru_with(candidate: Callable[..., Any], blend: Callable[[Any, Any, Any], Any] | None = None) -> Callable[..., Any]:
+    """A producer: the GRU with its candidate n computed by ``candidate(gi_n, h, W_hn, b_hn, r)``
+    (and its blend by ``blend(z, n, h)``)."""
+    def produce(x: Any, h: Any, W_ih: Any, W_hh: Any, b_ih: Any, b_hh: Any) -> Any:
+        t = oracles.torch()
+        (x_r, x_z, x_n), (W_hr, W_hz, W_hn), (b_hr, b_hz, b_hn) = \
+            (x @ W_ih.T + b_ih).chunk(3, dim=-1), W_hh.chunk(3), b_hh.chunk(3)
+        r = t.sigmoid(x_r + h @ W_hr.T + b_hr)
+        z = t.sigmoid(x_z + h @ W_hz.T + b_hz)
+        n = candidate(x_n, h, W_hn, b_hn, r)
+        return (blend or (lambda z_, n_, h_: (1 - z_) * n_ + z_ * h_))(z, n, h)
+    return produce
+
+
+def _tanh_n(x_n: Any, h: Any, W_hn: Any, b_hn: Any, r: Any) -> Any:
+    return _tanh(x_n + r * (h @ W_hn.T + b_hn))
+
+
+GRU_EXAMPLE = (np.array([[1.0]]), np.array([[0.5]]), np.array([[1.0], [-1.0], [2.0]]), np.array([[1.0], [1.0], [1.0]]),
+               np.zeros(3), np.array([0.0, 0.0, 0.5]))
+
+GRU_CELL = Task(
+    "gru_cell", points=24,
+    checks=[
+        Worked([(call(*GRU_EXAMPLE, note="the handout's GRU cell example"), _tensor([[0.8068009361582222]]))],
+               tolerance=VALUES),
+        Matches(Torch("torch.nn.GRUCell", _oracle(torch_gru_cell)), cell_calls(3), examples=_cell_edges(3),
+                variants=DEVICES_BOTH, tolerance=VALUES),
+        Gradients("autograd through torch.nn.GRUCell", torch_gru_cell, wrt=tuple(range(6)), cases=cell_calls(3),
+                  examples=_cell_edges(3), variants=DEVICES_BOTH, tolerance=GRADS, max_examples=8),
+        Matches(Torch("torch.nn.GRUCell", _meta_oracle(torch_gru_cell)), cell_calls(3), variants=META,
+                name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4),
+        NoBannedCalls(BANNED),
+    ],
+    mistakes=[
+        Mistake("the reset gate was applied outside (W_hn h + b_hn): r multiplies the whole hidden term, its bias "
+                "included, n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), not r * (W_hn h) + b_hn",
+                produces=_gru_with(lambda x_n, h, W_hn, b_hn, r: _tanh(x_n + r * (h @ W_hn.T) + b_hn))),
+        Mistake("the reset gate was applied to h before the matrix, W_hn (r * h) (the original paper's GRU): "
+                "PyTorch applies it after, n = tanh(W_in x + b_in + r * (W_hn h + b_hn))",
+                produces=_gru_with(lambda x_n, h, W_hn, b_hn, r: _tanh(x_n + (r * h) @ W_hn.T + b_hn))),
+        Mistake("the reset gate multiplied the input part of n too: keep x @ W_ih.T + b_ih and h @ W_hh.T + b_hh "
+                "apart for the n block, and let r multiply only (W_hn h + b_hn)",
+                detects=lambda c, e, r: _same(_gru_summed(*oracles.materialize(c.args)), r)),
+        Mistake("the update gate is on the wrong side (z and 1 - z swapped): PyTorch's GRU is "
+                "h' = (1 - z) * n + z * h, so z keeps the old state",
+                produces=_gru_with(_tanh_n, lambda z, n, h: z * n + (1 - z) * h)),
+        Mistake("wrong gate order: the blocks of W_ih, W_hh, b_ih and b_hh are r, z, n (reset, update, candidate)",
+                detects=_wrong_gate_order(torch_gru_cell, 1, 3)),
+        Mistake("sigmoid on the candidate n: the gates r and z use sigmoid, the candidate n uses tanh",
+                produces=_gru_with(lambda x_n, h, W_hn, b_hn, r:
+                                   oracles.torch().sigmoid(x_n + r * (h @ W_hn.T + b_hn)))),
+        Mistake("b_hh is missing: the gates add both biases, and b_hn sits inside r * (W_hn h + b_hn)",
+                produces=lambda x, h, W_ih, W_hh, b_ih, b_hh: torch_gru_cell(x, h, W_ih, W_hh, b_ih, 0 * b_hh)),
+        OFF_DEVICE,
+    ],
+)
+
+
+def _gru_summed(x: Any, h: Any, W_ih: Any, W_hh: Any, b_ih: Any, b_hh: Any) -> Any:
+    t = oracles.torch()
+    r, z, n = (x @ W_ih.T + b_ih + h @ W_hh.T + b_hh).chunk(3, dim=-1)
+    r, z = t.sigmoid(r), t.sigmoid(z)
+    return oracles.plain((1 - z) * t.tanh(r * n) + z * h)
+
+
+# ----------------------------------------------------------------------------- lstm
+
+
+def _unroll(xs: Any, h0: Any, c0: Any, *weights: Any, carry_c: bool = True) -> tuple[Any, Any]:
+    """Every step's h and c (each (T, N, H)) of nn.LSTMCell run over xs; ``carry_c=False`` feeds c0 to every step."""
+    t = oracles.torch()
+    h, c, hs, cs = h0, c0, [], []
+    for x in xs:
+        h, c = torch_lstm_cell(x, h, c if carry_c else c0, *weights)
+        hs.append(h)
+        cs.append(c)
+    return t.stack(hs), t.stack(cs)
+
+
+def _unrolled_with(change: Callable[[Any, Any, Any, Any], Any], **unroll: Any) -> Callable[..., Any]:
+    """A producer: ``change(hs, cs, h0, c0)`` makes the (out, (h_T, c_T)) of a mistake from every step's states."""
+    def produce(xs: Any, h0: Any, c0: Any, *weights: Any) -> Any:
+        hs, cs = _unroll(xs, h0, c0, *weights, **unroll)
+        return change(hs, cs, h0, c0)
+    return produce
+
+
+def _lstm_from_zeros(xs: Any, h0: Any, c0: Any, *weights: Any) -> Any:
+    return torch_lstm(xs, 0 * h0, 0 * c0, *weights)
+
+
+def _lstm_float32_out(xs: Any, h0: Any, c0: Any, *weights: Any) -> Any:
+    out, (h, c) = torch_lstm(xs, h0, c0, *weights)
+    out = out.float()
+    return out, (out[-1], c)
+
+
+def _steps_match(ctx: Context, call_: Call) -> None:
+    """The result equals nn.LSTM's; where it does not, say at which time step ``out`` first leaves it."""
+    expected = oracles.plain(torch_lstm(*oracles.materialize(call_.args)))
+    received = ctx.student(call_)
+    problem = _first_difference(expected, received)
+    if problem:
+        hints = hints_for(ctx, call_, expected, received, VALUES)
+        raise CheckFailed(failure_message(ctx, call_, problem, f"torch.nn.LSTM on {ctx.variant.label}", hints))
+
+
+def _first_difference(expected: Any, received: Any) -> str | None:
+    out, (h_T, c_T) = expected
+    if not (isinstance(received, (tuple, list)) and len(received) == 2 and isinstance(received[1], (tuple, list))
+            and len(received[1]) == 2):
+        return difference(expected, received, VALUES, "the result (expected (out, (h_T, c_T)))")
+    problem = difference(out, received[0], VALUES, "out")
+    got = received[0]
+    same_kind = isinstance(got, TensorValue) and (got.shape, got.dtype) == (out.shape, out.dtype)
+    if problem and same_kind:
+        steps = out.shape[0]
+        for t in range(steps):
+            step = difference(_at(out, t), _at(received[0], t), VALUES, f"out[{t}]")
+            if step:
+                before = {0: "", 1: "out[0] matches, "}.get(t, f"out[0] to out[{t - 1}] match, ")
+                return (f"the unrolled LSTM first leaves torch.nn.LSTM at time step t = {t} of T = {steps} "
+                        f"({before}out[{t}] is the state after reading xs[{t}]): {step}")
+    return problem or difference(h_T, received[1][0], VALUES, "h_T") or difference(c_T, received[1][1], VALUES, "c_T")
+
+
+def _at(value: TensorValue, t: int) -> TensorValue:
+    return TensorValue(value.array[t], value.dtype, value.device)
+
+
+LSTM = Task(
+    "lstm", points=22, returns=("out", "(h_T, c_T)"),
+    checks=[
+        Worked([(call(LSTM_EXAMPLE[0][None], *LSTM_EXAMPLE[1:], note="the handout's LSTM cell example as a sequence "
+                      "of one step (T = 1)"), (_tensor([[[LSTM_H]]]), (_tensor([[LSTM_H]]), _tensor([[LSTM_C]]))))],
+               tolerance=VALUES),
+        Property("matches torch.nn.LSTM at every time step", _steps_match, lstm_calls(), examples=LSTM_EDGES[1:],
+                 variants=DEVICES_BOTH),
+        Gradients("autograd through torch.nn.LSTM", torch_lstm, wrt=tuple(range(7)), cases=lstm_calls(),
+                  examples=LSTM_EDGES[:1], variants=DEVICES_BOTH, tolerance=GRADS, max_examples=8),
+        Matches(Torch("torch.nn.LSTM", _meta_oracle(torch_lstm)), lstm_calls(), variants=META,
+                name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4),
+        NoBannedCalls(BANNED),
+    ],
+    mistakes=[
+        Mistake("out was stacked along the wrong axis: torch.stack(outputs, dim=0) puts time first, (T, N, H); "
+                "dim=1 gives the batch-first (N, T, H)",
+                produces=_unrolled_with(lambda hs, cs, h0, c0: (hs.transpose(0, 1), (hs[-1], cs[-1])))),
+        Mistake("torch.cat glued the steps into (T*N, H): torch.stack them along a new first (time) axis",
+                produces=_unrolled_with(lambda hs, cs, h0, c0: (hs.reshape(-1, hs.shape[-1]), (hs[-1], cs[-1])))),
+        Mistake("the final state is not the last step's: out[:, -1] is the batch-first idiom; with time first "
+                "the state after the last step is out[-1] (and c_T the last c), each (N, H)",
+                produces=_unrolled_with(lambda hs, cs, h0, c0: (hs, (hs[:, -1], cs[:, -1])))),
+        Mistake("the final state is the first step's: (h_T, c_T) is the state after the last step",
+                produces=_unrolled_with(lambda hs, cs, h0, c0: (hs, (hs[0], cs[0])))),
+        Mistake("off by one: out[t] is the state after reading xs[t] (append h after the step), so out[0] is "
+                "never h0",
+                produces=_unrolled_with(lambda hs, cs, h0, c0:
+                                        (oracles.torch().cat([h0[None], hs[:-1]]), (hs[-1], cs[-1])))),
+        Mistake("the cell state is not carried: each step must get the c of the step before, not c0",
+                produces=_unrolled_with(lambda hs, cs, h0, c0: (hs, (hs[-1], cs[-1])), carry_c=False)),
+        Mistake("h0 and c0 were ignored: start from the given state (nn.LSTM starts from zeros only when no "
+                "state is passed)", produces=_lstm_from_zeros),
+        Mistake("out is float32 for float64 inputs: a torch.zeros(T, N, H) buffer without dtype= is float32 "
+                "(and on the CPU); keep the dtype and device of the inputs (xs.new_zeros, or stack the steps)",
+                produces=_lstm_float32_out),
+        OFF_DEVICE,
+    ],
+)
+
+
+# ----------------------------------------------------------------------------- embedding
+
+
+def _one_hot_width(call_: Call, error: str) -> bool:
+    return "cannot be multiplied" in error or "number of classes" in error
+
+
+def _one_hot_dtype(call_: Call, error: str) -> bool:
+    return "same dtype" in error or "float != double" in error
+
+
+EMBEDDING = Task(
+    "embedding", points=16,
+    checks=[
+        Worked([(call(np.array([3, 1]), TABLE, note="the handout's fruit table"), _tensor(TABLE[[3, 1]])),
+                (call(np.array(3), TABLE, note="the handout's fruit table, a single (0-d) id"), _tensor(TABLE[3]))],
+               tolerance=VALUES),
+        Matches(Torch("torch.nn.functional.embedding", _oracle(torch_embedding)), embedding_calls(),
+                examples=EMBEDDING_EDGES, variants=DEVICES_BOTH, tolerance=VALUES),
+        Gradients("autograd through torch.nn.functional.embedding", torch_embedding, wrt=(1,), cases=embedding_calls(),
+                  examples=EMBEDDING_EDGES[:1], variants=DEVICES_BOTH, tolerance=GRADS, max_examples=8),
+        # 0-d ids are left out here: indexing with a 0-d meta tensor asks for its value, which meta has not
+        Matches(Torch("torch.nn.functional.embedding", _meta_oracle(torch_embedding)), embedding_calls(min_dims=1),
+                variants=META, name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4),
+        NoBannedCalls(BANNED),
+    ],
+    mistakes=[
+        Mistake("the ids were flattened and the result never reshaped: it has shape ids.shape + (E,) "
+                "(for 2-D ids, (N, L, E))", produces=lambda ids, table: table[ids.reshape(-1)]),
+        Mistake("one_hot(ids) without num_classes is only as wide as the largest id + 1, not V: pass "
+                "num_classes=table.shape[0] (or select the rows by indexing)", raises=_one_hot_width),
+        Mistake("the one-hot matrix has the wrong dtype: .float() makes it float32, so it cannot multiply a float64 "
+                "table; convert with .to(table.dtype)", raises=_one_hot_dtype),
+        OFF_DEVICE,
+    ],
+)
+
+
+LAB = Lab(
+    name="lab4",
+    title="Recurrent cells from PyTorch primitives",
+    module="recurrent",
+    kind="torch",
+    tasks=[RNN_CELL, LSTM_CELL, GRU_CELL, LSTM, EMBEDDING],
+    banned_calls=TRIPWIRES,
+)

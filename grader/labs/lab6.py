@@ -1,0 +1,752 @@
+"""Lab 6, regularization and normalization: the tasks, their checks and the mistakes they recognise.
+
+PyTorch is the oracle wherever one exists: ``F.batch_norm`` (running statistics
+included), ``F.layer_norm``, and autograd for every gradient, computed in float64
+on every device present and cast back to the inputs' dtype. Dropout's mask is the
+student's own draw, so dropout is checked by properties instead: the output
+follows from the returned mask, the kept fraction lies in an interval derived
+from the binomial distribution, the mean is preserved, evaluation is the
+identity, and the generator alone decides the mask.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from hypothesis import strategies as st
+
+from grader import oracles
+from grader.checks import Matches, Property, Reference, Torch, Worked, compare_result, failure_message, hints_for
+from grader.compare import difference, kind_of
+from grader.engine import CheckFailed, Context
+from grader.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call
+from grader.strategies import arrays_with_zeros, float_arrays, shapes, sizes
+from grader.wire import RngSpec
+
+DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64", "float32"))
+CPU_BOTH = (Variant("cpu", "float64"), Variant("cpu", "float32"))
+CPU_64 = (Variant("cpu", "float64"),)
+
+# Drop probabilities: never only 0.5, where keeping with probability p instead of 1 - p is invisible.
+P_DROP = (0.2, 0.1, 0.3, 0.7, 0.9)
+# The kept count of a correct dropout falls outside its binomial interval with probability at most
+# this (two-sided, alpha / 2 per tail): the interval is a 1 - 1e-9 confidence interval.
+ALPHA = 1e-9
+LARGE = (200, 200)  # 40 000 units: the kept fraction's standard deviation is at most 0.0025
+SMALL = shapes(1, 3, 1, 6)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _bind(args: Sequence[Any], kwargs: dict[str, Any], names: Sequence[str], **defaults: Any) -> dict[str, Any]:
+    """The call's arguments by parameter name, defaults filled in."""
+    bound = dict(defaults)
+    bound.update(zip(names, args))
+    bound.update(kwargs)
+    return bound
+
+
+def _cast(value: Any, dtype: Any) -> Any:
+    """Floating arrays and scalars of a result in ``dtype`` (the inputs' dtype)."""
+    if isinstance(value, np.ndarray):
+        return value.astype(dtype) if value.dtype.kind == "f" else value
+    if isinstance(value, (float, np.floating)):
+        return np.dtype(dtype).type(value)
+    if isinstance(value, tuple):
+        return tuple(_cast(v, dtype) for v in value)
+    return value
+
+
+def _in_float64(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a NumPy formula on float64 copies of the arrays; the result comes back in the inputs' dtype."""
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        dtype = next(a.dtype for a in args if isinstance(a, np.ndarray) and a.dtype.kind == "f")
+        up = [a.astype(np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in args]
+        with warnings.catch_warnings(), np.errstate(all="ignore"):  # a mistake may divide by zero: that is its answer
+            warnings.simplefilter("ignore")
+            return _cast(fn(*up, **kwargs), dtype)
+    return run
+
+
+def _close(expected: Any, received: Any) -> bool:
+    """``received`` equals ``expected`` at the default tolerance of its dtype."""
+    return difference(expected, received) is None
+
+
+def _t(array: Any, variant: Variant) -> Any:
+    """A float64 tensor on the variant's device (the oracle computes in float64)."""
+    return oracles.tensor(np.asarray(array), variant.device, "float64")
+
+
+def _fail(ctx: Context, call_: Call, problem: str, source: str, expected: Any, received: Any,
+          tolerance: Any = None) -> None:
+    """Raise the failure with the hints of the known mistakes the received value matches."""
+    hints = hints_for(ctx, call_, expected, received, tolerance)
+    raise CheckFailed(failure_message(ctx, call_, problem, source, hints))
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+@functools.lru_cache(maxsize=None)
+def binomial_interval(n: int, q: float, alpha: float = ALPHA) -> tuple[int, int]:
+    """The counts [lo, hi] a Binomial(n, q) count K lies in with probability at least 1 - alpha:
+    P(K < lo) <= alpha / 2 and P(K > hi) <= alpha / 2, from the exact probabilities."""
+    if q <= 0.0:
+        return 0, 0
+    if q >= 1.0:
+        return n, n
+    k = np.arange(n + 1)
+    log_factorials = np.array([math.lgamma(i + 1) for i in range(n + 1)])
+    log_choose = log_factorials[n] - log_factorials - log_factorials[::-1]
+    log_pmf = log_choose + k * math.log(q) + (n - k) * math.log1p(-q)
+    pmf = np.exp(log_pmf - log_pmf.max())
+    pmf /= pmf.sum()
+    below = np.cumsum(pmf)  # P(K <= k), summed from the small tail up
+    above = np.cumsum(pmf[::-1])[::-1]  # P(K >= k)
+    lo = int(np.argmax(below > alpha / 2))  # P(K <= lo - 1) <= alpha / 2
+    hi = int(n - np.argmax(above[::-1] > alpha / 2))  # P(K >= hi + 1) <= alpha / 2
+    return lo, hi
+
+
+# ----------------------------------------------------------------------------- dropout_forward
+
+
+@st.composite
+def dropout_calls(draw: st.DrawFn, train: bool = True, shape: st.SearchStrategy[tuple[int, ...]] = SMALL,
+                  p: Sequence[float] = P_DROP, constant: bool = False) -> Call:
+    """x (random values, or one constant everywhere), p, train and a generator seed."""
+    size = draw(shape)
+    x = np.full(size, draw(st.sampled_from((1.0, -2.0, 0.5, 3.0)))) if constant else draw(float_arrays(size))
+    return call(x, draw(st.sampled_from(tuple(p))), train, RngSpec(draw(st.integers(0, 2**32 - 1))))
+
+
+class _Unusable(Exception):
+    """The result has the wrong structure to judge a property of it."""
+
+
+def _keep_mask(call_: Call, received: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The student's (out, keep-mask) in training, or a failure saying why they are unusable."""
+    x = call_.args[0]
+    if not isinstance(received, (tuple, list)) or len(received) != 2:
+        raise _Unusable(f"the result should be a tuple (out, mask), received {kind_of(received)}")
+    out, mask = received
+    problem = difference(np.zeros(x.shape, bool), mask, what="mask", exact_dtype=False) \
+        if not (type(mask) is np.ndarray and mask.shape == x.shape) else None
+    if problem:
+        raise _Unusable(problem + " (in training mask is the boolean keep-mask, of x's shape)")
+    problem = difference(x, out, what="out", exact_dtype=False) \
+        if not (type(out) is np.ndarray and out.shape == x.shape) else None
+    if problem:
+        raise _Unusable(problem)
+    return out, mask != 0
+
+
+def _student_training(ctx: Context, call_: Call, source: str) -> tuple[Any, np.ndarray, np.ndarray]:
+    received = ctx.student(call_)
+    try:
+        out, keep = _keep_mask(call_, received)
+    except _Unusable as unusable:
+        raise CheckFailed(failure_message(ctx, call_, str(unusable), source)) from None
+    return received, out, keep
+
+
+def _from_mask(call_: Call, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What a correct dropout returns with this keep-mask: (x * mask / (1 - p), mask)."""
+    x, p = call_.args[0], call_.args[1]
+    return (x.astype(np.float64) * keep / (1 - p)).astype(x.dtype), keep
+
+
+OUT_FROM_MASK = "the formula out = x * mask / (1 - p), with the mask you returned"
+
+
+def _out_follows_mask(ctx: Context, call_: Call) -> None:
+    received, out, keep = _student_training(ctx, call_, OUT_FROM_MASK)
+    expected = _from_mask(call_, keep)
+    problem = compare_result(ctx, expected, received, None)
+    if problem:
+        _fail(ctx, call_, problem, OUT_FROM_MASK, expected, received)
+
+
+def _kept_fraction(ctx: Context, call_: Call) -> None:
+    source = f"the binomial distribution (a {1 - ALPHA:.9f} confidence interval)"
+    received, out, keep = _student_training(ctx, call_, source)
+    p, n = call_.args[1], keep.size
+    lo, hi = binomial_interval(n, 1 - p, ALPHA)
+    kept = int(keep.sum())
+    if not lo <= kept <= hi:
+        problem = (f"kept {kept} of {n} units (a fraction of {kept / n:.4f}); with p = {p} each unit is kept with "
+                   f"probability 1 - p = {1 - p:g}, so the kept count is Binomial({n}, {1 - p:g}) and lies in "
+                   f"[{lo}, {hi}] (fraction [{lo / n:.4f}, {hi / n:.4f}]) with probability {1 - ALPHA:.9f}")
+        _fail(ctx, call_, problem, source, _from_mask(call_, keep), received)
+
+
+def _mean_preserved(ctx: Context, call_: Call) -> None:
+    source = f"the binomial distribution (a {1 - ALPHA:.9f} confidence interval)"
+    received, out, keep = _student_training(ctx, call_, source)
+    x, p = call_.args[0], call_.args[1]
+    c, n = float(x.flat[0]), x.size
+    lo, hi = binomial_interval(n, 1 - p, ALPHA)
+    bounds = sorted((c * lo / (n * (1 - p)), c * hi / (n * (1 - p))))
+    mean = float(out.astype(np.float64).mean())
+    if not bounds[0] - 1e-12 * abs(c) <= mean <= bounds[1] + 1e-12 * abs(c):
+        problem = (f"the mean of out is {mean:.6g} for x = {c:g} everywhere; inverted dropout preserves the mean, "
+                   f"E[out] = x: with the kept count K ~ Binomial({n}, {1 - p:g}) the mean is {c:g} * K / ({n} * "
+                   f"{1 - p:g}), in [{bounds[0]:.6g}, {bounds[1]:.6g}] with probability {1 - ALPHA:.9f}")
+        _fail(ctx, call_, problem, source, _from_mask(call_, keep), received)
+
+
+def _identity_in_evaluation(ctx: Context, call_: Call) -> None:
+    received = ctx.student(call_)
+    expected = (call_.args[0], None)
+    problem = compare_result(ctx, expected, received, None)
+    if problem:
+        _fail(ctx, call_, problem, "inverted dropout's evaluation mode: (x, None)", expected, received)
+
+
+def _mask_from_generator(ctx: Context, call_: Call) -> None:
+    source = "calling again with the same generator state"
+    first, _, keep = _student_training(ctx, call_, source)
+    again = ctx.student(call_)
+    problem = compare_result(ctx, first, again, Tolerance(0.0, 0.0))
+    if problem:
+        _fail(ctx, call_, f"two calls with the same generator state gave different results: {problem}", source,
+              first, again, Tolerance(0.0, 0.0))
+    seed = call_.args[3].seed
+    other = call_.with_args(call_.args[:3] + (RngSpec((seed + 1) % 2**32),))
+    _, _, other_keep = _student_training(ctx, other, source)
+    if np.array_equal(keep, other_keep):
+        raise CheckFailed(failure_message(
+            ctx, other, f"a different generator (seed {seed} and {(seed + 1) % 2**32}) gave the same mask of "
+            f"{keep.size} units: the mask must be drawn from rng, the only source of randomness",
+            "two generators with different seeds"))
+
+
+def _masks_differ(c: Call, e: Any, r: Any) -> bool:
+    em, rm = e[1], r[1]
+    return all(type(m) is np.ndarray and m.dtype == bool for m in (em, rm)) and em.shape == rm.shape \
+        and not np.array_equal(em, rm)
+
+
+def _training_out(c: Call, r: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    out, keep = _keep_mask(c, r)
+    return c.args[0].astype(np.float64), out.astype(np.float64), keep, float(c.args[1])
+
+
+def _not_inverted(c: Call, e: Any, r: Any) -> bool:
+    x, out, keep, p = _training_out(c, r)
+    return bool(c.args[2]) and p > 0 and np.allclose(out, x * keep) and not np.allclose(out, x * keep / (1 - p))
+
+
+def _kept_with_probability_p(c: Call, e: Any, r: Any) -> bool:
+    x, out, keep, p = _training_out(c, r)
+    if not c.args[2] or p in (0.0, 0.5):
+        return False
+    if np.allclose(out, x * keep / p) and not np.allclose(out, x * keep / (1 - p)):
+        return True
+    return keep.size >= 1000 and abs(keep.mean() - p) < abs(keep.mean() - (1 - p))
+
+
+def _scaled_in_evaluation(c: Call, e: Any, r: Any) -> bool:
+    x, p = c.args[0].astype(np.float64), float(c.args[1])
+    return not c.args[2] and p > 0 and type(r[0]) is np.ndarray and np.allclose(r[0], x * (1 - p))
+
+
+def _dropped_in_evaluation(c: Call, e: Any, r: Any) -> bool:
+    return not c.args[2] and isinstance(r, (tuple, list)) and len(r) == 2 and r[1] is not None
+
+
+def _float_mask(c: Call, e: Any, r: Any) -> bool:
+    return bool(c.args[2]) and type(r[1]) is np.ndarray and r[1].dtype.kind == "f"
+
+
+DROPOUT_FORWARD = Task(
+    "dropout_forward", points=16, returns=("out", "mask"),
+    checks=[
+        Property("returns out = x * mask / (1 - p) with a boolean keep-mask of x's shape", _out_follows_mask,
+                 dropout_calls(), variants=CPU_BOTH),
+        Property(f"keeps each unit with probability 1 - p (binomial interval, confidence 1 - {ALPHA:g})",
+                 _kept_fraction, dropout_calls(shape=st.just(LARGE), p=(0.2, 0.8, 0.1, 0.3, 0.7, 0.9)), max_examples=8,
+                 examples=[call(np.ones(LARGE), 0.0, True, RngSpec(0), note="p = 0 keeps every unit")]),
+        Property("preserves the mean: E[out] = x", _mean_preserved,
+                 dropout_calls(shape=st.just(LARGE), constant=True), max_examples=8),
+        Property("is the identity in evaluation: (x, None)", _identity_in_evaluation, dropout_calls(train=False),
+                 variants=CPU_BOTH,
+                 examples=[call(np.array([1.0, 2.0, 3.0, 4.0]), 0.5, False, RngSpec(0),
+                                note="the handout's worked example")]),
+        Property("draws the mask from rng: the same seed gives the same mask, another seed another one",
+                 _mask_from_generator, dropout_calls(shape=st.tuples(sizes(16, 32), sizes(16, 32))), max_examples=8),
+    ],
+    mistakes=[
+        Mistake("the kept units were not scaled: inverted dropout divides the survivors by (1 - p) while training, "
+                "out = x * mask / (1 - p)", detects=_not_inverted),
+        Mistake("p is the drop probability: keep each unit with probability 1 - p (mask = rng.random(x.shape) >= p) "
+                "and divide by 1 - p", detects=_kept_with_probability_p),
+        Mistake("at evaluation time inverted dropout is the identity: return x unscaled (the survivors were already "
+                "divided by 1 - p while training)", detects=_scaled_in_evaluation),
+        Mistake("units were dropped at evaluation time: with train=False return (x, None) without drawing a mask",
+                detects=_dropped_in_evaluation),
+        Mistake("mask must be the boolean keep-mask (True = kept), not the scaled float mask: return the booleans and "
+                "compute out = x * mask / (1 - p)", detects=_float_mask),
+        Mistake("the mask was not drawn from rng: NumPy's global random state (np.random.rand, np.random.random) "
+                "ignores the generator you were given; draw with rng.random(x.shape) so that the same rng state "
+                "gives the same mask", detects=_masks_differ),
+    ],
+)
+
+
+# ----------------------------------------------------------------------------- dropout_backward
+
+
+@st.composite
+def dropout_backward_calls(draw: st.DrawFn) -> Call:
+    """dout, a keep-mask drawn like a correct forward pass draws it, and p."""
+    shape = draw(SMALL)
+    p = draw(st.sampled_from(P_DROP))
+    dout = draw(float_arrays(shape))
+    mask = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).random(shape) >= p
+    return call(dout, mask, p)
+
+
+def _torch_dropout_grad(call_: Call, variant: Variant) -> Any:
+    t = oracles.torch()
+    dout, mask, p = call_.args
+    x = t.zeros(dout.shape, dtype=t.float64, device=variant.device, requires_grad=True)
+    out = x * oracles.tensor(mask, variant.device) / (1 - p)
+    (dx,) = t.autograd.grad(out, x, _t(dout, variant))
+    return _cast(oracles.numpy(dx), dout.dtype)
+
+
+HANDOUT_DROPOUT = np.array([1.0, 2.0, 3.0, 4.0])
+
+DROPOUT_BACKWARD = Task(
+    "dropout_backward", points=8,
+    checks=[
+        Worked([
+            (call(HANDOUT_DROPOUT, np.array([True, False, True, False]), 0.5,
+                  note="the handout's worked example (p = 0.5), as the gradient of the same mask"),
+             np.array([2.0, 0.0, 6.0, 0.0])),
+            (call(HANDOUT_DROPOUT, np.array([True, True, False, True]), 0.25,
+                  note="the handout's worked example (p = 0.25), as the gradient of the same mask"),
+             np.array([4 / 3, 8 / 3, 0.0, 16 / 3])),
+        ]),
+        Matches(Torch("torch.autograd through x * mask / (1 - p)", _torch_dropout_grad), dropout_backward_calls(),
+                variants=DEVICES_BOTH),
+    ],
+    mistakes=[
+        Mistake("dx was not scaled: inverted dropout's backward pass divides by (1 - p) too, "
+                "dx = dout * mask / (1 - p)", produces=_in_float64(lambda dout, mask, p: dout * mask)),
+        Mistake("dx was multiplied by (1 - p): divide by it instead, dx = dout * mask / (1 - p)",
+                produces=_in_float64(lambda dout, mask, p: dout * mask * (1 - p))),
+        Mistake("the gradient flowed through the dropped units: multiply by the mask, so a dropped unit gets 0",
+                produces=_in_float64(lambda dout, mask, p: dout / (1 - p))),
+    ],
+)
+
+
+# ----------------------------------------------------------------------------- normalization inputs
+
+
+@st.composite
+def standardizable(draw: st.DrawFn, shape: Sequence[int], axis: int, max_offset: float) -> np.ndarray:
+    """x whose slices along ``axis`` (the one statistics are taken over) have their own offset and
+    scale: small integers, (normal + offset) * scale with |offset| <= max_offset and scale in
+    [0.1, 10], or the same with a low variance (scale in [10^-2.5, 10^-1.5]) where eps matters."""
+    style = draw(st.sampled_from(("small integers", "features", "low variance")))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    shape = tuple(shape)
+    if style == "small integers":
+        return rng.integers(-3, 4, size=shape).astype(np.float64)
+    stat_shape = tuple(1 if i == axis % len(shape) else n for i, n in enumerate(shape))
+    offset = rng.uniform(-max_offset, max_offset, stat_shape)
+    scale = 10.0 ** (rng.uniform(-1, 1, stat_shape) if style == "features" else rng.uniform(-2.5, -1.5, stat_shape))
+    return (rng.standard_normal(shape) + offset) * scale
+
+
+@st.composite
+def affine(draw: st.DrawFn, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """gamma and beta of length d, at random: with nn.BatchNorm1d's init (gamma = 1, beta = 0) a dx
+    that forgets gamma, or an affine step applied the wrong way round, would look right."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if draw(st.booleans()):
+        return rng.choice([-2.0, -1.0, 1.0, 2.0, 3.0], d), rng.integers(-2, 3, d).astype(np.float64)
+    return rng.choice([-1.0, 1.0], d) * rng.uniform(0.5, 2.0, d), rng.standard_normal(d)
+
+
+EPS = st.sampled_from((None, 1e-5, 1e-3))
+
+
+# ----------------------------------------------------------------------------- batchnorm_forward
+
+BN_NAMES = ("x", "gamma", "beta", "running_mean", "running_var", "momentum", "eps", "train")
+BN_DEFAULTS = {"momentum": 0.1, "eps": 1e-5, "train": True}
+
+
+@st.composite
+def batchnorm_calls(draw: st.DrawFn) -> Call:
+    """x (N, D) with per-feature offsets and scales, random gamma, beta and running statistics,
+    momentum never 0.5 (where swapped roles agree), eps 1e-5 or 1e-3, both modes."""
+    n, d = draw(sizes(2, 32)), draw(sizes(1, 8))
+    x = draw(standardizable((n, d), axis=0, max_offset=5.0))
+    gamma, beta = draw(affine(d))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    running_mean, running_var = rng.standard_normal(d), rng.uniform(0.1, 3.0, d)
+    kwargs: dict[str, Any] = {}
+    momentum = draw(st.sampled_from((None, 0.1, 0.01, 0.3, 0.0, 1.0)))
+    eps = draw(EPS)
+    mode = draw(st.booleans())
+    if momentum is not None:
+        kwargs["momentum"] = momentum
+    if eps is not None:
+        kwargs["eps"] = eps
+    if not mode or draw(st.booleans()):
+        kwargs["train"] = mode
+    return call(x, gamma, beta, running_mean, running_var, **kwargs)
+
+
+def _torch_batchnorm(call_: Call, variant: Variant) -> Any:
+    F = oracles.torch().nn.functional
+    a = _bind(call_.args, call_.kwargs, BN_NAMES, **BN_DEFAULTS)
+    running_mean, running_var = _t(a["running_mean"], variant), _t(a["running_var"], variant)
+    out = F.batch_norm(_t(a["x"], variant), running_mean, running_var, _t(a["gamma"], variant), _t(a["beta"], variant),
+                       training=bool(a["train"]), momentum=a["momentum"], eps=a["eps"])
+    return _cast(oracles.numpy((out, running_mean, running_var)), a["x"].dtype)
+
+
+def _batchnorm_with(*, norm_ddof: int = 0, running_ddof: int = 1, swap: bool = False, batch_in_eval: bool = False,
+                    eps_outside: bool = False, axis: int = 0) -> Callable[..., Any]:
+    """Batch norm's forward pass with one of its parts done the wrong way (for the mistakes' hints)."""
+    @_in_float64
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        a = _bind(args, kwargs, BN_NAMES, **BN_DEFAULTS)
+        x, eps, m = a["x"], a["eps"], a["momentum"]
+        if a["train"] or batch_in_eval:
+            mean, var = x.mean(axis, keepdims=True), x.var(axis, ddof=norm_ddof, keepdims=True)
+        else:
+            mean, var = a["running_mean"], a["running_var"]
+        scale = np.sqrt(var) + eps if eps_outside else np.sqrt(var + eps)
+        out = a["gamma"] * (x - mean) / scale + a["beta"]
+        if not a["train"]:
+            return out, a["running_mean"], a["running_var"]
+        m = 1 - m if swap else m
+        return (out, (1 - m) * a["running_mean"] + m * x.mean(0),
+                (1 - m) * a["running_var"] + m * x.var(0, ddof=running_ddof))
+    return forward
+
+
+# The handout's batch (section 4) and the running statistics it leaves behind.
+HANDOUT_X = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 1.0], [6.0, 5.0]])
+HANDOUT_MEAN = np.array([0.3, 0.2])
+HANDOUT_VAR = np.array([0.9 + 0.1 * 20 / 3, 0.9 + 0.1 * 4])
+ONES, ZEROS = np.ones(2), np.zeros(2)
+
+BATCHNORM_FORWARD = Task(
+    "batchnorm_forward", points=24, returns=("out", "new_running_mean", "new_running_var"),
+    checks=[
+        Worked([
+            (call(HANDOUT_X, ONES, ZEROS, ZEROS, ONES, momentum=0.1, eps=1e-5, train=True,
+                  note="the handout's worked example (training)"),
+             (np.stack([(HANDOUT_X[:, 0] - 3) / np.sqrt(5 + 1e-5), (HANDOUT_X[:, 1] - 2) / np.sqrt(3 + 1e-5)], axis=1),
+              HANDOUT_MEAN, HANDOUT_VAR)),
+            (call(np.array([[3.0, 2.0]]), ONES, ZEROS, HANDOUT_MEAN, HANDOUT_VAR, momentum=0.1, eps=1e-5, train=False,
+                  note="the handout's worked example (evaluation with the running statistics)"),
+             ((np.array([[3.0, 2.0]]) - HANDOUT_MEAN) / np.sqrt(HANDOUT_VAR + 1e-5), HANDOUT_MEAN, HANDOUT_VAR)),
+            (call(np.array([[3.0, 2.0]]), np.array([2.0, 1.0]), np.array([0.0, 0.5]), HANDOUT_MEAN, HANDOUT_VAR,
+                  momentum=0.1, eps=1e-5, train=False,
+                  note="the handout's worked example (evaluation, gamma = (2, 1), beta = (0, 0.5))"),
+             (np.array([[2.0, 1.0]]) * (np.array([[3.0, 2.0]]) - HANDOUT_MEAN) / np.sqrt(HANDOUT_VAR + 1e-5)
+              + np.array([0.0, 0.5]), HANDOUT_MEAN, HANDOUT_VAR)),
+        ]),
+        Matches(Torch("torch.nn.functional.batch_norm (running statistics included)", _torch_batchnorm),
+                batchnorm_calls(), variants=DEVICES_BOTH),
+        Matches(Reference(), batchnorm_calls()),
+    ],
+    mistakes=[
+        Mistake("the batch was normalized with the unbiased variance (N - 1): normalize with the biased variance "
+                "x.var(axis=0) (divide by N); only the running variance takes the unbiased one",
+                produces=_batchnorm_with(norm_ddof=1)),
+        Mistake("the running variance was updated with the biased batch variance: it takes the unbiased one, "
+                "var * N / (N - 1), as PyTorch does", produces=_batchnorm_with(running_ddof=0)),
+        Mistake("momentum roles swapped: in PyTorch momentum weights the new batch statistic, "
+                "new = (1 - momentum) * old + momentum * batch", produces=_batchnorm_with(swap=True)),
+        Mistake("evaluation mode (train=False) must normalize with running_mean and running_var, not with the "
+                "batch's own statistics", produces=_batchnorm_with(batch_in_eval=True)),
+        Mistake("eps belongs inside the square root: divide by sqrt(var + eps), not sqrt(var) + eps",
+                produces=_batchnorm_with(eps_outside=True)),
+        Mistake("the statistics were taken per sample (over its features): batch norm takes each feature's mean and "
+                "variance over the batch axis, axis=0", produces=_batchnorm_with(axis=1)),
+    ],
+)
+
+
+# ----------------------------------------------------------------------------- batchnorm_backward
+
+
+@st.composite
+def batchnorm_backward_calls(draw: st.DrawFn) -> Call:
+    """dout and x (N, D) with N >= 4 (at N = 2 the normalized batch is +-1 whatever x is, and dx is
+    rounding noise), per-feature offsets and scales, a random gamma, eps default, 1e-5 or 1e-3."""
+    n, d = draw(sizes(4, 32)), draw(sizes(1, 8))
+    dout = draw(float_arrays((n, d), styles=("small integers", "normal")))
+    x = draw(standardizable((n, d), axis=0, max_offset=5.0))
+    gamma, _ = draw(affine(d))
+    eps = draw(EPS)
+    return call(dout, x, gamma) if eps is None else call(dout, x, gamma, eps=eps)
+
+
+def _torch_batchnorm_grads(call_: Call, variant: Variant) -> Any:
+    t = oracles.torch()
+    a = _bind(call_.args, call_.kwargs, ("dout", "x", "gamma", "eps"), eps=1e-5)
+    x, gamma = _t(a["x"], variant).requires_grad_(True), _t(a["gamma"], variant).requires_grad_(True)
+    beta = t.zeros_like(gamma, requires_grad=True)
+    out = t.nn.functional.batch_norm(x, None, None, gamma, beta, training=True, eps=a["eps"])
+    grads = t.autograd.grad(out, (x, gamma, beta), _t(a["dout"], variant))
+    return _cast(oracles.numpy(tuple(grads)), a["x"].dtype)
+
+
+def _batchnorm_grads_with(*, ddof: int = 0, through_mean: bool = True, through_var: bool = True,
+                          times_gamma: bool = True, dgamma_of_x_hat: bool = True,
+                          means: bool = False) -> Callable[..., Any]:
+    """Batch norm's gradients with one of their parts done the wrong way (for the mistakes' hints)."""
+    @_in_float64
+    def backward(*args: Any, **kwargs: Any) -> Any:
+        a = _bind(args, kwargs, ("dout", "x", "gamma", "eps"), eps=1e-5)
+        dout, x, gamma = a["dout"], a["x"], a["gamma"]
+        s = np.sqrt(x.var(0, ddof=ddof) + a["eps"])
+        x_hat = (x - x.mean(0)) / s
+        dbeta, dgamma = dout.sum(0), (dout * x_hat).sum(0)
+        dx_hat = dout - (dout.mean(0) if through_mean else 0) - (x_hat * (dout * x_hat).mean(0) if through_var else 0)
+        dx = (gamma if times_gamma else 1) / s * dx_hat
+        if not dgamma_of_x_hat:
+            dgamma = dbeta
+        n = x.shape[0] if means else 1
+        return dx, dgamma / n, dbeta / n
+    return backward
+
+
+def _dx_sums_to_zero(ctx: Context, call_: Call) -> None:
+    received = ctx.student(call_)
+    source = "a property of every correct dx: per feature, the entries of dx sum to 0"
+    dx = received[0] if isinstance(received, (tuple, list)) and len(received) == 3 else None
+    x = call_.args[1]
+    if type(dx) is not np.ndarray or dx.shape != x.shape or dx.dtype.kind != "f":
+        raise CheckFailed(failure_message(ctx, call_, f"dx should be a numpy.ndarray of shape {x.shape}, received "
+                                          f"{kind_of(dx)}", source))
+    # The sum cancels terms as large as |gamma| / s * sum(|dout|): the rounding it may leave scales with them.
+    a = _bind(call_.args, call_.kwargs, ("dout", "x", "gamma", "eps"), eps=1e-5)
+    s = np.sqrt(x.astype(np.float64).var(0) + a["eps"])
+    scale = np.abs(dx.astype(np.float64)).sum(0) + np.abs(a["gamma"]) / s * np.abs(a["dout"].astype(np.float64)).sum(0)
+    sums = dx.astype(np.float64).sum(0)
+    tol = SUM_RTOL[x.dtype.name] * scale
+    if not np.all(np.abs(sums) <= tol):
+        j = int(np.argmax(np.abs(sums) - tol))
+        problem = (f"the entries of dx for feature {j} sum to {sums[j]:.6g}, expected 0: shifting every sample of a "
+                   "feature by the same amount changes nothing after normalization, so dx has no component along "
+                   "that shift")
+        expected = _torch_batchnorm_grads(call_, ctx.variant)
+        _fail(ctx, call_, problem, source, expected, received)
+
+
+SUM_RTOL = {"float64": 1e-9, "float32": 1e-4}
+# In float32, dx = gamma / s * (dout - mean(dout) - x_hat * mean(dout * x_hat)) can cancel terms of
+# size |gamma| / s * |dout| down to nearly 0, leaving their rounding (~1e-7 of them) in that entry.
+CANCELLING_FLOAT32 = {"float32": Tolerance(1e-4, 1e-5, scaled=True)}
+
+# The handout's section 5: feature 0 of the batch normalized, (x - 3) / sqrt(5 + eps), and
+# dx = (N g - dbeta - x_hat dgamma) / (N s) with g touching only sample 0.
+HANDOUT_X_HAT = (HANDOUT_X[:, 0] - 3) / np.sqrt(5 + 1e-5)
+
+BATCHNORM_BACKWARD = Task(
+    "batchnorm_backward", points=22, returns=("dx", "dgamma", "dbeta"),
+    checks=[
+        Worked([(call(np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]), HANDOUT_X, ONES, eps=1e-5,
+                      note="the handout's worked example (dout touches only sample 0, feature 0)"),
+                 (np.stack([(np.array([4.0, 0.0, 0.0, 0.0]) - 1 - HANDOUT_X_HAT * HANDOUT_X_HAT[0])
+                            / (4 * np.sqrt(5 + 1e-5)), np.zeros(4)], axis=1),
+                  np.array([HANDOUT_X_HAT[0], 0.0]), np.array([1.0, 0.0])))]),
+        Matches(Torch("torch.autograd through torch.nn.functional.batch_norm (training)", _torch_batchnorm_grads),
+                batchnorm_backward_calls(), variants=DEVICES_BOTH, tolerance=CANCELLING_FLOAT32),
+        Matches(Reference(), batchnorm_backward_calls()),
+        Property("per feature, the entries of dx sum to 0", _dx_sums_to_zero, batchnorm_backward_calls(),
+                 variants=CPU_BOTH),
+    ],
+    mistakes=[
+        Mistake("dx treats the batch mean and variance as constants: every x_i also moves the mean and the variance, "
+                "so dx = gamma / (N s) * (N dout - dbeta - x_hat * dgamma)",
+                produces=_batchnorm_grads_with(through_mean=False, through_var=False)),
+        Mistake("dx misses the path through the variance: subtract x_hat * mean(dout * x_hat) as well as mean(dout)",
+                produces=_batchnorm_grads_with(through_var=False)),
+        Mistake("dgamma is the sum over the batch of dout * x_hat, not of dout alone (gamma multiplies x_hat)",
+                produces=_batchnorm_grads_with(dgamma_of_x_hat=False)),
+        Mistake("dx was not multiplied by gamma: the gradient reaching x_hat is gamma * dout",
+                produces=_batchnorm_grads_with(times_gamma=False)),
+        Mistake("the statistics were recomputed with the unbiased variance (N - 1): the forward pass normalized with "
+                "the biased variance (divide by N), so recompute that one", produces=_batchnorm_grads_with(ddof=1)),
+        Mistake("dgamma and dbeta are a sum over the batch, not a mean: every sample's output used the same gamma "
+                "and beta", produces=_batchnorm_grads_with(means=True)),
+    ],
+)
+
+
+# ----------------------------------------------------------------------------- layernorm_forward
+
+
+@st.composite
+def layernorm_calls(draw: st.DrawFn) -> Call:
+    """x of shape (D,), (N, D) with N != D or (N, L, D) with L != D (a statistic over the wrong axis
+    then cannot broadcast by accident), per-sample offsets and scales, random gamma and beta."""
+    d = draw(sizes(1, 8))
+    leading = draw(st.sampled_from((1, 2, 0)))
+    shape = tuple(draw(sizes(1, 6).filter(lambda k: k != d)) for _ in range(leading)) + (d,)
+    x = draw(standardizable(shape, axis=-1, max_offset=3.0))
+    gamma, beta = draw(affine(d))
+    eps = draw(EPS)
+    return call(x, gamma, beta) if eps is None else call(x, gamma, beta, eps=eps)
+
+
+def _torch_layernorm(call_: Call, variant: Variant) -> Any:
+    a = _bind(call_.args, call_.kwargs, ("x", "gamma", "beta", "eps"), eps=1e-5)
+    F = oracles.torch().nn.functional
+    x, gamma, beta = (_t(a[name], variant) for name in ("x", "gamma", "beta"))
+    out = F.layer_norm(x, x.shape[-1:], gamma, beta, a["eps"])
+    return _cast(oracles.numpy(out), a["x"].dtype)
+
+
+def _layernorm_with(*, axis: int = -1, ddof: int = 0, eps_outside: bool = False,
+                    keepdims: bool = True) -> Callable[..., Any]:
+    """Layer norm with one of its parts done the wrong way (for the mistakes' hints)."""
+    @_in_float64
+    def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+        mean, var = x.mean(axis, keepdims=keepdims), x.var(axis, ddof=ddof, keepdims=keepdims)
+        scale = np.sqrt(var) + eps if eps_outside else np.sqrt(var + eps)
+        return gamma * (x - mean) / scale + beta
+    return forward
+
+
+def _normalized_over_another_axis(c: Call, e: Any, r: Any) -> bool:
+    x = c.args[0]
+    return any(_close(_layernorm_with(axis=axis)(*c.args, **c.kwargs), r) for axis in range(x.ndim - 1))
+
+
+# Explicit inputs on which a statistic over the wrong axis, or without keepdims, broadcasts and gives
+# wrong values (the generated shapes make it raise instead, which carries no hint).
+SQUARE = np.array([[1.0, -2.0, 0.0], [3.0, 1.0, -1.0], [2.0, 2.0, -3.0]])
+CUBE = np.array([[[1.0, -2.0, 0.0], [3.0, 1.0, -1.0], [2.0, 2.0, -3.0]],
+                 [[0.0, 1.0, 3.0], [-1.0, -1.0, 2.0], [1.0, 0.0, 0.0]],
+                 [[2.0, -3.0, 1.0], [0.0, 2.0, 2.0], [-2.0, 1.0, 3.0]]])
+
+LAYERNORM_FORWARD = Task(
+    "layernorm_forward", points=14,
+    checks=[
+        Matches(Torch("torch.nn.functional.layer_norm", _torch_layernorm), layernorm_calls(), variants=DEVICES_BOTH,
+                examples=[call(SQUARE, np.array([1.0, 2.0, -1.0]), np.array([0.0, 1.0, 0.5]),
+                               note="a square batch (N = D = 3)"),
+                          call(CUBE, np.array([1.0, 2.0, -1.0]), np.array([0.0, 1.0, 0.5]),
+                               note="a batch of sequences (N = L = D = 3)")]),
+        Worked([(call(np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]]), np.ones(3), np.zeros(3),
+                      note="the handout's worked example"),
+                 np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0]]) / np.sqrt(np.array([[2 / 3], [8 / 3]]) + 1e-5))]),
+        Matches(Reference(), layernorm_calls()),
+    ],
+    mistakes=[
+        Mistake("the statistics were taken over the wrong axis: layer norm normalizes each sample over its last axis "
+                "(axis=-1), whatever the number of leading axes", detects=_normalized_over_another_axis),
+        Mistake("the statistics broadcast against the wrong axis: keep the reduced axis "
+                "(x.mean(axis=-1, keepdims=True)) so that they line up with each sample",
+                produces=_layernorm_with(keepdims=False)),
+        Mistake("normalize with the biased variance (divide by D, np.var's default ddof=0), not the unbiased one",
+                produces=_layernorm_with(ddof=1)),
+        Mistake("eps belongs inside the square root: divide by sqrt(var + eps), not sqrt(var) + eps",
+                produces=_layernorm_with(eps_outside=True)),
+    ],
+)
+
+
+# ----------------------------------------------------------------------------- penalties
+
+
+@st.composite
+def penalty_calls(draw: st.DrawFn) -> Call:
+    """W of 1 to 3 axes with about 30 % exact zeros (where sign(0) matters), lam in [1e-4, 1]."""
+    W = draw(arrays_with_zeros(draw(shapes(1, 3, 1, 5))))
+    return call(W, draw(st.sampled_from((0.1, 1e-4, 0.01, 0.5, 1.0))))
+
+
+def _torch_penalty(kind: str) -> Callable[[Call, Variant], Any]:
+    def compute(call_: Call, variant: Variant) -> Any:
+        t = oracles.torch()
+        W, lam = call_.args
+        w = _t(W, variant).requires_grad_(True)
+        penalty = lam * (w.square().sum() if kind == "l2" else w.abs().sum())
+        (dW,) = t.autograd.grad(penalty, w)
+        return _cast((float(penalty.item()), oracles.numpy(dW)), W.dtype)
+    return compute
+
+
+def _differs_only_at_zeros(c: Call, e: Any, r: Any) -> bool:
+    W, dW = c.args[0], r[1]
+    if type(dW) is not np.ndarray or dW.shape != W.shape:
+        return False
+    with np.errstate(invalid="ignore"):
+        wrong = ~np.isclose(dW.astype(np.float64), e[1].astype(np.float64), rtol=1e-4, atol=1e-8) | np.isnan(dW)
+    return bool(wrong.any()) and bool(np.all(W[wrong] == 0))
+
+
+HANDOUT_W = np.array([[0.5, -1.0], [0.0, 2.0]])
+
+L2_PENALTY = Task(
+    "l2_penalty", points=8, returns=("penalty", "dW"),
+    checks=[
+        Worked([(call(HANDOUT_W, 0.1, note="the handout's worked example"),
+                 (0.525, np.array([[0.1, -0.2], [0.0, 0.4]]))),
+                (call(HANDOUT_W, 0.0, note="lam = 0: no penalty"), (0.0, np.zeros((2, 2))))]),
+        Matches(Torch("torch.autograd through lam * (W ** 2).sum()", _torch_penalty("l2")), penalty_calls(),
+                variants=DEVICES_BOTH),
+    ],
+    mistakes=[
+        Mistake("dW is missing the factor 2: the derivative of lam * W² is 2 * lam * W",
+                produces=_in_float64(lambda W, lam: (lam * np.sum(W**2), lam * W))),
+        Mistake("this is the 1/2 * lam * sum(W²) convention: this lab grades lam * sum(W²), whose gradient is "
+                "2 * lam * W", produces=_in_float64(lambda W, lam: (0.5 * lam * np.sum(W**2), lam * W))),
+        Mistake("the squares were averaged (a mean): the penalty is lam times their sum over every entry",
+                produces=_in_float64(lambda W, lam: (lam * np.mean(W**2), 2 * lam * W / W.size))),
+        Mistake("the norm is not squared: the penalty is lam * sum(W²), not lam * ||W||",
+                produces=_in_float64(lambda W, lam: (lam * np.sqrt(np.sum(W**2)), 2 * lam * W))),
+    ],
+)
+
+L1_PENALTY = Task(
+    "l1_penalty", points=8, returns=("penalty", "dW"),
+    checks=[
+        Worked([(call(HANDOUT_W, 0.1, note="the handout's worked example"),
+                 (0.35, np.array([[0.1, -0.1], [0.0, 0.1]]))),
+                (call(np.zeros((2, 3)), 0.5, note="W all zero: no penalty and no gradient"),
+                 (0.0, np.zeros((2, 3))))]),
+        Matches(Torch("torch.autograd through lam * W.abs().sum()", _torch_penalty("l1")), penalty_calls(),
+                variants=DEVICES_BOTH),
+    ],
+    mistakes=[
+        Mistake("sign(0) must be 0: a weight that is exactly 0 gets no L1 gradient (np.sign(0) is 0, while W / |W| "
+                "is NaN there and a two-way sign gives +-lam)", detects=_differs_only_at_zeros),
+        Mistake("the L1 gradient is lam * sign(W), not lam * W",
+                produces=_in_float64(lambda W, lam: (lam * np.sum(np.abs(W)), lam * W))),
+        Mistake("the penalty sums W, not its absolute values: lam * sum(|W|)",
+                produces=_in_float64(lambda W, lam: (lam * np.sum(W), lam * np.sign(W)))),
+    ],
+)
+
+
+LAB = Lab(
+    name="lab6",
+    title="Regularization and normalization",
+    module="regularization",
+    kind="numpy",
+    tasks=[DROPOUT_FORWARD, DROPOUT_BACKWARD, BATCHNORM_FORWARD, BATCHNORM_BACKWARD, LAYERNORM_FORWARD,
+           L2_PENALTY, L1_PENALTY],
+)

@@ -1,0 +1,96 @@
+"""dlkit's stages in nbgrader's pipelines (nbgrader itself is imported here, and only here).
+
+- ``GradeTestCells`` runs in ``nbgrader autograde`` right after the notebook has been executed
+  (the course's ``nbgrader_config.py`` puts it there). It grades the notebook's code in
+  nbgrader's own process, as ``dlkit check`` grades a module, and writes each dlkit test
+  cell's outputs from that result, replacing whatever the kernel printed. The student's code
+  runs in the worker process only; the kernel, where a notebook's cells run with the
+  instructor's files in reach, decides nothing.
+- ``TaskCsvExport`` is an ``nbgrader export`` plugin: one row per student, assignment and task.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from nbconvert.exporters.exporter import ResourcesDict
+from nbformat import NotebookNode, from_dict
+from traitlets import Unicode
+
+from nbgrader import utils
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.plugins import ExportPlugin
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+from grader import labs
+from grader.notebook import REPO, Verdict, grade_module, graded_module, notebook_cells, read_test_cell
+
+
+class GradeTestCells(NbGraderPreprocessor):
+    """Grade a notebook's dlkit test cells from its code cells, outside the kernel, and set their outputs."""
+
+    profile = Unicode("", help="Hypothesis budget: default, ci or thorough (empty: $DLKIT_PROFILE or default)."
+                      ).tag(config=True)
+    solutions = Unicode("", help="Folder of the reference solutions (empty: the kit's solutions/).").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        # Test cells: grade cells (restored from the gradebook by OverwriteCells) that call check_task.
+        tests: dict[int, tuple[str, str, int]] = {}
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell):
+                call = read_test_cell(cell.source)
+                if call is not None:
+                    tests[index] = (call[0], call[1], 0 if call[2] is None else call[2])
+        if not tests:
+            return nb, resources
+        module = graded_module(notebook_cells(nb))
+        solutions = Path(self.solutions) if self.solutions else REPO / "solutions"
+        verdicts: dict[tuple[str, str], Verdict] = {}
+        for lab_name, seed in sorted({(lab, seed) for lab, _, seed in tests.values()}):
+            lab = labs.load(lab_name)
+            reference = solutions / lab.name / f"{lab.module}.py"
+            if not reference.is_file():
+                raise RuntimeError(f"cannot grade {lab.name}: no reference solution at {reference}")
+            wanted = tuple(dict.fromkeys(t for l, t, s in tests.values() if l == lab_name and s == seed))
+            self.log.info("dlkit: grading %s of %s (seed %d) outside the kernel", ", ".join(wanted), lab.name, seed)
+            result = grade_module(lab, module, wanted, seed, solutions=solutions, profile=self.profile or None)
+            for graded in result.tasks:
+                verdicts[(lab_name, graded.name)] = Verdict(graded, seed)
+        for index, (lab_name, task_name, _) in tests.items():
+            outputs = verdicts[(lab_name, task_name)].outputs()
+            nb.cells[index].outputs = [from_dict(o) for o in outputs]
+        return nb, resources
+
+
+class TaskCsvExport(ExportPlugin):
+    """``nbgrader export --exporter grader.nbgrader_autograde.TaskCsvExport``: one row per student,
+    assignment and autograded cell (for dlkit's notebooks: one per task), with its points."""
+
+    def export(self, gradebook: Gradebook) -> None:
+        destination = self.to or "grades_by_task.csv"
+        self.log.info("Exporting grades by task to %s", destination)
+        with open(destination, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["assignment", "student_id", "notebook", "task", "score", "max_score"])
+            for assignment in gradebook.assignments:
+                if self.assignment and assignment.name not in self.assignment:
+                    continue
+                for student in gradebook.students:
+                    if self.student and student.id not in self.student:
+                        continue
+                    for notebook in assignment.notebooks:
+                        for cell in notebook.grade_cells:
+                            try:
+                                grade = gradebook.find_grade(cell.name, notebook.name, assignment.name, student.id)
+                                score = grade.score
+                            except MissingEntry:
+                                score = 0.0
+                            task = cell.name.removeprefix("test_")
+                            writer.writerow([assignment.name, student.id, notebook.name, task,
+                                             _number(score), _number(cell.max_score)])
+
+
+def _number(x: float | None) -> str:
+    x = float(x or 0.0)
+    return str(int(x)) if x.is_integer() else f"{x:g}"

@@ -1,0 +1,334 @@
+"""The student release: the kit as students get it, with no reference code anywhere in it.
+
+``write_release(out, labs)`` writes a repository a course can push as its students'
+template: the stubs and handouts of the chosen labs, the grader (its registry cut to
+those labs), the CLI, the packaging, a README for students and a GitHub Actions
+workflow that runs the checks on every push and publishes the score in the job
+summary. Without ``solutions/`` the checks that need the reference are ``skipped``
+("needs the reference solutions (graded on submission)"); the engine looks for
+solutions nowhere but in its own tree.
+
+Before anything is written the release is proved clean: no line of any reference
+function body (``solutions/``) may appear in any file of it (``find_leaks``).
+"""
+
+from __future__ import annotations
+
+import ast
+import collections
+import io
+import keyword
+import shutil
+import tempfile
+import tokenize
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from grader import labs
+from grader.spec import Lab
+from grader.stubs import stub_path
+
+REPO = Path(__file__).resolve().parent.parent
+WORKFLOW = Path(".github/workflows/dlkit.yml")
+REPORTS = "dlkit-reports"  # where the workflow keeps the JSON reports
+TORCH_CPU = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+# A line of a reference body counts as reference code when it holds at least this many names,
+# literals and operators; shorter lines ("return out", "for layer in layers:") are idioms any
+# Python file may share.
+SIGNIFICANT_TOKENS = 5
+
+
+class ReleaseError(Exception):
+    """The release cannot be written (the message says why, in one line)."""
+
+
+# ----------------------------------------------------------------------------- the kit
+
+
+def write_kit(out: Path, chosen: Sequence[Lab], repo: Path = REPO) -> None:
+    """The kit's code for the chosen labs: ``cli.py``, ``pyproject.toml``, ``grader/`` with its
+    registry cut to those labs, and each lab's ``assignments/`` folder (stub and handout)."""
+    for name in ("cli.py", "pyproject.toml"):
+        shutil.copyfile(repo / name, out / name)
+    _copy_grader(repo / "grader", out / "grader", chosen)
+    for lab in chosen:
+        stub = stub_path(repo, lab)
+        if not stub.is_file():
+            raise ReleaseError(f"{lab.name} has no stub {stub.relative_to(repo)} (run 'dlkit stubs {lab.name}')")
+        shutil.copytree(stub.parent, out / "assignments" / lab.name, ignore=_ignored)
+
+
+def _ignored(folder: str, names: list[str]) -> set[str]:
+    return {n for n in names if n in ("__pycache__", ".ipynb_checkpoints") or n.endswith((".pyc", ".pyo"))}
+
+
+def _copy_grader(source: Path, target: Path, chosen: Sequence[Lab]) -> None:
+    """The grader package; from ``grader/labs`` only the chosen labs' declarations, and a registry
+    listing only them."""
+    shutil.copytree(source, target, ignore=lambda folder, names: _ignored(folder, names) | (
+        set(names) if Path(folder) == source / "labs" else set()))
+    keep = {labs.MODULES[lab.name].rpartition(".")[2] + ".py" for lab in chosen}
+    for path in sorted((source / "labs").iterdir()):
+        if path.name == "__init__.py":
+            (target / "labs" / path.name).write_text(registry_source(path.read_text(encoding="utf-8"), chosen),
+                                                     encoding="utf-8")
+        elif path.suffix == ".py" and (path.name in keep or not _declares_a_lab(path)):
+            shutil.copyfile(path, target / "labs" / path.name)
+
+
+def _declares_a_lab(path: Path) -> bool:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return any(isinstance(node, (ast.Assign, ast.AnnAssign)) and "LAB" in _targets(node) for node in tree.body)
+
+
+def _targets(node: ast.Assign | ast.AnnAssign) -> set[str]:
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return {t.id for t in targets if isinstance(t, ast.Name)}
+
+
+def registry_source(source: str, chosen: Sequence[Lab]) -> str:
+    """``grader/labs/__init__.py`` with its ``MODULES`` table cut to the chosen labs."""
+    tree = ast.parse(source)
+    node = next((n for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign)) and "MODULES" in _targets(n)), None)
+    if node is None:
+        raise ReleaseError("grader/labs/__init__.py has no MODULES table")
+    lines = source.splitlines(keepends=True)
+    table = "".join(f'    "{lab.name}": "{labs.MODULES[lab.name]}",\n' for lab in chosen)
+    head = lines[node.lineno - 1].split("=")[0].rstrip()
+    lines[node.lineno - 1:node.end_lineno] = [f"{head} = {{\n{table}}}\n"]  # type: ignore[misc]
+    return "".join(lines)
+
+
+# ----------------------------------------------------------------------------- the release
+
+
+def write_release(out: Path, chosen: Sequence[Lab], repo: Path = REPO) -> list[Path]:
+    """Write the student release of the chosen labs into ``out`` (absent, empty, or holding only a
+    ``.git`` folder); return the files written. Nothing is written if reference code would leak."""
+    if not chosen:
+        raise ReleaseError("no labs to release")
+    _check_target(out, repo)
+    with tempfile.TemporaryDirectory(prefix="dlkit-release-") as staging:
+        stage = Path(staging) / "release"  # made with the usual permissions, unlike the private staging folder
+        stage.mkdir()
+        write_kit(stage, chosen, repo)
+        (stage / "README.md").write_text(student_readme(chosen), encoding="utf-8")
+        (stage / WORKFLOW).parent.mkdir(parents=True)
+        (stage / WORKFLOW).write_text(workflow(chosen), encoding="utf-8")
+        (stage / ".gitignore").write_text(".venv/\n__pycache__/\n*.egg-info/\n.hypothesis/\n" + REPORTS + "/\n",
+                                          encoding="utf-8")
+        leaks = find_leaks(stage, reference_lines(repo / "solutions"))
+        if leaks:
+            where = "; ".join(f"{leak.path}:{leak.line} {leak.text!r}" for leak in leaks[:5])
+            raise ReleaseError(f"nothing written: {len(leaks)} lines of reference code would leak into the release "
+                               f"({where}{' ...' if len(leaks) > 5 else ''})")
+        shutil.copytree(stage, out, dirs_exist_ok=True)
+    return sorted(p for p in out.rglob("*") if p.is_file() and ".git" not in p.relative_to(out).parts)
+
+
+def _check_target(out: Path, repo: Path) -> None:
+    here, there = repo.resolve(), out.resolve()
+    if there == here or here.is_relative_to(there):
+        raise ReleaseError(f"'{out}' holds the kit itself; write the release to a new folder")
+    if out.exists():
+        if not out.is_dir():
+            raise ReleaseError(f"'{out}' is a file; give a folder for the release")
+        if any(p.name != ".git" for p in out.iterdir()):
+            raise ReleaseError(f"'{out}' is not empty; give a new or empty folder (a .git folder may stay)")
+
+
+def student_readme(chosen: Sequence[Lab]) -> str:
+    """The README of the release, written for students."""
+    rows = "\n".join(f"| {lab.name} | `assignments/{lab.name}/{lab.module}.py` | {lab.title} | "
+                     f"{'PyTorch' if lab.kind == 'torch' else 'NumPy'} | {lab.max_score:g} | "
+                     f"[handout](assignments/{lab.name}/README.md) |" for lab in chosen)
+    first = chosen[0]
+    one_task = first.tasks[-1].name
+    return f"""# Deep-learning labs
+
+You implement the core of deep learning yourself (here: {', '.join(lab.title.lower() for lab in chosen)})
+and `dlkit check` tells you within seconds, task by task, whether your code is right. When it is not,
+it shows the smallest input that breaks it, the expected and the received values, the largest error,
+and a hint when the mistake is a known one.
+
+## The labs
+
+| lab | your file | topic | kind | points | handout |
+|---|---|---|---|---|---|
+{rows}
+
+Each handout (`assignments/LAB/README.md`) explains the concepts, the formulas, worked examples and the
+pitfalls. Every function you write already has its signature and docstring; its body raises
+`NotImplementedError` until you replace it.
+
+## Setting up (once)
+
+Python 3.11 or later, then, in this folder:
+
+```bash
+python3 -m venv .venv
+. .venv/bin/activate
+{TORCH_CPU}
+pip install -e .
+```
+
+(The first `pip` line installs the CPU build of PyTorch, much smaller than the default one.)
+After that, `. .venv/bin/activate` in a new terminal gives you the `dlkit` command again.
+
+## Checking your work
+
+```bash
+dlkit list                                   # the labs and their points
+dlkit list {first.name}                              # the tasks of a lab, each with its one-line contract
+dlkit check {first.name}                             # grade every task of {first.name}
+dlkit check {first.name} {one_task:<24} # one task (or several)
+dlkit check {first.name} --seed 1234                 # replay a run exactly: every report prints its seed
+dlkit check {first.name} --format json               # one JSON object, for scripts
+```
+
+Exit status: 0 when every task passes, 1 when one does not, 2 for a mistyped command.
+
+Each task is worth points, shared among its checks. Your code runs in a separate process with a time
+and a memory limit; what it prints goes nowhere, and a crash or an infinite loop costs only that task.
+
+### Checks graded on submission
+
+Some checks compare your code with the course's reference solutions, which are not in this repository.
+Here they show as `skipped`, with the reason "needs the reference solutions (graded on submission)", and
+cost nothing; when you submit, they run too. Every other check (PyTorch as the oracle, the handout's
+worked examples, properties every correct answer has) runs here exactly as it does on submission, so a
+full score here usually means a full score there, but only the submission's score counts.
+
+## Continuous integration
+
+Every push to GitHub runs `{WORKFLOW}`: it installs PyTorch and this kit, runs `dlkit check` on every
+lab and publishes the score table (with each failing task's message) in the run's summary: open the
+**Actions** tab, then the run, then **Summary**. The run is marked failed while any task fails. The
+score there is feedback for you; your grade is the one computed when you submit.
+
+## Submitting
+
+Submit the files under `assignments/` the way your course says (for example, upload
+`assignments/{first.name}/{first.module}.py` to Gradescope). Keep the file names and the function names and
+signatures as they are: the grader finds your code by them.
+"""
+
+
+def workflow(chosen: Sequence[Lab]) -> str:
+    """The GitHub Actions workflow of the release: the checks on every push, the score in the summary.
+
+    The reports go to files, never to the log, and the checks run without the runner's command
+    files in their environment; the summary is built by ``grader.summary``, which neutralises
+    everything a student's code could have put in a message.
+    """
+    names = " ".join(lab.name for lab in chosen)
+    return f"""# Generated by `dlkit release`: runs dlkit's checks on every push and publishes the score.
+name: dlkit
+
+on:
+  push:
+  pull_request:
+  workflow_dispatch:
+
+permissions:
+  contents: read
+
+jobs:
+  check:
+    name: dlkit check
+    runs-on: ubuntu-latest
+    timeout-minutes: 30
+    steps:
+      - uses: actions/checkout@v4
+
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "3.11"
+          cache: pip
+          cache-dependency-path: pyproject.toml
+
+      - name: Install PyTorch (CPU) and dlkit
+        run: |
+          python -m pip install --upgrade pip
+          python -m {TORCH_CPU}
+          python -m pip install -e .
+
+      - name: Run the checks
+        # Each report goes to a file, never to the log. The runner's command files are taken out of
+        # the environment, so nothing run here can write the summary, outputs or environment.
+        run: |
+          mkdir -p {REPORTS}
+          for lab in {names}; do
+            env -u GITHUB_STEP_SUMMARY -u GITHUB_OUTPUT -u GITHUB_ENV -u GITHUB_PATH -u GITHUB_STATE \\
+              dlkit check "$lab" --format json > "{REPORTS}/$lab.json" 2> "{REPORTS}/$lab.log" || true
+          done
+
+      - name: Publish the score
+        # The table is built from the JSON reports, with every message escaped; the step fails while
+        # any task fails.
+        run: python -m grader.summary {" ".join(f"{REPORTS}/{lab.name}.json" for lab in chosen)} >> "$GITHUB_STEP_SUMMARY"
+"""
+
+
+# ----------------------------------------------------------------------------- proving it clean
+
+
+@dataclass(frozen=True)
+class Leak:
+    path: Path
+    line: int
+    text: str
+
+
+def reference_lines(solutions: Path) -> set[str]:
+    """Every significant line of every function body in ``solutions/`` (docstrings and comments
+    excluded), whitespace-normalised."""
+    found: set[str] = set()
+    for path in sorted(solutions.rglob("*.py")):
+        found |= body_lines(path.read_text(encoding="utf-8"))
+    return found
+
+
+def body_lines(source: str) -> set[str]:
+    """The significant lines of the function bodies of one module (nested functions included)."""
+    tree = ast.parse(source)
+    numbers: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+            if body:
+                numbers.update(range(body[0].lineno, node.end_lineno + 1))  # type: ignore[operator]
+    weight: collections.Counter[int] = collections.Counter()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.start[0] in numbers and _significant(token):
+            weight[token.start[0]] += 1
+    lines = source.splitlines()
+    return {_normal(lines[n - 1]) for n, count in weight.items() if count >= SIGNIFICANT_TOKENS}
+
+
+def _significant(token: tokenize.TokenInfo) -> bool:
+    if token.type == tokenize.NAME:
+        return not keyword.iskeyword(token.string)
+    if token.type == tokenize.OP:
+        return token.string not in "()[]{},:.;"
+    return token.type in (tokenize.NUMBER, tokenize.STRING)
+
+
+def _normal(line: str) -> str:
+    return " ".join(line.split())
+
+
+def find_leaks(root: Path, reference: set[str]) -> list[Leak]:
+    """Every line of every file under ``root`` that is a line of a reference body."""
+    leaks = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and ".git" not in p.relative_to(root).parts):
+        for number, line in enumerate(_text_lines(path), 1):
+            if _normal(line) in reference:
+                leaks.append(Leak(path.relative_to(root), number, line.strip()))
+    return leaks
+
+
+def _text_lines(path: Path) -> Iterable[str]:
+    data = path.read_bytes()
+    return data.decode("utf-8", errors="replace").splitlines()

@@ -1,0 +1,480 @@
+"""Lab 2 mutants: optimizers and learning-rate schedules, as students write them.
+
+Each ``@mistake`` is a bug seen in real submissions; ``@alternative`` is a correct
+implementation that takes a different road from the reference (other state keys,
+an equivalent reformulation, in-place updates, a loop). docs/lab2-notes.md lists
+the symptom that gives each mistake away.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tests.mutants import alternative, mistake
+
+# ----------------------------------------------------------------------------- sgd
+
+
+@mistake("sgd", expect="sign")
+def sgd_gradient_ascent(w, dw, state, lr=0.01):
+    return w + lr * dw, state
+
+
+@mistake("sgd", expect="learning rate")
+def sgd_ignores_lr(w, dw, state, lr=0.01):
+    return w - dw, state
+
+
+@mistake("sgd", expect="dtype")
+def sgd_copies_to_float64(w, dw, state, lr=0.01):
+    w_new = np.array(w, dtype=float)  # copy so the caller's w is safe
+    w_new -= lr * dw
+    return w_new, state
+
+
+@alternative("sgd")
+def sgd_in_place(w, dw, state, lr=0.01):
+    w -= lr * dw
+    return w, state
+
+
+# ----------------------------------------------------------------------------- momentum
+
+
+@mistake("momentum", expect="sign")
+def momentum_lecture_form_wrong_sign(w, dw, state, lr=0.01, mu=0.9):
+    v = state.get("v", np.zeros_like(w))
+    v = mu * v - dw  # lecture notes: v = rho * v - grad
+    state["v"] = v
+    return w - lr * v, state
+
+
+@mistake("momentum", expect="state")
+def momentum_velocity_not_stored(w, dw, state, lr=0.01, mu=0.9):
+    v = state.get("v", np.zeros_like(w))
+    v = mu * v + dw
+    return w - lr * v, state
+
+
+@mistake("momentum", expect="dampening")
+def momentum_dampened(w, dw, state, lr=0.01, mu=0.9):
+    v = state.get("v", np.zeros_like(w))
+    v = mu * v + (1 - mu) * dw  # moving average of gradients
+    state["v"] = v
+    return w - lr * v, state
+
+
+@mistake("momentum", expect="previous")
+def momentum_step_with_previous_velocity(w, dw, state, lr=0.01, mu=0.9):
+    v = state.get("v", np.zeros_like(w))
+    w = w - lr * v
+    state["v"] = mu * v + dw
+    return w, state
+
+
+@mistake("momentum", expect="dtype")
+def momentum_float64_velocity(w, dw, state, lr=0.01, mu=0.9):
+    if "v" not in state:
+        state["v"] = np.zeros(w.shape)
+    state["v"] = mu * state["v"] + dw
+    return w - lr * state["v"], state
+
+
+@mistake("momentum", expect="in place")
+def momentum_aliases_gradient(w, dw, state, lr=0.01, mu=0.9):
+    if "v" not in state:
+        state["v"] = dw  # first velocity is the gradient itself
+    else:
+        state["v"] *= mu
+        state["v"] += dw
+    w -= lr * state["v"]
+    return w, state
+
+
+@alternative("momentum")
+def momentum_lecture_form(w, dw, state, lr=0.01, mu=0.9):
+    # v = rho * v - lr * grad; w = w + v  (v is -lr times torch's buffer)
+    v = mu * state.get("v", np.zeros_like(w)) - lr * dw
+    state["v"] = v
+    return w + v, state
+
+
+@alternative("momentum")
+def momentum_in_place_buffer(w, dw, state, lr=0.01, mu=0.9):
+    if "momentum_buffer" not in state:
+        state["momentum_buffer"] = dw.copy()
+    else:
+        buf = state["momentum_buffer"]
+        buf *= mu
+        buf += dw
+    w -= lr * state["momentum_buffer"]
+    return w, state
+
+
+# ----------------------------------------------------------------------------- nesterov
+
+
+@mistake("nesterov", expect="plain momentum")
+def nesterov_as_plain_momentum(w, dw, state, lr=0.01, mu=0.9):
+    v = mu * state.get("v", np.zeros_like(w)) + dw
+    state["v"] = v
+    return w - lr * v, state
+
+
+@mistake("nesterov", expect="updated velocity")
+def nesterov_lookahead_with_old_velocity(w, dw, state, lr=0.01, mu=0.9):
+    v = state.get("v", np.zeros_like(w))
+    w = w - lr * (dw + mu * v)
+    state["v"] = mu * v + dw
+    return w, state
+
+
+@mistake("nesterov", expect="sign")
+def nesterov_lecture_form_wrong_sign(w, dw, state, lr=0.01, mu=0.9):
+    v_prev = state.get("v", np.zeros_like(w))
+    v = mu * v_prev - lr * dw
+    state["v"] = v
+    w -= -mu * v_prev + (1 + mu) * v  # descent subtracts the step
+    return w, state
+
+
+@alternative("nesterov")
+def nesterov_lecture_form(w, dw, state, lr=0.01, mu=0.9):
+    # v = mu * v - lr * grad; w += -mu * v_prev + (1 + mu) * v
+    v_prev = state.get("v", np.zeros_like(w))
+    v = mu * v_prev - lr * dw
+    state["v"] = v
+    return w - mu * v_prev + (1 + mu) * v, state
+
+
+@alternative("nesterov")
+def nesterov_expanded(w, dw, state, lr=0.01, mu=0.9):
+    # dw + mu * (mu * v + dw) = (1 + mu) * dw + mu**2 * v_old
+    v_old = state.get("v", np.zeros_like(w))
+    state["v"] = mu * v_old + dw
+    return w - lr * ((1 + mu) * dw + mu * mu * v_old), state
+
+
+# ----------------------------------------------------------------------------- adagrad
+
+
+@mistake("adagrad", expect="accumulate")
+def adagrad_not_accumulating(w, dw, state, lr=0.01, eps=1e-10):
+    h = dw**2  # squared gradient
+    state["h"] = h
+    return w - lr * dw / (np.sqrt(h) + eps), state
+
+
+@mistake("adagrad", expect="square root")
+def adagrad_no_sqrt(w, dw, state, lr=0.01, eps=1e-10):
+    h = state.get("h", np.zeros_like(w)) + dw**2
+    state["h"] = h
+    return w - lr * dw / (h + eps), state
+
+
+@mistake("adagrad", expect="before")
+def adagrad_accumulates_after_step(w, dw, state, lr=0.01, eps=1e-10):
+    h = state.get("h", np.zeros_like(w))
+    w = w - lr * dw / (np.sqrt(h) + eps)
+    state["h"] = h + dw**2
+    return w, state
+
+
+@mistake("adagrad", expect="eps")
+def adagrad_without_eps(w, dw, state, lr=0.01, eps=1e-10):
+    h = state.get("h", np.zeros_like(w)) + dw**2
+    state["h"] = h
+    return w - lr * dw / np.sqrt(h), state
+
+
+@alternative("adagrad")
+def adagrad_root_of_sum(w, dw, state, lr=0.01, eps=1e-10):
+    # keep r = sqrt(sum of g**2) and grow it with hypot: sqrt(r**2 + g**2)
+    r = np.hypot(state.get("r", np.zeros_like(w)), dw)
+    state["r"] = r
+    return w - lr * dw / (r + eps), state
+
+
+@alternative("adagrad")
+def adagrad_elementwise_loop(w, dw, state, lr=0.01, eps=1e-10):
+    if "G" not in state:
+        state["G"] = np.zeros_like(w)
+    G = state["G"]
+    w = w.copy()
+    for i in np.ndindex(w.shape):
+        G[i] += dw[i] * dw[i]
+        w[i] -= lr * dw[i] / (math.sqrt(G[i]) + eps)
+    return w, state
+
+
+# ----------------------------------------------------------------------------- rmsprop
+
+
+@mistake("rmsprop", expect="swapped")
+def rmsprop_alpha_swapped(w, dw, state, lr=0.01, alpha=0.99, eps=1e-8):
+    s = alpha * dw**2 + (1 - alpha) * state.get("s", np.zeros_like(w))
+    state["s"] = s
+    return w - lr * dw / (np.sqrt(s) + eps), state
+
+
+@mistake("rmsprop", expect="square root")
+def rmsprop_no_sqrt(w, dw, state, lr=0.01, alpha=0.99, eps=1e-8):
+    s = alpha * state.get("s", np.zeros_like(w)) + (1 - alpha) * dw**2
+    state["s"] = s
+    return w - lr * dw / (s + eps), state
+
+
+@mistake("rmsprop", expect="eps")
+def rmsprop_eps_inside_sqrt(w, dw, state, lr=0.01, alpha=0.99, eps=1e-8):
+    s = alpha * state.get("s", np.zeros_like(w)) + (1 - alpha) * dw**2
+    state["s"] = s
+    return w - lr * dw / np.sqrt(s + eps), state
+
+
+@mistake("rmsprop", expect="zeros")
+def rmsprop_starts_from_first_gradient(w, dw, state, lr=0.01, alpha=0.99, eps=1e-8):
+    s = state.get("s", dw**2)  # no history yet: use the current g**2
+    s = alpha * s + (1 - alpha) * dw**2
+    state["s"] = s
+    return w - lr * dw / (np.sqrt(s) + eps), state
+
+
+@alternative("rmsprop")
+def rmsprop_lerp(w, dw, state, lr=0.01, alpha=0.99, eps=1e-8):
+    # s + (1 - alpha) * (g**2 - s) = alpha * s + (1 - alpha) * g**2
+    if "square_avg" not in state:
+        state["square_avg"] = np.zeros_like(w)
+    s = state["square_avg"]
+    s += (1 - alpha) * (dw * dw - s)
+    w -= lr * dw / (np.sqrt(s) + eps)
+    return w, state
+
+
+# ----------------------------------------------------------------------------- adadelta
+
+
+@mistake("adadelta", expect="before")
+def adadelta_update_accumulator_updated_first(w, dw, state, lr=1.0, rho=0.9, eps=1e-6):
+    Eg2 = state.get("Eg2", np.zeros_like(w))
+    Edx2 = state.get("Edx2", np.zeros_like(w))
+    # update both running averages first ...
+    Eg2 = rho * Eg2 + (1 - rho) * dw**2
+    dx = np.sqrt(Edx2 + eps) / np.sqrt(Eg2 + eps) * dw
+    Edx2 = rho * Edx2 + (1 - rho) * dx**2
+    # ... then apply the update rule with RMS[dx] and RMS[g]
+    dx = np.sqrt(Edx2 + eps) / np.sqrt(Eg2 + eps) * dw
+    state["Eg2"], state["Edx2"] = Eg2, Edx2
+    return w - lr * dx, state
+
+
+@mistake("adadelta", expect="eps")
+def adadelta_eps_only_in_denominator(w, dw, state, lr=1.0, rho=0.9, eps=1e-6):
+    Eg2 = rho * state.get("Eg2", np.zeros_like(w)) + (1 - rho) * dw**2
+    Edx2 = state.get("Edx2", np.zeros_like(w))
+    dx = np.sqrt(Edx2) / np.sqrt(Eg2 + eps) * dw
+    state["Eg2"] = Eg2
+    state["Edx2"] = rho * Edx2 + (1 - rho) * dx**2
+    return w - lr * dx, state
+
+
+@mistake("adadelta", expect="learning rate")
+def adadelta_ignores_lr(w, dw, state, lr=1.0, rho=0.9, eps=1e-6):
+    # Adadelta needs no learning rate (Zeiler 2012)
+    Eg2 = rho * state.get("Eg2", np.zeros_like(w)) + (1 - rho) * dw**2
+    Edx2 = state.get("Edx2", np.zeros_like(w))
+    dx = np.sqrt(Edx2 + eps) / np.sqrt(Eg2 + eps) * dw
+    state["Eg2"] = Eg2
+    state["Edx2"] = rho * Edx2 + (1 - rho) * dx**2
+    return w - dx, state
+
+
+@mistake("adadelta", expect="inverted")
+def adadelta_ratio_inverted(w, dw, state, lr=1.0, rho=0.9, eps=1e-6):
+    Eg2 = rho * state.get("Eg2", np.zeros_like(w)) + (1 - rho) * dw**2
+    Edx2 = state.get("Edx2", np.zeros_like(w))
+    dx = np.sqrt(Eg2 + eps) / np.sqrt(Edx2 + eps) * dw
+    state["Eg2"] = Eg2
+    state["Edx2"] = rho * Edx2 + (1 - rho) * dx**2
+    return w - lr * dx, state
+
+
+@alternative("adadelta")
+def adadelta_single_sqrt(w, dw, state, lr=1.0, rho=0.9, eps=1e-6):
+    if not state:
+        state["Eg2"] = np.zeros_like(w)
+        state["Edx2"] = np.zeros_like(w)
+    state["Eg2"] = rho * state["Eg2"] + (1 - rho) * dw * dw
+    dx = np.sqrt((state["Edx2"] + eps) / (state["Eg2"] + eps)) * dw
+    state["Edx2"] = rho * state["Edx2"] + (1 - rho) * dx * dx
+    return w - lr * dx, state
+
+
+# ----------------------------------------------------------------------------- adam
+
+
+@mistake("adam", expect="bias correction")
+def adam_no_bias_correction(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    m = beta1 * state.get("m", np.zeros_like(w)) + (1 - beta1) * dw
+    v = beta2 * state.get("v", np.zeros_like(w)) + (1 - beta2) * dw**2
+    state["m"], state["v"] = m, v
+    return w - lr * m / (np.sqrt(v) + eps), state
+
+
+@mistake("adam", expect="eps")
+def adam_eps_inside_sqrt(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    t = state.get("t", 0) + 1
+    m = beta1 * state.get("m", np.zeros_like(w)) + (1 - beta1) * dw
+    v = beta2 * state.get("v", np.zeros_like(w)) + (1 - beta2) * dw**2
+    state.update(t=t, m=m, v=v)
+    m_hat = m / (1 - beta1**t)
+    v_hat = v / (1 - beta2**t)
+    return w - lr * m_hat / np.sqrt(v_hat + eps), state  # lecture notes' form
+
+
+@mistake("adam", expect="off by one")
+def adam_step_incremented_after_use(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    t = state.get("t", 0)
+    m = beta1 * state.get("m", np.zeros_like(w)) + (1 - beta1) * dw
+    v = beta2 * state.get("v", np.zeros_like(w)) + (1 - beta2) * dw**2
+    m_hat = m / (1 - beta1**t)
+    v_hat = v / (1 - beta2**t)
+    state.update(t=t + 1, m=m, v=v)
+    return w - lr * m_hat / (np.sqrt(v_hat) + eps), state
+
+
+@mistake("adam", expect="off by one")
+def adam_step_starts_at_one(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    if "t" not in state:
+        state.update(t=1, m=np.zeros_like(w), v=np.zeros_like(w))
+    state["t"] += 1
+    t = state["t"]
+    state["m"] = beta1 * state["m"] + (1 - beta1) * dw
+    state["v"] = beta2 * state["v"] + (1 - beta2) * dw**2
+    m_hat = state["m"] / (1 - beta1**t)
+    v_hat = state["v"] / (1 - beta2**t)
+    return w - lr * m_hat / (np.sqrt(v_hat) + eps), state
+
+
+@mistake("adam", expect="beta")
+def adam_betas_swapped(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    t = state.get("t", 0) + 1
+    m = beta2 * state.get("m", np.zeros_like(w)) + (1 - beta2) * dw
+    v = beta1 * state.get("v", np.zeros_like(w)) + (1 - beta1) * dw**2
+    state.update(t=t, m=m, v=v)
+    m_hat = m / (1 - beta2**t)
+    v_hat = v / (1 - beta1**t)
+    return w - lr * m_hat / (np.sqrt(v_hat) + eps), state
+
+
+@mistake("adam", expect="sign")
+def adam_lecture_form_wrong_sign(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    t = state.get("t", 0) + 1
+    m = beta1 * state.get("m", np.zeros_like(w)) - (1 - beta1) * dw  # v = gamma*v - (1-gamma)*grad
+    v = beta2 * state.get("v", np.zeros_like(w)) + (1 - beta2) * dw**2
+    state.update(t=t, m=m, v=v)
+    m_hat = m / (1 - beta1**t)
+    v_hat = v / (1 - beta2**t)
+    return w - lr * m_hat / (np.sqrt(v_hat) + eps), state
+
+
+@alternative("adam")
+def adam_folded_step_size(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    # Kingma & Ba, section 2: fold both corrections into the step size
+    t = state.get("t", 0) + 1
+    m = beta1 * state.get("m", np.zeros_like(w)) + (1 - beta1) * dw
+    v = beta2 * state.get("v", np.zeros_like(w)) + (1 - beta2) * dw**2
+    state.update(t=t, m=m, v=v)
+    c2 = math.sqrt(1 - beta2**t)
+    step_size = lr * c2 / (1 - beta1**t)
+    return w - step_size * m / (np.sqrt(v) + eps * c2), state
+
+
+@alternative("adam")
+def adam_running_beta_powers(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    # track beta1**t and beta2**t by multiplication instead of a step count
+    if not state:
+        state.update(m=np.zeros_like(w), v=np.zeros_like(w), b1t=1.0, b2t=1.0)
+    state["b1t"] *= beta1
+    state["b2t"] *= beta2
+    state["m"] = beta1 * state["m"] + (1 - beta1) * dw
+    state["v"] = beta2 * state["v"] + (1 - beta2) * dw * dw
+    m_hat = state["m"] / (1 - state["b1t"])
+    v_hat = state["v"] / (1 - state["b2t"])
+    return w - lr * m_hat / (np.sqrt(v_hat) + eps), state
+
+
+# ----------------------------------------------------------------------------- schedules
+
+
+@mistake("exponential_decay", expect="sign")
+def exponential_decay_growing(lr0, k, t):
+    return lr0 * math.exp(k * t)
+
+
+@mistake("exponential_decay", expect="base")
+def exponential_decay_k_as_base(lr0, k, t):
+    return lr0 * k**t
+
+
+@mistake("exponential_decay", expect="off by one")
+def exponential_decay_counts_from_one(lr0, k, t):
+    return lr0 * math.exp(-k * (t + 1))
+
+
+@alternative("exponential_decay")
+def exponential_decay_as_gamma_power(lr0, k, t):
+    # torch ExponentialLR with gamma = exp(-k): lr0 * gamma**t
+    gamma = math.exp(-k)
+    return lr0 * gamma**t
+
+
+@mistake("inverse_time_decay", expect="parenthes")
+def inverse_time_decay_precedence(lr0, k, t):
+    return lr0 / 1 + k * t
+
+
+@mistake("inverse_time_decay", expect="off by one")
+def inverse_time_decay_counts_from_one(lr0, k, t):
+    return lr0 / (1 + k * (t + 1))
+
+
+@mistake("inverse_time_decay", expect="exponential")
+def inverse_time_decay_compounded(lr0, k, t):
+    return lr0 / (1 + k) ** t
+
+
+@alternative("inverse_time_decay")
+def inverse_time_decay_numpy(lr0, k, t):
+    return float(np.divide(lr0, np.add(1.0, np.multiply(k, t))))
+
+
+@mistake("step_decay", expect="round")
+def step_decay_rounds(lr0, gamma, step_size, t):
+    return lr0 * gamma ** round(t / step_size)
+
+
+@mistake("step_decay", expect="floor")
+def step_decay_without_floor(lr0, gamma, step_size, t):
+    return lr0 * gamma ** (t / step_size)
+
+
+@mistake("step_decay", expect="off by one")
+def step_decay_drops_early(lr0, gamma, step_size, t):
+    return lr0 * gamma ** ((t + 1) // step_size)
+
+
+@alternative("step_decay")
+def step_decay_loop(lr0, gamma, step_size, t):
+    # StepLR's recursive form: multiply by gamma whenever a period ends
+    lr = lr0
+    for i in range(1, t + 1):
+        if i % step_size == 0:
+            lr *= gamma
+    return lr
+
+
+@alternative("step_decay")
+def step_decay_math_floor(lr0, gamma, step_size, t):
+    return lr0 * math.pow(gamma, math.floor(t / step_size))

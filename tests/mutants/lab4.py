@@ -1,0 +1,443 @@
+"""Lab 4 (recurrent cells): known student mistakes and correct alternatives.
+
+Each function is appended to the reference module under its task's name, so its body
+may use what ``recurrent.py`` defines at module level: ``torch``, ``Tensor`` and the
+lab's own functions (the ``lstm`` mutants call ``lstm_cell`` as a student would; the
+import below only makes that name resolve when this file is run on its own).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from solutions.lab4.recurrent import lstm_cell
+from tests.mutants import alternative, mistake
+
+# ----------------------------------------------------------------------------- rnn_cell
+
+
+@mistake("rnn_cell", expect="sigmoid")
+def rnn_cell_sigmoid_instead_of_tanh(x, h, W_ih, W_hh, b_ih, b_hh):
+    return torch.sigmoid(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+
+
+@mistake("rnn_cell", expect="b_hh")
+def rnn_cell_forgets_b_hh(x, h, W_ih, W_hh, b_ih, b_hh):
+    return torch.tanh(x @ W_ih.T + b_ih + h @ W_hh.T)
+
+
+@mistake("rnn_cell", expect="transpose")
+def rnn_cell_column_vector_form(x, h, W_ih, W_hh, b_ih, b_hh):
+    # W x for column vectors, batch along the columns: the result is (H, N).
+    return torch.tanh(W_ih @ x.T + b_ih[:, None] + W_hh @ h.T + b_hh[:, None])
+
+
+@mistake("rnn_cell", expect="relu")
+def rnn_cell_relu(x, h, W_ih, W_hh, b_ih, b_hh):
+    return torch.relu(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+
+
+@alternative("rnn_cell")
+def rnn_cell_concatenated_weights(x, h, W_ih, W_hh, b_ih, b_hh):
+    # The lecture notes' form: one matrix acting on [x, h], one bias.
+    W = torch.cat([W_ih, W_hh], dim=1)
+    xh = torch.cat([x, h], dim=-1)
+    return torch.tanh(xh @ W.T + (b_ih + b_hh))
+
+
+@alternative("rnn_cell")
+def rnn_cell_einsum(x, h, W_ih, W_hh, b_ih, b_hh):
+    pre = torch.einsum("...i,hi->...h", x, W_ih) + torch.einsum("...k,hk->...h", h, W_hh)
+    return torch.tanh(pre + b_ih + b_hh)
+
+
+# ----------------------------------------------------------------------------- lstm_cell
+
+
+@mistake("lstm_cell", expect="gate order")
+def lstm_cell_gate_order_ifog(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
+    i, f, o, g = gates.chunk(4, dim=1)
+    i, f, o, g = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o), torch.tanh(g)
+    c_new = f * c + i * g
+    return o * torch.tanh(c_new), c_new
+
+
+@mistake("lstm_cell", expect="cell state")
+def lstm_cell_forgets_h_instead_of_c(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
+    i, f, g, o = gates.chunk(4, dim=1)
+    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    c_new = f * h + i * g
+    return o * torch.tanh(c_new), c_new
+
+
+@mistake("lstm_cell", expect="cell state")
+def lstm_cell_output_from_h(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
+    i, f, g, o = gates.chunk(4, dim=1)
+    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    c_new = f * c + i * g
+    return o * torch.tanh(h), c_new
+
+
+@mistake("lstm_cell", expect="cell state")
+def lstm_cell_output_from_old_c(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
+    i, f, g, o = gates.chunk(4, dim=1)
+    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    h_new = o * torch.tanh(c)
+    c = f * c + i * g
+    return h_new, c
+
+
+@mistake("lstm_cell", expect="sigmoid")
+def lstm_cell_sigmoid_candidate(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    gates = torch.sigmoid(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+    i, f, g, o = gates.chunk(4, dim=1)
+    c_new = f * c + i * g
+    return o * torch.tanh(c_new), c_new
+
+
+@mistake("lstm_cell", expect="tanh")
+def lstm_cell_no_tanh_on_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
+    i, f, g, o = gates.chunk(4, dim=1)
+    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    c_new = f * c + i * g
+    return o * c_new, c_new
+
+
+@mistake("lstm_cell", expect="b_hh")
+def lstm_cell_forgets_b_hh(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    gates = x @ W_ih.T + b_ih + h @ W_hh.T
+    i, f, g, o = gates.chunk(4, dim=1)
+    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    c_new = f * c + i * g
+    return o * torch.tanh(c_new), c_new
+
+
+@mistake("lstm_cell", expect="dtype")
+def lstm_cell_float32_buffer(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    # An accumulator made with torch.zeros: float32 and on the CPU whatever the inputs are.
+    N, H = x.shape[0], h.shape[1]
+    gates = torch.zeros(N, 4 * H)
+    gates += x @ W_ih.T + b_ih
+    gates += h @ W_hh.T + b_hh
+    i = torch.sigmoid(gates[:, :H])
+    f = torch.sigmoid(gates[:, H : 2 * H])
+    g = torch.tanh(gates[:, 2 * H : 3 * H])
+    o = torch.sigmoid(gates[:, 3 * H :])
+    c_new = f * c + i * g
+    return o * torch.tanh(c_new), c_new
+
+
+@mistake("lstm_cell", expect="banned")
+def lstm_cell_reaches_kernel_by_getattr(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    kernel = getattr(torch, "lstm" + "_cell")
+    return kernel(x, (h, c), W_ih, W_hh, b_ih, b_hh)
+
+
+@alternative("lstm_cell")
+def lstm_cell_per_gate_weights(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    # Slice each gate's weights out and compute the four gates separately.
+    H = h.shape[-1]
+
+    def gate(k):
+        rows = slice(k * H, (k + 1) * H)
+        return x @ W_ih[rows].T + b_ih[rows] + h @ W_hh[rows].T + b_hh[rows]
+
+    i = torch.sigmoid(gate(0))
+    f = torch.sigmoid(gate(1))
+    g = torch.tanh(gate(2))
+    o = torch.sigmoid(gate(3))
+    c_new = f * c + i * g
+    return o * torch.tanh(c_new), c_new
+
+
+@alternative("lstm_cell")
+def lstm_cell_concatenated_weights(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    # The lecture notes' form: every gate reads [x, h] through one matrix, tanh(a) = 2 sigmoid(2a) - 1.
+    W = torch.cat([W_ih, W_hh], dim=1)
+    gates = torch.cat([x, h], dim=-1) @ W.T + (b_ih + b_hh)
+    i, f, g, o = torch.split(gates, h.shape[-1], dim=-1)
+    i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
+    g = 2 * torch.sigmoid(2 * g) - 1
+    c_new = torch.addcmul(f * c, i, g)
+    return o * torch.tanh(c_new), c_new
+
+
+# ----------------------------------------------------------------------------- gru_cell
+
+
+@mistake("gru_cell", expect="reset")
+def gru_cell_reset_outside_bias(x, h, W_ih, W_hh, b_ih, b_hh):
+    H = h.shape[1]
+    x_r, x_z, x_n = (x @ W_ih.T + b_ih).chunk(3, dim=1)
+    h_r, h_z, _ = (h @ W_hh.T + b_hh).chunk(3, dim=1)
+    r = torch.sigmoid(x_r + h_r)
+    z = torch.sigmoid(x_z + h_z)
+    n = torch.tanh(x_n + r * (h @ W_hh[2 * H :].T) + b_hh[2 * H :])
+    return (1 - z) * n + z * h
+
+
+@mistake("gru_cell", expect="reset")
+def gru_cell_reset_before_matmul(x, h, W_ih, W_hh, b_ih, b_hh):
+    # The original paper's GRU (Keras reset_after=False): the reset gate scales h itself.
+    H = h.shape[1]
+    x_r, x_z, x_n = (x @ W_ih.T + b_ih).chunk(3, dim=1)
+    h_r, h_z, _ = (h @ W_hh.T + b_hh).chunk(3, dim=1)
+    r = torch.sigmoid(x_r + h_r)
+    z = torch.sigmoid(x_z + h_z)
+    n = torch.tanh(x_n + (r * h) @ W_hh[2 * H :].T + b_hh[2 * H :])
+    return (1 - z) * n + z * h
+
+
+@mistake("gru_cell", expect="reset")
+def gru_cell_sums_projections_first(x, h, W_ih, W_hh, b_ih, b_hh):
+    # Adds the input and hidden halves of n before the reset gate can act on the hidden half.
+    r, z, n = (x @ W_ih.T + b_ih + h @ W_hh.T + b_hh).chunk(3, dim=1)
+    r, z = torch.sigmoid(r), torch.sigmoid(z)
+    n = torch.tanh(r * n)
+    return (1 - z) * n + z * h
+
+
+@mistake("gru_cell", expect="update gate")
+def gru_cell_z_swapped(x, h, W_ih, W_hh, b_ih, b_hh):
+    x_r, x_z, x_n = (x @ W_ih.T + b_ih).chunk(3, dim=1)
+    h_r, h_z, h_n = (h @ W_hh.T + b_hh).chunk(3, dim=1)
+    r = torch.sigmoid(x_r + h_r)
+    z = torch.sigmoid(x_z + h_z)
+    n = torch.tanh(x_n + r * h_n)
+    return z * n + (1 - z) * h
+
+
+@mistake("gru_cell", expect="gate order")
+def gru_cell_gate_order_zrn(x, h, W_ih, W_hh, b_ih, b_hh):
+    x_z, x_r, x_n = (x @ W_ih.T + b_ih).chunk(3, dim=1)
+    h_z, h_r, h_n = (h @ W_hh.T + b_hh).chunk(3, dim=1)
+    r = torch.sigmoid(x_r + h_r)
+    z = torch.sigmoid(x_z + h_z)
+    n = torch.tanh(x_n + r * h_n)
+    return (1 - z) * n + z * h
+
+
+@mistake("gru_cell", expect="sigmoid")
+def gru_cell_sigmoid_candidate(x, h, W_ih, W_hh, b_ih, b_hh):
+    x_r, x_z, x_n = (x @ W_ih.T + b_ih).chunk(3, dim=1)
+    h_r, h_z, h_n = (h @ W_hh.T + b_hh).chunk(3, dim=1)
+    r = torch.sigmoid(x_r + h_r)
+    z = torch.sigmoid(x_z + h_z)
+    n = torch.sigmoid(x_n + r * h_n)
+    return (1 - z) * n + z * h
+
+
+@mistake("gru_cell", expect="b_hh")
+def gru_cell_forgets_b_hh(x, h, W_ih, W_hh, b_ih, b_hh):
+    x_r, x_z, x_n = (x @ W_ih.T + b_ih).chunk(3, dim=1)
+    h_r, h_z, h_n = (h @ W_hh.T).chunk(3, dim=1)
+    r = torch.sigmoid(x_r + h_r)
+    z = torch.sigmoid(x_z + h_z)
+    n = torch.tanh(x_n + r * h_n)
+    return (1 - z) * n + z * h
+
+
+@mistake("gru_cell", expect="device")
+def gru_cell_buffer_on_cpu(x, h, W_ih, W_hh, b_ih, b_hh):
+    # The dtype is right, the device is not: torch.zeros without device= lives on the CPU.
+    H = h.shape[1]
+    h_new = torch.zeros(x.shape[0], H, dtype=x.dtype)
+    x_r, x_z, x_n = (x @ W_ih.T + b_ih).chunk(3, dim=1)
+    h_r, h_z, h_n = (h @ W_hh.T + b_hh).chunk(3, dim=1)
+    r = torch.sigmoid(x_r + h_r)
+    z = torch.sigmoid(x_z + h_z)
+    n = torch.tanh(x_n + r * h_n)
+    h_new = h_new + (1 - z) * n + z * h
+    return h_new
+
+
+@mistake("gru_cell", expect="banned")
+def gru_cell_calls_vf_kernel(x, h, W_ih, W_hh, b_ih, b_hh):
+    return torch._VF.gru_cell(x, h, W_ih, W_hh, b_ih, b_hh)
+
+
+@alternative("gru_cell")
+def gru_cell_interpolation_form(x, h, W_ih, W_hh, b_ih, b_hh):
+    # PyTorch's own arithmetic: h' = n + z * (h - n), gates cut with split.
+    H = h.shape[-1]
+    x_r, x_z, x_n = torch.split(x @ W_ih.T + b_ih, H, dim=-1)
+    h_r, h_z, h_n = torch.split(h @ W_hh.T + b_hh, H, dim=-1)
+    rz = torch.sigmoid(torch.cat([x_r + h_r, x_z + h_z], dim=-1))
+    r, z = rz[..., :H], rz[..., H:]
+    n = torch.tanh(x_n + r * h_n)
+    return n + z * (h - n)
+
+
+@alternative("gru_cell")
+def gru_cell_per_gate_weights(x, h, W_ih, W_hh, b_ih, b_hh):
+    H = h.shape[-1]
+    W_ir, W_iz, W_in = W_ih[:H], W_ih[H : 2 * H], W_ih[2 * H :]
+    W_hr, W_hz, W_hn = W_hh[:H], W_hh[H : 2 * H], W_hh[2 * H :]
+    b_ir, b_iz, b_in = b_ih[:H], b_ih[H : 2 * H], b_ih[2 * H :]
+    b_hr, b_hz, b_hn = b_hh[:H], b_hh[H : 2 * H], b_hh[2 * H :]
+    r = torch.sigmoid(x @ W_ir.T + b_ir + h @ W_hr.T + b_hr)
+    z = torch.sigmoid(x @ W_iz.T + b_iz + h @ W_hz.T + b_hz)
+    n = torch.tanh(x @ W_in.T + b_in + r * (h @ W_hn.T + b_hn))
+    return (1 - z) * n + z * h
+
+
+# ----------------------------------------------------------------------------- lstm
+
+
+@mistake("lstm", expect="axis")
+def lstm_stacks_batch_first(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
+    h, c = h0, c0
+    outputs = []
+    for t in range(xs.shape[0]):
+        h, c = lstm_cell(xs[t], h, c, W_ih, W_hh, b_ih, b_hh)
+        outputs.append(h)
+    return torch.stack(outputs, dim=1), (h, c)
+
+
+@mistake("lstm", expect="stack")
+def lstm_cat_instead_of_stack(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
+    h, c = h0, c0
+    outputs = []
+    for t in range(xs.shape[0]):
+        h, c = lstm_cell(xs[t], h, c, W_ih, W_hh, b_ih, b_hh)
+        outputs.append(h)
+    return torch.cat(outputs, dim=0), (h, c)
+
+
+@mistake("lstm", expect="final state")
+def lstm_final_state_batch_first_index(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
+    # out[:, -1] is the batch_first idiom; with time first it picks the last sample at every step.
+    h, c = h0, c0
+    outputs, cells = [], []
+    for t in range(xs.shape[0]):
+        h, c = lstm_cell(xs[t], h, c, W_ih, W_hh, b_ih, b_hh)
+        outputs.append(h)
+        cells.append(c)
+    out = torch.stack(outputs)
+    return out, (out[:, -1], torch.stack(cells)[:, -1])
+
+
+@mistake("lstm", expect="final state")
+def lstm_final_state_from_first_step(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
+    h, c = h0, c0
+    outputs, cells = [], []
+    for t in range(xs.shape[0]):
+        h, c = lstm_cell(xs[t], h, c, W_ih, W_hh, b_ih, b_hh)
+        outputs.append(h)
+        cells.append(c)
+    return torch.stack(outputs), (outputs[0], cells[0])
+
+
+@mistake("lstm", expect="off by one")
+def lstm_output_before_step(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
+    h, c = h0, c0
+    outputs = []
+    for t in range(xs.shape[0]):
+        outputs.append(h)
+        h, c = lstm_cell(xs[t], h, c, W_ih, W_hh, b_ih, b_hh)
+    return torch.stack(outputs), (h, c)
+
+
+@mistake("lstm", expect="cell state")
+def lstm_cell_state_not_carried(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
+    h = h0
+    outputs = []
+    for t in range(xs.shape[0]):
+        h, c = lstm_cell(xs[t], h, c0, W_ih, W_hh, b_ih, b_hh)
+        outputs.append(h)
+    return torch.stack(outputs), (h, c)
+
+
+@mistake("lstm", expect="h0")
+def lstm_ignores_initial_state(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
+    # nn.LSTM's default when no state is passed, but here h0 and c0 are given.
+    h, c = torch.zeros_like(h0), torch.zeros_like(c0)
+    outputs = []
+    for t in range(xs.shape[0]):
+        h, c = lstm_cell(xs[t], h, c, W_ih, W_hh, b_ih, b_hh)
+        outputs.append(h)
+    return torch.stack(outputs), (h, c)
+
+
+@mistake("lstm", expect="dtype")
+def lstm_float32_output_buffer(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
+    T, N = xs.shape[0], xs.shape[1]
+    out = torch.zeros(T, N, h0.shape[1])
+    h, c = h0, c0
+    for t in range(T):
+        h, c = lstm_cell(xs[t], h, c, W_ih, W_hh, b_ih, b_hh)
+        out[t] = h
+    return out, (out[-1], c)
+
+
+@alternative("lstm")
+def lstm_input_projection_hoisted(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
+    # The input half of every gate for all steps in one product, then only the recurrence in the loop.
+    x_gates = xs @ W_ih.T + b_ih
+    h, c = h0, c0
+    outputs = []
+    for t in range(xs.shape[0]):
+        i, f, g, o = (x_gates[t] + h @ W_hh.T + b_hh).chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        outputs.append(h)
+    return torch.stack(outputs), (h, c)
+
+
+@alternative("lstm")
+def lstm_preallocated_output(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
+    # A buffer made from the input (same device and dtype), filled step by step.
+    T, N = xs.shape[0], xs.shape[1]
+    out = xs.new_empty(T, N, h0.shape[-1])
+    h, c = h0, c0
+    for t in range(T):
+        h, c = lstm_cell(xs[t], h, c, W_ih, W_hh, b_ih, b_hh)
+        out[t] = h
+    return out, (out[T - 1], c)
+
+
+# ----------------------------------------------------------------------------- embedding
+
+
+@mistake("embedding", expect="dtype")
+def embedding_one_hot_float32(ids, table):
+    one_hot = torch.nn.functional.one_hot(ids, table.shape[0]).float()
+    return one_hot @ table
+
+
+@mistake("embedding", expect="num_classes")
+def embedding_one_hot_inferred_width(ids, table):
+    one_hot = torch.nn.functional.one_hot(ids).to(table.dtype)
+    return one_hot @ table
+
+
+@mistake("embedding", expect="shape")
+def embedding_flattens_ids(ids, table):
+    return table[ids.flatten()]
+
+
+@mistake("embedding", expect="gradient")
+def embedding_detached_table(ids, table):
+    return table.detach()[ids]
+
+
+@mistake("embedding", expect="banned")
+def embedding_calls_functional(ids, table):
+    return torch.nn.functional.embedding(ids, table)
+
+
+@alternative("embedding")
+def embedding_fancy_indexing(ids, table):
+    return table[ids]
+
+
+@alternative("embedding")
+def embedding_one_hot_matmul(ids, table):
+    # The lookup as a product: one-hot rows (in the table's dtype) times the table.
+    one_hot = torch.nn.functional.one_hot(ids, num_classes=table.shape[0]).to(table.dtype)
+    return one_hot @ table
