@@ -166,13 +166,13 @@ def solution_source(function: Function) -> str:
     for helper in function.helpers:
         parts += ["", "", helper.rstrip()]
     parts.append(f"{indent}### END SOLUTION")
-    return "\n".join(p for p in parts if p is not None)
+    return "\n".join(parts)
 
 
 # ----------------------------------------------------------------------------- the notebook
 
 
-def test_source(lab: Lab, task: str, points: float, seed: int) -> str:
+def checking_cell(lab: Lab, task: str, points: float, seed: int) -> str:
     """A test cell: the checks that need no reference where students see them, the full grading hidden."""
     return "\n".join([
         f"{MARKER}: {lab.name}.{task}, {_num(points)} points. Locked: nbgrader restores it before grading.",
@@ -224,7 +224,7 @@ def source_notebook(lab: Lab, module_source: str, handout: str, seed: int) -> di
         cells.append(Cell("markdown", title + ("" if task else "\n\nUsed by the tasks; it has no test of its own.")))
         cells.append(Cell("code", solution_source(function), f"solution_{function.name}", "solution"))
         if task:
-            cells.append(Cell("code", test_source(lab, task.name, task.points, seed), f"test_{task.name}", "test",
+            cells.append(Cell("code", checking_cell(lab, task.name, task.points, seed), f"test_{task.name}", "test",
                               task.points))
     return {
         "cells": [c.to_json() for c in cells],
