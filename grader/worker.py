@@ -378,8 +378,8 @@ def call_chain(module: Any, request: dict[str, Any]) -> dict[str, Any]:
     if not callable(fn):
         return _missing(request["function"])
     names = list(request["arg_names"])
-    steps = [([wire.decode(a, torch, build=True) for a in args], {k: wire.decode(v, torch, build=True) for k, v in kwargs})
-             for args, kwargs in request["chain"]]
+    steps = [([wire.decode(a, torch, build=True) for a in args],
+              {k: wire.decode(v, torch, build=True) for k, v in kwargs}) for args, kwargs in request["chain"]]
     BANNED_HITS.clear()
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:

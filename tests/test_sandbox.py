@@ -107,3 +107,56 @@ def test_warnings_a_call_raises_are_reported_once_per_place(sandbox):
     reply = sandbox.call("overflow", (np.full(3, 1000.0),))
     assert reply.warnings == ("RuntimeWarning: overflow encountered in exp",)
     assert sandbox.call("overflow", (np.zeros(3),)).warnings == ()
+
+
+CHAIN_MODULE = textwrap.dedent('''
+    def step(w, dw, state):
+        if "v" not in state:
+            state["v"] = dw          # keeps the caller's array ...
+        else:
+            state["v"] *= 0.5        # ... and changes it one step later
+            state["v"] += dw
+        return w - state["v"], state
+
+    def halt(w, dw, state):
+        if state.get("n") == 1:
+            raise ValueError("second step")
+        state["n"] = 1
+        return w, state
+''')
+
+
+@pytest.fixture
+def chain_box(tmp_path):
+    (tmp_path / "lab0").mkdir()
+    (tmp_path / "lab0" / "m.py").write_text(CHAIN_MODULE)
+    box = Sandbox(tmp_path / "lab0", WorkerConfig("m", "numpy"), Limits(timeout=5.0, memory_bytes=1024**3))
+    yield box
+    box.close()
+
+
+def _loop(n):
+    steps = [((np.zeros(2), np.ones(2), {}), {})] + [((None, np.full(2, i + 1.0), None), {}) for i in range(1, n)]
+    links = [(i, 0, "result", i - 1, 0) for i in range(1, n)] + [(i, 2, "result", i - 1, 1) for i in range(1, n)]
+    return steps, links
+
+
+def test_a_chain_feeds_each_result_to_the_next_step_and_reports_a_later_change(chain_box):
+    steps, links = _loop(3)
+    reply = chain_box.call("step", arg_names=("w", "dw", "state"), chain=steps, links=links)
+    assert [r[0].tolist() for r in reply.value] == [[-1.0, -1.0], [-3.5, -3.5], [-7.75, -7.75]]
+    assert ("dw", 0, False) in reply.modified_at  # step 1's dw, changed by step 2 after it had returned
+    assert ("state", 0, True) in reply.modified_at and "dw" in reply.modified
+
+
+def test_a_chain_can_pass_the_same_argument_object_to_every_step(chain_box):
+    steps, links = _loop(2)
+    reply = chain_box.call("step", arg_names=("w", "dw", "state"), chain=steps, links=links + [(1, 1, "arg", 0, 1)])
+    assert reply.value[1][0].tolist() == [-2.0, -2.0]  # v = dw, then v *= 0.5 halves dw itself: v = 0.5 + 0.5
+
+
+def test_a_chain_that_raises_reports_the_step(chain_box):
+    steps, links = _loop(3)
+    with pytest.raises(StudentFailure) as caught:
+        chain_box.call("halt", arg_names=("w", "dw", "state"), chain=steps, links=links)
+    assert caught.value.step == 1 and "second step" in caught.value.describe()

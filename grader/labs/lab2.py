@@ -16,6 +16,7 @@ schedules are checked against their formulas and ``torch.optim.lr_scheduler``.
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from typing import Any, Callable, Sequence
@@ -160,7 +161,7 @@ def _student_run(ctx: Context, run: Call) -> list[Any]:
         links = [(i, 0, "result", i - 1, 0) for i in range(1, n)] + [(i, 2, "result", i - 1, 1) for i in range(1, n)]
         if same:
             links += [(i, 1, "arg", 0, 1) for i in range(1, n)]
-        return ctx.student_chain(calls, links, lambda i: _describe_run(ctx, run, offset + i + 1, offset + i + 1))
+        return ctx.student_chain(calls, links, lambda i: _describe_run(ctx, run, offset + i + 1))
 
     if resume is None:
         return loop(w0, {}, grads, 0)
@@ -193,12 +194,14 @@ def _form_problem(result: Any) -> str | None:
     return None
 
 
-def _describe_run(ctx: Context, run: Call, upto: int, failed: int | None = None) -> str:
+def _describe_run(ctx: Context, run: Call, upto: int) -> str:
     """The run as a student would write the loop: hyperparameters, w0 and the gradients up to step ``upto``."""
     w0, grads, resume, same = _plan(run)
     hyper = "".join(f", {k}={describe_value(v)}" for k, v in run.kwargs.items())
-    lines = [f"{ctx.task.function}(w, dw, state{hyper}) called {len(grads)} times in a loop, from state = {{}}, "
-             "each call given the w and the state the call before returned",
+    loop = "once, from state = {}" if len(grads) == 1 else (
+        f"{len(grads)} times in a loop, from state = {{}}, each call given the w and the state the call "
+        "before returned")
+    lines = [f"{ctx.task.function}(w, dw, state{hyper}) called {loop}",
              f"    w before step 1 = {describe_value(w0)}"]
     if same:
         lines.append(f"    dw = {describe_value(grads[0])} at every step (the same array object each time)")
@@ -210,8 +213,6 @@ def _describe_run(ctx: Context, run: Call, upto: int, failed: int | None = None)
     if resume is not None:
         lines.append(f"    after step {resume} the returned w and state came back to the grader and were passed in "
                      "again, as a saved checkpoint is")
-    if failed is not None:
-        lines.append(f"    (the code stopped at step {failed})")
     return "\n".join(lines)
 
 
@@ -272,7 +273,7 @@ def _follows(mine: dict[str, Any], key: Any, factor: float | None, ref: Any) -> 
 def _state_story(torch_states: Sequence[dict[str, Any]], states: Sequence[Any], last: int) -> list[str]:
     """Which of torch's state entries the student's state followed up to step ``last`` (from 0), and where
     it stopped following one. Entries are matched by value, up to a constant factor, whatever their names."""
-    lines, kept = [], []
+    lines, kept, used = [], [], set()
     for key in torch_states[0]:
         start = next((s for s in range(last + 1) if not isinstance(torch_states[s][key], np.ndarray)
                       or np.abs(torch_states[s][key]).max() > 0), None)
@@ -282,7 +283,11 @@ def _state_story(torch_states: Sequence[dict[str, Any]], states: Sequence[Any], 
         mine = states[start]
         match: tuple[Any, Any] | None
         if isinstance(ref, np.ndarray):
-            match = next(((k, c) for k, v in mine.items() if (c := _factor(v, ref)) is not None), None)
+            candidates = [(k, c) for k, v in mine.items() if k not in used and (c := _factor(v, ref)) is not None]
+            # the same entry first; one scaled by a constant (the lecture's -lr * v) only where that is not
+            # a coincidence of a single nonzero entry
+            match = next((m for m in candidates if abs(m[1] - 1) <= 1e-6), None) or next(
+                (m for m in candidates if np.count_nonzero(ref) > 1), None)
         else:
             match = next(((k, None) for k in mine if _follows(mine, k, None, ref)), None)
         if match is None:
@@ -291,17 +296,19 @@ def _state_story(torch_states: Sequence[dict[str, Any]], states: Sequence[Any], 
                          f"your state has {sorted(mine) or 'no entries'}")
             continue
         mine_key, c = match
+        used.add(mine_key)
         for s in range(start + 1, min(last + 1, len(states))):
             if not isinstance(states[s], dict) or not _follows(states[s], mine_key, c, torch_states[s][key]):
                 times = f" times {c:.6g}" if c is not None and abs(c - 1) > 1e-6 else ""
                 ref_s = torch_states[s][key]
                 got = states[s].get(mine_key) if isinstance(states[s], dict) else None
+                want = describe_value(ref_s if c is None else c * ref_s)
                 lines.append(f"state: your '{mine_key}' held torch's '{key}'{times} through step {s} and first differs "
-                             f"from it after step {s + 1}: expected {describe_value(ref_s if c is None else c * ref_s)}, "
-                             f"received {describe_value(got)}")
+                             f"from it after step {s + 1}: expected {want}, received {describe_value(got)}")
                 break
         else:
-            kept.append(f"'{mine_key}' = torch's '{key}'" + (f" times {c:.6g}" if c is not None and abs(c - 1) > 1e-6 else ""))
+            times = f" times {c:.6g}" if c is not None and abs(c - 1) > 1e-6 else ""
+            kept.append(f"'{mine_key}' = torch's '{key}'{times}")
     if kept:
         lines.append(f"state after step {last + 1} still matches torch: {', '.join(kept)}")
     return lines
@@ -329,8 +336,10 @@ def _compare_run(ctx: Context, run: Call, expected: Sequence[np.ndarray], source
         ws.append(received[s][0])
         problem = difference(expected[s], received[s][0], _tolerance(expected[s]), f"w after step {s + 1} of {steps}")
         if problem:
-            extra = _state_story(torch_states, [r[1] for r in received], s) if torch_states else []
-            extra += [f"hint: {h}" for h in _hints(ctx, run, expected, ws)]
+            # every well-formed step the student took, so that later steps tell similar mistakes apart
+            formed = list(itertools.takewhile(lambda r: _form_problem(r) is None, received))
+            extra = _state_story(torch_states, [r[1] for r in formed], s) if torch_states else []
+            extra += [f"hint: {h}" for h in _hints(ctx, run, expected, [r[0] for r in formed])]
             raise _fail(ctx, run, problem, source, s + 1, extra)
     return ws
 
@@ -344,7 +353,8 @@ def _matches_torch(name: str) -> Callable[[Context, Call], None]:
 
 def _matches_handout(ctx: Context, run: Call) -> None:
     expected = [np.asarray(w, dtype=np.float64) for w in run.expected]
-    _compare_run(ctx, run, expected, f"the handout's worked example ({run.note})")
+    _, states = _torch_run(ctx.task.name, run, ctx.variant)  # only to say which state entry went wrong
+    _compare_run(ctx, run, expected, f"the handout's worked example ({run.note})", states)
 
 
 def _student_ws(ctx: Context, run: Call) -> list[np.ndarray]:
@@ -398,8 +408,8 @@ def _adam_step_bounded(ctx: Context, run: Call) -> None:
             what = ("the first step moves every coordinate by lr * |dw| / (|dw| + eps), at most lr" if s == 0 else
                     f"at step {s + 1} no Adam step can be larger than {bound / h['lr']:.4g} * lr (Cauchy-Schwarz on "
                     "m_hat / sqrt(v_hat))")
-            problem = (f"step {s + 1} moved w{list(i)} by {float(move[i]):.6g}, more than Adam ever moves a coordinate: "
-                       f"{what} = {bound:.6g} here")
+            problem = (f"step {s + 1} moved w{list(i)} by {float(move[i]):.6g}, more than Adam ever moves a "
+                       f"coordinate: {what} = {bound:.6g} here")
             raise _property_failure(ctx, run, problem, "adam", ws, s + 1)
         before = after
 
@@ -552,7 +562,8 @@ def _nesterov(old_velocity: bool = False, plain: bool = False, ascent: bool = Fa
     return _rule("nesterov", update)
 
 
-def _adagrad(accumulate: bool = True, root: bool = True, after: bool = False, eps_on: bool = True) -> Callable[..., Any]:
+def _adagrad(accumulate: bool = True, root: bool = True, after: bool = False,
+             eps_on: bool = True) -> Callable[..., Any]:
     def update(w: np.ndarray, dw: np.ndarray, b: dict[str, Any], lr: float, eps: float) -> np.ndarray:
         old = b["h"]
         b["h"] = (old if accumulate else 0) + dw * dw
@@ -561,7 +572,8 @@ def _adagrad(accumulate: bool = True, root: bool = True, after: bool = False, ep
     return _rule("adagrad", update)
 
 
-def _rmsprop(swapped: bool = False, root: bool = True, eps_inside: bool = False, from_first: bool = False) -> Callable[..., Any]:
+def _rmsprop(swapped: bool = False, root: bool = True, eps_inside: bool = False,
+             from_first: bool = False) -> Callable[..., Any]:
     def update(w: np.ndarray, dw: np.ndarray, b: dict[str, Any], lr: float, alpha: float, eps: float) -> np.ndarray:
         old = dw * dw if from_first and "s" not in b else b["s"]
         b["s"] = alpha * dw * dw + (1 - alpha) * old if swapped else alpha * old + (1 - alpha) * dw * dw
@@ -570,7 +582,8 @@ def _rmsprop(swapped: bool = False, root: bool = True, eps_inside: bool = False,
     return _rule("rmsprop", update)
 
 
-def _adadelta(u_first: bool = False, numerator_eps: bool = True, use_lr: bool = True, inverted: bool = False) -> Callable[..., Any]:
+def _adadelta(u_first: bool = False, numerator_eps: bool = True, use_lr: bool = True,
+              inverted: bool = False) -> Callable[..., Any]:
     def update(w: np.ndarray, dw: np.ndarray, b: dict[str, Any], lr: float, rho: float, eps: float) -> np.ndarray:
         b["s"] = rho * b["s"] + (1 - rho) * dw * dw
         u = b["u"]
@@ -606,13 +619,14 @@ SGD = Task(
         _worked([2.0], [[-0.2]], [[2.02]], "the lecture's step: w = 2, dw = -0.2, lr = 0.1", lr=0.1),
     ], tiny=False, extra=[
         Property("a zero gradient leaves w unchanged", _sgd_zero_gradient,
-                 runs("sgd", gradients="any").map(lambda r: r.with_args((r.args[0], [np.zeros_like(g) for g in r.args[1]]))),
+                 runs("sgd").map(lambda r: r.with_args((r.args[0], [np.zeros_like(g) for g in r.args[1]]))),
                  variants=CPU_BOTH, max_examples=6),
     ]),
     mistakes=[
         Mistake("w moved along +dw (gradient ascent): descent subtracts, w_new = w - lr * dw; check the sign",
                 produces=_rule("sgd", lambda w, dw, b, lr: w + lr * dw)),
-        Mistake("the learning rate is missing: the step is lr * dw, not dw", produces=_rule("sgd", lambda w, dw, b, lr: w - dw)),
+        Mistake("the learning rate is missing: the step is lr * dw, not dw",
+                produces=_rule("sgd", lambda w, dw, b, lr: w - dw)),
         DTYPE,
     ],
 )
@@ -620,14 +634,16 @@ SGD = Task(
 MOMENTUM = Task(
     "momentum", points=10, returns=("w_new", "state"), may_modify=("w", "state"),
     checks=optimizer_checks("momentum", [
-        _worked([0.0], _ones(4), [[-0.1], [-0.29], [-0.5609999999999999], [-0.9048999999999999]], "g = 1 at every step", lr=0.1, mu=0.9),
+        _worked([0.0], _ones(4), [[-0.1], [-0.29], [-0.5609999999999999], [-0.9048999999999999]],
+                "g = 1 at every step", lr=0.1, mu=0.9),
     ]),
     mistakes=[
         Mistake("w walks uphill: the lecture's v = mu * v - dw (the minus sign inside the velocity) was combined with "
                 "PyTorch's w -= lr * v; keep one convention's signs together: v = mu * v + dw; w = w - lr * v",
                 produces=_momentum(sign=-1.0)),
         Mistake("the velocity is not kept in state between steps: after the first step every step is plain SGD; "
-                "store v in state (state['v'] = v) and return the state", produces=_rule("momentum", lambda w, dw, b, lr, mu: w - lr * dw)),
+                "store v in state (state['v'] = v) and return the state",
+                produces=_rule("momentum", lambda w, dw, b, lr, mu: w - lr * dw)),
         Mistake("the gradient was dampened: PyTorch's velocity is v = mu * v + dw (dampening=0), not the moving "
                 "average mu * v + (1 - mu) * dw", produces=_momentum(damp=True)),
         Mistake("w moved with the previous step's velocity: update v = mu * v + dw first, then step w -= lr * v with "
@@ -639,7 +655,8 @@ MOMENTUM = Task(
 NESTEROV = Task(
     "nesterov", points=10, returns=("w_new", "state"), may_modify=("w", "state"),
     checks=optimizer_checks("nesterov", [
-        _worked([0.0], _ones(4), [[-0.19], [-0.461], [-0.8049000000000001], [-1.2144100000000002]], "g = 1 at every step", lr=0.1, mu=0.9),
+        _worked([0.0], _ones(4), [[-0.19], [-0.461], [-0.8049000000000001], [-1.2144100000000002]],
+                "g = 1 at every step", lr=0.1, mu=0.9),
     ]),
     mistakes=[
         Mistake("the step is lr * v: that is plain momentum; Nesterov steps by lr * (dw + mu * v) with the updated v",
@@ -655,7 +672,8 @@ NESTEROV = Task(
 ADAGRAD = Task(
     "adagrad", points=10, returns=("w_new", "state"), may_modify=("w", "state"),
     checks=optimizer_checks("adagrad", [
-        _worked([0.0], _ones(4), [[-0.009999999999], [-0.017071067810365475], [-0.0228445705019284], [-0.0278445705016784]],
+        _worked([0.0], _ones(4),
+                [[-0.009999999999], [-0.017071067810365475], [-0.0228445705019284], [-0.0278445705016784]],
                 "g = 1 at every step", lr=0.01),
         _worked([0.0, 0.0], [[0.1, 10.0]], [[-0.00999999999, -0.0099999999999]],
                 "first step with g = (0.1, 10): both move by lr (less eps)", lr=0.01),
@@ -780,10 +798,12 @@ EXPONENTIAL_DECAY = Task(
                 tolerance=SCHEDULE_TOLERANCE, max_examples=8),
     ],
     mistakes=[
-        Mistake("the rate grows: the exponent is -k * t (check the sign)", produces=lambda lr0, k, t: lr0 * math.exp(k * t)),
+        Mistake("the rate grows: the exponent is -k * t (check the sign)",
+                produces=lambda lr0, k, t: lr0 * math.exp(k * t)),
         Mistake("k was used as the base of a power (lr0 * k**t): k is the rate in exp(-k * t), the base is e",
                 produces=lambda lr0, k, t: lr0 * k**t),
-        Mistake("off by one: t counts from 0, and at t = 0 the rate is lr0", produces=lambda lr0, k, t: lr0 * math.exp(-k * (t + 1))),
+        Mistake("off by one: t counts from 0, and at t = 0 the rate is lr0",
+                produces=lambda lr0, k, t: lr0 * math.exp(-k * (t + 1))),
     ],
 )
 
@@ -802,7 +822,8 @@ INVERSE_TIME_DECAY = Task(
     mistakes=[
         Mistake("missing parentheses: lr0 / 1 + k * t is lr0 + k * t; write lr0 / (1 + k * t)",
                 produces=lambda lr0, k, t: lr0 / 1 + k * t),
-        Mistake("off by one: t counts from 0, and at t = 0 the rate is lr0", produces=lambda lr0, k, t: lr0 / (1 + k * (t + 1))),
+        Mistake("off by one: t counts from 0, and at t = 0 the rate is lr0",
+                produces=lambda lr0, k, t: lr0 / (1 + k * (t + 1))),
         Mistake("compounded: lr0 / (1 + k)**t is exponential decay with base 1 / (1 + k); inverse time decay "
                 "divides by 1 + k * t", produces=lambda lr0, k, t: lr0 / (1 + k) ** t),
     ],
@@ -814,7 +835,8 @@ STEP_DECAY = Task(
         Worked([(call(0.1, 0.5, 5, t, note="the handout's table"), v) for t, v in
                 ((0, 0.1), (1, 0.1), (5, 0.05), (10, 0.025), (20, 0.00625), (50, 9.765625e-05))]
                + [(call(0.01, 0.1, 30, t, note="the lecture's AlexNet recipe: divide by 10 every 30 epochs"), v)
-                  for t, v in ((0, 1e-2), (29, 1e-2), (30, 1e-3), (59, 1e-3), (60, 1.0000000000000002e-04), (90, 1.0000000000000003e-05))],
+                  for t, v in ((0, 1e-2), (29, 1e-2), (30, 1e-3), (59, 1e-3), (60, 1.0000000000000002e-04),
+                               (90, 1.0000000000000003e-05))],
                tolerance=SCHEDULE_TOLERANCE),
         Matches(Formula("the formula lr0 * gamma ** floor(t / step_size)", lambda lr0, g, s, t: lr0 * g ** (t // s)),
                 step_calls, tolerance=SCHEDULE_TOLERANCE),
@@ -837,5 +859,6 @@ LAB = Lab(
     title="Optimizers and learning-rate schedules",
     module="optimizers",
     kind="numpy",
-    tasks=[SGD, MOMENTUM, NESTEROV, ADAGRAD, RMSPROP, ADADELTA, ADAM, EXPONENTIAL_DECAY, INVERSE_TIME_DECAY, STEP_DECAY],
+    tasks=[SGD, MOMENTUM, NESTEROV, ADAGRAD, RMSPROP, ADADELTA, ADAM,
+           EXPONENTIAL_DECAY, INVERSE_TIME_DECAY, STEP_DECAY],
 )
