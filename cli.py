@@ -141,6 +141,73 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
     sys.exit(0 if result.passed else 1)
 
 
+PLOTTED = {"lab2": "the optimizers' paths on 2-D loss surfaces"}  # the labs with something to draw
+
+
+@main.command()
+@click.argument("lab")
+@click.option("--submission", type=click.Path(file_okay=False, path_type=Path), default=Path("assignments"),
+              show_default=True, help="Folder laid out like assignments/ (it holds LAB/<module>.py).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The PNG to write (default: LAB-paths.png in the current folder).")
+@click.option("--optimizer", "optimizers", metavar="NAME", multiple=True,
+              help="Draw only this optimizer (repeat for more; default: all seven).")
+@click.option("--surface", "surfaces", type=click.Choice(["quadratic", "rosenbrock"]), multiple=True,
+              help="Draw only this surface (repeat for both; default: both).")
+@click.option("--steps", type=click.IntRange(1, 20000), default=None,
+              help="Steps on every surface (default: 40 on the quadratic, 1500 on Rosenbrock).")
+def plot(lab: str, submission: Path, output: Path | None, optimizers: Sequence[str], surfaces: Sequence[str],
+         steps: int | None) -> None:
+    """Draw your optimizers' paths next to torch.optim's on 2-D loss surfaces, to a PNG (lab2)."""
+    spec = _lab(lab)
+    if spec.name not in PLOTTED:
+        raise Problem(f"{spec.name} has nothing to plot; plots exist for: "
+                      + ", ".join(f"{name} ({what})" for name, what in PLOTTED.items()))
+    from grader import plot as drawing
+    from grader import trajectories
+
+    unknown = [name for name in optimizers if name not in trajectories.OPTIMIZERS]
+    if unknown:
+        raise Problem(f"no optimizer '{unknown[0]}' in {spec.name}; the optimizers are: "
+                      f"{', '.join(trajectories.OPTIMIZERS)}")
+    if drawing.missing():
+        raise Problem(drawing.missing())
+    from grader.engine import missing_module, worker_config
+    from grader.sandbox import Sandbox
+
+    missing = missing_module(spec, submission) if submission.is_dir() else f"no submission folder '{submission}'"
+    if missing:
+        raise Problem(missing)
+    output = output or Path(f"{spec.name}-paths.png")
+    chosen = [n for n in trajectories.OPTIMIZERS if n in optimizers] if optimizers else list(trajectories.OPTIMIZERS)
+    where = [trajectories.surface(n) for n in ("quadratic", "rosenbrock") if not surfaces or n in surfaces]
+    module = submission / spec.name / f"{spec.module}.py"
+    with Sandbox(submission / spec.name, worker_config(spec)) as sandbox:
+        sandbox.start()
+        if not sandbox.ready():
+            assert sandbox.import_failure is not None
+            click.echo(f"{module} did not import, so there is nothing of yours to draw:\n  "
+                       f"{sandbox.import_failure.describe()}", err=True)
+            sys.exit(1)
+        races = trajectories.race(sandbox, where, chosen, steps)
+    click.echo(trajectories.report(races, module))
+    astray = list(dict.fromkeys(r.optimizer for r in races if r.departs is not None or r.yours.brief))
+    if astray and any(r.yours.steps for r in races if r.optimizer in astray):
+        again = " ".join(["dlkit check", spec.name, *astray]
+                         + ([f"--submission {submission}"] if str(submission) != "assignments" else []))
+        click.echo(f"\nwhat went wrong, with hints: {again}")
+    title = f"{spec.name}: your optimizers (solid) next to torch.optim (dashed), from {module}"
+    drawn = drawing.draw(races, output, title, metadata={"lab": spec.name, "module": str(module),
+                                                          "module_sha256": _sha256(module)})
+    click.echo(f"wrote {output} ({drawn.width} x {drawn.height} pixels)")
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 @main.command()
 @click.argument("submissions", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--lab", "lab_name", required=True, help="The lab to grade, e.g. lab3.")

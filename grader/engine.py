@@ -331,6 +331,23 @@ def _label(check: Check, variant: Variant) -> str:
     return f"{check.name} ({variant.label})" if len(check.variants) > 1 else check.name
 
 
+def missing_module(lab: Lab, submission: Path) -> str:
+    """Why the submission folder has no module for the lab to load ("" when it has one)."""
+    if (submission / lab.name / f"{lab.module}.py").is_file():
+        return ""
+    missing = f"the submission has no file {lab.name}/{lab.module}.py"
+    stray = sorted(str(p.relative_to(submission)) for p in submission.rglob(f"{lab.module}.py"))
+    if stray:
+        missing += f" (found {', '.join(stray[:3])}: move it to {lab.name}/{lab.module}.py)"
+    return missing
+
+
+def worker_config(lab: Lab) -> WorkerConfig:
+    """How a worker is set up for the lab's module: what it may import and call."""
+    return WorkerConfig(lab.module, lab.kind, lab.banned_imports, tuple(lab.banned_calls),
+                        cap_address_space=lab.kind == "numpy")
+
+
 def grade_lab(lab: Lab, submission: Path, *, seed: int, tasks: Sequence[str] = (), solutions: Path | None = REPO / "solutions",
               budget: Budget = PROFILES["default"], limits: Limits | None = None, launcher: Launcher | None = None,
               jobs: int = 1) -> LabResult:
@@ -342,15 +359,11 @@ def grade_lab(lab: Lab, submission: Path, *, seed: int, tasks: Sequence[str] = (
     """
     selected = [lab.task(name) for name in tasks] if tasks else list(lab.tasks)
     lab_dir = submission / lab.name
-    if not (lab_dir / f"{lab.module}.py").is_file():
-        missing = f"the submission has no file {lab.name}/{lab.module}.py"
-        stray = sorted(str(p.relative_to(submission)) for p in submission.rglob(f"{lab.module}.py"))
-        if stray:
-            missing += f" (found {', '.join(stray[:3])}: move it to {lab.name}/{lab.module}.py)"
+    missing = missing_module(lab, submission)
+    if missing:
         results = [TaskResult.unrun(t.name, t.points, "error", missing) for t in selected]
         return LabResult(lab.name, str(submission), seed, results, status="missing_module")
-    config = WorkerConfig(lab.module, lab.kind, lab.banned_imports, tuple(lab.banned_calls),
-                          cap_address_space=lab.kind == "numpy")
+    config = worker_config(lab)
     limits = limits or Limits()
     groups = _share(selected, jobs, budget)
     with Sandbox(lab_dir, config, limits, launcher) as sandbox:

@@ -92,7 +92,7 @@ def _hyper(name: str, run: Call) -> dict[str, float]:
     return {**DEFAULTS[name], **run.kwargs}
 
 
-def _torch_optimizer(name: str, param: Any, h: dict[str, float]) -> Any:
+def torch_optimizer(name: str, param: Any, h: dict[str, float]) -> Any:
     optim = oracles.torch().optim
     if name == "sgd":
         return optim.SGD([param], lr=h["lr"])
@@ -112,7 +112,7 @@ ORACLES = {"sgd": "torch.optim.SGD", "momentum": "torch.optim.SGD(momentum=mu)",
            "rmsprop": "torch.optim.RMSprop", "adadelta": "torch.optim.Adadelta", "adam": "torch.optim.Adam"}
 
 
-def _torch_label(name: str, run: Call) -> str:
+def torch_label(name: str, run: Call) -> str:
     """The oracle as the student would construct it, with this run's hyperparameters."""
     h = _hyper(name, run)
     if name == "adam":
@@ -128,7 +128,7 @@ def _torch_run(name: str, run: Call, variant: Variant) -> tuple[list[np.ndarray]
     t = oracles.torch()
     w0, grads, _, _ = _plan(run)
     param = oracles.tensor(w0, variant.device).requires_grad_(True)
-    optimizer = _torch_optimizer(name, param, _hyper(name, run))
+    optimizer = torch_optimizer(name, param, _hyper(name, run))
     ws, states = [], []
     for g in grads:
         param.grad = oracles.tensor(g, variant.device)
@@ -347,7 +347,7 @@ def _compare_run(ctx: Context, run: Call, expected: Sequence[np.ndarray], source
 def _matches_torch(name: str) -> Callable[[Context, Call], None]:
     def holds(ctx: Context, run: Call) -> None:
         expected, states = _torch_run(name, run, ctx.variant)
-        _compare_run(ctx, run, expected, f"{_torch_label(name, run)} on {ctx.variant.label}", states)
+        _compare_run(ctx, run, expected, f"{torch_label(name, run)} on {ctx.variant.label}", states)
     return holds
 
 
