@@ -141,9 +141,6 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
     sys.exit(0 if result.passed else 1)
 
 
-PLOTTED = {"lab2": "the optimizers' paths on 2-D loss surfaces"}  # the labs with something to draw
-
-
 @main.command()
 @click.argument("lab")
 @click.option("--submission", type=click.Path(file_okay=False, path_type=Path), default=Path("assignments"),
@@ -159,11 +156,12 @@ PLOTTED = {"lab2": "the optimizers' paths on 2-D loss surfaces"}  # the labs wit
 def plot(lab: str, submission: Path, output: Path | None, optimizers: Sequence[str], surfaces: Sequence[str],
          steps: int | None) -> None:
     """Draw your optimizers' paths next to torch.optim's on 2-D loss surfaces, to a PNG (lab2)."""
-    spec = _lab(lab)
-    if spec.name not in PLOTTED:
-        raise Problem(f"{spec.name} has nothing to plot; plots exist for: "
-                      + ", ".join(f"{name} ({what})" for name, what in PLOTTED.items()))
     from grader import plot as drawing
+
+    spec = _lab(lab)
+    if spec.name not in drawing.PLOTS:
+        raise Problem(f"{spec.name} has nothing to plot; plots exist for: "
+                      + ", ".join(f"{name} ({what})" for name, what in drawing.PLOTS.items()))
     from grader import trajectories
 
     unknown = [name for name in optimizers if name not in trajectories.OPTIMIZERS]
@@ -191,11 +189,14 @@ def plot(lab: str, submission: Path, output: Path | None, optimizers: Sequence[s
             sys.exit(1)
         races = trajectories.race(sandbox, where, chosen, steps)
     click.echo(trajectories.report(races, module))
-    astray = list(dict.fromkeys(r.optimizer for r in races if r.departs is not None or r.yours.brief))
-    if astray and any(r.yours.steps for r in races if r.optimizer in astray):
+    astray = list(dict.fromkeys(r.optimizer for r in races if r.departs is not None
+                                or r.yours.brief not in ("", "not implemented yet")))
+    if astray:
         again = " ".join(["dlkit check", spec.name, *astray]
                          + ([f"--submission {submission}"] if str(submission) != "assignments" else []))
         click.echo(f"\nwhat went wrong, with hints: {again}")
+    if not any(r.yours.steps for r in races):
+        click.echo(f"\nnone of your optimizers has taken a step yet: the picture shows torch.optim's paths only")
     title = f"{spec.name}: your optimizers (solid) next to torch.optim (dashed), from {module}"
     drawn = drawing.draw(races, output, title, metadata={"lab": spec.name, "module": str(module),
                                                           "module_sha256": _sha256(module)})

@@ -14,12 +14,15 @@ import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from grader.trajectories import Race, Surface
+if TYPE_CHECKING:
+    from grader.trajectories import Race, Surface
 
+# The labs with something to draw, and what (dlkit plot LAB).
+PLOTS = {"lab2": "your optimizers' paths next to torch.optim's on two 2-D loss surfaces"}
 INSTALL = "pip install 'dlkit[plot]'   (or: pip install matplotlib)"
 OVERVIEW = "all"  # the panel key of a row's first panel, where every path of the student's is drawn
 COLUMNS = 4  # panels per row; a surface with more panels wraps onto a second row
@@ -80,9 +83,9 @@ def draw(races: Sequence[Race], output: Path, title: str, metadata: dict[str, An
     # panel boxes, read after the save (the constrained layout is final once drawn)
     width, height = (int(round(v)) for v in figure.bbox.size)
     panels = {}
-    for key, ax in axes.items():
+    for place, ax in axes.items():
         box = ax.get_window_extent()
-        panels[key] = (int(box.x0), int(height - box.y1), int(box.x1), int(height - box.y0))
+        panels[place] = (int(box.x0), int(height - box.y1), int(box.x1), int(height - box.y0))
     return Drawing(output, width, height, panels)
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from grader import labs
+from grader.plot import PLOTS
 from grader.spec import Lab
 from grader.stubs import stub_path
 
@@ -145,6 +146,12 @@ def student_readme(chosen: Sequence[Lab]) -> str:
                      f"[handout](assignments/{lab.name}/README.md) |" for lab in chosen)
     first = chosen[0]
     one_task = first.tasks[-1].name
+    plots = "".join(f"""### Pictures: `dlkit plot {lab.name}`
+
+`dlkit plot {lab.name}` draws {PLOTS[lab.name]} to `{lab.name}-paths.png` (`--output` for another file).
+It needs matplotlib, an optional extra: `pip install -e '.[plot]'`.
+
+""" for lab in chosen if lab.name in PLOTS)
     return f"""# Deep-learning labs
 
 You implement the core of deep learning yourself (here: {', '.join(lab.title.lower() for lab in chosen)})
@@ -192,7 +199,7 @@ Exit status: 0 when every task passes, 1 when one does not, 2 for a mistyped com
 Each task is worth points, shared among its checks. Your code runs in a separate process with a time
 and a memory limit; what it prints goes nowhere, and a crash or an infinite loop costs only that task.
 
-### Checks graded on submission
+{plots}### Checks graded on submission
 
 Some checks compare your code with the course's reference solutions, which are not in this repository.
 Here they show as `skipped`, with the reason "needs the reference solutions (graded on submission)", and

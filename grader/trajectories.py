@@ -109,7 +109,7 @@ ROSENBROCK = Surface(
         "momentum": {"lr": 2e-4, "mu": 0.9},
         "nesterov": {"lr": 2e-4, "mu": 0.9},
         "adagrad": {"lr": 0.3},
-        "rmsprop": {"lr": 2e-3, "alpha": 0.99},
+        "rmsprop": {"lr": 3e-3, "alpha": 0.999},
         "adadelta": {"lr": 1.0, "rho": 0.99},
         "adam": {"lr": 0.02},
     },

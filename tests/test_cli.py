@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import shutil
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -58,6 +59,10 @@ def test_list_of_a_lab_shows_tasks_points_and_their_one_line_contract():
     (["check"], "Missing argument 'LAB'"),
     (["grade", "no/such/folder", "--lab", "lab3"], "does not exist"),
     (["frobnicate"], "No such command"),
+    (["plot", "lab3"], "lab3 has nothing to plot; plots exist for: lab2"),
+    (["plot", "lab2", "--optimizer", "adamw"], "no optimizer 'adamw' in lab2; the optimizers are: sgd, momentum"),
+    (["plot", "lab2", "--surface", "bowl"], "Invalid value for '--surface'"),
+    (["plot", "lab2", "--submission", "no/such/folder"], "no submission folder 'no/such/folder'"),
 ])
 def test_usage_errors_exit_2_with_one_line_and_no_traceback(args, words):
     result = CliRunner().invoke(main, args)
@@ -128,3 +133,53 @@ def test_grade_writes_a_row_for_every_submission(tmp_path):
     again = run("grade", str(root), "--lab", "lab3", "--feedback", str(feedback), "--profile", "ci")
     assert again.stdout == result.stdout
     assert "3 unchanged" in again.stderr
+
+
+# ----------------------------------------------------------------------------- plot
+
+
+def test_plot_writes_a_png_of_the_submission_paths_and_reports_each_race(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "pictures" / "paths.png"
+    result = run("plot", "lab2", "--submission", str(REPO / "solutions"), "--output", str(out), "--steps", "8",
+                 "--optimizer", "adam", "--optimizer", "sgd")
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"wrote {out} (" in result.output
+    assert result.output.count("on torch.optim's path at every step") == 4  # 2 optimizers x 2 surfaces
+    assert "ill-conditioned quadratic" in result.output and "Rosenbrock" in result.output
+    assert "momentum" not in result.output and "what went wrong" not in result.output
+
+
+def test_plot_of_a_wrong_optimizer_says_where_it_leaves_torch_and_how_to_learn_why(submission, tmp_path):
+    pytest.importorskip("matplotlib")
+    folder = submission("lab2", """
+        def momentum(w, dw, state, lr=0.01, mu=0.9):
+            v = mu * state.get("v", np.zeros_like(w)) - lr * dw
+            state["v"] = v
+            return w - v, state
+    """)
+    result = run("plot", "lab2", "--submission", str(folder), "-o", str(tmp_path / "p.png"), "--steps", "5",
+                 "--optimizer", "momentum", "--surface", "quadratic")
+    assert result.exit_code == 0, result.output
+    assert "leaves torch.optim's path at step 1: yours (" in result.output
+    assert f"what went wrong, with hints: dlkit check lab2 momentum --submission {folder}" in result.output
+    assert "Rosenbrock" not in result.output
+
+
+def test_plot_without_matplotlib_says_how_to_install_the_extra_and_writes_nothing(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    out = tmp_path / "p.png"
+    result = CliRunner().invoke(main, ["plot", "lab2", "--submission", str(REPO / "solutions"), "-o", str(out)])
+    assert result.exit_code == 2
+    assert "pip install 'dlkit[plot]'" in result.output and not out.exists()
+
+
+def test_plot_of_a_module_that_does_not_import_exits_1_and_writes_nothing(submission, tmp_path):
+    pytest.importorskip("matplotlib")
+    folder = submission("lab2", "def sgd(w, dw, state, lr=0.01):\n    return w -\n")
+    out = tmp_path / "p.png"
+    result = CliRunner().invoke(main, ["plot", "lab2", "--submission", str(folder), "-o", str(out)])
+    assert result.exit_code == 1
+    assert "did not import, so there is nothing of yours to draw" in result.output and "SyntaxError" in result.output
+    assert not out.exists()
