@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from cli import main
 from grader import labs
-from grader.release import WORKFLOW, ReleaseError, body_lines, find_leaks, reference_lines, registry_source, write_release
+from grader.release import (WORKFLOW, ReleaseError, body_lines, find_leaks, reference_lines, registry_source,
+                            student_readme, write_release)
 from grader.summary import GRADED_ON_SUBMISSION
 from tests.conftest import REPO
 
@@ -126,6 +127,25 @@ def test_the_student_readme_explains_setup_checking_and_checks_graded_on_submiss
                   f"dlkit check {LAB}", GRADED_ON_SUBMISSION, f"assignments/{LAB}/conv.py", "Actions"):
         assert words in readme
     assert "solutions/" not in readme
+
+
+def test_the_student_readme_tells_how_to_draw_only_when_a_lab_with_a_plot_is_released():
+    with_plot = student_readme([labs.load("lab2"), labs.load("lab3")])
+    assert "dlkit plot lab2" in with_plot and "pip install -e '.[plot]'" in with_plot
+    without = student_readme([labs.load("lab3")])
+    assert "dlkit plot" not in without and "[plot]" not in without
+
+
+def test_the_release_draws_with_torch_alone_and_the_students_stubs(tmp_path):
+    """No reference solutions in a release: the plot's reference is torch.optim."""
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "release"
+    write_release(out, [labs.load("lab2")])
+    proc = subprocess.run([sys.executable, str(out / "cli.py"), "plot", "lab2", "--steps", "3", "-o", "p.png"],
+                          cwd=out, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("not implemented yet") == 14 and (out / "p.png").is_file()
+    assert "torch.optim's paths only" in proc.stdout
 
 
 # ----------------------------------------------------------------------------- it grades without the reference
