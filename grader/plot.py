@@ -10,6 +10,7 @@ it is imported only here, and drawn through the Agg canvas (no display, no pyplo
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 from dataclasses import dataclass, field
@@ -92,8 +93,7 @@ def draw(races: Sequence[Race], output: Path, title: str, metadata: dict[str, An
 def _surface(ax: Any, where: Surface) -> None:
     """Contours of the loss over the surface's window, the start and the minimum."""
     (x0, x1), (y0, y1) = where.window
-    xs, ys = np.meshgrid(np.linspace(x0, x1, 240), np.linspace(y0, y1, 200))
-    zs = np.vectorize(lambda x, y: where.value(np.array([x, y])))(xs, ys)
+    xs, ys, zs = _grid(where)
     if where.log_levels:
         levels = np.logspace(-1, np.log10(zs.max()), 14)
     else:
@@ -104,6 +104,14 @@ def _surface(ax: Any, where: Surface) -> None:
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.tick_params(labelsize=7)
+
+
+@functools.lru_cache(maxsize=8)
+def _grid(where: Surface) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The loss on a grid over the surface's window (the same for every panel of the surface)."""
+    (x0, x1), (y0, y1) = where.window
+    xs, ys = np.meshgrid(np.linspace(x0, x1, 240), np.linspace(y0, y1, 200))
+    return xs, ys, where.value(np.stack([xs, ys]))
 
 
 def _line(ax: Any, points: np.ndarray, steps: int, markersize: float = 3.0, **style: Any) -> None:
@@ -121,7 +129,7 @@ def _overview(ax: Any, where: Surface, races: Sequence[Race]) -> None:
             _line(ax, r.yours.points, where.steps, color=COLOURS[r.optimizer], linewidth=1.3, label=r.optimizer)
             drawn += 1
     if drawn:
-        ax.legend(fontsize=7, loc="upper right", framealpha=0.85)
+        ax.legend(fontsize=7, loc=where.legend, framealpha=0.85)
     else:
         ax.text(0.5, 0.5, "none of your optimizers\ntook a step yet", transform=ax.transAxes, ha="center",
                 va="center", fontsize=9, color="#a00000")

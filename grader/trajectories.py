@@ -45,7 +45,7 @@ class Surface:
     name: str
     title: str
     formula: str  # as printed in the report and the figure
-    value: Callable[[np.ndarray], float]
+    value: Callable[[Any], Any]  # f(w) for w of shape (2, ...): a float for one point, an array for a grid
     gradient: Callable[[np.ndarray], np.ndarray]
     start: tuple[float, float]
     minimum: tuple[float, float]
@@ -53,18 +53,19 @@ class Surface:
     steps: int
     hyper: Mapping[str, Mapping[str, float]]  # per optimizer, the keyword arguments of every call
     log_levels: bool = False  # contour levels spaced on a log scale (for losses spanning decades)
+    legend: str = "upper right"  # where the overview's legend covers no path (a matplotlib location)
 
 
-def _quadratic(w: np.ndarray) -> float:
-    return float(w[0] ** 2 / 20 + w[1] ** 2)
+def _quadratic(w: Any) -> Any:
+    return w[0] ** 2 / 20 + w[1] ** 2
 
 
 def _quadratic_gradient(w: np.ndarray) -> np.ndarray:
     return np.array([w[0] / 10, 2 * w[1]])
 
 
-def _rosenbrock(w: np.ndarray) -> float:
-    return float((1 - w[0]) ** 2 + 100 * (w[1] - w[0] ** 2) ** 2)
+def _rosenbrock(w: Any) -> Any:
+    return (1 - w[0]) ** 2 + 100 * (w[1] - w[0] ** 2) ** 2
 
 
 def _rosenbrock_gradient(w: np.ndarray) -> np.ndarray:
@@ -104,6 +105,7 @@ ROSENBROCK = Surface(
     window=((-2.0, 2.0), (-1.0, 3.0)),
     steps=1500,
     log_levels=True,
+    legend="lower left",
     hyper={
         "sgd": {"lr": 1e-3},
         "momentum": {"lr": 2e-4, "mu": 0.9},
