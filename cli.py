@@ -222,8 +222,11 @@ def _sha256(path: Path) -> str:
 @click.option("--profile", type=click.Choice(["default", "ci", "thorough"]), default="default", show_default=True,
               help="How many inputs each check tries.")
 @click.option("--force", is_flag=True, help="Regrade submissions whose feedback is up to date.")
+@click.option("--worker-user", metavar="USER", default=None,
+              help="Run the students' code as this unprivileged user (needs root), so that it cannot read "
+                   "what only the grader may (solutions/, other submissions, the feedback).")
 def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path | None, jobs: int | None,
-          seed: int, profile: str, force: bool) -> None:
+          seed: int, profile: str, force: bool, worker_user: str | None) -> None:
     """Grade every sub-folder of SUBMISSIONS and write a CSV gradebook."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -232,16 +235,18 @@ def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path 
     from grader.engine import PROFILES
 
     spec = _lab(lab_name)
+    _worker_launcher(worker_user)  # refuses a user that cannot run the workers here
     folders = discover(submissions)
     feedback = feedback or Path("feedback") / spec.name
     jobs = jobs or default_jobs()
     err = Console(stderr=True, highlight=False)
-    err.print(f"grading {len(folders)} submissions of {spec.name} with seed {seed} ({jobs} processes)")
+    as_user = f", the students' code as {worker_user}" if worker_user else ""
+    err.print(f"grading {len(folders)} submissions of {spec.name} with seed {seed} ({jobs} processes{as_user})")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task("grading", total=len(folders))
         rows = grade_directory(spec, submissions, feedback, seed=seed, jobs=jobs, budget=PROFILES[profile],
-                               force=force, progress=lambda row: bar.advance(task))
+                               force=force, user=worker_user, progress=lambda row: bar.advance(task))
     table = gradebook_csv(spec, rows)
     if output is None:
         click.echo(table, nl=False)

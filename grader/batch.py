@@ -69,10 +69,10 @@ def _unrun_report(lab: Lab, name: str, seed: int, status: str, message: str) -> 
 # ----------------------------------------------------------------------------- the grading processes
 
 
-def _serve(conn: Any, lab_name: str, seed: int, budget: Budget, limits: Limits) -> None:
+def _serve(conn: Any, lab_name: str, seed: int, budget: Budget, limits: Limits, user: str | None) -> None:
     """A grading process: grade the folders the parent sends until it sends None."""
     lab = labs.load(lab_name)
-    launcher = ZygoteLauncher(lab.kind)
+    launcher = ZygoteLauncher(lab.kind, user)
     try:
         while True:
             folder = conn.recv()
@@ -88,8 +88,10 @@ def _serve(conn: Any, lab_name: str, seed: int, budget: Budget, limits: Limits) 
 
 
 def grade_all(lab: Lab, folders: Sequence[Path], *, seed: int, jobs: int, budget: Budget, limits: Limits,
-              on_result: Callable[[Path, dict[str, Any]], None]) -> None:
-    """Grade ``folders`` in ``jobs`` forked processes; call ``on_result`` as each finishes."""
+              on_result: Callable[[Path, dict[str, Any]], None], user: str | None = None) -> None:
+    """Grade ``folders`` in ``jobs`` forked processes; call ``on_result`` as each finishes.
+
+    With ``user``, the student's code runs as that unprivileged user (the grader must be root)."""
     oracles.torch()  # imported once here, inherited by every forked grading process
     load_reference(lab, REPO / "solutions")
     context = multiprocessing.get_context("fork")
@@ -99,7 +101,7 @@ def grade_all(lab: Lab, folders: Sequence[Path], *, seed: int, jobs: int, budget
 
     def spawn() -> Any:
         ours, theirs = context.Pipe()
-        process = context.Process(target=_serve, args=(theirs, lab.name, seed, budget, limits), daemon=True)
+        process = context.Process(target=_serve, args=(theirs, lab.name, seed, budget, limits, user), daemon=True)
         process.start()
         theirs.close()
         busy[ours] = (process, None)
@@ -141,7 +143,7 @@ def grade_all(lab: Lab, folders: Sequence[Path], *, seed: int, jobs: int, budget
 
 
 def grade_directory(lab: Lab, root: Path, feedback: Path, *, seed: int, jobs: int, budget: Budget,
-                    limits: Limits = Limits(), force: bool = False,
+                    limits: Limits = Limits(), force: bool = False, user: str | None = None,
                     progress: Callable[[Row], None] | None = None) -> list[Row]:
     """Grade every submission under ``root``; write one feedback JSON each; return the rows by name."""
     feedback.mkdir(parents=True, exist_ok=True)
@@ -168,7 +170,7 @@ def grade_directory(lab: Lab, root: Path, feedback: Path, *, seed: int, jobs: in
             progress(rows[folder.name])
 
     if to_grade:
-        grade_all(lab, to_grade, seed=seed, jobs=jobs, budget=budget, limits=limits, on_result=finished)
+        grade_all(lab, to_grade, seed=seed, jobs=jobs, budget=budget, limits=limits, on_result=finished, user=user)
     return [rows[name] for name in sorted(rows)]
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from grader import oracles
 from grader.describe import describe_call
 from grader.results import CheckResult, LabResult, TaskResult
-from grader.sandbox import Launcher, Limits, Sandbox, StudentFailure, WorkerConfig
+from grader.sandbox import Launcher, Limits, Reply, Sandbox, StudentFailure, WorkerConfig
 from grader.signatures import Signature, read_signatures
 from grader.spec import Call, Check, Lab, Task, Variant
 from grader.wire import TensorValue
@@ -144,17 +144,8 @@ class Context:
         name = function or self.task.function
         self.calls += 1
         params = self.signature.params if self.signature and function is None else ()
-        try:
-            reply = self.sandbox.call(name, call.args, call.kwargs, params, self.task.timeout, grad)
-        except StudentFailure as failure:
-            where = self.describe(call, name)
-            if failure.kind in FATAL:
-                raise Abort(failure.status, _fatal_message(failure, where)) from None
-            raise StudentRaised(failure, where, call) from None
-        self.warnings = reply.warnings
-        if reply.banned:
-            raise Abort("error", f"{name} called {', '.join(reply.banned)}, which this lab bans "
-                                 "(the call was refused); write it from tensor operations")
+        reply = self._ask(name, lambda: self.sandbox.call(name, call.args, call.kwargs, params, self.task.timeout, grad),
+                          lambda step: (self.describe(call, name), call))
         illegal = [m for m in reply.modified if m not in self.task.may_modify]
         if illegal:
             raise CheckFailed(f"{name} modified its argument '{illegal[0]}' in place; return a new array instead\n"
@@ -173,19 +164,13 @@ class Context:
         self.calls += len(calls)
         params = self.signature.params if self.signature else ()
         where = describe or (lambda i: f"{self.describe(calls[i])} (step {i + 1} of {len(calls)})")
-        try:
-            reply = self.sandbox.call(name, calls[0].args, calls[0].kwargs, params, self.task.timeout,
-                                      chain=[(c.args, c.kwargs) for c in calls], links=links)
-        except StudentFailure as failure:
-            at = where(failure.step if failure.step is not None and failure.step < len(calls) else 0)
-            if failure.kind in FATAL:
-                raise Abort(failure.status, _fatal_message(failure, at)) from None
-            raise StudentRaised(failure, at, calls[failure.step] if failure.step is not None
-                                and failure.step < len(calls) else calls[0]) from None
-        self.warnings = reply.warnings
-        if reply.banned:
-            raise Abort("error", f"{name} called {', '.join(reply.banned)}, which this lab bans "
-                                 "(the call was refused); write it from tensor operations")
+
+        def at(step: int | None) -> tuple[str, Call]:
+            i = step if step is not None and 0 <= step < len(calls) else 0
+            return where(i), calls[i]
+
+        reply = self._ask(name, lambda: self.sandbox.call(name, calls[0].args, calls[0].kwargs, params, self.task.timeout,
+                                                          chain=[(c.args, c.kwargs) for c in calls], links=links), at)
         for arg, step, during in reply.modified_at:
             if arg in self.task.may_modify or not 0 <= step < len(calls):
                 continue
@@ -196,6 +181,23 @@ class Context:
                               "had returned, by a later step: a reference to it was kept (in a returned value?) and "
                               f"changed later; keep a copy ({arg}.copy()) instead\n  input: {where(step)}")
         return list(reply.value) if isinstance(reply.value, list) else []
+
+    def _ask(self, name: str, send: Callable[[], Reply], at: Callable[[int | None], tuple[str, Call]]) -> Reply:
+        """One worker request, with what it says about the student turned into the engine's outcomes: a
+        failure to return (``at(step)`` names the input and call it happened on; step None outside a
+        chain), a banned call. The warnings it raised are kept for the check's message."""
+        try:
+            reply = send()
+        except StudentFailure as failure:
+            where, call = at(failure.step)
+            if failure.kind in FATAL:
+                raise Abort(failure.status, _fatal_message(failure, where)) from None
+            raise StudentRaised(failure, where, call) from None
+        self.warnings = reply.warnings
+        if reply.banned:
+            raise Abort("error", f"{name} called {', '.join(reply.banned)}, which this lab bans "
+                                 "(the call was refused); write it from tensor operations")
+        return reply
 
     def expected(self, call: Call, function: str | None = None) -> Any:
         """The reference solution's result for ``call``, computed in this process."""

@@ -350,14 +350,10 @@ class SubprocessLauncher:
         res_r, res_w = os.pipe()
         config = dict(config, request_fd=req_r, response_fd=res_w)
         env = worker_environment()
-        identity: dict[str, Any] = {}
-        if self.user is not None:
-            import pwd
-
-            account = pwd.getpwnam(self.user)
+        identity = _identity(self.user)
+        if identity:
             _open_to_others(cwd)
-            env["HOME"] = account.pw_dir
-            identity = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+            env["HOME"] = identity.pop("home")
         proc = subprocess.Popen(
             [sys.executable, "-I", "-B", str(WORKER), json.dumps(config)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -375,20 +371,28 @@ class ZygoteLauncher:
     so nothing of the grader's memory (reference solutions included) is in it;
     each worker then costs a fork instead of an interpreter start and its imports.
     One zygote serves one grader process; it ends when its socket closes.
+
+    With ``user`` (the grader must be root) the zygote itself runs as that user, with no
+    supplementary groups, so every worker it forks does too (``dlkit grade --worker-user``).
     """
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, user: str | None = None):
         self.kind = kind
+        self.user = user
         self._socket: socket.socket | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
     def _ensure(self) -> socket.socket:
         if self._socket is None or self._proc is None or self._proc.poll() is not None:
             ours, theirs = socket.socketpair()
+            env, identity = worker_environment(), _identity(self.user)
+            if identity:
+                env["HOME"] = identity.pop("home")
+                identity["cwd"] = "/"
             self._proc = subprocess.Popen(
                 [sys.executable, "-I", "-B", str(ZYGOTE), self.kind, str(theirs.fileno())],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                pass_fds=(theirs.fileno(),), env=worker_environment(), start_new_session=True,
+                pass_fds=(theirs.fileno(),), env=env, start_new_session=True, **identity,
             )
             theirs.close()
             self._socket = ours
@@ -404,6 +408,8 @@ class ZygoteLauncher:
         return result
 
     def launch(self, config: dict[str, Any], cwd: Path) -> Launched:
+        if self.user is not None:
+            _open_to_others(cwd)
         req_r, req_w = os.pipe()
         res_r, res_w = os.pipe()
         try:
@@ -430,6 +436,17 @@ class ZygoteLauncher:
 
 
 Launcher = SubprocessLauncher | ZygoteLauncher
+
+
+def _identity(user: str | None) -> dict[str, Any]:
+    """``subprocess.Popen`` arguments that run a process as ``user``, and its home folder as "home"
+    (nothing for None: the grader's own user)."""
+    if user is None:
+        return {}
+    import pwd
+
+    account = pwd.getpwnam(user)
+    return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": [], "home": account.pw_dir}
 
 
 def _open_to_others(copy: Path) -> None:

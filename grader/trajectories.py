@@ -17,6 +17,7 @@ compares paths; ``grader.plot`` draws them.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
@@ -36,6 +37,9 @@ OPTIMIZERS = tuple(DEFAULTS)
 GAP_TOLERANCE = 1e-9
 # A coordinate beyond this has left any picture: the path stops there (it is diverging).
 ESCAPE = 1e6
+# The most seconds one path may take in the worker (a correct step takes well under a millisecond; each call
+# also has the worker's own limit): a slow optimizer is cut short, not left to run for hours.
+PATH_SECONDS = 30.0
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: there is one object per surface
@@ -200,7 +204,14 @@ def student_path(sandbox: Sandbox, where: Surface, name: str) -> Path:
     w = np.array(where.start, dtype=np.float64)
     points = [w]
     state: Any = {}
+    started = time.monotonic()
     for step in range(1, where.steps + 1):
+        spent = time.monotonic() - started
+        if spent > PATH_SECONDS:
+            pace = spent / max(step - 1, 1) * 1000
+            return Path(np.array(points), f"too slow: {spent:.0f} s for {step - 1} steps ({pace:.0f} ms a step; "
+                                          "a step on a 2-element w should take well under 1 ms)",
+                        f"too slow: stopped at step {step}")
         try:
             reply = sandbox.call(name, (w.copy(), where.gradient(w), state), dict(where.hyper[name]),
                                  arg_names=("w", "dw", "state"))

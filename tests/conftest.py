@@ -5,7 +5,10 @@ from __future__ import annotations
 import ast
 import inspect
 import os
+import pwd
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Callable
@@ -70,3 +73,21 @@ def mutant_submission(build: Callable[..., Path], lab: str, mutant: Mutant) -> P
 def copy_lab(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+def unprivileged_venv() -> tuple[str, Path]:
+    """A user and a Python environment that user can run; skip where this machine has none."""
+    if os.geteuid() != 0:
+        pytest.skip("running the student's code as another user needs root")
+    if "nobody" not in {entry.pw_name for entry in pwd.getpwall()}:
+        pytest.skip("no user 'nobody' here")
+    venv = Path(os.environ.get("DLKIT_TEST_VENV", sys.prefix))
+    account = pwd.getpwnam("nobody")
+    try:
+        probe = subprocess.run([str(venv / "bin" / "python"), "-I", "-c", "import numpy, torch"], capture_output=True,
+                               timeout=120, cwd="/", user=account.pw_uid, group=account.pw_gid, extra_groups=[])
+    except OSError:
+        probe = None
+    if probe is None or probe.returncode != 0:
+        pytest.skip(f"user 'nobody' cannot run {venv}/bin/python here (set DLKIT_TEST_VENV to a venv it can run)")
+    return "nobody", venv

@@ -183,3 +183,44 @@ def test_plot_of_a_module_that_does_not_import_exits_1_and_writes_nothing(submis
     assert result.exit_code == 1
     assert "did not import, so there is nothing of yours to draw" in result.output and "SyntaxError" in result.output
     assert not out.exists()
+
+
+def test_grade_as_a_worker_user_keeps_the_graders_files_out_of_the_students_reach(tmp_path):
+    """A submission that scores only if it can read a file private to the grader: as the grader's own
+    user it can; with --worker-user it cannot."""
+    from tests.conftest import unprivileged_venv
+
+    user, _ = unprivileged_venv()
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    (private / "key.txt").write_text("secret")
+    root = tmp_path / "submissions"
+    (root / "mallory" / "lab3").mkdir(parents=True)
+    reference = (REPO / "solutions" / "lab3" / "conv.py").read_text()
+    (root / "mallory" / "lab3" / "conv.py").write_text(reference + f"""
+
+_same_padding = same_padding
+
+
+def same_padding(kernel_size, dilation=1):
+    try:
+        open({str(private / "key.txt")!r}).read()
+    except PermissionError:
+        return _same_padding(kernel_size, dilation)
+    return -1
+""")
+    scores = {}
+    for who in (None, user):
+        extra = ["--worker-user", who] if who else []
+        result = run("grade", str(root), "--lab", "lab3", "--feedback", str(tmp_path / f"feedback-{who}"),
+                     "--jobs", "1", "--profile", "ci", *extra)
+        assert result.exit_code == 0, result.output
+        (row,) = csv.DictReader(io.StringIO(result.stdout))
+        scores[who] = row["same_padding"]
+    assert scores[None] == "0" and scores[user] == "5"
+
+
+def test_grade_refuses_a_worker_user_that_does_not_exist(tmp_path):
+    (tmp_path / "subs").mkdir()
+    result = CliRunner().invoke(main, ["grade", str(tmp_path / "subs"), "--lab", "lab3", "--worker-user", "no-such-dlkit"])
+    assert result.exit_code == 2 and "no user 'no-such-dlkit'" in result.output

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import shutil
 import stat
 import subprocess
@@ -19,7 +18,7 @@ from click.testing import CliRunner
 from cli import main
 from grader import labs
 from grader.gradescope import collect, results, write_bundle
-from tests.conftest import REPO, TEST_LIMITS, grade
+from tests.conftest import REPO, TEST_LIMITS, grade, unprivileged_venv
 
 LAB = "lab3"
 VISIBILITY = {"hidden", "after_due_date", "after_published", "visible"}
@@ -164,26 +163,8 @@ def test_bundle_usage_errors_exit_2_with_one_line_and_write_nothing(tmp_path, ar
 # ----------------------------------------------------------------------------- run_autograder, end to end
 
 
-def _unprivileged_venv() -> tuple[str, Path]:
-    """A user and a Python environment that user can run; skip where this machine has none."""
-    if os.geteuid() != 0:
-        pytest.skip("running the student's code as another user needs root")
-    if "nobody" not in {entry.pw_name for entry in pwd.getpwall()}:
-        pytest.skip("no user 'nobody' here")
-    venv = Path(os.environ.get("DLKIT_TEST_VENV", sys.prefix))
-    account = pwd.getpwnam("nobody")
-    try:
-        probe = subprocess.run([str(venv / "bin" / "python"), "-I", "-c", "import numpy, torch"], capture_output=True,
-                               timeout=120, cwd="/", user=account.pw_uid, group=account.pw_gid, extra_groups=[])
-    except OSError:
-        probe = None
-    if probe is None or probe.returncode != 0:
-        pytest.skip(f"user 'nobody' cannot run {venv}/bin/python here (set DLKIT_TEST_VENV to a venv it can run)")
-    return "nobody", venv
-
-
 def test_run_autograder_grades_as_an_unprivileged_user_who_cannot_read_the_reference_or_the_results():
-    user, venv = _unprivileged_venv()
+    user, venv = unprivileged_venv()
     autograder = Path(tempfile.mkdtemp(prefix="dlkit-autograder-"))
     try:
         autograder.chmod(0o755)

@@ -160,3 +160,39 @@ def test_a_chain_that_raises_reports_the_step(chain_box):
     with pytest.raises(StudentFailure) as caught:
         chain_box.call("halt", arg_names=("w", "dw", "state"), chain=steps, links=links)
     assert caught.value.step == 1 and "second step" in caught.value.describe()
+
+
+def test_zygote_workers_run_as_the_worker_user_who_cannot_read_the_graders_private_files(tmp_path):
+    """``dlkit grade --worker-user``: the zygote, and so every worker it forks, is that user."""
+    import os
+    import pwd
+
+    from tests.conftest import unprivileged_venv
+
+    user, _ = unprivileged_venv()
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    (private / "answers.txt").write_text("the reference")
+    (tmp_path / "lab0").mkdir()
+    (tmp_path / "lab0" / "m.py").write_text(textwrap.dedent('''
+        import os
+
+        def whoami():
+            return [os.getuid(), os.getgid(), os.getgroups()]
+
+        def read(path):
+            with open(path) as f:
+                return f.read()
+    '''))
+    launcher = ZygoteLauncher("numpy", user)
+    box = Sandbox(tmp_path / "lab0", WorkerConfig("m", "numpy"), Limits(timeout=10.0), launcher)
+    try:
+        account = pwd.getpwnam(user)
+        assert box.call("whoami").value == [account.pw_uid, account.pw_gid, []]
+        with pytest.raises(StudentFailure) as refused:
+            box.call("read", (str(private / "answers.txt"),))
+        assert refused.value.exception == "PermissionError"
+        assert os.getuid() == 0  # the grader itself is untouched
+    finally:
+        box.close()
+        launcher.close()

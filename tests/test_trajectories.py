@@ -231,3 +231,18 @@ def test_steps_override_sets_every_surface_and_the_report_says_so():
     text = trajectories.report(races, "solutions/lab2/optimizers.py")
     assert "7 steps from (-7, 2)" in text and "7 steps from (-1.5, 2)" in text
     assert text.count("on torch.optim's path at every step") == 2
+
+
+def test_a_slow_optimizer_is_cut_short_after_the_path_time_limit(submission, monkeypatch):
+    monkeypatch.setattr(trajectories, "PATH_SECONDS", 0.3)
+    folder = _with(submission, """
+        import time
+
+        def sgd(w, dw, state, lr=0.01):
+            time.sleep(0.05)
+            return w - lr * dw, state
+    """)
+    quadratic, _ = _races(folder, ["sgd"], steps=40)
+    assert 3 <= quadratic.yours.steps < 40
+    assert quadratic.yours.brief == f"too slow: stopped at step {quadratic.yours.steps + 1}"
+    assert "ms a step" in quadratic.yours.stopped and quadratic.departs is None
