@@ -44,6 +44,14 @@ def tensor(array: Any, device: str = "cpu", dtype: Any = None, requires_grad: bo
     return t.requires_grad_(True) if requires_grad else t
 
 
+def vjp(output: Any, inputs: Any, seed: Any) -> tuple[Any, ...]:
+    """The gradients of sum(output * seed) with respect to ``inputs`` (a tensor or a sequence of them):
+    what ``autograd.grad(output, inputs, seed)`` returns, bit for bit, without the shape checks that import
+    sympy (a quarter of a second) the first time a non-scalar output is given a seed."""
+    inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+    return tuple(torch().autograd.grad((output * seed).sum(), inputs))
+
+
 def numpy(value: Any) -> Any:
     """Bring a torch result (tensor, or tuple/list/dict of them) back to NumPy."""
     t = torch()

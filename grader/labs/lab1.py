@@ -388,7 +388,7 @@ def _torch_linear_grads(call_: Call, variant: Variant) -> Any:
     t = oracles.torch()
     dout, x, W = _t(call_.args[0], variant), _t(call_.args[1], variant, grad=True), _t(call_.args[2], variant, grad=True)
     b = t.zeros(W.shape[1], dtype=W.dtype, device=W.device, requires_grad=True)
-    return oracles.numpy(t.autograd.grad(t.nn.functional.linear(x, W.T, b), (x, W, b), dout))
+    return oracles.numpy(oracles.vjp(t.nn.functional.linear(x, W.T, b), (x, W, b), dout))
 
 
 def _linear_grads(dout: np.ndarray, x: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -473,7 +473,7 @@ def relu_backward_calls(draw: st.DrawFn, kinks: bool = True) -> Call:
 def _torch_relu_grad(call_: Call, variant: Variant) -> Any:
     t = oracles.torch()
     dout, x = _t(call_.args[0], variant), _t(call_.args[1], variant, grad=True)
-    return oracles.numpy(t.autograd.grad(t.relu(x), x, dout)[0])
+    return oracles.numpy(oracles.vjp(t.relu(x), x, dout)[0])
 
 
 RELU_BACKWARD = Task(

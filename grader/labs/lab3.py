@@ -1,8 +1,10 @@
 """Lab 3, convolution and pooling: the tasks, their checks and the mistakes they recognise.
 
-PyTorch is the oracle throughout: sizes come from running its layers on the
-meta device (no data, just shapes), values from ``torch.nn.functional`` on
-every device present, gradients from autograd.
+PyTorch is the oracle throughout: output sizes from its functional layers, a
+network's shapes from running a ``torch.nn.Sequential`` of the same layers on a
+small input of zeros, parameter counts from layers built on the meta device (no
+data, so no initialisation), values from ``torch.nn.functional`` on every device
+present, gradients from autograd.
 """
 
 from __future__ import annotations
@@ -239,22 +241,25 @@ def _freeze(value: Any) -> Any:
 
 @functools.lru_cache(maxsize=None)
 def _module(kind: str, channels: int, *settings: Any) -> Any:
-    """One torch.nn layer on the meta device, built once per configuration (building is the slow part)."""
+    """One torch.nn layer, built once per configuration: on the meta device (no initialisation, the slow
+    part), then given zeroed CPU storage. The forward pass runs on the CPU: PyTorch's meta kernels for
+    linear layers load torch._dynamo on first use, a second of CPU for one tiny matrix product."""
     nn = oracles.torch().nn
-    if kind == "conv":
-        return nn.Conv2d(channels, *settings, device="meta")
-    if kind == "linear":
-        return nn.Linear(channels, *settings, device="meta")
+    if kind in ("conv", "linear"):
+        layer = (nn.Conv2d if kind == "conv" else nn.Linear)(channels, *settings, device="meta")
+        for name, parameter in list(layer.named_parameters()):
+            setattr(layer, name, nn.Parameter(oracles.torch().zeros(parameter.shape)))
+        return layer
     if kind in ("maxpool", "avgpool"):
         return (nn.MaxPool2d if kind == "maxpool" else nn.AvgPool2d)(*settings)
     return nn.ReLU() if kind == "relu" else nn.Flatten(0)
 
 
 def _torch_network(input_shape: tuple[int, ...], layers: list[dict[str, Any]]) -> tuple[list[tuple[int, ...]], int]:
-    """Build the layers as an nn.Sequential on the meta device and run a (C, H, W) input through it:
-    the shape after each layer, and the parameter count."""
+    """Build the layers as an nn.Sequential and run a (C, H, W) input of zeros through it: the shape
+    after each layer, and the parameter count."""
     t = oracles.torch()
-    x = t.empty(*input_shape, device="meta")
+    x = t.zeros(*input_shape)
     network = t.nn.Sequential()
     shapes: list[tuple[int, ...]] = []
     for layer in layers:
@@ -363,7 +368,7 @@ TRACE_SHAPES = Task(
     "trace_shapes", points=8,
     checks=[
         Worked([(call((3, 227, 227), ALEXNET_LAYERS, note="AlexNet"), ALEXNET_SHAPES)]),
-        Matches(Torch("an nn.Sequential built on the meta device", _network_oracle(0)), networks(), max_examples=24),
+        Matches(Torch("a torch.nn.Sequential of the same layers", _network_oracle(0)), networks(), max_examples=24),
         Raises("ValueError", examples=INVALID_NETWORKS),
     ],
     mistakes=[
@@ -390,7 +395,7 @@ COUNT_PARAMS = Task(
     "count_params", points=7,
     checks=[
         Worked([(call((3, 227, 227), ALEXNET_LAYERS, note="AlexNet"), ALEXNET_PARAMS)]),
-        Matches(Torch("the parameters of an nn.Sequential on the meta device", _network_oracle(1)), networks(),
+        Matches(Torch("the parameters of a torch.nn.Sequential of the same layers", _network_oracle(1)), networks(),
                 max_examples=24),
     ],
     mistakes=[
@@ -487,7 +492,7 @@ def _torch_conv_grads(call_: Call, variant: Variant) -> Any:
     w.requires_grad_(True)
     b = t.zeros(w.shape[0], dtype=w.dtype, device=w.device, requires_grad=True)
     out = t.nn.functional.conv2d(x, w, b, **call_.kwargs)
-    dx, dw, db = t.autograd.grad(out, (x, w, b), dout)
+    dx, dw, db = oracles.vjp(out, (x, w, b), dout)
     return oracles.numpy((dx, dw, db))
 
 
@@ -565,7 +570,7 @@ def _torch_max_pool_grad(call_: Call, variant: Variant) -> Any:
     dout, x = (oracles.tensor(a, variant.device) for a in call_.args[:2])
     x.requires_grad_(True)
     out = t.nn.functional.max_pool2d(x, *call_.args[2:], **call_.kwargs)
-    return oracles.numpy(t.autograd.grad(out, x, dout)[0])
+    return oracles.numpy(oracles.vjp(out, x, dout)[0])
 
 
 def _pool_default_stride_one(x: np.ndarray, kernel_size: Any, stride: Any = None, padding: Any = 0, **kw: Any) -> Any:
