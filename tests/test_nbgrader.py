@@ -148,6 +148,13 @@ def test_extract_writes_the_module_a_notebook_is_graded_as(tmp_path):
 pytestmark = pytest.mark.xdist_group("nbgrader")  # one worker runs the course below, once
 
 
+def _called_elsewhere(source: str, name: str) -> bool:
+    """Whether a function of the module other than ``name`` itself calls ``name``."""
+    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name
+               for fn in ast.parse(source).body if isinstance(fn, ast.FunctionDef) and fn.name != name
+               for node in ast.walk(fn))
+
+
 def _replace_function(module: str, name: str, source: str) -> str:
     """``module`` with the top-level function ``name`` replaced by ``source``."""
     tree = ast.parse(module)
@@ -220,7 +227,10 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     spec = labs.load(AUTOGRADED)
     reference = solution_path(REPO, spec).read_text()
     release = json.loads((root / "release" / AUTOGRADED / f"{AUTOGRADED}.ipynb").read_text())
-    bug = collect(importlib.import_module(f"tests.mutants.{AUTOGRADED}"))[0]
+    # the first known mistake in a task no other function of the module calls (a bug in conv_output_size
+    # rightly costs trace_shapes too, on the networks where rounding and flooring differ)
+    bug = next(m for m in collect(importlib.import_module(f"tests.mutants.{AUTOGRADED}"))
+               if m.expect is not None and not _called_elsewhere(reference, m.task))
     tampered = copy.deepcopy(release)
     for cell in tampered["cells"]:
         if _role(cell).get("grade"):
