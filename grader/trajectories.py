@@ -24,9 +24,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from grader import oracles
-from grader.labs.lab2 import DEFAULTS, torch_label, torch_optimizer
+from grader.labs.lab2 import DEFAULTS, torch_optimizer
 from grader.sandbox import Sandbox, StudentFailure
-from grader.spec import Call
 from grader.wire import Unsupported
 
 # The lab-2 optimizers, in the order of the handout (each is also the name of the student's function).
@@ -158,11 +157,6 @@ class Race:
     @property
     def hyper(self) -> Mapping[str, float]:
         return self.surface.hyper[self.optimizer]
-
-    @property
-    def label(self) -> str:
-        """The reference as a student would construct it, e.g. torch.optim.SGD(lr=0.1, momentum=0.9)."""
-        return torch_label(self.optimizer, Call((), dict(self.hyper)))
 
     def verdict(self) -> str:
         """One line: did the student's path follow torch's, and where did it stop."""

@@ -112,7 +112,7 @@ ORACLES = {"sgd": "torch.optim.SGD", "momentum": "torch.optim.SGD(momentum=mu)",
            "rmsprop": "torch.optim.RMSprop", "adadelta": "torch.optim.Adadelta", "adam": "torch.optim.Adam"}
 
 
-def torch_label(name: str, run: Call) -> str:
+def _torch_label(name: str, run: Call) -> str:
     """The oracle as the student would construct it, with this run's hyperparameters."""
     h = _hyper(name, run)
     if name == "adam":
@@ -347,7 +347,7 @@ def _compare_run(ctx: Context, run: Call, expected: Sequence[np.ndarray], source
 def _matches_torch(name: str) -> Callable[[Context, Call], None]:
     def holds(ctx: Context, run: Call) -> None:
         expected, states = _torch_run(name, run, ctx.variant)
-        _compare_run(ctx, run, expected, f"{torch_label(name, run)} on {ctx.variant.label}", states)
+        _compare_run(ctx, run, expected, f"{_torch_label(name, run)} on {ctx.variant.label}", states)
     return holds
 
 
