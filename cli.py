@@ -155,9 +155,11 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
               help="Draw only this surface (repeat for both; default: both).")
 @click.option("--steps", type=click.IntRange(1, 20000), default=None,
               help="Steps on every surface (default: 40 on the quadratic, 1500 on Rosenbrock).")
+@click.option("--schedules/--no-schedules", default=True, show_default=True,
+              help="Also draw the learning-rate schedules, lr against t.")
 def plot(lab: str, submission: Path, output: Path | None, optimizers: Sequence[str], surfaces: Sequence[str],
-         steps: int | None) -> None:
-    """Draw your optimizers' paths next to torch.optim's on 2-D loss surfaces, to a PNG (lab2)."""
+         steps: int | None, schedules: bool) -> None:
+    """Draw your optimizers' paths next to torch.optim's on 2-D loss surfaces, and your schedules, to a PNG (lab2)."""
     from grader import plot as drawing
 
     spec = _lab(lab)
@@ -190,18 +192,21 @@ def plot(lab: str, submission: Path, output: Path | None, optimizers: Sequence[s
                        f"{sandbox.import_failure.describe()}", err=True)
             sys.exit(1)
         races = trajectories.race(sandbox, where, chosen, steps)
-    click.echo(trajectories.report(races, module))
-    astray = list(dict.fromkeys(r.optimizer for r in races if r.departs is not None
-                                or r.yours.brief not in ("", "not implemented yet")))
+        curves = trajectories.curves(sandbox) if schedules else []
+    click.echo(trajectories.report(races, module, curves))
+    astray = list(dict.fromkeys([r.optimizer for r in races if r.departs is not None
+                                 or r.yours.brief not in ("", "not implemented yet")]
+                                + [c.schedule.name for c in curves if c.departs is not None
+                                   or c.brief not in ("", "not implemented yet")]))
     if astray:
         again = " ".join(["dlkit check", spec.name, *astray]
                          + ([f"--submission {submission}"] if str(submission) != "assignments" else []))
         click.echo(f"\nwhat went wrong, with hints: {again}")
     if not any(r.yours.steps for r in races):
         click.echo(f"\nnone of your optimizers has taken a step yet: the picture shows torch.optim's paths only")
-    title = f"{spec.name}: your optimizers (solid) next to torch.optim (dashed), from {module}"
+    title = f"{spec.name}: yours (solid) next to torch.optim and the formulas (dashed), from {module}"
     drawn = drawing.draw(races, output, title, metadata={"lab": spec.name, "module": str(module),
-                                                          "module_sha256": _sha256(module)})
+                                                          "module_sha256": _sha256(module)}, curves=curves)
     click.echo(f"wrote {output} ({drawn.width} x {drawn.height} pixels)")
 
 

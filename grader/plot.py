@@ -1,10 +1,11 @@
 """Draw optimizer races (``grader.trajectories``) to a PNG: the student's paths over torch.optim's.
 
-One row per surface. The first panel of a row overlays all of the student's paths, as
-the lecture compares SGD, Momentum and Adam on one picture; then one panel per
-optimizer shows the student's path (solid, coloured) over torch.optim's (dashed,
-black), with a red cross where the student's path first leaves torch's and the reason
-when it stopped early. matplotlib is an optional extra (``pip install 'dlkit[plot]'``);
+One block of panels per surface (four to a row). The first panel of a block overlays all
+of the student's paths, as the lecture compares SGD, Momentum and Adam on one picture;
+then one panel per optimizer shows the student's path (solid, coloured) over
+torch.optim's (dashed, black), with a red cross where the student's path first leaves
+torch's and the reason when it stopped early. A last block does the same for the
+learning-rate schedules, lr against t. matplotlib is an optional extra (``pip install 'dlkit[plot]'``);
 it is imported only here, and drawn through the Agg canvas (no display, no pyplot state).
 """
 
@@ -20,18 +21,20 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 if TYPE_CHECKING:
-    from grader.trajectories import Race, Surface
+    from grader.trajectories import Curve, Race, Surface
 
 # The labs with something to draw, and what (dlkit plot LAB).
 PLOTS = {"lab2": "your optimizers' paths next to torch.optim's on two 2-D loss surfaces"}
 INSTALL = "pip install 'dlkit[plot]'   (or: pip install matplotlib)"
-OVERVIEW = "all"  # the panel key of a row's first panel, where every path of the student's is drawn
+OVERVIEW = "all"  # the panel key of a block's first panel, where every path (or curve) of the student's is drawn
+SCHEDULES = "schedules"  # the block of the learning-rate schedules, after the surfaces' blocks
 COLUMNS = 4  # panels per row; a surface with more panels wraps onto a second row
 PANEL_INCHES = (3.6, 3.0)
 DPI = 90
 # one colour per optimizer (matplotlib's tab10), the same in every panel
 COLOURS = {"sgd": "#1f77b4", "momentum": "#ff7f0e", "nesterov": "#2ca02c", "adagrad": "#9467bd",
-           "rmsprop": "#8c564b", "adadelta": "#e377c2", "adam": "#d62728"}
+           "rmsprop": "#8c564b", "adadelta": "#e377c2", "adam": "#d62728",
+           "exponential_decay": "#1f77b4", "inverse_time_decay": "#ff7f0e", "step_decay": "#2ca02c"}
 
 
 def missing() -> str:
@@ -52,35 +55,49 @@ class Drawing:
     panels: dict[tuple[str, str], tuple[int, int, int, int]] = field(default_factory=dict)
 
 
-def draw(races: Sequence[Race], output: Path, title: str, metadata: dict[str, Any] | None = None) -> Drawing:
-    """Draw the races to ``output`` (PNG); ``metadata`` is stored in the file as JSON under the key "dlkit"."""
+def draw(races: Sequence[Race], output: Path, title: str, metadata: dict[str, Any] | None = None,
+         curves: Sequence[Curve] = ()) -> Drawing:
+    """Draw the races (a block of panels per surface) and the schedules' curves (one more block) to
+    ``output`` (PNG); ``metadata`` is stored in the file as JSON under the key "dlkit"."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     surfaces = list(dict.fromkeys(r.surface for r in races))
     optimizers = list(dict.fromkeys(r.optimizer for r in races))
-    keys = [OVERVIEW, *optimizers]
-    columns = min(COLUMNS, len(keys))
-    rows_each = -(-len(keys) // columns)  # rows of panels per surface
-    figure = Figure(figsize=(PANEL_INCHES[0] * columns, PANEL_INCHES[1] * rows_each * len(surfaces) + 0.4), dpi=DPI,
+    blocks = [(where.name, [OVERVIEW, *optimizers]) for where in surfaces]
+    if curves:
+        blocks.append((SCHEDULES, [OVERVIEW, *(c.schedule.name for c in curves)]))
+    columns = min(COLUMNS, max(len(keys) for _, keys in blocks))
+    heights = [-(-len(keys) // columns) for _, keys in blocks]  # rows of panels per block
+    figure = Figure(figsize=(PANEL_INCHES[0] * columns, PANEL_INCHES[1] * sum(heights) + 0.4), dpi=DPI,
                     layout="constrained")
     FigureCanvasAgg(figure)
     figure.suptitle(title, fontsize=11)
-    grid = figure.subplots(rows_each * len(surfaces), columns, squeeze=False)
+    grid = figure.subplots(sum(heights), columns, squeeze=False)
     axes: dict[tuple[str, str], Any] = {}
-    for block, where in enumerate(surfaces):
-        for i, key in enumerate(keys):
-            axes[(where.name, key)] = grid[block * rows_each + i // columns][i % columns]
-        for i in range(len(keys), rows_each * columns):
-            grid[block * rows_each + i // columns][i % columns].set_axis_off()
+    row = 0
+    for (block, keys), height in zip(blocks, heights):
+        for i in range(height * columns):
+            ax = grid[row + i // columns][i % columns]
+            if i < len(keys):
+                axes[(block, keys[i])] = ax
+            else:
+                ax.set_axis_off()
+        row += height
+    for where in surfaces:
         mine = [r for r in races if r.surface is where]
         _overview(axes[(where.name, OVERVIEW)], where, mine)
         for race in mine:
             _panel(axes[(where.name, race.optimizer)], race)
+    if curves:
+        _schedules_overview(axes[(SCHEDULES, OVERVIEW)], curves)
+        for curve in curves:
+            _schedule_panel(axes[(SCHEDULES, curve.schedule.name)], curve)
     output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, format="png", metadata={
-        "Title": title, "Software": "dlkit (matplotlib)",
-        "dlkit": json.dumps({**(metadata or {}), "paths": [_summary(r) for r in races]}, sort_keys=True)})
+    record = {**(metadata or {}), "paths": [_summary(r) for r in races],
+              "schedules": [_curve_summary(c) for c in curves]}
+    figure.savefig(output, format="png", metadata={"Title": title, "Software": "dlkit (matplotlib)",
+                                                   "dlkit": json.dumps(record, sort_keys=True)})
     # panel boxes, read after the save (the constrained layout is final once drawn)
     width, height = (int(round(v)) for v in figure.bbox.size)
     panels = {}
@@ -154,6 +171,54 @@ def _panel(ax: Any, race: Race) -> None:
     if race.yours.brief:
         ax.text(0.03, 0.03, race.yours.brief, transform=ax.transAxes, ha="left", va="bottom", fontsize=8,
                 color="#a00000", bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
+
+
+def _schedules_overview(ax: Any, curves: Sequence[Curve]) -> None:
+    ax.set_title("yours, learning-rate schedules\nlr at t = 0, 1, 2, ...", fontsize=9)
+    drawn = 0
+    for curve in curves:
+        if curve.yours:
+            ax.plot(range(len(curve.yours)), curve.yours, color=COLOURS[curve.schedule.name], linewidth=1.5,
+                    label=curve.schedule.name)
+            drawn += 1
+    if drawn:
+        ax.legend(fontsize=7, loc="upper right", framealpha=0.85)
+    else:
+        ax.text(0.5, 0.5, "none of your schedules\nreturned a value yet", transform=ax.transAxes, ha="center",
+                va="center", fontsize=9, color="#a00000")
+    _schedule_axes(ax, curves[0])
+
+
+def _schedule_panel(ax: Any, curve: Curve) -> None:
+    settings = ", ".join(f"{k}={v:g}" for k, v in curve.schedule.args.items())
+    ax.set_title(f"{curve.schedule.name}({settings}, t)\nexpected: {curve.schedule.source}", fontsize=9)
+    if curve.yours:
+        ax.plot(range(len(curve.yours)), curve.yours, color=COLOURS[curve.schedule.name], linewidth=2.2, alpha=0.75,
+                marker="o", markersize=3, label="yours")
+    ax.plot(range(len(curve.expected)), curve.expected, color="black", linewidth=0.9, linestyle="--",
+            label="expected")
+    if curve.departs is not None:
+        ax.plot(curve.departs, curve.yours[curve.departs], marker="x", color="red", markersize=10,
+                markeredgewidth=2.2, linestyle="none", label=f"differs from t = {curve.departs}")
+    ax.legend(fontsize=7, loc="upper right", framealpha=0.85)
+    if curve.brief:
+        ax.text(0.03, 0.03, curve.brief, transform=ax.transAxes, ha="left", va="bottom", fontsize=8,
+                color="#a00000", bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
+    _schedule_axes(ax, curve)
+
+
+def _schedule_axes(ax: Any, curve: Curve) -> None:
+    """The same window for every schedule panel: t over the traced range, lr from 0 to a little above lr0."""
+    top = max(curve.expected) * 1.15
+    ax.set_xlim(-1, len(curve.expected))
+    ax.set_ylim(0, top)
+    ax.set_xlabel("t", fontsize=8)
+    ax.tick_params(labelsize=7)
+
+
+def _curve_summary(curve: Curve) -> dict[str, Any]:
+    return {"schedule": curve.schedule.name, "args": dict(curve.schedule.args), "values": len(curve.yours),
+            "last": curve.yours[-1] if curve.yours else None, "departs": curve.departs, "stopped": curve.stopped}
 
 
 def _summary(race: Race) -> dict[str, Any]:

@@ -10,14 +10,16 @@ The student's optimizer runs in the worker, one call per step, as a training loo
 call it: the grader computes the gradient at the current w, sends ``(w, dw, state)`` and
 keeps the ``(w_new, state)`` it gets back for the next step. The reference path is
 ``torch.optim`` (float64, CPU) fed the same gradients at its own points, so it exists in a
-student's release too, where the reference solutions do not. This module computes and
-compares paths; ``grader.plot`` draws them.
+student's release too, where the reference solutions do not. The lab's learning-rate
+schedules are traced the same way, t = 0, 1, ..., next to their formulas and
+``torch.optim.lr_scheduler.StepLR``. This module computes and compares; ``grader.plot`` draws.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
@@ -246,8 +248,9 @@ def _unsupported(value: Any) -> str:
     return next((found for v in items if (found := _unsupported(v))), "")
 
 
-def _failed(failure: StudentFailure, step: int) -> tuple[str, str]:
-    """Why a call did not return, in full and in brief."""
+def _failed(failure: StudentFailure, step: int | str) -> tuple[str, str]:
+    """Why a call did not return, in full and in brief (``step``: a step number, or a label such as "t = 3")."""
+    step = f"step {step}" if isinstance(step, int) else step
     if failure.kind == "not_implemented":
         return "not implemented yet", "not implemented yet"
     if failure.kind == "missing":
@@ -256,7 +259,7 @@ def _failed(failure: StudentFailure, step: int) -> tuple[str, str]:
     head = f"{failure.exception}: {failure.message}" if failure.exception else failure.message
     brief = {"timeout": "timed out", "memory": "ran out of memory", "banned": "made a refused call",
              "crash": "crashed the worker"}.get(failure.kind, f"raised {failure.exception or 'an error'}")
-    return f"step {step} did not return: {head.splitlines()[0] if head else failure.kind}{where}", f"{brief} at step {step}"
+    return f"{step} did not return: {head.splitlines()[0] if head else failure.kind}{where}", f"{brief} at {step}"
 
 
 def _inside(w: np.ndarray) -> bool:
@@ -294,17 +297,112 @@ def race(sandbox: Sandbox, surfaces: Sequence[Surface], optimizers: Sequence[str
     return races
 
 
-def report(races: Sequence[Race], module: object) -> str:
-    """The races as text: per surface, each optimizer's steps, final loss next to torch's, and the verdict."""
+# ----------------------------------------------------------------------------- learning-rate schedules
+
+
+@dataclass(frozen=True, eq=False)
+class Schedule:
+    """A schedule function of the student's, called as name(*args, t), and what it must give."""
+
+    name: str
+    args: Mapping[str, float]  # the arguments before t, by name, in order
+    source: str  # where the expected values come from
+    expected: Callable[[int], float]
+
+
+def _step_lr(lr0: float, gamma: float, step_size: int) -> Callable[[int], float]:
+    """torch.optim.lr_scheduler.StepLR's learning rate after t scheduler steps (stepped once, as t grows)."""
+    rates: list[float] = []
+    scheduler: list[Any] = []
+
+    def at(t: int) -> float:
+        if not scheduler:
+            torch = oracles.torch()
+            optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr0)
+            scheduler.append(torch.optim.lr_scheduler.StepLR(optimizer, step_size, gamma))
+        while len(rates) <= t:
+            if rates:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()": no training here
+                    scheduler[0].step()
+            rates.append(float(scheduler[0].optimizer.param_groups[0]["lr"]))
+        return rates[t]
+    return at
+
+
+SCHEDULE_STEPS = 60  # t = 0 .. 59
+SCHEDULES = (
+    Schedule("exponential_decay", {"lr0": 0.1, "k": 0.05}, "lr0 * exp(-k * t)", lambda t: 0.1 * math.exp(-0.05 * t)),
+    Schedule("inverse_time_decay", {"lr0": 0.1, "k": 0.2}, "lr0 / (1 + k * t)", lambda t: 0.1 / (1 + 0.2 * t)),
+    Schedule("step_decay", {"lr0": 0.1, "gamma": 0.5, "step_size": 10}, "torch.optim.lr_scheduler.StepLR",
+             _step_lr(0.1, 0.5, 10)),
+)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One schedule: the student's learning rate for t = 0, 1, ... next to the expected one."""
+
+    schedule: Schedule
+    yours: list[float]  # for every t until the first call that did not give a finite number
+    expected: list[float]
+    departs: int | None  # the first t at which yours differs (None: never)
+    stopped: str = ""
+    brief: str = ""
+
+    def verdict(self) -> str:
+        if not self.yours and self.stopped:
+            return self.stopped
+        if self.departs is None:
+            said = f"matches {self.schedule.source} at every t"
+        else:
+            t = self.departs
+            said = f"differs from {self.schedule.source} from t = {t}: yours {self.yours[t]:.6g}, expected {self.expected[t]:.6g}"
+        return f"{said}; stopped at t = {len(self.yours)}: {self.stopped}" if self.stopped else said
+
+
+def schedule_curve(sandbox: Sandbox, schedule: Schedule, steps: int = SCHEDULE_STEPS) -> Curve:
+    """The student's schedule at t = 0 .. steps - 1, one worker call each, and where it departs."""
+    expected = [schedule.expected(t) for t in range(steps)]
+    yours: list[float] = []
+    stopped = brief = ""
+    for t in range(steps):
+        try:
+            value = sandbox.call(schedule.name, (*schedule.args.values(), t), arg_names=(*schedule.args, "t")).value
+        except StudentFailure as failure:
+            stopped, brief = _failed(failure, f"t = {t}")
+            break
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+                or not math.isfinite(float(value)):
+            stopped, brief = f"at t = {t} returned {value!r}; a schedule returns a finite float", f"bad result at t = {t}"
+            break
+        yours.append(float(value))
+    off = [t for t, (a, b) in enumerate(zip(yours, expected)) if abs(a - b) > GAP_TOLERANCE * max(1.0, abs(b))]
+    return Curve(schedule, yours, expected, off[0] if off else None, stopped, brief)
+
+
+def curves(sandbox: Sandbox) -> list[Curve]:
+    """Every schedule of the lab, as the student wrote it."""
+    return [schedule_curve(sandbox, schedule) for schedule in SCHEDULES]
+
+
+def report(races: Sequence[Race], module: object, schedules: Sequence[Curve] = ()) -> str:
+    """The races as text: per surface, each optimizer's steps, final loss next to torch's, and the verdict;
+    then each schedule's verdict."""
     lines = [f"optimizer paths of {module}, next to torch.optim's"]
     settings = {id(r): ", ".join(f"{k}={v:g}" for k, v in r.hyper.items()) for r in races}
     losses = {id(r): f"loss {r.surface.value(r.yours.points[-1]):.3g} (torch {r.surface.value(r.reference.points[-1]):.3g})"
               if r.yours.steps else "no step taken" for r in races}
-    wide = max(len(v) for v in settings.values()), max(len(v) for v in losses.values())
+    wide = max((len(v) for v in settings.values()), default=0), max((len(v) for v in losses.values()), default=0)
     for where in dict.fromkeys(r.surface for r in races):
         start = ", ".join(f"{v:g}" for v in where.start)
         lines += ["", f"{where.title}: {where.formula}, {where.steps} steps from ({start})"]
         for r in (r for r in races if r.surface is where):
             lines.append(f"  {r.optimizer:<9} {settings[id(r)]:<{wide[0]}} {r.yours.steps:>5} steps  "
                          f"{losses[id(r)]:<{wide[1]}}  {r.verdict()}")
+    if schedules:
+        lines += ["", f"learning-rate schedules, t = 0 .. {len(schedules[0].expected) - 1}"]
+        for c in schedules:
+            called = f"{c.schedule.name}({', '.join(f'{k}={v:g}' for k, v in c.schedule.args.items())}, t)"
+            lines.append(f"  {called:<52} {c.verdict()}")
     return "\n".join(lines)

@@ -149,6 +149,16 @@ def test_plot_writes_a_png_of_the_submission_paths_and_reports_each_race(tmp_pat
     assert result.output.count("on torch.optim's path at every step") == 4  # 2 optimizers x 2 surfaces
     assert "ill-conditioned quadratic" in result.output and "Rosenbrock" in result.output
     assert "momentum" not in result.output and "what went wrong" not in result.output
+    assert "step_decay(lr0=0.1, gamma=0.5, step_size=10, t)" in result.output
+    assert result.output.count("matches ") == 3 and "matches torch.optim.lr_scheduler.StepLR at every t" in result.output
+
+
+def test_plot_without_schedules_draws_and_reports_the_optimizers_only(tmp_path):
+    pytest.importorskip("matplotlib")
+    result = run("plot", "lab2", "--submission", str(REPO / "solutions"), "-o", str(tmp_path / "p.png"), "--steps", "3",
+                 "--optimizer", "sgd", "--surface", "quadratic", "--no-schedules")
+    assert result.exit_code == 0, result.output
+    assert "learning-rate schedules" not in result.output and "step_decay" not in result.output
 
 
 def test_plot_of_a_wrong_optimizer_says_where_it_leaves_torch_and_how_to_learn_why(submission, tmp_path):

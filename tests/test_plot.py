@@ -24,9 +24,13 @@ STEPS = 60  # on both surfaces: enough to tell paths apart, quick to run
 
 
 def _races(folder: Path, optimizers=OPTIMIZERS) -> list[Race]:
+    return _traced(folder, optimizers)[0]
+
+
+def _traced(folder: Path, optimizers=OPTIMIZERS) -> tuple[list[Race], list[trajectories.Curve]]:
     with Sandbox(folder / "lab2", worker_config(LAB), TEST_LIMITS) as sandbox:
         sandbox.start()
-        return trajectories.race(sandbox, SURFACES, optimizers, STEPS)
+        return trajectories.race(sandbox, SURFACES, optimizers, STEPS), trajectories.curves(sandbox)
 
 
 def read_png(path: Path) -> tuple[dict[str, object], list[tuple[bytes, bytes]]]:
@@ -75,9 +79,12 @@ def pixels(path: Path) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def reference_drawing(tmp_path_factory):
-    races = _races(REPO / "solutions")
+    races, curves = _traced(REPO / "solutions")
     out = tmp_path_factory.mktemp("plot") / "reference.png"
-    return races, plot.draw(races, out, "reference", metadata={"module": "solutions"})
+    return races, plot.draw(races, out, "reference", metadata={"module": "solutions"}, curves=curves)
+
+
+SCHEDULE_NAMES = [s.name for s in trajectories.SCHEDULES]
 
 
 def test_drawing_is_a_valid_png_of_the_size_it_reports(reference_drawing):
@@ -93,6 +100,7 @@ def test_drawing_is_a_valid_png_of_the_size_it_reports(reference_drawing):
 def test_drawing_has_one_panel_per_optimizer_and_surface_plus_an_overview_each(reference_drawing):
     _, drawing = reference_drawing
     expected = {(s.name, key) for s in SURFACES for key in (plot.OVERVIEW, *OPTIMIZERS)}
+    expected |= {(plot.SCHEDULES, key) for key in (plot.OVERVIEW, *SCHEDULE_NAMES)}
     assert set(drawing.panels) == expected
     for left, top, right, bottom in drawing.panels.values():
         assert 0 <= left < right <= drawing.width and 0 <= top < bottom <= drawing.height
@@ -110,6 +118,8 @@ def test_png_metadata_records_the_student_paths_that_were_drawn(reference_drawin
         assert entry["steps"] == race.yours.steps == STEPS
         assert entry["final"] == race.yours.points[-1].tolist()
         assert entry["departs"] is None and entry["stopped"] == ""
+    assert [(c["schedule"], c["values"], c["departs"]) for c in record["schedules"]] == \
+        [(name, trajectories.SCHEDULE_STEPS, None) for name in SCHEDULE_NAMES]
 
 
 def _panel(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -127,17 +137,33 @@ def test_changing_one_optimizer_redraws_its_panels_and_nothing_else(reference_dr
             state["v"] = v
             return w - lr * v, state
     """)
-    races = _races(folder)
-    drawing = plot.draw(races, tmp_path / "mutant.png", "reference", metadata={"module": "solutions"})
+    races, curves = _traced(folder)
+    drawing = plot.draw(races, tmp_path / "mutant.png", "reference", metadata={"module": "solutions"}, curves=curves)
     assert drawing.panels == reference.panels
     before, after = pixels(reference.path), pixels(drawing.path)
     for key, box in drawing.panels.items():
         changed = not np.array_equal(_panel(before, box), _panel(after, box))
-        assert changed == (key[1] in ("momentum", plot.OVERVIEW)), key
+        assert changed == (key[0] != plot.SCHEDULES and key[1] in ("momentum", plot.OVERVIEW)), key
     record = json.loads(text_chunks(read_png(drawing.path)[1])["dlkit"])
     momentum = [p for p in record["paths"] if p["optimizer"] == "momentum"]
     assert [p["departs"] for p in momentum] == [1, 1]
     assert all(p["final"] != p["torch_final"] for p in momentum)
+
+
+def test_changing_one_schedule_redraws_the_schedule_panels_only(reference_drawing, submission, tmp_path):
+    _, reference = reference_drawing
+    folder = submission("lab2", """
+        def step_decay(lr0, gamma, step_size, t):
+            return lr0 * gamma ** ((t + 1) // step_size)
+    """)
+    races, curves = _traced(folder)
+    drawing = plot.draw(races, tmp_path / "mutant.png", "reference", metadata={"module": "solutions"}, curves=curves)
+    before, after = pixels(reference.path), pixels(drawing.path)
+    for key, box in drawing.panels.items():
+        changed = not np.array_equal(_panel(before, box), _panel(after, box))
+        assert changed == (key in {(plot.SCHEDULES, "step_decay"), (plot.SCHEDULES, plot.OVERVIEW)}), key
+    record = json.loads(text_chunks(read_png(drawing.path)[1])["dlkit"])
+    assert [c["departs"] for c in record["schedules"]] == [None, None, 9]
 
 
 def test_stubs_draw_torch_paths_only_and_say_so(tmp_path):

@@ -246,3 +246,66 @@ def test_a_slow_optimizer_is_cut_short_after_the_path_time_limit(submission, mon
     assert 3 <= quadratic.yours.steps < 40
     assert quadratic.yours.brief == f"too slow: stopped at step {quadratic.yours.steps + 1}"
     assert "ms a step" in quadratic.yours.stopped and quadratic.departs is None
+
+
+# ----------------------------------------------------------------------------- learning-rate schedules
+
+SCHEDULE_MUTANTS = [m for m in collect(lab2_mutants) if m.task in {s.name for s in trajectories.SCHEDULES}]
+
+
+def _curves(folder: Path) -> list[trajectories.Curve]:
+    with Sandbox(folder / "lab2", worker_config(LAB), TEST_LIMITS) as sandbox:
+        sandbox.start()
+        return trajectories.curves(sandbox)
+
+
+def test_step_lr_reference_is_lr0_times_gamma_to_the_floor_of_t_over_step_size():
+    (step,) = [s for s in trajectories.SCHEDULES if s.name == "step_decay"]
+    assert [step.expected(t) for t in range(trajectories.SCHEDULE_STEPS)] == \
+        [0.1 * 0.5 ** (t // 10) for t in range(trajectories.SCHEDULE_STEPS)]
+
+
+def test_reference_schedules_match_at_every_t_and_stubs_are_not_implemented():
+    for curve in _curves(REPO / "solutions"):
+        assert len(curve.yours) == trajectories.SCHEDULE_STEPS and curve.departs is None, curve.verdict()
+        assert curve.verdict() == f"matches {curve.schedule.source} at every t"
+    assert {(len(c.yours), c.brief) for c in _curves(REPO / "assignments")} == {(0, "not implemented yet")}
+
+
+@pytest.mark.parametrize(("mutant_id", "t"), [
+    ("exponential_decay_growing", 1),
+    ("exponential_decay_k_as_base", 1),
+    ("exponential_decay_counts_from_one", 0),
+    ("inverse_time_decay_precedence", 1),
+    ("inverse_time_decay_counts_from_one", 0),
+    ("inverse_time_decay_compounded", 2),  # (1 + k)**t agrees with 1 + k*t at t = 0 and 1
+    ("step_decay_rounds", 6),  # round(5/10) is 0 (half to even), round(6/10) is 1
+    ("step_decay_without_floor", 1),
+    ("step_decay_drops_early", 9),  # the first drop one step before step_size
+])
+def test_schedule_mistake_differs_from_the_first_t_where_it_should(submission, mutant_id, t):
+    (mutant,) = [m for m in SCHEDULE_MUTANTS if m.id == mutant_id]
+    (curve,) = [c for c in _curves(_mutant(submission, mutant)) if c.schedule.name == mutant.task]
+    assert curve.departs == t
+    assert f"from t = {t}: yours " in curve.verdict()
+    assert len(curve.yours) == trajectories.SCHEDULE_STEPS and not curve.stopped
+
+
+@pytest.mark.parametrize("mutant", [m for m in SCHEDULE_MUTANTS if m.expect is None], ids=lambda m: m.id)
+def test_correct_schedule_alternative_matches_at_every_t(submission, mutant):
+    (curve,) = [c for c in _curves(_mutant(submission, mutant)) if c.schedule.name == mutant.task]
+    assert curve.departs is None and not curve.stopped, curve.verdict()
+
+
+@pytest.mark.parametrize(("body", "brief", "said"), [
+    ("return None", "bad result at t = 0", "returned None; a schedule returns a finite float"),
+    ("return float('nan') if t == 3 else lr0", "bad result at t = 3", "returned nan"),
+    ("return lr0 / t", "raised ZeroDivisionError at t = 0", "ZeroDivisionError"),
+])
+def test_schedule_that_does_not_return_a_number_stops_there(submission, body, brief, said):
+    folder = _with(submission, f"""
+        def exponential_decay(lr0, k, t):
+            {body}
+    """)
+    (curve, *_) = _curves(folder)
+    assert curve.brief == brief and said in curve.stopped
