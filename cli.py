@@ -204,7 +204,7 @@ def plot(lab: str, submission: Path, output: Path | None, optimizers: Sequence[s
         click.echo(f"\nwhat went wrong, with hints: {again}")
     if not any(r.yours.steps for r in races):
         click.echo("\nnone of your optimizers has taken a step yet: the picture shows torch.optim's paths only")
-    title = f"{spec.name}: yours (solid) next to torch.optim and the formulas (dashed), from {module}"
+    title = f"{spec.name}: yours (solid) next to torch.optim (dashed), from {module}"
     drawn = drawing.draw(races, output, title, metadata={"lab": spec.name, "module": str(module),
                                                           "module_sha256": _sha256(module)}, curves=curves)
     click.echo(f"wrote {output} ({drawn.width} x {drawn.height} pixels)")

@@ -165,12 +165,8 @@ def _panel(ax: Any, race: Race) -> None:
           markersize=1.5)
     if race.departs is not None:
         x, y = race.yours.points[race.departs]
-        ax.plot(x, y, marker="x", color="red", markersize=10, markeredgewidth=2.2, linestyle="none",
-                label=f"leaves torch at step {race.departs}")
-    ax.legend(fontsize=7, loc="upper right", framealpha=0.85)
-    if race.yours.brief:
-        ax.text(0.03, 0.03, race.yours.brief, transform=ax.transAxes, ha="left", va="bottom", fontsize=8,
-                color="#a00000", bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
+        _cross(ax, x, y, f"leaves torch at step {race.departs}")
+    _finish(ax, race.yours.brief)
 
 
 def _schedules_overview(ax: Any, curves: Sequence[Curve]) -> None:
@@ -191,20 +187,30 @@ def _schedules_overview(ax: Any, curves: Sequence[Curve]) -> None:
 
 def _schedule_panel(ax: Any, curve: Curve) -> None:
     settings = ", ".join(f"{k}={v:g}" for k, v in curve.schedule.args.items())
-    ax.set_title(f"{curve.schedule.name}({settings}, t)\nexpected: {curve.schedule.source}", fontsize=9)
+    source = curve.schedule.source.removeprefix("torch.optim.lr_scheduler.")
+    ax.set_title(f"{curve.schedule.name}({settings}, t)\nexpected: lr_scheduler.{source}", fontsize=8)
     if curve.yours:
         ax.plot(range(len(curve.yours)), curve.yours, color=COLOURS[curve.schedule.name], linewidth=2.2, alpha=0.75,
                 marker="o", markersize=3, label="yours")
     ax.plot(range(len(curve.expected)), curve.expected, color="black", linewidth=0.9, linestyle="--",
             label="expected")
     if curve.departs is not None:
-        ax.plot(curve.departs, curve.yours[curve.departs], marker="x", color="red", markersize=10,
-                markeredgewidth=2.2, linestyle="none", label=f"differs from t = {curve.departs}")
-    ax.legend(fontsize=7, loc="upper right", framealpha=0.85)
-    if curve.brief:
-        ax.text(0.03, 0.03, curve.brief, transform=ax.transAxes, ha="left", va="bottom", fontsize=8,
-                color="#a00000", bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
+        _cross(ax, curve.departs, curve.yours[curve.departs], f"differs from t = {curve.departs}")
+    _finish(ax, curve.brief)
     _schedule_axes(ax, curve)
+
+
+def _cross(ax: Any, x: float, y: float, label: str) -> None:
+    """The red cross where the student's first parts from the reference."""
+    ax.plot(x, y, marker="x", color="red", markersize=10, markeredgewidth=2.2, linestyle="none", label=label)
+
+
+def _finish(ax: Any, brief: str) -> None:
+    """A panel's legend, and in red why the student's path or curve stopped early, if it did."""
+    ax.legend(fontsize=7, loc="upper right", framealpha=0.85)
+    if brief:
+        ax.text(0.03, 0.03, brief, transform=ax.transAxes, ha="left", va="bottom", fontsize=8,
+                color="#a00000", bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
 
 
 def _schedule_axes(ax: Any, curve: Curve) -> None:

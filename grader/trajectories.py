@@ -11,23 +11,24 @@ call it: the grader computes the gradient at the current w, sends ``(w, dw, stat
 keeps the ``(w_new, state)`` it gets back for the next step. The reference path is
 ``torch.optim`` (float64, CPU) fed the same gradients at its own points, so it exists in a
 student's release too, where the reference solutions do not. The lab's learning-rate
-schedules are traced the same way, t = 0, 1, ..., next to their formulas and
-``torch.optim.lr_scheduler.StepLR``. This module computes and compares; ``grader.plot`` draws.
+schedules are traced the same way, t = 0, 1, ..., next to the ``torch.optim.lr_scheduler``
+each task is graded against. This module computes and compares; ``grader.plot`` draws.
 """
 
 from __future__ import annotations
 
 import math
 import time
-import warnings
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from grader import oracles
-from grader.labs.lab2 import DEFAULTS, torch_optimizer
+from grader.checks import Matches, Torch
+from grader.labs.lab2 import DEFAULTS, LAB, torch_optimizer
 from grader.sandbox import Sandbox, StudentFailure
+from grader.spec import Call, Variant
 from grader.wire import Unsupported
 
 # The lab-2 optimizers, in the order of the handout (each is also the name of the student's function).
@@ -302,40 +303,31 @@ def race(sandbox: Sandbox, surfaces: Sequence[Surface], optimizers: Sequence[str
 
 @dataclass(frozen=True, eq=False)
 class Schedule:
-    """A schedule function of the student's, called as name(*args, t), and what it must give."""
+    """A schedule function of the student's, called as name(*args, t); its expected values come from the
+    PyTorch scheduler that lab 2's own declaration of the task checks it against."""
 
     name: str
     args: Mapping[str, float]  # the arguments before t, by name, in order
-    source: str  # where the expected values come from
-    expected: Callable[[int], float]
 
+    @property
+    def oracle(self) -> Torch:
+        return next(c.oracle for c in LAB.task(self.name).checks
+                    if isinstance(c, Matches) and isinstance(c.oracle, Torch))
 
-def _step_lr(lr0: float, gamma: float, step_size: int) -> Callable[[int], float]:
-    """torch.optim.lr_scheduler.StepLR's learning rate after t scheduler steps (stepped once, as t grows)."""
-    rates: list[float] = []
-    scheduler: list[Any] = []
+    @property
+    def source(self) -> str:
+        """Where the expected values come from, e.g. torch.optim.lr_scheduler.StepLR."""
+        return self.oracle.label
 
-    def at(t: int) -> float:
-        if not scheduler:
-            torch = oracles.torch()
-            optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr0)
-            scheduler.append(torch.optim.lr_scheduler.StepLR(optimizer, step_size, gamma))
-        while len(rates) <= t:
-            if rates:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()": no training here
-                    scheduler[0].step()
-            rates.append(float(scheduler[0].optimizer.param_groups[0]["lr"]))
-        return rates[t]
-    return at
+    def expected(self, t: int) -> float:
+        return float(self.oracle.compute(Call((*self.args.values(), t)), Variant()))
 
 
 SCHEDULE_STEPS = 60  # t = 0 .. 59
 SCHEDULES = (
-    Schedule("exponential_decay", {"lr0": 0.1, "k": 0.05}, "lr0 * exp(-k * t)", lambda t: 0.1 * math.exp(-0.05 * t)),
-    Schedule("inverse_time_decay", {"lr0": 0.1, "k": 0.2}, "lr0 / (1 + k * t)", lambda t: 0.1 / (1 + 0.2 * t)),
-    Schedule("step_decay", {"lr0": 0.1, "gamma": 0.5, "step_size": 10}, "torch.optim.lr_scheduler.StepLR",
-             _step_lr(0.1, 0.5, 10)),
+    Schedule("exponential_decay", {"lr0": 0.1, "k": 0.05}),
+    Schedule("inverse_time_decay", {"lr0": 0.1, "k": 0.2}),
+    Schedule("step_decay", {"lr0": 0.1, "gamma": 0.5, "step_size": 10}),
 )
 
 
