@@ -6,6 +6,7 @@ help text; bad input exits with status 2 and one line saying what to fix.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import sys
@@ -81,17 +82,21 @@ def list_(lab: str | None) -> None:
     click.echo(f"  {'total':<22} {spec.max_score:>4g} pts")
 
 
-def _worker_launcher(user: str | None) -> Any:
-    """A launcher whose workers run as ``user`` (None: the default launcher, as this user)."""
-    if user is None:
+def _worker_users(spec: str | None) -> Any:
+    """The pool of users the students' code runs as (None: the grader's own user, behind the walls)."""
+    if spec is None:
         return None
     from grader.gradescope import worker_user_problem
-    from grader.sandbox import SubprocessLauncher
+    from grader.sandbox import WorkerUsers
 
-    problem = worker_user_problem(user)
+    try:
+        users = WorkerUsers(spec)
+    except ValueError as error:
+        raise Problem(str(error)) from None
+    problem = worker_user_problem(users)
     if problem:
         raise Problem(problem)
-    return SubprocessLauncher(user=user)
+    return users
 
 
 @main.command()
@@ -105,11 +110,21 @@ def _worker_launcher(user: str | None) -> Any:
               help="Seed for the generated inputs; the report prints it. Default: a new one each run.")
 @click.option("--profile", type=click.Choice(["default", "ci", "thorough"]), default=None,
               help="How many inputs each check tries (default: $DLKIT_PROFILE or 'default').")
-@click.option("--worker-user", metavar="USER", default=None,
-              help="Run the student's code as this unprivileged user (needs root; the Gradescope autograder uses it).")
+@click.option("--worker-user", metavar="USERS", default=None,
+              help="Run the student's code as these unprivileged users (needs root): a user, a list a,b, a family "
+                   "dlkit-w{0..7} or a uid range 60000-60007. The Gradescope autograder uses it.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the report to this file (opened only after every process the code started has ended) "
+                   "instead of standard output.")
+@click.option("--find-module", is_flag=True,
+              help="The submission is an upload: take LAB's module wherever it is in the folder (as "
+                   "'dlkit gradescope collect' finds it), not only at LAB/<module>.py.")
 def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int | None, profile: str | None,
-          worker_user: str | None) -> None:
+          worker_user: str | None, output: Path | None, find_module: bool) -> None:
     """Grade one lab of a submission (all tasks, or the TASKS named)."""
+    from grader.sandbox import contain
+
+    contain()  # this process adopts, and ends, whatever the student's code starts
     spec = _lab(lab)
     known = [t.name for t in spec.tasks]
     for task in tasks:
@@ -123,24 +138,43 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
     profile = profile or os.environ.get("DLKIT_PROFILE", "default")
     if profile not in PROFILES:
         raise Problem(f"unknown profile '{profile}' in DLKIT_PROFILE; use one of {', '.join(PROFILES)}")
-    launcher = _worker_launcher(worker_user)
+    users = _worker_users(worker_user)
+    from grader.sandbox import SubprocessLauncher
+
+    launcher = SubprocessLauncher(users) if users else None
     seed = random.SystemRandom().randrange(2**32) if seed is None else seed
     # Two grading processes share the tasks on a NumPy lab; on a PyTorch lab the second one's worker would
     # import PyTorch again, which costs more than the split saves (lab4: 3.2 s with one, 4.0 s with two).
     jobs = 2 if (os.cpu_count() or 1) > 1 and spec.kind == "numpy" else 1
     started = time.monotonic()
-    result = grade_lab(spec, submission, seed=seed, tasks=tasks, budget=PROFILES[profile], jobs=jobs, launcher=launcher)
+    result = grade_lab(spec, submission, seed=seed, tasks=tasks, budget=PROFILES[profile], jobs=jobs, launcher=launcher,
+                       find_module=find_module)
     again = " ".join(["dlkit check", lab, *tasks] + ([f"--submission {submission}"] if str(submission) != "assignments" else [])
                      + [f"--seed {seed}"])
+    # Every worker, and everything they started, has ended (grade_lab saw to it): only now is the report written.
     if fmt == "json":
-        click.echo(to_json(result))
+        _emit(to_json(result), output)
     elif fmt == "gradescope":
         from grader import gradescope
 
-        click.echo(gradescope.to_json(result, spec.title, time.monotonic() - started, f"dlkit check {lab} --seed {seed}"))
+        _emit(gradescope.to_json(result, spec.title, time.monotonic() - started, f"dlkit check {lab} --seed {seed}"),
+              output)
+    elif output is not None:
+        import io
+
+        buffer = io.StringIO()
+        print_text(result, spec.title, stream=buffer, color=False, reproduce=again)
+        _emit(buffer.getvalue().rstrip("\n"), output)
     else:
         print_text(result, spec.title, reproduce=again)
     sys.exit(0 if result.passed else 1)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
 
 
 @main.command()
@@ -174,17 +208,23 @@ def plot(lab: str, submission: Path, output: Path | None, optimizers: Sequence[s
                       f"{', '.join(trajectories.OPTIMIZERS)}")
     if drawing.missing():
         raise Problem(drawing.missing())
-    from grader.engine import missing_module, worker_config
-    from grader.sandbox import Sandbox
+    from grader.engine import read_submission, worker_config
+    from grader.intake import BadSubmission
+    from grader.sandbox import Sandbox, contain
 
-    missing = missing_module(spec, submission) if submission.is_dir() else f"no submission folder '{submission}'"
-    if missing:
-        raise Problem(missing)
+    contain()
+    if not submission.is_dir():
+        raise Problem(f"no submission folder '{submission}'")
+    try:
+        files = read_submission(spec, submission)
+    except BadSubmission as bad:
+        raise Problem(bad.reason) from None
     output = output or Path(f"{spec.name}-paths.png")
     chosen = [n for n in trajectories.OPTIMIZERS if n in optimizers] if optimizers else list(trajectories.OPTIMIZERS)
     where = [trajectories.surface(n) for n in ("quadratic", "rosenbrock") if not surfaces or n in surfaces]
     module = submission / spec.name / f"{spec.module}.py"
-    with Sandbox(submission / spec.name, worker_config(spec)) as sandbox:
+    digest = hashlib.sha256(files.files[f"{spec.module}.py"]).hexdigest()
+    with Sandbox(files, worker_config(spec)) as sandbox:
         sandbox.start()
         if not sandbox.ready():
             assert sandbox.import_failure is not None
@@ -206,14 +246,56 @@ def plot(lab: str, submission: Path, output: Path | None, optimizers: Sequence[s
         click.echo("\nnone of your optimizers has taken a step yet: the picture shows torch.optim's paths only")
     title = f"{spec.name}: yours (solid) next to torch.optim (dashed), from {module}"
     drawn = drawing.draw(races, output, title, metadata={"lab": spec.name, "module": str(module),
-                                                          "module_sha256": _sha256(module)}, curves=curves)
+                                                          "module_sha256": digest}, curves=curves)
     click.echo(f"wrote {output} ({drawn.width} x {drawn.height} pixels)")
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
+@main.command()
+@click.option("--worker-user", metavar="USERS", default=None, help="Also try running a worker as these users.")
+def doctor(worker_user: str | None) -> None:
+    """Print the isolation layers this machine gives a student's code, and prove them on a worker."""
+    import tempfile
 
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    from grader import confine
+    from grader.intake import LabFiles
+    from grader.report import isolation_line
+    from grader.sandbox import Limits, Sandbox, SubprocessLauncher, WorkerConfig, contain
+
+    offered = confine.probe()
+    grader_layers = contain()
+    abi = offered["landlock"]
+    rows = [
+        (True, "a separate worker process per submission, plain data only on its pipes, per-call deadlines"),
+        (abi >= 1, f"Landlock (ABI {abi}): reads only Python and the lab's packages, writes only its own folder"
+         if abi else "Landlock: not offered by this kernel (Linux 5.13+): the code can read what its user can"),
+        (abi >= 4, "Landlock: no TCP bind or connect" if abi >= 4 else "Landlock network rules: need ABI 4 (Linux 6.7+)"),
+        (abi >= 6, "Landlock scopes: no signals or abstract unix sockets outside the worker" if abi >= 6
+         else "Landlock scopes: need ABI 6 (Linux 6.12+); the seccomp filter still confines signals"),
+        (offered["seccomp"], "seccomp: no new processes, no exec, no sockets, no ptrace, signals only to itself"
+         if offered["seccomp"] else "seccomp filter: not available on this machine or architecture"),
+        ("subreaper" in grader_layers, "the grader adopts and ends whatever a submission starts (child subreaper)"),
+        (offered["root"], "root: --worker-user runs workers as distinct unprivileged users" if offered["root"]
+         else "not root: --worker-user is unavailable (workers run as you, behind the walls above)"),
+    ]
+    click.echo(f"dlkit doctor: {offered['platform']}")
+    for ok, text in rows:
+        click.echo(f"  {'✓' if ok else '✗'} {text}")
+    users = _worker_users(worker_user)
+    module = b"import os\n\ndef probe(path):\n    try:\n        open(path).read()\n        return 'read'\n" \
+             b"    except OSError as error:\n        return type(error).__name__\n"
+    with tempfile.TemporaryDirectory(prefix="dlkit-doctor-") as secret_dir:
+        secret = Path(secret_dir) / "secret.txt"
+        secret.write_text("the grader's own file")
+        launcher = SubprocessLauncher(users) if users else None
+        with Sandbox(LabFiles({"probe.py": module}), WorkerConfig("probe", "numpy"), Limits(timeout=20.0),
+                     launcher) as box:
+            try:
+                outcome = box.call("probe", (str(secret),)).value
+            except Exception as error:  # noqa: BLE001 - reported, it is what doctor is for
+                outcome = f"the worker failed: {error}"
+            layers = box.layers
+    click.echo(f"a worker here stands behind: {isolation_line(layers).removeprefix('sandbox: ')}")
+    click.echo(f"  ... and reading one of the grader's files from it: {'refused (' + outcome + ')' if outcome != 'read' else 'ALLOWED'}")
 
 
 @main.command()
@@ -229,31 +311,42 @@ def _sha256(path: Path) -> str:
 @click.option("--profile", type=click.Choice(["default", "ci", "thorough"]), default="default", show_default=True,
               help="How many inputs each check tries.")
 @click.option("--force", is_flag=True, help="Regrade submissions whose feedback is up to date.")
-@click.option("--worker-user", metavar="USER", default=None,
-              help="Run the students' code as this unprivileged user (needs root), so that it cannot read "
-                   "what only the grader may (solutions/, other submissions, the feedback).")
+@click.option("--worker-user", metavar="USERS", default=None,
+              help="Run the students' code as these unprivileged users (needs root): a user, a list a,b, a family "
+                   "dlkit-w{0..7} or a uid range 60000-60007; submissions graded at the same time never share one "
+                   "(so at most that many processes).")
+@click.option("--submission-timeout", type=click.FloatRange(10, 86400), default=600, show_default=True,
+              help="Seconds one submission may take, all its tasks together; past it, its row says timeout.")
 def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path | None, jobs: int | None,
-          seed: int, profile: str, force: bool, worker_user: str | None) -> None:
+          seed: int, profile: str, force: bool, worker_user: str | None, submission_timeout: float) -> None:
     """Grade every sub-folder of SUBMISSIONS and write a CSV gradebook."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from grader.batch import default_jobs, discover, grade_directory, gradebook_csv
     from grader.engine import PROFILES
+    from grader.sandbox import contain, end_strays
 
+    contain()
     spec = _lab(lab_name)
-    _worker_launcher(worker_user)  # refuses a user that cannot run the workers here
+    users = _worker_users(worker_user)
     folders = discover(submissions)
     feedback = feedback or Path("feedback") / spec.name
     jobs = jobs or default_jobs()
     err = Console(stderr=True, highlight=False)
+    if users and len(users) < jobs:
+        err.print(f"{len(users)} worker users for {jobs} processes: grading with {len(users)} processes, so that no "
+                  "two submissions graded at the same time share a user")
+        jobs = len(users)
     as_user = f", the students' code as {worker_user}" if worker_user else ""
     err.print(f"grading {len(folders)} submissions of {spec.name} with seed {seed} ({jobs} processes{as_user})")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task("grading", total=len(folders))
         rows = grade_directory(spec, submissions, feedback, seed=seed, jobs=jobs, budget=PROFILES[profile],
-                               force=force, user=worker_user, progress=lambda row: bar.advance(task))
+                               force=force, users=users, progress=lambda row: bar.advance(task),
+                               deadline=submission_timeout)
+    end_strays()  # nothing a student's code started outlives the batch; only now is the gradebook written
     table = gradebook_csv(spec, rows)
     if output is None:
         click.echo(table, nl=False)
@@ -338,13 +431,15 @@ def gradescope_bundle(lab: str, output: Path, seed: int, student: str) -> None:
 def gradescope_collect(lab: str, upload: Path, folder: Path) -> None:
     """Copy LAB's module from an UPLOAD into FOLDER, like assignments/."""
     from grader.gradescope import collect
+    from grader.intake import BadSubmission
 
     spec = _lab(lab)
-    found = collect(spec, upload, folder)
-    if found is None:
-        click.echo(f"no {spec.module}.py in {upload}: every task will say the file is missing", err=True)
-    else:
-        click.echo(f"{found} -> {folder / spec.name / found.name}")
+    try:
+        found = collect(spec, upload, folder)
+    except BadSubmission as bad:
+        click.echo(f"{bad.status}: {bad.reason} (nothing copied)", err=True)
+        sys.exit(1)
+    click.echo(f"{found} -> {folder / spec.name / found.name}")
 
 
 @main.group()
@@ -388,11 +483,14 @@ def nbgrader_extract(notebook: Path, folder: Path) -> None:
     """Write the module a NOTEBOOK is graded as into FOLDER, like assignments/."""
     import json
 
+    from grader.intake import BadSubmission, read_notebook
     from grader.notebook import notebook_lab, write_submission
 
     try:
-        content = json.loads(notebook.read_text(encoding="utf-8"))
+        content = json.loads(read_notebook(notebook).decode("utf-8"))
         lab_name, module = notebook_lab(content)
+    except BadSubmission as bad:
+        raise Problem(bad.reason) from None
     except (ValueError, KeyError) as error:
         raise Problem(f"cannot read '{notebook}' as a dlkit notebook: {error}") from None
     spec = _lab(lab_name)

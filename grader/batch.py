@@ -1,11 +1,18 @@
 """Grading a whole course: every sub-folder of a directory is one student's submission.
 
-The parent process imports PyTorch and the lab once, then forks ``jobs`` grading
-processes; each keeps a zygote (a clean interpreter with NumPy/PyTorch loaded)
-from which it forks one worker per submission. So a submission costs its checks,
-not interpreter starts and imports. Every submission gets a row, whatever it
-does; a submission whose files have not changed since its feedback was written
-is not graded again (unless ``force``).
+The parent process reads every submission first (``grader.intake``: no links, regular
+files only, within limits; a submission that breaks a rule, or has no module, gets its
+row at once), imports PyTorch and the lab once, then forks ``jobs`` grading processes;
+each keeps a zygote (a clean interpreter with NumPy/PyTorch loaded) from which it forks
+one worker per submission. So a submission costs its checks, not interpreter starts and
+imports. With a pool of worker users, each grading process has its own users, so two
+submissions graded at the same time never share an identity.
+
+Every submission gets a row, whatever it does: a grading process that does not answer
+within the per-submission deadline is killed (with everything it started) and that
+submission's row says ``timeout``; one that dies says ``grader_crash``; the batch goes on.
+A submission whose files have not changed since its feedback was written is not graded
+again (unless ``force``).
 """
 
 from __future__ import annotations
@@ -17,16 +24,19 @@ import json
 import multiprocessing
 import multiprocessing.connection
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from grader import labs, oracles
 from grader.engine import Budget, grade_lab, load_reference, REPO
-from grader.sandbox import Limits, ZygoteLauncher
+from grader.intake import BadSubmission, read_lab, submission_folders
+from grader.sandbox import Limits, WorkerUsers, ZygoteLauncher, contain, end_strays, forget, started
 from grader.spec import Lab
 
-FEEDBACK_VERSION = 1
+FEEDBACK_VERSION = 2
+SUBMISSION_TIMEOUT = 600.0  # seconds one submission may take, all its tasks together
 
 
 @dataclass(frozen=True)
@@ -36,23 +46,20 @@ class Row:
     submission: str
     score: float
     max_score: float
-    status: str  # graded, or why not: empty, missing_module, import_error, grader_crash
+    status: str  # graded, or why not: empty, missing_module, bad_file, import_error, timeout, grader_crash
     tasks: dict[str, float]
     cached: bool = False
 
 
 def discover(root: Path) -> list[Path]:
-    """The submission folders: every non-hidden sub-folder, sorted by name."""
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """The submission folders: every non-hidden sub-folder (a link among them included, to be refused
+    by name), sorted by name."""
+    return [root / name for name, _ in submission_folders(root)]
 
 
-def fingerprint(folder: Path, lab: Lab, seed: int) -> str:
+def fingerprint(digest_of_files: str, lab: Lab, seed: int) -> str:
     """A digest of everything that decides a submission's grade: its files, the lab, the seed."""
-    digest = hashlib.sha256(f"{FEEDBACK_VERSION}/{lab.name}/{seed}".encode())
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()
+    return hashlib.sha256(f"{FEEDBACK_VERSION}/{lab.name}/{seed}/{digest_of_files}".encode()).hexdigest()
 
 
 def _row_from_report(name: str, report: dict[str, Any], cached: bool = False) -> Row:
@@ -69,10 +76,11 @@ def _unrun_report(lab: Lab, name: str, seed: int, status: str, message: str) -> 
 # ----------------------------------------------------------------------------- the grading processes
 
 
-def _serve(conn: Any, lab_name: str, seed: int, budget: Budget, limits: Limits, user: str | None) -> None:
+def _serve(conn: Any, lab_name: str, seed: int, budget: Budget, limits: Limits, users: WorkerUsers | None) -> None:
     """A grading process: grade the folders the parent sends until it sends None."""
+    contain()
     lab = labs.load(lab_name)
-    launcher = ZygoteLauncher(lab.kind, user)
+    launcher = ZygoteLauncher(lab.kind, users)
     try:
         while True:
             folder = conn.recv()
@@ -88,80 +96,118 @@ def _serve(conn: Any, lab_name: str, seed: int, budget: Budget, limits: Limits, 
 
 
 def grade_all(lab: Lab, folders: Sequence[Path], *, seed: int, jobs: int, budget: Budget, limits: Limits,
-              on_result: Callable[[Path, dict[str, Any]], None], user: str | None = None) -> None:
+              on_result: Callable[[Path, dict[str, Any]], None], users: WorkerUsers | None = None,
+              deadline: float = SUBMISSION_TIMEOUT) -> None:
     """Grade ``folders`` in ``jobs`` forked processes; call ``on_result`` as each finishes.
 
-    With ``user``, the student's code runs as that unprivileged user (the grader must be root)."""
+    With ``users``, the student's code runs as those unprivileged users (the grader must be root), each
+    grading process with users of its own (so never more processes than users). A grading process that
+    has not answered ``deadline`` seconds after it was given a submission is killed, with everything it
+    started, and replaced; the submission's row says ``timeout``."""
+    contain()
     oracles.torch()  # imported once here, inherited by every forked grading process
     load_reference(lab, REPO / "solutions")
     context = multiprocessing.get_context("fork")
     pending = list(reversed(folders))
-    busy: dict[Any, tuple[Any, Path | None]] = {}  # connection -> (process, folder in progress)
-    report: dict[str, Any]
+    jobs = max(1, min(jobs, len(folders), len(users) if users else jobs))
+    busy: dict[Any, tuple[Any, Path | None, float, int]] = {}  # connection -> (process, folder, since, slot)
 
-    def spawn() -> Any:
+    def spawn(slot: int) -> None:
         ours, theirs = context.Pipe()
-        process = context.Process(target=_serve, args=(theirs, lab.name, seed, budget, limits, user), daemon=True)
+        share = users.share(slot, jobs) if users else None
+        process = context.Process(target=_serve, args=(theirs, lab.name, seed, budget, limits, share), daemon=True)
         process.start()
+        assert process.pid is not None
+        started(process.pid)
         theirs.close()
-        busy[ours] = (process, None)
-        return ours
+        busy[ours] = (process, None, 0.0, slot)
+        feed(ours)
 
     def feed(conn: Any) -> None:
-        process, _ = busy[conn]
+        process, _, _, slot = busy[conn]
         folder = pending.pop() if pending else None
         conn.send(None if folder is None else str(folder))
-        busy[conn] = (process, folder)
+        busy[conn] = (process, folder, time.monotonic(), slot)
 
-    for _ in range(max(1, min(jobs, len(folders)))):
-        feed(spawn())
-    while any(folder is not None for _, folder in busy.values()):
-        waiting = {conn: process.sentinel for conn, (process, folder) in busy.items() if folder is not None}
-        for ready in multiprocessing.connection.wait(list(waiting) + list(waiting.values())):
+    def replace(conn: Any, status: str, message: str) -> None:
+        """The grading process of ``conn`` failed its submission: kill it and all it started, give its row, go on."""
+        process, folder, _, slot = busy.pop(conn)
+        process.kill()
+        process.join()
+        if process.pid is not None:
+            forget(process.pid)
+        conn.close()
+        end_strays()
+        assert folder is not None
+        on_result(folder, _unrun_report(lab, str(folder), seed, status, message))
+        if pending:
+            spawn(slot)
+
+    for slot in range(jobs):
+        spawn(slot)
+    while any(folder is not None for _, folder, _, _ in busy.values()):
+        now = time.monotonic()
+        for late, (_, folder, since, _) in list(busy.items()):
+            if folder is not None and now - since > deadline:
+                replace(late, "timeout", f"grading this submission took more than {deadline:g} s (the limit for one "
+                                         "submission, all its tasks together): stopped")
+        waiting = {conn: process.sentinel for conn, (process, folder, _, _) in busy.items() if folder is not None}
+        if not waiting:
+            break
+        next_deadline = min(since for _, folder, since, _ in busy.values() if folder is not None) + deadline
+        for ready in multiprocessing.connection.wait(list(waiting) + list(waiting.values()),
+                                                    timeout=max(0.05, next_deadline - time.monotonic())):
             conn: Any = ready if ready in waiting else next(c for c, s in waiting.items() if s == ready)
-            process, folder = busy[conn]
-            if folder is None:
+            if conn not in busy or busy[conn][1] is None:
                 continue
+            process, folder, _, slot = busy[conn]
             try:
                 _, report = conn.recv()
             except (EOFError, OSError):  # the grading process itself died
-                report = _unrun_report(lab, str(folder), seed, "grader_crash", "the grading process ended unexpectedly")
-                del busy[conn]
-                process.join()
-                on_result(folder, report)
-                if pending:
-                    feed(spawn())
+                replace(conn, "grader_crash", "the grading process ended unexpectedly")
                 continue
-            busy[conn] = (process, None)
+            busy[conn] = (process, None, 0.0, slot)
+            assert folder is not None
             on_result(folder, report)
             feed(conn)
-    for process, _ in busy.values():
+    for process, _, _, _ in busy.values():
         process.join(timeout=5)
+        if process.exitcode is not None and process.pid is not None:
+            forget(process.pid)
+    end_strays()
 
 
 # ----------------------------------------------------------------------------- the gradebook
 
 
 def grade_directory(lab: Lab, root: Path, feedback: Path, *, seed: int, jobs: int, budget: Budget,
-                    limits: Limits = Limits(), force: bool = False, user: str | None = None,
-                    progress: Callable[[Row], None] | None = None) -> list[Row]:
+                    limits: Limits = Limits(), force: bool = False, users: WorkerUsers | None = None,
+                    progress: Callable[[Row], None] | None = None, deadline: float = SUBMISSION_TIMEOUT) -> list[Row]:
     """Grade every submission under ``root``; write one feedback JSON each; return the rows by name."""
     feedback.mkdir(parents=True, exist_ok=True)
     rows: dict[str, Row] = {}
     prints: dict[str, str] = {}
     to_grade: list[Path] = []
-    for folder in discover(root):
-        prints[folder.name] = fingerprint(folder, lab, seed)
-        cached = _cached(feedback / f"{folder.name}.json", prints[folder.name])
+    for name, problem in submission_folders(root):
+        folder = root / name
+        unrun: tuple[str, str] | None = None  # a row that needs no worker: (status, reason)
+        try:
+            if problem:
+                raise BadSubmission("bad_file", problem)
+            prints[name] = fingerprint(read_lab(folder, lab.name, lab.module).digest(), lab, seed)
+        except BadSubmission as bad:
+            status = "empty" if bad.status == "missing_module" and not _has_entries(folder) else bad.status
+            unrun = (status, "the submission folder is empty" if status == "empty" else bad.reason)
+            prints[name] = fingerprint(":".join(unrun), lab, seed)
+        cached = _cached(feedback / f"{name}.json", prints[name])
         if cached is not None and not force:
-            rows[folder.name] = _row_from_report(folder.name, cached, cached=True)
-        elif not any(p.is_file() for p in folder.rglob("*")):
-            rows[folder.name] = _store(feedback, folder.name, prints[folder.name],
-                                       _unrun_report(lab, folder.name, seed, "empty", "the submission folder is empty"))
+            rows[name] = _row_from_report(name, cached, cached=True)
+        elif unrun is not None:
+            rows[name] = _store(feedback, name, prints[name], _unrun_report(lab, name, seed, *unrun))
         else:
             to_grade.append(folder)
-        if folder.name in rows and progress is not None:
-            progress(rows[folder.name])
+        if name in rows and progress is not None:
+            progress(rows[name])
 
     def finished(folder: Path, report: dict[str, Any]) -> None:
         report["submission"] = folder.name
@@ -170,8 +216,16 @@ def grade_directory(lab: Lab, root: Path, feedback: Path, *, seed: int, jobs: in
             progress(rows[folder.name])
 
     if to_grade:
-        grade_all(lab, to_grade, seed=seed, jobs=jobs, budget=budget, limits=limits, on_result=finished, user=user)
+        grade_all(lab, to_grade, seed=seed, jobs=jobs, budget=budget, limits=limits, on_result=finished, users=users,
+                  deadline=deadline)
     return [rows[name] for name in sorted(rows)]
+
+
+def _has_entries(folder: Path) -> bool:
+    try:
+        return any(not entry.name.startswith(".") for entry in os.scandir(folder))
+    except OSError:
+        return False
 
 
 def _cached(path: Path, print_: str) -> dict[str, Any] | None:
@@ -184,7 +238,10 @@ def _cached(path: Path, print_: str) -> dict[str, Any] | None:
 
 def _store(feedback: Path, name: str, print_: str, report: dict[str, Any]) -> Row:
     report = dict(report, fingerprint=print_)
-    (feedback / f"{name}.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    path = feedback / f"{name}.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(json.dumps(report, indent=2))
     return _row_from_report(name, report)
 
 
@@ -194,9 +251,15 @@ def gradebook_csv(lab: Lab, rows: Iterable[Row]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["submission", "score", "max_score", "status", *[t.name for t in lab.tasks]])
     for row in rows:
-        writer.writerow([row.submission, _num(row.score), _num(row.max_score), row.status,
-                         *[_num(row.tasks.get(t.name, 0.0)) for t in lab.tasks]])
+        writer.writerow([spreadsheet_safe(row.submission), _num(row.score), _num(row.max_score),
+                         spreadsheet_safe(row.status), *[_num(row.tasks.get(t.name, 0.0)) for t in lab.tasks]])
     return out.getvalue()
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """A text cell a spreadsheet shows as text: one that begins with =, +, -, @, a tab or a carriage return
+    would be read as a formula (a submission folder named ``=HYPERLINK(...)``), so it gets a leading '."""
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 
 def _num(x: float) -> str:

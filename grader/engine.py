@@ -22,14 +22,16 @@ import numpy as np
 
 from grader import oracles
 from grader.describe import describe_call
+from grader.intake import BadSubmission, LabFiles, locate, read_lab
 from grader.results import CheckResult, LabResult, TaskResult
-from grader.sandbox import Launcher, Limits, Reply, Sandbox, StudentFailure, WorkerConfig
+from grader.sandbox import (Launcher, Limits, Reply, Sandbox, StudentFailure, WorkerConfig, end_strays, forget,
+                            started)
 from grader.signatures import Signature, read_signatures
 from grader.spec import Call, Check, Lab, Task, Variant
 from grader.wire import TensorValue
 
 REPO = Path(__file__).resolve().parent.parent
-FATAL = ("not_implemented", "timeout", "crash", "memory", "import", "missing", "banned")
+FATAL = ("not_implemented", "timeout", "crash", "memory", "import", "missing", "banned", "sandbox")
 
 
 class CheckFailed(Exception):
@@ -212,6 +214,8 @@ def _fatal_message(failure: StudentFailure, where: str) -> str:
         return "not implemented yet (the function still raises NotImplementedError)"
     if failure.kind == "import":
         return f"the module could not be imported: {failure.describe()}"
+    if failure.kind == "sandbox":
+        return f"not graded: {failure.describe()} (a problem of the grading machine, not of your code)"
     return f"{failure.describe()}\n  input: {where}"
 
 
@@ -333,67 +337,75 @@ def _label(check: Check, variant: Variant) -> str:
     return f"{check.name} ({variant.label})" if len(check.variants) > 1 else check.name
 
 
-def missing_module(lab: Lab, submission: Path) -> str:
-    """Why the submission folder has no module for the lab to load ("" when it has one)."""
-    if (submission / lab.name / f"{lab.module}.py").is_file():
-        return ""
-    missing = f"the submission has no file {lab.name}/{lab.module}.py"
-    stray = sorted(str(p.relative_to(submission)) for p in submission.rglob(f"{lab.module}.py"))
-    if stray:
-        missing += f" (found {', '.join(stray[:3])}: move it to {lab.name}/{lab.module}.py)"
-    return missing
+def read_submission(lab: Lab, submission: Path, find_module: bool = False) -> LabFiles:
+    """The lab's files from a submission folder laid out like ``assignments/`` (with ``find_module``: an
+    upload, the module wherever ``grader.intake.locate`` finds it), read by ``grader.intake`` (no links,
+    regular files only, within limits); raises ``BadSubmission`` with why not."""
+    if find_module:
+        return locate(submission, lab.name, lab.module)[1]
+    return read_lab(submission, lab.name, lab.module)
 
 
 def worker_config(lab: Lab) -> WorkerConfig:
     """How a worker is set up for the lab's module: what it may import and call."""
+    cuda = lab.kind == "torch" and any(v.device.startswith("cuda") for t in lab.tasks for c in t.checks
+                                       for v in c.variants) and oracles.available("cuda")
     return WorkerConfig(lab.module, lab.kind, lab.banned_imports, tuple(lab.banned_calls),
-                        cap_address_space=lab.kind == "numpy")
+                        cap_address_space=lab.kind == "numpy", cuda=cuda)
 
 
 def grade_lab(lab: Lab, submission: Path, *, seed: int, tasks: Sequence[str] = (), solutions: Path | None = REPO / "solutions",
               budget: Budget = PROFILES["default"], limits: Limits | None = None, launcher: Launcher | None = None,
-              jobs: int = 1) -> LabResult:
+              jobs: int = 1, find_module: bool = False) -> LabResult:
     """Grade one submission folder (laid out like ``assignments/``) on one lab.
 
     With ``jobs`` > 1 the tasks are shared among that many processes forked after PyTorch is
-    imported, each with its own worker; results do not depend on ``jobs`` (every check's
-    inputs come from its own seed).
+    imported, each with its own worker (with a pool of worker users, never more processes than
+    users: concurrent workers run as distinct users); results do not depend on ``jobs`` (every
+    check's inputs come from its own seed). Whatever the workers started is ended before this returns.
     """
     selected = [lab.task(name) for name in tasks] if tasks else list(lab.tasks)
-    lab_dir = submission / lab.name
-    missing = missing_module(lab, submission)
-    if missing:
-        results = [TaskResult.unrun(t.name, t.points, "error", missing) for t in selected]
-        return LabResult(lab.name, str(submission), seed, results, status="missing_module")
+    try:
+        files = read_submission(lab, submission, find_module)
+    except BadSubmission as bad:
+        results = [TaskResult.unrun(t.name, t.points, "error", bad.reason) for t in selected]
+        return LabResult(lab.name, str(submission), seed, results, status=bad.status)
     config = worker_config(lab)
     limits = limits or Limits()
+    if launcher is not None and launcher.users:
+        jobs = min(jobs, len(launcher.users))
     groups = _share(selected, jobs, budget)
-    with Sandbox(lab_dir, config, limits, launcher) as sandbox:
-        sandbox.start()  # the worker imports NumPy and the module while this process imports the oracles
-        signatures = read_signatures(REPO / "assignments" / lab.name / f"{lab.module}.py")
-        reference = load_reference(lab, solutions)
+    try:
+        with Sandbox(files, config, limits, launcher) as sandbox:
+            sandbox.start()  # the worker imports NumPy and the module while this process imports the oracles
+            signatures = read_signatures(REPO / "assignments" / lab.name / f"{lab.module}.py")
+            reference = load_reference(lab, solutions)
 
-        def grade_group(group: Sequence[Task], box: Sandbox) -> tuple[list[TaskResult], bool]:
-            done = [grade_task(t, lab, box, reference, signatures.get(t.function), seed, budget) for t in group]
-            return done, box.import_failure is not None
+            def grade_group(group: Sequence[Task], box: Sandbox) -> tuple[list[TaskResult], bool, tuple[str, ...]]:
+                done = [grade_task(t, lab, box, reference, signatures.get(t.function), seed, budget) for t in group]
+                return done, box.import_failure is not None, box.layers
 
-        if len(groups) > 1:
-            oracles.torch()  # imported once, before the fork, so every process has it
-        def grade_apart(group: Sequence[Task]) -> Callable[[], tuple[list[TaskResult], bool]]:
-            def work() -> tuple[list[TaskResult], bool]:
-                with Sandbox(lab_dir, config, limits, launcher) as box:
-                    return grade_group(group, box)
-            return work
+            if len(groups) > 1:
+                oracles.torch()  # imported once, before the fork, so every process has it
 
-        children = [_fork(grade_apart(group)) for group in groups[1:]]
-        results, broken = grade_group(groups[0], sandbox)
-        for child in children:
-            more, child_broken = _join(child)
-            results += more
-            broken = broken or child_broken
+            def grade_apart(group: Sequence[Task], slot: int) -> Callable[[], tuple[list[TaskResult], bool, tuple[str, ...]]]:
+                def work() -> tuple[list[TaskResult], bool, tuple[str, ...]]:
+                    with Sandbox(files, config, limits, launcher, slot=slot) as box:
+                        return grade_group(group, box)
+                return work
+
+            children = [_fork(grade_apart(group, slot)) for slot, group in enumerate(groups[1:], start=1)]
+            results, broken, layers = grade_group(groups[0], sandbox)
+            for child in children:
+                more, child_broken, _ = _join(child)
+                results += more
+                broken = broken or child_broken
+    finally:
+        end_strays()
     order = {t.name: i for i, t in enumerate(selected)}
     results.sort(key=lambda r: order[r.name])
-    return LabResult(lab.name, str(submission), seed, results, status="import_error" if broken else "graded")
+    return LabResult(lab.name, str(submission), seed, results, status="import_error" if broken else "graded",
+                     isolation=layers)
 
 
 def _share(tasks: Sequence[Task], jobs: int, budget: Budget) -> list[list[Task]]:
@@ -411,30 +423,31 @@ def _share(tasks: Sequence[Task], jobs: int, budget: Budget) -> list[list[Task]]
     return [g for g in groups if g] or [[]]
 
 
-def _fork(work: Callable[[], tuple[list[TaskResult], bool]]) -> tuple[int, int]:
+def _fork(work: Callable[[], tuple[list[TaskResult], bool, tuple[str, ...]]]) -> tuple[int, int]:
     """Run ``work`` in a forked child; return (pid, read end of the pipe its JSON result comes through)."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: grade, report, and leave without running the parent's cleanup
         os.close(read)
         try:
-            results, broken = work()
-            payload = json.dumps({"results": [r.to_json() for r in results], "broken": broken})
+            results, broken, layers = work()
+            payload = json.dumps({"results": [r.to_json() for r in results], "broken": broken, "layers": layers})
         except BaseException as error:  # noqa: BLE001 - reported to the parent as a grader error
             payload = json.dumps({"error": f"{type(error).__name__}: {error}"})
         with os.fdopen(write, "w") as out:
             out.write(payload)
         os._exit(0)
     os.close(write)
-    return pid, read
+    return started(pid), read
 
 
-def _join(child: tuple[int, int]) -> tuple[list[TaskResult], bool]:
+def _join(child: tuple[int, int]) -> tuple[list[TaskResult], bool, tuple[str, ...]]:
     pid, read = child
     with os.fdopen(read) as stream:
         text = stream.read()
     os.waitpid(pid, 0)
     data: dict[str, Any] = json.loads(text) if text else {"error": "the grading process ended without a report"}
+    forget(pid)
     if "error" in data:
         raise RuntimeError(f"a grading process failed: {data['error']}")
-    return [TaskResult.from_json(r) for r in data["results"]], bool(data["broken"])
+    return [TaskResult.from_json(r) for r in data["results"]], bool(data["broken"]), tuple(data["layers"])

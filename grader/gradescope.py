@@ -10,19 +10,22 @@ The bundle (``dlkit gradescope bundle LAB OUTPUT``) is the kit for one lab with 
 solution, plus the two scripts Gradescope runs:
 
 - ``setup.sh``, once, as root, when Gradescope builds the image: Python 3.11 or later, CPU
-  PyTorch and the kit in ``/autograder/source/.venv``; the unprivileged user the student's
-  code runs as; ``solutions/`` readable by root only.
-- ``run_autograder``, as root, for every submission: lays the upload out like
-  ``assignments/`` (``dlkit gradescope collect``), runs ``dlkit check LAB --format gradescope
-  --worker-user USER`` (the student's code runs as USER, who can read neither the reference
-  nor the results) and writes ``/autograder/results/results.json``, readable by root only.
+  PyTorch and the kit in ``/autograder/source/.venv``; the two unprivileged users the student's
+  code runs as (``USER0`` and ``USER1``: two workers may run at once, each as its own user);
+  ``solutions/`` readable by root only.
+- ``run_autograder``, as root, for every submission: runs ``dlkit check LAB --submission
+  UPLOAD --find-module --format gradescope --worker-user USER{0..1} --output RESULTS`` (the
+  module is found in the upload as ``dlkit gradescope collect`` finds it, by ``grader.intake``;
+  the student's code runs as those users, who can read neither the reference nor the results,
+  behind the worker's kernel walls) and the report is written to
+  ``/autograder/results/results.json``, readable by root only, after every process the
+  student's code started has ended.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pwd
 import re
 import shutil
 import subprocess
@@ -32,8 +35,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from grader import intake
 from grader.release import REPO, TORCH_CPU, ReleaseError, write_kit
 from grader.results import LabResult, TaskResult
+from grader.sandbox import WorkerUsers
 from grader.spec import Lab
 
 STUDENT = "student"  # the unprivileged user of the bundle
@@ -98,55 +103,36 @@ def _num(x: float) -> str:
 # ----------------------------------------------------------------------------- the student's user
 
 
-def worker_user_problem(user: str) -> str:
-    """Why the student's code could not run as ``user`` here ("" when it can): the user must
-    exist, this process must be root, and the user must be able to run this Python with NumPy."""
-    try:
-        account = pwd.getpwnam(user)
-    except KeyError:
-        return f"no user '{user}' on this machine (create it, e.g. useradd --system {user})"
+def worker_user_problem(users: WorkerUsers) -> str:
+    """Why the student's code could not run as ``users`` here ("" when it can): this process must be root,
+    and each user must be able to run this Python with NumPy."""
     if os.geteuid() != 0:
-        return "--worker-user needs root: only root can run the student's code as another user"
-    try:
-        probe = subprocess.run([sys.executable, "-I", "-c", "import numpy"], cwd="/", capture_output=True, text=True,
-                               user=account.pw_uid, group=account.pw_gid, extra_groups=[], timeout=60, check=False)
-    except (OSError, subprocess.SubprocessError) as error:
-        return f"user '{user}' cannot run {sys.executable}: {error}"
-    if probe.returncode != 0:
-        last = (probe.stderr.strip().splitlines() or ["no message"])[-1]
-        return f"user '{user}' cannot import NumPy with {sys.executable}: {last}"
+        return "--worker-user needs root: only root can run the student's code as other users"
+    for identity in users.members[:2]:
+        try:
+            probe = subprocess.run([sys.executable, "-I", "-c", "import numpy"], cwd="/", capture_output=True, text=True,
+                                   user=identity.uid, group=identity.gid, extra_groups=[], timeout=60, check=False)
+        except (OSError, subprocess.SubprocessError) as error:
+            return f"user '{identity.name}' cannot run {sys.executable}: {error}"
+        if probe.returncode != 0:
+            last = (probe.stderr.strip().splitlines() or ["no message"])[-1]
+            return (f"user '{identity.name}' cannot import NumPy with {sys.executable}: {last} (the worker users need "
+                    "a Python they can read: one outside a folder private to root, such as /usr or /opt)")
     return ""
 
 
 # ----------------------------------------------------------------------------- the upload
 
 
-def collect(lab: Lab, upload: Path, target: Path) -> Path | None:
-    """Lay a Gradescope upload out like ``assignments/``: copy the student's module (and the
-    ``.py`` files beside it) into ``target/LAB/``. The module is the first of
-    ``assignments/LAB/MODULE.py``, ``LAB/MODULE.py``, ``MODULE.py``, or the shallowest
-    ``MODULE.py`` anywhere in the upload; links are never followed. Returns the module's
-    path in the upload, or None (``target/LAB/`` is then empty and grading says the file is missing)."""
-    name = f"{lab.module}.py"
+def collect(lab: Lab, upload: Path, target: Path) -> Path:
+    """Lay a Gradescope upload out like ``assignments/``: write the student's module (and the ``.py``
+    files beside it), found as ``grader.intake.locate`` finds it, into ``target/LAB/``. Returns the
+    module's path in the upload; raises ``BadSubmission`` when there is none or it breaks the rules."""
+    found, files = intake.locate(upload, lab.name, lab.module)
     folder = target / lab.name
     folder.mkdir(parents=True, exist_ok=True)
-    root = upload.resolve()
-    fixed = [upload / "assignments" / lab.name / name, upload / lab.name / name, upload / name]
-    found = next((p for p in fixed if _plain(p, upload, root)), None)
-    if found is None and upload.is_dir():
-        anywhere = [p for p in upload.rglob(name) if "__MACOSX" not in p.parts and _plain(p, upload, root)]
-        found = min(anywhere, key=lambda p: (len(p.parts), str(p)), default=None)
-    if found is None:
-        return None
-    for source in sorted(found.parent.glob("*.py")):
-        if _plain(source, upload, root):
-            shutil.copyfile(source, folder / source.name)
+    files.write(folder)
     return found
-
-
-def _plain(path: Path, upload: Path, root: Path) -> bool:
-    """A regular file of the upload, reached through no link (a link could point at the reference)."""
-    return path.is_file() and path.resolve() == root / path.relative_to(upload)
 
 
 # ----------------------------------------------------------------------------- the bundle
@@ -210,8 +196,11 @@ fi
 # The CPU build first: a bare `torch` requirement would pull a multi-GB CUDA build.
 .venv/bin/python -m {TORCH_CPU}
 .venv/bin/python -m pip install -e .
-# The user the student's code runs as: no home, no login shell, no groups.
-id -u {student} >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin {student}
+# The users the student's code runs as (two workers may run at once, each as its own user):
+# no home, no login shell, no groups.
+for worker in {student}0 {student}1; do
+  id -u "$worker" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$worker"
+done
 # Everyone may read the kit and run its Python; only root may read the reference solutions.
 chmod a+x "$AUTOGRADER"
 chmod -R a+rX "$SOURCE"
@@ -222,29 +211,27 @@ chmod -R go-rwx "$SOURCE/solutions"
 def run_script(lab: Lab, seed: int = 0, student: str = STUDENT) -> str:
     return f"""#!/usr/bin/env bash
 # Gradescope runs this as root for every submission. Written by `dlkit gradescope bundle`.
-# The student's code runs as the unprivileged user '{student}', who can read neither the
-# reference solutions nor the results; every submission is graded with seed {seed}.
+# The student's code runs as the unprivileged users '{student}0' and '{student}1', who can read
+# neither the reference solutions nor the results; every submission is graded with seed {seed}.
 set -uo pipefail
 AUTOGRADER=${{AUTOGRADER:-/autograder}}
 SOURCE="$AUTOGRADER/source"
 RESULTS="$AUTOGRADER/results"
-STUDENT=${{DLKIT_STUDENT:-{student}}}
+STUDENT=${{DLKIT_STUDENT:-{student}0,{student}1}}
 PYTHON="$SOURCE/.venv/bin/python"
 [ -x "$PYTHON" ] || PYTHON=python3
 
 chmod -R go-rwx "$SOURCE/solutions"
 mkdir -p "$RESULTS"
 chmod 700 "$RESULTS"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
-"$PYTHON" "$SOURCE/cli.py" gradescope collect {lab.name} "$AUTOGRADER/submission" "$work/submission"
-"$PYTHON" "$SOURCE/cli.py" check {lab.name} --submission "$work/submission" --format gradescope \\
-  --worker-user "$STUDENT" --seed {seed} --profile default > "$work/results.json"
+# The report is written by dlkit itself, to a folder only root can open, once every process the
+# student's code started has ended.
+"$PYTHON" "$SOURCE/cli.py" check {lab.name} --submission "$AUTOGRADER/submission" --find-module \\
+  --format gradescope --worker-user "$STUDENT" --seed {seed} --profile default --output "$RESULTS/results.json"
 status=$?
 if [ "$status" -gt 1 ]; then
   echo "dlkit check ended with status $status: no results.json written" >&2
   exit 1
 fi
-cp "$work/results.json" "$RESULTS/results.json"
 """

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import IO
+from typing import IO, Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -48,6 +48,16 @@ def print_text(result: LabResult, title: str, stream: IO[str] | None = None, col
         console.print(Text(f"\nnot implemented yet: {', '.join(missing)}", style="yellow"))
     console.print(Text(f"\nscore: {_num(result.score)}/{_num(result.max_score)}", style="bold")
                   + Text(f"   seed {result.seed}" + (f" (reproduce: {reproduce})" if reproduce else "")))
+    if result.isolation or result.status == "graded":
+        console.print(Text(isolation_line(result.isolation), style="dim"))
+
+
+def isolation_line(layers: Sequence[str]) -> str:
+    """One line saying which walls the student's code ran behind, and what is missing here."""
+    line = "sandbox: " + (", ".join(layers) if layers else "a separate process only")
+    if not any(layer.startswith("landlock") for layer in layers):
+        line += " (no Landlock on this machine: the code could read any file this user can)"
+    return line
 
 
 def failure_lines(task: TaskResult) -> list[tuple[str, str]]:

@@ -68,7 +68,8 @@ class LabResult:
     submission: str
     seed: int
     tasks: Sequence[TaskResult]
-    status: str = "graded"  # or why the submission could not be graded: missing_module, import_error
+    status: str = "graded"  # or why the submission could not be graded: missing_module, bad_file, import_error
+    isolation: Sequence[str] = ()  # the walls the student's code ran behind ("landlock-v7", "seccomp", ...)
 
     @property
     def score(self) -> float:
@@ -85,7 +86,7 @@ class LabResult:
     def to_json(self) -> dict[str, Any]:
         return {"lab": self.lab, "submission": self.submission, "score": _number(self.score),
                 "max_score": _number(self.max_score), "seed": self.seed, "status": self.status,
-                "tasks": [t.to_json() for t in self.tasks]}
+                "isolation": list(self.isolation), "tasks": [t.to_json() for t in self.tasks]}
 
 
 def _number(x: float) -> float | int:

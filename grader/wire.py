@@ -12,19 +12,19 @@ A value crosses the pipe as a tree of builtins: ``None``, ``bool``, ``int``,
     ("tensor", dtype, shape, raw bytes, device, requires_grad)   (a "meta" tensor's data are zeros)
     ("rng", seed)               ("unsupported", "what it was")
 
-Frames are pickled, but read back with an unpickler that refuses every global,
-so a frame can only ever rebuild builtin containers: no object of the
-student's making reaches the grader.
+Frames (below) are a small token format of their own, not pickle: it can say
+nothing but builtin scalars and containers, cannot share a value between two
+places, and is read within a budget of values, nesting and time. No object of
+the student's making, and no bomb of a few bytes, reaches the grader.
 """
 
 from __future__ import annotations
 
-import io
 import math
-import pickle
 import struct
+import time
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypedDict
 
 import numpy as np
 
@@ -33,6 +33,7 @@ ALLOWED_DTYPES = frozenset(
     "bool int8 int16 int32 int64 uint8 uint16 uint32 uint64 float16 float32 float64".split()
 )
 _EXACT_SCALARS = (bool, int, float, str)
+VALUE_DEPTH = 24  # containers inside containers in one value (each takes two levels of a frame, below)
 _DTYPE_NAMES = {np.dtype(name): name for name in ALLOWED_DTYPES}  # dtype.name is slow to compute
 
 
@@ -83,19 +84,23 @@ def _type_name(value: object) -> str:
     return name if module == "builtins" else f"{module}.{name}"
 
 
-def encode(value: Any, torch: Any = None) -> Any:
+def encode(value: Any, torch: Any = None, depth: int = 0) -> Any:
     """Turn a value into plain data; whatever is not plain data becomes ``unsupported``."""
     if value is None or type(value) in _EXACT_SCALARS:
+        if type(value) is int and value.bit_length() > 3000:
+            return ("unsupported", "an integer of more than 900 digits")
         return value
     cls = type(value)
+    if depth >= VALUE_DEPTH and cls in (tuple, list, dict):  # (a list that contains itself ends here too)
+        return ("unsupported", f"a value nested more than {VALUE_DEPTH} levels deep")
     if cls is tuple:
-        return ("tuple", [encode(v, torch) for v in value])
+        return ("tuple", [encode(v, torch, depth + 1) for v in value])
     if cls is list:
-        return ("list", [encode(v, torch) for v in value])
+        return ("list", [encode(v, torch, depth + 1) for v in value])
     if cls is dict:
         if not all(type(k) is str for k in value):
             return ("unsupported", "dict with non-string keys")
-        return ("dict", [[k, encode(v, torch)] for k, v in value.items()])
+        return ("dict", [[k, encode(v, torch, depth + 1)] for k, v in value.items()])
     if cls is np.ndarray:
         name = _DTYPE_NAMES.get(value.dtype)
         if name is None:
@@ -197,24 +202,239 @@ def decode(node: Any, torch: Any = None, build: bool = False) -> Any:
     raise ProtocolError(f"unknown tag {tag!r}")
 
 
+# ----------------------------------------------------------------------------- messages
+#
+# The shapes of the messages both sides exchange (the grader validates every field of what a
+# worker sends: these describe, they do not trust).
+
+
+class CallRequest(TypedDict, total=False):
+    """Grader to worker: call ``function`` once per step, in order, as a loop would."""
+
+    id: int
+    function: str
+    arg_names: list[str]
+    steps: list[list[Any]]  # per step: [encoded positional arguments, [[name, encoded value], ...]]
+    links: list[list[Any]]  # [step, arg, "result" | "arg", from_step, index]: pass an earlier object on
+    grad: dict[str, Any]  # {"wrt": [argument index], "seeds": [encoded tensor]}: one step only
+
+
+class FailureInfo(TypedDict, total=False):
+    """Why a call (or the module's import) did not return."""
+
+    kind: str  # error | not_implemented | banned | memory | missing
+    type: str  # the exception's class name
+    message: str
+    frames: list[list[Any]]  # [file, line, function, text] in the student's own files
+    banned: list[str]
+    step: int
+
+
+class CallReply(TypedDict, total=False):
+    """Worker to grader: the results of a request's steps, or why one did not return."""
+
+    id: int
+    ok: bool
+    values: list[Any]  # one encoded result per step that ran
+    modified: list[list[Any]]  # [argument, step, True if that step's own call changed it]
+    elapsed: float
+    banned: list[str]
+    warnings: list[str]  # "Category: message", once per place in the code
+    grads: Any
+    error: FailureInfo
+
+
+class Hello(TypedDict, total=False):
+    """The worker's first message, sent before any student code runs (so it can be believed)."""
+
+    confined: list[str]  # the walls it stands behind: "landlock-v7", "seccomp", ...
+    error: str  # a wall this machine offers could not be put up: the worker ends
+
+
+class Ready(TypedDict, total=False):
+    """The worker's second message: the student's module imported (its functions), or why not."""
+
+    ready: bool
+    functions: list[str]
+    error: FailureInfo
+
+
 # ----------------------------------------------------------------------------- frames
+#
+# A frame is an 8-byte little-endian length, then one token tree. A token is a tag byte and
+# its data; containers give their item count, and every item is at least one byte, so no
+# frame can describe more nodes than it has bytes, and nothing can be shared: decoding costs
+# at most one step per byte (no "billion laughs" of pickle's shared references). On top,
+# decoding counts nodes against MAX_NODES, nesting against MAX_DEPTH and time against a
+# deadline, and refuses what exceeds them as TooLarge.
+#
+#   N None   T True   F False   i int64   I big int (decimal)   f float64
+#   s str (u32 length, UTF-8)   b bytes (u64 length)   l list / t tuple / d dict (u32 count)
+
+MAX_DEPTH = 64  # containers inside containers: a plain result needs a handful
+MAX_NODES = 2_000_000  # values in one frame
+MAX_INT_DIGITS = 1000
+DECODE_SECONDS = 10.0
+
+_I64 = struct.Struct("<q")
+_F64 = struct.Struct("<d")
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
 
 
-class _PlainUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        raise ProtocolError(f"frame refers to {module}.{name}; only plain data may cross")
+class TooLarge(ProtocolError):
+    """A frame over the decoding budget: too many values, nested too deep, or too slow to read."""
+
+
+def dump(message: Any) -> bytes:
+    """The token tree of a message made of None, bool, int, float, str, bytes, list, tuple and
+    dicts with string keys (anything else is a bug on the sending side)."""
+    out: list[bytes] = []
+    _dump(message, out, 0)
+    return b"".join(out)
+
+
+def _dump(value: Any, out: list[bytes], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise TooLarge(f"more than {MAX_DEPTH} levels of nesting")
+    cls = type(value)
+    if value is None:
+        out.append(b"N")
+    elif cls is bool:
+        out.append(b"T" if value else b"F")
+    elif cls is int:
+        if -(1 << 63) <= value < (1 << 63):
+            out.append(b"i" + _I64.pack(value))
+        else:
+            text = str(value).encode()
+            out.append(b"I" + _U32.pack(len(text)) + text)
+    elif cls is float:
+        out.append(b"f" + _F64.pack(value))
+    elif cls is str:
+        data = value.encode("utf-8", "surrogatepass")
+        out.append(b"s" + _U32.pack(len(data)) + data)
+    elif cls is bytes:
+        out.append(b"b" + _U64.pack(len(value)) + value)
+    elif cls is list or cls is tuple:
+        out.append((b"l" if cls is list else b"t") + _U32.pack(len(value)))
+        for item in value:
+            _dump(item, out, depth + 1)
+    elif cls is dict:
+        out.append(b"d" + _U32.pack(len(value)))
+        for key, item in value.items():
+            if type(key) is not str:
+                raise ProtocolError("a frame's dict keys are strings")
+            _dump(key, out, depth + 1)
+            _dump(item, out, depth + 1)
+    else:
+        raise ProtocolError(f"{cls.__name__} cannot be written to a frame")
 
 
 def write_frame(stream: BinaryIO, message: Any) -> None:
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(struct.pack("<Q", len(payload)) + payload)
+    payload = dump(message)
+    stream.write(_U64.pack(len(payload)) + payload)
     stream.flush()
 
 
-def parse_frame(payload: bytes) -> Any:
+def parse_frame(payload: bytes, *, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH,
+                seconds: float = DECODE_SECONDS) -> Any:
+    """Read one frame's token tree back, within the budget (``TooLarge`` beyond it)."""
     try:
-        return _PlainUnpickler(io.BytesIO(payload)).load()
+        return _Reader(payload, max_nodes, max_depth, seconds).read()
     except ProtocolError:
         raise
-    except Exception as exc:  # truncated or corrupt pickle
+    except (struct.error, UnicodeDecodeError, ValueError, IndexError) as exc:
         raise ProtocolError(f"unreadable frame ({type(exc).__name__})") from None
+
+
+class _Reader:
+    """An iterative reader (no recursion: depth is counted, not stacked)."""
+
+    def __init__(self, data: bytes, max_nodes: int, max_depth: int, seconds: float):
+        self.data = memoryview(data)
+        self.at = 0
+        self.max_nodes = min(max_nodes, len(data))
+        self.max_depth = max_depth
+        self.deadline = time.monotonic() + seconds
+
+    def _take(self, n: int) -> memoryview:
+        end = self.at + n
+        if end > len(self.data):
+            raise ProtocolError("truncated frame")
+        chunk = self.data[self.at:end]
+        self.at = end
+        return chunk
+
+    def _count(self) -> int:
+        (n,) = _U32.unpack(self._take(4))
+        if n > len(self.data) - self.at:  # every item takes at least one byte
+            raise ProtocolError("a container claims more items than the frame holds")
+        return n
+
+    def read(self) -> Any:
+        root: list[Any] = []
+        # each open container: [items, items still to read, kind, pending dict key]
+        stack: list[list[Any]] = [[root, 1, "l", None]]
+        nodes = 0
+        while stack:
+            top = stack[-1]
+            if top[1] == 0:
+                stack.pop()
+                items, _, kind, _ = top
+                if stack:
+                    value = tuple(items) if kind == "t" else (dict(items) if kind == "d" else items)
+                    self._place(stack[-1], value)
+                continue
+            nodes += 1
+            if nodes > self.max_nodes:
+                raise TooLarge(f"more than {self.max_nodes} values")
+            if nodes & 0xFFFF == 0 and time.monotonic() > self.deadline:
+                raise TooLarge("it took too long to read")
+            tag = bytes(self._take(1))
+            if tag in (b"l", b"t", b"d"):
+                if len(stack) > self.max_depth:
+                    raise TooLarge(f"more than {self.max_depth} levels of nesting")
+                n = self._count()
+                stack.append([[], 2 * n if tag == b"d" else n, tag.decode(), None])
+                continue
+            self._place(top, self._scalar(tag))
+        if self.at != len(self.data):
+            raise ProtocolError("bytes left after the frame's value")
+        return root[0]
+
+    @staticmethod
+    def _place(top: list[Any], value: Any) -> None:
+        top[1] -= 1
+        if top[2] != "d":
+            top[0].append(value)
+        elif top[3] is None:
+            if type(value) is not str:
+                raise ProtocolError("a frame's dict keys are strings")
+            top[3] = (value,)
+        else:
+            top[0].append((top[3][0], value))
+            top[3] = None
+
+    def _scalar(self, tag: bytes) -> Any:
+        if tag == b"N":
+            return None
+        if tag == b"T":
+            return True
+        if tag == b"F":
+            return False
+        if tag == b"i":
+            return _I64.unpack(self._take(8))[0]
+        if tag == b"f":
+            return _F64.unpack(self._take(8))[0]
+        if tag == b"I":
+            (n,) = _U32.unpack(self._take(4))
+            if n > MAX_INT_DIGITS:
+                raise TooLarge(f"an integer of more than {MAX_INT_DIGITS} digits")
+            return int(bytes(self._take(n)).decode("ascii"))
+        if tag == b"s":
+            (n,) = _U32.unpack(self._take(4))
+            return bytes(self._take(n)).decode("utf-8", "surrogatepass")
+        if tag == b"b":
+            (n,) = _U64.unpack(self._take(8))
+            return bytes(self._take(n))
+        raise ProtocolError(f"unknown token {tag!r}")

@@ -4,17 +4,23 @@ Started by ``grader.sandbox``, either as ``python -I worker.py CONFIG`` with two
 pipe descriptors, or forked from a forkserver that has NumPy (and PyTorch)
 imported already; the grader itself never imports it. In order, it
 
-1. imports NumPy (and PyTorch for a PyTorch lab) and the wire format, by path;
-2. closes the doors: caps its address space, blocks imports of the kit's own
-   packages (``solutions``, ``grader``, ``cli``) and of libraries the lab bans,
-   replaces banned functions with tripwires, and (PyTorch labs) refuses, during every
-   student call, any PyTorch function named like a banned one, however it is reached;
-3. imports the student's module and reports which functions it found;
-4. answers call requests one at a time until its input closes.
+1. imports NumPy (and PyTorch for a PyTorch lab), the wire format and the walls
+   (``confine.py``), by path; closes every descriptor but its two pipes;
+2. puts up the kernel's walls (``confine.confine``): an address-space cap and a
+   process cap, Landlock (it may read the Python installation and the packages the
+   lab needs, and write only its private folder), a seccomp filter (no new
+   processes, no sockets, signals only to itself), no capabilities, not dumpable;
+   then says which walls it stands behind, before any student code has run;
+3. closes the doors in Python too (speed bumps behind the walls): blocks imports of
+   the kit's own packages and of libraries the lab bans, replaces banned functions
+   with tripwires, and (PyTorch labs) refuses, during every student call, any PyTorch
+   function named like a banned one, however it is reached;
+4. imports the student's module and reports which functions it found;
+5. answers call requests one at a time until its input closes.
 
 Nothing here is trusted by the grader: every answer is plain data that the
 grader validates, so a student who rewrites this process can only hurt their
-own score.
+own score; what the walls forbid, the kernel refuses whatever this process says.
 """
 
 from __future__ import annotations
@@ -35,11 +41,19 @@ from typing import Any
 
 import numpy as np  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("_dlkit_wire", os.path.join(os.path.dirname(__file__), "wire.py"))
-assert _spec is not None and _spec.loader is not None
-wire = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = wire
-_spec.loader.exec_module(wire)
+
+
+def _load(name: str, file: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(__file__), file))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+wire = _load("_dlkit_wire", "wire.py")
+confine = _load("_dlkit_confine", "confine.py")
 
 CONFIG: dict[str, Any] = {}
 REQUESTS: Any = None
@@ -48,15 +62,20 @@ torch: Any = None
 
 
 def setup(config: dict[str, Any], request_fd: int, response_fd: int) -> None:
-    """Take the pipes, silence the standard streams, and import what the lab's code may use."""
+    """Take the pipes, silence the standard streams, close every other descriptor, and import what
+    the lab's code may use (and, where CUDA is to be used, initialise it while files can be opened)."""
     global REQUESTS, RESPONSES, torch
     CONFIG.update(config)
+    _close_other_descriptors({request_fd, response_fd})
     REQUESTS = os.fdopen(request_fd, "rb", buffering=0)
     RESPONSES = os.fdopen(response_fd, "wb", buffering=0)
     # The student's prints must never reach the grader's standard output.
     devnull = os.open(os.devnull, os.O_RDWR)
     for stream in (0, 1, 2):
         os.dup2(devnull, stream)
+    os.close(devnull)
+    home = CONFIG["module_dir"]
+    os.environ.update(HOME=home, TMPDIR=home)
     if CONFIG["kind"] == "torch":
         import torch as torch_module
 
@@ -64,9 +83,61 @@ def setup(config: dict[str, Any], request_fd: int, response_fd: int) -> None:
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
         torch.set_num_threads(1)
-        # The first operation on the meta device (a check's stand-in for a GPU) makes PyTorch import
-        # torch._dynamo, a second or more: do it beside the module's import and the first calls.
-        threading.Thread(target=warm_meta, daemon=True).start()
+        if CONFIG.get("cuda") and torch.cuda.is_available():
+            torch.cuda.init()  # the driver opens its devices and libraries now, before the walls go up
+
+
+def _close_other_descriptors(keep: set[int]) -> None:
+    """Nothing the parent had open reaches the student's code: only the two pipes (and 0, 1, 2)."""
+    try:
+        found = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        found = list(range(3, 256))
+    for fd in found:
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def put_up_walls() -> list[str]:
+    """The kernel's walls (see ``confine.py``), then the worker's own limits; the layers now up."""
+    limit = CONFIG.get("memory_bytes")
+    if limit:
+        try:
+            with open("/proc/self/statm") as f:
+                in_use = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            in_use = 0
+        cap = in_use + int(limit)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    layers = ["address-space-cap"] if limit else []
+    nproc = CONFIG.get("nproc")
+    if nproc and os.getuid() != 0:
+        tasks = _tasks_of(os.getuid()) + int(nproc)
+        resource.setrlimit(resource.RLIMIT_NPROC, (tasks, tasks))
+        layers.append(f"nproc-cap-{int(nproc)}")
+    walls = CONFIG.get("walls")
+    if walls is not None:
+        layers += confine.confine(walls["read"], walls["write"], walls.get("devices", []))
+    return layers
+
+
+def _tasks_of(uid: int) -> int:
+    """Threads already running as ``uid`` (RLIMIT_NPROC counts them all, this process's included)."""
+    count = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+            if int(fields["Uid"].split()[0]) == uid:
+                count += int(fields["Threads"])
+        except (OSError, KeyError, ValueError):
+            continue
+    return count
 
 
 def warm_meta() -> None:
@@ -176,15 +247,7 @@ def _refusing_mode(names: list[str]) -> Any:
 
 
 def close_doors() -> None:
-    limit = CONFIG.get("memory_bytes")
-    if limit:
-        try:
-            with open("/proc/self/statm") as f:
-                in_use = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-        except OSError:
-            in_use = 0
-        cap = in_use + int(limit)
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    """The rules in Python (behind the kernel's walls): blocked imports, tripwires, the refusing mode."""
     blocked = {name: f"importing {name} is not allowed in a submission" for name in CONFIG["blocked_imports"]}
     for name, reason in CONFIG.get("banned_imports", {}).items():
         blocked[name] = reason
@@ -309,47 +372,6 @@ def _missing(function: str) -> dict[str, Any]:
                                    "message": f"the module has no function {function}", "frames": [], "banned": []}}
 
 
-def call(module: Any, request: dict[str, Any]) -> dict[str, Any]:
-    fn = getattr(module, request["function"], None)
-    if not callable(fn):
-        return _missing(request["function"])
-    args = [wire.decode(a, torch, build=True) for a in request["args"]]
-    kwargs = {k: wire.decode(v, torch, build=True) for k, v in request["kwargs"]}
-    names = request["arg_names"]
-    before = [_snapshot(a) for a in args] + [_snapshot(v) for v in kwargs.values()]
-    BANNED_HITS.clear()
-    grad = request.get("grad")
-    if grad is not None:
-        for i in grad["wrt"]:
-            if isinstance(args[i], torch.Tensor) and args[i].is_floating_point():
-                args[i].requires_grad_(True)
-    start = time.perf_counter()
-    # Warnings the call raises (NumPy's "overflow encountered in exp", say) are recorded, once per
-    # place in the code, and reported: a check may require that none occur.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("default")
-        try:
-            if grad is not None:
-                with torch.enable_grad(), REFUSING:
-                    value = fn(*args, **kwargs)
-                    grads = _backward(value, args, grad)
-            else:
-                with REFUSING:
-                    value = fn(*args, **kwargs)
-                grads = None
-        except BaseException as exc:  # noqa: BLE001 - everything the student raises is reported
-            return {"ok": False, "error": _describe_exception(exc)}
-    elapsed = time.perf_counter() - start
-    after = list(args) + list(kwargs.values())
-    modified = [name for name, b, a in zip(names + list(kwargs), before, after) if b is not None and not _same(b, a)]
-    reply: dict[str, Any] = {"ok": True, "value": wire.encode(value, torch), "modified": modified,
-                             "elapsed": elapsed, "banned": list(dict.fromkeys(BANNED_HITS)),
-                             "warnings": _describe_warnings(caught)}
-    if grads is not None:
-        reply["grads"] = grads
-    return reply
-
-
 def _describe_warnings(caught: list[Any]) -> list[str]:
     """The distinct warnings of a call as "Category: message" (at most 8)."""
     found: list[str] = []
@@ -363,39 +385,41 @@ def _describe_warnings(caught: list[Any]) -> list[str]:
     return found[:8]
 
 
-def call_chain(module: Any, request: dict[str, Any]) -> dict[str, Any]:
-    """Call one function several times in a row, as a loop in the student's own program would.
+def run(module: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """Call one function once per step of ``request["steps"]``, as a loop in the student's own
+    program would (a single call is a loop of one step).
 
-    ``request["chain"]`` lists each step's arguments; ``request["links"]`` says which of them
-    are objects from an earlier step instead: ``[step, arg, "result", from_step, index]`` is
-    item ``index`` of that step's result, ``[step, arg, "arg", from_step, index]`` its argument
-    ``index`` (the very same object, as a loop passes it). Each result is encoded as soon as
-    its call returns; the chain stops early when a result lacks the item a link needs. An
-    argument counts as modified when its own call changed it, or when it had changed by the
-    end of the chain (a reference kept and changed by a later step).
+    ``request["links"]`` says which arguments are objects of an earlier step instead:
+    ``[step, arg, "result", from_step, index]`` is item ``index`` of that step's result,
+    ``[step, arg, "arg", from_step, index]`` its argument ``index`` (the very same object, as a
+    loop passes it). Each result is encoded as soon as its call returns; the loop stops early
+    when a result lacks the item a link needs. An argument counts as modified when its own call
+    changed it, or when it had changed by the end of the loop (a reference kept and changed by a
+    later step). With ``request["grad"]`` (one step), autograd runs through the call too.
     """
     fn = getattr(module, request["function"], None)
     if not callable(fn):
         return _missing(request["function"])
     names = list(request["arg_names"])
     steps = [([wire.decode(a, torch, build=True) for a in args],
-              {k: wire.decode(v, torch, build=True) for k, v in kwargs}) for args, kwargs in request["chain"]]
+              {k: wire.decode(v, torch, build=True) for k, v in kwargs}) for args, kwargs in request["steps"]]
     BANNED_HITS.clear()
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
-        reply = _run_chain(fn, steps, request["links"], names)
+        reply = _run_steps(fn, steps, request.get("links", []), names, request.get("grad"))
     reply["elapsed"] = time.perf_counter() - start
     if reply["ok"]:
         reply["warnings"] = _describe_warnings(caught)
     return reply
 
 
-def _run_chain(fn: Any, steps: list[Any], links: list[Any], names: list[str]) -> dict[str, Any]:
+def _run_steps(fn: Any, steps: list[Any], links: list[Any], names: list[str], grad: Any) -> dict[str, Any]:
     results: list[Any] = []
     values: list[Any] = []
     watched: list[tuple[int, str, Any, Any]] = []
     modified: list[list[Any]] = []
+    grads = None
     for i, (args, kwargs) in enumerate(steps):
         for step, arg, source, from_step, index in links:
             if step != i:
@@ -405,19 +429,27 @@ def _run_chain(fn: Any, steps: list[Any], links: list[Any], names: list[str]) ->
                 continue
             found = results[from_step]
             if type(found) not in (tuple, list) or not 0 <= index < len(found):
-                return _chain_reply(values, modified)
+                return _reply(values, modified, grads)
             args[arg] = found[index]
         objects = list(zip(names + [f"arg{j}" for j in range(len(names), len(args))], args)) + list(kwargs.items())
         before = [_snapshot(obj) for _, obj in objects]
         try:
-            with REFUSING:
-                value = fn(*args, **kwargs)
+            if grad is not None:
+                for k in grad["wrt"]:
+                    if isinstance(args[k], torch.Tensor) and args[k].is_floating_point():
+                        args[k].requires_grad_(True)
+                with torch.enable_grad(), REFUSING:
+                    value = fn(*args, **kwargs)
+                    grads = _backward(value, args, grad)
+            else:
+                with REFUSING:
+                    value = fn(*args, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - everything the student raises is reported
             error = _describe_exception(exc)
             error["step"] = i
             return {"ok": False, "error": error}
         results.append(value)
-        values.append(wire.encode(value, torch))
+        values.append(_encode(value))
         for (name, obj), b in zip(objects, before):
             if b is None:
                 continue
@@ -428,12 +460,21 @@ def _run_chain(fn: Any, steps: list[Any], links: list[Any], names: list[str]) ->
     for i, name, b, obj in watched:
         if not _same(b, obj):
             modified.append([name, i, False])
-    return _chain_reply(values, modified)
+    return _reply(values, modified, grads)
 
 
-def _chain_reply(values: list[Any], modified: list[list[Any]]) -> dict[str, Any]:
-    return {"ok": True, "value": ("list", values), "modified": list(dict.fromkeys(m[0] for m in modified)),
-            "modified_at": modified, "banned": list(dict.fromkeys(BANNED_HITS))}
+def _encode(value: Any) -> Any:
+    try:
+        return wire.encode(value, torch)
+    except Exception as exc:  # noqa: BLE001 - a value that cannot be read (a tensor of a broken subclass...)
+        return ("unsupported", f"a value that could not be read ({type(exc).__name__})")
+
+
+def _reply(values: list[Any], modified: list[list[Any]], grads: Any) -> dict[str, Any]:
+    reply = {"ok": True, "values": values, "modified": modified, "banned": list(dict.fromkeys(BANNED_HITS))}
+    if grads is not None:
+        reply["grads"] = grads
+    return reply
 
 
 def _backward(value: Any, args: list[Any], grad: dict[str, Any]) -> Any:
@@ -460,10 +501,22 @@ def _backward(value: Any, args: list[Any], grad: dict[str, Any]) -> Any:
 
 
 def serve(config: dict[str, Any], request_fd: int, response_fd: int) -> None:
-    """Run as a worker: set up, close the doors, import the student's module, answer calls."""
+    """Run as a worker: set up, put up the walls, close the doors, import the student's module,
+    answer calls."""
     if hasattr(os, "setsid") and os.getpid() != os.getsid(0):
         os.setsid()
     setup(config, request_fd, response_fd)
+    try:
+        layers = put_up_walls()
+    except OSError as exc:  # a wall this machine offers could not be put up: run nothing
+        send({"error": f"the sandbox could not be set up: {exc}"})
+        return
+    send({"confined": layers})  # before any student code: the grader may believe it
+    if torch is not None:
+        # The first operation on the meta device (a check's stand-in for a GPU) makes PyTorch import
+        # torch._dynamo, a second or more: do it beside the module's import and the first calls (a
+        # thread started after the walls, so it stands behind them too).
+        threading.Thread(target=warm_meta, daemon=True).start()
     close_doors()
     try:
         module = load_module()
@@ -480,9 +533,14 @@ def serve(config: dict[str, Any], request_fd: int, response_fd: int) -> None:
             request = receive()
         except EOFError:
             return
-        reply = call_chain(module, request) if "chain" in request else call(module, request)
+        reply = run(module, request)
         reply["id"] = request["id"]
-        send(reply)
+        try:
+            send(reply)
+        except (wire.ProtocolError, ValueError, OverflowError):
+            send({"id": request["id"], "ok": False, "error": {
+                "kind": "error", "type": "ValueError", "message": "the result is too large or too deep",
+                "frames": [], "banned": []}})
 
 
 def serve_forked(config: dict[str, Any], requests: Any, responses: Any) -> None:

@@ -91,3 +91,21 @@ def unprivileged_venv() -> tuple[str, Path]:
     if probe is None or probe.returncode != 0:
         pytest.skip(f"user 'nobody' cannot run {venv}/bin/python here (set DLKIT_TEST_VENV to a venv it can run)")
     return "nobody", venv
+
+
+FIRST_TEST_UID = 61000  # bare uids (no account): what `--worker-user 61000-61001` runs workers as
+
+
+def uid_pool(size: int) -> str:
+    """A ``--worker-user`` range of ``size`` bare uids that can run this Python; skip where this machine has none."""
+    if os.geteuid() != 0:
+        pytest.skip("running the student's code as other users needs root")
+    try:
+        probe = subprocess.run([sys.executable, "-I", "-c", "import numpy, torch"], capture_output=True, timeout=120,
+                               cwd="/", user=FIRST_TEST_UID, group=FIRST_TEST_UID, extra_groups=[])
+    except OSError:
+        probe = None
+    if probe is None or probe.returncode != 0:
+        pytest.skip(f"uid {FIRST_TEST_UID} cannot run {sys.executable} here (its Python sits in a folder private to "
+                    "root: build the venv from a Python all users can read, as scripts/setup does when run as root)")
+    return f"{FIRST_TEST_UID}-{FIRST_TEST_UID + size - 1}"

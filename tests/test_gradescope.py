@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from cli import main
 from grader import labs
 from grader.gradescope import collect, results, write_bundle
+from grader.intake import BadSubmission
 from tests.conftest import REPO, TEST_LIMITS, grade, unprivileged_venv
 
 LAB = "lab3"
@@ -99,24 +100,37 @@ def test_collect_finds_the_module_wherever_the_upload_keeps_it(tmp_path, where):
     assert sorted(p.name for p in (tmp_path / "out" / LAB).iterdir()) == ["conv.py", "helpers.py"]
 
 
-def test_collect_prefers_the_assignments_layout_and_never_follows_links(tmp_path):
+def test_collect_prefers_the_assignments_layout(tmp_path):
+    upload = tmp_path / "upload"
+    for where in (f"assignments/{LAB}/conv.py", f"{LAB}/conv.py", "conv.py"):
+        (upload / where).parent.mkdir(parents=True, exist_ok=True)
+        (upload / where).write_text(f"WHERE = {where!r}\n")
+    found = collect(labs.load(LAB), upload, tmp_path / "out")
+    assert found == upload / "assignments" / LAB / "conv.py"
+    assert "assignments" in (tmp_path / "out" / LAB / "conv.py").read_text()
+
+
+@pytest.mark.parametrize(("link", "words"), [(f"{LAB}/conv.py", f"{LAB}/conv.py is a symbolic link"),
+                                             (f"{LAB}/stolen.py", f"{LAB}/stolen.py is a symbolic link")])
+def test_collect_never_follows_a_link_and_says_which_entry_it_refused(tmp_path, link, words):
     secret = tmp_path / "secret.py"
     secret.write_text("REFERENCE = 'solution'\n")
     upload = tmp_path / "upload"
-    (upload / "assignments" / LAB).mkdir(parents=True)
-    (upload / "assignments" / LAB / "conv.py").symlink_to(secret)
-    (upload / LAB).mkdir()
-    (upload / LAB / "conv.py").write_text("MINE = 1\n")
-    (upload / LAB / "stolen.py").symlink_to(secret)
-    found = collect(labs.load(LAB), upload, tmp_path / "out")
-    assert found == upload / LAB / "conv.py"
-    assert sorted(p.name for p in (tmp_path / "out" / LAB).iterdir()) == ["conv.py"]
+    (upload / LAB).mkdir(parents=True)
+    if not link.endswith("conv.py"):
+        (upload / LAB / "conv.py").write_text("MINE = 1\n")
+    (upload / link).symlink_to(secret)
+    with pytest.raises(BadSubmission, match=words) as refused:
+        collect(labs.load(LAB), upload, tmp_path / "out")
+    assert refused.value.status == "bad_file"
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.py"))
 
 
-def test_collect_of_an_upload_without_the_module_leaves_an_empty_lab_folder(tmp_path):
+def test_collect_of_an_upload_without_the_module_says_so(tmp_path):
     (tmp_path / "upload").mkdir()
-    assert collect(labs.load(LAB), tmp_path / "upload", tmp_path / "out") is None
-    assert list((tmp_path / "out" / LAB).iterdir()) == []
+    with pytest.raises(BadSubmission, match="no file conv.py") as missing:
+        collect(labs.load(LAB), tmp_path / "upload", tmp_path / "out")
+    assert missing.value.status == "missing_module"
 
 
 # ----------------------------------------------------------------------------- the bundle
@@ -137,7 +151,8 @@ def test_the_bundle_zip_holds_executable_scripts_the_kit_and_only_this_labs_refe
     for script in ("setup.sh", "run_autograder"):
         assert stat.S_IMODE(modes[script]) == 0o755
     assert f"check {LAB} --submission" in run and "--format gradescope" in run and "--worker-user" in run
-    assert "--seed 5" in run and '"$RESULTS/results.json"' in run and 'chmod 700 "$RESULTS"' in run
+    assert "--find-module" in run and "student0,student1" in run and "student0 student1" in setup
+    assert "--seed 5" in run and '--output "$RESULTS/results.json"' in run and 'chmod 700 "$RESULTS"' in run
     assert 'chmod -R go-rwx "$SOURCE/solutions"' in run and 'chmod -R go-rwx "$SOURCE/solutions"' in setup
     assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in setup and "useradd" in setup
 
