@@ -98,7 +98,7 @@ class TaskResult:
         pending = round(points * factor * (possible - earned), 2)
         trouble = [c for c in checks if c.ran and c.status != "passed"]
         if not trouble and not factor < 1:
-            score = float(points) if not pending else round(points * earned, 2)
+            score = float(points) if not pending and earned == 1 else round(points * earned, 2)
             return cls(name, "passed", score, points, "", scored, pending, tuple(flags))
         status = next(s for s in _PRECEDENCE if any(c.status == s for c in trouble))
         first = trouble[0]
@@ -132,8 +132,11 @@ def _value_fractions(checks: Sequence[CheckResult], shares: Mapping[str, float]
     counted = {a: [i for i, c in enumerate(checks) if c.verdicts.get(a, "skipped") != "skipped"] for a in shares}
     present = {a: s for a, s in shares.items() if counted[a]}
     total = sum(present.values())
-    earned = possible = 0.0
     weights: dict[int, tuple[float, float]] = {}
+    if not present:  # every value check skipped here for want of a device (none at all: nothing to earn)
+        everything = 1.0 if any(c.verdicts for c in checks) else 0.0
+        return everything, everything, weights
+    earned = possible = 0.0
     for aspect, share in present.items():
         each = share / total / len(counted[aspect])
         for i in counted[aspect]:

@@ -289,6 +289,7 @@ def _float_mask(c: Call, e: Any, r: Any) -> bool:
 
 DROPOUT_FORWARD = Task(
     "dropout_forward", points=16, returns=("out", "mask"),
+    aspects=(Aspect("out and its mask"),),  # one verdict: out is judged through the mask the student drew
     checks=[
         Property("returns out = x * mask / (1 - p) with a boolean keep-mask of x's shape", _out_follows_mask,
                  dropout_calls(), variants=CPU_BOTH, gate=True),
