@@ -345,7 +345,7 @@ def _attempt(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckResu
     return CheckResult(name, "passed", "")
 
 
-def _passes(check: Check, ctx: Context, seed: int, budget: Budget) -> bool:
+def passes(check: Check, ctx: Context, seed: int, budget: Budget) -> bool:
     """Whether the check passes on the same inputs as its first run (no shrinking, no message)."""
     try:
         for example in check.examples:
@@ -367,7 +367,7 @@ def _aspect_verdicts(check: Check, ctx: Context, seed: int, budget: Budget, judg
     if len(judged) > 1:
         for name in judged:
             ctx.focus, ctx.focus_used = aspects[name], False
-            right[name] = _passes(check, ctx, seed, budget)
+            right[name] = passes(check, ctx, seed, budget)
             if not ctx.focus_used:
                 right = {a: False for a in judged}
                 break
@@ -380,7 +380,7 @@ def _aspect_verdicts(check: Check, ctx: Context, seed: int, budget: Budget, judg
         if whole is None:
             ctx.focus, ctx.focus_used = (aspects[name] if len(judged) > 1 else None), False
             with near_misses_pass():
-                near = _passes(check, ctx, seed, budget)
+                near = passes(check, ctx, seed, budget)
             if not ctx.focus_used:
                 whole = near
         else:

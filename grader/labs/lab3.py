@@ -614,9 +614,9 @@ def _max_pool_grad_with(route: str) -> Any:
         t = oracles.torch()
         F = t.nn.functional
         (kh, kw), (sh, sw) = pair(kernel_size), pair(kernel_size if stride is None else stride)
-        n, c, h, w = x.shape
-        grads = t.as_tensor(dout).reshape(n * c, 1, -1)
-        windows = F.unfold(t.as_tensor(x).reshape(n * c, 1, h, w), (kh, kw), stride=(sh, sw))  # (n*c, kh*kw, L)
+        planes, rows, cols = x.shape[0] * x.shape[1], x.shape[2], x.shape[3]
+        grads = t.as_tensor(dout).reshape(planes, 1, -1)
+        windows = F.unfold(t.as_tensor(x).reshape(planes, 1, rows, cols), (kh, kw), stride=(sh, sw))  # (planes, kh*kw, L)
         tops = windows == windows.amax(1, keepdim=True)
         if route == "every":
             chosen = tops
@@ -628,14 +628,14 @@ def _max_pool_grad_with(route: str) -> Any:
                 first = (first % kh) * kw + first // kh
             chosen = F.one_hot(first, kh * kw).transpose(1, 2).to(t.bool)
         if route != "overwritten":
-            dx = F.fold(chosen.to(grads.dtype) * grads, (h, w), (kh, kw), stride=(sh, sw))
+            dx = F.fold(chosen.to(grads.dtype) * grads, (rows, cols), (kh, kw), stride=(sh, sw))
             return dx.reshape(x.shape).numpy()
-        columns = w - kw + 1
-        flat = t.zeros(n * c, h * w, dtype=grads.dtype)
+        columns = cols - kw + 1
+        flat = t.zeros(planes, rows * cols, dtype=grads.dtype)
         for window in range(grads.shape[2]):  # in order: a later window overwrites an earlier one
             row, col = divmod(window, (columns - 1) // sw + 1)
-            where = (row * sh + first[:, window] // kw) * w + col * sw + first[:, window] % kw
-            flat[t.arange(n * c), where] = grads[:, 0, window]
+            where = (row * sh + first[:, window] // kw) * cols + col * sw + first[:, window] % kw
+            flat[t.arange(planes), where] = grads[:, 0, window]
         return flat.reshape(x.shape).numpy()
     return produce
 
