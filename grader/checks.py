@@ -29,7 +29,7 @@ import numpy as np
 
 from grader import oracles
 from grader.compare import NEAR_MISS_FACTOR, difference, generic_hint, kind_of, lenient
-from grader.engine import CheckFailed, Context, StudentRaised
+from grader.engine import Abort, CheckFailed, Context, StudentRaised
 from grader.spec import Call, Check, Tolerance, Variant, Withheld
 
 if TYPE_CHECKING:
@@ -313,7 +313,8 @@ class NoBannedCalls(Check):
     """The code the task runs (its function, the module's helpers it uses, the module's top-level code)
     names none of the lab's banned built-ins and none of the constructs that reach around a ban
     (``grader.source``: torch._C, torch._VF, torch.ops, ctypes, importlib, eval, open, a getattr of a
-    computed name, ...). The worker's tripwires catch at run time what reading cannot."""
+    computed name, ...). The worker's tripwires catch at run time what reading cannot. A gate that
+    voids the task when it fails: the other checks are not run."""
 
     banned: Sequence[str]
     name: str = "uses no banned built-in or construct"
@@ -333,7 +334,8 @@ class NoBannedCalls(Check):
             listed = "; ".join(f"{f.what} (line {f.line})" for f in found[:4]) + (" ..." if len(found) > 4 else "")
             advice = ("build it from tensor operations instead" if all(f.banned_name for f in found) else
                       "honest solutions never need these: write the computation itself")
-            raise CheckFailed(f"{ctx.task.function} uses {listed}, which this lab bans: {advice}")
+            # fatal: values computed by a banned route prove nothing, so the task's other checks do not run
+            raise Abort("failed", f"{ctx.task.function} uses {listed}, banned in this lab: {advice}")
 
 
 @dataclass(frozen=True)

@@ -433,7 +433,7 @@ def grade_task(task: Task, lab: Lab, sandbox: Sandbox, reference: ModuleType | N
     results: list[CheckResult] = []
     fatal: CheckResult | None = None
     observed: dict[str, str] = {}
-    for check in [*task.checks, *lab_checks(lab)]:
+    for check in [*lab_checks(lab), *task.checks]:  # the lab's static gate first: it may void the task
         judged = task.judged(check)
         for variant in check.variants:
             label = _label(check, variant)

@@ -102,12 +102,12 @@ def reachable(tree: ast.Module, function: str) -> list[ast.AST]:
     if function in defs:
         roots.append(defs[function])
     seen: set[str] = {function} if function in defs else set()
-    todo = list(roots)
+    todo: list[ast.AST] = list(roots)
     done: list[ast.AST] = []
     while todo:
-        node = todo.pop()
-        done.append(node)
-        for inner in ast.walk(node):
+        part = todo.pop()
+        done.append(part)
+        for inner in ast.walk(part):
             if isinstance(inner, ast.Name) and inner.id in defs and inner.id not in seen:
                 seen.add(inner.id)
                 todo.append(defs[inner.id])
@@ -178,8 +178,8 @@ class _Reader:
                 if isinstance(node, ast.Name) and node.id in COMPUTED and id(node) not in callees:
                     found.add(Finding(line, f"{node.id} passed around (a lookup by a name computed elsewhere)"))
             if isinstance(node, ast.Call):
-                name = self.dotted(node.func)
-                if name in COMPUTED or name in (f"builtins.{c}" for c in COMPUTED):
+                name = self.dotted(node.func) or ""
+                if name in COMPUTED or name in {f"builtins.{c}" for c in COMPUTED}:
                     if len(node.args) < 2 or not (isinstance(node.args[1], ast.Constant)
                                                   and isinstance(node.args[1].value, str)):
                         found.add(Finding(line, f"{name.rpartition('.')[2]} with a computed name"))

@@ -282,7 +282,8 @@ def linear_params(in_features, out_features, bias=True):
     log = ran.stdout + ran.stderr + published.stdout + published.stderr
     assert not any(line.lstrip().startswith("::") for line in log.splitlines())
     report = json.loads((work / "dlkit-reports" / f"{LAB}.json").read_text())
-    assert 0 < report["score"] < 100
+    # the module's top-level code opens files: a construct banned in every task, flagged for the instructor
+    assert report["score"] == 0 and any(flag.endswith("open() of a file") for flag in report["flags"])
     text = summary.read_text()
     assert "forged" not in text and "score=100" not in text
     markdown = [line for line in _outside_code(text)]

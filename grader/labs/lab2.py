@@ -30,7 +30,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from grader import oracles
-from grader.checks import Matches, Property, Torch, Worked
+from grader.checks import Formula, Matches, Property, Torch, Worked
 from grader.compare import difference, kind_of
 from grader.describe import describe_value
 from grader.engine import CheckFailed, Context
@@ -788,12 +788,12 @@ def _scheduler_lr(make: Callable[[Any, Any], Any], lr0: float, t: int) -> float:
     return float(optimizer.param_groups[0]["lr"])
 
 
-def _formula(fn: Callable[..., Any]) -> Callable[[Call, Variant], float]:
-    """A schedule's formula as an oracle, evaluated by PyTorch in float64: ``fn(torch, *args)`` with the
-    call's arguments as float64 tensors."""
-    def compute(call_: Call, variant: Variant) -> float:
+def _formula(fn: Callable[..., Any]) -> Callable[..., float]:
+    """A schedule's formula, evaluated by PyTorch in float64: ``fn(torch, *args)`` with the arguments as
+    float64 tensors (so that it cannot run where a student's NumPy code runs)."""
+    def compute(*args: float) -> float:
         torch = oracles.torch()
-        return float(fn(torch, *(torch.tensor(float(a), dtype=torch.float64) for a in call_.args)))
+        return float(fn(torch, *(torch.tensor(float(a), dtype=torch.float64) for a in args)))
     return compute
 
 
@@ -811,7 +811,7 @@ EXPONENTIAL_DECAY = Task(
                 ((0, 0.1), (1, 0.09048374180359596), (5, 0.06065306597126335), (10, 0.036787944117144235),
                  (20, 0.013533528323661271), (50, 0.0006737946999085467))]
                + [(call(0.5, 0.0, 7, note="k = 0: no decay"), 0.5)], tolerance=SCHEDULE_TOLERANCE),
-        Matches(Torch("the formula lr0 * exp(-k * t)", _formula(lambda T, lr0, k, t: lr0 * T.exp(-k * t))),
+        Matches(Formula("the formula lr0 * exp(-k * t)", _formula(lambda T, lr0, k, t: lr0 * T.exp(-k * t))),
                 decay_calls, tolerance=SCHEDULE_TOLERANCE),
         Matches(Torch("torch.optim.lr_scheduler.ExponentialLR(gamma=exp(-k))", lambda c, v: _scheduler_lr(
             lambda s, o: s.ExponentialLR(o, gamma=math.exp(-c.args[1])), c.args[0], c.args[2])), decay_calls,
@@ -833,7 +833,7 @@ INVERSE_TIME_DECAY = Task(
         Worked([(call(0.1, 0.1, t, note="the handout's table"), v) for t, v in
                 ((0, 0.1), (1, 0.09090909090909091), (5, 0.06666666666666667), (10, 0.05), (20, 0.03333333333333333),
                  (50, 0.016666666666666666))], tolerance=SCHEDULE_TOLERANCE),
-        Matches(Torch("the formula lr0 / (1 + k * t)", _formula(lambda T, lr0, k, t: lr0 / (1 + k * t))),
+        Matches(Formula("the formula lr0 / (1 + k * t)", _formula(lambda T, lr0, k, t: lr0 / (1 + k * t))),
                 decay_calls, tolerance=SCHEDULE_TOLERANCE),
         Matches(Torch("torch.optim.lr_scheduler.LambdaLR(lambda t: 1 / (1 + k * t))", lambda c, v: _scheduler_lr(
             lambda s, o: s.LambdaLR(o, lambda t: 1 / (1 + c.args[1] * t)), c.args[0], c.args[2])), decay_calls,
@@ -858,7 +858,7 @@ STEP_DECAY = Task(
                   for t, v in ((0, 1e-2), (29, 1e-2), (30, 1e-3), (59, 1e-3), (60, 1.0000000000000002e-04),
                                (90, 1.0000000000000003e-05))],
                tolerance=SCHEDULE_TOLERANCE),
-        Matches(Torch("the formula lr0 * gamma ** floor(t / step_size)",
+        Matches(Formula("the formula lr0 * gamma ** floor(t / step_size)",
                       _formula(lambda T, lr0, g, s, t: lr0 * g ** T.floor(t / s))), step_calls, tolerance=SCHEDULE_TOLERANCE),
         Matches(Torch("torch.optim.lr_scheduler.StepLR", lambda c, v: _scheduler_lr(
             lambda s, o: s.StepLR(o, step_size=c.args[2], gamma=c.args[1]), c.args[0], c.args[3])), step_calls,
@@ -879,6 +879,7 @@ LAB = Lab(
     title="Optimizers and learning-rate schedules",
     module="optimizers",
     kind="numpy",
+    banned_source=("torch",),
     tasks=[SGD, MOMENTUM, NESTEROV, ADAGRAD, RMSPROP, ADADELTA, ADAM,
            EXPONENTIAL_DECAY, INVERSE_TIME_DECAY, STEP_DECAY],
 )

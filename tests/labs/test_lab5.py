@@ -5,6 +5,8 @@ are detached, and banned built-ins reached directly, through a built name, or th
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -13,9 +15,9 @@ from hypothesis import strategies as st
 
 from grader import labs, oracles
 from grader.compare import difference
-from grader.engine import load_reference
+from grader.engine import grade_lab, load_reference
 from grader.labs import lab5
-from tests.conftest import REPO, grade
+from tests.conftest import REPO, SEED, budget, grade
 
 REFERENCE = load_reference(labs.load("lab5"), REPO / "solutions")
 MANY = settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -233,6 +235,9 @@ def multi_head_attention(query, key, value, in_proj_weight, in_proj_bias, out_pr
     layer = getattr(torch.nn, "Multihead" + "Attention")(query.shape[-1], num_heads, batch_first=True)
     return layer(query, key, value)
 '''
-    result = grade("lab5", submission("lab5", source), tasks=("multi_head_attention",))
-    task = result.tasks[0]
+    folder = submission("lab5", source)
+    runtime_only = replace(labs.load("lab5"), banned_source=())  # as if the source were not read
+    task = grade_lab(runtime_only, folder, seed=SEED, tasks=("multi_head_attention",), budget=budget()).tasks[0]
     assert task.score == 0 and "banned" in task.message and "torch.nn.MultiheadAttention" in task.message
+    read = grade("lab5", folder, tasks=("multi_head_attention",)).tasks[0]
+    assert read.score == 0 and "getattr with a computed name" in read.message
