@@ -7,6 +7,7 @@ from dataclasses import replace
 from grader import labs
 from grader.checks import CentralDifferences
 from grader.engine import Budget, grade_lab
+from grader.results import GATE
 from tests.conftest import REPO, SEED, grade
 
 CENTRAL = "gradients match central differences"
@@ -67,7 +68,8 @@ def test_two_layer_net_that_updates_params_in_place_is_told_so(submission):
             return loss, grads
     """)
     task, _ = _checks(grade("lab1", folder, tasks=("two_layer_net",)), "two_layer_net")
-    assert task.score == 0 and "modified its argument 'params' in place" in task.message
+    # the values it returns are right: the modification fails the gate "leaves its arguments unchanged"
+    assert task.score == task.max_score * GATE and "modified its argument 'params' in place" in task.message
 
 
 def test_sigmoid_forward_that_only_warns_loses_just_the_extreme_input_checks(submission):
