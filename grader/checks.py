@@ -4,10 +4,16 @@
   a formula), within the tolerance of its dtype.
 - ``Worked``: the result equals a value written down in the handout.
 - ``Property``: a statement that holds for every correct answer.
-- ``Raises``: invalid input raises the exception the contract names.
+- ``Raises``: invalid input raises the exception the contract names (a gate).
 - ``Gradients`` (PyTorch labs): autograd through the student's function matches the oracle's.
 - ``CentralDifferences`` (NumPy labs): the gradients a student returns are the derivative of a
   scalar function, along random directions that move every entry.
+- ``NoBannedCalls``: the code the task runs names nothing the lab bans, and none of the constructs
+  that reach around a ban (a gate the engine adds to every task of a lab that bans anything).
+
+A check is a value check (it earns the points of the aspects it judges) unless it is declared a
+gate (``gate=True``: something a trivial answer passes too, such as a device or a property that
+zeros satisfy; it earns nothing and costs points when it fails).
 
 Every failure message names the input, what was expected and received, where
 the expectation came from, and a hint when the output matches a known mistake.
@@ -22,9 +28,9 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from grader import oracles
-from grader.compare import difference, generic_hint, kind_of
-from grader.engine import CheckFailed, Context, StudentRaised
-from grader.spec import Call, Check, Tolerance, Variant
+from grader.compare import NEAR_MISS_FACTOR, difference, generic_hint, kind_of, lenient
+from grader.engine import Abort, CheckFailed, Context, StudentRaised
+from grader.spec import Call, Check, Tolerance, Variant, Withheld
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -78,12 +84,15 @@ Oracle = Reference | Torch | Formula
 
 
 def compare_result(ctx: Context, expected: Any, received: Any, tolerance: Any) -> str | None:
-    """Compare a whole result, naming the parts of a tuple result as the task declares them."""
+    """Compare a whole result, naming the parts of a tuple result as the task declares them (only the
+    parts of the aspect in ``ctx.focus``, while the engine judges aspects one by one)."""
     names = ctx.task.returns
     if isinstance(expected, tuple) and names and len(names) == len(expected):
         if not isinstance(received, (tuple, list)) or len(received) != len(expected):
             return difference(expected, received, tolerance, f"the result (expected a tuple {tuple(names)})")
         for name, e, r in zip(names, expected, received):
+            if not ctx.in_focus(name):
+                continue
             found = difference(e, r, tolerance, name)
             if found:
                 return found
@@ -94,6 +103,7 @@ def compare_result(ctx: Context, expected: Any, received: Any, tolerance: Any) -
 def hints_for(ctx: Context, call: Call, expected: Any, received: Any, tolerance: Any) -> list[str]:
     """The known mistakes the received value matches, most specific first."""
     found = []
+    withheld = False
     for mistake in ctx.task.mistakes:
         try:
             if mistake.produces is not None:
@@ -103,6 +113,8 @@ def hints_for(ctx: Context, call: Call, expected: Any, received: Any, tolerance:
                     found.append(mistake.hint)
             elif mistake.detects is not None and mistake.detects(call, expected, received):
                 found.append(mistake.hint)
+        except Withheld:
+            withheld = True
         except Exception:  # noqa: BLE001 - a mistake that does not apply to this input says nothing
             continue
     if not found:
@@ -114,6 +126,8 @@ def hints_for(ctx: Context, call: Call, expected: Any, received: Any, tolerance:
             if hint:
                 found.append(f"{names[i]}: {hint}" if i < len(names) and isinstance(expected, tuple) else hint)
                 break
+    if not found and withheld:
+        found.append("some known mistakes of this task are recognised only when it is graded on submission")
     return found
 
 
@@ -137,6 +151,8 @@ class Matches(Check):
     tolerance: Tolerance | dict[str, Tolerance] | None = None
     max_examples: int | None = None
     name: str = ""
+    gate: bool = False
+    aspects: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -170,6 +186,8 @@ class Worked(Check):
     @property
     def examples(self) -> Sequence[Call]:  # type: ignore[override]
         return [Call(c.args, c.kwargs, c.note, e) for c, e in self.pairs]
+    gate: bool = False
+    aspects: Sequence[str] | None = None
 
     def verify(self, ctx: Context, call: Call) -> None:
         expected = call.expected
@@ -190,6 +208,8 @@ class Property(Check):
     examples: Sequence[Call] = ()
     variants: Sequence[Variant] = CPU
     max_examples: int | None = None
+    gate: bool = False
+    aspects: Sequence[str] | None = None
 
     def verify(self, ctx: Context, call: Call) -> None:
         self.holds(ctx, call)
@@ -205,6 +225,8 @@ class Raises(Check):
     variants: Sequence[Variant] = CPU
     max_examples: int | None = None
     name: str = field(default="")
+    gate: bool = True
+    aspects: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -249,6 +271,9 @@ class Gradients(Check):
     tolerance: Tolerance | dict[str, Tolerance] | None = None
     max_examples: int | None = None
     name: str = ""
+    gate: bool = False
+    aspects: Sequence[str] | None = None
+    evidence: str = "gradients"
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -285,23 +310,32 @@ class Gradients(Check):
 
 @dataclass(frozen=True)
 class NoBannedCalls(Check):
-    """The task's source names none of the lab's banned built-ins (the worker's tripwires
-    catch what source reading cannot, such as names built from strings)."""
+    """The code the task runs (its function, the module's helpers it uses, the module's top-level code)
+    names none of the lab's banned built-ins and none of the constructs that reach around a ban
+    (``grader.source``: torch._C, torch._VF, torch.ops, ctypes, importlib, eval, open, a getattr of a
+    computed name, ...). The worker's tripwires catch at run time what reading cannot. A gate that
+    voids the task when it fails: the other checks are not run."""
 
     banned: Sequence[str]
-    name: str = "uses no banned built-in"
+    name: str = "uses no banned built-in or construct"
     cases: None = None
     examples: Sequence[Call] = (Call(()),)
     variants: Sequence[Variant] = CPU
     max_examples: None = None
+    gate: bool = True
+    aspects: Sequence[str] | None = None
 
     def verify(self, ctx: Context, call: Call) -> None:
-        from grader.source import banned_references
+        from grader.source import findings
 
         path = ctx.sandbox.lab_dir / f"{ctx.lab.module}.py"
-        for name, line in banned_references(path, ctx.task.function, self.banned):
-            raise CheckFailed(f"{ctx.task.function} uses {name} (line {line}), which this lab bans: "
-                              "build it from tensor operations instead")
+        found = findings(path, ctx.task.function, self.banned)
+        if found:
+            listed = "; ".join(f"{f.what} (line {f.line})" for f in found[:4]) + (" ..." if len(found) > 4 else "")
+            advice = ("build it from tensor operations instead" if all(f.banned_name for f in found) else
+                      "honest solutions never need these: write the computation itself")
+            # fatal: values computed by a banned route prove nothing, so the task's other checks do not run
+            raise Abort("failed", f"{ctx.task.function} uses {listed}, banned in this lab: {advice}")
 
 
 @dataclass(frozen=True)
@@ -329,6 +363,8 @@ class CentralDifferences(Check):
     atol: float = 1e-7
     max_examples: int | None = None
     name: str = ""
+    gate: bool = False
+    aspects: Sequence[str] | None = None  # aligned with point's variables: each judges its own
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -343,7 +379,10 @@ class CentralDifferences(Check):
         except (TypeError, KeyError, IndexError, ValueError, AttributeError):
             raise CheckFailed(failure_message(ctx, call, f"could not find the gradients in the result: received "
                                               f"{kind_of(received)}", source)) from None
+        focus = self._focused(ctx, len(point))
         for index, (name, p) in enumerate(point.items()):
+            if focus is not None and index != focus:
+                continue
             g = grads.get(name)
             if type(g) is not np.ndarray or g.shape != p.shape or g.dtype.kind not in "fiu":
                 problem = f"the gradient for {name} should be an array of shape {p.shape}, received {kind_of(g)}"
@@ -360,10 +399,19 @@ class CentralDifferences(Check):
                 slope = (plus - minus) / (2 * h)
                 claim = float(np.sum(g * v))
                 roundoff = 64 * np.finfo(np.float64).eps * (abs(plus) + abs(minus)) / h
-                allowed = self.atol + self.rtol * (abs(slope) + float(np.sum(np.abs(g * v)))) + roundoff
+                widen = NEAR_MISS_FACTOR if lenient() else 1.0
+                allowed = widen * (self.atol + self.rtol * (abs(slope) + float(np.sum(np.abs(g * v))))) + roundoff
                 if not abs(slope - claim) <= allowed:
                     problem = (f"the gradient for {name} disagrees with the slope of {self.label}: along a random "
                                f"direction v that moves all {p.size} entries of {name}, "
                                f"(f({name} + h v) - f({name} - h v)) / 2h = {slope:.6g} (h = {h:.0e}), "
                                f"but sum(gradient * v) = {claim:.6g}")
                     raise CheckFailed(failure_message(ctx, call, problem, source))
+
+    def _focused(self, ctx: Context, variables: int) -> int | None:
+        """The index of the one variable to check while the engine judges the aspect in ``ctx.focus``
+        (the variables line up with ``aspects``), or None to check them all."""
+        if ctx.focus is None or self.aspects is None or len(self.aspects) != variables:
+            return None
+        ctx.focus_used = True
+        return list(self.aspects).index(ctx.focus.name) if ctx.focus.name in self.aspects else -1

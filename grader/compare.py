@@ -9,7 +9,9 @@ absolute and relative errors.
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import contextvars
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -17,6 +19,30 @@ from grader.spec import DEFAULT_TOLERANCES, Tolerance
 from grader.wire import TensorValue, Unsupported
 
 MAX_LISTED = 4
+# A near miss: the values agree within this many times the tolerance, or agree but come in another dtype.
+NEAR_MISS_FACTOR = 100.0
+_LENIENT: contextvars.ContextVar[bool] = contextvars.ContextVar("dlkit_lenient", default=False)
+
+
+@contextlib.contextmanager
+def near_misses_pass() -> Iterator[None]:
+    """Within this block, ``difference`` lets near misses through: a result of the right values in
+    another floating dtype, or values within ``NEAR_MISS_FACTOR`` times the tolerance. The engine
+    reruns a failed check this way to tell a slip from a wrong answer."""
+    token = _LENIENT.set(True)
+    try:
+        yield
+    finally:
+        _LENIENT.reset(token)
+
+
+def lenient() -> bool:
+    """True inside ``near_misses_pass``."""
+    return _LENIENT.get()
+
+
+def _widened(tol: Tolerance) -> Tolerance:
+    return Tolerance(tol.rtol * NEAR_MISS_FACTOR, tol.atol * NEAR_MISS_FACTOR, tol.scaled) if lenient() else tol
 
 
 def kind_of(value: Any) -> str:
@@ -37,11 +63,12 @@ def kind_of(value: Any) -> str:
 
 
 def tolerance_for(dtype: str, override: Tolerance | dict[str, Tolerance] | None = None) -> Tolerance:
+    """The tolerance of a dtype (widened inside ``near_misses_pass``)."""
     if isinstance(override, Tolerance):
-        return override
+        return _widened(override)
     if override and dtype in override:
-        return override[dtype]
-    return DEFAULT_TOLERANCES.get(dtype, Tolerance(0.0, 0.0))
+        return _widened(override[dtype])
+    return _widened(DEFAULT_TOLERANCES.get(dtype, Tolerance(0.0, 0.0)))
 
 
 def _index(flat: int, shape: tuple[int, ...]) -> str:
@@ -102,7 +129,7 @@ def difference(expected: Any, received: Any, tol: Tolerance | dict[str, Toleranc
             return f"{what} should be a torch.Tensor, received {kind_of(received)}"
         if received.shape != expected.shape:
             return f"{what} has shape {received.shape}, expected {expected.shape} (a shape mismatch)"
-        if received.dtype != expected.dtype:
+        if received.dtype != expected.dtype and not (lenient() and _both_numbers(expected.array, received.array)):
             return f"{what} has dtype {received.dtype}, expected {expected.dtype} (keep the dtype of the inputs)"
         if _device(received.device) != _device(expected.device):
             return f"{what} is on {received.device}, expected {expected.device} (keep the device of the inputs)"
@@ -115,7 +142,7 @@ def difference(expected: Any, received: Any, tol: Tolerance | dict[str, Toleranc
             return f"{what} should be a numpy.ndarray, received {kind_of(received)}"
         if received.shape != expected.shape:
             return f"{what} has shape {received.shape}, expected {expected.shape} (a shape mismatch)"
-        if exact_dtype and received.dtype != expected.dtype:
+        if exact_dtype and received.dtype != expected.dtype and not (lenient() and _both_numbers(expected, received)):
             return f"{what} has dtype {received.dtype}, expected {expected.dtype} (keep the dtype of the inputs)"
         found = describe_array_difference(expected, received, tolerance_for(expected.dtype.name, tol))
         return f"{what} has wrong values: {found}" if found else None
@@ -161,6 +188,11 @@ def difference(expected: Any, received: Any, tol: Tolerance | dict[str, Toleranc
     if isinstance(expected, str):
         return None if received == expected else f"{what} is {kind_of(received)}, expected {expected!r}"
     raise TypeError(f"cannot compare with an expected {type(expected).__name__}")
+
+
+def _both_numbers(expected: np.ndarray, received: np.ndarray) -> bool:
+    """Two floating arrays (a dtype slip between them is a near miss; bools and ints stay exact)."""
+    return expected.dtype.kind == "f" and received.dtype.kind == "f"
 
 
 def _scalar(value: Any) -> float | None:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Sequence
@@ -21,13 +20,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from grader import oracles
+from grader.compare import near_misses_pass
 from grader.describe import describe_call
 from grader.intake import BadSubmission, LabFiles, locate, read_lab
 from grader.results import CheckResult, LabResult, TaskResult
 from grader.sandbox import (Launcher, Limits, Reply, Sandbox, StudentFailure, WorkerConfig, end_strays, forget,
                             started)
 from grader.signatures import Signature, read_signatures
-from grader.spec import Call, Check, Lab, Task, Variant
+from grader.spec import Aspect, Call, Check, Lab, Task, Variant
 from grader.wire import TensorValue
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,16 +61,25 @@ class Abort(BaseException):
 
 
 class Skip(Exception):
-    """The check cannot run here (no reference solutions, no CUDA)."""
+    """The check cannot run here (no reference solutions, no CUDA). ``pending``: it runs in the graded
+    run (it needs the reference solutions), so its points are pending here rather than waived."""
+
+    def __init__(self, message: str, pending: bool = False):
+        super().__init__(message)
+        self.pending = pending
+
+
+GRADED_ON_SUBMISSION = "needs the reference solutions (graded on submission)"
 
 
 @dataclass(frozen=True)
 class Budget:
-    """How hard to look: examples per check, and how long a shrink may take."""
+    """How hard to look: examples per check, and how many calls a shrink may take. (Shrinking is bounded
+    by calls, never by time, so that a slow machine or launcher never changes what a report shows.)"""
 
     max_examples: int = 12
     shrink_calls: int = 200
-    shrink_seconds: float = 4.0
+    shrink_seconds: float = 4.0  # no longer read: kept so that older callers still construct a Budget
 
     def examples(self, declared: int | None) -> int:
         """Examples for a check: the budget's own count, or a check's declared count (written for
@@ -115,6 +124,17 @@ class Context:
     calls: int = 0
     extras: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # the warnings of the last student call ("RuntimeWarning: overflow ...")
+    # what every check of the task saw that a gate judges (an argument modified in place), shared by the task
+    observed: dict[str, str] = field(default_factory=dict)
+    focus: Aspect | None = None  # while set, a check compares only this aspect's parts of the result
+    focus_used: bool = False  # a comparison consulted ``focus`` (a check that never does judges the whole)
+
+    def in_focus(self, part: str) -> bool:
+        """Whether the part of a tuple result named ``part`` is compared (every part, without a focus)."""
+        if self.focus is None:
+            return True
+        self.focus_used = True
+        return self.focus.covers(part)
 
     def prepare(self, call: Call) -> Call:
         """The call as this variant runs it: floating arrays in the variant's dtype and, in a
@@ -150,9 +170,13 @@ class Context:
                           lambda step: (self.describe(call, name), call))
         illegal = [m for m in reply.modified if m not in self.task.may_modify]
         if illegal:
-            raise CheckFailed(f"{name} modified its argument '{illegal[0]}' in place; return a new array instead\n"
-                              f"  input: {self.describe(call, name)}")
+            self.observe(MODIFIED, f"{name} modified its argument '{illegal[0]}' in place; return a new array "
+                                   f"instead\n  input: {self.describe(call, name)}")
         return (reply.value, reply.grads) if grad is not None else reply.value
+
+    def observe(self, gate: str, message: str) -> None:
+        """Record, for the task's gate ``gate``, the first thing that fails it."""
+        self.observed.setdefault(gate, message)
 
     def student_chain(self, calls: Sequence[Call], links: Sequence[tuple[int, int, str, int, int]] = (),
                       describe: Callable[[int], str] | None = None) -> list[Any]:
@@ -177,11 +201,13 @@ class Context:
             if arg in self.task.may_modify or not 0 <= step < len(calls):
                 continue
             if during:
-                raise CheckFailed(f"{name} modified its argument '{arg}' in place (at step {step + 1}); "
-                                  f"return a new array instead\n  input: {where(step)}")
-            raise CheckFailed(f"the '{arg}' passed to {name} at step {step + 1} was modified in place after that call "
-                              "had returned, by a later step: a reference to it was kept (in a returned value?) and "
-                              f"changed later; keep a copy ({arg}.copy()) instead\n  input: {where(step)}")
+                self.observe(MODIFIED, f"{name} modified its argument '{arg}' in place (at step {step + 1}); "
+                                       f"return a new array instead\n  input: {where(step)}")
+            else:
+                self.observe(MODIFIED, f"the '{arg}' passed to {name} at step {step + 1} was modified in place after "
+                                       "that call had returned, by a later step: a reference to it was kept (in a "
+                                       f"returned value?) and changed later; keep a copy ({arg}.copy()) instead\n"
+                                       f"  input: {where(step)}")
         return list(reply.value) if isinstance(reply.value, list) else []
 
     def _ask(self, name: str, send: Callable[[], Reply], at: Callable[[int | None], tuple[str, Call]]) -> Reply:
@@ -204,7 +230,7 @@ class Context:
     def expected(self, call: Call, function: str | None = None) -> Any:
         """The reference solution's result for ``call``, computed in this process."""
         if self.reference is None:
-            raise Skip("needs the reference solutions (graded on submission)")
+            raise Skip(GRADED_ON_SUBMISSION, pending=True)
         fn: Callable[..., Any] = getattr(self.reference, function or self.task.function)
         return oracles.plain(fn(*oracles.materialize(call.args), **oracles.materialize(call.kwargs)))
 
@@ -220,37 +246,40 @@ def _fatal_message(failure: StudentFailure, where: str) -> str:
 
 
 class _ShrinkBudget(BaseException):
-    """Raised when shrinking has taken long enough; carries the smallest failure so far."""
+    """Raised when shrinking has taken enough calls; carries the smallest failure so far."""
 
     def __init__(self, error: Exception):
         self.error = error
 
 
-def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget) -> None:
-    """Let Hypothesis drive ``check.verify`` over ``check.cases``; raise the smallest failure."""
+def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget, shrink: bool = True) -> None:
+    """Let Hypothesis drive ``check.verify`` over ``check.cases``; raise the smallest failure (the first one
+    found when not ``shrink``ing). What Hypothesis draws depends on the seed alone (``pin_constants``), and
+    shrinking stops after ``budget.shrink_calls`` calls, never after some time."""
     assert check.cases is not None
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as fix_seed
 
-    state: dict[str, Any] = {"failure": None, "calls": 0, "since": 0.0}
+    from grader.strategies import pin_constants
+
+    pin_constants()
+    state: dict[str, Any] = {"failure": None, "calls": 0}
 
     def attempt(call: Call) -> None:
         if state["failure"] is not None:
             state["calls"] += 1
-            if state["calls"] > budget.shrink_calls or time.monotonic() - state["since"] > budget.shrink_seconds:
+            if state["calls"] > budget.shrink_calls:
                 raise _ShrinkBudget(state["failure"])
         try:
             check.verify(ctx, ctx.prepare(call))
         except (CheckFailed, StudentRaised) as error:
-            if state["failure"] is None:
-                state["since"] = time.monotonic()
             state["failure"] = error
             raise
 
     run = fix_seed(seed)(settings(
         max_examples=budget.examples(check.max_examples), deadline=None, database=None,
         verbosity=Verbosity.quiet, suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
-        phases=[Phase.generate, Phase.shrink], print_blob=False,
+        phases=[Phase.generate, Phase.shrink] if shrink else [Phase.generate], print_blob=False,
     )(given(check.cases)(attempt)))
     try:
         run()
@@ -263,14 +292,40 @@ def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget) -> None:
         raise
 
 
+# The gate the engine adds to a task when a check saw an argument modified in place.
+MODIFIED = "leaves its arguments unchanged"
+
+
 def run_check(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckResult:
-    """One check in one variant: explicit examples first, then generated cases."""
+    """One check in one variant: explicit examples first, then generated cases. A value check that fails
+    is run again, without shrinking, on the same inputs, to judge each aspect it covers on its own
+    (``dx`` right, ``db`` wrong) and to tell a near miss (right values in another dtype, or within 100
+    times the tolerance) from a wrong answer."""
+    result = _attempt(check, ctx, seed, budget)
+    if check.gate:
+        return replace(result, gate=True)
+    judged = ctx.task.judged(check)
+    if result.status == "passed":
+        verdicts = {a: "passed" for a in judged}
+    elif result.status == "skipped":
+        verdicts = {a: "pending" if result.pending else "skipped" for a in judged}
+    elif result.status == "failed" and not result.fatal and judged:
+        verdicts = _aspect_verdicts(check, ctx, seed, budget, judged)
+        credit = _credit_line(verdicts)
+        if credit:
+            return replace(result, verdicts=verdicts, message=f"{result.message}\n  {credit}")
+    else:
+        verdicts = {a: "failed" for a in judged}
+    return replace(result, verdicts=verdicts)
+
+
+def _attempt(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckResult:
     name = f"{check.name} ({ctx.variant.label})" if len(check.variants) > 1 else check.name
     try:
-        if check.needs_reference and ctx.reference is None:
-            raise Skip("needs the reference solutions (graded on submission)")
         if not oracles.available(ctx.variant.device):
             raise Skip(f"no {ctx.variant.device} device on this machine")
+        if check.needs_reference and ctx.reference is None:
+            raise Skip(GRADED_ON_SUBMISSION, pending=True)
         for example in check.examples:
             try:
                 check.verify(ctx, ctx.prepare(example))
@@ -279,7 +334,7 @@ def run_check(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckRes
         if check.cases is not None:
             _run_cases(check, ctx, seed, budget)
     except Skip as skip:
-        return CheckResult(name, "skipped", str(skip))
+        return CheckResult(name, "skipped", str(skip), pending=skip.pending)
     except CheckFailed as failed:
         return CheckResult(name, "failed", str(failed))
     except StudentRaised as raised:
@@ -292,6 +347,62 @@ def run_check(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckRes
             raise
         return CheckResult(name, "error", f"internal grader error, please report it: {type(bug).__name__}: {bug}")
     return CheckResult(name, "passed", "")
+
+
+def passes(check: Check, ctx: Context, seed: int, budget: Budget) -> bool:
+    """Whether the check passes on the same inputs as its first run (no shrinking, no message)."""
+    try:
+        for example in check.examples:
+            check.verify(ctx, ctx.prepare(example))
+        if check.cases is not None:
+            _run_cases(check, ctx, seed, budget, shrink=False)
+    except (CheckFailed, StudentRaised, Skip, Abort):
+        return False
+    except Exception:  # noqa: BLE001 - a rerun that breaks proves nothing
+        return False
+    return True
+
+
+def _aspect_verdicts(check: Check, ctx: Context, seed: int, budget: Budget, judged: Sequence[str]) -> dict[str, str]:
+    """Each judged aspect of a failed check: "passed" (its parts are right on every input), "near miss"
+    or "failed". A check that never looks at ``ctx.focus`` judges the result as a whole."""
+    aspects = {a.name: a for a in ctx.task.shares}
+    right: dict[str, bool] = {a: False for a in judged}
+    if len(judged) > 1:
+        for name in judged:
+            ctx.focus, ctx.focus_used = aspects[name], False
+            right[name] = passes(check, ctx, seed, budget)
+            if not ctx.focus_used:
+                right = {a: False for a in judged}
+                break
+    verdicts: dict[str, str] = {}
+    whole: bool | None = None  # the near-miss verdict of a check that judges the result as a whole
+    for name in judged:
+        if right[name]:
+            verdicts[name] = "passed"
+            continue
+        if whole is None:
+            ctx.focus, ctx.focus_used = (aspects[name] if len(judged) > 1 else None), False
+            with near_misses_pass():
+                near = passes(check, ctx, seed, budget)
+            if not ctx.focus_used:
+                whole = near
+        else:
+            near = whole
+        verdicts[name] = "near miss" if near else "failed"
+    ctx.focus, ctx.focus_used = None, False
+    return verdicts
+
+
+def _credit_line(verdicts: dict[str, str]) -> str:
+    """What a failed check still credits, in words ("" when nothing)."""
+    if all(v == "failed" for v in verdicts.values()):
+        return ""
+    if len(verdicts) == 1:
+        return ("a near miss: the values are right but for a slip (another dtype, or a small error beyond the "
+                "tolerance), which keeps most of this check's credit")
+    words = {"passed": "right", "near miss": "nearly right (a near miss)", "failed": "wrong"}
+    return "judged part by part: " + ", ".join(f"{a} {words[v]}" for a, v in verdicts.items())
 
 
 def _raised_hints(task: Task, raised: StudentRaised) -> list[str]:
@@ -313,24 +424,50 @@ def check_seed(seed: int, *parts: str) -> int:
     return zlib.crc32("/".join(parts).encode(), seed) & 0xFFFFFFFF
 
 
+def lab_checks(lab: Lab) -> list[Check]:
+    """The checks the lab applies to every task: where it bans anything, no banned name or construct in
+    the code the task runs (``Lab.banned_source``)."""
+    from grader.checks import NoBannedCalls
+
+    return [NoBannedCalls(tuple(lab.banned_source))] if lab.banned_source else []
+
+
 def grade_task(task: Task, lab: Lab, sandbox: Sandbox, reference: ModuleType | None,
                signature: Signature | None, seed: int, budget: Budget) -> TaskResult:
     results: list[CheckResult] = []
     fatal: CheckResult | None = None
-    for check in task.checks:
+    observed: dict[str, str] = {}
+    for check in [*lab_checks(lab), *task.checks]:  # the lab's static gate first: it may void the task
+        judged = task.judged(check)
         for variant in check.variants:
+            label = _label(check, variant)
             if fatal is not None and not oracles.available(variant.device):  # skipped here whatever the code does
-                results.append(CheckResult(_label(check, variant), "skipped", f"no {variant.device} device on this machine"))
+                results.append(CheckResult(label, "skipped", f"no {variant.device} device on this machine",
+                                           gate=check.gate, verdicts={a: "skipped" for a in judged}))
                 continue
             if fatal is not None:
-                results.append(CheckResult(_label(check, variant), fatal.status, "not run: " + fatal.message.split("\n")[0]))
+                results.append(CheckResult(label, fatal.status, "not run: " + fatal.message.split("\n")[0],
+                                           gate=check.gate, verdicts={a: "failed" for a in judged}))
                 continue
-            ctx = Context(lab, task, variant, sandbox, reference, signature)
+            ctx = Context(lab, task, variant, sandbox, reference, signature, observed=observed)
             result = run_check(check, ctx, check_seed(seed, lab.name, task.name, check.name, variant.label), budget)
             results.append(result)
             if result.fatal:
                 fatal = result
-    return TaskResult.score_checks(task.name, task.points, results)
+    # a gate failed along the way goes first: an argument modified in place is usually why values differ too
+    results[:0] = [CheckResult(gate, "failed", message, gate=True) for gate, message in observed.items()]
+    return TaskResult.score_checks(task.name, task.points, results, {a.name: a.share for a in task.shares},
+                                   task_flags(lab, sandbox.lab_dir, task))
+
+
+def task_flags(lab: Lab, lab_dir: Path, task: Task) -> tuple[str, ...]:
+    """The banned names and the constructs that reach around a ban in the code the task runs, as
+    "lab4/recurrent.py:12 getattr with a computed name" (for the instructor's review)."""
+    from grader.source import findings
+
+    where = f"{lab.name}/{lab.module}.py"
+    return tuple(f"{where}:{f.line} {f.what}"
+                 for f in findings(lab_dir / f"{lab.module}.py", task.function, tuple(lab.banned_source)))
 
 
 def _label(check: Check, variant: Variant) -> str:

@@ -5,25 +5,34 @@ template: the stubs and handouts of the chosen labs, the grader (its registry cu
 those labs), the CLI, the packaging, a README for students and a GitHub Actions
 workflow that runs the checks on every push and publishes the score in the job
 summary. Without ``solutions/`` the checks that need the reference are ``skipped``
-("needs the reference solutions (graded on submission)"); the engine looks for
-solutions nowhere but in its own tree.
+("needs the reference solutions (graded on submission)") and their points pending; the
+engine looks for solutions nowhere but in its own tree. The modules of mistake producers
+that would read as solutions (``Lab.withheld``) are left out too.
 
-Before anything is written the release is proved clean: no line of any reference
-function body (``solutions/``) may appear in any file of it (``find_leaks``).
+Before anything is written the release is proved clean, twice: no line of any reference
+function body (``solutions/``) may appear in any file of it (``find_leaks``), and no function
+of the grader it ships, spliced in as the student's function of a task it fits, may pass that
+task's value checks (``find_working_helpers``).
 """
 
 from __future__ import annotations
 
 import ast
 import collections
+import dataclasses
+import importlib
+import inspect
 import io
 import keyword
+import re
 import shutil
 import tempfile
 import tokenize
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from types import ModuleType
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from grader import labs
 from grader.plot import PLOTS
@@ -70,7 +79,10 @@ def _copy_grader(source: Path, target: Path, chosen: Sequence[Lab]) -> None:
     shutil.copytree(source, target, ignore=lambda folder, names: _ignored(folder, names) | (
         set(names) if Path(folder) == source / "labs" else set()))
     keep = {labs.MODULES[lab.name].rpartition(".")[2] + ".py" for lab in chosen}
+    withheld = {labs.load(name).withheld.rpartition(".")[2] + ".py" for name in labs.names() if labs.load(name).withheld}
     for path in sorted((source / "labs").iterdir()):
+        if path.name in withheld:
+            continue
         if path.name == "__init__.py":
             (target / "labs" / path.name).write_text(registry_source(path.read_text(encoding="utf-8"), chosen),
                                                      encoding="utf-8")
@@ -124,6 +136,12 @@ def write_release(out: Path, chosen: Sequence[Lab], repo: Path = REPO) -> list[P
             where = "; ".join(f"{leak.path}:{leak.line} {leak.text!r}" for leak in leaks[:5])
             raise ReleaseError(f"nothing written: {len(leaks)} lines of reference code would leak into the release "
                                f"({where}{' ...' if len(leaks) > 5 else ''})")
+        working = find_working_helpers(stage, chosen)
+        if working:
+            raise ReleaseError(f"nothing written: {len(working)} functions of the grader it ships pass a task's value "
+                               f"checks as the student's function ({'; '.join(working[:5])}"
+                               f"{' ...' if len(working) > 5 else ''}): compute them with PyTorch or move them to the "
+                               "lab's withheld module")
         shutil.copytree(stage, out, dirs_exist_ok=True)
     return sorted(p for p in out.rglob("*") if p.is_file() and ".git" not in p.relative_to(out).parts)
 
@@ -196,16 +214,21 @@ dlkit check {first.name} --format json               # one JSON object, for scri
 
 Exit status: 0 when every task passes, 1 when one does not, 2 for a mistyped command.
 
-Each task is worth points, shared among its checks. Your code runs in a separate process with a time
-and a memory limit; what it prints goes nowhere, and a crash or an infinite loop costs only that task.
+Each task is worth points, earned by getting its results right: a task that returns several things
+(`dx`, `dW`, `db`) shares its points among them, so each part you get right counts. Checks that any
+answer passes (the right shape, raising `ValueError` on bad input, leaving the arguments unchanged,
+no banned call) earn nothing on their own, but failing one costs a quarter of the task. Each
+handout's grading section says more. Your code runs in a separate process with a time and a memory
+limit; what it prints goes nowhere, and a crash or an infinite loop costs only that task.
 
 {plots}### Checks graded on submission
 
 Some checks compare your code with the course's reference solutions, which are not in this repository.
 Here they show as `skipped`, with the reason "needs the reference solutions (graded on submission)", and
-cost nothing; when you submit, they run too. Every other check (PyTorch as the oracle, the handout's
-worked examples, properties every correct answer has) runs here exactly as it does on submission, so a
-full score here usually means a full score there, but only the submission's score counts.
+their points are pending: the score line says so ("88.75/100 here, up to 11.25 more from checks graded
+on submission"). When you submit, they run too. Every other check (PyTorch as the oracle, the handout's
+worked examples, properties every correct answer has) runs here exactly as it does on submission, on the
+same inputs for the same seed, and gives the same points; only the submission's score counts.
 
 ## Continuous integration
 
@@ -339,3 +362,193 @@ def find_leaks(root: Path, reference: set[str]) -> list[Leak]:
 def _text_lines(path: Path) -> Iterable[str]:
     data = path.read_bytes()
     return data.decode("utf-8", errors="replace").splitlines()
+
+
+# ----------------------------------------------------------------------------- proving no helper works
+
+
+SHIPPED = "_dlkit_shipped_grader"  # the package name a release's grader is loaded under in a worker
+_DISPATCH = '''"""Every function of a release's grader that fits a task, spliced in as that task's function in turn."""
+
+import sys
+
+sys.path.insert(0, {folder!r})
+
+from {package}.release import splice_candidates as _splice_candidates
+
+_CANDIDATES = _splice_candidates({lab!r}, {fits!r})
+_CHOSEN = {{}}
+
+
+def _dlkit_select(task, index):
+    """Make candidate ``index`` the task's function; return the labels of all the task's candidates."""
+    _CHOSEN[task] = index
+    return [label for label, _ in _CANDIDATES.get(task, [])]
+'''
+_TASK = '''
+
+def {name}(*args, **kwargs):
+    return _CANDIDATES[{name!r}][_CHOSEN[{name!r}]][1](*args, **kwargs)
+'''
+
+
+def find_working_helpers(root: Path, chosen: Sequence[Lab]) -> list[str]:
+    """Every function of the grader shipped under ``root`` (a release) that, spliced in as the student's
+    function of a task it fits (its positional parameters can take the task's), passes all of that task's
+    value checks that can run there, as "grader/labs/lab3.py: _helper as linear_params".
+
+    Each lab is graded in one worker (the lab's own: a NumPy lab's cannot import torch), which loads the
+    release's grader under another name, collects the candidates (``splice_candidates``: module-level
+    functions, what the lab's factories return with their defaults, every function a declaration holds)
+    and dispatches each task to one candidate after another; a candidate stops at its first failing check.
+    """
+    from grader.engine import PROFILES, Context, check_seed, passes, worker_config
+    from grader.oracles import available
+    from grader.sandbox import Limits, Sandbox
+    from grader.signatures import read_signatures
+
+    budget = PROFILES["ci"]
+    found: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="dlkit-splice-") as scratch:
+        shipped = Path(scratch) / "shipped"
+        _copy_renamed(root / "grader", shipped / SHIPPED)
+        for lab in chosen:
+            signatures = read_signatures(root / "assignments" / lab.name / f"{lab.module}.py")
+            fits = {name: _arity(sig.text) for name, sig in signatures.items()}
+            folder = Path(scratch) / "submission" / lab.name
+            folder.mkdir(parents=True)
+            module = _DISPATCH.format(folder=str(shipped), package=SHIPPED, lab=lab.name, fits=fits)
+            module += "".join(_TASK.format(name=task.function) for task in lab.tasks)
+            (folder / f"{lab.module}.py").write_text(module, encoding="utf-8")
+            with Sandbox(folder, worker_config(lab), Limits(timeout=10.0)) as box:
+                for task in lab.tasks:
+                    labels = box.call("_dlkit_select", (task.function, 0)).value
+                    for index, label in enumerate(labels if isinstance(labels, list) else []):
+                        if _works(task, lab, box, index, signatures.get(task.function), budget,
+                                  Context, check_seed, passes, available):
+                            found.append(f"{label} as {task.function}")
+    return found
+
+
+def _works(task: Any, lab: Lab, box: Any, index: int, signature: Any, budget: Any, context: Any, check_seed: Any,
+           passes: Any, available: Any) -> bool:
+    """Whether candidate ``index`` passes every value check of the task that can run here."""
+    ran = False
+    for check in task.checks:
+        if check.gate or check.needs_reference:
+            continue
+        for variant in check.variants:
+            if not available(variant.device):
+                continue
+            box.call("_dlkit_select", (task.function, index))  # again: a crash restarts the worker
+            ctx = context(lab, task, variant, box, None, signature)
+            if not passes(check, ctx, check_seed(0, lab.name, task.name, check.name, variant.label), budget):
+                return False
+            ran = True
+    return ran
+
+
+def _arity(text: str) -> tuple[int, int]:
+    """(required, total) positional parameters of a signature's text "f(x, w, b=None, stride=1)"."""
+    args = ast.parse(f"def {text}: pass").body[0].args  # type: ignore[attr-defined]
+    total = len(args.posonlyargs) + len(args.args)
+    return total - len(args.defaults), total
+
+
+def _copy_renamed(source: Path, target: Path) -> None:
+    """A copy of a grader package whose imports of itself name ``SHIPPED`` instead (the worker refuses
+    imports of ``grader``)."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for path in target.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        text = re.sub(r"^(\s*)(from|import) grader\b", rf"\1\2 {SHIPPED}", text, flags=re.M)
+        text = re.sub(r"([\"'])grader\.", rf"\1{SHIPPED}.", text)
+        path.write_text(text, encoding="utf-8")
+
+
+def splice_candidates(lab: str, fits: dict[str, tuple[int, int]]) -> dict[str, list[tuple[str, Callable[..., Any]]]]:
+    """For each task (by function name, with its (required, total) positional parameters), the functions of
+    this grader package that fit it, with a label for each: every module's own functions, what a lab
+    module's functions return when called with their defaults (the mistakes' factories), and every function
+    held by a module's data (the lab's declaration: oracles, properties, mistakes). Run in a worker."""
+    package = __name__.rpartition(".")[0]
+    root = Path(__file__).parent
+    found: list[tuple[str, Callable[..., Any]]] = []
+    seen: set[int] = set()
+    names = sorted(f"{package}.{p.stem}" for p in root.glob("*.py") if p.stem != "__init__")
+    names += sorted(f"{package}.labs.{p.stem}" for p in (root / "labs").glob("*.py") if p.stem != "__init__")
+    for name in names:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                module = importlib.import_module(name)
+        except BaseException:  # noqa: BLE001 - a module that cannot load here has nothing to run here
+            continue
+        where = f"grader/{name[len(package) + 1:].replace('.', '/')}.py"
+        for label, fn in _functions(module, where, seen, factories=".labs." in name):
+            found.append((label, fn))
+    return {task: [(label, fn) for label, fn in found if _fits(fn, *arity)] for task, arity in fits.items()}
+
+
+def _functions(module: ModuleType, where: str, seen: set[int], factories: bool) -> Iterator[tuple[str, Callable[..., Any]]]:
+    """The functions of a module and of its data (at most a few levels deep), each once."""
+    def walk(value: Any, label: str, depth: int) -> Iterator[tuple[str, Callable[..., Any]]]:
+        if id(value) in seen or depth > 6 or isinstance(value, (type, ModuleType, str, bytes)):
+            return
+        if callable(value) and inspect.isfunction(value):
+            seen.add(id(value))
+            if value.__module__ not in (module.__name__, None) and depth == 0:
+                return  # imported from elsewhere: listed with its own module
+            yield label, value
+            if factories and depth == 0 and _all_defaults(value):
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        made = value()
+                except BaseException:  # noqa: BLE001 - not a factory after all
+                    return
+                yield from walk(made, f"{label}()", depth + 1)
+            return
+        seen.add(id(value))
+        if dataclasses.is_dataclass(value):
+            for field in dataclasses.fields(value):
+                yield from walk(getattr(value, field.name, None), f"{label}.{field.name}", depth + 1)
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                yield from walk(item, f"{label}[{i}]", depth + 1)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                yield from walk(item, f"{label}[{key!r}]", depth + 1)
+
+    for name, value in sorted(vars(module).items()):
+        if not name.startswith("__"):
+            yield from ((f"{_defined_in(fn, where)}: {label}", fn) for label, fn in walk(value, name, 0))
+
+
+def _defined_in(fn: Callable[..., Any], where: str) -> str:
+    """The file of the shipped grader that defines ``fn`` (``where`` it was found, for anything else)."""
+    package, _, rest = str(getattr(fn, "__module__", "")).partition(".")
+    return f"grader/{rest.replace('.', '/')}.py" if package == SHIPPED and rest else where
+
+
+def _all_defaults(fn: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
+
+
+def _fits(fn: Callable[..., Any], required: int, total: int) -> bool:
+    """Whether ``fn`` can be called with a task's positional arguments: all of the required ones, and
+    needs no more than the task has."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    needed = [p for p in positional if p.default is p.empty]
+    if any(p.kind == p.KEYWORD_ONLY and p.default is p.empty for p in params):
+        return False
+    varargs = any(p.kind == p.VAR_POSITIONAL for p in params)
+    return len(needed) <= total and (len(positional) >= required or varargs)

@@ -30,8 +30,9 @@ def print_text(result: LabResult, title: str, stream: IO[str] | None = None, col
     for task in result.tasks:
         ran = [c for c in task.checks if c.status != "skipped"]
         passed = sum(c.status == "passed" for c in ran)
-        table.add_row(task.name, Text(task.status, style=STYLE.get(task.status, "")),
-                      f"{_num(task.score)}/{_num(task.max_score)}", f"{passed}/{len(ran)}" if task.checks else "-")
+        points = f"{_num(task.score)}/{_num(task.max_score)}" + (f" (+{_num(task.pending)} pending)" if task.pending else "")
+        table.add_row(task.name, Text(task.status, style=STYLE.get(task.status, "")), points,
+                      f"{passed}/{len(ran)}" if task.checks else "-")
     console.print(table)
     for task in result.tasks:
         if task.status in ("passed", "skipped", "not_implemented"):
@@ -39,17 +40,32 @@ def print_text(result: LabResult, title: str, stream: IO[str] | None = None, col
         console.print(Text(f"\n{task.name}", style="bold") + Text(f"  {task.status}", style=STYLE.get(task.status, "")))
         for style, line in failure_lines(task):
             console.print(Text(line, style=style))
-    skipped = sorted({c.name for t in result.tasks for c in t.checks if c.status == "skipped"})
+    skipped = sorted({c.name for t in result.tasks for c in t.checks if c.status == "skipped" and not c.pending})
     if skipped:
         console.print(Text(f"\n{len(skipped)} checks skipped here (they cost no points): ", style="dim")
                       + Text("; ".join(skipped[:6]) + (" ..." if len(skipped) > 6 else ""), style="dim"))
+    pending = [c for t in result.tasks for c in t.checks if c.pending]
+    if pending:
+        console.print(Text(f"\n{len(pending)} checks need the reference solutions and are graded on submission: "
+                           f"pending, up to {_num(result.pending)} points", style="dim"))
     missing = [t.name for t in result.tasks if t.status == "not_implemented"]
     if missing:
         console.print(Text(f"\nnot implemented yet: {', '.join(missing)}", style="yellow"))
-    console.print(Text(f"\nscore: {_num(result.score)}/{_num(result.max_score)}", style="bold")
+    console.print(Text(f"\nscore: {score_line(result)}", style="bold")
                   + Text(f"   seed {result.seed}" + (f" (reproduce: {reproduce})" if reproduce else "")))
+    if result.flags:
+        console.print(Text("\nflagged for the instructor: " + "; ".join(result.flags), style="yellow"))
     if result.isolation or result.status == "graded":
         console.print(Text(isolation_line(result.isolation), style="dim"))
+
+
+def score_line(result: LabResult) -> str:
+    """The score as a person reads it: "88.75/100", or, with checks graded on submission pending,
+    "88.75/100 here, up to 1.25 more from checks graded on submission"."""
+    line = f"{_num(result.score)}/{_num(result.max_score)}"
+    if result.pending:
+        line += f" here, up to {_num(result.pending)} more from checks graded on submission"
+    return line
 
 
 def isolation_line(layers: Sequence[str]) -> str:
@@ -70,7 +86,7 @@ def failure_lines(task: TaskResult) -> list[tuple[str, str]]:
     for check in task.checks:
         if check.status in ("passed", "skipped") or check.message.startswith("not run:"):
             continue
-        lines.append((STYLE.get(check.status, ""), "  ✗ " + check.name))
+        lines.append((STYLE.get(check.status, ""), "  ✗ " + check.name + (" (a gate)" if check.gate else "")))
         message = check.message.splitlines()
         lines += [("", "    " + line) for line in (message if shown == 0 else message[:1])]
         shown += 1

@@ -8,6 +8,7 @@ signatures, and the nbgrader export turns each task into a test cell.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -74,6 +75,26 @@ class Mistake:
     raises: Callable[[Call, str], bool] | None = None
 
 
+class Withheld(Exception):
+    """A mistake's producer that the student release does not ship (its hint is given on submission)."""
+
+
+def withheld(module: str, name: str) -> Callable[..., Any]:
+    """``module.name``, looked up when first called: for mistake producers that would read as a
+    working solution (a cell built from the same primitives the student uses), kept in a module
+    the student release leaves out (``Lab.withheld``). Where that module is absent the producer
+    raises ``Withheld``, and the mistake's hint waits for the graded run."""
+    def produce(*args: Any, **kwargs: Any) -> Any:
+        try:
+            found = importlib.import_module(module)
+        except ImportError:
+            raise Withheld(f"{module} is not part of this kit (graded on submission)") from None
+        return getattr(found, name)(*args, **kwargs)
+
+    produce.__name__ = produce.__qualname__ = name
+    return produce
+
+
 @dataclass(frozen=True)
 class Variant:
     """Where a check runs: the device of the PyTorch oracle (and of the student's
@@ -88,7 +109,14 @@ class Variant:
 
 
 class Check:
-    """One named verdict about a task. Subclasses say how a single call is judged."""
+    """One named verdict about a task. Subclasses say how a single call is judged.
+
+    A check is either a *value check*, which earns the task's points for the aspects it judges
+    (``aspects``: names of the task's ``Aspect``s; None for every aspect its kind of evidence
+    speaks for), or a *gate* (``gate=True``): something a trivial answer also passes (a shape,
+    a device, raising on invalid input, no banned call), which earns nothing and costs points
+    when it fails (see ``grader.results``).
+    """
 
     name: str
     examples: Sequence[Call]
@@ -96,6 +124,9 @@ class Check:
     max_examples: int | None
     variants: Sequence[Variant]
     needs_reference: bool = False
+    gate: bool = False
+    aspects: Sequence[str] | None = None
+    evidence: str = "result"  # what the check looks at: "result" (the returned values) or "gradients" (autograd)
 
     def verify(self, ctx: "Context", call: Call) -> None:
         """Raise ``CheckFailed`` (or let a ``StudentFailure`` through) when the call is judged wrong."""
@@ -103,8 +134,30 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Aspect:
+    """A part of a task's answer that a student can get right on its own, and its share of the points.
+
+    ``parts`` names the items of a tuple result it covers (from ``Task.returns``; empty for the whole
+    result); ``evidence`` says which checks judge it: "result" (checks of the returned values) or
+    "gradients" (autograd through the function, ``Gradients``).
+    """
+
+    name: str
+    share: float = 1.0
+    parts: Sequence[str] = ()
+    evidence: str = "result"
+
+    def covers(self, part: str) -> bool:
+        return not self.parts or part in self.parts
+
+
+@dataclass(frozen=True)
 class Task:
-    """One student function, its points, its checks and the mistakes it can recognise."""
+    """One student function, its points, its checks and the mistakes it can recognise.
+
+    The points are shared among the task's ``aspects`` (by default one per item of a tuple result,
+    and, when autograd is checked, the gradients as much as all the values together).
+    """
 
     name: str
     points: float
@@ -114,10 +167,38 @@ class Task:
     may_modify: Sequence[str] = ()  # arguments the contract lets the function change in place
     timeout: float = 10.0
     summary: str = ""  # one line for `dlkit list`; defaults to the stub's docstring
+    aspects: Sequence[Aspect] = ()  # how the points are shared; empty for the default (see ``shares``)
 
     @property
     def function(self) -> str:
         return self.name
+
+    @property
+    def shares(self) -> tuple[Aspect, ...]:
+        """The task's aspects with their shares of the points (summing to 1)."""
+        found = tuple(self.aspects) or self._default_aspects()
+        total = sum(a.share for a in found)
+        return tuple(Aspect(a.name, a.share / total, tuple(a.parts), a.evidence) for a in found)
+
+    def _default_aspects(self) -> tuple[Aspect, ...]:
+        results = tuple(Aspect(name, 1.0, (name,)) for name in self.returns) if len(self.returns) > 1 \
+            else (Aspect("the result"),)
+        if any(c.evidence == "gradients" and not c.gate for c in self.checks):
+            return results + (Aspect("gradients", float(len(results)), (), "gradients"),)
+        return results
+
+    def judged(self, check: Check) -> tuple[str, ...]:
+        """The aspects a check's verdict counts for (none for a gate)."""
+        if check.gate:
+            return ()
+        names = [a.name for a in self.shares]
+        if check.aspects is not None:
+            unknown = [a for a in check.aspects if a not in names]
+            if unknown:
+                raise ValueError(f"{self.name}: check '{check.name}' judges unknown aspects {unknown}; "
+                                 f"the task's aspects are {names}")
+            return tuple(check.aspects)
+        return tuple(a.name for a in self.shares if a.evidence == check.evidence)
 
 
 @dataclass(frozen=True)
@@ -132,7 +213,10 @@ class Lab:
     # dotted names replaced by tripwires in the worker (PyTorch labs); for a torch.* name, every PyTorch
     # function with its last part as name is refused too, however reached (torch._VF, torch.ops.aten, getattr)
     banned_calls: Sequence[str] = ()
-    banned_source: Sequence[str] = ()  # names refused when they appear in the module's source
+    # dotted names refused when the module's source uses them; a lab that bans any also refuses, in every
+    # task, the constructs that reach around a ban (grader.source.CONSTRUCTS: torch._C, ctypes, eval, ...)
+    banned_source: Sequence[str] = ()
+    withheld: str = ""  # the module of mistake producers the student release leaves out ("" for none)
 
     def task(self, name: str) -> Task:
         for task in self.tasks:

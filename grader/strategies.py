@@ -71,3 +71,27 @@ def size_or_pair(low: int, high: int) -> st.SearchStrategy[int | tuple[int, int]
 def pair(value: int | tuple[int, int]) -> tuple[int, int]:
     """An int-or-pair argument as an (h, w) pair."""
     return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def pin_constants() -> None:
+    """Make what Hypothesis draws depend on the seed alone.
+
+    Hypothesis (6.131 and later) now and then draws a constant found in the source of the "local"
+    modules imported in the process (anything outside site-packages: the grader, the CLI, and the
+    reference solutions when present). Which modules those are depends on how the grader was started
+    (``dlkit check`` or ``dlkit grade``, with or without ``solutions/``, in a forked process), so the
+    same seed drew different inputs. This empties that pool, once per process; draws of Hypothesis'
+    own constants, which are the same everywhere, remain.
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # a Hypothesis without the pool
+        return
+    if getattr(providers, "_dlkit_pinned", False) or not hasattr(providers, "_get_local_constants"):
+        return
+    empty = providers.Constants()
+    providers._get_local_constants = lambda: empty
+    cache = getattr(providers, "CONSTANTS_CACHE", None)
+    if cache is not None:
+        cache.cache.clear()
+    providers._dlkit_pinned = True  # type: ignore[attr-defined]

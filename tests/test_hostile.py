@@ -50,9 +50,11 @@ HOSTILE_BODIES = {
     "memory bomb": ("    import numpy as np\n    blocks = []\n    while True:\n        blocks.append(np.ones(10**8))\n", "error"),
     "importing the reference": ("    from solutions.lab3.conv import linear_params as ref\n    return ref(in_features, out_features, bias)\n",
                                 "error"),
+    # refused by reading the source (banned in a NumPy lab): the task is void before it runs
     "importing torch in a NumPy lab": ("    import torch\n    return int(torch.tensor(in_features * out_features).item())\n",
-                                       "error"),
-    "segmentation fault": ("    import ctypes\n    ctypes.string_at(0)\n", "error"),
+                                       "failed"),
+    "ctypes (a segmentation fault)": ("    import ctypes\n    ctypes.string_at(0)\n", "failed"),
+    "segmentation fault": ("    import os, signal\n    os.kill(os.getpid(), signal.SIGSEGV)\n", "error"),
     "killing its own process group": ("    import os, signal\n    os.killpg(0, signal.SIGKILL)\n", "error"),
 }
 

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from cli import main
 from grader import labs
-from grader.release import (WORKFLOW, ReleaseError, body_lines, find_leaks, reference_lines, registry_source,
-                            student_readme, write_release)
+from grader.release import (WORKFLOW, ReleaseError, body_lines, find_leaks, find_working_helpers, reference_lines,
+                            registry_source, student_readme, write_release)
 from grader.summary import GRADED_ON_SUBMISSION
 from tests.conftest import REPO
 
@@ -156,11 +156,74 @@ def test_the_release_grades_on_its_own_and_shows_reference_checks_as_graded_on_s
                            "--format", "json", "--seed", "1", "--profile", "ci"],
                           cwd=release, capture_output=True, text=True, timeout=600)
     report = json.loads(proc.stdout)
-    assert proc.returncode == 0 and report["score"] == report["max_score"] == 100
+    # the reference checks' points are pending here, not shared among the other checks
+    assert proc.returncode == 0 and 0 < report["score"] < report["max_score"] == 100
+    assert report["score"] + report["pending"] == 100
     skipped = [c for t in report["tasks"] for c in t["checks"] if c["message"] == GRADED_ON_SUBMISSION]
     spec = labs.load(LAB)
     assert len(skipped) == sum(len(c.variants) for t in spec.tasks for c in t.checks if c.needs_reference) > 0
-    assert all(c["status"] == "skipped" for c in skipped)
+    assert all(c["status"] == "skipped" and c["pending"] > 0 for c in skipped)
+    text = subprocess.run([sys.executable, str(release / "cli.py"), "check", LAB, "--submission", str(REPO / "solutions"),
+                           "--seed", "1", "--profile", "ci"], cwd=release, capture_output=True, text=True, timeout=600)
+    assert f"score: {report['score']:g}/100 here, up to {report['pending']:g} more from checks graded on submission" \
+        in text.stdout
+
+
+def test_the_release_leaves_out_the_withheld_mistake_producers_and_their_hints_wait_for_submission(tmp_path):
+    out = tmp_path / "release"
+    write_release(out, [labs.load("lab4")])
+    assert not (out / "grader" / "labs" / "lab4_withheld.py").exists()
+    assert (REPO / "grader" / "labs" / "lab4_withheld.py").is_file()
+    module = out / "assignments" / "lab4" / "recurrent.py"
+    module.write_text((REPO / "solutions" / "lab4" / "recurrent.py").read_text() + """
+
+def rnn_cell(x, h, W_ih, W_hh, b_ih, b_hh):
+    return torch.sigmoid(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+""")
+    proc = subprocess.run([sys.executable, str(out / "cli.py"), "check", "lab4", "rnn_cell", "--format", "json",
+                           "--seed", "3", "--profile", "ci"], cwd=out, capture_output=True, text=True, timeout=600)
+    (task,) = json.loads(proc.stdout)["tasks"]
+    assert task["status"] == "failed" and "recognised only when it is graded on submission" in task["message"]
+    assert "sigmoid where tanh belongs" not in task["message"]
+
+
+# ----------------------------------------------------------------------------- no working helper ships
+
+
+def _kit_copy(tmp_path: Path) -> Path:
+    fake = tmp_path / "kit"
+    fake.mkdir()
+    for name in ("cli.py", "pyproject.toml"):
+        shutil.copyfile(REPO / name, fake / name)
+    shutil.copytree(REPO / "grader", fake / "grader", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "assignments" / LAB, fake / "assignments" / LAB)
+    shutil.copytree(REPO / "solutions" / LAB, fake / "solutions" / LAB, ignore=shutil.ignore_patterns("__pycache__"))
+    return fake
+
+
+def test_the_real_release_ships_no_function_that_passes_a_task(release):
+    assert find_working_helpers(release, [labs.load(LAB)]) == []
+
+
+def test_a_release_whose_grader_holds_a_working_helper_is_refused_and_nothing_is_written(tmp_path):
+    fake = _kit_copy(tmp_path)
+    with open(fake / "grader" / "labs" / f"{LAB}.py", "a") as f:
+        f.write('''
+
+def _weights_of_a_dense_layer(inputs, outputs, biased=True):
+    """Planted: a working linear_params."""
+    return inputs * outputs + (outputs if biased else 0)
+
+
+def _dense_layer_by_torch(inputs, outputs, biased=True):
+    """Planted too, but it computes with PyTorch, which a NumPy lab's worker cannot import."""
+    return sum(p.numel() for p in oracles.torch().nn.Linear(inputs, outputs, biased, device="meta").parameters())
+''')
+    with pytest.raises(ReleaseError) as refused:
+        write_release(tmp_path / "out", [labs.load(LAB)], repo=fake)
+    assert "grader/labs/lab3.py: _weights_of_a_dense_layer as linear_params" in str(refused.value)
+    assert "_dense_layer_by_torch" not in str(refused.value)
+    assert not (tmp_path / "out").exists()
 
 
 # ----------------------------------------------------------------------------- the workflow
@@ -219,7 +282,8 @@ def linear_params(in_features, out_features, bias=True):
     log = ran.stdout + ran.stderr + published.stdout + published.stderr
     assert not any(line.lstrip().startswith("::") for line in log.splitlines())
     report = json.loads((work / "dlkit-reports" / f"{LAB}.json").read_text())
-    assert 0 < report["score"] < 100
+    # the module's top-level code opens files: a construct banned in every task, flagged for the instructor
+    assert report["score"] == 0 and any(flag.endswith("open() of a file") for flag in report["flags"])
     text = summary.read_text()
     assert "forged" not in text and "score=100" not in text
     markdown = [line for line in _outside_code(text)]
@@ -263,3 +327,35 @@ def test_dlkit_release_usage_errors_exit_2_with_one_line(tmp_path, target, words
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and words in lines[0] and "Traceback" not in result.output
     assert (tmp_path / "nonempty" / "notes.txt").read_text() == "mine"
+
+
+# ----------------------------------------------------------------------------- local and official agree
+
+
+def test_dlkit_check_in_the_release_and_the_official_run_agree_check_by_check(release, tmp_path):
+    """Same code, same seed: every check both can run gives the same JSON (status, message, points), and the
+    scores differ by exactly what the checks graded on submission earn, never more than the pending points."""
+    from grader.engine import PROFILES, grade_lab
+    from tests.test_determinism import partly_correct
+
+    submission = partly_correct(tmp_path / "submission")
+    official = grade_lab(labs.load(LAB), submission, seed=7, budget=PROFILES["ci"]).to_json()
+    proc = subprocess.run([sys.executable, str(release / "cli.py"), "check", LAB, "--submission", str(submission),
+                           "--format", "json", "--seed", "7", "--profile", "ci"],
+                          cwd=release, capture_output=True, text=True, timeout=600)
+    local = json.loads(proc.stdout)
+    assert proc.returncode == 1 and official["pending"] == 0 < local["pending"]
+    earned_on_submission = 0.0
+    for here, there in zip(local["tasks"], official["tasks"]):
+        checks = {c["name"]: c for c in there["checks"]}
+        assert [c["name"] for c in here["checks"]] == list(checks)
+        for check in here["checks"]:
+            if check.get("pending"):
+                earned_on_submission += checks[check["name"]]["points"]
+                assert checks[check["name"]]["points"] <= check["pending"]
+            elif check["status"] != "skipped":
+                assert check == checks[check["name"]], (here["name"], check["name"])
+        if all(checks[c["name"]]["status"] == "passed" for c in here["checks"] if c.get("pending")):
+            assert there["score"] == pytest.approx(here["score"] + here["pending"], abs=0.011), here["name"]
+    assert official["score"] == pytest.approx(local["score"] + earned_on_submission, abs=0.05)
+    assert official["score"] < local["score"] + local["pending"]  # the wrong tasks fail their reference checks too

@@ -10,8 +10,13 @@ following there. A run starts from ``{}``, or resumes mid-trajectory from the st
 student returned after a few steps (sent back to the grader and passed in again, as a
 checkpoint is). Gradients are random, tiny (where eps placement shows), or have exact
 zeros (where a missing eps gives 0/0). Properties: Adam's step is bounded by about lr,
-Adagrad's effective rate never grows, a zero gradient leaves SGD's w unchanged. The
-schedules are checked against their formulas and ``torch.optim.lr_scheduler``.
+Adagrad's effective rate never grows, a zero gradient leaves SGD's w unchanged (gates: a w
+that never moves has them too). The schedules are checked against the handout's tables and
+``torch.optim.lr_scheduler``.
+
+The mistakes' step rules compute with PyTorch: the student release ships this file, and none
+of it may run as a solution where the students' code runs (a NumPy lab's worker cannot import
+torch).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from grader.checks import Formula, Matches, Property, Torch, Worked
 from grader.compare import difference, kind_of
 from grader.describe import describe_value
 from grader.engine import CheckFailed, Context
-from grader.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call
+from grader.spec import Aspect, Call, Lab, Mistake, Task, Tolerance, Variant, call
 from grader.strategies import float_arrays, sizes
 from grader.wire import Unsupported
 
@@ -66,6 +71,8 @@ HYPER: dict[str, dict[str, tuple[float, ...]]] = {
              "eps": (1e-8, 1e-6, 1e-4)},
 }
 SHAPES = ((2,), (3,), (2, 3), (2, 2, 2), (7,))
+# An optimizer is judged by its iterates: the state is right when the later steps are.
+TRAJECTORY = (Aspect("w at every step"),)
 
 
 # ----------------------------------------------------------------------------- runs: a loop of steps
@@ -139,15 +146,16 @@ def _torch_run(name: str, run: Call, variant: Variant) -> tuple[list[np.ndarray]
     return ws, states
 
 
-def _numpy_run(step: Callable[..., Any], run: Call) -> list[Any]:
-    """The w after every step when ``step`` (a mistake's rule) is run as a loop over the run's gradients."""
+def _mistake_run(step: Callable[..., Any], run: Call) -> list[Any]:
+    """The w after every step (NumPy, in w0's dtype) when ``step`` (a mistake's rule, in PyTorch) is run as a
+    loop over the run's gradients."""
+    t = oracles.torch()
     w0, grads, _, _ = _plan(run)
     state: dict[str, Any] = {}
-    w, ws = w0.copy(), []
-    with np.errstate(all="ignore"):
-        for g in grads:
-            w, state = step(w.copy(), g.copy(), state, **run.kwargs)
-            ws.append(w)
+    w, ws = t.as_tensor(w0.copy()), []
+    for g in grads:
+        w, state = step(w.clone(), t.as_tensor(g.copy()), state, **run.kwargs)
+        ws.append(w.numpy().copy())
     return ws
 
 
@@ -235,7 +243,7 @@ def _hints(ctx: Context, run: Call, expected: Sequence[np.ndarray], received: Se
     for mistake in ctx.task.mistakes:
         try:
             if mistake.produces is not None:
-                wrong = _numpy_run(mistake.produces, run)[:len(received)]
+                wrong = _mistake_run(mistake.produces, run)[:len(received)]
                 if _same_run(wrong, received) and not _same_run(wrong, expected[:len(received)]):
                     found.append(mistake.hint)
             elif mistake.detects is not None and mistake.detects(run, expected, received):
@@ -510,16 +518,16 @@ def optimizer_checks(name: str, worked: Sequence[Call], extra: Sequence[Property
     return checks + list(extra)
 
 
-# ----------------------------------------------------------------------------- mistakes, as NumPy step rules
+# ----------------------------------------------------------------------------- mistakes, as PyTorch step rules
 #
-# Each rule takes one step like the student's function (w, dw, state, **hyper) -> (w_new, state); the
-# hint-finder runs it as a loop over the failing run and compares every step with the student's.
+# Each rule takes one step like the student's function (w, dw, state, **hyper) -> (w_new, state), on tensors;
+# the hint-finder runs it as a loop over the failing run and compares every step with the student's.
 
 
-def _rule(name: str, update: Callable[..., np.ndarray]) -> Callable[..., Any]:
-    """A mistake's step from ``update(w, dw, buffers, **hyper)``, which reads and writes its buffers
+def _rule(name: str, update: Callable[..., Any]) -> Callable[..., Any]:
+    """A mistake's step from ``update(w, dw, buffers, **hyper)`` on tensors, which reads and writes its buffers
     (zeros before the first step, any names) and the step count ``buffers["t"]`` (0 before the first)."""
-    def step(w: np.ndarray, dw: np.ndarray, state: dict[str, Any], **given: float) -> tuple[np.ndarray, dict[str, Any]]:
+    def step(w: Any, dw: Any, state: dict[str, Any], **given: float) -> tuple[Any, dict[str, Any]]:
         buffers = state.setdefault("buffers", _Zeros(w))
         return update(w, dw, buffers, **{**DEFAULTS[name], **given}), state
     return step
@@ -528,12 +536,16 @@ def _rule(name: str, update: Callable[..., np.ndarray]) -> Callable[..., Any]:
 class _Zeros(dict):  # type: ignore[type-arg]
     """Buffers that read as zeros shaped like w until written; "t" reads as 0."""
 
-    def __init__(self, w: np.ndarray):
+    def __init__(self, w: Any):
         super().__init__()
         self.like = w
 
     def __missing__(self, key: str) -> Any:
-        return 0 if key == "t" else np.zeros_like(self.like)
+        return 0 if key == "t" else oracles.torch().zeros_like(self.like)
+
+
+def _sqrt(x: Any) -> Any:
+    return oracles.torch().sqrt(x)
 
 
 def _wrong_dtype(run: Call, expected: Any, received: Any) -> bool:
@@ -546,7 +558,7 @@ DTYPE = Mistake("the dtype changed: float32 in must give float32 out; create buf
 
 
 def _momentum(sign: float = 1.0, damp: bool = False, previous: bool = False) -> Callable[..., Any]:
-    def update(w: np.ndarray, dw: np.ndarray, b: dict[str, Any], lr: float, mu: float) -> np.ndarray:
+    def update(w: Any, dw: Any, b: dict[str, Any], lr: float, mu: float) -> Any:
         old = b["v"]
         b["v"] = mu * old + ((1 - mu) if damp else sign) * dw
         return w - lr * (old if previous else b["v"])
@@ -554,7 +566,7 @@ def _momentum(sign: float = 1.0, damp: bool = False, previous: bool = False) -> 
 
 
 def _nesterov(old_velocity: bool = False, plain: bool = False, ascent: bool = False) -> Callable[..., Any]:
-    def update(w: np.ndarray, dw: np.ndarray, b: dict[str, Any], lr: float, mu: float) -> np.ndarray:
+    def update(w: Any, dw: Any, b: dict[str, Any], lr: float, mu: float) -> Any:
         old = b["v"]
         b["v"] = mu * old + dw
         step = b["v"] if plain else dw + mu * (old if old_velocity else b["v"])
@@ -564,49 +576,48 @@ def _nesterov(old_velocity: bool = False, plain: bool = False, ascent: bool = Fa
 
 def _adagrad(accumulate: bool = True, root: bool = True, after: bool = False,
              eps_on: bool = True) -> Callable[..., Any]:
-    def update(w: np.ndarray, dw: np.ndarray, b: dict[str, Any], lr: float, eps: float) -> np.ndarray:
+    def update(w: Any, dw: Any, b: dict[str, Any], lr: float, eps: float) -> Any:
         old = b["h"]
         b["h"] = (old if accumulate else 0) + dw * dw
         h = old if after else b["h"]
-        return w - lr * dw / ((np.sqrt(h) if root else h) + (eps if eps_on else 0))
+        return w - lr * dw / ((_sqrt(h) if root else h) + (eps if eps_on else 0))
     return _rule("adagrad", update)
 
 
 def _rmsprop(swapped: bool = False, root: bool = True, eps_inside: bool = False,
              from_first: bool = False) -> Callable[..., Any]:
-    def update(w: np.ndarray, dw: np.ndarray, b: dict[str, Any], lr: float, alpha: float, eps: float) -> np.ndarray:
+    def update(w: Any, dw: Any, b: dict[str, Any], lr: float, alpha: float, eps: float) -> Any:
         old = dw * dw if from_first and "s" not in b else b["s"]
         b["s"] = alpha * dw * dw + (1 - alpha) * old if swapped else alpha * old + (1 - alpha) * dw * dw
         s = b["s"]
-        return w - lr * dw / (np.sqrt(s + eps) if eps_inside else (np.sqrt(s) if root else s) + eps)
+        return w - lr * dw / (_sqrt(s + eps) if eps_inside else (_sqrt(s) if root else s) + eps)
     return _rule("rmsprop", update)
 
 
 def _adadelta(u_first: bool = False, numerator_eps: bool = True, use_lr: bool = True,
               inverted: bool = False) -> Callable[..., Any]:
-    def update(w: np.ndarray, dw: np.ndarray, b: dict[str, Any], lr: float, rho: float, eps: float) -> np.ndarray:
+    def update(w: Any, dw: Any, b: dict[str, Any], lr: float, rho: float, eps: float) -> Any:
         b["s"] = rho * b["s"] + (1 - rho) * dw * dw
         u = b["u"]
-        top = np.sqrt(u + eps) if numerator_eps else np.sqrt(u)
-        delta = np.sqrt(b["s"] + eps) / np.sqrt(u + eps) * dw if inverted else top / np.sqrt(b["s"] + eps) * dw
+        top = _sqrt(u + eps) if numerator_eps else _sqrt(u)
+        delta = _sqrt(b["s"] + eps) / _sqrt(u + eps) * dw if inverted else top / _sqrt(b["s"] + eps) * dw
         b["u"] = rho * u + (1 - rho) * delta * delta
         if u_first:
-            delta = np.sqrt(b["u"] + eps) / np.sqrt(b["s"] + eps) * dw
+            delta = _sqrt(b["u"] + eps) / _sqrt(b["s"] + eps) * dw
         return w - (lr if use_lr else 1.0) * delta
     return _rule("adadelta", update)
 
 
 def _adam(correct: bool = True, eps_inside: bool = False, t_shift: int = 0, swapped: bool = False,
           minus: bool = False) -> Callable[..., Any]:
-    def update(w: np.ndarray, dw: np.ndarray, b: dict[str, Any], lr: float, beta1: float, beta2: float,
-               eps: float) -> np.ndarray:
+    def update(w: Any, dw: Any, b: dict[str, Any], lr: float, beta1: float, beta2: float, eps: float) -> Any:
         b1, b2 = (beta2, beta1) if swapped else (beta1, beta2)
         b["t"] += 1
         t = b["t"] + t_shift
         b["m"] = b1 * b["m"] + (1 - b1) * (-dw if minus else dw)
         b["v"] = b2 * b["v"] + (1 - b2) * dw * dw
         m_hat, v_hat = (b["m"] / (1 - b1**t), b["v"] / (1 - b2**t)) if correct else (b["m"], b["v"])
-        return w - lr * m_hat / (np.sqrt(v_hat + eps) if eps_inside else np.sqrt(v_hat) + eps)
+        return w - lr * m_hat / (_sqrt(v_hat + eps) if eps_inside else _sqrt(v_hat) + eps)
     return _rule("adam", update)
 
 
@@ -614,13 +625,13 @@ def _adam(correct: bool = True, eps_inside: bool = False, t_shift: int = 0, swap
 
 
 SGD = Task(
-    "sgd", points=5, returns=("w_new", "state"), may_modify=("w", "state"),
+    "sgd", points=5, returns=("w_new", "state"), may_modify=("w", "state"), aspects=TRAJECTORY,
     checks=optimizer_checks("sgd", [
         _worked([2.0], [[-0.2]], [[2.02]], "the lecture's step: w = 2, dw = -0.2, lr = 0.1", lr=0.1),
     ], tiny=False, extra=[
         Property("a zero gradient leaves w unchanged", _sgd_zero_gradient,
                  runs("sgd").map(lambda r: r.with_args((r.args[0], [np.zeros_like(g) for g in r.args[1]]))),
-                 variants=CPU_BOTH, max_examples=6),
+                 variants=CPU_BOTH, max_examples=6, gate=True),
     ]),
     mistakes=[
         Mistake("w moved along +dw (gradient ascent): descent subtracts, w_new = w - lr * dw; check the sign",
@@ -632,7 +643,7 @@ SGD = Task(
 )
 
 MOMENTUM = Task(
-    "momentum", points=10, returns=("w_new", "state"), may_modify=("w", "state"),
+    "momentum", points=10, returns=("w_new", "state"), may_modify=("w", "state"), aspects=TRAJECTORY,
     checks=optimizer_checks("momentum", [
         _worked([0.0], _ones(4), [[-0.1], [-0.29], [-0.5609999999999999], [-0.9048999999999999]],
                 "g = 1 at every step", lr=0.1, mu=0.9),
@@ -653,7 +664,7 @@ MOMENTUM = Task(
 )
 
 NESTEROV = Task(
-    "nesterov", points=10, returns=("w_new", "state"), may_modify=("w", "state"),
+    "nesterov", points=10, returns=("w_new", "state"), may_modify=("w", "state"), aspects=TRAJECTORY,
     checks=optimizer_checks("nesterov", [
         _worked([0.0], _ones(4), [[-0.19], [-0.461], [-0.8049000000000001], [-1.2144100000000002]],
                 "g = 1 at every step", lr=0.1, mu=0.9),
@@ -670,7 +681,7 @@ NESTEROV = Task(
 )
 
 ADAGRAD = Task(
-    "adagrad", points=10, returns=("w_new", "state"), may_modify=("w", "state"),
+    "adagrad", points=10, returns=("w_new", "state"), may_modify=("w", "state"), aspects=TRAJECTORY,
     checks=optimizer_checks("adagrad", [
         _worked([0.0], _ones(4),
                 [[-0.009999999999], [-0.017071067810365475], [-0.0228445705019284], [-0.0278445705016784]],
@@ -679,7 +690,7 @@ ADAGRAD = Task(
                 "first step with g = (0.1, 10): both move by lr (less eps)", lr=0.01),
     ], extra=[
         Property("its effective learning rate |change of w| / |dw| never grows", _adagrad_rate_never_grows,
-                 runs("adagrad"), variants=CPU_64, max_examples=8),
+                 runs("adagrad"), variants=CPU_64, max_examples=8, gate=True),
     ]),
     mistakes=[
         Mistake("h does not accumulate: it must be the running sum of every squared gradient so far (h = h + dw**2, "
@@ -696,7 +707,7 @@ ADAGRAD = Task(
 )
 
 RMSPROP = Task(
-    "rmsprop", points=10, returns=("w_new", "state"), may_modify=("w", "state"),
+    "rmsprop", points=10, returns=("w_new", "state"), may_modify=("w", "state"), aspects=TRAJECTORY,
     checks=optimizer_checks("rmsprop", [
         _worked([0.0], _ones(3), [[-0.09999999000000095], [-0.17088810547570926], [-0.22891301058529684]],
                 "g = 1 at every step, the defaults", lr=0.01),
@@ -715,7 +726,7 @@ RMSPROP = Task(
 )
 
 ADADELTA = Task(
-    "adadelta", points=14, returns=("w_new", "state"), may_modify=("w", "state"),
+    "adadelta", points=14, returns=("w_new", "state"), may_modify=("w", "state"), aspects=TRAJECTORY,
     checks=optimizer_checks("adadelta", [
         _worked([0.0], _ones(3), [[-0.0031622618488986636], [-0.0064066736225993435], [-0.009707462346758634]],
                 "g = 1 at every step, the defaults"),
@@ -734,14 +745,14 @@ ADADELTA = Task(
 )
 
 ADAM = Task(
-    "adam", points=20, returns=("w_new", "state"), may_modify=("w", "state"),
+    "adam", points=20, returns=("w_new", "state"), may_modify=("w", "state"), aspects=TRAJECTORY,
     checks=optimizer_checks("adam", [
         _worked([0.0], _ones(3), [[-0.0009999999900000003], [-0.001999999979999993], [-0.0029999999699999924]],
                 "g = 1 at every step, the defaults: every step moves by lr"),
         _worked([0.0], [[1e-4]], [[-0.000999900009999]], "first step with g = 1e-4: still about lr"),
     ], extra=[
         Property("moves each coordinate by at most about lr per step", _adam_step_bounded, runs("adam"),
-                 variants=CPU_64, max_examples=8),
+                 variants=CPU_64, max_examples=8, gate=True),
     ]),
     mistakes=[
         Mistake("no bias correction: divide m by (1 - beta1**t) and v by (1 - beta2**t), with t = 1 on the first "
@@ -777,6 +788,15 @@ def _scheduler_lr(make: Callable[[Any, Any], Any], lr0: float, t: int) -> float:
     return float(optimizer.param_groups[0]["lr"])
 
 
+def _formula(fn: Callable[..., Any]) -> Callable[..., float]:
+    """A schedule's formula, evaluated by PyTorch in float64: ``fn(torch, *args)`` with the arguments as
+    float64 tensors (so that it cannot run where a student's NumPy code runs)."""
+    def compute(*args: float) -> float:
+        torch = oracles.torch()
+        return float(fn(torch, *(torch.tensor(float(a), dtype=torch.float64) for a in args)))
+    return compute
+
+
 LR0 = st.one_of(st.sampled_from((0.1, 1.0, 0.01, 0.5, 3e-4)), st.floats(1e-4, 2.0))
 RATES = st.one_of(st.sampled_from((0.1, 0.0, 0.01, 0.5, 1.0, 0.05)), st.floats(0.0, 1.0))
 TIMES = sizes(0, 100)
@@ -791,8 +811,8 @@ EXPONENTIAL_DECAY = Task(
                 ((0, 0.1), (1, 0.09048374180359596), (5, 0.06065306597126335), (10, 0.036787944117144235),
                  (20, 0.013533528323661271), (50, 0.0006737946999085467))]
                + [(call(0.5, 0.0, 7, note="k = 0: no decay"), 0.5)], tolerance=SCHEDULE_TOLERANCE),
-        Matches(Formula("the formula lr0 * exp(-k * t)", lambda lr0, k, t: lr0 * math.exp(-k * t)), decay_calls,
-                tolerance=SCHEDULE_TOLERANCE),
+        Matches(Formula("the formula lr0 * exp(-k * t)", _formula(lambda T, lr0, k, t: lr0 * T.exp(-k * t))),
+                decay_calls, tolerance=SCHEDULE_TOLERANCE),
         Matches(Torch("torch.optim.lr_scheduler.ExponentialLR(gamma=exp(-k))", lambda c, v: _scheduler_lr(
             lambda s, o: s.ExponentialLR(o, gamma=math.exp(-c.args[1])), c.args[0], c.args[2])), decay_calls,
                 tolerance=SCHEDULE_TOLERANCE, max_examples=8),
@@ -813,8 +833,8 @@ INVERSE_TIME_DECAY = Task(
         Worked([(call(0.1, 0.1, t, note="the handout's table"), v) for t, v in
                 ((0, 0.1), (1, 0.09090909090909091), (5, 0.06666666666666667), (10, 0.05), (20, 0.03333333333333333),
                  (50, 0.016666666666666666))], tolerance=SCHEDULE_TOLERANCE),
-        Matches(Formula("the formula lr0 / (1 + k * t)", lambda lr0, k, t: lr0 / (1 + k * t)), decay_calls,
-                tolerance=SCHEDULE_TOLERANCE),
+        Matches(Formula("the formula lr0 / (1 + k * t)", _formula(lambda T, lr0, k, t: lr0 / (1 + k * t))),
+                decay_calls, tolerance=SCHEDULE_TOLERANCE),
         Matches(Torch("torch.optim.lr_scheduler.LambdaLR(lambda t: 1 / (1 + k * t))", lambda c, v: _scheduler_lr(
             lambda s, o: s.LambdaLR(o, lambda t: 1 / (1 + c.args[1] * t)), c.args[0], c.args[2])), decay_calls,
                 tolerance=SCHEDULE_TOLERANCE, max_examples=8),
@@ -838,8 +858,8 @@ STEP_DECAY = Task(
                   for t, v in ((0, 1e-2), (29, 1e-2), (30, 1e-3), (59, 1e-3), (60, 1.0000000000000002e-04),
                                (90, 1.0000000000000003e-05))],
                tolerance=SCHEDULE_TOLERANCE),
-        Matches(Formula("the formula lr0 * gamma ** floor(t / step_size)", lambda lr0, g, s, t: lr0 * g ** (t // s)),
-                step_calls, tolerance=SCHEDULE_TOLERANCE),
+        Matches(Formula("the formula lr0 * gamma ** floor(t / step_size)",
+                      _formula(lambda T, lr0, g, s, t: lr0 * g ** T.floor(t / s))), step_calls, tolerance=SCHEDULE_TOLERANCE),
         Matches(Torch("torch.optim.lr_scheduler.StepLR", lambda c, v: _scheduler_lr(
             lambda s, o: s.StepLR(o, step_size=c.args[2], gamma=c.args[1]), c.args[0], c.args[3])), step_calls,
                 tolerance=SCHEDULE_TOLERANCE, max_examples=8),
@@ -859,6 +879,7 @@ LAB = Lab(
     title="Optimizers and learning-rate schedules",
     module="optimizers",
     kind="numpy",
+    banned_source=("torch",),
     tasks=[SGD, MOMENTUM, NESTEROV, ADAGRAD, RMSPROP, ADADELTA, ADAM,
            EXPONENTIAL_DECAY, INVERSE_TIME_DECAY, STEP_DECAY],
 )

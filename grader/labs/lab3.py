@@ -4,7 +4,10 @@ PyTorch is the oracle throughout: output sizes from its functional layers, a
 network's shapes from running a ``torch.nn.Sequential`` of the same layers on a
 small input of zeros, parameter counts from layers built on the meta device (no
 data, so no initialisation), values from ``torch.nn.functional`` on every device
-present, gradients from autograd.
+present, gradients from autograd. The mistakes' producers compute with PyTorch too: the student
+release ships this file, and none of it may run as a solution where the students' code runs (a
+NumPy lab's worker cannot import torch). One-line formulas the handout prints (the output size,
+the parameter count of a layer) are no secret, and their slips stay plain arithmetic.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from grader import oracles
-from grader.checks import Formula, Matches, Raises, Reference, Torch, Worked
+from grader.checks import Matches, Raises, Reference, Torch, Worked
 from grader.spec import Call, Lab, Mistake, Task, Variant, call
 from grader.strategies import float_arrays, pair, size_or_pair, sizes
 
@@ -76,22 +79,32 @@ invalid_pool_sizes = st.one_of(
 )
 
 
+def _span(n: int, k: int, p: int, d: int) -> int:
+    """How far the windows' starts reach, n + 2p - d(k - 1) - 1 (negative when no window fits): PyTorch's conv1d
+    output at stride 1 on an input longer by ``extra`` (so that one always fits), less one and less ``extra``."""
+    extra = d * k + 2 * p + 64
+    size = _torch_size("conv", n + extra, k, 1, p, d)
+    if size is None:
+        raise ValueError("PyTorch refuses this size")
+    return size - 1 - extra
+
+
 def _conv_size_with(rounding: Any, dilated: bool = True, pad_sides: int = 2) -> Any:
+    """conv_output_size with one wrong rule: the span (from PyTorch) divided by the stride and rounded by ``rounding``,
+    with dilation left out or the padding on one side only."""
     def size(n: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
-        reach = d * (k - 1) if dilated else k - 1
-        return int(rounding((n + pad_sides * p - reach - 1) / s)) + 1
+        return int(rounding(_span(n - (2 - pad_sides) * p, k, p, d if dilated else 1) / s)) + 1
     return size
 
 
 def _pool_size_without_rule(n: int, k: int, s: int | None = None, p: int = 0, d: int = 1, ceil_mode: bool = False) -> int:
-    s = k if s is None else s
-    span = n + 2 * p - d * (k - 1) - 1
-    return (math.ceil(span / s) if ceil_mode else span // s) + 1
+    """pool_output_size with a plain ceil, without PyTorch's rule on the last window (the span from PyTorch)."""
+    return (math.ceil if ceil_mode else math.floor)(_span(n, k, p, d) / (k if s is None else s)) + 1
 
 
 def _pool_size_stride_one(n: int, k: int, s: int | None = None, p: int = 0, d: int = 1,
                           ceil_mode: bool = False) -> int | None:
-    return _pool_size_without_rule(n, k, 1, p, d, ceil_mode) if s is None else None
+    return _torch_size("pool", n, k, 1, p, d, ceil_mode) if s is None else None
 
 
 CONV_OUTPUT_SIZE = Task(
@@ -132,11 +145,17 @@ POOL_OUTPUT_SIZE = Task(
     ],
 )
 
+def _same_padding(call_: Call, variant: Variant) -> int:
+    """The padding p for which PyTorch's conv1d of an input of 32 keeps its length (the smallest, at stride 1)."""
+    k, d = (list(call_.args) + [call_.kwargs.get("dilation", 1)])[:2]
+    return next(p for p in range(0, d * k + 1) if _torch_size("conv", 32, k, 1, p, d) == 32)
+
+
 SAME_PADDING = Task(
     "same_padding", points=5,
     checks=[
         Worked([(call(3), 1), (call(5), 2), (call(1), 0), (call(3, 2), 2), (call(5, 3), 6), (call(4, 2), 3)]),
-        Matches(Formula("the formula dilation*(kernel_size-1)/2", lambda k, d=1: d * (k - 1) // 2),
+        Matches(Torch("the padding with which torch.nn.functional.conv1d keeps the size at stride 1", _same_padding),
                 st.builds(lambda k, d: call(2 * k + 1, d), sizes(0, 6), sizes(1, 4)), max_examples=20),
         Raises("ValueError", st.builds(lambda k: call(2 * k, note="an even kernel has no symmetric 'same' padding"),
                                        sizes(1, 6)), max_examples=10),
@@ -252,7 +271,23 @@ def _module(kind: str, channels: int, *settings: Any) -> Any:
         return layer
     if kind in ("maxpool", "avgpool"):
         return (nn.MaxPool2d if kind == "maxpool" else nn.AvgPool2d)(*settings)
+    if kind == "pad":  # for the mistakes' networks: padding (left, right, top, bottom) added by itself
+        return nn.ZeroPad2d(*settings)
     return nn.ReLU() if kind == "relu" else nn.Flatten(0)
+
+
+def _settings(layer: dict[str, Any]) -> tuple[Any, ...]:
+    """A layer's dict as the arguments of its torch.nn module (after the input channels)."""
+    kind = layer["type"]
+    if kind == "conv":
+        return (layer["out_channels"], _freeze(layer["kernel_size"]), _freeze(layer.get("stride", 1)),
+                _freeze(layer.get("padding", 0)))
+    if kind in ("maxpool", "avgpool"):
+        return (_freeze(layer["kernel_size"]), _freeze(layer.get("stride", layer["kernel_size"])),
+                _freeze(layer.get("padding", 0)))
+    if kind == "pad":
+        return (_freeze(layer["padding"]),)
+    return (layer["out_features"],) if kind == "linear" else ()
 
 
 def _torch_network(input_shape: tuple[int, ...], layers: list[dict[str, Any]]) -> tuple[list[tuple[int, ...]], int]:
@@ -268,15 +303,7 @@ def _torch_network(input_shape: tuple[int, ...], layers: list[dict[str, Any]]) -
             raise _Refused(f"{kind} on a flat input")
         if kind == "linear" and x.dim() != 1:
             raise _Refused("linear on an unflattened input")
-        if kind == "conv":
-            settings: tuple[Any, ...] = (layer["out_channels"], _freeze(layer["kernel_size"]),
-                                         _freeze(layer.get("stride", 1)), _freeze(layer.get("padding", 0)))
-        elif kind in ("maxpool", "avgpool"):
-            settings = (_freeze(layer["kernel_size"]), _freeze(layer.get("stride", layer["kernel_size"])),
-                        _freeze(layer.get("padding", 0)))
-        else:
-            settings = (layer["out_features"],) if kind == "linear" else ()
-        network.append(_module(kind, int(x.shape[0]), *settings))
+        network.append(_module(kind, int(x.shape[0]), *_settings(layer)))
         try:
             x = network[-1](x)
         except (RuntimeError, ValueError) as refused:
@@ -339,22 +366,19 @@ INVALID_NETWORKS = [
 
 def _shapes_with(input_shape: tuple[int, ...], layers: list[dict[str, Any]], pad_sides: int = 2,
                  pool_stride_one: bool = False) -> list[tuple[int, ...]]:
-    """Shapes after each layer as a student with one wrong rule would compute them (for hints)."""
-    shape, shapes = tuple(input_shape), []
+    """Shapes after each layer as a student with one wrong rule traces them (for hints), from PyTorch: the
+    network with its pools given stride 1, or with each layer's padding added on one side only."""
+    changed: list[dict[str, Any]] = []
     for layer in layers:
-        kind = layer["type"]
-        if kind in ("conv", "maxpool", "avgpool"):
-            k, p = pair(layer["kernel_size"]), pair(layer.get("padding", 0))
-            default = 1 if kind == "conv" or pool_stride_one else layer["kernel_size"]
-            step = pair(layer.get("stride", default))
-            c = layer["out_channels"] if kind == "conv" else shape[0]
-            shape = (c, *((n + pad_sides * pp - kk) // ss + 1 for n, kk, ss, pp in zip(shape[1:], k, step, p)))
-        elif kind == "flatten":
-            shape = (math.prod(shape),)
-        elif kind == "linear":
-            shape = (layer["out_features"],)
-        shapes.append(shape)
-    return shapes
+        layer = dict(layer)
+        if pool_stride_one and layer["type"] in ("maxpool", "avgpool"):
+            layer.setdefault("stride", 1)
+        if pad_sides == 1 and layer["type"] in ("conv", "maxpool", "avgpool") and layer.get("padding", 0) != 0:
+            ph, pw = pair(layer.pop("padding"))
+            changed.append({"type": "pad", "padding": (pw, 0, ph, 0)})
+        changed.append(layer)
+    shapes, _ = _torch_network(tuple(input_shape), changed)
+    return [shape for shape, layer in zip(shapes, changed) if layer["type"] != "pad"]
 
 
 def _traced_as(**rule: Any) -> Any:
@@ -380,15 +404,12 @@ TRACE_SHAPES = Task(
 
 
 def _params_with_image_channels(c: Call) -> int:
+    """The parameters of the network's layers (from PyTorch) if every conv layer took the image's channels."""
     input_shape, layers = c.args
     shapes = [tuple(input_shape)] + _torch_network(input_shape, layers)[0]
-    total = 0
-    for before, layer in zip(shapes, layers):
-        if layer["type"] == "conv":
-            total += layer["out_channels"] * (input_shape[0] * math.prod(pair(layer["kernel_size"])) + 1)
-        elif layer["type"] == "linear":
-            total += (before[0] + 1) * layer["out_features"]
-    return total
+    return sum(p.numel() for before, layer in zip(shapes, layers) if layer["type"] in ("conv", "linear")
+               for p in _module(layer["type"], input_shape[0] if layer["type"] == "conv" else before[0],
+                                *_settings(layer)).parameters())
 
 
 COUNT_PARAMS = Task(
@@ -584,42 +605,38 @@ def _max_pool_zero_padding(x: np.ndarray, kernel_size: Any, stride: Any = None, 
     return oracles.numpy(t.nn.functional.max_pool2d(oracles.tensor(xp), kernel_size, stride))
 
 
-def _max_pool_grad_ties(last: bool, spread: bool) -> Any:
-    """The gradient of max pooling if ties went to the last maximum, or to every maximum."""
+def _max_pool_grad_with(route: str) -> Any:
+    """The gradient of max pooling routed a wrong way, by PyTorch: each window's gradient goes to every maximum
+    of a tie ("every"), to the last maximum ("last"), to the maximum found by unravelling the window's flat
+    argmax column by column ("column-major"), or to the first maximum with windows that share it overwriting
+    each other instead of adding up ("overwritten")."""
     def produce(dout: np.ndarray, x: np.ndarray, kernel_size: Any, stride: Any = None) -> np.ndarray:
+        t = oracles.torch()
+        F = t.nn.functional
         (kh, kw), (sh, sw) = pair(kernel_size), pair(kernel_size if stride is None else stride)
-        dx = np.zeros_like(x)
-        for i in range(dout.shape[2]):
-            for j in range(dout.shape[3]):
-                win = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
-                top = win == win.max(axis=(2, 3), keepdims=True)
-                if not spread:
-                    order = top.reshape(*top.shape[:2], -1)
-                    pick = (order.shape[-1] - 1 - order[..., ::-1].argmax(-1)) if last else order.argmax(-1)
-                    top = np.zeros_like(order)
-                    np.put_along_axis(top, pick[..., None], True, -1)
-                    top = top.reshape(win.shape)
-                dx[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw] += top * dout[:, :, i:i + 1, j:j + 1]
-        return dx
-    return produce
-
-
-def _max_pool_grad_routed(add: bool = True, column_major: bool = False) -> Any:
-    """Route each window's gradient to its first maximum, optionally the wrong way."""
-    def produce(dout: np.ndarray, x: np.ndarray, kernel_size: Any, stride: Any = None) -> np.ndarray:
-        (kh, kw), (sh, sw) = pair(kernel_size), pair(kernel_size if stride is None else stride)
-        n, c, oh, ow = dout.shape
-        win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
-        arg = win.reshape(n, c, oh, ow, kh * kw).argmax(axis=-1)
-        rows, cols = (arg % kh, arg // kh) if column_major else (arg // kw, arg % kw)
-        nn_, cc, ii, jj = np.indices((n, c, oh, ow))
-        index = (nn_, cc, ii * sh + rows, jj * sw + cols)
-        dx = np.zeros_like(x)
-        if add:
-            np.add.at(dx, index, dout)
+        planes, rows, cols = x.shape[0] * x.shape[1], x.shape[2], x.shape[3]
+        grads = t.as_tensor(dout).reshape(planes, 1, -1)
+        windows = F.unfold(t.as_tensor(x).reshape(planes, 1, rows, cols), (kh, kw), stride=(sh, sw))  # (planes, kh*kw, L)
+        tops = windows == windows.amax(1, keepdim=True)
+        if route == "every":
+            chosen = tops
         else:
-            dx[index] = dout
-        return dx
+            first = tops.to(t.uint8).argmax(1)  # the first maximum, row-major
+            if route == "last":
+                first = kh * kw - 1 - tops.flip(1).to(t.uint8).argmax(1)
+            elif route == "column-major":
+                first = (first % kh) * kw + first // kh
+            chosen = F.one_hot(first, kh * kw).transpose(1, 2).to(t.bool)
+        if route != "overwritten":
+            dx = F.fold(chosen.to(grads.dtype) * grads, (rows, cols), (kh, kw), stride=(sh, sw))
+            return dx.reshape(x.shape).numpy()
+        columns = cols - kw + 1
+        flat = t.zeros(planes, rows * cols, dtype=grads.dtype)
+        for window in range(grads.shape[2]):  # in order: a later window overwrites an earlier one
+            row, col = divmod(window, (columns - 1) // sw + 1)
+            where = (row * sh + first[:, window] // kw) * cols + col * sw + first[:, window] % kw
+            flat[t.arange(planes), where] = grads[:, 0, window]
+        return flat.reshape(x.shape).numpy()
     return produce
 
 
@@ -650,13 +667,13 @@ MAX_POOL2D_BACKWARD = Task(
     ],
     mistakes=[
         Mistake("on a tie the gradient went to every maximum: it goes to the first maximum only (row-major order)",
-                produces=_max_pool_grad_ties(last=False, spread=True)),
+                produces=_max_pool_grad_with("every")),
         Mistake("on a tie the gradient went to the last maximum: it goes to the first maximum (row-major order)",
-                produces=_max_pool_grad_ties(last=True, spread=False)),
+                produces=_max_pool_grad_with("last")),
         Mistake("windows overlap (stride < kernel): when two windows share a maximum their gradients add up "
-                "(use += or np.add.at, not assignment)", produces=_max_pool_grad_routed(add=False)),
+                "(use += or np.add.at, not assignment)", produces=_max_pool_grad_with("overwritten")),
         Mistake("the window's argmax was unravelled column by column: flat index i of a KHxKW window is row i // KW, "
-                "column i % KW (row-major)", produces=_max_pool_grad_routed(column_major=True)),
+                "column i % KW (row-major)", produces=_max_pool_grad_with("column-major")),
     ],
 )
 
@@ -692,6 +709,7 @@ LAB = Lab(
     title="Convolution and pooling",
     module="conv",
     kind="numpy",
+    banned_source=("torch",),
     tasks=[CONV_OUTPUT_SIZE, POOL_OUTPUT_SIZE, SAME_PADDING, CONV2D_PARAMS, LINEAR_PARAMS, TRACE_SHAPES, COUNT_PARAMS,
            CONV2D_FORWARD, CONV2D_BACKWARD, MAX_POOL2D_FORWARD, MAX_POOL2D_BACKWARD, AVG_POOL2D_FORWARD],
 )

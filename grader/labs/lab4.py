@@ -9,6 +9,11 @@ a tensor made on the CPU inside the function, or data moved off the device, show
 machine without a GPU. The unrolled ``lstm`` is compared step by step, so a failure names the first
 time step at which it leaves ``nn.LSTM``. Banned layers and kernels are refused in the source and,
 however they are reached, at run time.
+
+The mistakes' producers run PyTorch's own layers on changed inputs (their gate blocks reordered, a
+bias zeroed, c replaced by h), which the students' code may not call; the few that must compute
+a cell from the same tensor operations a student uses live in ``grader.labs.lab4_withheld``,
+which the student release leaves out (their hints are given on submission).
 """
 
 from __future__ import annotations
@@ -21,10 +26,10 @@ import numpy as np
 from hypothesis import strategies as st
 
 from grader import oracles
-from grader.checks import Gradients, Matches, NoBannedCalls, Property, Torch, Worked, failure_message, hints_for
+from grader.checks import Gradients, Matches, Property, Torch, Worked, failure_message, hints_for
 from grader.compare import difference
 from grader.engine import CheckFailed, Context
-from grader.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call
+from grader.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
 from grader.strategies import float_arrays, shapes, sizes
 from grader.wire import TensorValue
 
@@ -58,6 +63,7 @@ TRIPWIRES = (
 # Refused when the task's source names them (torch.ops.aten gets no tripwire: PyTorch's own lazily
 # imported modules read its operators; the run-time refusal covers it by name).
 BANNED = TRIPWIRES + ("torch._VF", "torch._C._VariableFunctions", *(f"torch.ops.aten.{name}" for name in _KERNELS))
+WITHHELD = "grader.labs.lab4_withheld"  # the mistake producers the student release leaves out
 
 
 # ----------------------------------------------------------------------------- oracles
@@ -69,6 +75,7 @@ def _layer(kind: str, inputs: int, hidden: int) -> Any:
     ``functional_call`` swaps in the student's weights for each call."""
     nn = oracles.torch().nn
     make = {"rnn": lambda: nn.RNNCell(inputs, hidden, nonlinearity="tanh", device="meta"),
+            "rnn_relu": lambda: nn.RNNCell(inputs, hidden, nonlinearity="relu", device="meta"),
             "lstm_cell": lambda: nn.LSTMCell(inputs, hidden, device="meta"),
             "gru": lambda: nn.GRUCell(inputs, hidden, device="meta"),
             "lstm": lambda: nn.LSTM(inputs, hidden, device="meta")}
@@ -85,6 +92,10 @@ def _run(kind: str, inputs: tuple[Any, ...], weights: Sequence[Any], suffix: str
 
 def torch_rnn_cell(x: Any, h: Any, *weights: Any) -> Any:
     return _run("rnn", (x, h), weights)
+
+
+def torch_rnn_relu_cell(x: Any, h: Any, *weights: Any) -> Any:
+    return _run("rnn_relu", (x, h), weights)
 
 
 def torch_lstm_cell(x: Any, h: Any, c: Any, *weights: Any) -> Any:
@@ -269,10 +280,6 @@ def _same(a: Any, b: Any) -> bool:
 # ----------------------------------------------------------------------------- rnn_cell
 
 
-def _rnn_pre(x: Any, h: Any, W_ih: Any, W_hh: Any, b_ih: Any, b_hh: Any) -> Any:
-    return x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
-
-
 RNN_CELL = Task(
     "rnn_cell", points=14,
     checks=[
@@ -283,14 +290,13 @@ RNN_CELL = Task(
         Gradients("autograd through torch.nn.RNNCell", torch_rnn_cell, wrt=tuple(range(6)), cases=cell_calls(1),
                   examples=_cell_edges(1), variants=DEVICES_BOTH, tolerance=GRADS, max_examples=8),
         Matches(Torch("torch.nn.RNNCell", _meta_oracle(torch_rnn_cell)), cell_calls(1), variants=META,
-                name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4),
-        NoBannedCalls(BANNED),
+                name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4, gate=True),
     ],
     mistakes=[
         Mistake("sigmoid where tanh belongs: the RNN cell squashes with tanh, so h' lies in (-1, 1), not (0, 1)",
-                produces=lambda *a: oracles.torch().sigmoid(_rnn_pre(*a))),
+                produces=withheld(WITHHELD, "rnn_sigmoid")),
         Mistake("ReLU where tanh belongs: torch.nn.RNNCell's nonlinearity is tanh",
-                produces=lambda *a: oracles.torch().relu(_rnn_pre(*a))),
+                produces=torch_rnn_relu_cell),
         Mistake("b_hh is missing: PyTorch's cells add both biases, x @ W_ih.T + b_ih + h @ W_hh.T + b_hh",
                 produces=lambda x, h, W_ih, W_hh, b_ih, b_hh: torch_rnn_cell(x, h, W_ih, W_hh, b_ih, 0 * b_hh)),
         Mistake("b_ih is missing: PyTorch's cells add both biases, x @ W_ih.T + b_ih + h @ W_hh.T + b_hh",
@@ -309,34 +315,6 @@ RNN_CELL = Task(
 # ----------------------------------------------------------------------------- lstm_cell
 
 
-def _lstm_gates(x: Any, h: Any, W_ih: Any, W_hh: Any, b_ih: Any, b_hh: Any, candidate: str = "tanh") -> Any:
-    """i, f, g, o of PyTorch's LSTM cell (the candidate squashed with ``candidate``)."""
-    t = oracles.torch()
-    i, f, g, o = (x @ W_ih.T + b_ih + h @ W_hh.T + b_hh).chunk(4, dim=-1)
-    return t.sigmoid(i), t.sigmoid(f), getattr(t, candidate)(g), t.sigmoid(o)
-
-
-def _lstm_with(cell: Callable[..., tuple[Any, Any]]) -> Callable[..., tuple[Any, Any]]:
-    """A producer: ``cell(c, (i, f, g, o))`` returns the (h', c') the mistake computes."""
-    def produce(x: Any, h: Any, c: Any, *weights: Any) -> tuple[Any, Any]:
-        return cell(h, c, _lstm_gates(x, h, *weights))
-    return produce
-
-
-def _lstm_float32_gates(x: Any, h: Any, c: Any, W_ih: Any, W_hh: Any, b_ih: Any, b_hh: Any) -> tuple[Any, Any]:
-    t = oracles.torch()
-    gates = t.zeros(x.shape[0], W_ih.shape[0], dtype=t.float32, device=x.device)
-    gates += x @ W_ih.T + b_ih
-    gates += h @ W_hh.T + b_hh
-    gate_i, gate_f, gate_g, gate_o = t.tensor_split(gates, 4, dim=1)
-    c_new = t.sigmoid(gate_f) * c + t.sigmoid(gate_i) * t.tanh(gate_g)
-    return t.sigmoid(gate_o) * t.tanh(c_new), c_new
-
-
-def _tanh(value: Any) -> Any:
-    return oracles.torch().tanh(value)
-
-
 LSTM_CELL = Task(
     "lstm_cell", points=24, returns=("h'", "c'"),
     checks=[
@@ -350,8 +328,7 @@ LSTM_CELL = Task(
                   examples=_cell_edges(4, cell_state=True), variants=DEVICES_BOTH, tolerance=GRADS, max_examples=8),
         Matches(Torch("torch.nn.LSTMCell", _meta_oracle(torch_lstm_cell)), cell_calls(4, cell_state=True),
                 variants=META,
-                name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4),
-        NoBannedCalls(BANNED),
+                name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4, gate=True),
     ],
     mistakes=[
         Mistake("wrong gate order: PyTorch stacks the blocks of W_ih, W_hh, b_ih and b_hh as i, f, g, o (the candidate "
@@ -361,18 +338,17 @@ LSTM_CELL = Task(
                 "gates.chunk(4, dim=-1) then gives them in that order",
                 detects=_wrong_gate_order(torch_lstm_cell, 2, 4, named=[(0, 1, 3, 2)])),
         Mistake("the forget gate multiplied h where the old cell state belongs: c' = f * c + i * g",
-                produces=_lstm_with(lambda h, c, gates: _cell_from(gates, h))),
+                produces=lambda x, h, c, *w: torch_lstm_cell(x, h, h, *w)),
         Mistake("h' must come from the new cell state: h' = o * tanh(c'), not o * tanh(h)",
-                produces=_lstm_with(lambda h, c, gates: (gates[3] * _tanh(h), _cell_from(gates, c)[1]))),
+                produces=withheld(WITHHELD, "lstm_h_from_old_h")),
         Mistake("h' must come from the new cell state: compute c' = f * c + i * g first, then h' = o * tanh(c'), "
                 "not o * tanh(c) of the old cell state",
-                produces=_lstm_with(lambda h, c, gates: (gates[3] * _tanh(c), _cell_from(gates, c)[1]))),
+                produces=withheld(WITHHELD, "lstm_h_from_old_c")),
         Mistake("sigmoid on the candidate g: the gates i, f and o use sigmoid, but the candidate g uses tanh "
                 "(new content may be negative)",
-                produces=lambda x, h, c, W_ih, W_hh, b_ih, b_hh: _cell_from(
-                    _lstm_gates(x, h, W_ih, W_hh, b_ih, b_hh, candidate="sigmoid"), c)),
+                produces=withheld(WITHHELD, "lstm_sigmoid_candidate")),
         Mistake("tanh is missing on the cell state: h' = o * tanh(c'), not o * c'",
-                produces=_lstm_with(lambda h, c, gates: (gates[3] * _cell_from(gates, c)[1], _cell_from(gates, c)[1]))),
+                produces=withheld(WITHHELD, "lstm_no_tanh_on_c")),
         Mistake("b_hh is missing: the gates add both biases, x @ W_ih.T + b_ih + h @ W_hh.T + b_hh",
                 produces=lambda x, h, c, W_ih, W_hh, b_ih, b_hh: torch_lstm_cell(x, h, c, W_ih, W_hh, b_ih, 0 * b_hh)),
         Mistake("h' and c' are swapped: return (h', c') in that order",
@@ -380,38 +356,10 @@ LSTM_CELL = Task(
         Mistake("float64 values went through a float32 tensor (a torch.zeros(...) buffer without dtype=, or .float()), "
                 "which rounds them: the dtype of every tensor you create must be the inputs' (dtype=x.dtype, "
                 "device=x.device), or build the result from the inputs without a buffer",
-                produces=_lstm_float32_gates),
+                produces=withheld(WITHHELD, "lstm_float32_gates")),
         OFF_DEVICE,
     ],
 )
-
-
-def _cell_from(gates: Any, c: Any) -> tuple[Any, Any]:
-    """(h', c') from activated gates i, f, g, o and a cell state c."""
-    i, f, g, o = gates
-    c_new = f * c + i * g
-    return o * _tanh(c_new), c_new
-
-
-# ----------------------------------------------------------------------------- gru_cell
-
-
-def _gru_with(candidate: Callable[..., Any], blend: Callable[[Any, Any, Any], Any] | None = None) -> Callable[..., Any]:
-    """A producer: the GRU with its candidate n computed by ``candidate(gi_n, h, W_hn, b_hn, r)``
-    (and its blend by ``blend(z, n, h)``)."""
-    def produce(x: Any, h: Any, W_ih: Any, W_hh: Any, b_ih: Any, b_hh: Any) -> Any:
-        t = oracles.torch()
-        (x_r, x_z, x_n), (W_hr, W_hz, W_hn), (b_hr, b_hz, b_hn) = \
-            (x @ W_ih.T + b_ih).chunk(3, dim=-1), W_hh.chunk(3), b_hh.chunk(3)
-        r = t.sigmoid(x_r + h @ W_hr.T + b_hr)
-        z = t.sigmoid(x_z + h @ W_hz.T + b_hz)
-        n = candidate(x_n, h, W_hn, b_hn, r)
-        return (blend or (lambda z_, n_, h_: (1 - z_) * n_ + z_ * h_))(z, n, h)
-    return produce
-
-
-def _tanh_n(x_n: Any, h: Any, W_hn: Any, b_hn: Any, r: Any) -> Any:
-    return _tanh(x_n + r * (h @ W_hn.T + b_hn))
 
 
 GRU_EXAMPLE = (np.array([[1.0]]), np.array([[0.5]]), np.array([[1.0], [-1.0], [2.0]]), np.array([[1.0], [1.0], [1.0]]),
@@ -427,39 +375,30 @@ GRU_CELL = Task(
         Gradients("autograd through torch.nn.GRUCell", torch_gru_cell, wrt=tuple(range(6)), cases=cell_calls(3),
                   examples=_cell_edges(3), variants=DEVICES_BOTH, tolerance=GRADS, max_examples=8),
         Matches(Torch("torch.nn.GRUCell", _meta_oracle(torch_gru_cell)), cell_calls(3), variants=META,
-                name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4),
-        NoBannedCalls(BANNED),
+                name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4, gate=True),
     ],
     mistakes=[
         Mistake("the reset gate was applied outside (W_hn h + b_hn): r multiplies the whole hidden term, its bias "
                 "included, n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), not r * (W_hn h) + b_hn",
-                produces=_gru_with(lambda x_n, h, W_hn, b_hn, r: _tanh(x_n + r * (h @ W_hn.T) + b_hn))),
+                produces=withheld(WITHHELD, "gru_reset_outside")),
         Mistake("the reset gate was applied to h before the matrix, W_hn (r * h) (the original paper's GRU): "
                 "PyTorch applies it after, n = tanh(W_in x + b_in + r * (W_hn h + b_hn))",
-                produces=_gru_with(lambda x_n, h, W_hn, b_hn, r: _tanh(x_n + (r * h) @ W_hn.T + b_hn))),
+                produces=withheld(WITHHELD, "gru_reset_before_matrix")),
         Mistake("the reset gate multiplied the input part of n too: keep x @ W_ih.T + b_ih and h @ W_hh.T + b_hh "
                 "apart for the n block, and let r multiply only (W_hn h + b_hn)",
-                detects=lambda c, e, r: _same(_gru_summed(*oracles.materialize(c.args)), r)),
+                detects=lambda c, e, r: _same(withheld(WITHHELD, "gru_summed")(*oracles.materialize(c.args)), r)),
         Mistake("the update gate is on the wrong side (z and 1 - z swapped): PyTorch's GRU is "
                 "h' = (1 - z) * n + z * h, so z keeps the old state",
-                produces=_gru_with(_tanh_n, lambda z, n, h: z * n + (1 - z) * h)),
+                produces=withheld(WITHHELD, "gru_update_swapped")),
         Mistake("wrong gate order: the blocks of W_ih, W_hh, b_ih and b_hh are r, z, n (reset, update, candidate)",
                 detects=_wrong_gate_order(torch_gru_cell, 1, 3)),
         Mistake("sigmoid on the candidate n: the gates r and z use sigmoid, the candidate n uses tanh",
-                produces=_gru_with(lambda x_n, h, W_hn, b_hn, r:
-                                   oracles.torch().sigmoid(x_n + r * (h @ W_hn.T + b_hn)))),
+                produces=withheld(WITHHELD, "gru_sigmoid_candidate")),
         Mistake("b_hh is missing: the gates add both biases, and b_hn sits inside r * (W_hn h + b_hn)",
                 produces=lambda x, h, W_ih, W_hh, b_ih, b_hh: torch_gru_cell(x, h, W_ih, W_hh, b_ih, 0 * b_hh)),
         OFF_DEVICE,
     ],
 )
-
-
-def _gru_summed(x: Any, h: Any, W_ih: Any, W_hh: Any, b_ih: Any, b_hh: Any) -> Any:
-    t = oracles.torch()
-    r, z, n = (x @ W_ih.T + b_ih + h @ W_hh.T + b_hh).chunk(3, dim=-1)
-    r, z = t.sigmoid(r), t.sigmoid(z)
-    return oracles.plain((1 - z) * t.tanh(r * n) + z * h)
 
 
 # ----------------------------------------------------------------------------- lstm
@@ -538,8 +477,7 @@ LSTM = Task(
         Gradients("autograd through torch.nn.LSTM", torch_lstm, wrt=tuple(range(7)), cases=lstm_calls(),
                   examples=LSTM_EDGES[:1], variants=DEVICES_BOTH, tolerance=GRADS, max_examples=8),
         Matches(Torch("torch.nn.LSTM", _meta_oracle(torch_lstm)), lstm_calls(), variants=META,
-                name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4),
-        NoBannedCalls(BANNED),
+                name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4, gate=True),
     ],
     mistakes=[
         Mistake("out was stacked along the wrong axis: torch.stack(outputs, dim=0) puts time first, (T, N, H); "
@@ -591,8 +529,7 @@ EMBEDDING = Task(
                   examples=EMBEDDING_EDGES[:1], variants=DEVICES_BOTH, tolerance=GRADS, max_examples=8),
         # 0-d ids are left out here: indexing with a 0-d meta tensor asks for its value, which meta has not
         Matches(Torch("torch.nn.functional.embedding", _meta_oracle(torch_embedding)), embedding_calls(min_dims=1),
-                variants=META, name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4),
-        NoBannedCalls(BANNED),
+                variants=META, name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4, gate=True),
     ],
     mistakes=[
         Mistake("the ids were flattened and the result never reshaped: it has shape ids.shape + (E,) "
@@ -613,4 +550,6 @@ LAB = Lab(
     kind="torch",
     tasks=[RNN_CELL, LSTM_CELL, GRU_CELL, LSTM, EMBEDDING],
     banned_calls=TRIPWIRES,
+    banned_source=BANNED,
+    withheld=WITHHELD,
 )

@@ -13,7 +13,14 @@ before PyTorch 2.5), so the oracles run those rows unmasked and zero them afterw
 Properties that hold for any correct answer complete the parity checks: weight
 rows sum to one over the allowed keys, permuting the tokens permutes the output,
 a causal attention does not look ahead, scores of ±1e4 stay finite, and fully
-masked rows give zeros.
+masked rows give zeros (the properties that zeros satisfy too are gates).
+
+The mistakes' producers run these oracles (built on PyTorch's own attention, which the
+students' code may not call) on changed inputs; the few that must compute attention or the
+positional encoding from the same tensor operations a student uses live in
+``grader.labs.lab5_withheld``, which the student release leaves out (their hints are given on
+submission). The oracles of the small tasks take the call itself, so none of them can stand in
+for a student's function.
 """
 
 from __future__ import annotations
@@ -27,11 +34,11 @@ import numpy as np
 from hypothesis import strategies as st
 
 from grader import oracles
-from grader.checks import (Gradients, Matches, NoBannedCalls, Property, Torch, Worked, compare_result,
+from grader.checks import (Gradients, Matches, Property, Torch, Worked, compare_result,
                            failure_message, hints_for)
 from grader.compare import difference
 from grader.engine import CheckFailed, Context
-from grader.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call
+from grader.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
 from grader.strategies import float_arrays, shapes, sizes
 from grader.wire import TensorValue
 
@@ -70,6 +77,7 @@ TRIPWIRES = (
 # torch.ops.aten's operators get no tripwire: PyTorch's own lazily imported modules (meta kernels,
 # distributed tensors) read them, so a submission's source is searched for them instead.
 BANNED = TRIPWIRES + tuple(f"torch.ops.aten.{name}" for name in ("scaled_dot_product_attention", *_KERNELS))
+WITHHELD = "grader.labs.lab5_withheld"  # the mistake producers the student release leaves out
 
 
 def _oracle(fn: Callable[..., Any]) -> Callable[[Call, Variant], Any]:
@@ -239,25 +247,6 @@ def _attend(q: Any, k: Any, v: Any, mask: Any = None) -> tuple[Any, Any]:
     return out.to(dtype), weights.to(dtype)
 
 
-def _attend_with(scores_of: Callable[[Any, Any], Any], softmax_dim: int = -1, fill: str = "lowest",
-                 zero_rows: bool = True, mask_after: bool = False) -> Callable[..., Any]:
-    """Attention computed a wrong way, for a mistake's producer."""
-    def produce(q: Any, k: Any, v: Any, mask: Any = None) -> tuple[Any, Any]:
-        t = oracles.torch()
-        dtype = q.dtype
-        q, k, v = q.double(), k.double(), v.double()
-        scores = scores_of(q, k)
-        if mask is not None and not mask_after:
-            scores = scores.masked_fill(~mask, t.finfo(t.float64).min if fill == "lowest" else 0.0)
-        weights = t.softmax(scores, dim=softmax_dim)
-        if mask is not None and (mask_after or softmax_dim != -1):
-            weights = weights * mask
-        elif mask is not None and zero_rows:
-            weights = weights * mask.any(dim=-1, keepdim=True)
-        return (weights @ v).to(dtype), weights.to(dtype)
-    return produce
-
-
 def _inverted(fn: Callable[..., Any], position: int) -> Callable[..., Any]:
     """A producer: the oracle with the mask negated (the nn.MultiheadAttention habit, True = blocked)."""
     def produce(*args: Any, mask: Any = None) -> Any:
@@ -351,14 +340,14 @@ SCALED_DOT_PRODUCT_ATTENTION = Task(
         Gradients("autograd through torch.nn.functional.scaled_dot_product_attention", _attend, wrt=(0, 1, 2),
                   cases=attention_calls(), variants=DEVICES_BOTH, tolerance=GRADS, max_examples=6),
         Property("weight rows sum to one over the allowed keys", _rows_sum_to_one,
-                 cases=attention_calls(("random", "fully masked", "padding")), variants=CPU_64, max_examples=8),
+                 cases=attention_calls(("random", "fully masked", "padding")), variants=CPU_64, max_examples=8,
+                 aspects=("weights",)),
         Property("a fully masked query row gives zero weights and a zero output",
                  lambda ctx, c: _fully_masked_rows_are_zero(ctx, c, 3, _attend, lambda _: np.zeros(1), "zero"),
-                 cases=attention_calls(("fully masked",)), variants=CPU_BOTH, max_examples=6),
+                 cases=attention_calls(("fully masked",)), variants=CPU_BOTH, max_examples=6, gate=True),
         Matches(Torch("torch.nn.functional.scaled_dot_product_attention", _oracle(_attend)), large_score_calls(),
                 examples=LARGE_SCORES, variants=DEVICES_BOTH, tolerance=VALUES, max_examples=6,
                 name="finite and correct for scores up to ±1e4"),
-        NoBannedCalls(BANNED),
     ],
     mistakes=[
         Mistake("the scores are not scaled: divide q @ kᵀ by sqrt(d), d = q.shape[-1]",
@@ -367,15 +356,15 @@ SCALED_DOT_PRODUCT_ATTENTION = Task(
                 "variance d, so its standard deviation is sqrt(d)",
                 produces=lambda q, k, v, mask=None: _attend(q / math.sqrt(q.shape[-1]), k, v, mask)),
         Mistake("the softmax ran over the queries (dim=-2): each query's weights are a softmax over the keys, "
-                "the last axis (softmax(scores, dim=-1))", produces=_attend_with(_scaled, softmax_dim=-2)),
+                "the last axis (softmax(scores, dim=-1))", produces=withheld(WITHHELD, "attend_softmax_over_queries")),
         Mistake("the mask was applied after the softmax: blocked keys must be removed before it (scores filled with "
                 "-inf or a very negative number), so that each row renormalises over the allowed keys",
-                produces=_attend_with(_scaled, mask_after=True)),
+                produces=withheld(WITHHELD, "attend_mask_after_softmax")),
         Mistake("the mask's polarity is inverted: in this lab True means 'may attend' (as in "
                 "F.scaled_dot_product_attention); fill the scores where the mask is False",
                 produces=_inverted(_attend, 3)),
         Mistake("the blocked scores were set to 0 instead of -inf (or a very negative number): exp(0) = 1, so "
-                "blocked keys still get weight", produces=_attend_with(_scaled, fill="zero", zero_rows=False)),
+                "blocked keys still get weight", produces=withheld(WITHHELD, "attend_blocked_as_zero")),
         Mistake("NaN on a fully masked query row: when every key of a row is blocked, softmax of all -inf is 0/0; "
                 "fill with a large finite negative number (torch.finfo(dtype).min) and zero those rows explicitly",
                 detects=_nan_where_fully_masked(3)),
@@ -386,9 +375,9 @@ SCALED_DOT_PRODUCT_ATTENTION = Task(
 # ----------------------------------------------------------------------------- causal_mask
 
 
-def _causal(length: int, device: Any = None) -> Any:
-    t = oracles.torch()
-    return t.ones(length, length, dtype=t.bool, device=device).tril()
+def _lower(length: int, device: Any, diagonal: int) -> Any:
+    """A bool (length, length) tensor on ``device``, True on and below the ``diagonal``-th diagonal (NumPy's tri)."""
+    return oracles.tensor(np.tri(length, length, diagonal, dtype=bool), device)
 
 
 def _causal_call(ctx: Context, call_: Call) -> Call:
@@ -400,7 +389,7 @@ def _causal_call(ctx: Context, call_: Call) -> Call:
 
 def _causal_matches(ctx: Context, call_: Call) -> None:
     call_ = _causal_call(ctx, call_)
-    expected = oracles.plain(_causal(call_.args[0], ctx.variant.device))
+    expected = oracles.plain(_lower(call_.args[0], ctx.variant.device, 0))
     received = ctx.student(call_)
     problem = compare_result(ctx, expected, received, EXACT)
     if problem:
@@ -434,13 +423,13 @@ CAUSAL_MASK = Task(
                  examples=[call(0), call(1), call(4, note="the handout's 4x4 causal mask")],
                  cases=st.builds(lambda n, d: call(n, device="cpu") if d else call(n), sizes(0, 9), st.booleans()),
                  variants=DEVICES, max_examples=6),
-        Property("creates the mask on the requested device", _uses_device, examples=[Call(())]),
+        Property("creates the mask on the requested device", _uses_device, examples=[Call(())], gate=True),
     ],
     mistakes=[
         Mistake("the mask lets a query see the future: True must be on and below the diagonal (key j <= query i), "
-                "torch.tril, not torch.triu", produces=lambda n, device=None: _causal(n, device).T),
+                "torch.tril, not torch.triu", produces=lambda n, device=None: _lower(n, device, 0).T),
         Mistake("the diagonal must be True: a query may attend to its own position (tril with diagonal=0)",
-                produces=lambda n, device=None: _causal(n, device).tril(-1)),
+                produces=lambda n, device=None: _lower(n, device, -1)),
         Mistake("causal_mask must return a bool tensor (True = may attend), not 0/1 floats or an additive 0/-inf mask",
                 detects=lambda c, e, r: isinstance(r, TensorValue) and r.dtype != "bool"),
     ],
@@ -511,11 +500,10 @@ SELF_ATTENTION = Task(
         Gradients("autograd through torch.nn.functional.scaled_dot_product_attention", _self_attend, wrt=(0, 1, 2, 3),
                   cases=self_attention_calls(), variants=DEVICES_BOTH, tolerance=GRADS, max_examples=6),
         Property("permuting the tokens permutes the output", _permuting_tokens_permutes_output,
-                 cases=self_attention_calls(("none", "random")), variants=CPU_64, max_examples=6),
+                 cases=self_attention_calls(("none", "random")), variants=CPU_64, max_examples=6, gate=True),
         Property("a causal attention does not look at later tokens", _causal_does_not_look_ahead,
                  cases=self_attention_calls(("none",)).filter(lambda c: c.args[0].shape[1] > 1),
-                 variants=CPU_64, max_examples=6),
-        NoBannedCalls(BANNED),
+                 variants=CPU_64, max_examples=6, gate=True),
     ],
     mistakes=[
         Mistake("the scores were scaled by the square root of the embedding size E = x.shape[-1]: scale by sqrt(d), "
@@ -533,14 +521,21 @@ SELF_ATTENTION = Task(
 # ----------------------------------------------------------------------------- split_heads, merge_heads
 
 
-def _split(x: Any, num_heads: int) -> Any:
+def _split(call_: Call, variant: Variant) -> Any:
+    """split_heads of the call: head j of position l holds features j*E/h to (j+1)*E/h - 1 (NumPy's reshape
+    and transpose, back as a tensor of the input's dtype on the variant's device)."""
+    x, heads = call_.args
     n, length, e = x.shape
-    return x.reshape(n, length, num_heads, e // num_heads).transpose(1, 2)
+    array = np.asarray(x.array if isinstance(x, TensorValue) else x)
+    return oracles.tensor(array.reshape(n, length, heads, e // heads).transpose(0, 2, 1, 3), variant.device)
 
 
-def _merge(x: Any) -> Any:
+def _merge(call_: Call, variant: Variant) -> Any:
+    """merge_heads of the call: split_heads undone (NumPy, back as a tensor on the variant's device)."""
+    (x,) = call_.args
     n, heads, length, d = x.shape
-    return x.transpose(1, 2).reshape(n, length, heads * d)
+    array = np.asarray(x.array if isinstance(x, TensorValue) else x)
+    return oracles.tensor(array.transpose(0, 2, 1, 3).reshape(n, length, heads * d), variant.device)
 
 
 def _integers(shape: tuple[int, ...], seed: int) -> np.ndarray:
@@ -559,8 +554,7 @@ _HANDOUT_HEADS = np.array([[[[10.0, 11], [20, 21]], [[12, 13], [22, 23]]]])
 def _round_trip(ctx: Context, call_: Call) -> None:
     """merge_heads(split_heads(x, h)) == x, with the grader's own split."""
     x, heads = call_.args
-    t = oracles.torch()
-    split = oracles.plain(_split(t.as_tensor(x.array), heads))
+    split = oracles.plain(_split(call_, Variant()))
     merged = call(TensorValue(split.array, x.dtype, x.device))
     received = ctx.student(merged)
     problem = compare_result(ctx, x, received, EXACT)
@@ -574,7 +568,7 @@ SPLIT_HEADS = Task(
     checks=[
         Worked([(call(_HANDOUT_X, 2, note="the handout's example"), TensorValue(_HANDOUT_HEADS, "float64", "cpu"))],
                tolerance=EXACT),
-        Matches(Torch("x.reshape(N, L, h, E // h).transpose(1, 2)", _oracle(_split)), split_calls,
+        Matches(Torch("x.reshape(N, L, h, E // h).transpose(1, 2)", _split), split_calls,
                 variants=DEVICES_BOTH, tolerance=EXACT, max_examples=8),
     ],
     mistakes=[
@@ -592,7 +586,7 @@ MERGE_HEADS = Task(
     checks=[
         Worked([(call(_HANDOUT_HEADS, note="the handout's example"), TensorValue(_HANDOUT_X, "float64", "cpu"))],
                tolerance=EXACT),
-        Matches(Torch("x.transpose(1, 2).reshape(N, L, h * D)", _oracle(_merge)), merge_calls,
+        Matches(Torch("x.transpose(1, 2).reshape(N, L, h * D)", _merge), merge_calls,
                 variants=DEVICES_BOTH, tolerance=EXACT, max_examples=8),
         Property("merge_heads undoes split_heads", _round_trip, cases=split_calls, max_examples=4),
     ],
@@ -662,22 +656,6 @@ def _qkv_in_wrong_order(call_: Call, expected: Any, received: Any) -> bool:
     return False
 
 
-def _mha_bare_reshape(query: Any, key: Any, value: Any, w: Any, b: Any, w_o: Any, b_o: Any, h: int,
-                      mask: Any = None) -> tuple[Any, Any]:
-    """Multi-head attention whose heads are split and merged by reshapes without the transposes."""
-    t = oracles.torch()
-    dtype = query.dtype
-    n, lq, e = query.shape
-    lk = key.shape[1]
-    (w_q, w_k, w_v), (b_q, b_k, b_v) = _blocks(w.double()), _blocks(b.double())
-    q = (query.double() @ w_q.T + b_q).reshape(n, h, lq, e // h)
-    k = (key.double() @ w_k.T + b_k).reshape(n, h, lk, e // h)
-    v = (value.double() @ w_v.T + b_v).reshape(n, h, lk, e // h)
-    per_head = None if mask is None else mask[:, None] if mask.dim() == 3 else mask  # broadcast over the heads
-    out, weights = _attend(q, k, v, per_head)
-    return (out.reshape(n, lq, e) @ w_o.double().T + b_o.double()).to(dtype), weights.mean(dim=1).to(dtype)
-
-
 def _per_head_weights(call_: Call, expected: Any, received: Any) -> bool:
     return (isinstance(received, (tuple, list)) and len(received) == 2 and isinstance(received[1], TensorValue)
             and received[1].shape == (expected[1].shape[0], call_.args[7]) + expected[1].shape[1:])
@@ -697,7 +675,6 @@ MULTI_HEAD_ATTENTION = Task(
                   variants=DEVICES_BOTH, tolerance=GRADS, max_examples=6),
         Property("a fully masked query row gives zero weights and out_proj_bias", _mha_fully_masked,
                  cases=mha_calls(("fully masked",)), variants=CPU_64, max_examples=4),
-        NoBannedCalls(BANNED),
     ],
     mistakes=[
         Mistake("the weights were returned per head (N, h, Lq, Lk): average them over the heads (mean over dim 1), "
@@ -717,7 +694,7 @@ MULTI_HEAD_ATTENTION = Task(
                     oracles.torch().cat([b.chunk(3)[0] / math.sqrt(h), *b.chunk(3)[1:]]), w_o, b_o))),
         Mistake("the heads were split or merged by a bare reshape, without the transpose: split with "
                 "reshape(N, L, h, D).transpose(1, 2), merge with transpose(1, 2).reshape(N, L, E)",
-                produces=_mha_bare_reshape),
+                produces=withheld(WITHHELD, "mha_bare_reshape")),
         Mistake("the mask's polarity is inverted: in this lab True means 'may attend' (nn.MultiheadAttention's "
                 "attn_mask uses the opposite, True = blocked)", produces=_inverted(_mha, 8)),
         Mistake("NaN on a fully masked query row: such a query must get zero weights (so its output is "
@@ -732,22 +709,13 @@ MULTI_HEAD_ATTENTION = Task(
 # ----------------------------------------------------------------------------- positional_encoding
 
 
-def _table(length: int, d_model: int, *, exponent: Callable[[np.ndarray], np.ndarray] = lambda j: j - j % 2,
-           even: Any = np.sin, odd: Any = np.cos, start: int = 0, halves: bool = False) -> Any:
-    """The sinusoidal table in float64, in the default dtype; the keywords build the known wrong versions."""
+def _pe(call_: Call, variant: Variant) -> Any:
+    """The call's table from the formula, in float64 (NumPy), returned in the default dtype."""
+    length, d_model = call_.args
     t = oracles.torch()
-    position = np.arange(start, start + length, dtype=np.float64)[:, None]
     column = np.arange(d_model)
-    angles = position / 10000.0 ** (exponent(column) / d_model)
-    table = np.where(column % 2 == 0, even(angles), odd(angles))
-    if halves:  # [sin of every pair | cos of every pair]
-        pairs = angles[:, 0::2]
-        table = np.concatenate([np.sin(pairs), np.cos(pairs)], axis=1)[:, :d_model]
-    return t.as_tensor(table).to(t.get_default_dtype())
-
-
-def _pe(length: int, d_model: int) -> Any:
-    return _table(length, d_model)
+    angles = np.arange(length, dtype=np.float64)[:, None] / 10000.0 ** ((column - column % 2) / d_model)
+    return t.as_tensor(np.where(column % 2 == 0, np.sin(angles), np.cos(angles))).to(t.get_default_dtype())
 
 
 def _odd_d_model(ctx: Context, call_: Call) -> None:
@@ -760,7 +728,7 @@ def _odd_d_model(ctx: Context, call_: Call) -> None:
         raise CheckFailed(f"raised {raised.failure.exception} for an odd d_model: there is one more sine column "
                           "than cosine columns (slice the cosines to d_model // 2 columns)\n  "
                           f"{raised.failure.describe()}\n  input: {ctx.describe(call_)}") from None
-    expected = oracles.plain(_pe(*call_.args))
+    expected = oracles.plain(_pe(call_, ctx.variant))
     problem = compare_result(ctx, expected, received, PE_TOLERANCE)
     if problem:
         hints = hints_for(ctx, call_, expected, received, PE_TOLERANCE)
@@ -780,22 +748,22 @@ POSITIONAL_ENCODING = Task(
         Worked([(call(4, 4, note="the handout's table, d_model = 4"), TensorValue(_PE_ROWS, "float32", "cpu")),
                 (call(2, 5, note="the handout's odd example, d_model = 5"), TensorValue(_PE_ODD, "float32", "cpu"))],
                tolerance=Tolerance(0.0, 1e-6)),
-        Matches(Torch("the formula, in float64", _oracle(_pe)),
+        Matches(Torch("the formula, in float64", _pe),
                 st.builds(call, sizes(0, 64), sizes(1, 32)), tolerance=PE_TOLERANCE, max_examples=10),
         Property("works for an odd d_model", _odd_d_model,
                  cases=st.builds(lambda n, i: call(n, 2 * i + 1), sizes(1, 40), sizes(0, 12)), max_examples=4),
     ],
     mistakes=[
         Mistake("sin and cos are swapped: even columns 2i hold the sines, odd columns 2i+1 the cosines",
-                produces=lambda n, d: _table(n, d, even=np.cos, odd=np.sin)),
+                produces=withheld(WITHHELD, "pe_sin_cos_swapped")),
         Mistake("the sines and cosines were concatenated in two halves [sin | cos] instead of interleaved "
-                "[sin, cos, sin, cos, ...]", produces=lambda n, d: _table(n, d, halves=True)),
+                "[sin, cos, sin, cos, ...]", produces=withheld(WITHHELD, "pe_halves")),
         Mistake("the exponent uses i instead of 2i: the angle of pair i is p / 10000^(2i / d_model)",
-                produces=lambda n, d: _table(n, d, exponent=lambda j: j // 2)),
+                produces=withheld(WITHHELD, "pe_exponent_of_i")),
         Mistake("the cosine column 2i+1 used its own index in the exponent: both columns of pair i share the "
-                "angle p / 10000^(2i / d_model)", produces=lambda n, d: _table(n, d, exponent=lambda j: j)),
+                "angle p / 10000^(2i / d_model)", produces=withheld(WITHHELD, "pe_exponent_of_own_column")),
         Mistake("positions were counted from 1 instead of 0: row 0 is position 0, [0, 1, 0, 1, ...]",
-                produces=lambda n, d: _table(n, d, start=1)),
+                produces=withheld(WITHHELD, "pe_from_position_one")),
         Mistake("wrong dtype: positional_encoding returns torch.get_default_dtype() (float32 unless changed); "
                 "a table built in NumPy is float64, convert it with .to(torch.get_default_dtype())",
                 detects=lambda c, e, r: isinstance(r, TensorValue) and r.dtype != e.dtype),
@@ -811,4 +779,6 @@ LAB = Lab(
     tasks=[SCALED_DOT_PRODUCT_ATTENTION, CAUSAL_MASK, SELF_ATTENTION, SPLIT_HEADS, MERGE_HEADS, MULTI_HEAD_ATTENTION,
            POSITIONAL_ENCODING],
     banned_calls=TRIPWIRES,
+    banned_source=BANNED,
+    withheld=WITHHELD,
 )

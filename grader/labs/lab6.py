@@ -7,6 +7,10 @@ student's own draw, so dropout is checked by properties instead: the output
 follows from the returned mask, the kept fraction lies in an interval derived
 from the binomial distribution, the mean is preserved, evaluation is the
 identity, and the generator alone decides the mask.
+
+The mistakes' producers compute with PyTorch (``_in_torch``): the student release ships this
+file, and none of it may run as a solution where the students' code runs (a NumPy lab's worker
+cannot import torch).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from grader import oracles
 from grader.checks import Matches, Property, Reference, Torch, Worked, compare_result, failure_message, hints_for
 from grader.compare import difference, kind_of
 from grader.engine import CheckFailed, Context
-from grader.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call
+from grader.spec import Aspect, Call, Lab, Mistake, Task, Tolerance, Variant, call
 from grader.strategies import arrays_with_zeros, float_arrays, shapes, sizes
 from grader.wire import RngSpec
 
@@ -62,16 +66,33 @@ def _cast(value: Any, dtype: Any) -> Any:
     return value
 
 
-def _in_float64(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a NumPy formula on float64 copies of the arrays; the result comes back in the inputs' dtype."""
+def _in_torch(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a mistake's formula, written with PyTorch, on float64 tensors of the arrays (and of the
+    keyword arrays); the result comes back in NumPy, in the inputs' dtype."""
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
-        dtype = next(a.dtype for a in args if isinstance(a, np.ndarray) and a.dtype.kind == "f")
-        up = [a.astype(np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in args]
-        with warnings.catch_warnings(), np.errstate(all="ignore"):  # a mistake may divide by zero: that is its answer
+        t = oracles.torch()
+        dtype = next(a.dtype for a in [*args, *kwargs.values()] if isinstance(a, np.ndarray) and a.dtype.kind == "f")
+
+        def up(a: Any) -> Any:
+            if isinstance(a, np.ndarray):
+                return t.as_tensor(a.astype(np.float64) if a.dtype.kind == "f" else a.copy())
+            return a
+        with warnings.catch_warnings():  # a mistake may divide by zero degrees of freedom: that is its answer
             warnings.simplefilter("ignore")
-            return _cast(fn(*up, **kwargs), dtype)
+            result = fn(*map(up, args), **{k: up(v) for k, v in kwargs.items()})
+        return _cast(_arrays(result), dtype)
     return run
+
+
+def _arrays(value: Any) -> Any:
+    """Tensors back to NumPy (a 0-d tensor as a float)."""
+    t = oracles.torch()
+    if isinstance(value, t.Tensor):
+        return float(value) if value.dim() == 0 else value.detach().numpy()
+    if isinstance(value, tuple):
+        return tuple(_arrays(v) for v in value)
+    return value
 
 
 def _close(expected: Any, received: Any) -> bool:
@@ -268,9 +289,10 @@ def _float_mask(c: Call, e: Any, r: Any) -> bool:
 
 DROPOUT_FORWARD = Task(
     "dropout_forward", points=16, returns=("out", "mask"),
+    aspects=(Aspect("out and its mask"),),  # one verdict: out is judged through the mask the student drew
     checks=[
         Property("returns out = x * mask / (1 - p) with a boolean keep-mask of x's shape", _out_follows_mask,
-                 dropout_calls(), variants=CPU_BOTH),
+                 dropout_calls(), variants=CPU_BOTH, gate=True),
         Property(f"keeps each unit with probability 1 - p (binomial interval, confidence 1 - {ALPHA:g})",
                  _kept_fraction, dropout_calls(shape=st.just(LARGE), p=(0.2, 0.8, 0.1, 0.3, 0.7, 0.9)), max_examples=8,
                  examples=[call(np.ones(LARGE), 0.0, True, RngSpec(0), note="p = 0 keeps every unit")]),
@@ -341,11 +363,11 @@ DROPOUT_BACKWARD = Task(
     ],
     mistakes=[
         Mistake("dx was not scaled: inverted dropout's backward pass divides by (1 - p) too, "
-                "dx = dout * mask / (1 - p)", produces=_in_float64(lambda dout, mask, p: dout * mask)),
+                "dx = dout * mask / (1 - p)", produces=_in_torch(lambda dout, mask, p: dout * mask)),
         Mistake("dx was multiplied by (1 - p): divide by it instead, dx = dout * mask / (1 - p)",
-                produces=_in_float64(lambda dout, mask, p: dout * mask * (1 - p))),
+                produces=_in_torch(lambda dout, mask, p: dout * mask * (1 - p))),
         Mistake("the gradient flowed through the dropped units: multiply by the mask, so a dropped unit gets 0",
-                produces=_in_float64(lambda dout, mask, p: dout / (1 - p))),
+                produces=_in_torch(lambda dout, mask, p: dout / (1 - p))),
     ],
 )
 
@@ -421,22 +443,22 @@ def _torch_batchnorm(call_: Call, variant: Variant) -> Any:
 
 def _batchnorm_with(*, norm_ddof: int = 0, running_ddof: int = 1, swap: bool = False, batch_in_eval: bool = False,
                     eps_outside: bool = False, axis: int = 0) -> Callable[..., Any]:
-    """Batch norm's forward pass with one of its parts done the wrong way (for the mistakes' hints)."""
-    @_in_float64
+    """Batch norm's forward pass with one of its parts done the wrong way (for the mistakes' hints), in PyTorch."""
+    @_in_torch
     def forward(*args: Any, **kwargs: Any) -> Any:
         a = _bind(args, kwargs, BN_NAMES, **BN_DEFAULTS)
         x, eps, m = a["x"], a["eps"], a["momentum"]
         if a["train"] or batch_in_eval:
-            mean, var = x.mean(axis, keepdims=True), x.var(axis, ddof=norm_ddof, keepdims=True)
+            mean, var = x.mean(axis, keepdim=True), x.var(axis, correction=norm_ddof, keepdim=True)
         else:
             mean, var = a["running_mean"], a["running_var"]
-        scale = np.sqrt(var) + eps if eps_outside else np.sqrt(var + eps)
+        scale = var.sqrt() + eps if eps_outside else (var + eps).sqrt()
         out = a["gamma"] * (x - mean) / scale + a["beta"]
         if not a["train"]:
             return out, a["running_mean"], a["running_var"]
         m = 1 - m if swap else m
         return (out, (1 - m) * a["running_mean"] + m * x.mean(0),
-                (1 - m) * a["running_var"] + m * x.var(0, ddof=running_ddof))
+                (1 - m) * a["running_var"] + m * x.var(0, correction=running_ddof))
     return forward
 
 
@@ -448,6 +470,7 @@ ONES, ZEROS = np.ones(2), np.zeros(2)
 
 BATCHNORM_FORWARD = Task(
     "batchnorm_forward", points=24, returns=("out", "new_running_mean", "new_running_var"),
+    aspects=(Aspect("out"), Aspect("the running statistics", parts=("new_running_mean", "new_running_var"))),
     checks=[
         Worked([
             (call(HANDOUT_X, ONES, ZEROS, ZEROS, ONES, momentum=0.1, eps=1e-5, train=True,
@@ -513,12 +536,12 @@ def _torch_batchnorm_grads(call_: Call, variant: Variant) -> Any:
 def _batchnorm_grads_with(*, ddof: int = 0, through_mean: bool = True, through_var: bool = True,
                           times_gamma: bool = True, dgamma_of_x_hat: bool = True,
                           means: bool = False) -> Callable[..., Any]:
-    """Batch norm's gradients with one of their parts done the wrong way (for the mistakes' hints)."""
-    @_in_float64
+    """Batch norm's gradients with one of their parts done the wrong way (for the mistakes' hints), in PyTorch."""
+    @_in_torch
     def backward(*args: Any, **kwargs: Any) -> Any:
         a = _bind(args, kwargs, ("dout", "x", "gamma", "eps"), eps=1e-5)
         dout, x, gamma = a["dout"], a["x"], a["gamma"]
-        s = np.sqrt(x.var(0, ddof=ddof) + a["eps"])
+        s = (x.var(0, correction=ddof) + a["eps"]).sqrt()
         x_hat = (x - x.mean(0)) / s
         dbeta, dgamma = dout.sum(0), (dout * x_hat).sum(0)
         dx_hat = dout - (dout.mean(0) if through_mean else 0) - (x_hat * (dout * x_hat).mean(0) if through_var else 0)
@@ -574,7 +597,7 @@ BATCHNORM_BACKWARD = Task(
                 batchnorm_backward_calls(), variants=DEVICES_BOTH, tolerance=CANCELLING_FLOAT32),
         Matches(Reference(), batchnorm_backward_calls()),
         Property("per feature, the entries of dx sum to 0", _dx_sums_to_zero, batchnorm_backward_calls(),
-                 variants=CPU_BOTH),
+                 variants=CPU_BOTH, gate=True),
     ],
     mistakes=[
         Mistake("dx treats the batch mean and variance as constants: every x_i also moves the mean and the variance, "
@@ -620,11 +643,11 @@ def _torch_layernorm(call_: Call, variant: Variant) -> Any:
 
 def _layernorm_with(*, axis: int = -1, ddof: int = 0, eps_outside: bool = False,
                     keepdims: bool = True) -> Callable[..., Any]:
-    """Layer norm with one of its parts done the wrong way (for the mistakes' hints)."""
-    @_in_float64
-    def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5) -> np.ndarray:
-        mean, var = x.mean(axis, keepdims=keepdims), x.var(axis, ddof=ddof, keepdims=keepdims)
-        scale = np.sqrt(var) + eps if eps_outside else np.sqrt(var + eps)
+    """Layer norm with one of its parts done the wrong way (for the mistakes' hints), in PyTorch."""
+    @_in_torch
+    def forward(x: Any, gamma: Any, beta: Any, eps: float = 1e-5) -> Any:
+        mean, var = x.mean(axis, keepdim=keepdims), x.var(axis, correction=ddof, keepdim=keepdims)
+        scale = var.sqrt() + eps if eps_outside else (var + eps).sqrt()
         return gamma * (x - mean) / scale + beta
     return forward
 
@@ -711,13 +734,13 @@ L2_PENALTY = Task(
     ],
     mistakes=[
         Mistake("dW is missing the factor 2: the derivative of lam * W² is 2 * lam * W",
-                produces=_in_float64(lambda W, lam: (lam * np.sum(W**2), lam * W))),
+                produces=_in_torch(lambda W, lam: (lam * (W**2).sum(), lam * W))),
         Mistake("this is the 1/2 * lam * sum(W²) convention: this lab grades lam * sum(W²), whose gradient is "
-                "2 * lam * W", produces=_in_float64(lambda W, lam: (0.5 * lam * np.sum(W**2), lam * W))),
+                "2 * lam * W", produces=_in_torch(lambda W, lam: (0.5 * lam * (W**2).sum(), lam * W))),
         Mistake("the squares were averaged (a mean): the penalty is lam times their sum over every entry",
-                produces=_in_float64(lambda W, lam: (lam * np.mean(W**2), 2 * lam * W / W.size))),
+                produces=_in_torch(lambda W, lam: (lam * (W**2).mean(), 2 * lam * W / W.numel()))),
         Mistake("the norm is not squared: the penalty is lam * sum(W²), not lam * ||W||",
-                produces=_in_float64(lambda W, lam: (lam * np.sqrt(np.sum(W**2)), 2 * lam * W))),
+                produces=_in_torch(lambda W, lam: (lam * (W**2).sum().sqrt(), 2 * lam * W))),
     ],
 )
 
@@ -735,9 +758,9 @@ L1_PENALTY = Task(
         Mistake("sign(0) must be 0: a weight that is exactly 0 gets no L1 gradient (np.sign(0) is 0, while W / |W| "
                 "is NaN there and a two-way sign gives +-lam)", detects=_differs_only_at_zeros),
         Mistake("the L1 gradient is lam * sign(W), not lam * W",
-                produces=_in_float64(lambda W, lam: (lam * np.sum(np.abs(W)), lam * W))),
+                produces=_in_torch(lambda W, lam: (lam * W.abs().sum(), lam * W))),
         Mistake("the penalty sums W, not its absolute values: lam * sum(|W|)",
-                produces=_in_float64(lambda W, lam: (lam * np.sum(W), lam * np.sign(W)))),
+                produces=_in_torch(lambda W, lam: (lam * W.sum(), lam * W.sign()))),
     ],
 )
 
@@ -747,6 +770,7 @@ LAB = Lab(
     title="Regularization and normalization",
     module="regularization",
     kind="numpy",
+    banned_source=("torch",),
     tasks=[DROPOUT_FORWARD, DROPOUT_BACKWARD, BATCHNORM_FORWARD, BATCHNORM_BACKWARD, LAYERNORM_FORWARD,
            L2_PENALTY, L1_PENALTY],
 )

@@ -7,6 +7,7 @@ from dataclasses import replace
 from grader import labs
 from grader.checks import CentralDifferences
 from grader.engine import Budget, grade_lab
+from grader.results import GATE
 from tests.conftest import REPO, SEED, grade
 
 CENTRAL = "gradients match central differences"
@@ -49,7 +50,7 @@ def test_central_differences_catch_a_gradient_wrong_in_one_entry_only(submission
 
 def test_central_differences_never_fail_the_reference_over_many_inputs():
     lab = labs.load("lab1")
-    only_central = replace(lab, tasks=[replace(t, checks=[c for c in t.checks if isinstance(c, CentralDifferences)])
+    only_central = replace(lab, banned_source=(), tasks=[replace(t, checks=[c for c in t.checks if isinstance(c, CentralDifferences)])
                                        for t in lab.tasks if t.name in GRADIENT_TASKS])
     for seed in (SEED, 1):
         result = grade_lab(only_central, REPO / "solutions", seed=seed, budget=Budget(max_examples=60))
@@ -67,7 +68,8 @@ def test_two_layer_net_that_updates_params_in_place_is_told_so(submission):
             return loss, grads
     """)
     task, _ = _checks(grade("lab1", folder, tasks=("two_layer_net",)), "two_layer_net")
-    assert task.score == 0 and "modified its argument 'params' in place" in task.message
+    # the values it returns are right: the modification fails the gate "leaves its arguments unchanged"
+    assert task.score == task.max_score * GATE and "modified its argument 'params' in place" in task.message
 
 
 def test_sigmoid_forward_that_only_warns_loses_just_the_extreme_input_checks(submission):

@@ -5,6 +5,8 @@ unrolled LSTM, banned kernels reached by routes the source check cannot see, dat
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -12,9 +14,9 @@ from hypothesis import strategies as st
 
 from grader import labs, oracles
 from grader.compare import difference
-from grader.engine import load_reference
+from grader.engine import grade_lab, load_reference
 from grader.labs import lab4
-from tests.conftest import REPO, grade
+from tests.conftest import REPO, SEED, budget, grade
 
 REFERENCE = load_reference(labs.load("lab4"), REPO / "solutions")
 MANY = settings(max_examples=120, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -146,9 +148,14 @@ def test_a_banned_kernel_is_refused_at_run_time_however_it_is_reached(submission
         def {task}({SIGNATURES[task]}):
             return {route}
     """)
-    (result,) = grade("lab4", folder, tasks=(task,)).tasks
+    # the run-time refusal alone, as if the source were not read (a route the reading might miss) ...
+    runtime_only = replace(labs.load("lab4"), banned_source=())
+    (result,) = grade_lab(runtime_only, folder, seed=SEED, tasks=(task,), budget=budget()).tasks
     assert result.status == "error" and result.score == 0
     assert "banned in this lab" in result.message
+    # ... and with it: every one of these routes is a construct that voids the task before it runs
+    (read,) = grade("lab4", folder, tasks=(task,)).tasks
+    assert read.score == 0 and "banned in this lab" in read.message and read.checks[0].gate
 
 
 def test_the_reference_passes_under_the_run_time_refusal():

@@ -5,6 +5,8 @@ are detached, and banned built-ins reached directly, through a built name, or th
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -13,9 +15,9 @@ from hypothesis import strategies as st
 
 from grader import labs, oracles
 from grader.compare import difference
-from grader.engine import load_reference
+from grader.engine import grade_lab, load_reference
 from grader.labs import lab5
-from tests.conftest import REPO, grade
+from tests.conftest import REPO, SEED, budget, grade
 
 REFERENCE = load_reference(labs.load("lab5"), REPO / "solutions")
 MANY = settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -127,7 +129,7 @@ def test_positional_encoding_tolerance_covers_a_float32_table_up_to_the_longest_
     position = torch.arange(64, dtype=torch.float32)[:, None]
     div = torch.exp(torch.arange(0, 32, 2, dtype=torch.float32) * (-np.log(10000.0) / 32))
     table = torch.stack([torch.sin(position * div), torch.cos(position * div)], dim=-1).flatten(1)
-    assert _agree(lab5._pe(64, 32), table, lab5.PE_TOLERANCE) is None
+    assert _agree(lab5._pe(lab5.call(64, 32), lab5.Variant()), table, lab5.PE_TOLERANCE) is None
 
 
 # ----------------------------------------------------------------------------- what the properties catch
@@ -233,6 +235,9 @@ def multi_head_attention(query, key, value, in_proj_weight, in_proj_bias, out_pr
     layer = getattr(torch.nn, "Multihead" + "Attention")(query.shape[-1], num_heads, batch_first=True)
     return layer(query, key, value)
 '''
-    result = grade("lab5", submission("lab5", source), tasks=("multi_head_attention",))
-    task = result.tasks[0]
+    folder = submission("lab5", source)
+    runtime_only = replace(labs.load("lab5"), banned_source=())  # as if the source were not read
+    task = grade_lab(runtime_only, folder, seed=SEED, tasks=("multi_head_attention",), budget=budget()).tasks[0]
     assert task.score == 0 and "banned" in task.message and "torch.nn.MultiheadAttention" in task.message
+    read = grade("lab5", folder, tasks=("multi_head_attention",)).tasks[0]
+    assert read.score == 0 and "getattr with a computed name" in read.message

@@ -1,0 +1,124 @@
+"""The same code and seed draw the same inputs, however the grader was started.
+
+Nothing about the launcher (a worker started per sandbox or forked from a zygote), the number of
+grading processes, the modules the grading process happens to have imported (``dlkit check`` and
+``dlkit grade`` import different ones; the reference solutions are there or not) or the time things
+take may change what Hypothesis draws. The engine's own record of the calls it makes is compared,
+check by check, and so are the results of a partly correct submission.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader import engine, labs
+from grader.engine import REPO, Context, grade_lab
+from grader.sandbox import ZygoteLauncher
+from tests.conftest import SEED, budget
+
+LAB = "lab3"
+# A partly correct submission: wrong enough that several checks fail and shrink, right elsewhere.
+PARTLY = '''
+
+def conv2d_backward(dout, x, w, stride=1, padding=0):
+    dx, dw, db = _reference_backward(dout, x, w, stride, padding)
+    return dx, dw, dout.mean(axis=(0, 2, 3))  # db averaged instead of summed
+
+
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
+    return _reference_max_pool(x, kernel_size, 1 if stride is None else stride, padding)
+
+
+def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1):
+    return (n + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1  # never raises
+'''
+
+
+def partly_correct(folder: Path) -> Path:
+    module = folder / LAB / "conv.py"
+    module.parent.mkdir(parents=True)
+    reference = (REPO / "solutions" / LAB / "conv.py").read_text()
+    module.write_text(reference + "\n\n_reference_backward = conv2d_backward\n_reference_max_pool = max_pool2d_forward\n"
+                      + PARTLY)
+    return folder
+
+
+@pytest.fixture
+def recorded(monkeypatch, tmp_path):
+    """Grade with every student call the engine makes written to a file (forked grading processes too)."""
+    def run(name: str, **options: Any) -> tuple[dict[str, list[str]], dict[str, Any]]:
+        log = tmp_path / f"{name}.calls"
+        original = Context.student
+
+        def student(self: Context, call: Any, function: str | None = None, grad: Any = None) -> Any:
+            with open(log, "a") as f:
+                f.write(json.dumps([self.task.name, self.extras.get("check", ""), self.variant.label,
+                                    self.describe(call, function)]) + "\n")
+            return original(self, call, function, grad)
+
+        def run_check(check: Any, ctx: Context, seed: int, budget: Any) -> Any:
+            ctx.extras["check"] = check.name
+            return original_run(check, ctx, seed, budget)
+
+        original_run = engine.run_check
+        monkeypatch.setattr(Context, "student", student)
+        monkeypatch.setattr(engine, "run_check", run_check)
+        result = grade_lab(labs.load(LAB), partly_correct(tmp_path / name), seed=SEED, budget=budget(), **options)
+        monkeypatch.setattr(Context, "student", original)
+        monkeypatch.setattr(engine, "run_check", original_run)
+        calls: dict[str, list[str]] = {}
+        for line in log.read_text().splitlines():
+            task, check, variant, described = json.loads(line)
+            calls.setdefault(f"{task}: {check} ({variant})", []).append(described)
+        return calls, {t.name: t.to_json() for t in result.tasks}
+    return run
+
+
+def _local_constants_module(folder: Path) -> None:
+    """Import a module of many constants from outside site-packages: a local module, whose literals
+    Hypothesis used to mix into what it draws."""
+    path = folder / "constants_of_another_launcher.py"
+    path.write_text("VALUES = [" + ", ".join(str(v) for v in (*range(3, 300, 7), 0.375, 1e-3, 2.5e4)) + "]\n")
+    spec = importlib.util.spec_from_file_location("constants_of_another_launcher", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+
+
+def test_the_inputs_and_the_results_do_not_depend_on_jobs_launcher_or_imported_modules(recorded, tmp_path):
+    calls, results = recorded("one process")
+    assert sum(map(len, calls.values())) > 100 and any(t["status"] == "failed" for t in results.values())
+    forked = recorded("two processes", jobs=2)
+    launcher = ZygoteLauncher("numpy")
+    try:
+        zygote = recorded("forked from a zygote", launcher=launcher)
+    finally:
+        launcher.close()
+    _local_constants_module(tmp_path)
+    imported = recorded("other modules imported")
+    for name, (other_calls, other_results) in {"jobs=2": forked, "zygote": zygote, "imports": imported}.items():
+        assert other_calls == calls, name
+        assert other_results == results, name
+
+
+def test_without_the_reference_the_checks_that_run_draw_the_same_inputs_and_say_the_same(recorded):
+    calls, results = recorded("official")
+    local_calls, local_results = recorded("local", solutions=None)
+    reference_checks = {c.name for t in labs.load(LAB).tasks for c in t.checks if c.needs_reference}
+    assert reference_checks
+    for task, local in local_results.items():
+        official = {c["name"]: c for c in results[task]["checks"]}
+        for check in local["checks"]:
+            if check["status"] != "skipped":
+                assert check == official[check["name"]], (task, check["name"])
+    # the checks that ran in both made the same calls, in the same order; the others need the reference
+    assert {key for key in calls if key not in local_calls} == {
+        key for key in calls if any(f": {name} (" in key for name in reference_checks)}
+    assert all(local_calls[key] == calls[key] for key in local_calls)
