@@ -317,44 +317,192 @@ def doctor(worker_user: str | None) -> None:
                    "(so at most that many processes).")
 @click.option("--submission-timeout", type=click.FloatRange(10, 86400), default=600, show_default=True,
               help="Seconds one submission may take, all its tasks together; past it, its row says timeout.")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="CSV of the students (id, name, email, sis_id, section, folder; a Canvas or Moodle export "
+                   "works): every student gets a row, the ones without a submission 'missing' with 0.")
+@click.option("--gradebook-format", "gradebook_format", type=click.Choice(["plain", "canvas", "moodle"]),
+              default="plain", show_default=True, help="The gradebook's columns: dlkit's own, or the CSV that Canvas "
+              "or Moodle imports (those two need --roster).")
+@click.option("--assignment", default=None, help="The assignment's column name in a Canvas or Moodle gradebook "
+              "(default: the lab's name).")
+@click.option("--shard", default=None, metavar="K/N", help="Grade only the K-th of N shares of the submissions "
+              "(chosen by folder name); join the shards with 'dlkit gradebook merge'.")
+@click.option("--feedback-format", "feedback_formats", type=click.Choice(["json", "html", "md"]), multiple=True,
+              help="Also write each student's feedback as HTML or Markdown beside its JSON (repeatable).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the class report (one HTML page) here.")
+@click.option("--progress-every", type=click.IntRange(1, 100000), default=10, show_default=True,
+              help="When standard error is not a terminal, print a progress line every N submissions.")
 def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path | None, jobs: int | None,
-          seed: int, profile: str, force: bool, worker_user: str | None, submission_timeout: float) -> None:
+          seed: int, profile: str, force: bool, worker_user: str | None, submission_timeout: float,
+          roster: Path | None, gradebook_format: str, assignment: str | None, shard: str | None,
+          feedback_formats: Sequence[str], report_path: Path | None, progress_every: int) -> None:
     """Grade every sub-folder of SUBMISSIONS and write a CSV gradebook."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
-    from grader.batch import default_jobs, discover, grade_directory, gradebook_csv
+    from grader import classreport, course
+    from grader.batch import default_jobs, discover, grade_directory
     from grader.engine import PROFILES
+    from grader.gradebook import read_feedback
     from grader.sandbox import contain, end_strays
+    from grader.shard import Shard
 
     contain()
     spec = _lab(lab_name)
     users = _worker_users(worker_user)
-    folders = discover(submissions)
+    part = _shard(shard)
+    students = _roster(roster, gradebook_format)
+    folders = [f for f in discover(submissions) if part is None or part.holds(f.name)]
     feedback = feedback or Path("feedback") / spec.name
     jobs = jobs or default_jobs()
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     if users and len(users) < jobs:
         err.print(f"{len(users)} worker users for {jobs} processes: grading with {len(users)} processes, so that no "
                   "two submissions graded at the same time share a user")
         jobs = len(users)
     as_user = f", the students' code as {worker_user}" if worker_user else ""
-    err.print(f"grading {len(folders)} submissions of {spec.name} with seed {seed} ({jobs} processes{as_user})")
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
+    of_shard = f" (shard {part})" if part else ""
+    err.print(f"grading {len(folders)} submissions{of_shard} of {spec.name} with seed {seed}, profile {profile} "
+              f"({jobs} processes{as_user})")
+    meter = classreport.Progress(len(folders), progress_every)
+
+    def advance(row: Any) -> None:
+        meter.advance(row)
+        if not err.is_terminal and meter.due():
+            print(meter.line(), file=sys.stderr, flush=True)
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("grading", total=len(folders))
+
+        def progress(row: Any) -> None:
+            bar.advance(task)
+            advance(row)
+
         rows = grade_directory(spec, submissions, feedback, seed=seed, jobs=jobs, budget=PROFILES[profile],
-                               force=force, users=users, progress=lambda row: bar.advance(task),
-                               deadline=submission_timeout)
+                               force=force, users=users, progress=progress, deadline=submission_timeout, shard=part)
     end_strays()  # nothing a student's code started outlives the batch; only now is the gradebook written
-    table = gradebook_csv(spec, rows)
+    outcome = course.gradebook(spec, rows, students=students, fmt=gradebook_format,
+                               assignment=assignment or spec.name, shard=part)
     if output is None:
-        click.echo(table, nl=False)
+        click.echo(outcome.gradebook, nl=False)
     else:
-        output.write_text(table, encoding="utf-8")
+        output.write_text(outcome.gradebook, encoding="utf-8")
+    names = {r.submission for r in rows}
+    reports = {name: r for name, r in read_feedback(feedback).items() if name in names}
+    course.readable_feedback(feedback, reports, feedback_formats)
+    if report_path is not None:
+        course.write_report(spec, outcome, reports, [feedback], report_path)
     cached = sum(r.cached for r in rows)
-    err.print(f"{len(rows)} rows ({cached} unchanged since their feedback), seed {seed}; "
-              f"feedback in {feedback}" + (f"; gradebook in {output}" if output else ""))
+    for line in course.unmatched_lines(outcome):
+        err.print(line)
+    for line in classreport.summary_lines(classreport.ClassStats(spec, outcome.rows)):
+        err.print(line)
+    err.print(f"{len(outcome.rows)} rows ({cached} unchanged since their feedback), seed {seed}; "
+              f"feedback in {feedback}" + (f"; gradebook in {output}" if output else "")
+              + (f"; class report in {report_path}" if report_path else ""))
+
+
+def _shard(text: str | None) -> Any:
+    if text is None:
+        return None
+    from grader.shard import Shard
+
+    try:
+        return Shard.parse(text)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="'--shard'") from None
+
+
+def _roster(path: Path | None, fmt: str) -> Any:
+    if path is None:
+        if fmt != "plain":
+            raise Problem(f"--gradebook-format {fmt} needs --roster: {fmt} matches students by the ids of a roster")
+        return None
+    from grader.gradebook import RosterError, read_roster
+
+    try:
+        return read_roster(path)
+    except RosterError as error:
+        raise Problem(str(error)) from None
+
+
+@main.command()
+@click.argument("feedback_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.html"),
+              show_default=True, help="The HTML page to write.")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="CSV of the students: names in the table, the missing students listed.")
+def report(feedback_dir: Path, output: Path, roster: Path | None) -> None:
+    """Write the class report (one self-contained HTML page) from a folder of feedback."""
+    from grader import course
+    from grader.gradebook import read_feedback
+
+    reports = read_feedback(feedback_dir)
+    if not reports:
+        raise Problem(f"no dlkit feedback reports (NAME.json) in '{feedback_dir}'")
+    spec = _one_lab(reports, feedback_dir)
+    outcome = course.gradebook(spec, course.rows_of(reports), students=_roster(roster, "plain"), fmt="plain",
+                               assignment=spec.name)
+    course.write_report(spec, outcome, reports, [feedback_dir], output)
+    click.echo(f"wrote {output}: {len(reports)} submissions of {spec.name}")
+
+
+def _one_lab(reports: dict[str, Any], where: Path) -> Lab:
+    found = sorted({str(r.get("lab")) for r in reports.values()})
+    if len(found) != 1:
+        raise Problem(f"'{where}' holds reports of several labs ({', '.join(found)}): one folder per lab")
+    return _lab(found[0])
+
+
+@main.group("gradebook")
+def gradebook_group() -> None:
+    """Gradebooks: join the shards of a sharded batch."""
+
+
+@gradebook_group.command("merge")
+@click.argument("feedback_dirs", metavar="FEEDBACK_DIR...", nargs=-1, required=True,
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the CSV gradebook here (default: standard output).")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="CSV of the students: every student gets a row, the missing ones with 0.")
+@click.option("--gradebook-format", "gradebook_format", type=click.Choice(["plain", "canvas", "moodle"]),
+              default="plain", show_default=True, help="dlkit's columns, or Canvas's or Moodle's import CSV.")
+@click.option("--assignment", default=None, help="The assignment's column name (default: the lab's name).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the class report (one HTML page) here.")
+def gradebook_merge(feedback_dirs: Sequence[Path], output: Path | None, roster: Path | None, gradebook_format: str,
+                    assignment: str | None, report_path: Path | None) -> None:
+    """Join the feedback folders of 'dlkit grade --shard' runs into one gradebook and report."""
+    from grader import classreport, course
+    from grader.gradebook import merge, read_feedback
+
+    first = {name: r for folder in feedback_dirs for name, r in read_feedback(folder).items()}
+    if not first:
+        raise Problem(f"no dlkit feedback reports (NAME.json) in {', '.join(map(str, feedback_dirs))}")
+    spec = _one_lab(first, feedback_dirs[0])
+    try:
+        reports = merge(feedback_dirs, spec)
+    except ValueError as error:
+        raise Problem(str(error)) from None
+    students = _roster(roster, gradebook_format)
+    outcome = course.gradebook(spec, course.rows_of(reports), students=students, fmt=gradebook_format,
+                               assignment=assignment or spec.name)
+    if output is None:
+        click.echo(outcome.gradebook, nl=False)
+    else:
+        output.write_text(outcome.gradebook, encoding="utf-8")
+    if report_path is not None:
+        course.write_report(spec, outcome, reports, feedback_dirs, report_path)
+    for line in course.unmatched_lines(outcome) + classreport.summary_lines(classreport.ClassStats(spec, outcome.rows)):
+        click.echo(line, err=True)
+    click.echo(f"merged {len(reports)} submissions from {len(feedback_dirs)} folders into {len(outcome.rows)} rows"
+               + (f"; gradebook in {output}" if output else "") + (f"; class report in {report_path}" if report_path else ""),
+               err=True)
 
 
 @main.command()

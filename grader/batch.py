@@ -18,7 +18,6 @@ again (unless ``force``).
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import multiprocessing
@@ -30,8 +29,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from grader import labs, oracles
-from grader.engine import Budget, grade_lab, load_reference, REPO
+from grader.cachekey import grade_key
+from grader.engine import PROFILES, Budget, grade_lab, load_reference, REPO
 from grader.intake import BadSubmission, read_lab, submission_folders
+from grader.shard import Shard
 from grader.sandbox import Limits, WorkerUsers, ZygoteLauncher, contain, end_strays, forget, started
 from grader.spec import Lab
 
@@ -57,9 +58,11 @@ def discover(root: Path) -> list[Path]:
     return [root / name for name, _ in submission_folders(root)]
 
 
-def fingerprint(digest_of_files: str, lab: Lab, seed: int) -> str:
-    """A digest of everything that decides a submission's grade: its files, the lab, the seed."""
-    return hashlib.sha256(f"{FEEDBACK_VERSION}/{lab.name}/{seed}/{digest_of_files}".encode()).hexdigest()
+def fingerprint(digest_of_files: str, lab: Lab, seed: int, budget: Budget = PROFILES["default"],
+                solutions: Path = REPO / "solutions") -> str:
+    """A digest of everything that decides a submission's grade (``grader.cachekey``): its files and seed,
+    the lab's declaration, the reference solution, the kit, the profile."""
+    return grade_key(lab, budget, solutions, FEEDBACK_VERSION).fingerprint(digest_of_files, seed)
 
 
 def _row_from_report(name: str, report: dict[str, Any], cached: bool = False) -> Row:
@@ -131,7 +134,7 @@ def grade_all(lab: Lab, folders: Sequence[Path], *, seed: int, jobs: int, budget
 
     def replace(conn: Any, status: str, message: str) -> None:
         """The grading process of ``conn`` failed its submission: kill it and all it started, give its row, go on."""
-        process, folder, _, slot = busy.pop(conn)
+        process, folder, since, slot = busy.pop(conn)
         process.kill()
         process.join()
         if process.pid is not None:
@@ -139,7 +142,8 @@ def grade_all(lab: Lab, folders: Sequence[Path], *, seed: int, jobs: int, budget
         conn.close()
         end_strays()
         assert folder is not None
-        on_result(folder, _unrun_report(lab, str(folder), seed, status, message))
+        on_result(folder, dict(_unrun_report(lab, str(folder), seed, status, message),
+                               elapsed=round(time.monotonic() - since, 2)))
         if pending:
             spawn(slot)
 
@@ -160,12 +164,13 @@ def grade_all(lab: Lab, folders: Sequence[Path], *, seed: int, jobs: int, budget
             conn: Any = ready if ready in waiting else next(c for c, s in waiting.items() if s == ready)
             if conn not in busy or busy[conn][1] is None:
                 continue
-            process, folder, _, slot = busy[conn]
+            process, folder, since, slot = busy[conn]
             try:
                 _, report = conn.recv()
             except (EOFError, OSError):  # the grading process itself died
                 replace(conn, "grader_crash", "the grading process ended unexpectedly")
                 continue
+            report["elapsed"] = round(time.monotonic() - since, 2)  # seconds: the class report's slowest
             busy[conn] = (process, None, 0.0, slot)
             assert folder is not None
             on_result(folder, report)
@@ -182,23 +187,28 @@ def grade_all(lab: Lab, folders: Sequence[Path], *, seed: int, jobs: int, budget
 
 def grade_directory(lab: Lab, root: Path, feedback: Path, *, seed: int, jobs: int, budget: Budget,
                     limits: Limits = Limits(), force: bool = False, users: WorkerUsers | None = None,
-                    progress: Callable[[Row], None] | None = None, deadline: float = SUBMISSION_TIMEOUT) -> list[Row]:
-    """Grade every submission under ``root``; write one feedback JSON each; return the rows by name."""
+                    progress: Callable[[Row], None] | None = None, deadline: float = SUBMISSION_TIMEOUT,
+                    shard: Shard | None = None) -> list[Row]:
+    """Grade every submission under ``root`` (with ``shard``, only that shard's); write one feedback JSON
+    each; return the rows by name."""
     feedback.mkdir(parents=True, exist_ok=True)
     rows: dict[str, Row] = {}
     prints: dict[str, str] = {}
     to_grade: list[Path] = []
+    key = grade_key(lab, budget, REPO / "solutions", FEEDBACK_VERSION)
     for name, problem in submission_folders(root):
+        if shard is not None and not shard.holds(name):
+            continue
         folder = root / name
         unrun: tuple[str, str] | None = None  # a row that needs no worker: (status, reason)
         try:
             if problem:
                 raise BadSubmission("bad_file", problem)
-            prints[name] = fingerprint(read_lab(folder, lab.name, lab.module).digest(), lab, seed)
+            prints[name] = key.fingerprint(read_lab(folder, lab.name, lab.module).digest(), seed)
         except BadSubmission as bad:
             status = "empty" if bad.status == "missing_module" and not _has_entries(folder) else bad.status
             unrun = (status, "the submission folder is empty" if status == "empty" else bad.reason)
-            prints[name] = fingerprint(":".join(unrun), lab, seed)
+            prints[name] = key.fingerprint(":".join(unrun), seed)
         cached = _cached(feedback / f"{name}.json", prints[name])
         if cached is not None and not force:
             rows[name] = _row_from_report(name, cached, cached=True)
