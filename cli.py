@@ -157,8 +157,8 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
     elif fmt == "gradescope":
         from grader import gradescope
 
-        _emit(gradescope.to_json(result, spec.title, time.monotonic() - started, f"dlkit check {lab} --seed {seed}"),
-              output)
+        _emit(gradescope.to_json(result, spec.title, time.monotonic() - started, f"dlkit check {lab} --seed {seed}",
+                                 _found_note(spec, submission) if find_module else ""), output)
     elif output is not None:
         import io
 
@@ -168,6 +168,16 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
     else:
         print_text(result, spec.title, reproduce=again)
     sys.exit(0 if result.passed else 1)
+
+
+def _found_note(spec: Lab, submission: Path) -> str:
+    """How an upload's module was found, when it was not where it belongs ("" otherwise, or when there is none)."""
+    from grader.intake import BadSubmission, discover
+
+    try:
+        return discover(submission, spec.name, spec.module).note
+    except BadSubmission:
+        return ""
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -587,7 +597,7 @@ def gradescope_collect(lab: str, upload: Path, folder: Path) -> None:
     except BadSubmission as bad:
         click.echo(f"{bad.status}: {bad.reason} (nothing copied)", err=True)
         sys.exit(1)
-    click.echo(f"{found} -> {folder / spec.name / found.name}")
+    click.echo(f"{found.path} -> {folder / spec.name / (spec.module + '.py')}" + (f" ({found.note})" if found.note else ""))
 
 
 @main.group()

@@ -28,15 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from grader import labs, oracles
+from grader import intake, labs, oracles
 from grader.cachekey import grade_key
 from grader.engine import PROFILES, Budget, grade_lab, load_reference, REPO
-from grader.intake import BadSubmission, read_lab, submission_folders
-from grader.shard import Shard
+from grader.intake import BadSubmission, submission_folders
 from grader.sandbox import Limits, WorkerUsers, ZygoteLauncher, contain, end_strays, forget, started
+from grader.shard import Shard
 from grader.spec import Lab
 
-FEEDBACK_VERSION = 2
+FEEDBACK_VERSION = 3  # 3: the cache key of grader.cachekey
 SUBMISSION_TIMEOUT = 600.0  # seconds one submission may take, all its tasks together
 
 
@@ -90,7 +90,8 @@ def _serve(conn: Any, lab_name: str, seed: int, budget: Budget, limits: Limits, 
             if folder is None:
                 return
             try:
-                report = grade_lab(lab, Path(folder), seed=seed, budget=budget, limits=limits, launcher=launcher).to_json()
+                report = grade_lab(lab, Path(folder), seed=seed, budget=budget, limits=limits, launcher=launcher,
+                                   find_module=True).to_json()
             except Exception as error:  # noqa: BLE001 - a grader bug costs this row, not the batch
                 report = _unrun_report(lab, folder, seed, "grader_crash", f"internal grader error: {error!r}")
             conn.send((folder, report))
@@ -194,6 +195,7 @@ def grade_directory(lab: Lab, root: Path, feedback: Path, *, seed: int, jobs: in
     feedback.mkdir(parents=True, exist_ok=True)
     rows: dict[str, Row] = {}
     prints: dict[str, str] = {}
+    notes: dict[str, str] = {}  # how a misplaced, renamed or notebook module was found (grader.intake.discover)
     to_grade: list[Path] = []
     key = grade_key(lab, budget, REPO / "solutions", FEEDBACK_VERSION)
     for name, problem in submission_folders(root):
@@ -204,7 +206,9 @@ def grade_directory(lab: Lab, root: Path, feedback: Path, *, seed: int, jobs: in
         try:
             if problem:
                 raise BadSubmission("bad_file", problem)
-            prints[name] = key.fingerprint(read_lab(folder, lab.name, lab.module).digest(), seed)
+            found = intake.discover(folder, lab.name, lab.module)
+            prints[name] = key.fingerprint(found.files.digest(), seed)
+            notes[name] = found.note
         except BadSubmission as bad:
             status = "empty" if bad.status == "missing_module" and not _has_entries(folder) else bad.status
             unrun = (status, "the submission folder is empty" if status == "empty" else bad.reason)
@@ -221,6 +225,8 @@ def grade_directory(lab: Lab, root: Path, feedback: Path, *, seed: int, jobs: in
 
     def finished(folder: Path, report: dict[str, Any]) -> None:
         report["submission"] = folder.name
+        if notes.get(folder.name):
+            report["found"] = notes[folder.name]
         rows[folder.name] = _store(feedback, folder.name, prints[folder.name], report)
         if progress is not None:
             progress(rows[folder.name])

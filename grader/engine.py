@@ -22,7 +22,7 @@ import numpy as np
 from grader import oracles
 from grader.compare import near_misses_pass
 from grader.describe import describe_call
-from grader.intake import BadSubmission, LabFiles, locate, read_lab
+from grader.intake import BadSubmission, LabFiles, discover, read_lab
 from grader.results import CheckResult, LabResult, TaskResult
 from grader.sandbox import (Launcher, Limits, Reply, Sandbox, StudentFailure, WorkerConfig, end_strays, forget,
                             started)
@@ -476,10 +476,10 @@ def _label(check: Check, variant: Variant) -> str:
 
 def read_submission(lab: Lab, submission: Path, find_module: bool = False) -> LabFiles:
     """The lab's files from a submission folder laid out like ``assignments/`` (with ``find_module``: an
-    upload, the module wherever ``grader.intake.locate`` finds it), read by ``grader.intake`` (no links,
+    upload, the module wherever ``grader.intake.discover`` finds it), read by ``grader.intake`` (no links,
     regular files only, within limits); raises ``BadSubmission`` with why not."""
     if find_module:
-        return locate(submission, lab.name, lab.module)[1]
+        return discover(submission, lab.name, lab.module).files
     return read_lab(submission, lab.name, lab.module)
 
 

@@ -68,7 +68,8 @@ def to_html(report: dict[str, Any], name: str) -> str:
             f'<p>score <strong id="score">{number(report["score"])}</strong>/{number(report["max_score"])}'
             f"{'' if status == 'graded' else ' (' + e(status) + ')'}, seed {e(str(report.get('seed', '')))}; "
             f"reproduce: <code>dlkit check {lab} --seed {e(str(report.get('seed', '')))}</code></p>\n"
-            f"<table><thead><tr><th>task</th><th>status</th><th class=\"num\">points</th></tr></thead>\n"
+            + (f"<p id=\"found\">Note: {e(str(report['found']))}</p>\n" if report.get("found") else "")
+            + f"<table><thead><tr><th>task</th><th>status</th><th class=\"num\">points</th></tr></thead>\n"
             f"<tbody>\n{rows}\n</tbody></table>\n" + "\n".join(details))
     return page(f"{name}: {report.get('lab', '')}", body)
 
@@ -79,8 +80,10 @@ def to_markdown(report: dict[str, Any], name: str) -> str:
     out = [f"# {cell(name)}: {cell(str(report.get('lab', '')))}", "",
            f"Score **{number(report['score'])}/{number(report['max_score'])}**"
            + ("" if status == "graded" else f" ({cell(status)})")
-           + f", seed {cell(str(report.get('seed', '')))}.", "",
-           "| task | status | points |", "|---|---|---:|"]
+           + f", seed {cell(str(report.get('seed', '')))}.", ""]
+    if report.get("found"):
+        out += [f"Note: {cell(str(report['found']), 400)}", ""]
+    out += ["| task | status | points |", "|---|---|---:|"]
     for task in report["tasks"]:
         out.append(f"| {cell(str(task['name']))} | {cell(str(task['status']))} | "
                    f"{number(task['score'])}/{number(task['max_score'])} |")

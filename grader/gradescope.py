@@ -49,9 +49,12 @@ MARK = {"passed": "✓", "skipped": "-"}
 # ----------------------------------------------------------------------------- results.json
 
 
-def results(result: LabResult, title: str, elapsed: float, reproduce: str = "") -> dict[str, Any]:
-    """Gradescope's results for one graded lab: one test per task, partial credit kept."""
+def results(result: LabResult, title: str, elapsed: float, reproduce: str = "", note: str = "") -> dict[str, Any]:
+    """Gradescope's results for one graded lab: one test per task, partial credit kept; ``note`` says how the
+    module was found when it was not where it belongs (a renamed file, a notebook)."""
     lines = [f"{result.lab}: {title}", f"score {_num(result.score)}/{_num(result.max_score)}, seed {result.seed}"]
+    if note:
+        lines.append(f"note: {note}")
     if reproduce:
         lines.append(f"reproduce the PyTorch and worked-example checks at home: {reproduce}")
     if result.status != "graded":
@@ -92,8 +95,8 @@ def task_output(task: TaskResult) -> str:
     return "\n".join(lines)
 
 
-def to_json(result: LabResult, title: str, elapsed: float, reproduce: str = "") -> str:
-    return json.dumps(results(result, title, elapsed, reproduce), indent=2, ensure_ascii=False)
+def to_json(result: LabResult, title: str, elapsed: float, reproduce: str = "", note: str = "") -> str:
+    return json.dumps(results(result, title, elapsed, reproduce, note), indent=2, ensure_ascii=False)
 
 
 def _num(x: float) -> str:
@@ -124,14 +127,15 @@ def worker_user_problem(users: WorkerUsers) -> str:
 # ----------------------------------------------------------------------------- the upload
 
 
-def collect(lab: Lab, upload: Path, target: Path) -> Path:
+def collect(lab: Lab, upload: Path, target: Path) -> intake.Found:
     """Lay a Gradescope upload out like ``assignments/``: write the student's module (and the ``.py``
-    files beside it), found as ``grader.intake.locate`` finds it, into ``target/LAB/``. Returns the
-    module's path in the upload; raises ``BadSubmission`` when there is none or it breaks the rules."""
-    found, files = intake.locate(upload, lab.name, lab.module)
+    files beside it), found as ``grader.intake.discover`` finds it (a renamed ``conv (1).py`` or a notebook
+    included), into ``target/LAB/``. Returns what was found (its path in the upload, and a note when it was
+    renamed or a notebook); raises ``BadSubmission`` when there is none or it breaks the rules."""
+    found = intake.discover(upload, lab.name, lab.module)
     folder = target / lab.name
     folder.mkdir(parents=True, exist_ok=True)
-    files.write(folder)
+    found.files.write(folder)
     return found
 
 

@@ -17,7 +17,9 @@ modules beside it); other files and sub-folders are not the grader's business an
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -257,6 +259,88 @@ def locate(root: Path, lab: str, module: str) -> tuple[Path, LabFiles]:
     found = ranked[0]
     return found, read_below(root, found.parent.relative_to(root).parts, module)
 
+
+@dataclass(frozen=True)
+class Found:
+    """A submission's module as discovered: its files, where it was, and what was done to find it ("" when
+    it was where it belongs)."""
+
+    files: LabFiles
+    path: Path
+    note: str = ""
+
+
+def renamed(names: list[str], module: str) -> str | None:
+    """The copy of ``MODULE.py`` a browser or a file manager renamed (``conv (1).py``, ``conv(2).py``,
+    ``conv 2.py``), the highest number first; None when there is none."""
+    pattern = re.compile(rf"^{re.escape(module)} ?\(?(\d{{1,3}})\)?\.py$")
+    found = sorted(((int(m.group(1)), name) for name in names for m in [pattern.match(name)] if m), reverse=True)
+    return found[0][1] if found else None
+
+
+def discover(root: Path, lab: str, module: str) -> Found:
+    """A submission's module, by the same rules everywhere (``dlkit grade``, ``dlkit check --find-module``,
+    ``dlkit gradescope collect``): ``LAB/MODULE.py``; else wherever ``locate`` finds ``MODULE.py``; else a
+    renamed copy (``MODULE (1).py``, beside the other files) taken as ``MODULE.py``; else a notebook
+    (``LAB.ipynb``, or the one whose dlkit test cells name LAB) whose code cells are graded as the module,
+    as ``dlkit nbgrader extract`` writes it. The note says what was done, for the student's feedback.
+    Raises ``BadSubmission`` when there is none of these (naming what was looked for)."""
+    filename = f"{module}.py"
+    for parts in (("assignments", lab), (lab,)):  # where it belongs: read as it is there, a link refused
+        if os.path.lexists(root.joinpath(*parts, filename)):
+            return Found(read_below(root, parts, module), root.joinpath(*parts, filename),
+                         "" if parts == (lab,) else f"{'/'.join(parts)}/{filename} was graded as {lab}/{filename}")
+    try:
+        path, files = locate(root, lab, module)
+        return Found(files, path, f"{path.relative_to(root)} was graded as {lab}/{filename}")
+    except BadSubmission as bad:
+        if bad.status != "missing_module":
+            raise
+    for path, _ in _walk(root, ("__MACOSX", "__pycache__")):
+        if path.suffix == ".py" and renamed([path.name], module):
+            folder = path.parent.relative_to(root).parts
+            files = read_below(root, folder)
+            chosen = renamed(list(files.files), module)
+            assert chosen is not None
+            others = dict(files.files)
+            others[filename] = others.pop(chosen)
+            return Found(LabFiles(others), path.parent / chosen,
+                         f"'{Path(*folder, chosen)}' was graded as {lab}/{filename} (the file was renamed, "
+                         f"by a browser perhaps: name it {filename})")
+    notebooks = sorted((p for p, _ in _walk(root, ("__MACOSX", "__pycache__", ".ipynb_checkpoints"))
+                        if p.suffix == ".ipynb"), key=lambda p: (p.stem != lab, len(p.parts), str(p)))
+    for path in notebooks[:8]:
+        source = _notebook_module(path, lab)
+        if source is not None:
+            return Found(LabFiles({filename: source.encode("utf-8")}), path,
+                         f"the code cells of '{path.relative_to(root)}' were graded as {lab}/{filename} "
+                         "(imports, definitions and assignments, as 'dlkit nbgrader extract' writes them)")
+    raise BadSubmission("missing_module", f"the submission has no file {lab}/{filename} (and no file {filename} "
+                        f"anywhere in it, no renamed copy such as '{module} (1).py', no notebook {lab}.ipynb)")
+
+
+def _notebook_module(path: Path, lab: str) -> str | None:
+    """The module a notebook is graded as, if it is ``LAB.ipynb`` or a dlkit notebook of ``lab``."""
+    from grader.notebook import graded_module, notebook_cells, notebook_lab
+
+    try:
+        content = json.loads(read_notebook(path).decode("utf-8"))
+    except (BadSubmission, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(content, dict):
+        return None
+    try:
+        named, module = notebook_lab(content)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        named, module = "", ""
+    if named == lab:
+        return module
+    if not named and path.stem == lab:
+        try:
+            return graded_module(notebook_cells(content))
+        except (KeyError, TypeError, AttributeError):
+            return None
+    return None
 
 
 def submission_folders(root: Path) -> list[tuple[str, str]]:

@@ -96,7 +96,7 @@ def test_collect_finds_the_module_wherever_the_upload_keeps_it(tmp_path, where):
     (upload / where).with_name("helpers.py").write_text("X = 1\n")
     (upload / "notes.txt").write_text("not code")
     found = collect(labs.load(LAB), upload, tmp_path / "out")
-    assert found == upload / where
+    assert found.path == upload / where
     assert sorted(p.name for p in (tmp_path / "out" / LAB).iterdir()) == ["conv.py", "helpers.py"]
 
 
@@ -106,7 +106,7 @@ def test_collect_prefers_the_assignments_layout(tmp_path):
         (upload / where).parent.mkdir(parents=True, exist_ok=True)
         (upload / where).write_text(f"WHERE = {where!r}\n")
     found = collect(labs.load(LAB), upload, tmp_path / "out")
-    assert found == upload / "assignments" / LAB / "conv.py"
+    assert found.path == upload / "assignments" / LAB / "conv.py"
     assert "assignments" in (tmp_path / "out" / LAB / "conv.py").read_text()
 
 
