@@ -543,13 +543,15 @@ def stubs(lab_names: Sequence[str], only_check: bool) -> None:
 @click.argument("outdir", type=click.Path(path_type=Path))
 @click.option("--lab", "lab_names", metavar="LAB", multiple=True,
               help="Release this lab (repeat for several; default: every registered lab).")
-def release(outdir: Path, lab_names: Sequence[str]) -> None:
+@click.option("--classroom", is_flag=True, help="Make the workflow report its points to GitHub Classroom (the job is "
+              "named 'Autograding Tests' and writes 'Points X/Y' into its check run).")
+def release(outdir: Path, lab_names: Sequence[str], classroom: bool) -> None:
     """Write the student release (no reference code) to OUTDIR."""
     from grader.release import ReleaseError, write_release
 
     chosen = [_lab(name) for name in dict.fromkeys(lab_names or labs.names())]
     try:
-        files = write_release(outdir, chosen)
+        files = write_release(outdir, chosen, classroom=classroom)
     except ReleaseError as error:
         raise Problem(str(error)) from None
     click.echo(f"wrote the student release of {', '.join(lab.name for lab in chosen)} to {outdir} ({len(files)} files); "

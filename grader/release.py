@@ -116,7 +116,7 @@ def registry_source(source: str, chosen: Sequence[Lab]) -> str:
 # ----------------------------------------------------------------------------- the release
 
 
-def write_release(out: Path, chosen: Sequence[Lab], repo: Path = REPO) -> list[Path]:
+def write_release(out: Path, chosen: Sequence[Lab], repo: Path = REPO, classroom: bool = False) -> list[Path]:
     """Write the student release of the chosen labs into ``out`` (absent, empty, or holding only a
     ``.git`` folder); return the files written. Nothing is written if reference code would leak."""
     if not chosen:
@@ -128,8 +128,8 @@ def write_release(out: Path, chosen: Sequence[Lab], repo: Path = REPO) -> list[P
         write_kit(stage, chosen, repo)
         (stage / "README.md").write_text(student_readme(chosen), encoding="utf-8")
         (stage / WORKFLOW).parent.mkdir(parents=True)
-        (stage / WORKFLOW).write_text(workflow(chosen), encoding="utf-8")
-        (stage / ".gitignore").write_text(".venv/\n__pycache__/\n*.egg-info/\n.hypothesis/\n" + REPORTS + "/\n",
+        (stage / WORKFLOW).write_text(workflow(chosen, classroom), encoding="utf-8")
+        (stage / ".gitignore").write_text(f".venv/\n__pycache__/\n*.egg-info/\n.hypothesis/\n{REPORTS}/\n{CLASSROOM_BODY}\n",
                                           encoding="utf-8")
         leaks = find_leaks(stage, reference_lines(repo / "solutions"))
         if leaks:
@@ -234,8 +234,9 @@ same inputs for the same seed, and gives the same points; only the submission's 
 
 Every push to GitHub runs `{WORKFLOW}`: it installs PyTorch and this kit, runs `dlkit check` on every
 lab and publishes the score table (with each failing task's message) in the run's summary: open the
-**Actions** tab, then the run, then **Summary**. The run is marked failed while any task fails. The
-score there is feedback for you; your grade is the one computed when you submit.
+**Actions** tab, then the run, then **Summary**. The run stays green while tasks fail: the score is
+what it reports. A red run means the grading itself could not run (look at its log). The score there
+is advisory, feedback for you; your grade is the one computed when you submit.
 
 ## Submitting
 
@@ -245,15 +246,43 @@ signatures as they are: the grader finds your code by them.
 """
 
 
-def workflow(chosen: Sequence[Lab]) -> str:
+# Actions pinned by commit (a tag can be moved to other code); the comment names the release.
+CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683  # v4.2.2"
+SETUP_PYTHON = "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065  # v5.6.0"
+CACHE_RESTORE = "actions/cache/restore@5a3ec84eff668545956fd18022155c47e93e2684  # v4.2.3"
+CACHE_SAVE = "actions/cache/save@5a3ec84eff668545956fd18022155c47e93e2684  # v4.2.3"
+CLASSROOM_BODY = "dlkit-classroom.json"
+
+
+def workflow(chosen: Sequence[Lab], classroom: bool = False) -> str:
     """The GitHub Actions workflow of the release: the checks on every push, the score in the summary.
 
-    The reports go to files, never to the log, and the checks run without the runner's command
-    files in their environment; the summary is built by ``grader.summary``, which neutralises
-    everything a student's code could have put in a message.
+    The job is green while tasks fail (the score is the output) and red only when grading itself
+    breaks (``dlkit check`` exits 2 or more, or a report is missing), so the pip cache (PyTorch's
+    wheel) is saved by its own step after every run. It grades the labs the release's registry holds
+    (``grader.labs``: the released ones, whatever is added later). The reports go to files, never to
+    the log, and the checks run without the runner's command files in their environment; the summary
+    is built by ``grader.summary``, which neutralises everything a student's code could have put in a
+    message. With ``classroom``, the job is named "Autograding Tests" and its last step writes "Points
+    X/Y" into its own check run, which is where GitHub Classroom reads the points.
     """
-    names = " ".join(lab.name for lab in chosen)
+    name = "Autograding Tests" if classroom else "dlkit check"
+    permissions = "  contents: read\n" + ("  checks: write\n  actions: read\n" if classroom else "")
+    summary = "python -m grader.summary" + (f" --classroom {CLASSROOM_BODY}" if classroom else "")
+    report = f"""
+      - name: Report the points to GitHub Classroom
+        # Classroom reads "Points X/Y" from the output of this job's check run (named "Autograding Tests").
+        if: always()
+        env:
+          GH_TOKEN: ${{{{ github.token }}}}
+        run: |
+          suite=$(gh api "repos/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID" --jq .check_suite_id)
+          run=$(gh api "repos/$GITHUB_REPOSITORY/check-suites/$suite/check-runs?check_name=Autograding%20Tests" \\
+            --jq '.check_runs[0].id')
+          gh api --method PATCH "repos/$GITHUB_REPOSITORY/check-runs/$run" --input {CLASSROOM_BODY} > /dev/null
+""" if classroom else ""
     return f"""# Generated by `dlkit release`: runs dlkit's checks on every push and publishes the score.
+# The run stays green while tasks fail (the score is the output); it fails only when grading breaks.
 name: dlkit
 
 on:
@@ -262,21 +291,25 @@ on:
   workflow_dispatch:
 
 permissions:
-  contents: read
-
+{permissions}
 jobs:
   check:
-    name: dlkit check
+    name: {name}
     runs-on: ubuntu-latest
     timeout-minutes: 30
     steps:
-      - uses: actions/checkout@v4
+      - uses: {CHECKOUT}
 
-      - uses: actions/setup-python@v5
+      - uses: {SETUP_PYTHON}
         with:
           python-version: "3.11"
-          cache: pip
-          cache-dependency-path: pyproject.toml
+
+      - name: Restore the pip cache
+        id: pip-cache
+        uses: {CACHE_RESTORE}
+        with:
+          path: ~/.cache/pip
+          key: pip-${{{{ runner.os }}}}-py3.11-${{{{ hashFiles('pyproject.toml') }}}}
 
       - name: Install PyTorch (CPU) and dlkit
         run: |
@@ -284,21 +317,38 @@ jobs:
           python -m {TORCH_CPU}
           python -m pip install -e .
 
+      - name: Save the pip cache
+        # Its own step, so that it is saved on the first run of a key, whatever the checks say.
+        if: always() && steps.pip-cache.outputs.cache-hit != 'true'
+        uses: {CACHE_SAVE}
+        with:
+          path: ~/.cache/pip
+          key: ${{{{ steps.pip-cache.outputs.cache-primary-key }}}}
+
       - name: Run the checks
-        # Each report goes to a file, never to the log. The runner's command files are taken out of
-        # the environment, so nothing run here can write the summary, outputs or environment.
+        # Every lab of this repository's registry. Each report goes to a file, never to the log. The
+        # runner's command files are taken out of the environment, so nothing run here can write the
+        # summary, outputs or environment. A failing task is a score, not an error: the step fails
+        # only when dlkit check itself cannot grade (exit status 2 or more).
         run: |
           mkdir -p {REPORTS}
-          for lab in {names}; do
+          status=0
+          for lab in $(python -c "from grader import labs; print(*labs.names())"); do
+            code=0
             env -u GITHUB_STEP_SUMMARY -u GITHUB_OUTPUT -u GITHUB_ENV -u GITHUB_PATH -u GITHUB_STATE \\
-              dlkit check "$lab" --format json > "{REPORTS}/$lab.json" 2> "{REPORTS}/$lab.log" || true
+              dlkit check "$lab" --format json > "{REPORTS}/$lab.json" 2> "{REPORTS}/$lab.log" || code=$?
+            if [ "$code" -gt 1 ]; then
+              echo "dlkit check $lab could not grade (exit status $code): see {REPORTS}/$lab.log" >&2
+              status=1
+            fi
           done
+          exit "$status"
 
       - name: Publish the score
-        # The table is built from the JSON reports, with every message escaped; the step fails while
-        # any task fails.
-        run: python -m grader.summary {" ".join(f"{REPORTS}/{lab.name}.json" for lab in chosen)} >> "$GITHUB_STEP_SUMMARY"
-"""
+        # The table is built from the JSON reports, with every message escaped.
+        if: always()
+        run: {summary} {REPORTS}/*.json >> "$GITHUB_STEP_SUMMARY"
+{report}"""
 
 
 # ----------------------------------------------------------------------------- proving it clean

@@ -7,9 +7,15 @@ quote the student's code (its exceptions, its values), so nothing of theirs reac
 the page as Markdown, HTML or a workflow command: a table cell gets one line with every
 ASCII punctuation character backslash-escaped, a full message goes in a code fence longer
 than any run of backticks in it, control characters are dropped and no line starts with
-``::``. Scores come from the reports' numbers only. The exit status is 0 when every lab
-passed and 1 otherwise (a missing or unreadable report counts as not passed); one line per
-lab goes to standard error, for the log.
+``::``. Scores come from the reports' numbers only. One line per lab goes to standard error,
+for the log.
+
+The exit status is 0 when every report could be read, whatever its tasks did (the score is the
+output: a CI job stays green while tasks still fail, so its caches are saved), and 1 when a report
+is missing or unreadable (grading itself broke). ``--strict`` also fails while any task fails.
+``--classroom FILE`` also writes what GitHub Classroom reads as the points of the run ("Points
+X/Y" in the output of the check run named "Autograding Tests", as Classroom's own reporter action
+writes it): the JSON body of that check run's update, for ``gh api --method PATCH --input FILE``.
 """
 
 from __future__ import annotations
@@ -127,10 +133,32 @@ def render(reports: Sequence[tuple[str, dict[str, Any] | BadReport]]) -> str:
     return "\n".join(out) + "\n"
 
 
+def classroom_body(reports: Sequence[tuple[str, dict[str, Any] | BadReport]]) -> dict[str, Any]:
+    """The check-run update that GitHub Classroom reads its points from ("Points X/Y"): a report that could not
+    be read counts 0 of nothing."""
+    read = [r for _, r in reports if not isinstance(r, BadReport)]
+    points = f"Points {_num(sum(r['score'] for r in read))}/{_num(sum(r['max_score'] for r in read))}"
+    return {"output": {"title": "Autograding", "summary": points, "text": points,
+                       "annotations": [{"path": ".github", "start_line": 1, "end_line": 1, "annotation_level": "notice",
+                                        "message": points, "title": "Autograding complete"}]}}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    paths = [Path(a) for a in (sys.argv[1:] if argv is None else argv)]
+    args = list(sys.argv[1:] if argv is None else argv)
+    strict = "--strict" in args
+    args = [a for a in args if a != "--strict"]
+    classroom = None
+    if "--classroom" in args:
+        at = args.index("--classroom")
+        if at + 1 >= len(args):
+            print("--classroom needs a file name", file=sys.stderr)
+            return 2
+        classroom = Path(args[at + 1])
+        del args[at:at + 2]
+    paths = [Path(a) for a in args]
     if not paths:
-        print("usage: python -m grader.summary REPORT.json ... >> \"$GITHUB_STEP_SUMMARY\"", file=sys.stderr)
+        print("usage: python -m grader.summary [--strict] [--classroom BODY.json] REPORT.json ... "
+              ">> \"$GITHUB_STEP_SUMMARY\"", file=sys.stderr)
         return 2
     reports: list[tuple[str, dict[str, Any] | BadReport]] = []
     for path in paths:
@@ -146,7 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             line = (f"{report['lab']}: {_num(report['score'])}/{_num(report['max_score'])}"
                     f"{'' if passed(report) else ' (some tasks do not pass yet)'}")
         print(line, file=sys.stderr)
-    return 0 if all(not isinstance(r, BadReport) and passed(r) for _, r in reports) else 1
+    if classroom is not None:
+        classroom.write_text(json.dumps(classroom_body(reports)), encoding="utf-8")
+    if any(isinstance(r, BadReport) for _, r in reports):
+        return 1
+    return 0 if not strict or all(passed(r) for _, r in reports if not isinstance(r, BadReport)) else 1
 
 
 def _safe_name(name: str) -> str:

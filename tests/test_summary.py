@@ -68,7 +68,15 @@ def test_the_summary_shows_the_reports_score_and_nothing_the_student_wrote_as_ma
     assert not any(line.lstrip().startswith("::") for line in (out + err).splitlines())
     assert "1 checks need the reference solutions: they are graded on submission" in out
     assert err.strip() == "lab3: 4/12 (some tasks do not pass yet)"
-    assert status == 1
+    assert status == 0  # a failing task is the score, not a broken run
+    assert main(["--strict", _write(tmp_path, "lab3", _report())]) == 1
+
+
+def test_classroom_reads_points_from_the_check_run_body_the_summary_writes(tmp_path, capsys):
+    body = tmp_path / "classroom.json"
+    assert main(["--classroom", str(body), _write(tmp_path, "lab3", _report())]) == 0
+    output = json.loads(body.read_text())["output"]
+    assert output["summary"] == output["text"] == output["annotations"][0]["message"] == "Points 4/12"
 
 
 def test_every_lab_passing_exits_0(tmp_path, capsys):
