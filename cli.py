@@ -7,6 +7,7 @@ help text; bad input exits with status 2 and one line saying what to fix.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import sys
@@ -119,8 +120,17 @@ def _worker_users(spec: str | None) -> Any:
 @click.option("--find-module", is_flag=True,
               help="The submission is an upload: take LAB's module wherever it is in the folder (as "
                    "'dlkit gradescope collect' finds it), not only at LAB/<module>.py.")
+@click.option("--visibility", "visibility", metavar="KEY=VALUE", multiple=True,
+              help="Gradescope format: who sees a test when (KEY: default, reference or a task; VALUE: visible, "
+                   "after_due_date, after_published, hidden).")
+@click.option("--submission-metadata", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Gradescope format: submission_metadata.json, for the lateness in extra_data.")
+@click.option("--late-policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Gradescope format: a Python file whose adjust(score, max_score, late_seconds, metadata) sets "
+                   "the score of a late submission.")
 def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int | None, profile: str | None,
-          worker_user: str | None, output: Path | None, find_module: bool) -> None:
+          worker_user: str | None, output: Path | None, find_module: bool, visibility: Sequence[str],
+          submission_metadata: Path | None, late_policy: Path | None) -> None:
     """Grade one lab of a submission (all tasks, or the TASKS named)."""
     from grader.sandbox import contain
 
@@ -138,6 +148,7 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
     profile = profile or os.environ.get("DLKIT_PROFILE", "default")
     if profile not in PROFILES:
         raise Problem(f"unknown profile '{profile}' in DLKIT_PROFILE; use one of {', '.join(PROFILES)}")
+    shown = _visibility(spec, visibility)
     users = _worker_users(worker_user)
     from grader.sandbox import SubprocessLauncher
 
@@ -157,8 +168,12 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
     elif fmt == "gradescope":
         from grader import gradescope
 
-        _emit(gradescope.to_json(result, spec.title, time.monotonic() - started, f"dlkit check {lab} --seed {seed}",
-                                 _found_note(spec, submission) if find_module else ""), output)
+        from grader.gradescope_policy import apply_lateness, apply_visibility
+
+        data = gradescope.results(result, spec.title, time.monotonic() - started, f"dlkit check {lab} --seed {seed}",
+                                  _found_note(spec, submission) if find_module else "")
+        data = apply_lateness(apply_visibility(data, result, spec, shown), submission_metadata, late_policy)
+        _emit(json.dumps(data, indent=2, ensure_ascii=False), output)
     elif output is not None:
         import io
 
@@ -168,6 +183,15 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
     else:
         print_text(result, spec.title, reproduce=again)
     sys.exit(0 if result.passed else 1)
+
+
+def _visibility(spec: Lab, specs: Sequence[str]) -> dict[str, str]:
+    from grader.gradescope_policy import parse_visibility
+
+    try:
+        return parse_visibility(specs, spec)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="'--visibility'") from None
 
 
 def _found_note(spec: Lab, submission: Path) -> str:
@@ -570,14 +594,22 @@ def gradescope() -> None:
               help="The seed every submission is graded with.")
 @click.option("--user", "student", default="student", show_default=True,
               help="The unprivileged user the student's code runs as (setup.sh creates it).")
-def gradescope_bundle(lab: str, output: Path, seed: int, student: str) -> None:
+@click.option("--visibility", "visibility", metavar="KEY=VALUE", multiple=True,
+              help="Who sees a test when: KEY is default, reference (the checks against the reference, shown "
+                   "apart) or a task; VALUE is visible, after_due_date, after_published or hidden. Repeatable.")
+@click.option("--late-policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A Python file defining adjust(score, max_score, late_seconds, metadata) -> score, applied to "
+                   "late submissions (from Gradescope's submission_metadata.json).")
+def gradescope_bundle(lab: str, output: Path, seed: int, student: str, visibility: Sequence[str],
+                      late_policy: Path | None) -> None:
     """Write LAB's autograder to OUTPUT (a .zip, or a folder)."""
     from grader.gradescope import write_bundle
     from grader.release import ReleaseError
 
     spec = _lab(lab)
+    _visibility(spec, visibility)
     try:
-        write_bundle(spec, output, seed=seed, student=student)
+        write_bundle(spec, output, seed=seed, student=student, visibility=visibility, late_policy=late_policy)
     except ReleaseError as error:
         raise Problem(str(error)) from None
     click.echo(f"wrote the Gradescope autograder of {spec.name} to {output} (setup.sh, run_autograder, the kit and "

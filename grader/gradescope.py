@@ -27,13 +27,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from grader import intake
 from grader.release import REPO, TORCH_CPU, ReleaseError, write_kit
@@ -42,6 +43,7 @@ from grader.sandbox import WorkerUsers
 from grader.spec import Lab
 
 STUDENT = "student"  # the unprivileged user of the bundle
+LATE_POLICY = "late_policy.py"  # the instructor's late-policy hook, when the bundle has one
 USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 MARK = {"passed": "✓", "skipped": "-"}
 
@@ -142,7 +144,8 @@ def collect(lab: Lab, upload: Path, target: Path) -> intake.Found:
 # ----------------------------------------------------------------------------- the bundle
 
 
-def write_bundle(lab: Lab, output: Path, *, seed: int = 0, student: str = STUDENT, repo: Path = REPO) -> Path:
+def write_bundle(lab: Lab, output: Path, *, seed: int = 0, student: str = STUDENT, repo: Path = REPO,
+                 visibility: Sequence[str] = (), late_policy: Path | None = None) -> Path:
     """Write the autograder of one lab: a ``.zip`` to upload to Gradescope when ``output`` ends in
     ``.zip``, else a folder with the same files (to look at, or to zip yourself)."""
     if not USER_NAME.match(student):
@@ -160,7 +163,10 @@ def write_bundle(lab: Lab, output: Path, *, seed: int = 0, student: str = STUDEN
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         (stage / "README.md").write_text(f"# dlkit autograder for {lab.name}\n\nBuilt by `dlkit gradescope bundle "
                                          f"{lab.name}`; see docs/release.md in the dlkit repository.\n", encoding="utf-8")
-        for name, text in (("setup.sh", setup_script(student)), ("run_autograder", run_script(lab, seed, student))):
+        if late_policy is not None:
+            shutil.copyfile(late_policy, stage / LATE_POLICY)
+        script = run_script(lab, seed, student, visibility, late_policy is not None)
+        for name, text in (("setup.sh", setup_script(student)), ("run_autograder", script)):
             (stage / name).write_text(text, encoding="utf-8")
             (stage / name).chmod(0o755)
         if output.suffix == ".zip":
@@ -212,7 +218,12 @@ chmod -R go-rwx "$SOURCE/solutions"
 """
 
 
-def run_script(lab: Lab, seed: int = 0, student: str = STUDENT) -> str:
+def run_script(lab: Lab, seed: int = 0, student: str = STUDENT, visibility: Sequence[str] = (),
+               late_policy: bool = False) -> str:
+    options = "".join(f" --visibility {shlex.quote(v)}" for v in visibility)
+    options += ' --submission-metadata "$AUTOGRADER/submission_metadata.json"'
+    if late_policy:
+        options += f' --late-policy "$SOURCE/{LATE_POLICY}"'
     return f"""#!/usr/bin/env bash
 # Gradescope runs this as root for every submission. Written by `dlkit gradescope bundle`.
 # The student's code runs as the unprivileged users '{student}0' and '{student}1', who can read
@@ -232,7 +243,8 @@ chmod 700 "$RESULTS"
 # The report is written by dlkit itself, to a folder only root can open, once every process the
 # student's code started has ended.
 "$PYTHON" "$SOURCE/cli.py" check {lab.name} --submission "$AUTOGRADER/submission" --find-module \\
-  --format gradescope --worker-user "$STUDENT" --seed {seed} --profile default --output "$RESULTS/results.json"
+  --format gradescope --worker-user "$STUDENT" --seed {seed} --profile default --output "$RESULTS/results.json" \\
+  {options.strip()}
 status=$?
 if [ "$status" -gt 1 ]; then
   echo "dlkit check ended with status $status: no results.json written" >&2
