@@ -647,24 +647,29 @@ def nbgrader() -> None:
               help="The seed every submission is autograded with (it sits in the hidden tests).")
 @click.option("--timeout", type=click.IntRange(1, 86400), default=300, show_default=True,
               help="Seconds a notebook cell may run when nbgrader executes it.")
-@click.option("--force", is_flag=True, help="Overwrite the configuration and notebooks of an existing course.")
+@click.option("--force", is_flag=True, help="Rewrite the notebooks of the named labs that the course already has.")
 def nbgrader_course(directory: Path, lab_names: Sequence[str], course_id: str, seed: int, timeout: int,
                     force: bool) -> None:
-    """Write an nbgrader course: its config and one source notebook per LAB."""
-    from grader.nbgrader import write_course
+    """Write an nbgrader course, or add labs to one: its config and one source notebook per LAB."""
+    from grader.nbgrader import KIT_CONFIG, INCLUDE, includes_kit_config, write_course
     from grader.stubs import solution_path
 
     chosen = [_lab(name) for name in dict.fromkeys(lab_names or labs.names())]
     for spec in chosen:
         if not solution_path(REPO, spec).is_file():
             raise Problem(f"no reference solution {solution_path(REPO, spec)}: the notebooks are written from it")
-    if (directory / "nbgrader_config.py").exists() and not force:
-        raise Problem(f"'{directory}' already holds a course; pass --force to overwrite its config and notebooks")
     if directory.exists() and not directory.is_dir():
         raise Problem(f"'{directory}' is not a folder")
-    files = write_course(directory, REPO, chosen, course_id=course_id, seed=seed, timeout=timeout)
-    for path in files:
+    config = directory / "nbgrader_config.py"
+    had_config = config.exists()
+    written, kept = write_course(directory, REPO, chosen, course_id=course_id, seed=seed, timeout=timeout, force=force)
+    for path in written:
         click.echo(f"wrote {path}")
+    for path in kept:
+        click.echo(f"kept {path} (it exists; --force rewrites it)")
+    if had_config and not includes_kit_config(config):
+        click.echo(f"note: {config} does not include {KIT_CONFIG}: add the line {INCLUDE} after "
+                   "'c = get_config()' (the kit's settings are no longer written into your config)", err=True)
     click.echo(f"next: cd {directory} && nbgrader generate_assignment {chosen[0].name} (see docs/nbgrader.md)")
 
 

@@ -194,13 +194,40 @@ def handout_cells(handout: str, lab: Lab) -> list[Cell]:
         if line.startswith("## ") and not fenced and any(s.strip() for s in sections[-1]):
             sections.append([])
         sections[-1].append(line)
-    cells = [Cell("markdown", "\n".join(s).strip().removesuffix("---").strip()) for s in sections if any(x.strip() for x in s)]
+    cells = [Cell("markdown", notebook_text("\n".join(s)).strip().removesuffix("---").strip()) for s in sections
+             if any(x.strip() for x in s)]
     note = (f"**This is the notebook edition of {lab.name}.** Write each function in its cell below, where the "
             f"handout says `{lab.name}/{lab.module}.py`. The cell after each function runs the same checks as "
             f"`dlkit check {lab.name} TASK` on the code of this notebook (its imports, functions, classes and "
             "assignments; calls and prints are left out) and shows the same messages. When you submit, the "
             "same checks also compare your code with the reference solution.")
     return cells[:1] + [Cell("markdown", note)] + cells[1:]
+
+
+ROOT_SENTENCE = re.compile(r"(?:\*\*Run the grader\.\*\* From the repository root:|Run the grader from the repository root:)")
+
+
+def notebook_text(section: str) -> str:
+    """A handout section as the notebook edition says it: the repository edition's "run dlkit check from the
+    repository root" and its command block become "run the test cell after each function"."""
+    out: list[str] = []
+    lines = section.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.lstrip().startswith("```"):
+            end = next((j for j in range(i + 1, len(lines)) if lines[j].lstrip().startswith("```")), len(lines) - 1)
+            body = [x for x in lines[i + 1:end] if x.strip()]
+            if body and all(x.lstrip().startswith("dlkit check") for x in body):
+                i = end + 1
+                continue
+            out += lines[i:end + 1]
+            i = end + 1
+            continue
+        out.append(ROOT_SENTENCE.sub("In this notebook, run the test cell after each function: it runs the same "
+                                     "checks as `dlkit check` on the code of this notebook.", line))
+        i += 1
+    return "\n".join(out)
 
 
 def source_notebook(lab: Lab, module_source: str, handout: str, seed: int) -> dict[str, Any]:
@@ -251,11 +278,32 @@ def _num(x: float) -> str:
 # ----------------------------------------------------------------------------- the course
 
 
-def config_source(course_id: str, timeout: int) -> str:
-    """The course's nbgrader_config.py: headless, SQLite gradebook, test cells graded outside the kernel."""
-    return f'''"""nbgrader configuration of a course written by `dlkit nbgrader course`.
+KIT_CONFIG = "dlkit_config.py"  # the settings the kit owns; rewritten by every `dlkit nbgrader course`
+INCLUDE = f"load_subconfig({KIT_CONFIG!r})"
 
-Run nbgrader from this folder (it reads this file from the working directory).
+
+def instructor_config_source() -> str:
+    """The course's nbgrader_config.py, written once and then the instructor's: it includes the kit's settings
+    first, so that whatever follows overrides them."""
+    return f'''"""nbgrader configuration of this course: yours to edit. `dlkit nbgrader course` never rewrites it.
+
+Run nbgrader from this folder (it reads this file from the working directory). The settings dlkit needs
+live in {KIT_CONFIG}, which dlkit rewrites when you add a lab or regenerate the course; the line below
+includes them, and anything you set after it overrides them (c.Exchange.root, c.CourseDirectory.course_id...).
+"""
+
+c = get_config()  # noqa: F821 - nbgrader defines get_config when it reads this file
+{INCLUDE}  # noqa: F821 - the kit's settings (nbgrader defines load_subconfig)
+
+# Your settings below, for example:
+# c.Exchange.root = "/srv/nbgrader/exchange"
+'''
+
+
+def config_source(course_id: str, timeout: int) -> str:
+    """The kit's settings (dlkit_config.py): headless, SQLite gradebook, test cells graded outside the kernel."""
+    return f'''"""The settings dlkit needs in this nbgrader course, written by `dlkit nbgrader course`: do not edit,
+it is rewritten each time; put your own settings in nbgrader_config.py (which includes this file).
 """
 
 import os
@@ -296,19 +344,35 @@ c.Autograde.autograde_preprocessors = [
 
 
 def write_course(root: Path, repo: Path, course_labs: Sequence[Lab], *, course_id: str, seed: int,
-                 timeout: int) -> list[Path]:
-    """Write ``nbgrader_config.py`` and ``source/LAB/LAB.ipynb`` for each lab under ``root``; return the files."""
-    written = []
+                 timeout: int, force: bool = False) -> tuple[list[Path], list[Path]]:
+    """Write the kit's ``dlkit_config.py`` (always), ``nbgrader_config.py`` (when absent: then it is the
+    instructor's) and ``source/LAB/LAB.ipynb`` for each lab (when absent, or with ``force``) under ``root``;
+    return the files written and the notebooks left as they were."""
+    written, kept = [], []
     root.mkdir(parents=True, exist_ok=True)
+    (root / KIT_CONFIG).write_text(config_source(course_id, timeout), encoding="utf-8")
+    written.append(root / KIT_CONFIG)
     config = root / "nbgrader_config.py"
-    config.write_text(config_source(course_id, timeout), encoding="utf-8")
-    written.append(config)
+    if not config.exists():
+        config.write_text(instructor_config_source(), encoding="utf-8")
+        written.append(config)
     for lab in course_labs:
+        target = root / "source" / lab.name / f"{lab.name}.ipynb"
+        if target.exists() and not force:
+            kept.append(target)
+            continue
         handout_path = repo / "assignments" / lab.name / "README.md"
         handout = handout_path.read_text(encoding="utf-8") if handout_path.is_file() else ""
         notebook = source_notebook(lab, solution_path(repo, lab).read_text(encoding="utf-8"), handout, seed)
-        target = root / "source" / lab.name / f"{lab.name}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         written.append(target)
-    return written
+    return written, kept
+
+
+def includes_kit_config(config: Path) -> bool:
+    """Whether an nbgrader_config.py loads the kit's settings."""
+    try:
+        return KIT_CONFIG in config.read_text(encoding="utf-8")
+    except OSError:
+        return False

@@ -24,7 +24,8 @@ from nbgrader.plugins import ExportPlugin
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from grader import labs
-from grader.notebook import REPO, Verdict, grade_module, graded_module, notebook_cells, read_test_cell
+from grader.notebook import (REPO, Verdict, explain_unparsable, grade_module, graded_module, notebook_cells,
+                             read_test_cell, unparsable)
 
 
 class GradeTestCells(NbGraderPreprocessor):
@@ -44,7 +45,9 @@ class GradeTestCells(NbGraderPreprocessor):
                     tests[index] = (call[0], call[1], 0 if call[2] is None else call[2])
         if not tests:
             return nb, resources
-        module = graded_module(notebook_cells(nb))
+        cells = notebook_cells(nb)
+        module = graded_module(cells)
+        broken = unparsable(cells)  # a cell with a syntax error: "this cell does not parse", not a missing function
         solutions = Path(self.solutions) if self.solutions else REPO / "solutions"
         verdicts: dict[tuple[str, str], Verdict] = {}
         for lab_name, seed in sorted({(lab, seed) for lab, _, seed in tests.values()}):
@@ -54,7 +57,8 @@ class GradeTestCells(NbGraderPreprocessor):
                 raise RuntimeError(f"cannot grade {lab.name}: no reference solution at {reference}")
             wanted = tuple(dict.fromkeys(t for l, t, s in tests.values() if l == lab_name and s == seed))
             self.log.info("dlkit: grading %s of %s (seed %d) outside the kernel", ", ".join(wanted), lab.name, seed)
-            result = grade_module(lab, module, wanted, seed, solutions=solutions, profile=self.profile or None)
+            result = explain_unparsable(lab, grade_module(lab, module, wanted, seed, solutions=solutions,
+                                                          profile=self.profile or None), broken)
             for graded in result.tasks:
                 verdicts[(lab_name, graded.name)] = Verdict(graded, seed)
         for index, (lab_name, task_name, _) in tests.items():

@@ -30,6 +30,7 @@ import io
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -97,6 +98,39 @@ def graded_module(cells: Iterable[str]) -> str:
             blocks.append("\n".join(kept))
     header = "# The notebook's code as dlkit grades it: imports, definitions and assignments.\n"
     return "\n".join(dict.fromkeys(future)) + ("\n" if future else "") + header + "\n\n".join(blocks) + "\n"
+
+
+DEFINES = re.compile(r"^(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
+
+
+def unparsable(cells: Iterable[str]) -> dict[str, str]:
+    """For each function that a cell which does not parse tries to define: "this cell does not parse: line N: ..."
+    (the graded module leaves such a cell out, so the function would otherwise just look missing). A later
+    cell that parses and defines the function wins."""
+    broken: dict[str, str] = {}
+    for source in cells:
+        if not source.strip() or is_test_cell(source):
+            continue
+        try:
+            ast.parse(source)
+        except SyntaxError as error:
+            for name in DEFINES.findall(source):
+                broken[name] = f"this cell does not parse: line {error.lineno}: {error.msg}"
+            continue
+        except ValueError:
+            continue
+        for name in DEFINES.findall(source):
+            broken.pop(name, None)
+    return broken
+
+
+def explain_unparsable(lab: Lab, result: LabResult, broken: dict[str, str]) -> LabResult:
+    """``result`` with each task whose function's cell does not parse reported as such, not as missing."""
+    if not broken:
+        return result
+    tasks = [TaskResult.unrun(t.name, t.max_score, "error", f"{t.name}: {broken[lab.task(t.name).function]}")
+             if lab.task(t.name).function in broken and t.status != "passed" else t for t in result.tasks]
+    return LabResult(result.lab, result.submission, result.seed, tasks, result.status, result.isolation)
 
 
 def is_test_cell(source: str) -> bool:
@@ -278,12 +312,16 @@ def check_task(lab: str, task: str, *, seed: int | None = None, reference: bool 
         return 0.0
     spec = _lab(lab, task)
     seed = random.SystemRandom().randrange(2**32) if seed is None else seed
-    module = graded_module(kernel_cells())
+    cells = kernel_cells()
+    module = graded_module(cells)
     with quiet():
         if reference:
             result = check_with_dlkit(spec, module, task, seed)
         else:
             result = grade_module(spec, module, (task,), seed, solutions=None).tasks[0]
+    broken = unparsable(cells)
+    if spec.task(task).function in broken and result.status != "passed":
+        result = TaskResult.unrun(task, result.max_score, "error", f"{task}: {broken[spec.task(task).function]}")
     return Verdict(result, seed).conclude()
 
 

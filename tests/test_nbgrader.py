@@ -106,18 +106,58 @@ def test_nbgrader_commands_have_help(command):
     assert result.exit_code == 0 and "Usage:" in result.output
 
 
-def test_course_writes_the_config_and_a_notebook_per_lab_and_refuses_to_overwrite(tmp_path):
+def test_course_writes_the_kits_config_the_instructors_config_and_a_notebook_per_lab(tmp_path):
     result = _cli("nbgrader", "course", str(tmp_path / "course"), AUTOGRADED, "--seed", "7", "--timeout", "60")
     assert result.exit_code == 0, result.output
-    config = (tmp_path / "course" / "nbgrader_config.py").read_text()
+    config = (tmp_path / "course" / "dlkit_config.py").read_text()
     for setting in ('c.CourseDirectory.course_id = \'dlkit\'', "sqlite:///", 'kernel_name = "python3"',
                     "c.Execute.timeout = 60", "raise_on_iopub_timeout = False", "grader.nbgrader_autograde.GradeTestCells"):
         assert setting in config
+    assert "load_subconfig('dlkit_config.py')" in (tmp_path / "course" / "nbgrader_config.py").read_text()
     notebook = json.loads((tmp_path / "course" / "source" / AUTOGRADED / f"{AUTOGRADED}.ipynb").read_text())
     assert any("seed=7, reference=True" in c["source"] for c in notebook["cells"])
-    again = _cli("nbgrader", "course", str(tmp_path / "course"))
-    assert again.exit_code == 2 and "--force" in again.output and len(again.output.strip().splitlines()) == 1
-    assert _cli("nbgrader", "course", str(tmp_path / "course"), "--force").exit_code == 0
+
+
+def test_the_instructors_config_survives_and_a_lab_is_added_without_force(tmp_path):
+    course = tmp_path / "course"
+    assert _cli("nbgrader", "course", str(course), "lab1").exit_code == 0
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write('c.Exchange.root = "/srv/exchange"\n')
+    (course / "source" / "lab1" / "lab1.ipynb").write_text("{}")  # the instructor's edits to a notebook
+    added = _cli("nbgrader", "course", str(course), "lab1", AUTOGRADED)
+    assert added.exit_code == 0, added.output
+    assert f"wrote {course / 'source' / AUTOGRADED / (AUTOGRADED + '.ipynb')}" in added.output
+    assert "kept" in added.output and (course / "source" / "lab1" / "lab1.ipynb").read_text() == "{}"
+    assert 'c.Exchange.root = "/srv/exchange"' in (course / "nbgrader_config.py").read_text()
+    from traitlets.config.loader import PyFileConfigLoader
+
+    loaded = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    assert loaded.Exchange.root == "/srv/exchange" and loaded.CourseDirectory.course_id == "dlkit"
+    assert _cli("nbgrader", "course", str(course), "lab1", "--force").exit_code == 0
+    assert (course / "source" / "lab1" / "lab1.ipynb").read_text() != "{}"
+
+
+def test_a_cell_that_does_not_parse_is_named_in_its_task_not_reported_missing():
+    from grader.notebook import explain_unparsable, unparsable
+
+    lab = labs.load("lab1")
+    cells = [(REPO / "solutions" / "lab1" / "backprop.py").read_text().replace(
+        "def predict(X", "def predict_unused(X"), "def predict(X, W, b):\n    return X @ W +\n"]
+    broken = unparsable(cells)
+    assert broken == {"predict": "this cell does not parse: line 2: invalid syntax"}
+    result = explain_unparsable(lab, grade("lab1", REPO / "solutions", tasks=("predict", "mse_loss")), broken)
+    assert result.tasks[0].status == "passed"  # a task that passes anyway (a later cell) is left alone
+    failed = grade("lab1", REPO / "assignments", tasks=("predict",))
+    told = explain_unparsable(lab, failed, broken).tasks[0]
+    assert told.status == "error" and told.message == "predict: this cell does not parse: line 2: invalid syntax"
+
+
+def test_the_notebook_handout_does_not_send_students_to_a_repository_root():
+    notebook = source_notebook(labs.load("lab1"), (REPO / "solutions" / "lab1" / "backprop.py").read_text(),
+                               (REPO / "assignments" / "lab1" / "README.md").read_text(), seed=0)
+    text = "\n".join(c["source"] for c in notebook["cells"] if c["cell_type"] == "markdown")
+    assert "repository root" not in text and "dlkit check lab1 relu_backward" not in text
+    assert "run the test cell after each function" in text
 
 
 @pytest.mark.parametrize(("args", "words"), [
