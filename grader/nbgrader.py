@@ -330,6 +330,14 @@ c.OverwriteCells.add_missing_cells = True
 # does in its kernel can change a score, and a kernel never holds the reference. The kernel learns from
 # this variable that its own test cells need not grade during `nbgrader autograde`.
 os.environ["DLKIT_NBGRADER"] = "graded-outside-kernel"
+# The feedback pages name each test cell by its task (nbgrader's own template says "Test cell" for all).
+try:
+    from grader.nbgrader_autograde import FEEDBACK_TEMPLATE, feedback_templates
+
+    c.HTMLExporter.template_name = FEEDBACK_TEMPLATE
+    c.HTMLExporter.extra_template_basedirs = feedback_templates(HERE)
+except ImportError:  # nbgrader is not installed where this file is read
+    pass
 c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.Execute",
     "grader.nbgrader_autograde.GradeTestCells",

@@ -7,11 +7,15 @@
   runs in the worker process only; the kernel, where a notebook's cells run with the
   instructor's files in reach, decides nothing.
 - ``TaskCsvExport`` is an ``nbgrader export`` plugin: one row per student, assignment and task.
+- ``feedback_templates`` gives ``nbgrader generate_feedback`` nbgrader's own feedback template with one
+  change: its summary names each test cell by its task ("conv2d_forward"), where nbgrader writes "Test cell"
+  for every one. The course's ``dlkit_config.py`` points ``HTMLExporter`` at it.
 """
 
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 from nbconvert.exporters.exporter import ResourcesDict
@@ -98,3 +102,21 @@ class TaskCsvExport(ExportPlugin):
 def _number(x: float | None) -> str:
     x = float(x or 0.0)
     return str(int(x)) if x.is_integer() else f"{x:g}"
+
+
+NBGRADER_TEMPLATES = Path(utils.__file__).resolve().parent / "server_extensions" / "formgrader" / "templates"
+FEEDBACK_TEMPLATE = "dlkit_feedback"
+TEST_CELL_LABEL = '">Test cell</a>'
+
+
+def feedback_templates(course: str | Path) -> list[str]:
+    """Write nbgrader's feedback template, its summary naming tasks, under ``course/.dlkit-templates``; return the
+    template folders for ``HTMLExporter.extra_template_basedirs`` (ours first, then nbgrader's)."""
+    base = Path(course) / ".dlkit-templates"
+    target = base / FEEDBACK_TEMPLATE
+    shutil.copytree(NBGRADER_TEMPLATES / "feedback", target, dirs_exist_ok=True)
+    index = target / "index.html.j2"
+    text = index.read_text(encoding="utf-8")
+    index.write_text(text.replace(TEST_CELL_LABEL, '">{{ cell.metadata.nbgrader.grade_id | replace("test_", "", 1) }}'
+                                                    "</a>"), encoding="utf-8")
+    return [str(base), str(NBGRADER_TEMPLATES)]

@@ -438,3 +438,12 @@ def test_test_cells_grade_in_the_kernel_too_quietly(course, tmp_path, monkeypatc
     assert results == {"test_same_padding": spec.task("same_padding").points,
                        "test_linear_params": spec.task("linear_params").points}
     assert list(work.iterdir()) == []  # no .hypothesis/, nothing else
+
+
+def test_the_feedback_template_names_each_test_cell_by_its_task(tmp_path):
+    from grader.nbgrader_autograde import FEEDBACK_TEMPLATE, TEST_CELL_LABEL, feedback_templates
+
+    ours, theirs = feedback_templates(tmp_path)
+    index = (Path(ours) / FEEDBACK_TEMPLATE / "index.html.j2").read_text()
+    assert TEST_CELL_LABEL in (Path(theirs) / "feedback" / "index.html.j2").read_text()  # nbgrader's, unchanged
+    assert TEST_CELL_LABEL not in index and 'grade_id | replace("test_", "", 1)' in index
