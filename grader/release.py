@@ -404,7 +404,7 @@ def find_working_helpers(root: Path, chosen: Sequence[Lab]) -> list[str]:
     """
     from grader.engine import PROFILES, Context, check_seed, passes, worker_config
     from grader.oracles import available
-    from grader.sandbox import Limits, Sandbox
+    from grader.sandbox import Limits, Sandbox, package_paths
     from grader.signatures import read_signatures
 
     budget = PROFILES["ci"]
@@ -420,7 +420,11 @@ def find_working_helpers(root: Path, chosen: Sequence[Lab]) -> list[str]:
             module = _DISPATCH.format(folder=str(shipped), package=SHIPPED, lab=lab.name, fits=fits)
             module += "".join(_TASK.format(name=task.function) for task in lab.tasks)
             (folder / f"{lab.module}.py").write_text(module, encoding="utf-8")
-            with Sandbox(folder, worker_config(lab), Limits(timeout=10.0)) as box:
+            # The worker may read the shipped copy (the release's own grader, nothing of the kit's) and the
+            # packages its modules import (Hypothesis, rich and their requirements).
+            config = dataclasses.replace(worker_config(lab),
+                                         also_readable=(str(shipped), *package_paths(("hypothesis", "rich"))))
+            with Sandbox(folder, config, Limits(timeout=10.0)) as box:
                 for task in lab.tasks:
                     labels = box.call("_dlkit_select", (task.function, 0)).value
                     for index, label in enumerate(labels if isinstance(labels, list) else []):

@@ -111,6 +111,7 @@ class WorkerConfig:
     cap_address_space: bool = True
     cuda: bool = False  # initialise CUDA before the walls go up (a lab with CUDA checks, on a machine with a GPU)
     kernel_walls: bool = True  # Landlock and seccomp (the tests turn them off to prove the other layers alone)
+    also_readable: tuple[str, ...] = ()  # trusted folders the kit itself puts in reach (never a submission's)
 
 
 class Sandbox:
@@ -171,7 +172,8 @@ class Sandbox:
             "memory_bytes": self.limits.memory_bytes if self.config.cap_address_space else None,
             "nproc": THREADS_PER_WORKER if self.identity is not None else None,
             "cuda": self.config.cuda,
-            "walls": walls(self.config.kind, self._copy, self.config.cuda) if self.config.kernel_walls else None,
+            "walls": (walls(self.config.kind, self._copy, self.config.cuda, self.config.also_readable)
+                      if self.config.kernel_walls else None),
         }
         self._proc = (self.launcher or SubprocessLauncher()).launch(config, self._copy, self.identity)
         self._requests = os.fdopen(self._proc.request_fd, "wb", buffering=0)
@@ -374,9 +376,9 @@ def _strings(value: Any) -> list[str]:
 # ----------------------------------------------------------------------------- the walls
 
 
-def walls(kind: str, private: Path, cuda: bool = False) -> dict[str, list[str]]:
+def walls(kind: str, private: Path, cuda: bool = False, also: Sequence[str] = ()) -> dict[str, list[str]]:
     """What a worker of a ``kind`` lab may touch once its walls are up (``confine.confine``)."""
-    read = list(readable(kind))
+    read = list(readable(kind)) + list(also)
     devices: list[str] = []
     if cuda:
         read += ["/proc/driver/nvidia", "/sys", "/proc/self"]

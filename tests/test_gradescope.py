@@ -188,15 +188,27 @@ def test_run_autograder_grades_as_an_unprivileged_user_who_cannot_read_the_refer
         subprocess.run(["chmod", "-R", "a+rX", str(autograder / "source")], check=True)
         module = autograder / "submission" / "assignments" / LAB / "conv.py"
         module.parent.mkdir(parents=True)
-        module.write_text((REPO / "solutions" / LAB / "conv.py").read_text() + f'''
+        # The reads sit in a module beside conv.py that the source gate does not read (a student can hide
+        # them from any reading of the source): what refuses them is the kernel, and the files' owner.
+        (module.parent / "attack.py").write_text(f'''
+def read_reference():
+    open("{autograder}/source/solutions/{LAB}/conv.py").read()  # refused: the reference is root's
+
+
+def forge_results():
+    open("{autograder}/results/results.json", "w").write('{{"score": 1000}}')  # refused: so are the results
+''')
+        module.write_text((REPO / "solutions" / LAB / "conv.py").read_text() + '''
 
 def linear_params(in_features, out_features, bias=True):
-    open("{autograder}/source/solutions/{LAB}/conv.py").read()  # refused: the reference is root's
+    from attack import read_reference
+    read_reference()
     return in_features * out_features + (out_features if bias else 0)
 
 
 def same_padding(kernel_size, dilation=1):
-    open("{autograder}/results/results.json", "w").write('{{"score": 1000}}')  # refused: so are the results
+    from attack import forge_results
+    forge_results()
     return dilation * (kernel_size - 1) // 2
 ''')
         env = dict(os.environ, AUTOGRADER=str(autograder), DLKIT_STUDENT=user)

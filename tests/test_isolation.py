@@ -38,9 +38,16 @@ needs_seccomp = pytest.mark.skipif(not confine.seccomp_available(), reason="no s
 
 
 def hostile(submission, body: str, header: str = "") -> Path:
-    """Lab 3's reference with the victim task replaced by ``body``."""
-    return submission(LAB, header + f"\n\ndef {VICTIM}(in_features, out_features, bias=True):\n"
-                      + textwrap.indent(textwrap.dedent(body), "    "))
+    """Lab 3's reference with the victim task replaced by ``body``.
+
+    The body lives in a module of its own beside ``conv.py`` (``attack.py``), which the source gate
+    (``grader/source.py``, a reading of the graded module) does not read: a student clever enough to
+    hide a construct from any reading of the source meets the kernel's walls alone, as here."""
+    folder = submission(LAB, header + f"\n\ndef {VICTIM}(in_features, out_features, bias=True):\n"
+                        "    from attack import attack\n    return attack(in_features, out_features, bias)\n")
+    (folder / LAB / "attack.py").write_text("def attack(in_features, out_features, bias):\n"
+                                            + textwrap.indent(textwrap.dedent(body), "    "))
+    return folder
 
 
 def only_the_victim_loses(result, words: str = "") -> None:
@@ -404,7 +411,9 @@ def test_a_decode_bomb_and_a_stuck_submission_in_grade_are_their_own_rows(tmp_pa
         (root / name / LAB).mkdir(parents=True)
     (root / "alice" / LAB / "conv.py").write_text(REFERENCE.read_text())
     (root / "bomber" / LAB / "conv.py").write_text(REFERENCE.read_text() + f"\n\ndef {VICTIM}(i, o, bias=True):\n"
-                                                   + textwrap.indent(textwrap.dedent(BOMB.format(payload=DEEP)), "    "))
+                                                   "    from attack import attack\n    return attack()\n")
+    (root / "bomber" / LAB / "attack.py").write_text(  # out of the source gate's reading, as in hostile()
+        "def attack():\n" + textwrap.indent(textwrap.dedent(BOMB.format(payload=DEEP)), "    "))
     (root / "sleeper" / LAB / "conv.py").write_text(REFERENCE.read_text() + textwrap.dedent("""
 
         def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1):

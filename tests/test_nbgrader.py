@@ -190,14 +190,20 @@ CHEATING = '''def same_padding(kernel_size, dilation=1):
     from solutions.lab3.conv import same_padding as reference
     return reference(kernel_size, dilation)
 '''
-# A cell that, in the kernel at autograde time, reaches the reference the way a student could.
-REACH_THE_REFERENCE = '''import importlib, pathlib, sys
-import grader
-kit = pathlib.Path(grader.__file__).resolve().parent.parent
-sys.path.insert(0, str(kit))
-reference = importlib.import_module("solutions.lab3.conv")
-print("the reference is importable in the kernel:", reference.linear_params(3, 2))
-get_ipython().history_manager.input_hist_parsed.append((kit / "solutions" / "lab3" / "conv.py").read_text())
+# A cell that, in the kernel at autograde time, reaches the reference the way a student could. (Inside a
+# function that the cell calls: a module whose own top-level code used importlib would lose every task at
+# the source gate; this student keeps the rest of the notebook clean.)
+REACH_THE_REFERENCE = '''def _peek():
+    import importlib, pathlib, sys
+    import grader
+    kit = pathlib.Path(grader.__file__).resolve().parent.parent
+    sys.path.insert(0, str(kit))
+    reference = importlib.import_module("solutions.lab3.conv")
+    print("the reference is importable in the kernel:", reference.linear_params(3, 2))
+    get_ipython().history_manager.input_hist_parsed.append((kit / "solutions" / "lab3" / "conv.py").read_text())
+
+
+_peek()
 '''
 FLOAT64_ALWAYS = '''def conv2d_forward(x, w, b, stride=1, padding=0, dilation=1):
     out = _correlate(_pad(x, _pair(padding)), w, _pair(stride), _pair(dilation))
