@@ -6,6 +6,7 @@ help text; bad input exits with status 2 and one line saying what to fix.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import random
@@ -119,8 +120,15 @@ def _worker_users(spec: str | None) -> Any:
 @click.option("--find-module", is_flag=True,
               help="The submission is an upload: take LAB's module wherever it is in the folder (as "
                    "'dlkit gradescope collect' finds it), not only at LAB/<module>.py.")
+@click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="An official run (instructors): the seed comes from this secret, --identity and the submission's "
+                   "files, and the report shows only its replay token.")
+@click.option("--identity", default=None, help="The submission's name for an official seed (default: the folder's name).")
+@click.option("--replay", metavar="TOKEN", default=None,
+              help="Replay the official run a report's token stands for (needs --secret-file).")
 def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int | None, profile: str | None,
-          worker_user: str | None, output: Path | None, find_module: bool) -> None:
+          worker_user: str | None, output: Path | None, find_module: bool, secret_file: Path | None,
+          identity: str | None, replay: str | None) -> None:
     """Grade one lab of a submission (all tasks, or the TASKS named)."""
     from grader.sandbox import contain
 
@@ -142,6 +150,14 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
     from grader.sandbox import SubprocessLauncher
 
     launcher = SubprocessLauncher(users) if users else None
+    secret = _secret(secret_file)
+    token: str | None = None
+    if (replay or identity) and secret is None:
+        raise Problem("--replay and --identity need the instructor's --secret-file")
+    if secret is not None and seed is not None:
+        raise Problem("an official run takes its seed from the secret: leave out --seed")
+    if secret is not None:
+        seed, token = _official_seed(spec, submission, secret, identity, replay, find_module)
     seed = random.SystemRandom().randrange(2**32) if seed is None else seed
     # Two grading processes share the tasks on a NumPy lab; on a PyTorch lab the second one's worker would
     # import PyTorch again, which costs more than the split saves (lab4: 3.2 s with one, 4.0 s with two).
@@ -149,6 +165,8 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
     started = time.monotonic()
     result = grade_lab(spec, submission, seed=seed, tasks=tasks, budget=PROFILES[profile], jobs=jobs, launcher=launcher,
                        find_module=find_module)
+    if token is not None:
+        result = dataclasses.replace(result, token=token)
     again = " ".join(["dlkit check", lab, *tasks] + ([f"--submission {submission}"] if str(submission) != "assignments" else [])
                      + [f"--seed {seed}"])
     # Every worker, and everything they started, has ended (grade_lab saw to it): only now is the report written.
@@ -168,6 +186,38 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
     else:
         print_text(result, spec.title, reproduce=again)
     sys.exit(0 if result.passed else 1)
+
+
+def _secret(path: Path | None) -> bytes | None:
+    """The instructor's secret for official seeds, or None."""
+    if path is None:
+        return None
+    from grader.seeds import SecretError, read_secret
+
+    try:
+        return read_secret(path)
+    except SecretError as error:
+        raise Problem(str(error)) from None
+
+
+def _official_seed(spec: Lab, submission: Path, secret: bytes, identity: str | None, replay: str | None,
+                   find_module: bool) -> tuple[int, str]:
+    """(seed, token) of an official run: replayed from a token, or derived from the submission's files."""
+    from grader import seeds
+    from grader.engine import read_submission
+    from grader.intake import BadSubmission
+
+    if replay is not None:
+        try:
+            return seeds.replay(secret, replay), replay
+        except seeds.SecretError as error:
+            raise Problem(str(error)) from None
+    try:
+        digest = read_submission(spec, submission, find_module).digest()
+    except BadSubmission as bad:
+        digest = f"{bad.status}:{bad.reason}"
+    chosen = seeds.official(secret, spec.name, identity or submission.resolve().name, digest)
+    return chosen.seed, chosen.token
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -317,8 +367,12 @@ def doctor(worker_user: str | None) -> None:
                    "(so at most that many processes).")
 @click.option("--submission-timeout", type=click.FloatRange(10, 86400), default=600, show_default=True,
               help="Seconds one submission may take, all its tasks together; past it, its row says timeout.")
+@click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="An official run: each submission's seed comes from this instructor secret, its name and its files "
+                   "(recorded in the gradebook with its replay token); --seed is then unused.")
 def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path | None, jobs: int | None,
-          seed: int, profile: str, force: bool, worker_user: str | None, submission_timeout: float) -> None:
+          seed: int, profile: str, force: bool, worker_user: str | None, submission_timeout: float,
+          secret_file: Path | None) -> None:
     """Grade every sub-folder of SUBMISSIONS and write a CSV gradebook."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -330,6 +384,7 @@ def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path 
     contain()
     spec = _lab(lab_name)
     users = _worker_users(worker_user)
+    secret = _secret(secret_file)
     folders = discover(submissions)
     feedback = feedback or Path("feedback") / spec.name
     jobs = jobs or default_jobs()
@@ -339,13 +394,14 @@ def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path 
                   "two submissions graded at the same time share a user")
         jobs = len(users)
     as_user = f", the students' code as {worker_user}" if worker_user else ""
-    err.print(f"grading {len(folders)} submissions of {spec.name} with seed {seed} ({jobs} processes{as_user})")
+    seeding = "official seeds from the secret" if secret else f"seed {seed}"
+    err.print(f"grading {len(folders)} submissions of {spec.name} with {seeding} ({jobs} processes{as_user})")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task("grading", total=len(folders))
         rows = grade_directory(spec, submissions, feedback, seed=seed, jobs=jobs, budget=PROFILES[profile],
                                force=force, users=users, progress=lambda row: bar.advance(task),
-                               deadline=submission_timeout)
+                               deadline=submission_timeout, secret=secret)
     end_strays()  # nothing a student's code started outlives the batch; only now is the gradebook written
     table = gradebook_csv(spec, rows)
     if output is None:
@@ -353,7 +409,7 @@ def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path 
     else:
         output.write_text(table, encoding="utf-8")
     cached = sum(r.cached for r in rows)
-    err.print(f"{len(rows)} rows ({cached} unchanged since their feedback), seed {seed}; "
+    err.print(f"{len(rows)} rows ({cached} unchanged since their feedback), {seeding}; "
               f"feedback in {feedback}" + (f"; gradebook in {output}" if output else ""))
 
 
@@ -406,22 +462,30 @@ def gradescope() -> None:
 @gradescope.command("bundle")
 @click.argument("lab")
 @click.argument("output", type=click.Path(path_type=Path))
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
-              help="The seed every submission is graded with.")
+@click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The instructor secret official seeds come from (default: a new random one, kept in the bundle).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None,
+              help="Grade every submission with this one public seed instead (not for graded work: a student "
+                   "who learns a run's inputs could answer from a table).")
 @click.option("--user", "student", default="student", show_default=True,
-              help="The unprivileged user the student's code runs as (setup.sh creates it).")
-def gradescope_bundle(lab: str, output: Path, seed: int, student: str) -> None:
+              help="The unprivileged users the student's code runs as are this name with 0 and 1 (setup.sh creates them).")
+def gradescope_bundle(lab: str, output: Path, secret_file: Path | None, seed: int | None, student: str) -> None:
     """Write LAB's autograder to OUTPUT (a .zip, or a folder)."""
     from grader.gradescope import write_bundle
     from grader.release import ReleaseError
 
     spec = _lab(lab)
+    if seed is not None and secret_file is not None:
+        raise Problem("give --secret-file (official seeds) or --seed (one public seed), not both")
     try:
-        write_bundle(spec, output, seed=seed, student=student)
+        write_bundle(spec, output, seed=seed, secret=_secret(secret_file), student=student)
     except ReleaseError as error:
         raise Problem(str(error)) from None
+    seeding = (f"every submission is graded with seed {seed}" if seed is not None else
+               "each submission is graded with its own official seed; the bundle's file 'secret' replays them "
+               f"(dlkit check {spec.name} --submission DIR --secret-file secret --replay TOKEN)")
     click.echo(f"wrote the Gradescope autograder of {spec.name} to {output} (setup.sh, run_autograder, the kit and "
-               f"its reference solution); every submission is graded with seed {seed}")
+               f"its reference solution); {seeding}")
 
 
 @gradescope.command("collect")

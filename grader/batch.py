@@ -18,6 +18,7 @@ again (unless ``force``).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -27,12 +28,13 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from grader import labs, oracles
+from grader import labs, oracles, seeds
 from grader.engine import Budget, grade_lab, load_reference, REPO
 from grader.intake import BadSubmission, read_lab, submission_folders
 from grader.sandbox import Limits, WorkerUsers, ZygoteLauncher, contain, end_strays, forget, started
+from grader.seeds import Official
 from grader.spec import Lab
 
 FEEDBACK_VERSION = 2
@@ -49,6 +51,9 @@ class Row:
     status: str  # graded, or why not: empty, missing_module, bad_file, import_error, timeout, grader_crash
     tasks: dict[str, float]
     cached: bool = False
+    seed: int | None = None
+    token: str | None = None  # an official run's replay token: what the student is shown
+    flags: tuple[str, ...] = ()  # constructs for the instructor to review (banned, or reaching around a ban)
 
 
 def discover(root: Path) -> list[Path]:
@@ -63,12 +68,15 @@ def fingerprint(digest_of_files: str, lab: Lab, seed: int) -> str:
 
 
 def _row_from_report(name: str, report: dict[str, Any], cached: bool = False) -> Row:
+    seed = report.get("seed")
     return Row(name, float(report["score"]), float(report["max_score"]), str(report["status"]),
-               {t["name"]: float(t["score"]) for t in report["tasks"]}, cached)
+               {t["name"]: float(t["score"]) for t in report["tasks"]}, cached,
+               seed if isinstance(seed, int) else None, report.get("token"), tuple(report.get("flags", ())))
 
 
-def _unrun_report(lab: Lab, name: str, seed: int, status: str, message: str) -> dict[str, Any]:
+def _unrun_report(lab: Lab, name: str, seed: int, status: str, message: str, token: str | None = None) -> dict[str, Any]:
     return {"lab": lab.name, "submission": name, "score": 0, "max_score": lab.max_score, "seed": seed,
+            **({"token": token} if token else {}),
             "status": status, "tasks": [{"name": t.name, "status": "error", "score": 0, "max_score": t.points,
                                          "message": message, "checks": []} for t in lab.tasks]}
 
@@ -76,20 +84,22 @@ def _unrun_report(lab: Lab, name: str, seed: int, status: str, message: str) -> 
 # ----------------------------------------------------------------------------- the grading processes
 
 
-def _serve(conn: Any, lab_name: str, seed: int, budget: Budget, limits: Limits, users: WorkerUsers | None) -> None:
-    """A grading process: grade the folders the parent sends until it sends None."""
+def _serve(conn: Any, lab_name: str, budget: Budget, limits: Limits, users: WorkerUsers | None) -> None:
+    """A grading process: grade the (folder, seed, token) the parent sends until it sends None."""
     contain()
     lab = labs.load(lab_name)
     launcher = ZygoteLauncher(lab.kind, users)
     try:
         while True:
-            folder = conn.recv()
-            if folder is None:
+            job = conn.recv()
+            if job is None:
                 return
+            folder, seed, token = job
             try:
-                report = grade_lab(lab, Path(folder), seed=seed, budget=budget, limits=limits, launcher=launcher).to_json()
+                result = grade_lab(lab, Path(folder), seed=seed, budget=budget, limits=limits, launcher=launcher)
+                report = dataclasses.replace(result, token=token).to_json()
             except Exception as error:  # noqa: BLE001 - a grader bug costs this row, not the batch
-                report = _unrun_report(lab, folder, seed, "grader_crash", f"internal grader error: {error!r}")
+                report = _unrun_report(lab, folder, seed, "grader_crash", f"internal grader error: {error!r}", token)
             conn.send((folder, report))
     finally:
         launcher.close()
@@ -97,8 +107,9 @@ def _serve(conn: Any, lab_name: str, seed: int, budget: Budget, limits: Limits, 
 
 def grade_all(lab: Lab, folders: Sequence[Path], *, seed: int, jobs: int, budget: Budget, limits: Limits,
               on_result: Callable[[Path, dict[str, Any]], None], users: WorkerUsers | None = None,
-              deadline: float = SUBMISSION_TIMEOUT) -> None:
-    """Grade ``folders`` in ``jobs`` forked processes; call ``on_result`` as each finishes.
+              deadline: float = SUBMISSION_TIMEOUT, official: Mapping[Path, Official] | None = None) -> None:
+    """Grade ``folders`` in ``jobs`` forked processes; call ``on_result`` as each finishes. Each is
+    graded with ``seed``, or with its own official seed where ``official`` has one.
 
     With ``users``, the student's code runs as those unprivileged users (the grader must be root), each
     grading process with users of its own (so never more processes than users). A grading process that
@@ -112,10 +123,14 @@ def grade_all(lab: Lab, folders: Sequence[Path], *, seed: int, jobs: int, budget
     jobs = max(1, min(jobs, len(folders), len(users) if users else jobs))
     busy: dict[Any, tuple[Any, Path | None, float, int]] = {}  # connection -> (process, folder, since, slot)
 
+    def seed_of(folder: Path) -> tuple[int, str | None]:
+        chosen = (official or {}).get(folder)
+        return (chosen.seed, chosen.token) if chosen else (seed, None)
+
     def spawn(slot: int) -> None:
         ours, theirs = context.Pipe()
         share = users.share(slot, jobs) if users else None
-        process = context.Process(target=_serve, args=(theirs, lab.name, seed, budget, limits, share), daemon=True)
+        process = context.Process(target=_serve, args=(theirs, lab.name, budget, limits, share), daemon=True)
         process.start()
         assert process.pid is not None
         started(process.pid)
@@ -126,7 +141,7 @@ def grade_all(lab: Lab, folders: Sequence[Path], *, seed: int, jobs: int, budget
     def feed(conn: Any) -> None:
         process, _, _, slot = busy[conn]
         folder = pending.pop() if pending else None
-        conn.send(None if folder is None else str(folder))
+        conn.send(None if folder is None else (str(folder), *seed_of(folder)))
         busy[conn] = (process, folder, time.monotonic(), slot)
 
     def replace(conn: Any, status: str, message: str) -> None:
@@ -139,7 +154,8 @@ def grade_all(lab: Lab, folders: Sequence[Path], *, seed: int, jobs: int, budget
         conn.close()
         end_strays()
         assert folder is not None
-        on_result(folder, _unrun_report(lab, str(folder), seed, status, message))
+        its_seed, token = seed_of(folder)
+        on_result(folder, _unrun_report(lab, str(folder), its_seed, status, message, token))
         if pending:
             spawn(slot)
 
@@ -182,28 +198,39 @@ def grade_all(lab: Lab, folders: Sequence[Path], *, seed: int, jobs: int, budget
 
 def grade_directory(lab: Lab, root: Path, feedback: Path, *, seed: int, jobs: int, budget: Budget,
                     limits: Limits = Limits(), force: bool = False, users: WorkerUsers | None = None,
-                    progress: Callable[[Row], None] | None = None, deadline: float = SUBMISSION_TIMEOUT) -> list[Row]:
-    """Grade every submission under ``root``; write one feedback JSON each; return the rows by name."""
+                    progress: Callable[[Row], None] | None = None, deadline: float = SUBMISSION_TIMEOUT,
+                    secret: bytes | None = None) -> list[Row]:
+    """Grade every submission under ``root``; write one feedback JSON each; return the rows by name.
+
+    With ``secret``, each submission is graded with its official seed (``grader.seeds``: from the secret,
+    its folder's name and its files), recorded with its token in its feedback and its row; ``seed`` is
+    then unused."""
     feedback.mkdir(parents=True, exist_ok=True)
     rows: dict[str, Row] = {}
     prints: dict[str, str] = {}
     to_grade: list[Path] = []
+    official: dict[Path, Official] = {}
     for name, problem in submission_folders(root):
         folder = root / name
         unrun: tuple[str, str] | None = None  # a row that needs no worker: (status, reason)
         try:
             if problem:
                 raise BadSubmission("bad_file", problem)
-            prints[name] = fingerprint(read_lab(folder, lab.name, lab.module).digest(), lab, seed)
+            digest = read_lab(folder, lab.name, lab.module).digest()
         except BadSubmission as bad:
             status = "empty" if bad.status == "missing_module" and not _has_entries(folder) else bad.status
             unrun = (status, "the submission folder is empty" if status == "empty" else bad.reason)
-            prints[name] = fingerprint(":".join(unrun), lab, seed)
+            digest = ":".join(unrun)
+        if secret is not None:
+            official[folder] = seeds.official(secret, lab.name, name, digest)
+        mine = official[folder].seed if secret is not None else seed
+        prints[name] = fingerprint(digest, lab, mine)
         cached = _cached(feedback / f"{name}.json", prints[name])
         if cached is not None and not force:
             rows[name] = _row_from_report(name, cached, cached=True)
         elif unrun is not None:
-            rows[name] = _store(feedback, name, prints[name], _unrun_report(lab, name, seed, *unrun))
+            rows[name] = _store(feedback, name, prints[name],
+                                _unrun_report(lab, name, mine, *unrun, official[folder].token if secret else None))
         else:
             to_grade.append(folder)
         if name in rows and progress is not None:
@@ -217,7 +244,7 @@ def grade_directory(lab: Lab, root: Path, feedback: Path, *, seed: int, jobs: in
 
     if to_grade:
         grade_all(lab, to_grade, seed=seed, jobs=jobs, budget=budget, limits=limits, on_result=finished, users=users,
-                  deadline=deadline)
+                  deadline=deadline, official=official)
     return [rows[name] for name in sorted(rows)]
 
 
@@ -246,13 +273,19 @@ def _store(feedback: Path, name: str, print_: str, report: dict[str, Any]) -> Ro
 
 
 def gradebook_csv(lab: Lab, rows: Iterable[Row]) -> str:
-    """The gradebook: submission,score,max_score,status, then one column per task."""
+    """The gradebook: submission,score,max_score,status, one column per task, then flags (constructs for the
+    instructor to review, "; "-separated) and, for official runs, each row's seed and replay token."""
+    rows = list(rows)
+    official = any(row.token for row in rows)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["submission", "score", "max_score", "status", *[t.name for t in lab.tasks]])
+    writer.writerow(["submission", "score", "max_score", "status", *[t.name for t in lab.tasks], "flags",
+                     *(["seed", "token"] if official else [])])
     for row in rows:
         writer.writerow([spreadsheet_safe(row.submission), _num(row.score), _num(row.max_score),
-                         spreadsheet_safe(row.status), *[_num(row.tasks.get(t.name, 0.0)) for t in lab.tasks]])
+                         spreadsheet_safe(row.status), *[_num(row.tasks.get(t.name, 0.0)) for t in lab.tasks],
+                         spreadsheet_safe("; ".join(row.flags)),
+                         *([row.seed if row.seed is not None else "", row.token or ""] if official else [])])
     return out.getvalue()
 
 

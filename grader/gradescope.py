@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from typing import Any
 
 from grader import intake
 from grader.release import REPO, TORCH_CPU, ReleaseError, write_kit
+from grader.report import seed_line
 from grader.results import LabResult, TaskResult
 from grader.sandbox import WorkerUsers
 from grader.spec import Lab
@@ -51,8 +53,8 @@ MARK = {"passed": "✓", "skipped": "-"}
 
 def results(result: LabResult, title: str, elapsed: float, reproduce: str = "") -> dict[str, Any]:
     """Gradescope's results for one graded lab: one test per task, partial credit kept."""
-    lines = [f"{result.lab}: {title}", f"score {_num(result.score)}/{_num(result.max_score)}, seed {result.seed}"]
-    if reproduce:
+    lines = [f"{result.lab}: {title}", f"score {_num(result.score)}/{_num(result.max_score)}, {seed_line(result)}"]
+    if reproduce and not result.token:
         lines.append(f"reproduce the PyTorch and worked-example checks at home: {reproduce}")
     if result.status != "graded":
         lines.append(f"this submission could not be graded normally ({result.status}): {result.tasks[0].message}"
@@ -64,7 +66,8 @@ def results(result: LabResult, title: str, elapsed: float, reproduce: str = "") 
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": [_test(task) for task in result.tasks],
-        "extra_data": {"lab": result.lab, "seed": result.seed, "status": result.status},
+        "extra_data": {"lab": result.lab, "status": result.status,
+                       **({"token": result.token} if result.token else {"seed": result.seed})},
     }
 
 
@@ -138,9 +141,13 @@ def collect(lab: Lab, upload: Path, target: Path) -> Path:
 # ----------------------------------------------------------------------------- the bundle
 
 
-def write_bundle(lab: Lab, output: Path, *, seed: int = 0, student: str = STUDENT, repo: Path = REPO) -> Path:
+def write_bundle(lab: Lab, output: Path, *, seed: int | None = None, secret: bytes | None = None,
+                 student: str = STUDENT, repo: Path = REPO) -> Path:
     """Write the autograder of one lab: a ``.zip`` to upload to Gradescope when ``output`` ends in
-    ``.zip``, else a folder with the same files (to look at, or to zip yourself)."""
+    ``.zip``, else a folder with the same files (to look at, or to zip yourself).
+
+    With ``seed``, every submission is graded with it; otherwise each with its official seed
+    (``grader.seeds``) from ``secret`` (a new random one when None), which the bundle holds as ``secret``."""
     if not USER_NAME.match(student):
         raise ReleaseError(f"'{student}' is not a user name useradd accepts (lowercase letters, digits, '_' and '-')")
     if output.exists() and (output.is_file() and output.suffix != ".zip" or output.is_dir() and any(output.iterdir())):
@@ -156,6 +163,8 @@ def write_bundle(lab: Lab, output: Path, *, seed: int = 0, student: str = STUDEN
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         (stage / "README.md").write_text(f"# dlkit autograder for {lab.name}\n\nBuilt by `dlkit gradescope bundle "
                                          f"{lab.name}`; see docs/release.md in the dlkit repository.\n", encoding="utf-8")
+        if seed is None:
+            (stage / "secret").write_bytes((secret or secrets.token_urlsafe(32).encode()) + b"\n")
         for name, text in (("setup.sh", setup_script(student)), ("run_autograder", run_script(lab, seed, student))):
             (stage / name).write_text(text, encoding="utf-8")
             (stage / name).chmod(0o755)
@@ -205,14 +214,23 @@ done
 chmod a+x "$AUTOGRADER"
 chmod -R a+rX "$SOURCE"
 chmod -R go-rwx "$SOURCE/solutions"
+[ ! -e "$SOURCE/secret" ] || chmod 600 "$SOURCE/secret"
 """
 
 
-def run_script(lab: Lab, seed: int = 0, student: str = STUDENT) -> str:
+def run_script(lab: Lab, seed: int | None = None, student: str = STUDENT) -> str:
+    if seed is None:
+        seeding = ("each submission is graded with its own\n# official seed, from the bundle's secret, "
+                   "its submission id and its files (students see a replay token).")
+        identity = ("""IDENTITY=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("id", ""))' \\
+  "$AUTOGRADER/submission_metadata.json" 2>/dev/null || true)\n""")
+        how = '--secret-file "$SOURCE/secret" --identity "${IDENTITY:-submission}"'
+    else:
+        seeding, identity, how = f"every submission is graded with seed {seed}.", "", f"--seed {seed}"
     return f"""#!/usr/bin/env bash
 # Gradescope runs this as root for every submission. Written by `dlkit gradescope bundle`.
 # The student's code runs as the unprivileged users '{student}0' and '{student}1', who can read
-# neither the reference solutions nor the results; every submission is graded with seed {seed}.
+# neither the reference solutions, the secret nor the results; {seeding}
 set -uo pipefail
 AUTOGRADER=${{AUTOGRADER:-/autograder}}
 SOURCE="$AUTOGRADER/source"
@@ -222,13 +240,14 @@ PYTHON="$SOURCE/.venv/bin/python"
 [ -x "$PYTHON" ] || PYTHON=python3
 
 chmod -R go-rwx "$SOURCE/solutions"
+[ ! -e "$SOURCE/secret" ] || chmod 600 "$SOURCE/secret"
 mkdir -p "$RESULTS"
 chmod 700 "$RESULTS"
 
-# The report is written by dlkit itself, to a folder only root can open, once every process the
+{identity}# The report is written by dlkit itself, to a folder only root can open, once every process the
 # student's code started has ended.
 "$PYTHON" "$SOURCE/cli.py" check {lab.name} --submission "$AUTOGRADER/submission" --find-module \\
-  --format gradescope --worker-user "$STUDENT" --seed {seed} --profile default --output "$RESULTS/results.json"
+  --format gradescope --worker-user "$STUDENT" {how} --profile default --output "$RESULTS/results.json"
 status=$?
 if [ "$status" -gt 1 ]; then
   echo "dlkit check ended with status $status: no results.json written" >&2

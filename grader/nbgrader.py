@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from grader.notebook import MARKER
+from grader.seeds import write_secret
 from grader.spec import Lab
 from grader.stubs import solution_path
 
@@ -282,6 +283,11 @@ c.OverwriteCells.add_missing_cells = True
 # does in its kernel can change a score, and a kernel never holds the reference. The kernel learns from
 # this variable that its own test cells need not grade during `nbgrader autograde`.
 os.environ["DLKIT_NBGRADER"] = "graded-outside-kernel"
+# Each student's notebook is graded with its own official seed, from this course's secret (written once by
+# `dlkit nbgrader course`, readable by you only; never released), the student's id and their code: the
+# seed in a test cell is then unused, and the feedback shows a replay token instead of a seed.
+if os.path.exists(os.path.join(HERE, "dlkit_secret")):
+    c.GradeTestCells.secret_file = os.path.join(HERE, "dlkit_secret")
 c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.Execute",
     "grader.nbgrader_autograde.GradeTestCells",
@@ -303,6 +309,9 @@ def write_course(root: Path, repo: Path, course_labs: Sequence[Lab], *, course_i
     config = root / "nbgrader_config.py"
     config.write_text(config_source(course_id, timeout), encoding="utf-8")
     written.append(config)
+    if not (root / "dlkit_secret").exists():
+        write_secret(root / "dlkit_secret")
+        written.append(root / "dlkit_secret")
     for lab in course_labs:
         handout_path = repo / "assignments" / lab.name / "README.md"
         handout = handout_path.read_text(encoding="utf-8") if handout_path.is_file() else ""

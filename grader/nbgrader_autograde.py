@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 from pathlib import Path
 
 from nbconvert.exporters.exporter import ResourcesDict
@@ -24,7 +25,9 @@ from nbgrader.plugins import ExportPlugin
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from grader import labs
+from grader.batch import spreadsheet_safe
 from grader.notebook import REPO, Verdict, grade_module, graded_module, notebook_cells, read_test_cell
+from grader.seeds import official, read_secret
 
 
 class GradeTestCells(NbGraderPreprocessor):
@@ -33,6 +36,8 @@ class GradeTestCells(NbGraderPreprocessor):
     profile = Unicode("", help="Hypothesis budget: default, ci or thorough (empty: $DLKIT_PROFILE or default)."
                       ).tag(config=True)
     solutions = Unicode("", help="Folder of the reference solutions (empty: the kit's solutions/).").tag(config=True)
+    secret_file = Unicode("", help="The instructor secret official seeds come from (grader.seeds; empty: the seed "
+                                   "each test cell names).").tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
         # Test cells: grade cells (restored from the gradebook by OverwriteCells) that call check_task.
@@ -46,17 +51,24 @@ class GradeTestCells(NbGraderPreprocessor):
             return nb, resources
         module = graded_module(notebook_cells(nb))
         solutions = Path(self.solutions) if self.solutions else REPO / "solutions"
+        secret = read_secret(Path(self.secret_file)) if self.secret_file else None
         verdicts: dict[tuple[str, str], Verdict] = {}
-        for lab_name, seed in sorted({(lab, seed) for lab, _, seed in tests.values()}):
+        for lab_name, cell_seed in sorted({(lab, seed) for lab, _, seed in tests.values()}):
             lab = labs.load(lab_name)
+            seed, token = cell_seed, None
+            if secret is not None:  # the student's own seed, from the secret, their id and their code
+                student = str(resources.get("nbgrader", {}).get("student", "") or "notebook")
+                chosen = official(secret, lab.name, student, hashlib.sha256(module.encode()).hexdigest())
+                seed, token = chosen.seed, chosen.token
             reference = solutions / lab.name / f"{lab.module}.py"
             if not reference.is_file():
                 raise RuntimeError(f"cannot grade {lab.name}: no reference solution at {reference}")
-            wanted = tuple(dict.fromkeys(t for l, t, s in tests.values() if l == lab_name and s == seed))
-            self.log.info("dlkit: grading %s of %s (seed %d) outside the kernel", ", ".join(wanted), lab.name, seed)
+            wanted = tuple(dict.fromkeys(t for l, t, s in tests.values() if l == lab_name and s == cell_seed))
+            self.log.info("dlkit: grading %s of %s (%s) outside the kernel", ", ".join(wanted), lab.name,
+                          f"official seed, token {token}" if token else f"seed {seed}")
             result = grade_module(lab, module, wanted, seed, solutions=solutions, profile=self.profile or None)
             for graded in result.tasks:
-                verdicts[(lab_name, graded.name)] = Verdict(graded, seed)
+                verdicts[(lab_name, graded.name)] = Verdict(graded, seed, token)
         for index, (lab_name, task_name, _) in tests.items():
             outputs = verdicts[(lab_name, task_name)].outputs()
             nb.cells[index].outputs = [from_dict(o) for o in outputs]
@@ -87,7 +99,8 @@ class TaskCsvExport(ExportPlugin):
                             except MissingEntry:
                                 score = 0.0
                             task = cell.name.removeprefix("test_")
-                            writer.writerow([assignment.name, student.id, notebook.name, task,
+                            writer.writerow([spreadsheet_safe(assignment.name), spreadsheet_safe(student.id),
+                                             spreadsheet_safe(notebook.name), spreadsheet_safe(task),
                                              _number(score), _number(cell.max_score)])
 
 

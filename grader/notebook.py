@@ -216,6 +216,7 @@ class Verdict:
 
     task: TaskResult
     seed: int
+    token: str | None = None  # an official run's replay token, shown instead of the seed
 
     @property
     def earned(self) -> float:
@@ -234,7 +235,7 @@ class Verdict:
         lines = [head] + [line for _, line in failure_lines(self.task)]
         if self.task.status == "skipped":
             lines.append(f"  {self.task.message}")
-        lines.append(f"seed {self.seed}")
+        lines.append(f"official run, replay token {self.token}" if self.token else f"seed {self.seed}")
         return "\n".join(lines)
 
     def conclude(self) -> float:

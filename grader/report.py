@@ -51,12 +51,19 @@ def print_text(result: LabResult, title: str, stream: IO[str] | None = None, col
     missing = [t.name for t in result.tasks if t.status == "not_implemented"]
     if missing:
         console.print(Text(f"\nnot implemented yet: {', '.join(missing)}", style="yellow"))
-    console.print(Text(f"\nscore: {score_line(result)}", style="bold")
-                  + Text(f"   seed {result.seed}" + (f" (reproduce: {reproduce})" if reproduce else "")))
+    console.print(Text(f"\nscore: {score_line(result)}", style="bold") + Text("   " + seed_line(result, reproduce)))
     if result.flags:
         console.print(Text("\nflagged for the instructor: " + "; ".join(result.flags), style="yellow"))
     if result.isolation or result.status == "graded":
         console.print(Text(isolation_line(result.isolation), style="dim"))
+
+
+def seed_line(result: LabResult, reproduce: str = "") -> str:
+    """Where the inputs came from: the seed (and the command that reproduces the run), or, for an official
+    run, only its replay token (the seed stays the instructor's)."""
+    if result.token:
+        return f"official run, replay token {result.token}"
+    return f"seed {result.seed}" + (f" (reproduce: {reproduce})" if reproduce else "")
 
 
 def score_line(result: LabResult) -> str:

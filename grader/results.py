@@ -158,6 +158,7 @@ class LabResult:
     tasks: Sequence[TaskResult]
     status: str = "graded"  # or why the submission could not be graded: missing_module, bad_file, import_error
     isolation: Sequence[str] = ()  # the walls the student's code ran behind ("landlock-v7", "seccomp", ...)
+    token: str | None = None  # an official run's replay token (grader.seeds): students see it, not the seed
 
     @property
     def score(self) -> float:
@@ -186,7 +187,7 @@ class LabResult:
         return {"lab": self.lab, "submission": self.submission, "score": _number(self.score),
                 "max_score": _number(self.max_score), "pending": _number(self.pending), "seed": self.seed,
                 "status": self.status, "flags": self.flags, "isolation": list(self.isolation),
-                "tasks": [t.to_json() for t in self.tasks]}
+                **({"token": self.token} if self.token else {}), "tasks": [t.to_json() for t in self.tasks]}
 
 
 def _number(x: float) -> float | int:

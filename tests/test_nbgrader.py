@@ -404,3 +404,16 @@ def test_test_cells_grade_in_the_kernel_too_quietly(course, tmp_path, monkeypatc
     assert results == {"test_same_padding": spec.task("same_padding").points,
                        "test_linear_params": spec.task("linear_params").points}
     assert list(work.iterdir()) == []  # no .hypothesis/, nothing else
+
+
+def test_autograde_grades_each_student_with_an_official_seed_and_shows_only_its_token(course):
+    """The course's secret (dlkit_secret, written by `dlkit nbgrader course`, never released) gives each
+    notebook its own seed; the feedback names a replay token, not the seed the test cell was written with."""
+    root = course["root"]
+    assert (root / "dlkit_secret").stat().st_mode & 0o077 == 0
+    assert not list((root / "release").rglob("dlkit_secret"))
+    notebook = _autograded(course, "bug")
+    texts = ["".join(o.get("text", "")) + str(o.get("evalue", "")) for c in notebook["cells"] if _role(c).get("grade")
+             for o in c.get("outputs", [])]
+    shown = "\n".join(texts)
+    assert "official run, replay token dk1-" in shown and "\nseed " not in shown
