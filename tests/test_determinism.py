@@ -17,9 +17,11 @@ from typing import Any
 
 import pytest
 
-from grader import engine, labs
-from grader.engine import REPO, Context, grade_lab
-from grader.sandbox import ZygoteLauncher
+from grader import labs
+
+from grader.run import engine
+from grader.run.engine import REPO, Context, grade_lab
+from grader.sandbox.host import ZygoteLauncher
 from tests.conftest import SEED, budget
 
 LAB = "lab3"

@@ -27,13 +27,13 @@ from typing import Any, Callable
 import numpy as np
 from hypothesis import strategies as st
 
-from grader import oracles
-from grader.checks import (CentralDifferences, Matches, Property, Reference, Torch, Worked, compare_result,
+from grader.declare import oracles
+from grader.declare.checks import (CentralDifferences, Matches, Property, Reference, Torch, Worked, compare_result,
                            failure_message, hints_for)
-from grader.compare import kind_of
-from grader.engine import CheckFailed, Context
-from grader.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call
-from grader.strategies import STYLES, arrays_with_zeros, float_arrays, shapes, sizes
+from grader.declare.compare import kind_of
+from grader.run.engine import CheckFailed, Context
+from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call
+from grader.declare.strategies import STYLES, arrays_with_zeros, float_arrays, shapes, sizes
 
 DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64", "float32"))
 CPU_64 = (Variant("cpu", "float64"),)

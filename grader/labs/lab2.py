@@ -29,14 +29,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from hypothesis import strategies as st
 
-from grader import oracles
-from grader.checks import Formula, Matches, Property, Torch, Worked
-from grader.compare import difference, kind_of
-from grader.describe import describe_value
-from grader.engine import CheckFailed, Context
-from grader.spec import Aspect, Call, Lab, Mistake, Task, Tolerance, Variant, call
-from grader.strategies import float_arrays, sizes
-from grader.wire import Unsupported
+from grader.declare import oracles
+from grader.declare.checks import Formula, Matches, Property, Torch, Worked
+from grader.declare.compare import difference, kind_of
+from grader.declare.describe import describe_value
+from grader.run.engine import CheckFailed, Context
+from grader.declare.spec import Aspect, Call, Lab, Mistake, Task, Tolerance, Variant, call
+from grader.declare.strategies import float_arrays, sizes
+from grader.sandbox.wire import Unsupported
 
 DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64", "float32"))
 CPU_BOTH = (Variant("cpu", "float64"), Variant("cpu", "float32"))

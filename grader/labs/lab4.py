@@ -25,13 +25,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from hypothesis import strategies as st
 
-from grader import oracles
-from grader.checks import Gradients, Matches, Property, Torch, Worked, failure_message, hints_for
-from grader.compare import difference
-from grader.engine import CheckFailed, Context
-from grader.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
-from grader.strategies import float_arrays, shapes, sizes
-from grader.wire import TensorValue
+from grader.declare import oracles
+from grader.declare.checks import Gradients, Matches, Property, Torch, Worked, failure_message, hints_for
+from grader.declare.compare import difference
+from grader.run.engine import CheckFailed, Context
+from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
+from grader.declare.strategies import float_arrays, shapes, sizes
+from grader.sandbox.wire import TensorValue
 
 DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64", "float32"))
 META = (Variant("meta", "float64"),)

@@ -33,14 +33,14 @@ from typing import Any, Callable
 import numpy as np
 from hypothesis import strategies as st
 
-from grader import oracles
-from grader.checks import (Gradients, Matches, Property, Torch, Worked, compare_result,
+from grader.declare import oracles
+from grader.declare.checks import (Gradients, Matches, Property, Torch, Worked, compare_result,
                            failure_message, hints_for)
-from grader.compare import difference
-from grader.engine import CheckFailed, Context
-from grader.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
-from grader.strategies import float_arrays, shapes, sizes
-from grader.wire import TensorValue
+from grader.declare.compare import difference
+from grader.run.engine import CheckFailed, Context
+from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
+from grader.declare.strategies import float_arrays, shapes, sizes
+from grader.sandbox.wire import TensorValue
 
 DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64", "float32"))
 DEVICES = tuple(Variant(d) for d in oracles.DEVICES)
@@ -720,7 +720,7 @@ def _pe(call_: Call, variant: Variant) -> Any:
 
 def _odd_d_model(ctx: Context, call_: Call) -> None:
     """An odd d_model has one more sine column than cosine columns."""
-    from grader.engine import StudentRaised
+    from grader.run.engine import StudentRaised
 
     try:
         received = ctx.student(call_)

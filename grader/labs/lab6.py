@@ -23,13 +23,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from hypothesis import strategies as st
 
-from grader import oracles
-from grader.checks import Matches, Property, Reference, Torch, Worked, compare_result, failure_message, hints_for
-from grader.compare import difference, kind_of
-from grader.engine import CheckFailed, Context
-from grader.spec import Aspect, Call, Lab, Mistake, Task, Tolerance, Variant, call
-from grader.strategies import arrays_with_zeros, float_arrays, shapes, sizes
-from grader.wire import RngSpec
+from grader.declare import oracles
+from grader.declare.checks import Matches, Property, Reference, Torch, Worked, compare_result, failure_message, hints_for
+from grader.declare.compare import difference, kind_of
+from grader.run.engine import CheckFailed, Context
+from grader.declare.spec import Aspect, Call, Lab, Mistake, Task, Tolerance, Variant, call
+from grader.declare.strategies import arrays_with_zeros, float_arrays, shapes, sizes
+from grader.sandbox.wire import RngSpec
 
 DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64", "float32"))
 CPU_BOTH = (Variant("cpu", "float64"), Variant("cpu", "float32"))

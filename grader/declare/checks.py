@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from grader import oracles
-from grader.compare import NEAR_MISS_FACTOR, difference, generic_hint, kind_of, lenient
-from grader.engine import Abort, CheckFailed, Context, StudentRaised
-from grader.spec import Call, Check, Tolerance, Variant, Withheld
+from grader.declare import oracles
+from grader.declare.compare import NEAR_MISS_FACTOR, difference, generic_hint, kind_of, lenient
+from grader.run.engine import Abort, CheckFailed, Context, StudentRaised
+from grader.declare.spec import Call, Check, Tolerance, Variant, Withheld
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -312,7 +312,7 @@ class Gradients(Check):
 class NoBannedCalls(Check):
     """The code the task runs (its function, the module's helpers it uses, the module's top-level code)
     names none of the lab's banned built-ins and none of the constructs that reach around a ban
-    (``grader.source``: torch._C, torch._VF, torch.ops, ctypes, importlib, eval, open, a getattr of a
+    (``grader.declare.source``: torch._C, torch._VF, torch.ops, ctypes, importlib, eval, open, a getattr of a
     computed name, ...). The worker's tripwires catch at run time what reading cannot. A gate that
     voids the task when it fails: the other checks are not run."""
 
@@ -326,7 +326,7 @@ class NoBannedCalls(Check):
     aspects: Sequence[str] | None = None
 
     def verify(self, ctx: Context, call: Call) -> None:
-        from grader.source import findings
+        from grader.declare.source import findings
 
         path = ctx.sandbox.lab_dir / f"{ctx.lab.module}.py"
         found = findings(path, ctx.task.function, self.banned)

@@ -19,18 +19,18 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from grader import oracles
-from grader.compare import near_misses_pass
-from grader.describe import describe_call
-from grader.intake import BadSubmission, LabFiles, locate, read_lab
-from grader.results import CheckResult, LabResult, TaskResult
-from grader.sandbox import (Launcher, Limits, Reply, Sandbox, StudentFailure, WorkerConfig, end_strays, forget,
+from grader.declare import oracles
+from grader.declare.compare import near_misses_pass
+from grader.declare.describe import describe_call
+from grader.sandbox.intake import BadSubmission, LabFiles, locate, read_lab
+from grader.run.results import CheckResult, LabResult, TaskResult
+from grader.sandbox.host import (Launcher, Limits, Reply, Sandbox, StudentFailure, WorkerConfig, end_strays, forget,
                             started)
-from grader.signatures import Signature, read_signatures
-from grader.spec import Aspect, Call, Check, Lab, Task, Variant
-from grader.wire import TensorValue
+from grader.declare.signatures import Signature, read_signatures
+from grader.declare.spec import Aspect, Call, Check, Lab, Task, Variant
+from grader.sandbox.wire import TensorValue
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FATAL = ("not_implemented", "timeout", "crash", "memory", "import", "missing", "banned", "sandbox")
 
 
@@ -260,7 +260,7 @@ def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget, shrink: bo
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as fix_seed
 
-    from grader.strategies import pin_constants
+    from grader.declare.strategies import pin_constants
 
     pin_constants()
     state: dict[str, Any] = {"failure": None, "calls": 0}
@@ -427,7 +427,7 @@ def check_seed(seed: int, *parts: str) -> int:
 def lab_checks(lab: Lab) -> list[Check]:
     """The checks the lab applies to every task: where it bans anything, no banned name or construct in
     the code the task runs (``Lab.banned_source``)."""
-    from grader.checks import NoBannedCalls
+    from grader.declare.checks import NoBannedCalls
 
     return [NoBannedCalls(tuple(lab.banned_source))] if lab.banned_source else []
 
@@ -463,7 +463,7 @@ def grade_task(task: Task, lab: Lab, sandbox: Sandbox, reference: ModuleType | N
 def task_flags(lab: Lab, lab_dir: Path, task: Task) -> tuple[str, ...]:
     """The banned names and the constructs that reach around a ban in the code the task runs, as
     "lab4/recurrent.py:12 getattr with a computed name" (for the instructor's review)."""
-    from grader.source import findings
+    from grader.declare.source import findings
 
     where = f"{lab.name}/{lab.module}.py"
     return tuple(f"{where}:{f.line} {f.what}"
@@ -476,7 +476,7 @@ def _label(check: Check, variant: Variant) -> str:
 
 def read_submission(lab: Lab, submission: Path, find_module: bool = False) -> LabFiles:
     """The lab's files from a submission folder laid out like ``assignments/`` (with ``find_module``: an
-    upload, the module wherever ``grader.intake.locate`` finds it), read by ``grader.intake`` (no links,
+    upload, the module wherever ``grader.sandbox.intake.locate`` finds it), read by ``grader.sandbox.intake`` (no links,
     regular files only, within limits); raises ``BadSubmission`` with why not."""
     if find_module:
         return locate(submission, lab.name, lab.module)[1]
