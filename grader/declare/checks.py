@@ -29,7 +29,7 @@ import numpy as np
 
 from grader.declare import oracles
 from grader.declare.compare import NEAR_MISS_FACTOR, difference, generic_hint, kind_of, lenient
-from grader.run.engine import Abort, CheckFailed, Context, StudentRaised
+from grader.declare.context import Abort, CheckFailed, Context, StudentRaised, compare_result, failure_message, hints_for
 from grader.declare.spec import Call, Check, Tolerance, Variant, Withheld
 
 if TYPE_CHECKING:
@@ -81,60 +81,6 @@ Oracle = Reference | Torch | Formula
 
 
 # ----------------------------------------------------------------------------- messages
-
-
-def compare_result(ctx: Context, expected: Any, received: Any, tolerance: Any) -> str | None:
-    """Compare a whole result, naming the parts of a tuple result as the task declares them (only the
-    parts of the aspect in ``ctx.focus``, while the engine judges aspects one by one)."""
-    names = ctx.task.returns
-    if isinstance(expected, tuple) and names and len(names) == len(expected):
-        if not isinstance(received, (tuple, list)) or len(received) != len(expected):
-            return difference(expected, received, tolerance, f"the result (expected a tuple {tuple(names)})")
-        for name, e, r in zip(names, expected, received):
-            if not ctx.in_focus(name):
-                continue
-            found = difference(e, r, tolerance, name)
-            if found:
-                return found
-        return None
-    return difference(expected, received, tolerance)
-
-
-def hints_for(ctx: Context, call: Call, expected: Any, received: Any, tolerance: Any) -> list[str]:
-    """The known mistakes the received value matches, most specific first."""
-    found = []
-    withheld = False
-    for mistake in ctx.task.mistakes:
-        try:
-            if mistake.produces is not None:
-                wrong = oracles.plain(mistake.produces(*oracles.materialize(call.args), **oracles.materialize(call.kwargs)))
-                if compare_result(ctx, wrong, received, tolerance) is None \
-                        and compare_result(ctx, wrong, expected, tolerance) is not None:
-                    found.append(mistake.hint)
-            elif mistake.detects is not None and mistake.detects(call, expected, received):
-                found.append(mistake.hint)
-        except Withheld:
-            withheld = True
-        except Exception:  # noqa: BLE001 - a mistake that does not apply to this input says nothing
-            continue
-    if not found:
-        parts = zip(expected, received) if isinstance(expected, tuple) and isinstance(received, (tuple, list)) \
-            and len(expected) == len(received) else [(expected, received)]
-        names = list(ctx.task.returns) or []
-        for i, (e, r) in enumerate(parts):
-            hint = generic_hint(e, r)
-            if hint:
-                found.append(f"{names[i]}: {hint}" if i < len(names) and isinstance(expected, tuple) else hint)
-                break
-    if not found and withheld:
-        found.append("some known mistakes of this task are recognised only when it is graded on submission")
-    return found
-
-
-def failure_message(ctx: Context, call: Call, problem: str, source: str, hints: Sequence[str] = ()) -> str:
-    lines = [problem, f"  input: {ctx.describe(call)}", f"  expected values from {source}"]
-    lines += [f"  hint: {h}" for h in hints]
-    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- check kinds

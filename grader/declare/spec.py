@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
-    from grader.run.engine import Context
+    from grader.declare.context import Context
 
 
 @dataclass(frozen=True)

@@ -402,7 +402,8 @@ def find_working_helpers(root: Path, chosen: Sequence[Lab]) -> list[str]:
     functions, what the lab's factories return with their defaults, every function a declaration holds)
     and dispatches each task to one candidate after another; a candidate stops at its first failing check.
     """
-    from grader.run.engine import PROFILES, Context, check_seed, passes, worker_config
+    from grader.declare.context import Context
+    from grader.run.engine import PROFILES, check_seed, passes, worker_config
     from grader.declare.oracles import available
     from grader.sandbox.host import Limits, Sandbox
     from grader.declare.signatures import read_signatures

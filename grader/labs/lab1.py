@@ -31,7 +31,7 @@ from grader.declare import oracles
 from grader.declare.checks import (CentralDifferences, Matches, Property, Reference, Torch, Worked, compare_result,
                            failure_message, hints_for)
 from grader.declare.compare import kind_of
-from grader.run.engine import CheckFailed, Context
+from grader.declare.context import CheckFailed, Context
 from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call
 from grader.declare.strategies import STYLES, arrays_with_zeros, float_arrays, shapes, sizes
 

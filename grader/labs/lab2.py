@@ -33,7 +33,7 @@ from grader.declare import oracles
 from grader.declare.checks import Formula, Matches, Property, Torch, Worked
 from grader.declare.compare import difference, kind_of
 from grader.declare.describe import describe_value
-from grader.run.engine import CheckFailed, Context
+from grader.declare.context import CheckFailed, Context
 from grader.declare.spec import Aspect, Call, Lab, Mistake, Task, Tolerance, Variant, call
 from grader.declare.strategies import float_arrays, sizes
 from grader.sandbox.wire import Unsupported

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from grader.declare import oracles
 from grader.declare.checks import Gradients, Matches, Property, Torch, Worked, failure_message, hints_for
 from grader.declare.compare import difference
-from grader.run.engine import CheckFailed, Context
+from grader.declare.context import CheckFailed, Context
 from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
 from grader.declare.strategies import float_arrays, shapes, sizes
 from grader.sandbox.wire import TensorValue

@@ -37,7 +37,7 @@ from grader.declare import oracles
 from grader.declare.checks import (Gradients, Matches, Property, Torch, Worked, compare_result,
                            failure_message, hints_for)
 from grader.declare.compare import difference
-from grader.run.engine import CheckFailed, Context
+from grader.declare.context import CheckFailed, Context
 from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
 from grader.declare.strategies import float_arrays, shapes, sizes
 from grader.sandbox.wire import TensorValue
@@ -720,7 +720,7 @@ def _pe(call_: Call, variant: Variant) -> Any:
 
 def _odd_d_model(ctx: Context, call_: Call) -> None:
     """An odd d_model has one more sine column than cosine columns."""
-    from grader.run.engine import StudentRaised
+    from grader.declare.context import StudentRaised
 
     try:
         received = ctx.student(call_)

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from grader.declare import oracles
 from grader.declare.checks import Matches, Property, Reference, Torch, Worked, compare_result, failure_message, hints_for
 from grader.declare.compare import difference, kind_of
-from grader.run.engine import CheckFailed, Context
+from grader.declare.context import CheckFailed, Context
 from grader.declare.spec import Aspect, Call, Lab, Mistake, Task, Tolerance, Variant, call
 from grader.declare.strategies import arrays_with_zeros, float_arrays, shapes, sizes
 from grader.sandbox.wire import RngSpec
