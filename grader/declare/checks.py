@@ -28,14 +28,20 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from grader.declare import oracles
-from grader.declare.compare import NEAR_MISS_FACTOR, difference, generic_hint, kind_of, lenient
-from grader.declare.context import Abort, CheckFailed, Context, StudentRaised, compare_result, failure_message, hints_for
-from grader.declare.spec import Call, Check, Tolerance, Variant, Withheld
+from grader.declare.compare import NEAR_MISS_FACTOR, difference, kind_of, lenient
+from grader.declare.context import Abort, CheckFailed, Context, StudentRaised, compare_result
+from grader.declare.spec import Call, Check, Tolerance, Variant
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
+# The named variant sets every lab draws from (devices absent on the machine are skipped).
 CPU = (Variant("cpu"),)
+CPU_64 = (Variant("cpu", "float64"),)
+CPU_BOTH = (Variant("cpu", "float64"), Variant("cpu", "float32"))
+DEVICES = tuple(Variant(d) for d in oracles.DEVICES)
+DEVICES_64 = tuple(Variant(d, "float64") for d in oracles.DEVICES)
+DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64", "float32"))
 
 
 # ----------------------------------------------------------------------------- oracles
@@ -80,6 +86,14 @@ class Formula:
 Oracle = Reference | Torch | Formula
 
 
+def on_arguments(fn: Callable[..., Any]) -> Callable[[Call, Variant], Any]:
+    """A ``Torch`` oracle's compute from a plain function of the task's own arguments (as the worker
+    gives them to the student: tensors on the variant's device in a PyTorch lab)."""
+    def compute(call: Call, variant: Variant) -> Any:
+        return fn(*oracles.materialize(call.args), **oracles.materialize(call.kwargs))
+    return compute
+
+
 # ----------------------------------------------------------------------------- messages
 
 
@@ -114,9 +128,18 @@ class Matches(Check):
         problem = compare_result(ctx, expected, received, self.tolerance)
         if problem:
             source = self.oracle.label + (f" on {ctx.variant.label}" if isinstance(self.oracle, Torch) else "")
-            hints = hints_for(ctx, call, expected, received, self.tolerance)
-            raise CheckFailed(failure_message(ctx, call, problem, source, hints))
+            raise ctx.fail(call, problem, source, expected, received, self.tolerance)
 
+
+
+def parity(label: str, compute: Callable[[Call, Variant], Any], cases: "SearchStrategy[Call]",
+           examples: Sequence[Call] = (), torch_examples: int | None = 8, reference_examples: int | None = 6,
+           **options: Any) -> list[Check]:
+    """The usual pair: the result matches PyTorch on every device in float64 and float32, and the
+    reference solution in float64."""
+    return [Matches(Torch(label, compute), cases, examples=examples, variants=DEVICES_BOTH,
+                    max_examples=torch_examples, **options),
+            Matches(Reference(), cases, variants=CPU_64, max_examples=reference_examples, **options)]
 
 @dataclass(frozen=True)
 class Worked(Check):
@@ -140,8 +163,7 @@ class Worked(Check):
         received = ctx.student(call)
         problem = compare_result(ctx, expected, received, self.tolerance)
         if problem:
-            hints = hints_for(ctx, call, expected, received, self.tolerance)
-            raise CheckFailed(failure_message(ctx, call, problem, "the handout's worked example", hints))
+            raise ctx.fail(call, problem, "the handout's worked example", expected, received, self.tolerance)
 
 
 @dataclass(frozen=True)
@@ -243,15 +265,15 @@ class Gradients(Check):
         if isinstance(grads, str) or not isinstance(grads, list) or len(grads) != len(expected):
             problem = f"could not differentiate the result: {grads}" if isinstance(grads, str) else \
                 "the result has no tensor that autograd can differentiate"
-            raise CheckFailed(failure_message(ctx, call, problem, self.label))
+            raise ctx.fail(call, problem, self.label)
         for name, e, r in zip(names, expected, grads):
             if r is None:
                 problem = (f"no gradient reached {name.removeprefix('the gradient for ')}: "
                            "is the result detached (.detach(), .item(), NumPy) or that input unused?")
-                raise CheckFailed(failure_message(ctx, call, problem, self.label))
+                raise ctx.fail(call, problem, self.label)
             mismatch = difference(e, r, self.tolerance, name)
             if mismatch:
-                raise CheckFailed(failure_message(ctx, call, mismatch, f"{self.label} on {ctx.variant.label}"))
+                raise ctx.fail(call, mismatch, f"{self.label} on {ctx.variant.label}")
 
 
 @dataclass(frozen=True)
@@ -323,8 +345,8 @@ class CentralDifferences(Check):
         try:
             grads = self.claimed(call, received)
         except (TypeError, KeyError, IndexError, ValueError, AttributeError):
-            raise CheckFailed(failure_message(ctx, call, f"could not find the gradients in the result: received "
-                                              f"{kind_of(received)}", source)) from None
+            raise ctx.fail(call, f"could not find the gradients in the result: received {kind_of(received)}",
+                           source) from None
         focus = self._focused(ctx, len(point))
         for index, (name, p) in enumerate(point.items()):
             if focus is not None and index != focus:
@@ -332,10 +354,10 @@ class CentralDifferences(Check):
             g = grads.get(name)
             if type(g) is not np.ndarray or g.shape != p.shape or g.dtype.kind not in "fiu":
                 problem = f"the gradient for {name} should be an array of shape {p.shape}, received {kind_of(g)}"
-                raise CheckFailed(failure_message(ctx, call, problem, source))
+                raise ctx.fail(call, problem, source)
             g = g.astype(np.float64)
             if not np.isfinite(g).all():
-                raise CheckFailed(failure_message(ctx, call, f"the gradient for {name} has NaN or infinite entries", source))
+                raise ctx.fail(call, f"the gradient for {name} has NaN or infinite entries", source)
             rng = np.random.default_rng([zlib.crc32(p.tobytes()), index])
             h = self.step * max(1.0, float(np.abs(p).max(initial=0.0)))
             for _ in range(self.directions):
@@ -352,7 +374,7 @@ class CentralDifferences(Check):
                                f"direction v that moves all {p.size} entries of {name}, "
                                f"(f({name} + h v) - f({name} - h v)) / 2h = {slope:.6g} (h = {h:.0e}), "
                                f"but sum(gradient * v) = {claim:.6g}")
-                    raise CheckFailed(failure_message(ctx, call, problem, source))
+                    raise ctx.fail(call, problem, source)
 
     def _focused(self, ctx: Context, variables: int) -> int | None:
         """The index of the one variable to check while the engine judges the aspect in ``ctx.focus``

@@ -244,6 +244,9 @@ def hints_for(ctx: Context, call: Call, expected: Any, received: Any, tolerance:
             withheld = True
         except Exception:  # noqa: BLE001 - a mistake that does not apply to this input says nothing
             continue
+    slip = dtype_hint(expected, received)
+    if slip:
+        found.append(slip)
     if not found:
         parts = zip(expected, received) if isinstance(expected, tuple) and isinstance(received, (tuple, list)) \
             and len(expected) == len(received) else [(expected, received)]
@@ -262,3 +265,16 @@ def failure_message(ctx: Context, call: Call, problem: str, source: str, hints: 
     lines = [problem, f"  input: {ctx.describe(call)}", f"  expected values from {source}"]
     lines += [f"  hint: {h}" for h in hints]
     return "\n".join(lines)
+
+
+DTYPE_HINT = ("the dtype changed: float32 in must give float32 out; a buffer made with np.zeros(shape) is float64, "
+              "so use np.zeros_like(x) or pass dtype=x.dtype, and copy with x.copy(), not np.array(x, dtype=float)")
+
+
+def dtype_hint(expected: Any, received: Any) -> str | None:
+    """The hint for a NumPy result (or an item of a tuple or list result) in another floating dtype than expected."""
+    pairs = zip(expected, received) if isinstance(expected, (tuple, list)) and isinstance(received, (tuple, list)) \
+        else [(expected, received)]
+    slipped = any(type(e) is np.ndarray and type(r) is np.ndarray and e.dtype.kind == r.dtype.kind == "f"
+                  and e.dtype != r.dtype for e, r in pairs)
+    return DTYPE_HINT if slipped else None
