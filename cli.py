@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import click
 
 from grader import labs
-from grader.spec import Lab
+from grader.declare.spec import Lab
 
 REPO = Path(__file__).resolve().parent
 
@@ -65,7 +65,7 @@ def main() -> None:
 @click.argument("lab", required=False)
 def list_(lab: str | None) -> None:
     """List the labs, or one lab's tasks and points."""
-    from grader.signatures import read_signatures
+    from grader.declare.signatures import read_signatures
 
     if lab is None:
         for name in labs.names():
@@ -87,8 +87,8 @@ def _worker_users(spec: str | None) -> Any:
     """The pool of users the students' code runs as (None: the grader's own user, behind the walls)."""
     if spec is None:
         return None
-    from grader.gradescope import worker_user_problem
-    from grader.sandbox import WorkerUsers
+    from grader.export.gradescope import worker_user_problem
+    from grader.sandbox.host import WorkerUsers
 
     try:
         users = WorkerUsers(spec)
@@ -130,7 +130,7 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
           worker_user: str | None, output: Path | None, find_module: bool, secret_file: Path | None,
           identity: str | None, replay: str | None) -> None:
     """Grade one lab of a submission (all tasks, or the TASKS named)."""
-    from grader.sandbox import contain
+    from grader.sandbox.host import contain
 
     contain()  # this process adopts, and ends, whatever the student's code starts
     spec = _lab(lab)
@@ -140,14 +140,14 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
             raise Problem(f"{lab} has no task '{task}'; its tasks are: {', '.join(known)}")
     if not submission.is_dir():
         raise Problem(f"no submission folder '{submission}' (expected a folder laid out like assignments/)")
-    from grader.engine import PROFILES, grade_lab
-    from grader.report import print_text, to_json
+    from grader.run.engine import PROFILES, grade_lab
+    from grader.report.render import print_text, to_json
 
     profile = profile or os.environ.get("DLKIT_PROFILE", "default")
     if profile not in PROFILES:
         raise Problem(f"unknown profile '{profile}' in DLKIT_PROFILE; use one of {', '.join(PROFILES)}")
     users = _worker_users(worker_user)
-    from grader.sandbox import SubprocessLauncher
+    from grader.sandbox.host import SubprocessLauncher
 
     launcher = SubprocessLauncher(users) if users else None
     secret = _secret(secret_file)
@@ -173,7 +173,7 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
     if fmt == "json":
         _emit(to_json(result), output)
     elif fmt == "gradescope":
-        from grader import gradescope
+        from grader.export import gradescope
 
         _emit(gradescope.to_json(result, spec.title, time.monotonic() - started, f"dlkit check {lab} --seed {seed}"),
               output)
@@ -192,7 +192,7 @@ def _secret(path: Path | None) -> bytes | None:
     """The instructor's secret for official seeds, or None."""
     if path is None:
         return None
-    from grader.seeds import SecretError, read_secret
+    from grader.run.seeds import SecretError, read_secret
 
     try:
         return read_secret(path)
@@ -203,9 +203,9 @@ def _secret(path: Path | None) -> bytes | None:
 def _official_seed(spec: Lab, submission: Path, secret: bytes, identity: str | None, replay: str | None,
                    find_module: bool) -> tuple[int, str]:
     """(seed, token) of an official run: replayed from a token, or derived from the submission's files."""
-    from grader import seeds
-    from grader.engine import read_submission
-    from grader.intake import BadSubmission
+    from grader.run import seeds
+    from grader.run.engine import read_submission
+    from grader.sandbox.intake import BadSubmission
 
     if replay is not None:
         try:
@@ -244,13 +244,13 @@ def _emit(text: str, output: Path | None) -> None:
 def plot(lab: str, submission: Path, output: Path | None, optimizers: Sequence[str], surfaces: Sequence[str],
          steps: int | None, schedules: bool) -> None:
     """Draw your optimizers' paths next to torch.optim's on 2-D loss surfaces, and your schedules, to a PNG (lab2)."""
-    from grader import plot as drawing
+    from grader.export import plot as drawing
 
     spec = _lab(lab)
     if spec.name not in drawing.PLOTS:
         raise Problem(f"{spec.name} has nothing to plot; plots exist for: "
                       + ", ".join(f"{name} ({what})" for name, what in drawing.PLOTS.items()))
-    from grader import trajectories
+    from grader.export import trajectories
 
     unknown = [name for name in optimizers if name not in trajectories.OPTIMIZERS]
     if unknown:
@@ -258,9 +258,9 @@ def plot(lab: str, submission: Path, output: Path | None, optimizers: Sequence[s
                       f"{', '.join(trajectories.OPTIMIZERS)}")
     if drawing.missing():
         raise Problem(drawing.missing())
-    from grader.engine import read_submission, worker_config
-    from grader.intake import BadSubmission
-    from grader.sandbox import Sandbox, contain
+    from grader.run.engine import read_submission, worker_config
+    from grader.sandbox.intake import BadSubmission
+    from grader.sandbox.host import Sandbox, contain
 
     contain()
     if not submission.is_dir():
@@ -306,10 +306,10 @@ def doctor(worker_user: str | None) -> None:
     """Print the isolation layers this machine gives a student's code, and prove them on a worker."""
     import tempfile
 
-    from grader import confine
-    from grader.intake import LabFiles
-    from grader.report import isolation_line
-    from grader.sandbox import Limits, Sandbox, SubprocessLauncher, WorkerConfig, contain
+    from grader.sandbox import confine
+    from grader.sandbox.intake import LabFiles
+    from grader.report.render import isolation_line
+    from grader.sandbox.host import Limits, Sandbox, SubprocessLauncher, WorkerConfig, contain
 
     offered = confine.probe()
     grader_layers = contain()
@@ -377,9 +377,9 @@ def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from grader.batch import default_jobs, discover, grade_directory, gradebook_csv
-    from grader.engine import PROFILES
-    from grader.sandbox import contain, end_strays
+    from grader.export.batch import default_jobs, discover, grade_directory, gradebook_csv
+    from grader.run.engine import PROFILES
+    from grader.sandbox.host import contain, end_strays
 
     contain()
     spec = _lab(lab_name)
@@ -418,7 +418,7 @@ def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path 
 @click.option("--check", "only_check", is_flag=True, help="Only report stubs that differ from the solutions; write nothing.")
 def stubs(lab_names: Sequence[str], only_check: bool) -> None:
     """Regenerate the student stubs in assignments/ from solutions/."""
-    from grader.stubs import solution_path, stub_path, stub_source, write_stub
+    from grader.export.stubs import solution_path, stub_path, stub_source, write_stub
 
     stale = []
     for name in lab_names or labs.names():
@@ -443,7 +443,7 @@ def stubs(lab_names: Sequence[str], only_check: bool) -> None:
               help="Release this lab (repeat for several; default: every registered lab).")
 def release(outdir: Path, lab_names: Sequence[str]) -> None:
     """Write the student release (no reference code) to OUTDIR."""
-    from grader.release import ReleaseError, write_release
+    from grader.export.release import ReleaseError, write_release
 
     chosen = [_lab(name) for name in dict.fromkeys(lab_names or labs.names())]
     try:
@@ -471,8 +471,8 @@ def gradescope() -> None:
               help="The unprivileged users the student's code runs as are this name with 0 and 1 (setup.sh creates them).")
 def gradescope_bundle(lab: str, output: Path, secret_file: Path | None, seed: int | None, student: str) -> None:
     """Write LAB's autograder to OUTPUT (a .zip, or a folder)."""
-    from grader.gradescope import write_bundle
-    from grader.release import ReleaseError
+    from grader.export.gradescope import write_bundle
+    from grader.export.release import ReleaseError
 
     spec = _lab(lab)
     if seed is not None and secret_file is not None:
@@ -494,8 +494,8 @@ def gradescope_bundle(lab: str, output: Path, secret_file: Path | None, seed: in
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 def gradescope_collect(lab: str, upload: Path, folder: Path) -> None:
     """Copy LAB's module from an UPLOAD into FOLDER, like assignments/."""
-    from grader.gradescope import collect
-    from grader.intake import BadSubmission
+    from grader.export.gradescope import collect
+    from grader.sandbox.intake import BadSubmission
 
     spec = _lab(lab)
     try:
@@ -523,8 +523,8 @@ def nbgrader() -> None:
 def nbgrader_course(directory: Path, lab_names: Sequence[str], course_id: str, seed: int, timeout: int,
                     force: bool) -> None:
     """Write an nbgrader course: its config and one source notebook per LAB."""
-    from grader.nbgrader import write_course
-    from grader.stubs import solution_path
+    from grader.export.nbgrader import write_course
+    from grader.export.stubs import solution_path
 
     chosen = [_lab(name) for name in dict.fromkeys(lab_names or labs.names())]
     for spec in chosen:
@@ -547,8 +547,8 @@ def nbgrader_extract(notebook: Path, folder: Path) -> None:
     """Write the module a NOTEBOOK is graded as into FOLDER, like assignments/."""
     import json
 
-    from grader.intake import BadSubmission, read_notebook
-    from grader.notebook import notebook_lab, write_submission
+    from grader.sandbox.intake import BadSubmission, read_notebook
+    from grader.export.notebook import notebook_lab, write_submission
 
     try:
         content = json.loads(read_notebook(notebook).decode("utf-8"))

@@ -198,7 +198,7 @@ def test_plot_of_a_module_that_does_not_import_exits_1_and_writes_nothing(submis
 def test_grade_as_a_worker_user_keeps_the_graders_files_out_of_the_students_reach(tmp_path):
     """A submission that scores only if it cannot read a file private to the grader: as the grader's own
     user, Landlock keeps it out (where the kernel has Landlock); with --worker-user, so do file permissions."""
-    from grader.confine import landlock_abi
+    from grader.sandbox.confine import landlock_abi
     from tests.conftest import unprivileged_venv
 
     user, _ = unprivileged_venv()

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from cli import main
 from grader import labs
-from grader.gradescope import collect, results, write_bundle
-from grader.intake import BadSubmission
+from grader.export.gradescope import collect, results, write_bundle
+from grader.sandbox.intake import BadSubmission
 from tests.conftest import REPO, TEST_LIMITS, grade, unprivileged_venv
 
 LAB = "lab3"
@@ -144,7 +144,7 @@ def test_the_bundle_zip_holds_executable_scripts_the_kit_and_only_this_labs_refe
         modes = {info.filename: info.external_attr >> 16 for info in archive.infolist()}
         run = archive.read("run_autograder").decode()
         setup = archive.read("setup.sh").decode()
-    assert {"setup.sh", "run_autograder", "cli.py", "pyproject.toml", "README.md", "grader/engine.py",
+    assert {"setup.sh", "run_autograder", "cli.py", "pyproject.toml", "README.md", "grader/run/engine.py",
             f"assignments/{LAB}/conv.py", f"solutions/{LAB}/conv.py"} <= names
     assert not any(n.startswith(("tests/", ".github/")) for n in names)
     assert {n for n in names if n.startswith("solutions/") and not n.endswith("/")} == {f"solutions/{LAB}/conv.py"}

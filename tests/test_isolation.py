@@ -23,9 +23,9 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from grader import confine
-from grader.intake import BadSubmission, read_lab
-from grader.sandbox import Limits, Sandbox, StudentFailure, SubprocessLauncher, WorkerConfig, ZygoteLauncher
+from grader.sandbox import confine
+from grader.sandbox.intake import BadSubmission, read_lab
+from grader.sandbox.host import Limits, Sandbox, StudentFailure, SubprocessLauncher, WorkerConfig, ZygoteLauncher
 from tests.conftest import REPO, TEST_LIMITS, grade, uid_pool
 
 LAB = "lab3"
@@ -175,7 +175,7 @@ def test_the_kits_checkout_and_other_files_of_the_machine_are_out_of_reach(tmp_p
                 return type(error).__name__
     """)
     with Sandbox(folder, WorkerConfig("m", "numpy"), TEST_LIMITS) as box:
-        for path in (REPO / "grader" / "engine.py", REPO / "README.md", Path("/etc/hostname"), Path.home(),
+        for path in (REPO / "grader" / "run" / "engine.py", REPO / "README.md", Path("/etc/hostname"), Path.home(),
                      Path(sys.prefix) / "pyvenv.cfg"):
             if path.exists():
                 assert box.call("read", (str(path),)).value == "PermissionError", path
@@ -353,7 +353,7 @@ def test_the_reaper_ends_a_grandchild_that_called_setsid_after_its_parent_died()
     process adopts them as a subreaper and ends them after each submission."""
     script = textwrap.dedent("""
         import os, sys, time
-        from grader.sandbox import contain, end_strays
+        from grader.sandbox.host import contain, end_strays
         assert "subreaper" in contain()
         read, write = os.pipe()
         child = os.fork()

@@ -1,4 +1,4 @@
-"""grader.nbgrader: the course it writes, and that course run through the real nbgrader.
+"""grader.export.nbgrader: the course it writes, and that course run through the real nbgrader.
 
 The first half checks the generated notebooks of every registered lab (cheap). The second
 half needs the nbgrader extra (``pip install -e '.[nbgrader]'``): it writes a course, runs
@@ -24,9 +24,9 @@ from click.testing import CliRunner
 
 from cli import main
 from grader import labs
-from grader.nbgrader import solution_cells, source_notebook, split_module
-from grader.notebook import graded_module, notebook_cells
-from grader.stubs import solution_path
+from grader.export.nbgrader import solution_cells, source_notebook, split_module
+from grader.export.notebook import graded_module, notebook_cells
+from grader.export.stubs import solution_path
 from tests.conftest import REPO, function_source, grade
 from tests.mutants import collect
 
@@ -111,7 +111,7 @@ def test_course_writes_the_config_and_a_notebook_per_lab_and_refuses_to_overwrit
     assert result.exit_code == 0, result.output
     config = (tmp_path / "course" / "nbgrader_config.py").read_text()
     for setting in ('c.CourseDirectory.course_id = \'dlkit\'', "sqlite:///", 'kernel_name = "python3"',
-                    "c.Execute.timeout = 60", "raise_on_iopub_timeout = False", "grader.nbgrader_autograde.GradeTestCells"):
+                    "c.Execute.timeout = 60", "raise_on_iopub_timeout = False", "grader.export.nbgrader_autograde.GradeTestCells"):
         assert setting in config
     notebook = json.loads((tmp_path / "course" / "source" / AUTOGRADED / f"{AUTOGRADED}.ipynb").read_text())
     assert any("seed=7, reference=True" in c["source"] for c in notebook["cells"])
@@ -260,7 +260,7 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         path.write_text(json.dumps(notebook))
     _nbgrader(root, "autograde", AUTOGRADED)
     _nbgrader(root, "export")
-    _nbgrader(root, "export", "--exporter", "grader.nbgrader_autograde.TaskCsvExport", "--to", "by_task.csv")
+    _nbgrader(root, "export", "--exporter", "grader.export.nbgrader_autograde.TaskCsvExport", "--to", "by_task.csv")
     with open(root / "grades.csv") as f:
         totals = {row["student_id"]: float(row["score"]) for row in csv.DictReader(f) if row["assignment"] == AUTOGRADED}
     with open(root / "by_task.csv") as f:

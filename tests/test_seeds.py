@@ -15,9 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from grader import labs, seeds
-from grader.intake import read_lab
-from grader.sandbox import Sandbox
+from grader import labs
+from grader.run import seeds
+from grader.sandbox.intake import read_lab
+from grader.sandbox.host import Sandbox
 from tests.conftest import REPO, grade
 
 SECRET = b"an instructor's secret, long enough"
@@ -169,7 +170,7 @@ def test_the_gradescope_bundle_holds_a_secret_that_only_root_reads(tmp_path):
 
 
 def test_the_student_release_holds_no_secret(tmp_path):
-    from grader.release import write_release
+    from grader.export.release import write_release
 
     files = write_release(tmp_path / "release", [labs.load(LAB)])
     assert not [f for f in files if "secret" in Path(f).name]

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.wire import RngSpec, TensorValue
+from grader.sandbox.wire import RngSpec, TensorValue
 
 DEVICES = ("cpu", "cuda")  # every device a parity check is declared for; absent ones are skipped
 

@@ -2,7 +2,7 @@
 
 The points policy (docs/ENGINE.md, "Points policy"):
 
-- A task's points are shared among its aspects (``grader.spec.Aspect``: ``dx``, ``dW``, ``db``; the
+- A task's points are shared among its aspects (``grader.declare.spec.Aspect``: ``dx``, ``dW``, ``db``; the
   values and the gradients), and an aspect's share is earned by the value checks that judge it, in
   proportion to the ones that pass. A check judges each aspect apart: a wrong ``db`` leaves ``dx``
   and ``dW`` their share.

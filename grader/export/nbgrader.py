@@ -8,7 +8,7 @@ The notebook of a lab is derived, like the stubs, from the lab's declaration, it
 3. for every public function, a solution cell (signature and docstring visible, the body
    between ``### BEGIN SOLUTION`` / ``### END SOLUTION``; the private helpers it is the first
    to use go inside the same region), and for every task a locked test cell after it
-   (``grader.notebook``), worth the task's points, with the reference-based grading between
+   (``grader.export.notebook``), worth the task's points, with the reference-based grading between
    ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``.
 
 Nothing here imports nbgrader: writing a course needs only the kit.
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from grader.notebook import MARKER
-from grader.seeds import write_secret
-from grader.spec import Lab
-from grader.stubs import solution_path
+from grader.export.notebook import MARKER
+from grader.declare.spec import Lab
+from grader.run.seeds import write_secret
+from grader.export.stubs import solution_path
 
 SCHEMA_VERSION = 3  # nbgrader's cell metadata schema
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
@@ -177,7 +177,7 @@ def checking_cell(lab: Lab, task: str, points: float, seed: int) -> str:
     """A test cell: the checks that need no reference where students see them, the full grading hidden."""
     return "\n".join([
         f"{MARKER}: {lab.name}.{task}, {_num(points)} points. Locked: nbgrader restores it before grading.",
-        "from grader.notebook import check_task",
+        "from grader.export.notebook import check_task",
         f'check_task("{lab.name}", "{task}")  # the checks that need no reference solution',
         "### BEGIN HIDDEN TESTS",
         f'check_task("{lab.name}", "{task}", seed={seed}, reference=True)  # every check, as `dlkit check` runs them',
@@ -279,7 +279,7 @@ c.Execute.raise_on_iopub_timeout = False
 c.OverwriteCells.add_missing_cells = True
 
 # The test cells are graded in nbgrader's own process after the notebook has run, from the notebook's
-# code cells, with the reference solutions (grader.nbgrader_autograde.GradeTestCells): nothing a notebook
+# code cells, with the reference solutions (grader.export.nbgrader_autograde.GradeTestCells): nothing a notebook
 # does in its kernel can change a score, and a kernel never holds the reference. The kernel learns from
 # this variable that its own test cells need not grade during `nbgrader autograde`.
 os.environ["DLKIT_NBGRADER"] = "graded-outside-kernel"
@@ -290,7 +290,7 @@ if os.path.exists(os.path.join(HERE, "dlkit_secret")):
     c.GradeTestCells.secret_file = os.path.join(HERE, "dlkit_secret")
 c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.Execute",
-    "grader.nbgrader_autograde.GradeTestCells",
+    "grader.export.nbgrader_autograde.GradeTestCells",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",

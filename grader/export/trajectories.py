@@ -12,7 +12,7 @@ keeps the ``(w_new, state)`` it gets back for the next step. The reference path 
 ``torch.optim`` (float64, CPU) fed the same gradients at its own points, so it exists in a
 student's release too, where the reference solutions do not. The lab's learning-rate
 schedules are traced the same way, t = 0, 1, ..., next to the ``torch.optim.lr_scheduler``
-each task is graded against. This module computes and compares; ``grader.plot`` draws.
+each task is graded against. This module computes and compares; ``grader.export.plot`` draws.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from grader import oracles
-from grader.checks import Matches, Torch
+from grader.declare import oracles
+from grader.declare.checks import Matches, Torch
 from grader.labs.lab2 import DEFAULTS, LAB, torch_optimizer
-from grader.sandbox import Sandbox, StudentFailure
-from grader.spec import Call, Variant
-from grader.wire import Unsupported
+from grader.sandbox.host import Sandbox, StudentFailure
+from grader.declare.spec import Call, Variant
+from grader.sandbox.wire import Unsupported
 
 # The lab-2 optimizers, in the order of the handout (each is also the name of the student's function).
 OPTIMIZERS = tuple(DEFAULTS)

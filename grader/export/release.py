@@ -35,11 +35,11 @@ from types import ModuleType
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from grader import labs
-from grader.plot import PLOTS
-from grader.spec import Lab
-from grader.stubs import stub_path
+from grader.export.plot import PLOTS
+from grader.declare.spec import Lab
+from grader.export.stubs import stub_path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = Path(".github/workflows/dlkit.yml")
 REPORTS = "dlkit-reports"  # where the workflow keeps the JSON reports
 TORCH_CPU = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
@@ -249,7 +249,7 @@ def workflow(chosen: Sequence[Lab]) -> str:
     """The GitHub Actions workflow of the release: the checks on every push, the score in the summary.
 
     The reports go to files, never to the log, and the checks run without the runner's command
-    files in their environment; the summary is built by ``grader.summary``, which neutralises
+    files in their environment; the summary is built by ``grader.report.summary``, which neutralises
     everything a student's code could have put in a message.
     """
     names = " ".join(lab.name for lab in chosen)
@@ -297,7 +297,7 @@ jobs:
       - name: Publish the score
         # The table is built from the JSON reports, with every message escaped; the step fails while
         # any task fails.
-        run: python -m grader.summary {" ".join(f"{REPORTS}/{lab.name}.json" for lab in chosen)} >> "$GITHUB_STEP_SUMMARY"
+        run: python -m grader.report.summary {" ".join(f"{REPORTS}/{lab.name}.json" for lab in chosen)} >> "$GITHUB_STEP_SUMMARY"
 """
 
 
@@ -374,7 +374,7 @@ import sys
 
 sys.path.insert(0, {folder!r})
 
-from {package}.release import splice_candidates as _splice_candidates
+from {package}.export.release import splice_candidates as _splice_candidates
 
 _CANDIDATES = _splice_candidates({lab!r}, {fits!r})
 _CHOSEN = {{}}
@@ -402,10 +402,11 @@ def find_working_helpers(root: Path, chosen: Sequence[Lab]) -> list[str]:
     functions, what the lab's factories return with their defaults, every function a declaration holds)
     and dispatches each task to one candidate after another; a candidate stops at its first failing check.
     """
-    from grader.engine import PROFILES, Context, check_seed, passes, worker_config
-    from grader.oracles import available
-    from grader.sandbox import Limits, Sandbox, package_paths
-    from grader.signatures import read_signatures
+    from grader.declare.context import Context
+    from grader.run.engine import PROFILES, check_seed, passes, worker_config
+    from grader.declare.oracles import available
+    from grader.sandbox.host import Limits, Sandbox, package_paths
+    from grader.declare.signatures import read_signatures
 
     budget = PROFILES["ci"]
     found: list[str] = []
@@ -437,6 +438,8 @@ def find_working_helpers(root: Path, chosen: Sequence[Lab]) -> list[str]:
 def _works(task: Any, lab: Lab, box: Any, index: int, signature: Any, budget: Any, context: Any, check_seed: Any,
            passes: Any, available: Any) -> bool:
     """Whether candidate ``index`` passes every value check of the task that can run here."""
+    from grader.sandbox.host import StudentFailure
+
     ran = False
     for check in task.checks:
         if check.gate or check.needs_reference:
@@ -444,7 +447,10 @@ def _works(task: Any, lab: Lab, box: Any, index: int, signature: Any, budget: An
         for variant in check.variants:
             if not available(variant.device):
                 continue
-            box.call("_dlkit_select", (task.function, index))  # again: a crash restarts the worker
+            try:
+                box.call("_dlkit_select", (task.function, index))  # again: a crash restarts the worker
+            except StudentFailure:  # the worker had ended since (an earlier candidate's crash): a fresh one
+                box.call("_dlkit_select", (task.function, index))
             ctx = context(lab, task, variant, box, None, signature)
             if not passes(check, ctx, check_seed(0, lab.name, task.name, check.name, variant.label), budget):
                 return False
@@ -475,12 +481,12 @@ def splice_candidates(lab: str, fits: dict[str, tuple[int, int]]) -> dict[str, l
     this grader package that fit it, with a label for each: every module's own functions, what a lab
     module's functions return when called with their defaults (the mistakes' factories), and every function
     held by a module's data (the lab's declaration: oracles, properties, mistakes). Run in a worker."""
-    package = __name__.rpartition(".")[0]
-    root = Path(__file__).parent
+    package = __name__.partition(".")[0]
+    root = Path(__file__).parents[1]
     found: list[tuple[str, Callable[..., Any]]] = []
     seen: set[int] = set()
-    names = sorted(f"{package}.{p.stem}" for p in root.glob("*.py") if p.stem != "__init__")
-    names += sorted(f"{package}.labs.{p.stem}" for p in (root / "labs").glob("*.py") if p.stem != "__init__")
+    names = sorted(".".join((package, *p.relative_to(root).with_suffix("").parts))
+                   for p in root.rglob("*.py") if p.stem != "__init__")
     for name in names:
         try:
             with warnings.catch_warnings():

@@ -1,6 +1,6 @@
 """The worker: the only process in which a student's code ever runs.
 
-Started by ``grader.sandbox``, either as ``python -I worker.py CONFIG`` with two
+Started by ``grader.sandbox.host``, either as ``python -I worker.py CONFIG`` with two
 pipe descriptors, or forked from a forkserver that has NumPy (and PyTorch)
 imported already; the grader itself never imports it. In order, it
 
@@ -544,7 +544,7 @@ def serve(config: dict[str, Any], request_fd: int, response_fd: int) -> None:
 
 
 def serve_forked(config: dict[str, Any], requests: Any, responses: Any) -> None:
-    """Entry point in a process forked from a pre-loaded forkserver (``grader.sandbox``)."""
+    """Entry point in a process forked from a pre-loaded forkserver (``grader.sandbox.host``)."""
     serve(config, os.dup(requests.fileno()), os.dup(responses.fileno()))
     os._exit(0)
 

@@ -1,6 +1,6 @@
 """The score of a CI run in Markdown, from the reports of ``dlkit check --format json``.
 
-    python -m grader.summary dlkit-reports/lab3.json ... >> "$GITHUB_STEP_SUMMARY"
+    python -m grader.report.summary dlkit-reports/lab3.json ... >> "$GITHUB_STEP_SUMMARY"
 
 The student release's workflow publishes this as the job summary. Failure messages
 quote the student's code (its exceptions, its values), so nothing of theirs reaches
@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from grader.results import STATUSES
+from grader.run.results import STATUSES
 
 GRADED_ON_SUBMISSION = "needs the reference solutions (graded on submission)"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -130,7 +130,7 @@ def render(reports: Sequence[tuple[str, dict[str, Any] | BadReport]]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     paths = [Path(a) for a in (sys.argv[1:] if argv is None else argv)]
     if not paths:
-        print("usage: python -m grader.summary REPORT.json ... >> \"$GITHUB_STEP_SUMMARY\"", file=sys.stderr)
+        print("usage: python -m grader.report.summary REPORT.json ... >> \"$GITHUB_STEP_SUMMARY\"", file=sys.stderr)
         return 2
     reports: list[tuple[str, dict[str, Any] | BadReport]] = []
     for path in paths:

@@ -1,7 +1,7 @@
 """The grader's side of the worker: start it, call into it, survive it.
 
 A ``Sandbox`` owns one worker process running ``worker.py`` on a private copy
-of the submission (written from what ``grader.intake`` read, never copied by
+of the submission (written from what ``grader.sandbox.intake`` read, never copied by
 path). Each call has a wall-clock deadline and a memory ceiling (an address-space
 cap inside the worker, and the resident size watched from here); a worker that
 overruns either, exits, or crashes is killed with its whole process group and a
@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Collection, Sequence
 
-from grader import confine, wire
-from grader.intake import LabFiles, read_folder
+from grader.sandbox import confine, wire
+from grader.sandbox.intake import LabFiles, read_folder
 
 WORKER = Path(__file__).with_name("worker.py")
 ZYGOTE = Path(__file__).with_name("zygote.py")
@@ -117,7 +117,7 @@ class WorkerConfig:
 class Sandbox:
     """One student module, loaded in a worker process, called through plain data.
 
-    ``files`` is what ``grader.intake`` read of the lab's folder (a folder path is read through
+    ``files`` is what ``grader.sandbox.intake`` read of the lab's folder (a folder path is read through
     it too). ``slot`` picks the worker's identity from the launcher's pool of worker users: two
     sandboxes alive at the same time get different slots.
     """

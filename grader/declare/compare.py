@@ -15,8 +15,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from grader.spec import DEFAULT_TOLERANCES, Tolerance
-from grader.wire import TensorValue, Unsupported
+from grader.declare.spec import DEFAULT_TOLERANCES, Tolerance
+from grader.sandbox.wire import TensorValue, Unsupported
 
 MAX_LISTED = 4
 # A near miss: the values agree within this many times the tolerance, or agree but come in another dtype.

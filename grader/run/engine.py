@@ -12,65 +12,23 @@ import importlib.util
 import json
 import os
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Sequence
 
-import numpy as np
+from grader.declare import oracles
+from grader.declare.checks import NoBannedCalls
+from grader.declare.compare import near_misses_pass
+from grader.declare.context import GRADED_ON_SUBMISSION, Abort, CheckFailed, Context, Skip, StudentRaised
+from grader.declare.signatures import Signature, read_signatures
+from grader.declare.source import findings
+from grader.declare.spec import Call, Check, Lab, Task, Variant
+from grader.run.results import CheckResult, LabResult, TaskResult
+from grader.sandbox.host import Launcher, Limits, Sandbox, WorkerConfig, end_strays, forget, started
+from grader.sandbox.intake import BadSubmission, LabFiles, locate, read_lab
 
-from grader import oracles
-from grader.compare import near_misses_pass
-from grader.describe import describe_call
-from grader.intake import BadSubmission, LabFiles, locate, read_lab
-from grader.results import CheckResult, LabResult, TaskResult
-from grader.sandbox import (Launcher, Limits, Reply, Sandbox, StudentFailure, WorkerConfig, end_strays, forget,
-                            started)
-from grader.signatures import Signature, read_signatures
-from grader.spec import Aspect, Call, Check, Lab, Task, Variant
-from grader.wire import TensorValue
-
-REPO = Path(__file__).resolve().parent.parent
-FATAL = ("not_implemented", "timeout", "crash", "memory", "import", "missing", "banned", "sandbox")
-
-
-class CheckFailed(Exception):
-    """The student's answer is wrong; the message says how."""
-
-
-class StudentRaised(Exception):
-    """The student's code raised on an input (shrinkable, unlike a fatal failure)."""
-
-    def __init__(self, failure: StudentFailure, where: str, call: Call | None = None):
-        super().__init__(failure.describe())
-        self.failure = failure
-        self.where = where
-        self.call = call  # the input it raised on, for the hints of mistakes that raise
-
-
-class Abort(BaseException):
-    """Stop the check at once: there is nothing to learn from more inputs.
-
-    A BaseException, so that Hypothesis does not try to shrink it.
-    """
-
-    def __init__(self, status: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class Skip(Exception):
-    """The check cannot run here (no reference solutions, no CUDA). ``pending``: it runs in the graded
-    run (it needs the reference solutions), so its points are pending here rather than waived."""
-
-    def __init__(self, message: str, pending: bool = False):
-        super().__init__(message)
-        self.pending = pending
-
-
-GRADED_ON_SUBMISSION = "needs the reference solutions (graded on submission)"
-
+REPO = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True)
 class Budget:
@@ -111,140 +69,6 @@ def load_reference(lab: Lab, solutions: Path | None) -> ModuleType | None:
     return module
 
 
-@dataclass
-class Context:
-    """What a check sees: the task, the variant, and ways to call student and reference."""
-
-    lab: Lab
-    task: Task
-    variant: Variant
-    sandbox: Sandbox
-    reference: ModuleType | None
-    signature: Signature | None
-    calls: int = 0
-    extras: dict[str, Any] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()  # the warnings of the last student call ("RuntimeWarning: overflow ...")
-    # what every check of the task saw that a gate judges (an argument modified in place), shared by the task
-    observed: dict[str, str] = field(default_factory=dict)
-    focus: Aspect | None = None  # while set, a check compares only this aspect's parts of the result
-    focus_used: bool = False  # a comparison consulted ``focus`` (a check that never does judges the whole)
-
-    def in_focus(self, part: str) -> bool:
-        """Whether the part of a tuple result named ``part`` is compared (every part, without a focus)."""
-        if self.focus is None:
-            return True
-        self.focus_used = True
-        return self.focus.covers(part)
-
-    def prepare(self, call: Call) -> Call:
-        """The call as this variant runs it: floating arrays in the variant's dtype and, in a
-        PyTorch lab, every array as a tensor on the variant's device."""
-        return call.with_args(tuple(self._convert(a) for a in call.args),
-                              {k: self._convert(v) for k, v in call.kwargs.items()})
-
-    def _convert(self, value: Any) -> Any:
-        dtype = self.variant.dtype
-        if isinstance(value, np.ndarray):
-            if dtype and value.dtype.kind == "f":
-                value = value.astype(dtype)
-            if self.lab.kind == "torch":
-                return TensorValue(value, value.dtype.name, self.variant.device)
-            return value
-        if isinstance(value, tuple):
-            return tuple(self._convert(v) for v in value)
-        if isinstance(value, list):
-            return [self._convert(v) for v in value]
-        if isinstance(value, dict):
-            return {k: self._convert(v) for k, v in value.items()}
-        return value
-
-    def describe(self, call: Call, function: str | None = None) -> str:
-        return describe_call(function or self.task.function, call, self.signature)
-
-    def student(self, call: Call, function: str | None = None, grad: dict[str, Any] | None = None) -> Any:
-        """The student's result for ``call`` (with ``grad``: ``(result, gradients)``)."""
-        name = function or self.task.function
-        self.calls += 1
-        params = self.signature.params if self.signature and function is None else ()
-        reply = self._ask(name, lambda: self.sandbox.call(name, call.args, call.kwargs, params, self.task.timeout, grad),
-                          lambda step: (self.describe(call, name), call))
-        illegal = [m for m in reply.modified if m not in self.task.may_modify]
-        if illegal:
-            self.observe(MODIFIED, f"{name} modified its argument '{illegal[0]}' in place; return a new array "
-                                   f"instead\n  input: {self.describe(call, name)}")
-        return (reply.value, reply.grads) if grad is not None else reply.value
-
-    def observe(self, gate: str, message: str) -> None:
-        """Record, for the task's gate ``gate``, the first thing that fails it."""
-        self.observed.setdefault(gate, message)
-
-    def student_chain(self, calls: Sequence[Call], links: Sequence[tuple[int, int, str, int, int]] = (),
-                      describe: Callable[[int], str] | None = None) -> list[Any]:
-        """The student's results for a loop of calls, run in one worker request as the student's own
-        loop would run them: one result per step, fewer when a step's result lacked an item that a
-        link passes on. ``links`` are ``(step, arg, source, from_step, index)``: argument ``arg`` of
-        ``step`` is item ``index`` of step ``from_step``'s result (``source="result"``) or the very
-        object passed as its argument ``index`` (``source="arg"``); steps count from 0.
-        ``describe(step)`` says in messages what a step's input was (default: the step's call)."""
-        name = self.task.function
-        self.calls += len(calls)
-        params = self.signature.params if self.signature else ()
-        where = describe or (lambda i: f"{self.describe(calls[i])} (step {i + 1} of {len(calls)})")
-
-        def at(step: int | None) -> tuple[str, Call]:
-            i = step if step is not None and 0 <= step < len(calls) else 0
-            return where(i), calls[i]
-
-        reply = self._ask(name, lambda: self.sandbox.call(name, calls[0].args, calls[0].kwargs, params, self.task.timeout,
-                                                          chain=[(c.args, c.kwargs) for c in calls], links=links), at)
-        for arg, step, during in reply.modified_at:
-            if arg in self.task.may_modify or not 0 <= step < len(calls):
-                continue
-            if during:
-                self.observe(MODIFIED, f"{name} modified its argument '{arg}' in place (at step {step + 1}); "
-                                       f"return a new array instead\n  input: {where(step)}")
-            else:
-                self.observe(MODIFIED, f"the '{arg}' passed to {name} at step {step + 1} was modified in place after "
-                                       "that call had returned, by a later step: a reference to it was kept (in a "
-                                       f"returned value?) and changed later; keep a copy ({arg}.copy()) instead\n"
-                                       f"  input: {where(step)}")
-        return list(reply.value) if isinstance(reply.value, list) else []
-
-    def _ask(self, name: str, send: Callable[[], Reply], at: Callable[[int | None], tuple[str, Call]]) -> Reply:
-        """One worker request, with what it says about the student turned into the engine's outcomes: a
-        failure to return (``at(step)`` names the input and call it happened on; step None outside a
-        chain), a banned call. The warnings it raised are kept for the check's message."""
-        try:
-            reply = send()
-        except StudentFailure as failure:
-            where, call = at(failure.step)
-            if failure.kind in FATAL:
-                raise Abort(failure.status, _fatal_message(failure, where)) from None
-            raise StudentRaised(failure, where, call) from None
-        self.warnings = reply.warnings
-        if reply.banned:
-            raise Abort("error", f"{name} called {', '.join(reply.banned)}, which this lab bans "
-                                 "(the call was refused); write it from tensor operations")
-        return reply
-
-    def expected(self, call: Call, function: str | None = None) -> Any:
-        """The reference solution's result for ``call``, computed in this process."""
-        if self.reference is None:
-            raise Skip(GRADED_ON_SUBMISSION, pending=True)
-        fn: Callable[..., Any] = getattr(self.reference, function or self.task.function)
-        return oracles.plain(fn(*oracles.materialize(call.args), **oracles.materialize(call.kwargs)))
-
-
-def _fatal_message(failure: StudentFailure, where: str) -> str:
-    if failure.kind == "not_implemented":
-        return "not implemented yet (the function still raises NotImplementedError)"
-    if failure.kind == "import":
-        return f"the module could not be imported: {failure.describe()}"
-    if failure.kind == "sandbox":
-        return f"not graded: {failure.describe()} (a problem of the grading machine, not of your code)"
-    return f"{failure.describe()}\n  input: {where}"
-
-
 class _ShrinkBudget(BaseException):
     """Raised when shrinking has taken enough calls; carries the smallest failure so far."""
 
@@ -260,7 +84,7 @@ def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget, shrink: bo
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as fix_seed
 
-    from grader.strategies import pin_constants
+    from grader.declare.strategies import pin_constants
 
     pin_constants()
     state: dict[str, Any] = {"failure": None, "calls": 0}
@@ -291,9 +115,6 @@ def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget, shrink: bo
                 raise error from None
         raise
 
-
-# The gate the engine adds to a task when a check saw an argument modified in place.
-MODIFIED = "leaves its arguments unchanged"
 
 
 def run_check(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckResult:
@@ -427,8 +248,6 @@ def check_seed(seed: int, *parts: str) -> int:
 def lab_checks(lab: Lab) -> list[Check]:
     """The checks the lab applies to every task: where it bans anything, no banned name or construct in
     the code the task runs (``Lab.banned_source``)."""
-    from grader.checks import NoBannedCalls
-
     return [NoBannedCalls(tuple(lab.banned_source))] if lab.banned_source else []
 
 
@@ -463,8 +282,6 @@ def grade_task(task: Task, lab: Lab, sandbox: Sandbox, reference: ModuleType | N
 def task_flags(lab: Lab, lab_dir: Path, task: Task) -> tuple[str, ...]:
     """The banned names and the constructs that reach around a ban in the code the task runs, as
     "lab4/recurrent.py:12 getattr with a computed name" (for the instructor's review)."""
-    from grader.source import findings
-
     where = f"{lab.name}/{lab.module}.py"
     return tuple(f"{where}:{f.line} {f.what}"
                  for f in findings(lab_dir / f"{lab.module}.py", task.function, tuple(lab.banned_source)))
@@ -476,7 +293,7 @@ def _label(check: Check, variant: Variant) -> str:
 
 def read_submission(lab: Lab, submission: Path, find_module: bool = False) -> LabFiles:
     """The lab's files from a submission folder laid out like ``assignments/`` (with ``find_module``: an
-    upload, the module wherever ``grader.intake.locate`` finds it), read by ``grader.intake`` (no links,
+    upload, the module wherever ``grader.sandbox.intake.locate`` finds it), read by ``grader.sandbox.intake`` (no links,
     regular files only, within limits); raises ``BadSubmission`` with why not."""
     if find_module:
         return locate(submission, lab.name, lab.module)[1]

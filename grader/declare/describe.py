@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from grader.signatures import Signature
-from grader.spec import Call
-from grader.wire import RngSpec, TensorValue
+from grader.declare.signatures import Signature
+from grader.declare.spec import Call
+from grader.sandbox.wire import RngSpec, TensorValue
 
 FULL_UP_TO = 24  # arrays with at most this many entries are printed in full
 

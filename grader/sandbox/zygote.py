@@ -1,6 +1,6 @@
 """The zygote: a clean interpreter with NumPy (and PyTorch) imported, that forks workers.
 
-Started by ``grader.sandbox.ZygoteLauncher`` as ``python -I zygote.py KIND FD``;
+Started by ``grader.sandbox.host.ZygoteLauncher`` as ``python -I zygote.py KIND FD``;
 the grader never imports it. It loads ``worker.py`` by path, then serves two
 requests over its Unix socket:
 

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from grader.results import LabResult, TaskResult
+from grader.run.results import LabResult, TaskResult
 
 STYLE = {"passed": "green", "failed": "red", "error": "red", "timeout": "magenta",
          "not_implemented": "yellow", "skipped": "dim"}

@@ -12,7 +12,7 @@ import ast
 import re
 from pathlib import Path
 
-from grader.spec import Lab
+from grader.declare.spec import Lab
 
 
 def stub_source(solution: str, lab: Lab) -> str:

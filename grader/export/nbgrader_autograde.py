@@ -25,9 +25,9 @@ from nbgrader.plugins import ExportPlugin
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from grader import labs
-from grader.batch import spreadsheet_safe
-from grader.notebook import REPO, Verdict, grade_module, graded_module, notebook_cells, read_test_cell
-from grader.seeds import official, read_secret
+from grader.export.batch import spreadsheet_safe
+from grader.export.notebook import REPO, Verdict, grade_module, graded_module, notebook_cells, read_test_cell
+from grader.run.seeds import official, read_secret
 
 
 class GradeTestCells(NbGraderPreprocessor):
@@ -76,7 +76,7 @@ class GradeTestCells(NbGraderPreprocessor):
 
 
 class TaskCsvExport(ExportPlugin):
-    """``nbgrader export --exporter grader.nbgrader_autograde.TaskCsvExport``: one row per student,
+    """``nbgrader export --exporter grader.export.nbgrader_autograde.TaskCsvExport``: one row per student,
     assignment and autograded cell (for dlkit's notebooks: one per task), with its points."""
 
     def export(self, gradebook: Gradebook) -> None:

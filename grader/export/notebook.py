@@ -9,7 +9,7 @@ code runs only in the worker process, with its time and memory limits.
 A test cell of a generated notebook reads::
 
     # dlkit test cell: lab3.conv2d_forward, 15 points (locked)
-    from grader.notebook import check_task
+    from grader.export.notebook import check_task
     check_task("lab3", "conv2d_forward")
     ### BEGIN HIDDEN TESTS
     check_task("lab3", "conv2d_forward", seed=0, reference=True)
@@ -39,14 +39,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from grader import labs
-from grader.results import LabResult, TaskResult
-from grader.spec import Lab
+from grader.run.results import LabResult, TaskResult
+from grader.declare.spec import Lab
 
 MARKER = "# dlkit test cell"  # first line of a generated test cell: such cells are not part of the graded module
 KIT_PACKAGES = ("grader",)  # imported by test cells; the worker refuses them, so they are left out of the module
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # Set by the course's nbgrader_config.py: nbgrader's own process grades the test cells after the notebook
-# has run (grader.nbgrader_autograde), so during `nbgrader autograde` the kernel need not grade them.
+# has run (grader.export.nbgrader_autograde), so during `nbgrader autograde` the kernel need not grade them.
 GRADED_OUTSIDE = ("DLKIT_NBGRADER", "graded-outside-kernel")
 
 
@@ -229,7 +229,7 @@ class Verdict:
 
     def text(self) -> str:
         """The task's lines of ``dlkit check``'s report, with its score and seed."""
-        from grader.report import failure_lines
+        from grader.report.render import failure_lines
 
         head = f"{self.task.name}: {self.task.status}, {_num(self.task.score)}/{_num(self.task.max_score)} points"
         lines = [head] + [line for _, line in failure_lines(self.task)]
@@ -300,7 +300,7 @@ def _lab(lab: str, task: str) -> Lab:
 def grade_module(lab: Lab, module: str, tasks: Sequence[str], seed: int, *, solutions: Path | None,
                  profile: str | None = None) -> LabResult:
     """Grade ``module`` (a lab's source text) in this process, its code in the worker, as ``dlkit check`` does."""
-    from grader.engine import PROFILES, grade_lab
+    from grader.run.engine import PROFILES, grade_lab
 
     use_private_hypothesis_home()
     budget = PROFILES[profile or os.environ.get("DLKIT_PROFILE", "default")]

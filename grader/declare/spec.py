@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
-    from grader.engine import Context
+    from grader.declare.context import Context
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ class Check:
     (``aspects``: names of the task's ``Aspect``s; None for every aspect its kind of evidence
     speaks for), or a *gate* (``gate=True``): something a trivial answer also passes (a shape,
     a device, raising on invalid input, no banned call), which earns nothing and costs points
-    when it fails (see ``grader.results``).
+    when it fails (see ``grader.run.results``).
     """
 
     name: str
@@ -214,7 +214,7 @@ class Lab:
     # function with its last part as name is refused too, however reached (torch._VF, torch.ops.aten, getattr)
     banned_calls: Sequence[str] = ()
     # dotted names refused when the module's source uses them; a lab that bans any also refuses, in every
-    # task, the constructs that reach around a ban (grader.source.CONSTRUCTS: torch._C, ctypes, eval, ...)
+    # task, the constructs that reach around a ban (grader.declare.source.CONSTRUCTS: torch._C, ctypes, eval, ...)
     banned_source: Sequence[str] = ()
     withheld: str = ""  # the module of mistake producers the student release leaves out ("" for none)
 

@@ -15,7 +15,7 @@ solution, plus the two scripts Gradescope runs:
   ``solutions/`` readable by root only.
 - ``run_autograder``, as root, for every submission: runs ``dlkit check LAB --submission
   UPLOAD --find-module --format gradescope --worker-user USER{0..1} --output RESULTS`` (the
-  module is found in the upload as ``dlkit gradescope collect`` finds it, by ``grader.intake``;
+  module is found in the upload as ``dlkit gradescope collect`` finds it, by ``grader.sandbox.intake``;
   the student's code runs as those users, who can read neither the reference nor the results,
   behind the worker's kernel walls) and the report is written to
   ``/autograder/results/results.json``, readable by root only, after every process the
@@ -36,12 +36,12 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from grader import intake
-from grader.release import REPO, TORCH_CPU, ReleaseError, write_kit
-from grader.report import seed_line
-from grader.results import LabResult, TaskResult
-from grader.sandbox import WorkerUsers
-from grader.spec import Lab
+from grader.sandbox import intake
+from grader.export.release import REPO, TORCH_CPU, ReleaseError, write_kit
+from grader.report.render import seed_line
+from grader.run.results import LabResult, TaskResult
+from grader.sandbox.host import WorkerUsers
+from grader.declare.spec import Lab
 
 STUDENT = "student"  # the unprivileged user of the bundle
 USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -129,7 +129,7 @@ def worker_user_problem(users: WorkerUsers) -> str:
 
 def collect(lab: Lab, upload: Path, target: Path) -> Path:
     """Lay a Gradescope upload out like ``assignments/``: write the student's module (and the ``.py``
-    files beside it), found as ``grader.intake.locate`` finds it, into ``target/LAB/``. Returns the
+    files beside it), found as ``grader.sandbox.intake.locate`` finds it, into ``target/LAB/``. Returns the
     module's path in the upload; raises ``BadSubmission`` when there is none or it breaks the rules."""
     found, files = intake.locate(upload, lab.name, lab.module)
     folder = target / lab.name

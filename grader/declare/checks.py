@@ -27,15 +27,21 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from grader import oracles
-from grader.compare import NEAR_MISS_FACTOR, difference, generic_hint, kind_of, lenient
-from grader.engine import Abort, CheckFailed, Context, StudentRaised
-from grader.spec import Call, Check, Tolerance, Variant, Withheld
+from grader.declare import oracles
+from grader.declare.compare import NEAR_MISS_FACTOR, difference, kind_of, lenient
+from grader.declare.context import Abort, CheckFailed, Context, StudentRaised, compare_result
+from grader.declare.spec import Call, Check, Tolerance, Variant
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
+# The named variant sets every lab draws from (devices absent on the machine are skipped).
 CPU = (Variant("cpu"),)
+CPU_64 = (Variant("cpu", "float64"),)
+CPU_BOTH = (Variant("cpu", "float64"), Variant("cpu", "float32"))
+DEVICES = tuple(Variant(d) for d in oracles.DEVICES)
+DEVICES_64 = tuple(Variant(d, "float64") for d in oracles.DEVICES)
+DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64", "float32"))
 
 
 # ----------------------------------------------------------------------------- oracles
@@ -80,61 +86,15 @@ class Formula:
 Oracle = Reference | Torch | Formula
 
 
+def on_arguments(fn: Callable[..., Any]) -> Callable[[Call, Variant], Any]:
+    """A ``Torch`` oracle's compute from a plain function of the task's own arguments (as the worker
+    gives them to the student: tensors on the variant's device in a PyTorch lab)."""
+    def compute(call: Call, variant: Variant) -> Any:
+        return fn(*oracles.materialize(call.args), **oracles.materialize(call.kwargs))
+    return compute
+
+
 # ----------------------------------------------------------------------------- messages
-
-
-def compare_result(ctx: Context, expected: Any, received: Any, tolerance: Any) -> str | None:
-    """Compare a whole result, naming the parts of a tuple result as the task declares them (only the
-    parts of the aspect in ``ctx.focus``, while the engine judges aspects one by one)."""
-    names = ctx.task.returns
-    if isinstance(expected, tuple) and names and len(names) == len(expected):
-        if not isinstance(received, (tuple, list)) or len(received) != len(expected):
-            return difference(expected, received, tolerance, f"the result (expected a tuple {tuple(names)})")
-        for name, e, r in zip(names, expected, received):
-            if not ctx.in_focus(name):
-                continue
-            found = difference(e, r, tolerance, name)
-            if found:
-                return found
-        return None
-    return difference(expected, received, tolerance)
-
-
-def hints_for(ctx: Context, call: Call, expected: Any, received: Any, tolerance: Any) -> list[str]:
-    """The known mistakes the received value matches, most specific first."""
-    found = []
-    withheld = False
-    for mistake in ctx.task.mistakes:
-        try:
-            if mistake.produces is not None:
-                wrong = oracles.plain(mistake.produces(*oracles.materialize(call.args), **oracles.materialize(call.kwargs)))
-                if compare_result(ctx, wrong, received, tolerance) is None \
-                        and compare_result(ctx, wrong, expected, tolerance) is not None:
-                    found.append(mistake.hint)
-            elif mistake.detects is not None and mistake.detects(call, expected, received):
-                found.append(mistake.hint)
-        except Withheld:
-            withheld = True
-        except Exception:  # noqa: BLE001 - a mistake that does not apply to this input says nothing
-            continue
-    if not found:
-        parts = zip(expected, received) if isinstance(expected, tuple) and isinstance(received, (tuple, list)) \
-            and len(expected) == len(received) else [(expected, received)]
-        names = list(ctx.task.returns) or []
-        for i, (e, r) in enumerate(parts):
-            hint = generic_hint(e, r)
-            if hint:
-                found.append(f"{names[i]}: {hint}" if i < len(names) and isinstance(expected, tuple) else hint)
-                break
-    if not found and withheld:
-        found.append("some known mistakes of this task are recognised only when it is graded on submission")
-    return found
-
-
-def failure_message(ctx: Context, call: Call, problem: str, source: str, hints: Sequence[str] = ()) -> str:
-    lines = [problem, f"  input: {ctx.describe(call)}", f"  expected values from {source}"]
-    lines += [f"  hint: {h}" for h in hints]
-    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- check kinds
@@ -168,9 +128,18 @@ class Matches(Check):
         problem = compare_result(ctx, expected, received, self.tolerance)
         if problem:
             source = self.oracle.label + (f" on {ctx.variant.label}" if isinstance(self.oracle, Torch) else "")
-            hints = hints_for(ctx, call, expected, received, self.tolerance)
-            raise CheckFailed(failure_message(ctx, call, problem, source, hints))
+            raise ctx.fail(call, problem, source, expected, received, self.tolerance)
 
+
+
+def parity(label: str, compute: Callable[[Call, Variant], Any], cases: "SearchStrategy[Call]",
+           examples: Sequence[Call] = (), torch_examples: int | None = 8, reference_examples: int | None = 6,
+           **options: Any) -> list[Check]:
+    """The usual pair: the result matches PyTorch on every device in float64 and float32, and the
+    reference solution in float64."""
+    return [Matches(Torch(label, compute), cases, examples=examples, variants=DEVICES_BOTH,
+                    max_examples=torch_examples, **options),
+            Matches(Reference(), cases, variants=CPU_64, max_examples=reference_examples, **options)]
 
 @dataclass(frozen=True)
 class Worked(Check):
@@ -194,8 +163,7 @@ class Worked(Check):
         received = ctx.student(call)
         problem = compare_result(ctx, expected, received, self.tolerance)
         if problem:
-            hints = hints_for(ctx, call, expected, received, self.tolerance)
-            raise CheckFailed(failure_message(ctx, call, problem, "the handout's worked example", hints))
+            raise ctx.fail(call, problem, "the handout's worked example", expected, received, self.tolerance)
 
 
 @dataclass(frozen=True)
@@ -297,22 +265,22 @@ class Gradients(Check):
         if isinstance(grads, str) or not isinstance(grads, list) or len(grads) != len(expected):
             problem = f"could not differentiate the result: {grads}" if isinstance(grads, str) else \
                 "the result has no tensor that autograd can differentiate"
-            raise CheckFailed(failure_message(ctx, call, problem, self.label))
+            raise ctx.fail(call, problem, self.label)
         for name, e, r in zip(names, expected, grads):
             if r is None:
                 problem = (f"no gradient reached {name.removeprefix('the gradient for ')}: "
                            "is the result detached (.detach(), .item(), NumPy) or that input unused?")
-                raise CheckFailed(failure_message(ctx, call, problem, self.label))
+                raise ctx.fail(call, problem, self.label)
             mismatch = difference(e, r, self.tolerance, name)
             if mismatch:
-                raise CheckFailed(failure_message(ctx, call, mismatch, f"{self.label} on {ctx.variant.label}"))
+                raise ctx.fail(call, mismatch, f"{self.label} on {ctx.variant.label}")
 
 
 @dataclass(frozen=True)
 class NoBannedCalls(Check):
     """The code the task runs (its function, the module's helpers it uses, the module's top-level code)
     names none of the lab's banned built-ins and none of the constructs that reach around a ban
-    (``grader.source``: torch._C, torch._VF, torch.ops, ctypes, importlib, eval, open, a getattr of a
+    (``grader.declare.source``: torch._C, torch._VF, torch.ops, ctypes, importlib, eval, open, a getattr of a
     computed name, ...). The worker's tripwires catch at run time what reading cannot. A gate that
     voids the task when it fails: the other checks are not run."""
 
@@ -326,7 +294,7 @@ class NoBannedCalls(Check):
     aspects: Sequence[str] | None = None
 
     def verify(self, ctx: Context, call: Call) -> None:
-        from grader.source import findings
+        from grader.declare.source import findings
 
         path = ctx.sandbox.lab_dir / f"{ctx.lab.module}.py"
         found = findings(path, ctx.task.function, self.banned)
@@ -377,8 +345,8 @@ class CentralDifferences(Check):
         try:
             grads = self.claimed(call, received)
         except (TypeError, KeyError, IndexError, ValueError, AttributeError):
-            raise CheckFailed(failure_message(ctx, call, f"could not find the gradients in the result: received "
-                                              f"{kind_of(received)}", source)) from None
+            raise ctx.fail(call, f"could not find the gradients in the result: received {kind_of(received)}",
+                           source) from None
         focus = self._focused(ctx, len(point))
         for index, (name, p) in enumerate(point.items()):
             if focus is not None and index != focus:
@@ -386,10 +354,10 @@ class CentralDifferences(Check):
             g = grads.get(name)
             if type(g) is not np.ndarray or g.shape != p.shape or g.dtype.kind not in "fiu":
                 problem = f"the gradient for {name} should be an array of shape {p.shape}, received {kind_of(g)}"
-                raise CheckFailed(failure_message(ctx, call, problem, source))
+                raise ctx.fail(call, problem, source)
             g = g.astype(np.float64)
             if not np.isfinite(g).all():
-                raise CheckFailed(failure_message(ctx, call, f"the gradient for {name} has NaN or infinite entries", source))
+                raise ctx.fail(call, f"the gradient for {name} has NaN or infinite entries", source)
             rng = np.random.default_rng([zlib.crc32(p.tobytes()), index])
             h = self.step * max(1.0, float(np.abs(p).max(initial=0.0)))
             for _ in range(self.directions):
@@ -406,7 +374,7 @@ class CentralDifferences(Check):
                                f"direction v that moves all {p.size} entries of {name}, "
                                f"(f({name} + h v) - f({name} - h v)) / 2h = {slope:.6g} (h = {h:.0e}), "
                                f"but sum(gradient * v) = {claim:.6g}")
-                    raise CheckFailed(failure_message(ctx, call, problem, source))
+                    raise ctx.fail(call, problem, source)
 
     def _focused(self, ctx: Context, variables: int) -> int | None:
         """The index of the one variable to check while the engine judges the aspect in ``ctx.focus``

@@ -1,6 +1,6 @@
 """Grading a whole course: every sub-folder of a directory is one student's submission.
 
-The parent process reads every submission first (``grader.intake``: no links, regular
+The parent process reads every submission first (``grader.sandbox.intake``: no links, regular
 files only, within limits; a submission that breaks a rule, or has no module, gets its
 row at once), imports PyTorch and the lab once, then forks ``jobs`` grading processes;
 each keeps a zygote (a clean interpreter with NumPy/PyTorch loaded) from which it forks
@@ -30,12 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from grader import labs, oracles, seeds
-from grader.engine import Budget, grade_lab, load_reference, REPO
-from grader.intake import BadSubmission, read_lab, submission_folders
-from grader.sandbox import Limits, WorkerUsers, ZygoteLauncher, contain, end_strays, forget, started
-from grader.seeds import Official
-from grader.spec import Lab
+from grader import labs
+from grader.declare import oracles
+from grader.declare.spec import Lab
+from grader.run import seeds
+from grader.run.engine import Budget, grade_lab, load_reference, REPO
+from grader.run.seeds import Official
+from grader.sandbox.intake import BadSubmission, read_lab, submission_folders
+from grader.sandbox.host import Limits, WorkerUsers, ZygoteLauncher, contain, end_strays, forget, started
 
 FEEDBACK_VERSION = 2
 SUBMISSION_TIMEOUT = 600.0  # seconds one submission may take, all its tasks together

@@ -1,4 +1,4 @@
-"""Draw optimizer races (``grader.trajectories``) to a PNG: the student's paths over torch.optim's.
+"""Draw optimizer races (``grader.export.trajectories``) to a PNG: the student's paths over torch.optim's.
 
 One block of panels per surface (four to a row). The first panel of a block overlays all
 of the student's paths, as the lecture compares SGD, Momentum and Adam on one picture;
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 if TYPE_CHECKING:
-    from grader.trajectories import Curve, Race, Surface
+    from grader.export.trajectories import Curve, Race, Surface
 
 # The labs with something to draw, and what (dlkit plot LAB).
 PLOTS = {"lab2": "your optimizers' paths next to torch.optim's on two 2-D loss surfaces"}
