@@ -6,6 +6,7 @@ help text; bad input exits with status 2 and one line saying what to fix.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -18,7 +19,7 @@ from typing import Any, Sequence
 import click
 
 from grader import labs
-from grader.spec import Lab
+from grader.declare.spec import Lab
 
 REPO = Path(__file__).resolve().parent
 
@@ -65,7 +66,7 @@ def main() -> None:
 @click.argument("lab", required=False)
 def list_(lab: str | None) -> None:
     """List the labs, or one lab's tasks and points."""
-    from grader.signatures import read_signatures
+    from grader.declare.signatures import read_signatures
 
     if lab is None:
         for name in labs.names():
@@ -87,8 +88,8 @@ def _worker_users(spec: str | None) -> Any:
     """The pool of users the students' code runs as (None: the grader's own user, behind the walls)."""
     if spec is None:
         return None
-    from grader.gradescope import worker_user_problem
-    from grader.sandbox import WorkerUsers
+    from grader.export.gradescope import worker_user_problem
+    from grader.sandbox.host import WorkerUsers
 
     try:
         users = WorkerUsers(spec)
@@ -128,11 +129,18 @@ def _worker_users(spec: str | None) -> Any:
 @click.option("--late-policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Gradescope format: a Python file whose adjust(score, max_score, late_seconds, metadata) sets "
                    "the score of a late submission.")
+@click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="An official run (instructors): the seed comes from this secret, --identity and the submission's "
+                   "files, and the report shows only its replay token.")
+@click.option("--identity", default=None, help="The submission's name for an official seed (default: the folder's name).")
+@click.option("--replay", metavar="TOKEN", default=None,
+              help="Replay the official run a report's token stands for (needs --secret-file).")
 def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int | None, profile: str | None,
           worker_user: str | None, output: Path | None, find_module: bool, visibility: Sequence[str],
-          submission_metadata: Path | None, late_policy: Path | None) -> None:
+          submission_metadata: Path | None, late_policy: Path | None, secret_file: Path | None,
+          identity: str | None, replay: str | None) -> None:
     """Grade one lab of a submission (all tasks, or the TASKS named)."""
-    from grader.sandbox import contain
+    from grader.sandbox.host import contain
 
     contain()  # this process adopts, and ends, whatever the student's code starts
     spec = _lab(lab)
@@ -142,36 +150,47 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
             raise Problem(f"{lab} has no task '{task}'; its tasks are: {', '.join(known)}")
     if not submission.is_dir():
         raise Problem(f"no submission folder '{submission}' (expected a folder laid out like assignments/)")
-    from grader.engine import PROFILES, grade_lab
-    from grader.report import print_text, to_json
+    from grader.run.engine import PROFILES, grade_lab
+    from grader.report.render import print_text, to_json
 
     profile = profile or os.environ.get("DLKIT_PROFILE", "default")
     if profile not in PROFILES:
         raise Problem(f"unknown profile '{profile}' in DLKIT_PROFILE; use one of {', '.join(PROFILES)}")
     shown = _visibility(spec, visibility)
     users = _worker_users(worker_user)
-    from grader.sandbox import SubprocessLauncher
+    from grader.sandbox.host import SubprocessLauncher
 
     launcher = SubprocessLauncher(users) if users else None
+    secret = _secret(secret_file)
+    token: str | None = None
+    if (replay or identity) and secret is None:
+        raise Problem("--replay and --identity need the instructor's --secret-file")
+    if secret is not None and seed is not None:
+        raise Problem("an official run takes its seed from the secret: leave out --seed")
+    found = _found(spec, submission) if find_module else None
+    if secret is not None:
+        seed, token = _official_seed(spec, submission, secret, identity, replay, found.files if found else None)
     seed = random.SystemRandom().randrange(2**32) if seed is None else seed
     # Two grading processes share the tasks on a NumPy lab; on a PyTorch lab the second one's worker would
     # import PyTorch again, which costs more than the split saves (lab4: 3.2 s with one, 4.0 s with two).
     jobs = 2 if (os.cpu_count() or 1) > 1 and spec.kind == "numpy" else 1
     started = time.monotonic()
     result = grade_lab(spec, submission, seed=seed, tasks=tasks, budget=PROFILES[profile], jobs=jobs, launcher=launcher,
-                       find_module=find_module)
+                       find_module=find_module, files=found.files if found else None)
+    if token is not None:
+        result = dataclasses.replace(result, token=token)
     again = " ".join(["dlkit check", lab, *tasks] + ([f"--submission {submission}"] if str(submission) != "assignments" else [])
                      + [f"--seed {seed}"])
     # Every worker, and everything they started, has ended (grade_lab saw to it): only now is the report written.
     if fmt == "json":
         _emit(to_json(result), output)
     elif fmt == "gradescope":
-        from grader import gradescope
+        from grader.export import gradescope
 
-        from grader.gradescope_policy import apply_lateness, apply_visibility
+        from grader.export.gradescope_policy import apply_lateness, apply_visibility
 
         data = gradescope.results(result, spec.title, time.monotonic() - started, f"dlkit check {lab} --seed {seed}",
-                                  _found_note(spec, submission) if find_module else "")
+                                  found.note if found else "")
         data = apply_lateness(apply_visibility(data, result, spec, shown), submission_metadata, late_policy)
         _emit(json.dumps(data, indent=2, ensure_ascii=False), output)
     elif output is not None:
@@ -186,7 +205,7 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
 
 
 def _visibility(spec: Lab, specs: Sequence[str]) -> dict[str, str]:
-    from grader.gradescope_policy import parse_visibility
+    from grader.export.gradescope_policy import parse_visibility
 
     try:
         return parse_visibility(specs, spec)
@@ -194,14 +213,48 @@ def _visibility(spec: Lab, specs: Sequence[str]) -> dict[str, str]:
         raise click.BadParameter(str(error), param_hint="'--visibility'") from None
 
 
-def _found_note(spec: Lab, submission: Path) -> str:
-    """How an upload's module was found, when it was not where it belongs ("" otherwise, or when there is none)."""
-    from grader.intake import BadSubmission, discover
+def _found(spec: Lab, submission: Path) -> Any:
+    """An upload's module as ``dlkit grade`` and ``gradescope collect`` find it (a notebook included), with
+    the note of how; None when there is none (grade_lab then says why)."""
+    from grader.export.notebook import notebook_module
+    from grader.sandbox.intake import BadSubmission, discover
 
     try:
-        return discover(submission, spec.name, spec.module).note
+        return discover(submission, spec.name, spec.module, notebook_module)
     except BadSubmission:
-        return ""
+        return None
+
+
+def _secret(path: Path | None) -> bytes | None:
+    """The instructor's secret for official seeds, or None."""
+    if path is None:
+        return None
+    from grader.run.seeds import SecretError, read_secret
+
+    try:
+        return read_secret(path)
+    except SecretError as error:
+        raise Problem(str(error)) from None
+
+
+def _official_seed(spec: Lab, submission: Path, secret: bytes, identity: str | None, replay: str | None,
+                   files: Any) -> tuple[int, str]:
+    """(seed, token) of an official run: replayed from a token, or derived from the submission's files."""
+    from grader.run import seeds
+    from grader.run.engine import read_submission
+    from grader.sandbox.intake import BadSubmission
+
+    if replay is not None:
+        try:
+            return seeds.replay(secret, replay), replay
+        except seeds.SecretError as error:
+            raise Problem(str(error)) from None
+    try:
+        digest = (files or read_submission(spec, submission)).digest()
+    except BadSubmission as bad:
+        digest = f"{bad.status}:{bad.reason}"
+    chosen = seeds.official(secret, spec.name, identity or submission.resolve().name, digest)
+    return chosen.seed, chosen.token
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -228,13 +281,13 @@ def _emit(text: str, output: Path | None) -> None:
 def plot(lab: str, submission: Path, output: Path | None, optimizers: Sequence[str], surfaces: Sequence[str],
          steps: int | None, schedules: bool) -> None:
     """Draw your optimizers' paths next to torch.optim's on 2-D loss surfaces, and your schedules, to a PNG (lab2)."""
-    from grader import plot as drawing
+    from grader.export import plot as drawing
 
     spec = _lab(lab)
     if spec.name not in drawing.PLOTS:
         raise Problem(f"{spec.name} has nothing to plot; plots exist for: "
                       + ", ".join(f"{name} ({what})" for name, what in drawing.PLOTS.items()))
-    from grader import trajectories
+    from grader.export import trajectories
 
     unknown = [name for name in optimizers if name not in trajectories.OPTIMIZERS]
     if unknown:
@@ -242,9 +295,9 @@ def plot(lab: str, submission: Path, output: Path | None, optimizers: Sequence[s
                       f"{', '.join(trajectories.OPTIMIZERS)}")
     if drawing.missing():
         raise Problem(drawing.missing())
-    from grader.engine import read_submission, worker_config
-    from grader.intake import BadSubmission
-    from grader.sandbox import Sandbox, contain
+    from grader.run.engine import read_submission, worker_config
+    from grader.sandbox.intake import BadSubmission
+    from grader.sandbox.host import Sandbox, contain
 
     contain()
     if not submission.is_dir():
@@ -290,10 +343,10 @@ def doctor(worker_user: str | None) -> None:
     """Print the isolation layers this machine gives a student's code, and prove them on a worker."""
     import tempfile
 
-    from grader import confine
-    from grader.intake import LabFiles
-    from grader.report import isolation_line
-    from grader.sandbox import Limits, Sandbox, SubprocessLauncher, WorkerConfig, contain
+    from grader.sandbox import confine
+    from grader.sandbox.intake import LabFiles
+    from grader.report.render import isolation_line
+    from grader.sandbox.host import Limits, Sandbox, SubprocessLauncher, WorkerConfig, contain
 
     offered = confine.probe()
     grader_layers = contain()
@@ -367,21 +420,25 @@ def doctor(worker_user: str | None) -> None:
               help="Also write the class report (one HTML page) here.")
 @click.option("--progress-every", type=click.IntRange(1, 100000), default=10, show_default=True,
               help="When standard error is not a terminal, print a progress line every N submissions.")
+@click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="An official run: each submission's seed comes from this instructor secret, its name and its files "
+                   "(recorded in the gradebook with its replay token); --seed is then unused.")
 def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path | None, jobs: int | None,
           seed: int, profile: str, force: bool, worker_user: str | None, submission_timeout: float,
           roster: Path | None, gradebook_format: str, assignment: str | None, shard: str | None,
-          feedback_formats: Sequence[str], report_path: Path | None, progress_every: int) -> None:
+          feedback_formats: Sequence[str], report_path: Path | None, progress_every: int,
+          secret_file: Path | None) -> None:
     """Grade every sub-folder of SUBMISSIONS and write a CSV gradebook."""
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
 
-    from grader import classreport, course
-    from grader.batch import default_jobs, discover, grade_directory
-    from grader.engine import PROFILES
-    from grader.gradebook import read_feedback
-    from grader.sandbox import contain, end_strays
-    from grader.shard import Shard
+    from grader.export import classreport, course
+    from grader.export.batch import default_jobs, discover, grade_directory
+    from grader.export.gradebook import read_feedback
+    from grader.export.shard import Shard
+    from grader.run.engine import PROFILES
+    from grader.sandbox.host import contain, end_strays
 
     contain()
     spec = _lab(lab_name)
@@ -389,6 +446,7 @@ def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path 
     part = _shard(shard)
     students = _roster(roster, gradebook_format)
     folders = [f for f in discover(submissions) if part is None or part.holds(f.name)]
+    secret = _secret(secret_file)
     feedback = feedback or Path("feedback") / spec.name
     jobs = jobs or default_jobs()
     err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -398,7 +456,8 @@ def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path 
         jobs = len(users)
     as_user = f", the students' code as {worker_user}" if worker_user else ""
     of_shard = f" (shard {part})" if part else ""
-    err.print(f"grading {len(folders)} submissions{of_shard} of {spec.name} with seed {seed}, profile {profile} "
+    seeding = "official seeds from the secret" if secret else f"seed {seed}"
+    err.print(f"grading {len(folders)} submissions{of_shard} of {spec.name} with {seeding}, profile {profile} "
               f"({jobs} processes{as_user})")
     meter = classreport.Progress(len(folders), progress_every)
 
@@ -417,7 +476,8 @@ def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path 
             advance(row)
 
         rows = grade_directory(spec, submissions, feedback, seed=seed, jobs=jobs, budget=PROFILES[profile],
-                               force=force, users=users, progress=progress, deadline=submission_timeout, shard=part)
+                               force=force, users=users, progress=progress, deadline=submission_timeout, shard=part,
+                               secret=secret)
     end_strays()  # nothing a student's code started outlives the batch; only now is the gradebook written
     outcome = course.gradebook(spec, rows, students=students, fmt=gradebook_format,
                                assignment=assignment or spec.name, shard=part)
@@ -435,7 +495,7 @@ def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path 
         err.print(line)
     for line in classreport.summary_lines(classreport.ClassStats(spec, outcome.rows)):
         err.print(line)
-    err.print(f"{len(outcome.rows)} rows ({cached} unchanged since their feedback), seed {seed}; "
+    err.print(f"{len(outcome.rows)} rows ({cached} unchanged since their feedback), {seeding}; "
               f"feedback in {feedback}" + (f"; gradebook in {output}" if output else "")
               + (f"; class report in {report_path}" if report_path else ""))
 
@@ -443,7 +503,7 @@ def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path 
 def _shard(text: str | None) -> Any:
     if text is None:
         return None
-    from grader.shard import Shard
+    from grader.export.shard import Shard
 
     try:
         return Shard.parse(text)
@@ -456,7 +516,7 @@ def _roster(path: Path | None, fmt: str) -> Any:
         if fmt != "plain":
             raise Problem(f"--gradebook-format {fmt} needs --roster: {fmt} matches students by the ids of a roster")
         return None
-    from grader.gradebook import RosterError, read_roster
+    from grader.export.gradebook import RosterError, read_roster
 
     try:
         return read_roster(path)
@@ -472,8 +532,8 @@ def _roster(path: Path | None, fmt: str) -> Any:
               help="CSV of the students: names in the table, the missing students listed.")
 def report(feedback_dir: Path, output: Path, roster: Path | None) -> None:
     """Write the class report (one self-contained HTML page) from a folder of feedback."""
-    from grader import course
-    from grader.gradebook import read_feedback
+    from grader.export import course
+    from grader.export.gradebook import read_feedback
 
     reports = read_feedback(feedback_dir)
     if not reports:
@@ -512,8 +572,9 @@ def gradebook_group() -> None:
 def gradebook_merge(feedback_dirs: Sequence[Path], output: Path | None, roster: Path | None, gradebook_format: str,
                     assignment: str | None, report_path: Path | None) -> None:
     """Join the feedback folders of 'dlkit grade --shard' runs into one gradebook and report."""
-    from grader import classreport, course
-    from grader.gradebook import merge, read_feedback
+    from grader.export import classreport
+    from grader.export import course
+    from grader.export.gradebook import merge, read_feedback
 
     first = {name: r for folder in feedback_dirs for name, r in read_feedback(folder).items()}
     if not first:
@@ -544,7 +605,7 @@ def gradebook_merge(feedback_dirs: Sequence[Path], output: Path | None, roster: 
 @click.option("--check", "only_check", is_flag=True, help="Only report stubs that differ from the solutions; write nothing.")
 def stubs(lab_names: Sequence[str], only_check: bool) -> None:
     """Regenerate the student stubs in assignments/ from solutions/."""
-    from grader.stubs import solution_path, stub_path, stub_source, write_stub
+    from grader.export.stubs import solution_path, stub_path, stub_source, write_stub
 
     stale = []
     for name in lab_names or labs.names():
@@ -571,7 +632,7 @@ def stubs(lab_names: Sequence[str], only_check: bool) -> None:
               "named 'Autograding Tests' and writes 'Points X/Y' into its check run).")
 def release(outdir: Path, lab_names: Sequence[str], classroom: bool) -> None:
     """Write the student release (no reference code) to OUTDIR."""
-    from grader.release import ReleaseError, write_release
+    from grader.export.release import ReleaseError, write_release
 
     chosen = [_lab(name) for name in dict.fromkeys(lab_names or labs.names())]
     try:
@@ -590,30 +651,39 @@ def gradescope() -> None:
 @gradescope.command("bundle")
 @click.argument("lab")
 @click.argument("output", type=click.Path(path_type=Path))
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
-              help="The seed every submission is graded with.")
+@click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The instructor secret official seeds come from (default: a new random one, kept in the bundle).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None,
+              help="Grade every submission with this one public seed instead (not for graded work: a student "
+                   "who learns a run's inputs could answer from a table).")
 @click.option("--user", "student", default="student", show_default=True,
-              help="The unprivileged user the student's code runs as (setup.sh creates it).")
+              help="The unprivileged users the student's code runs as are this name with 0 and 1 (setup.sh creates them).")
 @click.option("--visibility", "visibility", metavar="KEY=VALUE", multiple=True,
               help="Who sees a test when: KEY is default, reference (the checks against the reference, shown "
                    "apart) or a task; VALUE is visible, after_due_date, after_published or hidden. Repeatable.")
 @click.option("--late-policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="A Python file defining adjust(score, max_score, late_seconds, metadata) -> score, applied to "
                    "late submissions (from Gradescope's submission_metadata.json).")
-def gradescope_bundle(lab: str, output: Path, seed: int, student: str, visibility: Sequence[str],
-                      late_policy: Path | None) -> None:
+def gradescope_bundle(lab: str, output: Path, secret_file: Path | None, seed: int | None, student: str,
+                      visibility: Sequence[str], late_policy: Path | None) -> None:
     """Write LAB's autograder to OUTPUT (a .zip, or a folder)."""
-    from grader.gradescope import write_bundle
-    from grader.release import ReleaseError
+    from grader.export.gradescope import write_bundle
+    from grader.export.release import ReleaseError
 
     spec = _lab(lab)
     _visibility(spec, visibility)
+    if seed is not None and secret_file is not None:
+        raise Problem("give --secret-file (official seeds) or --seed (one public seed), not both")
     try:
-        write_bundle(spec, output, seed=seed, student=student, visibility=visibility, late_policy=late_policy)
+        write_bundle(spec, output, seed=seed, secret=_secret(secret_file), student=student, visibility=visibility,
+                     late_policy=late_policy)
     except ReleaseError as error:
         raise Problem(str(error)) from None
+    seeding = (f"every submission is graded with seed {seed}" if seed is not None else
+               "each submission is graded with its own official seed; the bundle's file 'secret' replays them "
+               f"(dlkit check {spec.name} --submission DIR --secret-file secret --replay TOKEN)")
     click.echo(f"wrote the Gradescope autograder of {spec.name} to {output} (setup.sh, run_autograder, the kit and "
-               f"its reference solution); every submission is graded with seed {seed}")
+               f"its reference solution); {seeding}")
 
 
 @gradescope.command("collect")
@@ -622,8 +692,8 @@ def gradescope_bundle(lab: str, output: Path, seed: int, student: str, visibilit
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 def gradescope_collect(lab: str, upload: Path, folder: Path) -> None:
     """Copy LAB's module from an UPLOAD into FOLDER, like assignments/."""
-    from grader.gradescope import collect
-    from grader.intake import BadSubmission
+    from grader.export.gradescope import collect
+    from grader.sandbox.intake import BadSubmission
 
     spec = _lab(lab)
     try:
@@ -651,8 +721,8 @@ def nbgrader() -> None:
 def nbgrader_course(directory: Path, lab_names: Sequence[str], course_id: str, seed: int, timeout: int,
                     force: bool) -> None:
     """Write an nbgrader course, or add labs to one: its config and one source notebook per LAB."""
-    from grader.nbgrader import KIT_CONFIG, INCLUDE, includes_kit_config, write_course
-    from grader.stubs import solution_path
+    from grader.export.nbgrader import KIT_CONFIG, INCLUDE, includes_kit_config, write_course
+    from grader.export.stubs import solution_path
 
     chosen = [_lab(name) for name in dict.fromkeys(lab_names or labs.names())]
     for spec in chosen:
@@ -680,8 +750,8 @@ def nbgrader_extract(notebook: Path, folder: Path) -> None:
     """Write the module a NOTEBOOK is graded as into FOLDER, like assignments/."""
     import json
 
-    from grader.intake import BadSubmission, read_notebook
-    from grader.notebook import notebook_lab, write_submission
+    from grader.sandbox.intake import BadSubmission, read_notebook
+    from grader.export.notebook import notebook_lab, write_submission
 
     try:
         content = json.loads(read_notebook(notebook).decode("utf-8"))

@@ -16,9 +16,9 @@ from typing import Callable
 import pytest
 
 from grader import labs
-from grader.engine import PROFILES, grade_lab
-from grader.results import LabResult
-from grader.sandbox import Limits
+from grader.run.engine import PROFILES, grade_lab
+from grader.run.results import LabResult
+from grader.sandbox.host import Limits
 from tests.mutants import Mutant
 
 REPO = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ import importlib
 import pytest
 
 from grader import labs
-from grader.source import findings
+from grader.declare.source import findings
 from tests.conftest import REPO, function_source, grade
 from tests.mutants import collect
 
@@ -74,7 +74,7 @@ def test_without_the_static_gate_the_issue_s_route_would_pass_every_other_check(
     folder = _hostile(submission, body)
     spec = labs.load("lab4")
     bare = type(spec)(**{**spec.__dict__, "banned_source": ()})
-    from grader.engine import PROFILES, grade_lab
+    from grader.run.engine import PROFILES, grade_lab
 
     (task,) = grade_lab(bare, folder, seed=1, tasks=("lstm_cell",), budget=PROFILES["ci"]).tasks
     assert task.status == "passed", task.message

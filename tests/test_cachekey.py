@@ -5,9 +5,10 @@ from __future__ import annotations
 import shutil
 import sys
 
-from grader import cachekey, labs
-from grader.batch import FEEDBACK_VERSION, fingerprint
-from grader.engine import PROFILES
+from grader import labs
+from grader.export import cachekey
+from grader.export.batch import FEEDBACK_VERSION, fingerprint
+from grader.run.engine import PROFILES
 from tests.conftest import REPO
 
 LAB = labs.load("lab1")

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from grader import labs
-from grader.batch import Row
-from grader.classreport import ClassStats, Progress, duration, mistakes, render, summary_lines, troubled
-from grader.feedback_formats import to_html, to_markdown
+from grader.export.batch import Row
+from grader.export.classreport import ClassStats, Progress, duration, mistakes, render, summary_lines, troubled
+from grader.export.feedback_formats import to_html, to_markdown
 
 LAB = labs.load("lab1")
 FULL = {t.name: t.points for t in LAB.tasks}

@@ -198,7 +198,7 @@ def test_plot_of_a_module_that_does_not_import_exits_1_and_writes_nothing(submis
 def test_grade_as_a_worker_user_keeps_the_graders_files_out_of_the_students_reach(tmp_path):
     """A submission that scores only if it cannot read a file private to the grader: as the grader's own
     user, Landlock keeps it out (where the kernel has Landlock); with --worker-user, so do file permissions."""
-    from grader.confine import landlock_abi
+    from grader.sandbox.confine import landlock_abi
     from tests.conftest import unprivileged_venv
 
     user, _ = unprivileged_venv()
@@ -208,17 +208,23 @@ def test_grade_as_a_worker_user_keeps_the_graders_files_out_of_the_students_reac
     root = tmp_path / "submissions"
     (root / "mallory" / "lab3").mkdir(parents=True)
     reference = (REPO / "solutions" / "lab3" / "conv.py").read_text()
-    (root / "mallory" / "lab3" / "conv.py").write_text(reference + f"""
+    # The read sits beside conv.py, out of the source gate's reading: the kernel and the file's owner refuse it.
+    (root / "mallory" / "lab3" / "attack.py").write_text(f"""
+def can_read_the_key():
+    try:
+        open({str(private / "key.txt")!r}).read()
+    except PermissionError:
+        return False
+    return True
+""")
+    (root / "mallory" / "lab3" / "conv.py").write_text(reference + """
 
 _same_padding = same_padding
 
 
 def same_padding(kernel_size, dilation=1):
-    try:
-        open({str(private / "key.txt")!r}).read()
-    except PermissionError:
-        return _same_padding(kernel_size, dilation)
-    return -1
+    from attack import can_read_the_key
+    return -1 if can_read_the_key() else _same_padding(kernel_size, dilation)
 """)
     scores = {}
     for who in (None, user):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.compare import difference, generic_hint
-from grader.spec import Tolerance
-from grader.wire import TensorValue, Unsupported
+from grader.declare.compare import difference, generic_hint
+from grader.declare.spec import Tolerance
+from grader.sandbox.wire import TensorValue, Unsupported
 
 A = np.arange(6, dtype=np.float64).reshape(2, 3)
 

@@ -17,9 +17,12 @@ from typing import Any
 
 import pytest
 
-from grader import engine, labs
-from grader.engine import REPO, Context, grade_lab
-from grader.sandbox import ZygoteLauncher
+from grader import labs
+
+from grader.run import engine
+from grader.declare.context import Context
+from grader.run.engine import REPO, grade_lab
+from grader.sandbox.host import ZygoteLauncher
 from tests.conftest import SEED, budget
 
 LAB = "lab3"
@@ -55,15 +58,16 @@ def recorded(monkeypatch, tmp_path):
     def run(name: str, **options: Any) -> tuple[dict[str, list[str]], dict[str, Any]]:
         log = tmp_path / f"{name}.calls"
         original = Context.student
+        running = {"check": ""}  # the check being run (in each forked grading process, its own copy)
 
         def student(self: Context, call: Any, function: str | None = None, grad: Any = None) -> Any:
             with open(log, "a") as f:
-                f.write(json.dumps([self.task.name, self.extras.get("check", ""), self.variant.label,
+                f.write(json.dumps([self.task.name, running["check"], self.variant.label,
                                     self.describe(call, function)]) + "\n")
             return original(self, call, function, grad)
 
         def run_check(check: Any, ctx: Context, seed: int, budget: Any) -> Any:
-            ctx.extras["check"] = check.name
+            running["check"] = check.name
             return original_run(check, ctx, seed, budget)
 
         original_run = engine.run_check

@@ -9,9 +9,9 @@ import json
 import pytest
 
 from grader import labs
-from grader.batch import Row
-from grader.gradebook import RosterError, match, merge, read_feedback, read_roster, write
-from grader.shard import Shard, owner
+from grader.export.batch import Row
+from grader.export.gradebook import RosterError, match, merge, read_feedback, read_roster, write
+from grader.export.shard import Shard, owner
 
 LAB = labs.load("lab1")
 

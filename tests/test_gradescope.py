@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from cli import main
 from grader import labs
-from grader.gradescope import collect, results, write_bundle
-from grader.intake import BadSubmission
+from grader.export.gradescope import collect, results, write_bundle
+from grader.sandbox.intake import BadSubmission
 from tests.conftest import REPO, TEST_LIMITS, grade, unprivileged_venv
 
 LAB = "lab3"
@@ -144,7 +144,7 @@ def test_the_bundle_zip_holds_executable_scripts_the_kit_and_only_this_labs_refe
         modes = {info.filename: info.external_attr >> 16 for info in archive.infolist()}
         run = archive.read("run_autograder").decode()
         setup = archive.read("setup.sh").decode()
-    assert {"setup.sh", "run_autograder", "cli.py", "pyproject.toml", "README.md", "grader/engine.py",
+    assert {"setup.sh", "run_autograder", "cli.py", "pyproject.toml", "README.md", "grader/run/engine.py",
             f"assignments/{LAB}/conv.py", f"solutions/{LAB}/conv.py"} <= names
     assert not any(n.startswith(("tests/", ".github/")) for n in names)
     assert {n for n in names if n.startswith("solutions/") and not n.endswith("/")} == {f"solutions/{LAB}/conv.py"}
@@ -188,15 +188,27 @@ def test_run_autograder_grades_as_an_unprivileged_user_who_cannot_read_the_refer
         subprocess.run(["chmod", "-R", "a+rX", str(autograder / "source")], check=True)
         module = autograder / "submission" / "assignments" / LAB / "conv.py"
         module.parent.mkdir(parents=True)
-        module.write_text((REPO / "solutions" / LAB / "conv.py").read_text() + f'''
+        # The reads sit in a module beside conv.py that the source gate does not read (a student can hide
+        # them from any reading of the source): what refuses them is the kernel, and the files' owner.
+        (module.parent / "attack.py").write_text(f'''
+def read_reference():
+    open("{autograder}/source/solutions/{LAB}/conv.py").read()  # refused: the reference is root's
+
+
+def forge_results():
+    open("{autograder}/results/results.json", "w").write('{{"score": 1000}}')  # refused: so are the results
+''')
+        module.write_text((REPO / "solutions" / LAB / "conv.py").read_text() + '''
 
 def linear_params(in_features, out_features, bias=True):
-    open("{autograder}/source/solutions/{LAB}/conv.py").read()  # refused: the reference is root's
+    from attack import read_reference
+    read_reference()
     return in_features * out_features + (out_features if bias else 0)
 
 
 def same_padding(kernel_size, dilation=1):
-    open("{autograder}/results/results.json", "w").write('{{"score": 1000}}')  # refused: so are the results
+    from attack import forge_results
+    forge_results()
     return dilation * (kernel_size - 1) // 2
 ''')
         env = dict(os.environ, AUTOGRADER=str(autograder), DLKIT_STUDENT=user)

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from cli import main
 from grader import labs
-from grader.gradescope import results, run_script
-from grader.gradescope_policy import apply_lateness, apply_visibility, lateness, parse_visibility
+from grader.export.gradescope import results, run_script
+from grader.export.gradescope_policy import apply_lateness, apply_visibility, lateness, parse_visibility
 from tests.conftest import REPO, grade
 
 LAB = labs.load("lab3")

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from grader import labs
-from grader.intake import BadSubmission, discover
-from grader.nbgrader import source_notebook
+from grader.sandbox.intake import BadSubmission, discover
+from grader.export.nbgrader import source_notebook
 from tests.conftest import REPO
 
 LAB = labs.load("lab1")

@@ -23,9 +23,9 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from grader import confine
-from grader.intake import BadSubmission, read_lab
-from grader.sandbox import Limits, Sandbox, StudentFailure, SubprocessLauncher, WorkerConfig, ZygoteLauncher
+from grader.sandbox import confine
+from grader.sandbox.intake import BadSubmission, read_lab
+from grader.sandbox.host import Limits, Sandbox, StudentFailure, SubprocessLauncher, WorkerConfig, ZygoteLauncher
 from tests.conftest import REPO, TEST_LIMITS, grade, uid_pool
 
 LAB = "lab3"
@@ -38,9 +38,16 @@ needs_seccomp = pytest.mark.skipif(not confine.seccomp_available(), reason="no s
 
 
 def hostile(submission, body: str, header: str = "") -> Path:
-    """Lab 3's reference with the victim task replaced by ``body``."""
-    return submission(LAB, header + f"\n\ndef {VICTIM}(in_features, out_features, bias=True):\n"
-                      + textwrap.indent(textwrap.dedent(body), "    "))
+    """Lab 3's reference with the victim task replaced by ``body``.
+
+    The body lives in a module of its own beside ``conv.py`` (``attack.py``), which the source gate
+    (``grader/source.py``, a reading of the graded module) does not read: a student clever enough to
+    hide a construct from any reading of the source meets the kernel's walls alone, as here."""
+    folder = submission(LAB, header + f"\n\ndef {VICTIM}(in_features, out_features, bias=True):\n"
+                        "    from attack import attack\n    return attack(in_features, out_features, bias)\n")
+    (folder / LAB / "attack.py").write_text("def attack(in_features, out_features, bias):\n"
+                                            + textwrap.indent(textwrap.dedent(body), "    "))
+    return folder
 
 
 def only_the_victim_loses(result, words: str = "") -> None:
@@ -168,7 +175,7 @@ def test_the_kits_checkout_and_other_files_of_the_machine_are_out_of_reach(tmp_p
                 return type(error).__name__
     """)
     with Sandbox(folder, WorkerConfig("m", "numpy"), TEST_LIMITS) as box:
-        for path in (REPO / "grader" / "engine.py", REPO / "README.md", Path("/etc/hostname"), Path.home(),
+        for path in (REPO / "grader" / "run" / "engine.py", REPO / "README.md", Path("/etc/hostname"), Path.home(),
                      Path(sys.prefix) / "pyvenv.cfg"):
             if path.exists():
                 assert box.call("read", (str(path),)).value == "PermissionError", path
@@ -346,7 +353,7 @@ def test_the_reaper_ends_a_grandchild_that_called_setsid_after_its_parent_died()
     process adopts them as a subreaper and ends them after each submission."""
     script = textwrap.dedent("""
         import os, sys, time
-        from grader.sandbox import contain, end_strays
+        from grader.sandbox.host import contain, end_strays
         assert "subreaper" in contain()
         read, write = os.pipe()
         child = os.fork()
@@ -404,7 +411,9 @@ def test_a_decode_bomb_and_a_stuck_submission_in_grade_are_their_own_rows(tmp_pa
         (root / name / LAB).mkdir(parents=True)
     (root / "alice" / LAB / "conv.py").write_text(REFERENCE.read_text())
     (root / "bomber" / LAB / "conv.py").write_text(REFERENCE.read_text() + f"\n\ndef {VICTIM}(i, o, bias=True):\n"
-                                                   + textwrap.indent(textwrap.dedent(BOMB.format(payload=DEEP)), "    "))
+                                                   "    from attack import attack\n    return attack()\n")
+    (root / "bomber" / LAB / "attack.py").write_text(  # out of the source gate's reading, as in hostile()
+        "def attack():\n" + textwrap.indent(textwrap.dedent(BOMB.format(payload=DEEP)), "    "))
     (root / "sleeper" / LAB / "conv.py").write_text(REFERENCE.read_text() + textwrap.dedent("""
 
         def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1):

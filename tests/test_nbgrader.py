@@ -1,4 +1,4 @@
-"""grader.nbgrader: the course it writes, and that course run through the real nbgrader.
+"""grader.export.nbgrader: the course it writes, and that course run through the real nbgrader.
 
 The first half checks the generated notebooks of every registered lab (cheap). The second
 half needs the nbgrader extra (``pip install -e '.[nbgrader]'``): it writes a course, runs
@@ -24,9 +24,9 @@ from click.testing import CliRunner
 
 from cli import main
 from grader import labs
-from grader.nbgrader import solution_cells, source_notebook, split_module
-from grader.notebook import graded_module, notebook_cells
-from grader.stubs import solution_path
+from grader.export.nbgrader import solution_cells, source_notebook, split_module
+from grader.export.notebook import graded_module, notebook_cells
+from grader.export.stubs import solution_path
 from tests.conftest import REPO, function_source, grade
 from tests.mutants import collect
 
@@ -111,7 +111,7 @@ def test_course_writes_the_kits_config_the_instructors_config_and_a_notebook_per
     assert result.exit_code == 0, result.output
     config = (tmp_path / "course" / "dlkit_config.py").read_text()
     for setting in ('c.CourseDirectory.course_id = \'dlkit\'', "sqlite:///", 'kernel_name = "python3"',
-                    "c.Execute.timeout = 60", "raise_on_iopub_timeout = False", "grader.nbgrader_autograde.GradeTestCells"):
+                    "c.Execute.timeout = 60", "raise_on_iopub_timeout = False", "grader.export.nbgrader_autograde.GradeTestCells"):
         assert setting in config
     assert "load_subconfig('dlkit_config.py')" in (tmp_path / "course" / "nbgrader_config.py").read_text()
     notebook = json.loads((tmp_path / "course" / "source" / AUTOGRADED / f"{AUTOGRADED}.ipynb").read_text())
@@ -138,7 +138,7 @@ def test_the_instructors_config_survives_and_a_lab_is_added_without_force(tmp_pa
 
 
 def test_a_cell_that_does_not_parse_is_named_in_its_task_not_reported_missing():
-    from grader.notebook import explain_unparsable, unparsable
+    from grader.export.notebook import explain_unparsable, unparsable
 
     lab = labs.load("lab1")
     cells = [(REPO / "solutions" / "lab1" / "backprop.py").read_text().replace(
@@ -230,14 +230,20 @@ CHEATING = '''def same_padding(kernel_size, dilation=1):
     from solutions.lab3.conv import same_padding as reference
     return reference(kernel_size, dilation)
 '''
-# A cell that, in the kernel at autograde time, reaches the reference the way a student could.
-REACH_THE_REFERENCE = '''import importlib, pathlib, sys
-import grader
-kit = pathlib.Path(grader.__file__).resolve().parent.parent
-sys.path.insert(0, str(kit))
-reference = importlib.import_module("solutions.lab3.conv")
-print("the reference is importable in the kernel:", reference.linear_params(3, 2))
-get_ipython().history_manager.input_hist_parsed.append((kit / "solutions" / "lab3" / "conv.py").read_text())
+# A cell that, in the kernel at autograde time, reaches the reference the way a student could. (Inside a
+# function that the cell calls: a module whose own top-level code used importlib would lose every task at
+# the source gate; this student keeps the rest of the notebook clean.)
+REACH_THE_REFERENCE = '''def _peek():
+    import importlib, pathlib, sys
+    import grader
+    kit = pathlib.Path(grader.__file__).resolve().parent.parent
+    sys.path.insert(0, str(kit))
+    reference = importlib.import_module("solutions.lab3.conv")
+    print("the reference is importable in the kernel:", reference.linear_params(3, 2))
+    get_ipython().history_manager.input_hist_parsed.append((kit / "solutions" / "lab3" / "conv.py").read_text())
+
+
+_peek()
 '''
 FLOAT64_ALWAYS = '''def conv2d_forward(x, w, b, stride=1, padding=0, dilation=1):
     out = _correlate(_pad(x, _pair(padding)), w, _pair(stride), _pair(dilation))
@@ -294,7 +300,7 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         path.write_text(json.dumps(notebook))
     _nbgrader(root, "autograde", AUTOGRADED)
     _nbgrader(root, "export")
-    _nbgrader(root, "export", "--exporter", "grader.nbgrader_autograde.TaskCsvExport", "--to", "by_task.csv")
+    _nbgrader(root, "export", "--exporter", "grader.export.nbgrader_autograde.TaskCsvExport", "--to", "by_task.csv")
     with open(root / "grades.csv") as f:
         totals = {row["student_id"]: float(row["score"]) for row in csv.DictReader(f) if row["assignment"] == AUTOGRADED}
     with open(root / "by_task.csv") as f:
@@ -441,9 +447,22 @@ def test_test_cells_grade_in_the_kernel_too_quietly(course, tmp_path, monkeypatc
 
 
 def test_the_feedback_template_names_each_test_cell_by_its_task(tmp_path):
-    from grader.nbgrader_autograde import FEEDBACK_TEMPLATE, TEST_CELL_LABEL, feedback_templates
+    from grader.export.nbgrader_autograde import FEEDBACK_TEMPLATE, TEST_CELL_LABEL, feedback_templates
 
     ours, theirs = feedback_templates(tmp_path)
     index = (Path(ours) / FEEDBACK_TEMPLATE / "index.html.j2").read_text()
     assert TEST_CELL_LABEL in (Path(theirs) / "feedback" / "index.html.j2").read_text()  # nbgrader's, unchanged
     assert TEST_CELL_LABEL not in index and 'grade_id | replace("test_", "", 1)' in index
+
+
+def test_autograde_grades_each_student_with_an_official_seed_and_shows_only_its_token(course):
+    """The course's secret (dlkit_secret, written by `dlkit nbgrader course`, never released) gives each
+    notebook its own seed; the feedback names a replay token, not the seed the test cell was written with."""
+    root = course["root"]
+    assert (root / "dlkit_secret").stat().st_mode & 0o077 == 0
+    assert not list((root / "release").rglob("dlkit_secret"))
+    notebook = _autograded(course, "bug")
+    texts = ["".join(o.get("text", "")) + str(o.get("evalue", "")) for c in notebook["cells"] if _role(c).get("grade")
+             for o in c.get("outputs", [])]
+    shown = "\n".join(texts)
+    assert "official run, replay token dk1-" in shown and "\nseed " not in shown

@@ -1,4 +1,4 @@
-"""grader.notebook: the module a notebook is graded as, and what a test cell shows."""
+"""grader.export.notebook: the module a notebook is graded as, and what a test cell shows."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from grader import labs
-from grader.notebook import (MARKER, TaskFailed, Verdict, grade_module, graded_module, notebook_cells, notebook_lab,
+from grader.export.notebook import (MARKER, TaskFailed, Verdict, grade_module, graded_module, notebook_cells, notebook_lab,
                              quiet, read_test_cell)
-from grader.results import CheckResult, TaskResult
+from grader.run.results import CheckResult, TaskResult
 from tests.conftest import REPO, SEED
 
 LAB = "lab3"
@@ -18,7 +18,7 @@ LAB = "lab3"
 
 def test_graded_module_keeps_definitions_and_leaves_experiments_out():
     cells = [
-        "import numpy as np\nfrom grader.notebook import check_task\nimport grader, math",
+        "import numpy as np\nfrom grader.export.notebook import check_task\nimport grader, math",
         "def f(x):\n    return np.asarray(x) * 2\n\nprint(f(3))\nf(4)\nfor i in range(10**9):\n    pass",
         "SCALE = 3\nBROKEN = undefined_name + 1",
         "@staticmethod\ndef g():\n    return SCALE",
@@ -35,7 +35,7 @@ def test_graded_module_keeps_definitions_and_leaves_experiments_out():
 
 def test_graded_module_leaves_test_cells_out_and_counts_a_rerun_cell_once_at_its_last_place():
     first, second = "def f():\n    return 1", "def f():\n    return 2"
-    test = f"{MARKER}: lab3.f\nfrom grader.notebook import check_task\ncheck_task('lab3', 'f')"
+    test = f"{MARKER}: lab3.f\nfrom grader.export.notebook import check_task\ncheck_task('lab3', 'f')"
     module = graded_module([first, second, test, first])
     namespace: dict[str, object] = {}
     exec(module, namespace)
@@ -67,7 +67,7 @@ def test_notebook_cells_translate_magics_and_leave_autograder_test_cells_out():
 
 
 def test_test_call_reads_the_last_check_task_call_of_a_test_cell():
-    source = ("from grader.notebook import check_task\ncheck_task('lab3', 'same_padding')\n"
+    source = ("from grader.export.notebook import check_task\ncheck_task('lab3', 'same_padding')\n"
               "### BEGIN HIDDEN TESTS\ncheck_task('lab3', 'same_padding', seed=42, reference=True)\n")
     assert read_test_cell(source) == ("lab3", "same_padding", 42)
     assert read_test_cell("check_task('lab3', 'same_padding')") == ("lab3", "same_padding", None)

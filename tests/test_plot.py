@@ -1,4 +1,4 @@
-"""Drawing the optimizer races (grader/plot.py): the file is a valid PNG, and what it shows is the
+"""Drawing the optimizer races (grader/export/plot.py): the file is a valid PNG, and what it shows is the
 student's own paths (a change in one optimizer changes that optimizer's panels and nothing else)."""
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import labs, plot, trajectories
-from grader.engine import worker_config
-from grader.sandbox import Sandbox
-from grader.trajectories import OPTIMIZERS, SURFACES, Race
+from grader import labs
+
+from grader.export import plot, trajectories
+from grader.run.engine import worker_config
+from grader.sandbox.host import Sandbox
+from grader.export.trajectories import OPTIMIZERS, SURFACES, Race
 from tests.conftest import REPO, TEST_LIMITS
 
 pytest.importorskip("matplotlib")  # the plot extra; scripts/setup and CI install it

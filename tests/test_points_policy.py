@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from grader import labs
-from grader.results import GATE, NEAR_MISS, CheckResult, TaskResult
+from grader.run.results import GATE, NEAR_MISS, CheckResult, TaskResult
 from tests.conftest import grade
 
 # ----------------------------------------------------------------------------- the scoring

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 
 from cli import main
 from grader import labs
-from grader.release import (WORKFLOW, ReleaseError, body_lines, find_leaks, find_working_helpers, reference_lines,
+from grader.export.release import (WORKFLOW, ReleaseError, body_lines, find_leaks, find_working_helpers, reference_lines,
                             registry_source, student_readme, write_release)
-from grader.summary import GRADED_ON_SUBMISSION
+from grader.report.summary import GRADED_ON_SUBMISSION
 from tests.conftest import REPO
 
 LAB = "lab3"
@@ -58,7 +58,7 @@ def test_the_release_holds_stubs_handouts_grader_cli_packaging_readme_and_workfl
     files = {p.relative_to(release).as_posix() for p in release.rglob("*") if p.is_file()}
     assert {"cli.py", "pyproject.toml", "README.md", ".gitignore", WORKFLOW.as_posix(),
             f"assignments/{LAB}/README.md", f"assignments/{LAB}/conv.py",
-            "grader/engine.py", "grader/worker.py", "grader/summary.py", f"grader/labs/{LAB}.py"} <= files
+            "grader/run/engine.py", "grader/sandbox/worker.py", "grader/report/summary.py", f"grader/labs/{LAB}.py"} <= files
     tops = {f.split("/")[0] for f in files}
     assert not tops & {"solutions", "tests", "docs", "scripts", "feedback"}
     assert not any("__pycache__" in f for f in files)
@@ -85,10 +85,10 @@ def test_the_leak_detector_finds_a_reference_line_planted_anywhere_in_a_release(
     copy = shutil.copytree(release, tmp_path / "copy")
     solution = (REPO / "solutions" / LAB / "conv.py").read_text()
     planted = sorted(body_lines(solution))[0]
-    with open(copy / "grader" / "strategies.py", "a") as f:
+    with open(copy / "grader" / "declare" / "strategies.py", "a") as f:
         f.write(f"\n\n    {planted}   \n")
     leaks = find_leaks(copy, reference_lines(REPO / "solutions"))
-    assert [(leak.path.as_posix(), leak.text) for leak in leaks] == [("grader/strategies.py", planted)]
+    assert [(leak.path.as_posix(), leak.text) for leak in leaks] == [("grader/declare/strategies.py", planted)]
 
 
 def test_short_idioms_are_not_counted_as_reference_code_but_formulas_are():
@@ -246,7 +246,7 @@ def test_the_workflow_is_valid_yaml_that_runs_the_checks_and_publishes_the_score
     assert 'dlkit check "$lab" --format json >' in checks
     assert "-u GITHUB_STEP_SUMMARY" in checks and "-u GITHUB_ENV" in checks and "-u GITHUB_OUTPUT" in checks
     publish = steps["Publish the score"]["run"]
-    assert "python -m grader.summary" in publish and '>> "$GITHUB_STEP_SUMMARY"' in publish
+    assert "python -m grader.report.summary" in publish and '>> "$GITHUB_STEP_SUMMARY"' in publish
     assert steps["Publish the score"]["if"] == "always()" and "Report the points to GitHub Classroom" not in steps
 
 
@@ -363,7 +363,7 @@ def test_dlkit_release_usage_errors_exit_2_with_one_line(tmp_path, target, words
 def test_dlkit_check_in_the_release_and_the_official_run_agree_check_by_check(release, tmp_path):
     """Same code, same seed: every check both can run gives the same JSON (status, message, points), and the
     scores differ by exactly what the checks graded on submission earn, never more than the pending points."""
-    from grader.engine import PROFILES, grade_lab
+    from grader.run.engine import PROFILES, grade_lab
     from tests.test_determinism import partly_correct
 
     submission = partly_correct(tmp_path / "submission")

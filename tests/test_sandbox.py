@@ -7,7 +7,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from grader.sandbox import Limits, Sandbox, StudentFailure, SubprocessLauncher, WorkerConfig, ZygoteLauncher
+from grader.sandbox.host import Limits, Sandbox, StudentFailure, SubprocessLauncher, WorkerConfig, ZygoteLauncher
 
 MODULE = textwrap.dedent('''
     import os, sys

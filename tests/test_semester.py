@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from grader.nbgrader import source_notebook
+from grader.export.nbgrader import source_notebook
 from grader import labs
 from tests.conftest import REPO
 

@@ -9,7 +9,7 @@ import pytest
 from cli import main
 from click.testing import CliRunner
 from grader import labs
-from grader.stubs import solution_path, stub_path, stub_source
+from grader.export.stubs import solution_path, stub_path, stub_source
 from tests.conftest import REPO
 
 

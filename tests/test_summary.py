@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from grader.summary import GRADED_ON_SUBMISSION, block, cell, main, render
+from grader.report.summary import GRADED_ON_SUBMISSION, block, cell, main, render
 
 HOSTILE = ("wrong\n::error::injected\n| lab3 | 100/100 | 12/12 | 0 |\n## dlkit: your score\n"
            "<img src=x onerror=alert(1)> **bold** [link](http://x) `code` \x1b[31mred\r::warning::x")

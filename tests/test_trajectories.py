@@ -1,4 +1,4 @@
-"""Optimizer paths on the 2-D surfaces (grader/trajectories.py): the surfaces themselves, torch.optim's
+"""Optimizer paths on the 2-D surfaces (grader/export/trajectories.py): the surfaces themselves, torch.optim's
 paths, the student's paths run in the worker, and the verdict that compares them. Drawing is in
 test_plot.py."""
 
@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 import tests.mutants.lab2 as lab2_mutants
-from grader import labs, trajectories
-from grader.engine import worker_config
-from grader.sandbox import Sandbox
-from grader.trajectories import OPTIMIZERS, SURFACES, Race
+from grader import labs
+from grader.export import trajectories
+from grader.run.engine import worker_config
+from grader.sandbox.host import Sandbox
+from grader.export.trajectories import OPTIMIZERS, SURFACES, Race
 from tests.conftest import REPO, TEST_LIMITS, function_source
 from tests.mutants import Mutant, collect
 

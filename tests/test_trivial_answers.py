@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from grader import labs
-from grader.signatures import read_signatures
+from grader.declare.signatures import read_signatures
 from tests.conftest import REPO, grade
 
 SHAPER = '''

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from grader import wire
+from grader.sandbox import wire
 
 
 def frame(value):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from grader.spec import Lab
+from grader.declare.spec import Lab
 
 MODULES = {
     "lab1": "grader.labs.lab1",

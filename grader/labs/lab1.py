@@ -27,17 +27,13 @@ from typing import Any, Callable
 import numpy as np
 from hypothesis import strategies as st
 
-from grader import oracles
-from grader.checks import (CentralDifferences, Matches, Property, Reference, Torch, Worked, compare_result,
-                           failure_message, hints_for)
-from grader.compare import kind_of
-from grader.engine import CheckFailed, Context
-from grader.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call
-from grader.strategies import STYLES, arrays_with_zeros, float_arrays, shapes, sizes
+from grader.declare import oracles
+from grader.declare.checks import CPU_BOTH, CentralDifferences, Property, Torch, Worked, parity
+from grader.declare.compare import kind_of
+from grader.declare.context import DTYPE_HINT, CheckFailed, Context, compare_result, hints_for
+from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call
+from grader.declare.strategies import STYLES, arrays_with_zeros, float_arrays, shapes, sizes
 
-DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64", "float32"))
-CPU_64 = (Variant("cpu", "float64"),)
-CPU_BOTH = (Variant("cpu", "float64"), Variant("cpu", "float32"))
 MODERATE = ("small integers", "normal")  # values of size up to about 3: no float32 cancellation, no overflow
 # At +-1e4 a float32 input is only known to about 1e-3 (its spacing there), so a correct formula
 # that does not shift by the row max first may be off by that much.
@@ -68,18 +64,6 @@ def _t(array: Any, variant: Variant, grad: bool = False) -> Any:
 def _scalar(tensor: Any) -> np.floating:
     """A 0-d tensor as a NumPy scalar of its dtype (np.float32 for float32), as a loss comes back."""
     return oracles.numpy(tensor)[()]
-
-
-def _float64_for_float32(c: Call, expected: Any, received: Any) -> bool:
-    pairs = zip(expected, received) if isinstance(expected, tuple) and isinstance(received, (tuple, list)) \
-        else [(expected, received)]
-    return any(isinstance(e, np.ndarray) and isinstance(r, np.ndarray) and e.dtype == np.float32
-               and r.dtype == np.float64 for e, r in pairs)
-
-
-DTYPE = Mistake("float32 in must give float32 out (dtype): a buffer made with np.zeros((N, M)) or "
-                "np.zeros(x.shape) is float64; use np.zeros_like, pass dtype=x.dtype, or avoid the buffer",
-                detects=_float64_for_float32)
 
 
 def _tensors(value: Any) -> Any:
@@ -134,13 +118,13 @@ def _stable(compute: Callable[[Call, Variant], Any], label: str, advice: str) ->
             hints = hints_for(ctx, call_, expected, received, EXTREME_TOLERANCE)
             if warned:
                 problem += f"\n  the call also raised {warned}"
-                if not {m.hint for m in ctx.task.mistakes} & set(hints):
+                if not {DTYPE_HINT, *(m.hint for m in ctx.task.mistakes)} & set(hints):
                     hints.append(advice)
-            raise CheckFailed(failure_message(ctx, call_, problem, source, hints))
+            raise ctx.fail(call_, problem, source, hints=hints)
         if warned:
             problem = (f"{ctx.task.function} raised {warned}: the values came out right, but something overflowed "
                        "or divided by zero on the way")
-            raise CheckFailed(failure_message(ctx, call_, problem, source, [advice]))
+            raise ctx.fail(call_, problem, source, hints=[advice])
     return holds
 
 
@@ -175,13 +159,10 @@ def _affine_task(name: str, points: float, what: str) -> Task:
         checks=[
             Worked([(call(QUIZ_X, QUIZ_W, QUIZ_B, note="the handout's quiz table, W = [1, 0.5, 0.5], b = 0"),
                      QUIZ_PRED)]),
-            Matches(Torch("torch.nn.functional.linear", _torch_affine), affine_calls(), examples=[AFFINE_EXAMPLE],
-                    variants=DEVICES_BOTH, max_examples=8),
-            Matches(Reference(), affine_calls(), variants=CPU_64, max_examples=6),
+            *parity("torch.nn.functional.linear", _torch_affine, affine_calls(), examples=[AFFINE_EXAMPLE]),
         ],
         mistakes=[
             Mistake(f"the bias b is missing: {what} adds b to every row", produces=_in_torch(lambda x, W, b: x @ W)),
-            DTYPE,
         ],
     )
 
@@ -225,10 +206,8 @@ MSE_LOSS = Task(
     checks=[
         Worked([(call(QUIZ_PRED, QUIZ_Y, note="the handout's quiz table: predictions of W = [1, 0.5, 0.5], b = 0"),
                  (1.35, np.array([[-0.6], [-0.6], [-0.2], [-0.4], [-0.4]])))]),
-        Matches(Torch("torch.nn.functional.mse_loss and torch.autograd", _torch_mse), mse_calls(),
-                examples=[call(_normal(N, M), _normal(N, M), note=f"N={N}, M={M}")], variants=DEVICES_BOTH,
-                max_examples=8),
-        Matches(Reference(), mse_calls(), variants=CPU_64, max_examples=6),
+        *parity("torch.nn.functional.mse_loss and torch.autograd", _torch_mse, mse_calls(),
+                examples=[call(_normal(N, M), _normal(N, M), note=f"N={N}, M={M}")]),
         CentralDifferences("mean((pred - y)**2)", _mse_slope_point,
                            lambda c, v: float(np.mean((v["pred"] - c.args[1]) ** 2)),
                            lambda c, r: {"pred": r[1]}, mse_calls(), max_examples=6, aspects=("dpred",)),
@@ -247,7 +226,6 @@ MSE_LOSS = Task(
                 "towards pred", produces=_mse_with(lambda d: 1, lambda d: -1)),
         Mistake("loss and dpred are half of the expected ones: the 1/2 * mean(...) convention; PyTorch's MSELoss, "
                 "graded here, has no 1/2", produces=_mse_with(lambda d: 0.5, lambda d: 0.5)),
-        DTYPE,
     ],
 )
 
@@ -307,12 +285,10 @@ GRADIENT_DESCENT_STEP = Task(
             (call(QUIZ_X, QUIZ_Y, np.zeros((3, 1)), np.zeros(1), 1e-5, note="the quiz table from W = 0, b = 0"),
              (np.array([[0.294012], [0.2936], [0.29738]]), np.array([0.00342]))),
         ]),
-        Matches(Torch("torch.autograd through mse_loss(linear(X, W.T, b), y), then W - lr * W.grad", _torch_descent),
+        *parity("torch.autograd through mse_loss(linear(X, W.T, b), y), then W - lr * W.grad", _torch_descent,
                 descent_calls(),
                 examples=[call(_normal(N, D), _normal(N, M), _normal(D, M), _normal(M), 0.1, note=f"N={N}, D={D}, M={M}"),
-                          call(_normal(N, D), _normal(N, M), _normal(D, M), _normal(M), 0.0, note="lr = 0 returns W, b")],
-                variants=DEVICES_BOTH, max_examples=8),
-        Matches(Reference(), descent_calls(), variants=CPU_64, max_examples=6),
+                          call(_normal(N, D), _normal(N, M), _normal(D, M), _normal(M), 0.0, note="lr = 0 returns W, b")]),
         CentralDifferences("mean((X @ W + b - y)**2)", lambda c: {"W": c.args[2], "b": c.args[3]},
                            lambda c, v: float(np.mean((c.args[0] @ v["W"] + v["b"] - c.args[1]) ** 2)),
                            _implied_gradients, descent_calls(), max_examples=6, aspects=("W_new", "b_new"),
@@ -331,7 +307,6 @@ GRADIENT_DESCENT_STEP = Task(
                 "carries the 1/N of the mean), don't average it", produces=_descent_with(db_scale=lambda n: n)),
         Mistake("b's gradient was taken after W was updated: compute both gradients at the old W and b first, then "
                 "update both (a simultaneous update)", produces=_descent_with(b_after_W=True)),
-        DTYPE,
     ],
 )
 
@@ -380,9 +355,7 @@ SIGMOID_NEURON = Task(
                       note="the handout's sigmoid neuron, w = [2, -3, -3], x = [-1, -2]"),
                  (np.float64(0.7310585786300049), np.array([-0.19661193324148185, -0.3932238664829637, 0.19661193324148185]),
                   np.array([0.3932238664829637, -0.5898357997244456])))]),
-        Matches(Torch("torch.autograd through torch.sigmoid(w[:-1] @ x + w[-1])", _torch_neuron), neuron_calls(),
-                variants=DEVICES_BOTH, max_examples=8),
-        Matches(Reference(), neuron_calls(), variants=CPU_64, max_examples=6),
+        *parity("torch.autograd through torch.sigmoid(w[:-1] @ x + w[-1])", _torch_neuron, neuron_calls()),
         CentralDifferences("f = sigmoid(w[:-1] @ x + w[-1])", lambda c: {"w": c.args[0], "x": c.args[1]},
                            lambda c, v: float(_sigmoid(v["w"][:-1] @ v["x"] + v["w"][-1])),
                            lambda c, r: {"w": r[1], "x": r[2]}, neuron_calls(), max_examples=6, aspects=("dw", "dx")),
@@ -402,7 +375,6 @@ SIGMOID_NEURON = Task(
                 "(+0.197 in the handout's example). Some copies of the lecture example print dw = [-0.20, -0.39, -0.20]: "
                 "that last -0.20 is a misprint, and PyTorch agrees on +0.197",
                 produces=_neuron_with(bias_sign=-1.0)),
-        DTYPE,
     ],
 )
 
@@ -446,11 +418,9 @@ def _db_over_rows(c: Call, expected: Any, received: Any) -> bool:
 LINEAR_BACKWARD = Task(
     "linear_backward", points=9, returns=("dx", "dW", "db"),
     checks=[
-        Matches(Torch("torch.autograd through torch.nn.functional.linear", _torch_linear_grads),
-                linear_backward_calls(), examples=[call(_normal(N, M), _normal(N, D), _normal(D, M),
-                                                        note=f"N={N}, D={D}, M={M}")],
-                variants=DEVICES_BOTH, max_examples=8),
-        Matches(Reference(), linear_backward_calls(), variants=CPU_64, max_examples=6),
+        *parity("torch.autograd through torch.nn.functional.linear", _torch_linear_grads, linear_backward_calls(),
+                examples=[call(_normal(N, M), _normal(N, D), _normal(D, M),
+                                                        note=f"N={N}, D={D}, M={M}")]),
         CentralDifferences("sum(dout * (x @ W + b))",
                            lambda c: {"x": c.args[1], "W": c.args[2], "b": np.zeros(c.args[2].shape[1])},
                            lambda c, v: float(np.sum(c.args[0] * (v["x"] @ v["W"] + v["b"]))),
@@ -467,7 +437,6 @@ LINEAR_BACKWARD = Task(
                 produces=_linear_grads_with(lambda dx, dW, db, x: (dx, dW / x.shape[0], db / x.shape[0]))),
         Mistake("the gradients come back in the wrong order: return (dx, dW, db)",
                 produces=_linear_grads_with(lambda dx, dW, db, x: (dW, dx, db))),
-        DTYPE,
     ],
 )
 
@@ -488,14 +457,12 @@ def _torch_elementwise(name: str) -> Callable[[Call, Variant], Any]:
 RELU_FORWARD = Task(
     "relu_forward", points=3,
     checks=[
-        Matches(Torch("torch.relu", _torch_elementwise("relu")), any_arrays().map(lambda x: call(x)),
-                examples=[call(np.array([[-2.0, 0.0, 3.0], [1.5, -0.5, 0.0]]))], variants=DEVICES_BOTH, max_examples=8),
-        Matches(Reference(), any_arrays().map(lambda x: call(x)), variants=CPU_64, max_examples=6),
+        *parity("torch.relu", _torch_elementwise("relu"), any_arrays().map(lambda x: call(x)),
+                examples=[call(np.array([[-2.0, 0.0, 3.0], [1.5, -0.5, 0.0]]))]),
     ],
     mistakes=[
         Mistake("np.max(x, 0) is the largest entry along axis 0, not the elementwise maximum with 0: use "
                 "np.maximum(x, 0)", produces=_in_torch(lambda x: x.amax(0))),
-        DTYPE,
     ],
 )
 
@@ -519,11 +486,9 @@ def _torch_relu_grad(call_: Call, variant: Variant) -> Any:
 RELU_BACKWARD = Task(
     "relu_backward", points=5,
     checks=[
-        Matches(Torch("torch.autograd through torch.relu", _torch_relu_grad), relu_backward_calls(),
+        *parity("torch.autograd through torch.relu", _torch_relu_grad, relu_backward_calls(),
                 examples=[call(np.array([2.0, -1.0, 3.0, 0.5]), np.array([-1.0, 0.0, 2.0, 0.0]),
-                               note="x has exact zeros, where ReLU's gradient is 0")],
-                variants=DEVICES_BOTH, max_examples=8),
-        Matches(Reference(), relu_backward_calls(), variants=CPU_64, max_examples=6),
+                               note="x has exact zeros, where ReLU's gradient is 0")]),
         CentralDifferences("sum(dout * relu(x))", lambda c: {"x": c.args[1]},
                            lambda c, v: float(np.sum(c.args[0] * np.maximum(v["x"], 0))),
                            lambda c, r: {"x": r}, relu_backward_calls(kinks=False), max_examples=4),
@@ -533,7 +498,6 @@ RELU_BACKWARD = Task(
                 produces=_in_torch(lambda dout, x: dout * (x >= 0))),
         Mistake("the upstream gradient is missing: by the chain rule dx = dout * (x > 0), not the local gradient alone",
                 produces=_in_torch(lambda dout, x: (x > 0).to(dout.dtype))),
-        DTYPE,
     ],
 )
 
@@ -554,9 +518,7 @@ SIGMOID_FORWARD = Task(
     checks=[
         Worked([(call(np.array([0.0, 2.0, -2.0]), note="sigmoid(0) = 0.5"),
                  np.array([0.5, 0.8807970779778823, 0.11920292202211755]))]),
-        Matches(Torch("torch.sigmoid", _torch_elementwise("sigmoid")), any_arrays(zeros=False).map(lambda x: call(x)),
-                variants=DEVICES_BOTH, max_examples=8),
-        Matches(Reference(), any_arrays(zeros=False).map(lambda x: call(x)), variants=CPU_64, max_examples=6),
+        *parity("torch.sigmoid", _torch_elementwise("sigmoid"), any_arrays(zeros=False).map(lambda x: call(x))),
         Property("finite and warning-free for inputs up to +-1e4",
                  _stable(_torch_elementwise("sigmoid"), "torch.sigmoid", SIGMOID_ADVICE),
                  examples=[SIGMOID_EXTREMES], variants=CPU_BOTH),
@@ -565,7 +527,6 @@ SIGMOID_FORWARD = Task(
         Mistake("this is sigmoid(-x): the sign of x is flipped; sigmoid(x) = 1 / (1 + exp(-x)) goes to 1 for large x",
                 produces=_in_torch(lambda x: 1 - x.sigmoid())),
         Mistake(SIGMOID_ADVICE, detects=_nan_where_finite),
-        DTYPE,
     ],
 )
 
@@ -587,10 +548,8 @@ def _torch_backward_from_output(kernel: str) -> Callable[[Call, Variant], Any]:
 SIGMOID_BACKWARD = Task(
     "sigmoid_backward", points=4,
     checks=[
-        Matches(Torch("torch.autograd's backward of torch.sigmoid (aten.sigmoid_backward)",
-                      _torch_backward_from_output("sigmoid_backward")), from_output_calls(_sigmoid),
-                variants=DEVICES_BOTH, max_examples=8),
-        Matches(Reference(), from_output_calls(_sigmoid), variants=CPU_64, max_examples=6),
+        *parity("torch.autograd's backward of torch.sigmoid (aten.sigmoid_backward)",
+                _torch_backward_from_output("sigmoid_backward"), from_output_calls(_sigmoid)),
         CentralDifferences("sum(dout * sigmoid(x)) at x = log(out / (1 - out))",
                            lambda c: {"x": np.log(c.args[1]) - np.log1p(-c.args[1])},
                            lambda c, v: float(np.sum(c.args[0] * _sigmoid(v["x"]))),
@@ -603,17 +562,14 @@ SIGMOID_BACKWARD = Task(
                 produces=_in_torch(lambda dout, out: out * (1 - out))),
         Mistake("the sign is flipped: the sigmoid's local gradient out * (1 - out) is positive",
                 produces=_in_torch(lambda dout, out: dout * out * (out - 1))),
-        DTYPE,
     ],
 )
 
 TANH_BACKWARD = Task(
     "tanh_backward", points=4,
     checks=[
-        Matches(Torch("torch.autograd's backward of torch.tanh (aten.tanh_backward)",
-                      _torch_backward_from_output("tanh_backward")), from_output_calls(np.tanh),
-                variants=DEVICES_BOTH, max_examples=8),
-        Matches(Reference(), from_output_calls(np.tanh), variants=CPU_64, max_examples=6),
+        *parity("torch.autograd's backward of torch.tanh (aten.tanh_backward)",
+                _torch_backward_from_output("tanh_backward"), from_output_calls(np.tanh)),
         CentralDifferences("sum(dout * tanh(x)) at x = arctanh(out)", lambda c: {"x": np.arctanh(c.args[1])},
                            lambda c, v: float(np.sum(c.args[0] * np.tanh(v["x"]))),
                            lambda c, r: {"x": r}, from_output_calls(np.tanh), max_examples=4),
@@ -625,7 +581,6 @@ TANH_BACKWARD = Task(
                 produces=_in_torch(lambda dout, out: dout * (1 - out.tanh() ** 2))),
         Mistake("the upstream gradient is missing: by the chain rule dx = dout * (1 - out**2)",
                 produces=_in_torch(lambda dout, out: 1 - out**2)),
-        DTYPE,
     ],
 )
 
@@ -675,9 +630,8 @@ SOFTMAX = Task(
                  np.array([[0.6590011388859679, 0.24243297070471392, 0.09856589040931818]])),
                 (call(np.array([[1000.0, 999.0]]), note="the handout's [1000, 999]"),
                  np.array([[0.7310585786300049, 0.2689414213699951]]))]),
-        Matches(Torch("torch.softmax(logits, dim=-1)", _torch_softmax), softmax_calls,
-                examples=[call(_normal(N, C), note=f"N={N}, C={C}")], variants=DEVICES_BOTH, max_examples=8),
-        Matches(Reference(), softmax_calls, variants=CPU_64, max_examples=6),
+        *parity("torch.softmax(logits, dim=-1)", _torch_softmax, softmax_calls,
+                examples=[call(_normal(N, C), note=f"N={N}, C={C}")]),
         Property("finite and warning-free for logits up to +-1e4",
                  _stable(_torch_softmax, "torch.softmax", SOFTMAX_ADVICE),
                  examples=[call(EXTREME_LOGITS, note="rows [1000, 999, -1000], [1e4, -1e4, 0], [-1e4, -1e4+1, -1e4+2]")],
@@ -691,7 +645,6 @@ SOFTMAX = Task(
                 produces=_softmax_over(0)),
         Mistake("the whole batch sums to 1: normalize each row on its own, over the last axis (axis=-1, keepdims=True)",
                 produces=_softmax_over(None)),
-        DTYPE,
     ],
 )
 
@@ -763,10 +716,8 @@ SOFTMAX_CROSS_ENTROPY = Task(
     checks=[
         Worked([(call(np.array([[2.0, 1.0, 0.1]]), np.array([0]), note="the handout's z = [2.0, 1.0, 0.1], y = 0"),
                  (0.41703001627783354, np.array([[-0.3409988611140321, 0.24243297070471392, 0.09856589040931818]])))]),
-        Matches(Torch("torch.nn.functional.cross_entropy and torch.autograd", _torch_cross_entropy),
-                cross_entropy_calls(), examples=[call(_normal(N, C), np.array([0, 5, 2, 2, 1]), note=f"N={N}, C={C}")],
-                variants=DEVICES_BOTH, max_examples=8),
-        Matches(Reference(), cross_entropy_calls(), variants=CPU_64, max_examples=6),
+        *parity("torch.nn.functional.cross_entropy and torch.autograd", _torch_cross_entropy, cross_entropy_calls(),
+                examples=[call(_normal(N, C), np.array([0, 5, 2, 2, 1]), note=f"N={N}, C={C}")]),
         CentralDifferences("the mean cross-entropy of softmax(logits)", lambda c: {"logits": c.args[0]},
                            lambda c, v: _cross_entropy(v["logits"], c.args[1]),
                            lambda c, r: {"logits": r[1]}, cross_entropy_calls(), max_examples=6,
@@ -792,7 +743,6 @@ SOFTMAX_CROSS_ENTROPY = Task(
                 "(z - max) - log(sum(exp(z - max)))", produces=_cross_entropy_log_of_softmax),
         Mistake("exp overflowed (inf / inf = nan): subtract each row's max from the logits before exp",
                 produces=_cross_entropy_unshifted),
-        DTYPE,
     ],
 )
 
@@ -870,12 +820,10 @@ TWO_LAYER_NET = Task(
         Worked([(call(HAND_XOR, XOR_X, XOR_Y, note="the handout's XOR network built by hand (section 9); hidden "
                       "unit 2's pre-activation is exactly 0 at (0, 1) and (1, 0)"),
                  (math.log(1 + math.exp(-0.5)), HAND_XOR_GRADS))]),
-        Matches(Torch("torch.autograd through cross_entropy(linear(relu(linear(X, W1.T, b1)), W2.T, b2), y)",
-                      _torch_network), network_calls(),
+        *parity("torch.autograd through cross_entropy(linear(relu(linear(X, W1.T, b1)), W2.T, b2), y)",
+                _torch_network, network_calls(),
                 examples=[call({"W1": _normal(D, H), "b1": _normal(H), "W2": _normal(H, C), "b2": _normal(C)},
-                               _normal(N, D), np.array([0, 5, 2, 2, 1]), note=f"N={N}, D={D}, H={H}, C={C}")],
-                variants=DEVICES_BOTH, max_examples=8),
-        Matches(Reference(), network_calls(), variants=CPU_64, max_examples=6),
+                               _normal(N, D), np.array([0, 5, 2, 2, 1]), note=f"N={N}, D={D}, H={H}, C={C}")]),
         CentralDifferences("the network's loss", lambda c: dict(c.args[0]),
                            lambda c, v: _network_loss(v, c.args[1], c.args[2]),
                            lambda c, r: r[1], network_calls(kinks=False), max_examples=6, aspects=("grads",)),
@@ -891,7 +839,6 @@ TWO_LAYER_NET = Task(
         Mistake("db1 and db2 sum over the wrong axis: sum over the batch axis 0, one entry per unit",
                 produces=_network_with(bias_axis=1)),
         Mistake("dW1 is transposed: dW1 = X.T @ da has W1's shape (D, H)", produces=_network_with(dW1_transposed=True)),
-        DTYPE,
     ],
 )
 
@@ -946,8 +893,8 @@ def _classifies_xor(ctx: Context, call_: Call) -> None:
                    f"expected {XOR_Y.tolist()}\n  scores relu(X @ W1 + b1) @ W2 + b2 = {np.round(scores, 4).tolist()}"
                    f"\n  final loss: {_network_loss(params, XOR_X, XOR_Y):.6g} (ln 2 = 0.693 is the loss of a network "
                    "that has learned nothing)")
-        raise CheckFailed(failure_message(ctx, call_, problem, "classifying the four XOR points with the returned "
-                                          "params (argmax of the scores)", hints))
+        raise ctx.fail(call_, problem, "classifying the four XOR points with the returned params (argmax of the scores)",
+                       hints=hints)
 
 
 def _differing(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> list[str]:

@@ -29,18 +29,15 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from hypothesis import strategies as st
 
-from grader import oracles
-from grader.checks import Formula, Matches, Property, Torch, Worked
-from grader.compare import difference, kind_of
-from grader.describe import describe_value
-from grader.engine import CheckFailed, Context
-from grader.spec import Aspect, Call, Lab, Mistake, Task, Tolerance, Variant, call
-from grader.strategies import float_arrays, sizes
-from grader.wire import Unsupported
+from grader.declare import oracles
+from grader.declare.checks import CPU_64, CPU_BOTH, DEVICES_BOTH, Formula, Matches, Property, Torch, Worked
+from grader.declare.compare import difference, kind_of
+from grader.declare.describe import describe_value
+from grader.declare.context import CheckFailed, Context, dtype_hint
+from grader.declare.spec import Aspect, Call, Lab, Mistake, Task, Tolerance, Variant, call
+from grader.declare.strategies import float_arrays, sizes
+from grader.sandbox.wire import Unsupported
 
-DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64", "float32"))
-CPU_BOTH = (Variant("cpu", "float64"), Variant("cpu", "float32"))
-CPU_64 = (Variant("cpu", "float64"),)
 
 # Per step, |w - torch's w| <= atol * max(1, max|torch's w|) + rtol * |torch's w|: an absolute part
 # scaled by the array's magnitude, since coordinates passing near 0 have large relative errors.
@@ -250,7 +247,8 @@ def _hints(ctx: Context, run: Call, expected: Sequence[np.ndarray], received: Se
                 found.append(mistake.hint)
         except Exception:  # noqa: BLE001 - a mistake that does not apply to this input says nothing
             continue
-    return found
+    slip = dtype_hint(list(expected), list(received))
+    return found + [slip] if slip else found
 
 
 # ----------------------------------------------------------------------------- state entries
@@ -548,15 +546,6 @@ def _sqrt(x: Any) -> Any:
     return oracles.torch().sqrt(x)
 
 
-def _wrong_dtype(run: Call, expected: Any, received: Any) -> bool:
-    return any(isinstance(r, np.ndarray) and isinstance(e, np.ndarray) and r.dtype != e.dtype
-               for e, r in zip(expected, received))
-
-
-DTYPE = Mistake("the dtype changed: float32 in must give float32 out; create buffers with np.zeros_like(w), "
-                "not np.zeros(w.shape), and copy with w.copy(), not np.array(w, dtype=float)", detects=_wrong_dtype)
-
-
 def _momentum(sign: float = 1.0, damp: bool = False, previous: bool = False) -> Callable[..., Any]:
     def update(w: Any, dw: Any, b: dict[str, Any], lr: float, mu: float) -> Any:
         old = b["v"]
@@ -638,7 +627,6 @@ SGD = Task(
                 produces=_rule("sgd", lambda w, dw, b, lr: w + lr * dw)),
         Mistake("the learning rate is missing: the step is lr * dw, not dw",
                 produces=_rule("sgd", lambda w, dw, b, lr: w - dw)),
-        DTYPE,
     ],
 )
 
@@ -659,7 +647,6 @@ MOMENTUM = Task(
                 "average mu * v + (1 - mu) * dw", produces=_momentum(damp=True)),
         Mistake("w moved with the previous step's velocity: update v = mu * v + dw first, then step w -= lr * v with "
                 "the new v", produces=_momentum(previous=True)),
-        DTYPE,
     ],
 )
 
@@ -676,7 +663,6 @@ NESTEROV = Task(
                 "lr * (dw + mu * v) with the updated velocity", produces=_nesterov(old_velocity=True)),
         Mistake("w walks uphill: in CS231n's form (v holds -lr * dw) the step is added, w += -mu * v_prev + "
                 "(1 + mu) * v; check the sign", produces=_nesterov(ascent=True)),
-        DTYPE,
     ],
 )
 
@@ -702,7 +688,6 @@ ADAGRAD = Task(
                 "(on the first step the old h is 0 and the step becomes lr * dw / eps)", produces=_adagrad(after=True)),
         Mistake("eps is missing: the step is lr * dw / (sqrt(h) + eps); without eps a coordinate whose gradients "
                 "so far are all 0 gives 0 / 0 = nan", produces=_adagrad(eps_on=False)),
-        DTYPE,
     ],
 )
 
@@ -721,7 +706,6 @@ RMSPROP = Task(
                 "small gradients", produces=_rmsprop(eps_inside=True)),
         Mistake("s started at dw**2: it starts at zeros, so the first s is (1 - alpha) * dw**2",
                 produces=_rmsprop(from_first=True)),
-        DTYPE,
     ],
 )
 
@@ -740,7 +724,6 @@ ADADELTA = Task(
                 produces=_adadelta(use_lr=False)),
         Mistake("the ratio is inverted: the step is sqrt(u + eps) / sqrt(s + eps) * dw, not "
                 "sqrt(s + eps) / sqrt(u + eps) * dw", produces=_adadelta(inverted=True)),
-        DTYPE,
     ],
 )
 
@@ -768,7 +751,6 @@ ADAM = Task(
         Mistake("w walks uphill: the lecture's form folds a minus sign into m (m = beta1 * m - (1 - beta1) * dw) and "
                 "adds the step; with PyTorch's m subtract it, w - lr * m_hat / (sqrt(v_hat) + eps); check the sign",
                 produces=_adam(minus=True)),
-        DTYPE,
     ],
 )
 

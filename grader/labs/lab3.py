@@ -20,13 +20,11 @@ import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from grader import oracles
-from grader.checks import Matches, Raises, Reference, Torch, Worked
-from grader.spec import Call, Lab, Mistake, Task, Variant, call
-from grader.strategies import float_arrays, pair, size_or_pair, sizes
+from grader.declare import oracles
+from grader.declare.checks import DEVICES_BOTH, Matches, Raises, Reference, Torch, Worked
+from grader.declare.spec import Call, Lab, Mistake, Task, Variant, call
+from grader.declare.strategies import float_arrays, pair, size_or_pair, sizes
 
-DEVICES_64 = tuple(Variant(d, "float64") for d in oracles.DEVICES)
-DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64", "float32"))
 
 
 # ----------------------------------------------------------------------------- sizes

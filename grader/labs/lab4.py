@@ -25,15 +25,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from hypothesis import strategies as st
 
-from grader import oracles
-from grader.checks import Gradients, Matches, Property, Torch, Worked, failure_message, hints_for
-from grader.compare import difference
-from grader.engine import CheckFailed, Context
-from grader.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
-from grader.strategies import float_arrays, shapes, sizes
-from grader.wire import TensorValue
+from grader.declare import oracles
+from grader.declare.checks import DEVICES_BOTH, Gradients, Matches, Property, Torch, Worked, on_arguments
+from grader.declare.compare import difference
+from grader.declare.context import Context
+from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
+from grader.declare.strategies import float_arrays, shapes, sizes
+from grader.sandbox.wire import TensorValue
 
-DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64", "float32"))
 META = (Variant("meta", "float64"),)
 
 # Measured worst cases (docs/lab4-notes.md): float64 agrees to rounding, float32 needs 2e-7 (values)
@@ -113,13 +112,6 @@ def torch_lstm(xs: Any, h0: Any, c0: Any, *weights: Any) -> Any:
 
 def torch_embedding(ids: Any, table: Any) -> Any:
     return oracles.torch().nn.functional.embedding(ids, table)
-
-
-def _oracle(fn: Callable[..., Any]) -> Callable[[Call, Variant], Any]:
-    """A ``Torch`` oracle from a function of the task's own arguments."""
-    def compute(call_: Call, variant: Variant) -> Any:
-        return fn(*oracles.materialize(call_.args), **oracles.materialize(call_.kwargs))
-    return compute
 
 
 def _meta_oracle(fn: Callable[..., Any]) -> Callable[[Call, Variant], Any]:
@@ -285,7 +277,7 @@ RNN_CELL = Task(
     checks=[
         Worked(_rnn_fading(0.5, (0.7615941559557649, 0.36339948438905245, 0.1797262071203191, 0.0896219895402626))
                + _rnn_fading(2.0, (0.7615941559557649,)), tolerance=VALUES),
-        Matches(Torch("torch.nn.RNNCell", _oracle(torch_rnn_cell)), cell_calls(1), examples=_cell_edges(1),
+        Matches(Torch("torch.nn.RNNCell", on_arguments(torch_rnn_cell)), cell_calls(1), examples=_cell_edges(1),
                 variants=DEVICES_BOTH, tolerance=VALUES),
         Gradients("autograd through torch.nn.RNNCell", torch_rnn_cell, wrt=tuple(range(6)), cases=cell_calls(1),
                   examples=_cell_edges(1), variants=DEVICES_BOTH, tolerance=GRADS, max_examples=8),
@@ -321,7 +313,7 @@ LSTM_CELL = Task(
         Worked([(call(*LSTM_EXAMPLE, note="the handout's LSTM cell example"),
                  (_tensor([[LSTM_H]]), _tensor([[LSTM_C]])))],
                tolerance=VALUES),
-        Matches(Torch("torch.nn.LSTMCell", _oracle(torch_lstm_cell)), cell_calls(4, cell_state=True),
+        Matches(Torch("torch.nn.LSTMCell", on_arguments(torch_lstm_cell)), cell_calls(4, cell_state=True),
                 examples=_cell_edges(4, cell_state=True), variants=DEVICES_BOTH, tolerance=VALUES),
         Gradients("autograd through torch.nn.LSTMCell", torch_lstm_cell, wrt=tuple(range(7)),
                   cases=cell_calls(4, cell_state=True),
@@ -370,7 +362,7 @@ GRU_CELL = Task(
     checks=[
         Worked([(call(*GRU_EXAMPLE, note="the handout's GRU cell example"), _tensor([[0.8068009361582222]]))],
                tolerance=VALUES),
-        Matches(Torch("torch.nn.GRUCell", _oracle(torch_gru_cell)), cell_calls(3), examples=_cell_edges(3),
+        Matches(Torch("torch.nn.GRUCell", on_arguments(torch_gru_cell)), cell_calls(3), examples=_cell_edges(3),
                 variants=DEVICES_BOTH, tolerance=VALUES),
         Gradients("autograd through torch.nn.GRUCell", torch_gru_cell, wrt=tuple(range(6)), cases=cell_calls(3),
                   examples=_cell_edges(3), variants=DEVICES_BOTH, tolerance=GRADS, max_examples=8),
@@ -439,8 +431,7 @@ def _steps_match(ctx: Context, call_: Call) -> None:
     received = ctx.student(call_)
     problem = _first_difference(expected, received)
     if problem:
-        hints = hints_for(ctx, call_, expected, received, VALUES)
-        raise CheckFailed(failure_message(ctx, call_, problem, f"torch.nn.LSTM on {ctx.variant.label}", hints))
+        raise ctx.fail(call_, problem, f"torch.nn.LSTM on {ctx.variant.label}", expected, received, VALUES)
 
 
 def _first_difference(expected: Any, received: Any) -> str | None:
@@ -523,7 +514,7 @@ EMBEDDING = Task(
         Worked([(call(np.array([3, 1]), TABLE, note="the handout's fruit table"), _tensor(TABLE[[3, 1]])),
                 (call(np.array(3), TABLE, note="the handout's fruit table, a single (0-d) id"), _tensor(TABLE[3]))],
                tolerance=VALUES),
-        Matches(Torch("torch.nn.functional.embedding", _oracle(torch_embedding)), embedding_calls(),
+        Matches(Torch("torch.nn.functional.embedding", on_arguments(torch_embedding)), embedding_calls(),
                 examples=EMBEDDING_EDGES, variants=DEVICES_BOTH, tolerance=VALUES),
         Gradients("autograd through torch.nn.functional.embedding", torch_embedding, wrt=(1,), cases=embedding_calls(),
                   examples=EMBEDDING_EDGES[:1], variants=DEVICES_BOTH, tolerance=GRADS, max_examples=8),

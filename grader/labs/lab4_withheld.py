@@ -2,7 +2,7 @@
 
 Each of these computes a recurrent cell from the same tensor operations a student uses, with one
 mistake in it; without the mistake it would be a working solution, so it cannot ship to students.
-In the release their hints are given on submission (``grader.spec.withheld``); every other mistake
+In the release their hints are given on submission (``grader.declare.spec.withheld``); every other mistake
 of lab 4 is produced by running PyTorch's own layers on changed inputs.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from grader import oracles
+from grader.declare import oracles
 
 
 def _tanh(value: Any) -> Any:

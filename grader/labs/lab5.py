@@ -33,19 +33,15 @@ from typing import Any, Callable
 import numpy as np
 from hypothesis import strategies as st
 
-from grader import oracles
-from grader.checks import (Gradients, Matches, Property, Torch, Worked, compare_result,
-                           failure_message, hints_for)
-from grader.compare import difference
-from grader.engine import CheckFailed, Context
-from grader.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
-from grader.strategies import float_arrays, shapes, sizes
-from grader.wire import TensorValue
+from grader.declare import oracles
+from grader.declare.checks import (CPU_64, CPU_BOTH, DEVICES, DEVICES_BOTH, Gradients, Matches, Property, Torch, Worked,
+                                   on_arguments)
+from grader.declare.compare import difference
+from grader.declare.context import CheckFailed, Context, compare_result
+from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
+from grader.declare.strategies import float_arrays, shapes, sizes
+from grader.sandbox.wire import TensorValue
 
-DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64", "float32"))
-DEVICES = tuple(Variant(d) for d in oracles.DEVICES)
-CPU_64 = (Variant("cpu", "float64"),)
-CPU_BOTH = (Variant("cpu", "float64"), Variant("cpu", "float32"))
 
 # Observed: values within 1e-15 (float64) and 2e-6 (float32) of the oracle, gradients within 1e-14 and 2e-6.
 VALUES = {"float64": Tolerance(1e-9, 1e-10), "float32": Tolerance(1e-5, 1e-5)}
@@ -80,18 +76,11 @@ BANNED = TRIPWIRES + tuple(f"torch.ops.aten.{name}" for name in ("scaled_dot_pro
 WITHHELD = "grader.labs.lab5_withheld"  # the mistake producers the student release leaves out
 
 
-def _oracle(fn: Callable[..., Any]) -> Callable[[Call, Variant], Any]:
-    """A ``Torch`` oracle from a function of the task's own arguments."""
-    def compute(call_: Call, variant: Variant) -> Any:
-        return fn(*oracles.materialize(call_.args), **oracles.materialize(call_.kwargs))
-    return compute
-
-
 def _fails(ctx: Context, call_: Call, problem: str, source: str, oracle: Callable[..., Any],
            received: Any) -> CheckFailed:
     """A property's failure, with the hints of the known mistakes the received value matches."""
     expected = oracles.plain(oracle(*oracles.materialize(call_.args), **oracles.materialize(call_.kwargs)))
-    return CheckFailed(failure_message(ctx, call_, problem, source, hints_for(ctx, call_, expected, received, VALUES)))
+    return ctx.fail(call_, problem, source, expected, received, VALUES)
 
 
 def _pair_of_tensors(ctx: Context, call_: Call, received: Any,
@@ -102,8 +91,7 @@ def _pair_of_tensors(ctx: Context, call_: Call, received: Any,
         isinstance(r, TensorValue) and r.shape == e.shape for r, e in zip(received, expected))
     if not shaped:
         problem = compare_result(ctx, expected, received, VALUES) or "the result is not a pair (out, weights)"
-        hints = hints_for(ctx, call_, expected, received, VALUES)
-        raise CheckFailed(failure_message(ctx, call_, problem, "PyTorch (this task's oracle)", hints))
+        raise ctx.fail(call_, problem, "PyTorch (this task's oracle)", expected, received, VALUES)
     return received[0].array.astype(np.float64), received[1].array.astype(np.float64)
 
 
@@ -335,7 +323,7 @@ SCALED_DOT_PRODUCT_ATTENTION = Task(
         Worked([(call(*_HANDOUT_QKV, note="the handout's example"), _HANDOUT_PLAIN),
                 (call(*_HANDOUT_QKV, np.array([[False, True, True]]), note="the handout's example with key 1 masked"),
                  _HANDOUT_MASKED)]),
-        Matches(Torch("torch.nn.functional.scaled_dot_product_attention", _oracle(_attend)), attention_calls(),
+        Matches(Torch("torch.nn.functional.scaled_dot_product_attention", on_arguments(_attend)), attention_calls(),
                 variants=DEVICES_BOTH, tolerance=VALUES, max_examples=10),
         Gradients("autograd through torch.nn.functional.scaled_dot_product_attention", _attend, wrt=(0, 1, 2),
                   cases=attention_calls(), variants=DEVICES_BOTH, tolerance=GRADS, max_examples=6),
@@ -345,7 +333,7 @@ SCALED_DOT_PRODUCT_ATTENTION = Task(
         Property("a fully masked query row gives zero weights and a zero output",
                  lambda ctx, c: _fully_masked_rows_are_zero(ctx, c, 3, _attend, lambda _: np.zeros(1), "zero"),
                  cases=attention_calls(("fully masked",)), variants=CPU_BOTH, max_examples=6, gate=True),
-        Matches(Torch("torch.nn.functional.scaled_dot_product_attention", _oracle(_attend)), large_score_calls(),
+        Matches(Torch("torch.nn.functional.scaled_dot_product_attention", on_arguments(_attend)), large_score_calls(),
                 examples=LARGE_SCORES, variants=DEVICES_BOTH, tolerance=VALUES, max_examples=6,
                 name="finite and correct for scores up to ±1e4"),
     ],
@@ -395,8 +383,7 @@ def _causal_matches(ctx: Context, call_: Call) -> None:
     if problem:
         source = ("torch.ones(L, L, dtype=torch.bool).tril() (the mask of F.scaled_dot_product_attention's "
                   f"is_causal=True) on {ctx.variant.device}")
-        hints = hints_for(ctx, call_, expected, received, EXACT)
-        raise CheckFailed(failure_message(ctx, call_, problem, source, hints))
+        raise ctx.fail(call_, problem, source, expected, received, EXACT)
 
 
 def _uses_device(ctx: Context, call_: Call) -> None:
@@ -495,7 +482,7 @@ def _causal_does_not_look_ahead(ctx: Context, call_: Call) -> None:
 SELF_ATTENTION = Task(
     "self_attention", points=12, returns=("out", "weights"),
     checks=[
-        Matches(Torch("torch.nn.functional.scaled_dot_product_attention of the projections", _oracle(_self_attend)),
+        Matches(Torch("torch.nn.functional.scaled_dot_product_attention of the projections", on_arguments(_self_attend)),
                 self_attention_calls(), variants=DEVICES_BOTH, tolerance=VALUES, max_examples=10),
         Gradients("autograd through torch.nn.functional.scaled_dot_product_attention", _self_attend, wrt=(0, 1, 2, 3),
                   cases=self_attention_calls(), variants=DEVICES_BOTH, tolerance=GRADS, max_examples=6),
@@ -559,8 +546,7 @@ def _round_trip(ctx: Context, call_: Call) -> None:
     received = ctx.student(merged)
     problem = compare_result(ctx, x, received, EXACT)
     if problem:
-        raise CheckFailed(failure_message(ctx, merged, problem, "x itself (merge_heads undoes split_heads)",
-                                          hints_for(ctx, merged, x, received, EXACT)))
+        raise ctx.fail(merged, problem, "x itself (merge_heads undoes split_heads)", x, received, EXACT)
 
 
 SPLIT_HEADS = Task(
@@ -669,7 +655,7 @@ def _mha_fully_masked(ctx: Context, call_: Call) -> None:
 MULTI_HEAD_ATTENTION = Task(
     "multi_head_attention", points=28, returns=("out", "weights"),
     checks=[
-        Matches(Torch("torch.nn.MultiheadAttention(batch_first=True) with attn_mask=~mask", _oracle(_mha)), mha_calls(),
+        Matches(Torch("torch.nn.MultiheadAttention(batch_first=True) with attn_mask=~mask", on_arguments(_mha)), mha_calls(),
                 variants=DEVICES_BOTH, tolerance=VALUES, max_examples=10),
         Gradients("autograd through torch.nn.MultiheadAttention", _mha, wrt=tuple(range(7)), cases=mha_calls(),
                   variants=DEVICES_BOTH, tolerance=GRADS, max_examples=6),
@@ -720,7 +706,7 @@ def _pe(call_: Call, variant: Variant) -> Any:
 
 def _odd_d_model(ctx: Context, call_: Call) -> None:
     """An odd d_model has one more sine column than cosine columns."""
-    from grader.engine import StudentRaised
+    from grader.declare.context import StudentRaised
 
     try:
         received = ctx.student(call_)
@@ -731,9 +717,8 @@ def _odd_d_model(ctx: Context, call_: Call) -> None:
     expected = oracles.plain(_pe(call_, ctx.variant))
     problem = compare_result(ctx, expected, received, PE_TOLERANCE)
     if problem:
-        hints = hints_for(ctx, call_, expected, received, PE_TOLERANCE)
-        raise CheckFailed(failure_message(ctx, call_, problem + "\n  (an odd d_model: the last column is a sine)",
-                                          "the formula, in float64", hints))
+        raise ctx.fail(call_, problem + "\n  (an odd d_model: the last column is a sine)", "the formula, in float64",
+                       expected, received, PE_TOLERANCE)
 
 
 # A float32 table computed in float32 is off by about 1e-7 * position from the float64 formula.

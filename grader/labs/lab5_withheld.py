@@ -3,7 +3,7 @@
 Each of these computes attention, multi-head attention or the positional encoding from the same
 tensor operations a student uses, with one mistake in it; without the mistake it would be a
 working solution, so it cannot ship to students. In the release their hints are given on
-submission (``grader.spec.withheld``); lab 5's other mistakes run the oracles (built on PyTorch's
+submission (``grader.declare.spec.withheld``); lab 5's other mistakes run the oracles (built on PyTorch's
 own attention, which the students' code may not call) on changed inputs.
 """
 
@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from grader import oracles
+from grader.declare import oracles
 from grader.labs.lab5 import _attend, _blocks, _scaled
 
 

@@ -23,17 +23,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from hypothesis import strategies as st
 
-from grader import oracles
-from grader.checks import Matches, Property, Reference, Torch, Worked, compare_result, failure_message, hints_for
-from grader.compare import difference, kind_of
-from grader.engine import CheckFailed, Context
-from grader.spec import Aspect, Call, Lab, Mistake, Task, Tolerance, Variant, call
-from grader.strategies import arrays_with_zeros, float_arrays, shapes, sizes
-from grader.wire import RngSpec
+from grader.declare import oracles
+from grader.declare.checks import CPU_BOTH, DEVICES_BOTH, Matches, Property, Reference, Torch, Worked
+from grader.declare.compare import difference, kind_of
+from grader.declare.context import Context, compare_result
+from grader.declare.spec import Aspect, Call, Lab, Mistake, Task, Tolerance, Variant, call
+from grader.declare.strategies import arrays_with_zeros, float_arrays, shapes, sizes
+from grader.sandbox.wire import RngSpec
 
-DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64", "float32"))
-CPU_BOTH = (Variant("cpu", "float64"), Variant("cpu", "float32"))
-CPU_64 = (Variant("cpu", "float64"),)
 
 # Drop probabilities: never only 0.5, where keeping with probability p instead of 1 - p is invisible.
 P_DROP = (0.2, 0.1, 0.3, 0.7, 0.9)
@@ -105,13 +102,6 @@ def _t(array: Any, variant: Variant) -> Any:
     return oracles.tensor(np.asarray(array), variant.device, "float64")
 
 
-def _fail(ctx: Context, call_: Call, problem: str, source: str, expected: Any, received: Any,
-          tolerance: Any = None) -> None:
-    """Raise the failure with the hints of the known mistakes the received value matches."""
-    hints = hints_for(ctx, call_, expected, received, tolerance)
-    raise CheckFailed(failure_message(ctx, call_, problem, source, hints))
-
-
 # ----------------------------------------------------------------------------- statistics
 
 
@@ -174,7 +164,7 @@ def _student_training(ctx: Context, call_: Call, source: str) -> tuple[Any, np.n
     try:
         out, keep = _keep_mask(call_, received)
     except _Unusable as unusable:
-        raise CheckFailed(failure_message(ctx, call_, str(unusable), source)) from None
+        raise ctx.fail(call_, str(unusable), source) from None
     return received, out, keep
 
 
@@ -192,7 +182,7 @@ def _out_follows_mask(ctx: Context, call_: Call) -> None:
     expected = _from_mask(call_, keep)
     problem = compare_result(ctx, expected, received, None)
     if problem:
-        _fail(ctx, call_, problem, OUT_FROM_MASK, expected, received)
+        raise ctx.fail(call_, problem, OUT_FROM_MASK, expected, received)
 
 
 def _kept_fraction(ctx: Context, call_: Call) -> None:
@@ -205,7 +195,7 @@ def _kept_fraction(ctx: Context, call_: Call) -> None:
         problem = (f"kept {kept} of {n} units (a fraction of {kept / n:.4f}); with p = {p} each unit is kept with "
                    f"probability 1 - p = {1 - p:g}, so the kept count is Binomial({n}, {1 - p:g}) and lies in "
                    f"[{lo}, {hi}] (fraction [{lo / n:.4f}, {hi / n:.4f}]) with probability {1 - ALPHA:.9f}")
-        _fail(ctx, call_, problem, source, _from_mask(call_, keep), received)
+        raise ctx.fail(call_, problem, source, _from_mask(call_, keep), received)
 
 
 def _mean_preserved(ctx: Context, call_: Call) -> None:
@@ -220,7 +210,7 @@ def _mean_preserved(ctx: Context, call_: Call) -> None:
         problem = (f"the mean of out is {mean:.6g} for x = {c:g} everywhere; inverted dropout preserves the mean, "
                    f"E[out] = x: with the kept count K ~ Binomial({n}, {1 - p:g}) the mean is {c:g} * K / ({n} * "
                    f"{1 - p:g}), in [{bounds[0]:.6g}, {bounds[1]:.6g}] with probability {1 - ALPHA:.9f}")
-        _fail(ctx, call_, problem, source, _from_mask(call_, keep), received)
+        raise ctx.fail(call_, problem, source, _from_mask(call_, keep), received)
 
 
 def _identity_in_evaluation(ctx: Context, call_: Call) -> None:
@@ -228,7 +218,7 @@ def _identity_in_evaluation(ctx: Context, call_: Call) -> None:
     expected = (call_.args[0], None)
     problem = compare_result(ctx, expected, received, None)
     if problem:
-        _fail(ctx, call_, problem, "inverted dropout's evaluation mode: (x, None)", expected, received)
+        raise ctx.fail(call_, problem, "inverted dropout's evaluation mode: (x, None)", expected, received)
 
 
 def _mask_from_generator(ctx: Context, call_: Call) -> None:
@@ -237,16 +227,16 @@ def _mask_from_generator(ctx: Context, call_: Call) -> None:
     again = ctx.student(call_)
     problem = compare_result(ctx, first, again, Tolerance(0.0, 0.0))
     if problem:
-        _fail(ctx, call_, f"two calls with the same generator state gave different results: {problem}", source,
-              first, again, Tolerance(0.0, 0.0))
+        raise ctx.fail(call_, f"two calls with the same generator state gave different results: {problem}", source,
+                       first, again, Tolerance(0.0, 0.0))
     seed = call_.args[3].seed
     other = call_.with_args(call_.args[:3] + (RngSpec((seed + 1) % 2**32),))
     _, _, other_keep = _student_training(ctx, other, source)
     if np.array_equal(keep, other_keep):
-        raise CheckFailed(failure_message(
-            ctx, other, f"a different generator (seed {seed} and {(seed + 1) % 2**32}) gave the same mask of "
+        raise ctx.fail(
+            other, f"a different generator (seed {seed} and {(seed + 1) % 2**32}) gave the same mask of "
             f"{keep.size} units: the mask must be drawn from rng, the only source of randomness",
-            "two generators with different seeds"))
+            "two generators with different seeds")
 
 
 def _masks_differ(c: Call, e: Any, r: Any) -> bool:
@@ -559,8 +549,7 @@ def _dx_sums_to_zero(ctx: Context, call_: Call) -> None:
     dx = received[0] if isinstance(received, (tuple, list)) and len(received) == 3 else None
     x = call_.args[1]
     if type(dx) is not np.ndarray or dx.shape != x.shape or dx.dtype.kind != "f":
-        raise CheckFailed(failure_message(ctx, call_, f"dx should be a numpy.ndarray of shape {x.shape}, received "
-                                          f"{kind_of(dx)}", source))
+        raise ctx.fail(call_, f"dx should be a numpy.ndarray of shape {x.shape}, received {kind_of(dx)}", source)
     # The sum cancels terms as large as |gamma| / s * sum(|dout|): the rounding it may leave scales with them.
     a = _bind(call_.args, call_.kwargs, ("dout", "x", "gamma", "eps"), eps=1e-5)
     s = np.sqrt(x.astype(np.float64).var(0) + a["eps"])
@@ -573,7 +562,7 @@ def _dx_sums_to_zero(ctx: Context, call_: Call) -> None:
                    "feature by the same amount changes nothing after normalization, so dx has no component along "
                    "that shift")
         expected = _torch_batchnorm_grads(call_, ctx.variant)
-        _fail(ctx, call_, problem, source, expected, received)
+        raise ctx.fail(call_, problem, source, expected, received)
 
 
 SUM_RTOL = {"float64": 1e-9, "float32": 1e-4}

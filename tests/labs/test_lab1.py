@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from grader import labs
-from grader.checks import CentralDifferences
-from grader.engine import Budget, grade_lab
-from grader.results import GATE
+from grader.declare.checks import CentralDifferences
+from grader.run.engine import Budget, grade_lab
+from grader.run.results import GATE
 from tests.conftest import REPO, SEED, grade
 
 CENTRAL = "gradients match central differences"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from grader import labs
-from grader.engine import load_reference
+from grader.run.engine import load_reference
 from grader.labs import lab2
 from tests.conftest import REPO, grade
 

@@ -13,9 +13,11 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from grader import labs, oracles
-from grader.compare import difference
-from grader.engine import grade_lab, load_reference
+from grader import labs
+
+from grader.declare import oracles
+from grader.declare.compare import difference
+from grader.run.engine import grade_lab, load_reference
 from grader.labs import lab5
 from tests.conftest import REPO, SEED, budget, grade
 

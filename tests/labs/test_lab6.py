@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from grader import labs
-from grader.compare import difference
-from grader.engine import load_reference
+from grader.declare.compare import difference
+from grader.run.engine import load_reference
 from grader.labs import lab6
-from grader.spec import Call, Variant
+from grader.declare.spec import Call, Variant
 from tests.conftest import REPO, grade
 
 REFERENCE = load_reference(labs.load("lab6"), REPO / "solutions")

@@ -1,0 +1,1 @@
+"""How a lab is declared: tasks, checks, oracles, Hypothesis strategies, comparison, and the check API."""

@@ -1,0 +1,385 @@
+"""The kinds of check a task can declare.
+
+- ``Matches``: the result equals an oracle's (the reference solution, PyTorch,
+  a formula), within the tolerance of its dtype.
+- ``Worked``: the result equals a value written down in the handout.
+- ``Property``: a statement that holds for every correct answer.
+- ``Raises``: invalid input raises the exception the contract names (a gate).
+- ``Gradients`` (PyTorch labs): autograd through the student's function matches the oracle's.
+- ``CentralDifferences`` (NumPy labs): the gradients a student returns are the derivative of a
+  scalar function, along random directions that move every entry.
+- ``NoBannedCalls``: the code the task runs names nothing the lab bans, and none of the constructs
+  that reach around a ban (a gate the engine adds to every task of a lab that bans anything).
+
+A check is a value check (it earns the points of the aspects it judges) unless it is declared a
+gate (``gate=True``: something a trivial answer passes too, such as a device or a property that
+zeros satisfy; it earns nothing and costs points when it fails).
+
+Every failure message names the input, what was expected and received, where
+the expectation came from, and a hint when the output matches a known mistake.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+
+from grader.declare import oracles
+from grader.declare.compare import NEAR_MISS_FACTOR, difference, kind_of, lenient
+from grader.declare.context import Abort, CheckFailed, Context, StudentRaised, compare_result
+from grader.declare.spec import Call, Check, Tolerance, Variant
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
+
+# The named variant sets every lab draws from (devices absent on the machine are skipped).
+CPU = (Variant("cpu"),)
+CPU_64 = (Variant("cpu", "float64"),)
+CPU_BOTH = (Variant("cpu", "float64"), Variant("cpu", "float32"))
+DEVICES = tuple(Variant(d) for d in oracles.DEVICES)
+DEVICES_64 = tuple(Variant(d, "float64") for d in oracles.DEVICES)
+DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64", "float32"))
+
+
+# ----------------------------------------------------------------------------- oracles
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference solution of the same task (run in the grader's process)."""
+
+    function: str | None = None
+    label: str = "the reference solution"
+    needs_reference: bool = True
+
+    def __call__(self, ctx: Context, call: Call) -> Any:
+        return ctx.expected(call, self.function)
+
+
+@dataclass(frozen=True)
+class Torch:
+    """PyTorch on the check's device: ``compute(call, variant)`` returns the expected value."""
+
+    label: str
+    compute: Callable[[Call, Variant], Any]
+    needs_reference: bool = False
+
+    def __call__(self, ctx: Context, call: Call) -> Any:
+        return oracles.plain(self.compute(call, ctx.variant))
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A formula written out in the grader (for scalar facts such as sizes and counts)."""
+
+    label: str
+    compute: Callable[..., Any]
+    needs_reference: bool = False
+
+    def __call__(self, ctx: Context, call: Call) -> Any:
+        return self.compute(*oracles.materialize(call.args), **oracles.materialize(call.kwargs))
+
+
+Oracle = Reference | Torch | Formula
+
+
+def on_arguments(fn: Callable[..., Any]) -> Callable[[Call, Variant], Any]:
+    """A ``Torch`` oracle's compute from a plain function of the task's own arguments (as the worker
+    gives them to the student: tensors on the variant's device in a PyTorch lab)."""
+    def compute(call: Call, variant: Variant) -> Any:
+        return fn(*oracles.materialize(call.args), **oracles.materialize(call.kwargs))
+    return compute
+
+
+# ----------------------------------------------------------------------------- messages
+
+
+# ----------------------------------------------------------------------------- check kinds
+
+
+@dataclass(frozen=True)
+class Matches(Check):
+    """The student's result equals the oracle's on the examples and on generated inputs."""
+
+    oracle: Oracle
+    cases: "SearchStrategy[Call] | None" = None
+    examples: Sequence[Call] = ()
+    variants: Sequence[Variant] = CPU
+    tolerance: Tolerance | dict[str, Tolerance] | None = None
+    max_examples: int | None = None
+    name: str = ""
+    gate: bool = False
+    aspects: Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", f"matches {self.oracle.label}")
+
+    @property
+    def needs_reference(self) -> bool:  # type: ignore[override]
+        return self.oracle.needs_reference
+
+    def verify(self, ctx: Context, call: Call) -> None:
+        expected = self.oracle(ctx, call)
+        received = ctx.student(call)
+        problem = compare_result(ctx, expected, received, self.tolerance)
+        if problem:
+            source = self.oracle.label + (f" on {ctx.variant.label}" if isinstance(self.oracle, Torch) else "")
+            raise ctx.fail(call, problem, source, expected, received, self.tolerance)
+
+
+
+def parity(label: str, compute: Callable[[Call, Variant], Any], cases: "SearchStrategy[Call]",
+           examples: Sequence[Call] = (), torch_examples: int | None = 8, reference_examples: int | None = 6,
+           **options: Any) -> list[Check]:
+    """The usual pair: the result matches PyTorch on every device in float64 and float32, and the
+    reference solution in float64."""
+    return [Matches(Torch(label, compute), cases, examples=examples, variants=DEVICES_BOTH,
+                    max_examples=torch_examples, **options),
+            Matches(Reference(), cases, variants=CPU_64, max_examples=reference_examples, **options)]
+
+@dataclass(frozen=True)
+class Worked(Check):
+    """The handout's worked examples: fixed inputs with the values written in the handout."""
+
+    pairs: Sequence[tuple[Call, Any]]
+    name: str = "reproduces the handout's worked examples"
+    tolerance: Tolerance | dict[str, Tolerance] | None = None
+    variants: Sequence[Variant] = CPU
+    cases: None = None
+    max_examples: None = None
+
+    @property
+    def examples(self) -> Sequence[Call]:  # type: ignore[override]
+        return [Call(c.args, c.kwargs, c.note, e) for c, e in self.pairs]
+    gate: bool = False
+    aspects: Sequence[str] | None = None
+
+    def verify(self, ctx: Context, call: Call) -> None:
+        expected = call.expected
+        received = ctx.student(call)
+        problem = compare_result(ctx, expected, received, self.tolerance)
+        if problem:
+            raise ctx.fail(call, problem, "the handout's worked example", expected, received, self.tolerance)
+
+
+@dataclass(frozen=True)
+class Property(Check):
+    """A statement every correct answer satisfies; ``holds(ctx, call)`` raises ``CheckFailed`` if not."""
+
+    name: str
+    holds: Callable[[Context, Call], None]
+    cases: "SearchStrategy[Call] | None" = None
+    examples: Sequence[Call] = ()
+    variants: Sequence[Variant] = CPU
+    max_examples: int | None = None
+    gate: bool = False
+    aspects: Sequence[str] | None = None
+
+    def verify(self, ctx: Context, call: Call) -> None:
+        self.holds(ctx, call)
+
+
+@dataclass(frozen=True)
+class Raises(Check):
+    """Invalid input raises ``exception`` (by name) instead of returning something."""
+
+    exception: str
+    cases: "SearchStrategy[Call] | None" = None
+    examples: Sequence[Call] = ()
+    variants: Sequence[Variant] = CPU
+    max_examples: int | None = None
+    name: str = field(default="")
+    gate: bool = True
+    aspects: Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", f"raises {self.exception} for invalid arguments")
+
+    def verify(self, ctx: Context, call: Call) -> None:
+        try:
+            received = ctx.student(call)
+        except StudentRaised as raised:
+            if raised.failure.exception == self.exception:
+                return
+            raise CheckFailed(f"raised {raised.failure.exception} ({raised.failure.message}), expected {self.exception}\n"
+                              f"  input: {ctx.describe(call)}" + (f"\n  why invalid: {call.note}" if call.note else "")) from None
+        raise CheckFailed(f"returned {received!r} instead of raising {self.exception}\n"
+                          f"  input: {ctx.describe(call)}" + (f"\n  why invalid: {call.note}" if call.note else ""))
+
+
+def _flat_tensors(value: Any) -> list[Any]:
+    t = oracles.torch()
+    if isinstance(value, t.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [x for v in value for x in _flat_tensors(v)]
+    return []
+
+
+@dataclass(frozen=True)
+class Gradients(Check):
+    """Autograd through the student's function (run in the worker) gives the oracle's gradients.
+
+    ``forward`` is the oracle: PyTorch code computing the same output from the
+    same arguments. Both sides are differentiated with the same random upstream
+    gradients (seeded, so reruns agree) with respect to the arguments at ``wrt``.
+    """
+
+    label: str
+    forward: Callable[..., Any]
+    wrt: Sequence[int]
+    cases: "SearchStrategy[Call] | None" = None
+    examples: Sequence[Call] = ()
+    variants: Sequence[Variant] = CPU
+    tolerance: Tolerance | dict[str, Tolerance] | None = None
+    max_examples: int | None = None
+    name: str = ""
+    gate: bool = False
+    aspects: Sequence[str] | None = None
+    evidence: str = "gradients"
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", f"gradients match {self.label}")
+
+    def verify(self, ctx: Context, call: Call) -> None:
+        t = oracles.torch()
+        args = list(oracles.materialize(call.args))
+        for i in self.wrt:
+            args[i].requires_grad_(True)
+        outputs = _flat_tensors(self.forward(*args, **oracles.materialize(call.kwargs)))
+        generator = t.Generator().manual_seed(len(outputs))
+        seeds = [t.randn(o.shape, generator=generator, dtype=t.float64).to(o.device, o.dtype) for o in outputs]
+        # sum(output * seed) as one scalar: as the worker does, and without autograd's first-use import of sympy
+        loss = sum((o * s).sum() for o, s in zip(outputs, seeds))
+        found = t.autograd.grad(loss, [args[i] for i in self.wrt], allow_unused=True)
+        expected = [oracles.plain(g if g is not None else t.zeros_like(args[i])) for g, i in zip(found, self.wrt)]
+        _, grads = ctx.student(call, grad={"wrt": list(self.wrt), "seeds": [oracles.plain(s) for s in seeds]})
+        params = ctx.signature.params if ctx.signature else ()
+        names = [f"the gradient for {params[i] if i < len(params) else f'argument {i}'}" for i in self.wrt]
+        if isinstance(grads, str) or not isinstance(grads, list) or len(grads) != len(expected):
+            problem = f"could not differentiate the result: {grads}" if isinstance(grads, str) else \
+                "the result has no tensor that autograd can differentiate"
+            raise ctx.fail(call, problem, self.label)
+        for name, e, r in zip(names, expected, grads):
+            if r is None:
+                problem = (f"no gradient reached {name.removeprefix('the gradient for ')}: "
+                           "is the result detached (.detach(), .item(), NumPy) or that input unused?")
+                raise ctx.fail(call, problem, self.label)
+            mismatch = difference(e, r, self.tolerance, name)
+            if mismatch:
+                raise ctx.fail(call, mismatch, f"{self.label} on {ctx.variant.label}")
+
+
+@dataclass(frozen=True)
+class NoBannedCalls(Check):
+    """The code the task runs (its function, the module's helpers it uses, the module's top-level code)
+    names none of the lab's banned built-ins and none of the constructs that reach around a ban
+    (``grader.declare.source``: torch._C, torch._VF, torch.ops, ctypes, importlib, eval, open, a getattr of a
+    computed name, ...). The worker's tripwires catch at run time what reading cannot. A gate that
+    voids the task when it fails: the other checks are not run."""
+
+    banned: Sequence[str]
+    name: str = "uses no banned built-in or construct"
+    cases: None = None
+    examples: Sequence[Call] = (Call(()),)
+    variants: Sequence[Variant] = CPU
+    max_examples: None = None
+    gate: bool = True
+    aspects: Sequence[str] | None = None
+
+    def verify(self, ctx: Context, call: Call) -> None:
+        from grader.declare.source import findings
+
+        path = ctx.sandbox.lab_dir / f"{ctx.lab.module}.py"
+        found = findings(path, ctx.task.function, self.banned)
+        if found:
+            listed = "; ".join(f"{f.what} (line {f.line})" for f in found[:4]) + (" ..." if len(found) > 4 else "")
+            advice = ("build it from tensor operations instead" if all(f.banned_name for f in found) else
+                      "honest solutions never need these: write the computation itself")
+            # fatal: values computed by a banned route prove nothing, so the task's other checks do not run
+            raise Abort("failed", f"{ctx.task.function} uses {listed}, banned in this lab: {advice}")
+
+
+@dataclass(frozen=True)
+class CentralDifferences(Check):
+    """The gradients a NumPy function returns are the derivative of a scalar function.
+
+    ``point(call)`` gives the variables (float64 arrays, by name) at which to differentiate,
+    ``scalar(call, values)`` computes the function in the grader from values of those variables,
+    and ``claimed(call, result)`` picks the student's gradient of each variable out of the result.
+    For every variable, along ``directions`` random directions v that move every entry at once
+    (standard normal, so no entry is left out, unlike a check of one sampled index), the slope
+    (f(p + h v) - f(p - h v)) / 2h must equal sum(gradient * v).
+    """
+
+    label: str  # the scalar function as a student would write it, e.g. "sum(dout * (x @ W + b))"
+    point: Callable[[Call], dict[str, np.ndarray]]
+    scalar: Callable[[Call, dict[str, np.ndarray]], float]
+    claimed: Callable[[Call, Any], dict[str, Any]]
+    cases: "SearchStrategy[Call] | None" = None
+    examples: Sequence[Call] = ()
+    variants: Sequence[Variant] = (Variant("cpu", "float64"),)
+    directions: int = 2
+    step: float = 1e-5  # h, relative to the largest entry of the variable (at least 1)
+    rtol: float = 1e-5  # of |slope| + sum(|gradient * v|)
+    atol: float = 1e-7
+    max_examples: int | None = None
+    name: str = ""
+    gate: bool = False
+    aspects: Sequence[str] | None = None  # aligned with point's variables: each judges its own
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", f"gradients match central differences of {self.label}")
+
+    def verify(self, ctx: Context, call: Call) -> None:
+        received = ctx.student(call)
+        source = f"central differences of {self.label} (float64)"
+        point = {k: np.asarray(v, dtype=np.float64) for k, v in self.point(call).items()}
+        try:
+            grads = self.claimed(call, received)
+        except (TypeError, KeyError, IndexError, ValueError, AttributeError):
+            raise ctx.fail(call, f"could not find the gradients in the result: received {kind_of(received)}",
+                           source) from None
+        focus = self._focused(ctx, len(point))
+        for index, (name, p) in enumerate(point.items()):
+            if focus is not None and index != focus:
+                continue
+            g = grads.get(name)
+            if type(g) is not np.ndarray or g.shape != p.shape or g.dtype.kind not in "fiu":
+                problem = f"the gradient for {name} should be an array of shape {p.shape}, received {kind_of(g)}"
+                raise ctx.fail(call, problem, source)
+            g = g.astype(np.float64)
+            if not np.isfinite(g).all():
+                raise ctx.fail(call, f"the gradient for {name} has NaN or infinite entries", source)
+            rng = np.random.default_rng([zlib.crc32(p.tobytes()), index])
+            h = self.step * max(1.0, float(np.abs(p).max(initial=0.0)))
+            for _ in range(self.directions):
+                v = rng.standard_normal(p.shape)
+                plus = float(self.scalar(call, {**point, name: p + h * v}))
+                minus = float(self.scalar(call, {**point, name: p - h * v}))
+                slope = (plus - minus) / (2 * h)
+                claim = float(np.sum(g * v))
+                roundoff = 64 * np.finfo(np.float64).eps * (abs(plus) + abs(minus)) / h
+                widen = NEAR_MISS_FACTOR if lenient() else 1.0
+                allowed = widen * (self.atol + self.rtol * (abs(slope) + float(np.sum(np.abs(g * v))))) + roundoff
+                if not abs(slope - claim) <= allowed:
+                    problem = (f"the gradient for {name} disagrees with the slope of {self.label}: along a random "
+                               f"direction v that moves all {p.size} entries of {name}, "
+                               f"(f({name} + h v) - f({name} - h v)) / 2h = {slope:.6g} (h = {h:.0e}), "
+                               f"but sum(gradient * v) = {claim:.6g}")
+                    raise ctx.fail(call, problem, source)
+
+    def _focused(self, ctx: Context, variables: int) -> int | None:
+        """The index of the one variable to check while the engine judges the aspect in ``ctx.focus``
+        (the variables line up with ``aspects``), or None to check them all."""
+        if ctx.focus is None or self.aspects is None or len(self.aspects) != variables:
+            return None
+        ctx.focus_used = True
+        return list(self.aspects).index(ctx.focus.name) if ctx.focus.name in self.aspects else -1

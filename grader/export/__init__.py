@@ -1,0 +1,1 @@
+"""What is made from the declarations: stubs, the student release, notebooks, nbgrader, Gradescope, batches, plots."""

@@ -1,0 +1,70 @@
+"""Student stubs, derived from the reference solution.
+
+A stub is the solution module with every public function's body replaced by
+``raise NotImplementedError`` (signature, type hints and docstring kept) and
+every private helper removed. Module docstring, imports and constants stay, so
+a stub reads like the chapter it came from, minus the answers.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from grader.declare.spec import Lab
+
+
+def stub_source(solution: str, lab: Lab) -> str:
+    """The stub module for a lab, from the source of its reference module."""
+    tree = ast.parse(solution)
+    lines = solution.splitlines(keepends=True)
+    edits: list[tuple[int, int, list[str]]] = []  # (first line, last line) 0-based inclusive -> replacement
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        first = min([d.lineno for d in node.decorator_list] + [node.lineno]) - 1
+        first = _leading_comments(lines, first)
+        last = node.end_lineno - 1  # type: ignore[operator]
+        if node.name.startswith("_"):
+            edits.append((first, last, []))
+            continue
+        body = node.body
+        doc_end = body[0].end_lineno if ast.get_docstring(node) is not None else body[0].lineno - 1
+        indent = " " * (body[0].col_offset)
+        kept = lines[first:doc_end]  # type: ignore[misc]
+        kept.append(f'{indent}raise NotImplementedError("Task {lab.name}.{node.name}: not implemented yet")\n')
+        edits.append((first, last, kept))
+    for first, last, replacement in reversed(edits):
+        lines[first:last + 1] = replacement
+    text = _EMPTY_SECTION.sub("\n", "".join(lines) + "\n")
+    while "\n\n\n\n" in text:
+        text = text.replace("\n\n\n\n", "\n\n\n")
+    return text.rstrip() + "\n"
+
+
+# A banner comment (# ---- / # Title / # ----) with no code under it before the next banner or the end.
+_EMPTY_SECTION = re.compile(r"\n# -{10,}\n# [^\n]*\n# -{10,}\n\s*(?=\n# -{10,}\n|\Z)")
+
+
+def _leading_comments(lines: list[str], first: int) -> int:
+    """Include the comment lines directly above a function (they belong to it)."""
+    while first > 0 and lines[first - 1].lstrip().startswith("#") and not lines[first - 1].lstrip().startswith("# --"):
+        first -= 1
+    return first
+
+
+def stub_path(root: Path, lab: Lab) -> Path:
+    return root / "assignments" / lab.name / f"{lab.module}.py"
+
+
+def solution_path(root: Path, lab: Lab) -> Path:
+    return root / "solutions" / lab.name / f"{lab.module}.py"
+
+
+def write_stub(root: Path, lab: Lab) -> Path:
+    """Regenerate ``assignments/LAB/MODULE.py`` from ``solutions/``."""
+    target = stub_path(root, lab)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(stub_source(solution_path(root, lab).read_text(encoding="utf-8"), lab), encoding="utf-8")
+    return target

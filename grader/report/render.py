@@ -1,0 +1,104 @@
+"""Reports of a graded lab: a colored terminal table with failures expanded, or JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import IO, Sequence
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from grader.run.results import LabResult, TaskResult
+
+STYLE = {"passed": "green", "failed": "red", "error": "red", "timeout": "magenta",
+         "not_implemented": "yellow", "skipped": "dim"}
+
+
+def to_json(result: LabResult) -> str:
+    return json.dumps(result.to_json(), indent=2)
+
+
+def print_text(result: LabResult, title: str, stream: IO[str] | None = None, color: bool | None = None,
+               reproduce: str = "") -> None:
+    console = Console(file=stream, no_color=color is False, force_terminal=color, highlight=False, soft_wrap=True)
+    table = Table(title=f"{result.lab}: {title}", title_justify="left", show_lines=False)
+    table.add_column("task")
+    table.add_column("status")
+    table.add_column("points", justify="right")
+    table.add_column("checks", justify="right")
+    for task in result.tasks:
+        ran = [c for c in task.checks if c.status != "skipped"]
+        passed = sum(c.status == "passed" for c in ran)
+        points = f"{_num(task.score)}/{_num(task.max_score)}" + (f" (+{_num(task.pending)} pending)" if task.pending else "")
+        table.add_row(task.name, Text(task.status, style=STYLE.get(task.status, "")), points,
+                      f"{passed}/{len(ran)}" if task.checks else "-")
+    console.print(table)
+    for task in result.tasks:
+        if task.status in ("passed", "skipped", "not_implemented"):
+            continue
+        console.print(Text(f"\n{task.name}", style="bold") + Text(f"  {task.status}", style=STYLE.get(task.status, "")))
+        for style, line in failure_lines(task):
+            console.print(Text(line, style=style))
+    skipped = sorted({c.name for t in result.tasks for c in t.checks if c.status == "skipped" and not c.pending})
+    if skipped:
+        console.print(Text(f"\n{len(skipped)} checks skipped here (they cost no points): ", style="dim")
+                      + Text("; ".join(skipped[:6]) + (" ..." if len(skipped) > 6 else ""), style="dim"))
+    pending = [c for t in result.tasks for c in t.checks if c.pending]
+    if pending:
+        console.print(Text(f"\n{len(pending)} checks need the reference solutions and are graded on submission: "
+                           f"pending, up to {_num(result.pending)} points", style="dim"))
+    missing = [t.name for t in result.tasks if t.status == "not_implemented"]
+    if missing:
+        console.print(Text(f"\nnot implemented yet: {', '.join(missing)}", style="yellow"))
+    console.print(Text(f"\nscore: {score_line(result)}", style="bold") + Text("   " + seed_line(result, reproduce)))
+    if result.flags:
+        console.print(Text("\nflagged for the instructor: " + "; ".join(result.flags), style="yellow"))
+    if result.isolation or result.status == "graded":
+        console.print(Text(isolation_line(result.isolation), style="dim"))
+
+
+def seed_line(result: LabResult, reproduce: str = "") -> str:
+    """Where the inputs came from: the seed (and the command that reproduces the run), or, for an official
+    run, only its replay token (the seed stays the instructor's)."""
+    if result.token:
+        return f"official run, replay token {result.token}"
+    return f"seed {result.seed}" + (f" (reproduce: {reproduce})" if reproduce else "")
+
+
+def score_line(result: LabResult) -> str:
+    """The score as a person reads it: "88.75/100", or, with checks graded on submission pending,
+    "88.75/100 here, up to 1.25 more from checks graded on submission"."""
+    line = f"{_num(result.score)}/{_num(result.max_score)}"
+    if result.pending:
+        line += f" here, up to {_num(result.pending)} more from checks graded on submission"
+    return line
+
+
+def isolation_line(layers: Sequence[str]) -> str:
+    """One line saying which walls the student's code ran behind, and what is missing here."""
+    line = "sandbox: " + (", ".join(layers) if layers else "a separate process only")
+    if not any(layer.startswith("landlock") for layer in layers):
+        line += " (no Landlock on this machine: the code could read any file this user can)"
+    return line
+
+
+def failure_lines(task: TaskResult) -> list[tuple[str, str]]:
+    """What went wrong in a task, as (style, line) pairs: each failed check's name (styled),
+    the first failure's message in full and the others' first lines (usually the same story)."""
+    if not task.checks:
+        return [("", "    " + line) for line in task.message.splitlines()]
+    lines: list[tuple[str, str]] = []
+    shown = 0
+    for check in task.checks:
+        if check.status in ("passed", "skipped") or check.message.startswith("not run:"):
+            continue
+        lines.append((STYLE.get(check.status, ""), "  ✗ " + check.name + (" (a gate)" if check.gate else "")))
+        message = check.message.splitlines()
+        lines += [("", "    " + line) for line in (message if shown == 0 else message[:1])]
+        shown += 1
+    return lines
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"

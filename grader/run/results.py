@@ -1,0 +1,194 @@
+"""What grading produces: check, task and lab results, their scores and their JSON form (GRADER.md).
+
+The points policy (docs/ENGINE.md, "Points policy"):
+
+- A task's points are shared among its aspects (``grader.declare.spec.Aspect``: ``dx``, ``dW``, ``db``; the
+  values and the gradients), and an aspect's share is earned by the value checks that judge it, in
+  proportion to the ones that pass. A check judges each aspect apart: a wrong ``db`` leaves ``dx``
+  and ``dW`` their share.
+- A near miss (right values in another dtype, or values within 100 times the tolerance) earns a
+  check ``NEAR_MISS`` of its credit for that aspect, instead of nothing.
+- Gates (shapes, devices, raising on invalid input, arguments left unchanged, no banned call) earn
+  nothing: each one that fails multiplies the task's score by ``GATE``.
+- A check skipped for want of a device costs nothing (its aspect's share goes to the checks that
+  ran); a check pending for want of the reference solutions keeps its weight: locally it earns
+  nothing yet, and the report says how many points it may still bring ("pending").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping, Sequence
+
+STATUSES = ("passed", "failed", "error", "timeout", "not_implemented", "skipped")
+# When a task has several kinds of trouble, its status is the first of these that occurs.
+_PRECEDENCE = ("not_implemented", "timeout", "error", "failed")
+# A verdict on one aspect: how much of the check's weight it earns.
+VERDICTS = ("passed", "near miss", "failed", "pending", "skipped")
+NEAR_MISS = 0.75  # the credit of a near miss
+GATE = 0.75  # each failed gate multiplies the task's score by this
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: str
+    message: str
+    fatal: bool = False  # the task's remaining checks are not run after this one
+    gate: bool = False  # earns nothing; costs points when it fails
+    verdicts: Mapping[str, str] = field(default_factory=dict)  # aspect -> one of VERDICTS (value checks)
+    pending: bool = False  # skipped here: it needs what only the graded run has (the reference solutions)
+    points: float = 0.0  # what it earned (set by TaskResult.score_checks)
+    pending_points: float = 0.0  # what it may still earn where it can run
+
+    @property
+    def ran(self) -> bool:
+        return self.status != "skipped"
+
+    @property
+    def failed_gate(self) -> bool:
+        """A gate that ran and did not pass (a gate left unrun after a fatal failure is not counted)."""
+        return self.gate and self.status not in ("passed", "skipped") and not self.message.startswith("not run:")
+
+    def to_json(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"name": self.name, "status": self.status, "message": self.message}
+        if self.gate:
+            found["gate"] = True
+        else:
+            found["points"] = _number(round(self.points, 2))
+        if len(self.verdicts) > 1:
+            found["aspects"] = dict(self.verdicts)
+        if self.pending:
+            found["pending"] = _number(round(self.pending_points, 2))
+        return found
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "CheckResult":
+        return cls(str(data["name"]), str(data["status"]), str(data["message"]), gate=bool(data.get("gate", False)),
+                   verdicts=dict(data.get("aspects", {})), pending="pending" in data,
+                   points=float(data.get("points", 0.0)), pending_points=float(data.get("pending", 0.0)))
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    name: str
+    status: str
+    score: float
+    max_score: float
+    message: str
+    checks: Sequence[CheckResult] = field(default_factory=tuple)
+    pending: float = 0.0  # points that checks graded on submission may still add
+    flags: Sequence[str] = ()  # constructs in the code that an instructor should look at
+
+    @classmethod
+    def score_checks(cls, name: str, points: float, checks: Sequence[CheckResult],
+                     shares: Mapping[str, float] | None = None, flags: Sequence[str] = ()) -> "TaskResult":
+        """Score a task's checks by the points policy (module docstring). ``shares``: the task's aspects
+        and their shares of the points (default: the aspects the checks judged, equally)."""
+        if shares is None:
+            names = list(dict.fromkeys(a for c in checks for a in c.verdicts))
+            shares = {a: 1 / len(names) for a in names}
+        if not [c for c in checks if c.ran] and not any(c.pending for c in checks):
+            return cls(name, "skipped", 0.0, points, "every check was skipped here", tuple(checks), flags=tuple(flags))
+        earned, possible, weights = _value_fractions(checks, shares)
+        factor = GATE ** sum(c.failed_gate for c in checks)
+        scored = tuple(replace(c, points=points * factor * weights.get(i, (0.0, 0.0))[0],
+                               pending_points=points * factor * weights.get(i, (0.0, 0.0))[1])
+                       for i, c in enumerate(checks))
+        pending = round(points * factor * (possible - earned), 2)
+        trouble = [c for c in checks if c.ran and c.status != "passed"]
+        if not trouble and not factor < 1:
+            score = float(points) if not pending and earned == 1 else round(points * earned, 2)
+            return cls(name, "passed", score, points, "", scored, pending, tuple(flags))
+        status = next(s for s in _PRECEDENCE if any(c.status == s for c in trouble))
+        first = trouble[0]
+        return cls(name, status, round(points * factor * earned, 2), points, f"{first.name}: {first.message}", scored,
+                   pending, tuple(flags))
+
+    @classmethod
+    def unrun(cls, name: str, points: float, status: str, message: str) -> "TaskResult":
+        return cls(name, status, 0.0, points, message, ())
+
+    def to_json(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"name": self.name, "status": self.status, "score": self.score,
+                                 "max_score": self.max_score, "message": self.message,
+                                 "checks": [c.to_json() for c in self.checks], "pending": _number(self.pending)}
+        if self.flags:
+            found["flags"] = list(self.flags)
+        return found
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "TaskResult":
+        checks = tuple(CheckResult.from_json(c) for c in data["checks"])
+        return cls(data["name"], data["status"], float(data["score"]), float(data["max_score"]), data["message"], checks,
+                   float(data.get("pending", 0.0)), tuple(str(f) for f in data.get("flags", [])))
+
+
+def _value_fractions(checks: Sequence[CheckResult], shares: Mapping[str, float]
+                     ) -> tuple[float, float, dict[int, tuple[float, float]]]:
+    """The fraction of the task's value earned here, the fraction it would be with every pending check
+    passing, and each check's (earned, pending) fraction. An aspect that no check judged here (every
+    one skipped for want of a device) gives its share to the others."""
+    counted = {a: [i for i, c in enumerate(checks) if c.verdicts.get(a, "skipped") != "skipped"] for a in shares}
+    present = {a: s for a, s in shares.items() if counted[a]}
+    total = sum(present.values())
+    weights: dict[int, tuple[float, float]] = {}
+    if not present:  # every value check skipped here for want of a device (none at all: nothing to earn)
+        everything = 1.0 if any(c.verdicts for c in checks) else 0.0
+        return everything, everything, weights
+    earned = possible = 0.0
+    for aspect, share in present.items():
+        each = share / total / len(counted[aspect])
+        for i in counted[aspect]:
+            verdict = checks[i].verdicts[aspect]
+            credit = {"passed": 1.0, "near miss": NEAR_MISS}.get(verdict, 0.0)
+            maybe = 1.0 if verdict == "pending" else 0.0
+            earned += each * credit
+            possible += each * (credit + maybe)
+            got, pending = weights.get(i, (0.0, 0.0))
+            weights[i] = (got + each * credit, pending + each * maybe)
+    return earned, possible, weights
+
+
+@dataclass(frozen=True)
+class LabResult:
+    lab: str
+    submission: str
+    seed: int
+    tasks: Sequence[TaskResult]
+    status: str = "graded"  # or why the submission could not be graded: missing_module, bad_file, import_error
+    isolation: Sequence[str] = ()  # the walls the student's code ran behind ("landlock-v7", "seccomp", ...)
+    token: str | None = None  # an official run's replay token (grader.seeds): students see it, not the seed
+
+    @property
+    def score(self) -> float:
+        return round(sum(t.score for t in self.tasks), 2)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(t.max_score for t in self.tasks), 2)
+
+    @property
+    def pending(self) -> float:
+        """Points that checks graded on submission may still add to ``score``."""
+        return round(sum(t.pending for t in self.tasks), 2)
+
+    @property
+    def flags(self) -> list[str]:
+        """Every construct of the submission an instructor should look at (banned or reaching around a ban),
+        as "lab4/recurrent.py:12 getattr with a computed name", once each."""
+        return list(dict.fromkeys(f for t in self.tasks for f in t.flags))
+
+    @property
+    def passed(self) -> bool:
+        return all(t.status in ("passed", "skipped") for t in self.tasks)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"lab": self.lab, "submission": self.submission, "score": _number(self.score),
+                "max_score": _number(self.max_score), "pending": _number(self.pending), "seed": self.seed,
+                "status": self.status, "flags": self.flags, "isolation": list(self.isolation),
+                **({"token": self.token} if self.token else {}), "tasks": [t.to_json() for t in self.tasks]}
+
+
+def _number(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else x

@@ -1,0 +1,139 @@
+"""The zygote: a clean interpreter with NumPy (and PyTorch) imported, that forks workers.
+
+Started by ``grader.sandbox.host.ZygoteLauncher`` as ``python -I zygote.py KIND FD``;
+the grader never imports it. It loads ``worker.py`` by path, then serves two
+requests over its Unix socket:
+
+- ``{"launch": config, "cwd": path[, "uid": uid, "gid": gid]}`` with the worker's two
+  pipe ends attached (SCM_RIGHTS): fork, and in the child start a new session, enter
+  ``cwd``, become that unprivileged user (no supplementary groups) if one is given, and
+  become a worker (``worker.serve``, which puts up its walls before anything else);
+  answer ``{"pid": pid}``.
+- ``{"status": pid}``: wait for that worker to end; answer ``{"code": status}``
+  (negative for a signal, as ``subprocess`` reports it).
+- ``{"kill": pid}``: kill that worker and its process group, then wait for it as above.
+  Only a pid this zygote forked and has not reaped yet is ever signalled (so the pid
+  cannot have been reused by another process).
+
+After each ``status`` and ``kill`` it ends every other child it has: as a subreaper it
+adopts whatever a worker started that outlived its parent. It is not dumpable, so a
+worker running as the same user can neither attach to it nor read its memory.
+
+Nothing of the grader's memory is here: the zygote is a fresh interpreter, so a
+forked worker holds NumPy, PyTorch and the worker code, and nothing else.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import sys
+
+KIND, CONTROL_FD = sys.argv[1], int(sys.argv[2])
+
+import numpy  # noqa: E402,F401  (imported once here, inherited by every worker)
+
+if KIND == "torch":
+    import torch  # noqa: F401
+
+_spec = importlib.util.spec_from_file_location("_dlkit_worker", os.path.join(os.path.dirname(__file__), "worker.py"))
+assert _spec is not None and _spec.loader is not None
+worker = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = worker
+_spec.loader.exec_module(worker)
+if KIND == "torch":
+    worker.warm_meta()  # what PyTorch loads on first use of the meta device, once for every worker
+
+
+worker.confine.set_dumpable(False)
+worker.confine.set_subreaper()
+WORKERS: set[int] = set()  # forked and not yet reaped
+
+
+def _status(pid: int) -> int | None:
+    if pid not in WORKERS:
+        return None
+    WORKERS.discard(pid)
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return None
+    finally:
+        _end_strays()
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def _kill(pid: int) -> int | None:
+    if pid in WORKERS:
+        for send in (os.killpg, os.kill):
+            try:
+                send(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    return _status(pid)
+
+
+def _end_strays() -> None:
+    """Kill and reap every child that is not a live worker (orphans adopted from workers' descendants)."""
+    for _ in range(64):
+        try:
+            with open(f"/proc/self/task/{os.getpid()}/children") as f:
+                strays = [int(p) for p in f.read().split() if int(p) not in WORKERS]
+        except OSError:
+            return
+        if not strays:
+            return
+        for pid in strays:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in strays:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+
+def _become(uid: int, gid: int) -> None:
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+
+
+def main() -> None:
+    control = socket.socket(fileno=CONTROL_FD)
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(control, 1 << 20, 2)
+        except OSError:
+            return
+        if not data:
+            return
+        request = json.loads(data)
+        if "status" in request or "kill" in request:
+            code = _status(int(request["status"])) if "status" in request else _kill(int(request["kill"]))
+            control.sendall(json.dumps({"code": code}).encode())
+            continue
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            try:
+                os.setsid()
+                os.chdir(request["cwd"])
+                if "uid" in request:
+                    _become(int(request["uid"]), int(request["gid"]))
+                worker.serve(request["launch"], fds[0], fds[1])
+            finally:
+                os._exit(0)
+        WORKERS.add(pid)
+        for fd in fds:
+            os.close(fd)
+        control.sendall(json.dumps({"pid": pid}).encode())
+
+
+if __name__ == "__main__":
+    main()
