@@ -107,14 +107,11 @@ def test_a_lookup_table_recorded_in_one_official_run_scores_nothing_in_another(t
     public = {t.name: t for t in grade(LAB, cheat, tasks=(TASK,), seed=recorded.seed).tasks}[TASK]
     assert public.score == public.max_score
     # ...but an official run draws from the table's own submission: another identity, other files, another seed.
-    # Every check whose inputs come from the seed fails; what remains is the handout's worked examples,
-    # which are public by design (a student who copies them from the handout gets the same).
+    # Every check whose inputs come from the seed fails, and the handout's worked examples (fixed, public:
+    # the table answers them too) earn nothing alone.
     theirs = seeds.official(SECRET, LAB, "mallory", read_lab(cheat, LAB, "conv").digest())
     official = {t.name: t for t in grade(LAB, cheat, tasks=(TASK,), seed=theirs.seed).tasks}[TASK]
-    drawn = [c for c in official.checks if c.name not in ("reproduces the handout's worked examples",
-                                                           "uses no banned built-in or construct")]
-    assert drawn and all(c.status == "failed" for c in drawn), [(c.name, c.status) for c in drawn]
-    assert official.score <= 0.4 * official.max_score
+    assert official.score == 0, [(c.name, c.status, c.points) for c in official.checks]
 
 
 def test_grade_with_a_secret_records_seeds_and_tokens_and_check_replays_a_token(tmp_path):

@@ -117,14 +117,19 @@ def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget, shrink: bo
 
 
 
+def fixed_inputs(check: Check) -> bool:
+    """Whether a value check runs on fixed inputs only (the handout's worked examples), none drawn."""
+    return not check.gate and check.cases is None and bool(check.examples)
+
+
 def run_check(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckResult:
     """One check in one variant: explicit examples first, then generated cases. A value check that fails
     is run again, without shrinking, on the same inputs, to judge each aspect it covers on its own
     (``dx`` right, ``db`` wrong) and to tell a near miss (right values in another dtype, or within 100
     times the tolerance) from a wrong answer."""
-    result = _attempt(check, ctx, seed, budget)
+    result = replace(_attempt(check, ctx, seed, budget), fixed=fixed_inputs(check))
     if check.gate:
-        return replace(result, gate=True)
+        return replace(result, gate=True, fixed=False)
     judged = ctx.task.judged(check)
     if result.status == "passed":
         verdicts = {a: "passed" for a in judged}
@@ -262,11 +267,13 @@ def grade_task(task: Task, lab: Lab, sandbox: Sandbox, reference: ModuleType | N
             label = _label(check, variant)
             if fatal is not None and not oracles.available(variant.device):  # skipped here whatever the code does
                 results.append(CheckResult(label, "skipped", f"no {variant.device} device on this machine",
-                                           gate=check.gate, verdicts={a: "skipped" for a in judged}))
+                                           gate=check.gate, verdicts={a: "skipped" for a in judged},
+                                           fixed=fixed_inputs(check)))
                 continue
             if fatal is not None:
                 results.append(CheckResult(label, fatal.status, "not run: " + fatal.message.split("\n")[0],
-                                           gate=check.gate, verdicts={a: "failed" for a in judged}))
+                                           gate=check.gate, verdicts={a: "failed" for a in judged},
+                                           fixed=fixed_inputs(check)))
                 continue
             ctx = Context(lab, task, variant, sandbox, reference, signature, observed=observed)
             result = run_check(check, ctx, check_seed(seed, lab.name, task.name, check.name, variant.label), budget)

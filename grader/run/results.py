@@ -40,6 +40,9 @@ class CheckResult:
     pending: bool = False  # skipped here: it needs what only the graded run has (the reference solutions)
     points: float = 0.0  # what it earned (set by TaskResult.score_checks)
     pending_points: float = 0.0  # what it may still earn where it can run
+    # Its inputs are fixed and public (the handout's worked examples): a table of their answers passes it,
+    # so it earns only alongside the checks whose inputs are drawn from the seed (see _value_fractions).
+    fixed: bool = False
 
     @property
     def ran(self) -> bool:
@@ -60,13 +63,16 @@ class CheckResult:
             found["aspects"] = dict(self.verdicts)
         if self.pending:
             found["pending"] = _number(round(self.pending_points, 2))
+        if self.fixed:
+            found["fixed"] = True
         return found
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "CheckResult":
         return cls(str(data["name"]), str(data["status"]), str(data["message"]), gate=bool(data.get("gate", False)),
                    verdicts=dict(data.get("aspects", {})), pending="pending" in data,
-                   points=float(data.get("points", 0.0)), pending_points=float(data.get("pending", 0.0)))
+                   points=float(data.get("points", 0.0)), pending_points=float(data.get("pending", 0.0)),
+                   fixed=bool(data.get("fixed", False)))
 
 
 @dataclass(frozen=True)
@@ -128,7 +134,9 @@ def _value_fractions(checks: Sequence[CheckResult], shares: Mapping[str, float]
                      ) -> tuple[float, float, dict[int, tuple[float, float]]]:
     """The fraction of the task's value earned here, the fraction it would be with every pending check
     passing, and each check's (earned, pending) fraction. An aspect that no check judged here (every
-    one skipped for want of a device) gives its share to the others."""
+    one skipped for want of a device) gives its share to the others. Fixed, public inputs (the handout's
+    worked examples) earn nothing in an aspect where every check on drawn inputs failed: a table of the
+    handout's answers is not the computation."""
     counted = {a: [i for i, c in enumerate(checks) if c.verdicts.get(a, "skipped") != "skipped"] for a in shares}
     present = {a: s for a, s in shares.items() if counted[a]}
     total = sum(present.values())
@@ -139,9 +147,13 @@ def _value_fractions(checks: Sequence[CheckResult], shares: Mapping[str, float]
     earned = possible = 0.0
     for aspect, share in present.items():
         each = share / total / len(counted[aspect])
+        drawn = [checks[i].verdicts[aspect] for i in counted[aspect] if not checks[i].fixed]
+        table_only = bool(drawn) and all(verdict == "failed" for verdict in drawn)
         for i in counted[aspect]:
             verdict = checks[i].verdicts[aspect]
             credit = {"passed": 1.0, "near miss": NEAR_MISS}.get(verdict, 0.0)
+            if table_only and checks[i].fixed:
+                credit = 0.0
             maybe = 1.0 if verdict == "pending" else 0.0
             earned += each * credit
             possible += each * (credit + maybe)
