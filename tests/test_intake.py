@@ -10,6 +10,7 @@ import pytest
 from grader import labs
 from grader.sandbox.intake import BadSubmission, discover
 from grader.export.nbgrader import source_notebook
+from grader.export.notebook import notebook_module
 from tests.conftest import REPO
 
 LAB = labs.load("lab1")
@@ -49,7 +50,7 @@ def test_a_renamed_copy_that_is_a_link_is_refused(tmp_path):
 def test_a_notebook_upload_is_graded_as_its_code_cells(tmp_path):
     notebook = source_notebook(LAB, (REPO / "solutions" / "lab1" / MODULE).read_text(), "", seed=0)
     (tmp_path / "my work.ipynb").write_text(json.dumps(notebook))
-    found = discover(tmp_path, "lab1", "backprop")
+    found = discover(tmp_path, "lab1", "backprop", notebook_module)
     assert "def predict" in found.files.files[MODULE].decode() and "my work.ipynb" in found.note
     assert "dlkit nbgrader extract" in found.note
 
@@ -58,4 +59,4 @@ def test_a_notebook_of_another_lab_is_not_taken_and_the_message_says_what_was_lo
     notebook = source_notebook(labs.load("lab3"), (REPO / "solutions" / "lab3" / "conv.py").read_text(), "", seed=0)
     (tmp_path / "lab3.ipynb").write_text(json.dumps(notebook))
     with pytest.raises(BadSubmission, match=r"no file lab1/backprop.py .*no renamed copy .*no notebook lab1.ipynb"):
-        discover(tmp_path, "lab1", "backprop")
+        discover(tmp_path, "lab1", "backprop", notebook_module)
