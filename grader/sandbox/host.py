@@ -414,7 +414,23 @@ def _entries(folder: str, keep: Any) -> list[str]:
         return []
 
 
-def package_paths(names: Sequence[str]) -> list[str]:
+def _record_tops(dist: Any) -> set[str]:
+    """The first path component of every file a distribution installed, read from its RECORD as text
+    (``dist.files`` builds an object per file: a second and more for PyTorch's 20,000)."""
+    record = dist.read_text("RECORD")
+    if record is None:
+        return {PurePath(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")}
+    tops = set()
+    for line in record.splitlines():
+        path = line.rsplit(",", 2)[0].strip('"') if line.count(",") >= 2 else line
+        top = path.replace("\\", "/").split("/", 1)[0]
+        if top and top != "..":
+            tops.add(top)
+    return tops
+
+
+@functools.cache
+def package_paths(names: tuple[str, ...]) -> tuple[str, ...]:
     """The top-level files and folders of the installed distributions ``names`` and of everything they
     require (extras left out), as ``importlib.metadata`` records them."""
     from importlib import metadata
@@ -431,12 +447,12 @@ def package_paths(names: Sequence[str]) -> list[str]:
             continue
         seen.add(key)
         base = Path(str(dist.locate_file("")))
-        tops = {PurePath(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")}
+        tops = _record_tops(dist)
         paths += [str(base / top) for top in sorted(tops) if not top.endswith(".pth")]
         for requirement in dist.requires or []:
             if "extra ==" not in requirement:
                 todo.append(re.split(r"[\s;<>=!~\[(]", requirement.strip(), maxsplit=1)[0])
-    return paths
+    return tuple(paths)
 
 
 # ----------------------------------------------------------------------------- worker users
