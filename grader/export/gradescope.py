@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shlex
 import shutil
 import subprocess
@@ -42,6 +41,7 @@ from grader.export.notebook import notebook_module
 from grader.export.release import REPO, TORCH_CPU, ReleaseError, write_kit
 from grader.report.render import seed_line
 from grader.run.results import LabResult, TaskResult
+from grader.run.seeds import new_secret
 from grader.sandbox.host import WorkerUsers
 from grader.declare.spec import Lab
 
@@ -174,7 +174,7 @@ def write_bundle(lab: Lab, output: Path, *, seed: int | None = None, secret: byt
         if late_policy is not None:
             shutil.copyfile(late_policy, stage / LATE_POLICY)
         if seed is None:
-            (stage / "secret").write_bytes((secret or secrets.token_urlsafe(32).encode()) + b"\n")
+            (stage / "secret").write_bytes((secret or new_secret()) + b"\n")
         script = run_script(lab, seed, student, visibility, late_policy is not None)
         for name, text in (("setup.sh", setup_script(student)), ("run_autograder", script)):
             (stage / name).write_text(text, encoding="utf-8")

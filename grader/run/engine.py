@@ -129,7 +129,7 @@ def run_check(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckRes
     times the tolerance) from a wrong answer."""
     result = replace(_attempt(check, ctx, seed, budget), fixed=fixed_inputs(check))
     if check.gate:
-        return replace(result, gate=True, fixed=False)
+        return replace(result, gate=True)
     judged = ctx.task.judged(check)
     if result.status == "passed":
         verdicts = {a: "passed" for a in judged}

@@ -54,9 +54,14 @@ def read_secret(path: Path) -> bytes:
     return secret
 
 
+def new_secret() -> bytes:
+    """A new random secret (43 URL-safe characters)."""
+    return secrets.token_urlsafe(32).encode()
+
+
 def write_secret(path: Path) -> bytes:
     """A new random secret, written to ``path`` (which must not exist) readable by its owner only."""
-    secret = secrets.token_urlsafe(32).encode()
+    secret = new_secret()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(secret + b"\n")
