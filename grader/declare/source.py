@@ -72,15 +72,25 @@ def findings(path: Path, function: str, banned: Sequence[str]) -> list[Finding]:
 
 @functools.lru_cache(maxsize=256)
 def _findings(path: str, mtime: int, size: int, function: str, banned: tuple[str, ...]) -> tuple[Finding, ...]:
-    try:
-        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+    module = _read_module(path, mtime, size, banned)
+    if module is None:
         return ()
-    reader = _Reader(tree, banned)
+    tree, reader = module
     found: set[Finding] = set()
     for node in reachable(tree, function):
         found |= reader.read(node)
     return tuple(sorted(found))
+
+
+@functools.lru_cache(maxsize=32)
+def _read_module(path: str, mtime: int, size: int, banned: tuple[str, ...]) -> tuple[ast.Module, _Reader] | None:
+    """A module parsed once (per version of the file), with one reader for all its tasks: the top-level
+    code and the shared helpers every task can run are read once, not once per task."""
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+        return None
+    return tree, _Reader(tree, banned)
 
 
 def banned_references(path: Path, function: str, banned: Sequence[str]) -> Iterator[tuple[str, int]]:
@@ -120,6 +130,7 @@ class _Reader:
 
     def __init__(self, tree: ast.Module, banned: tuple[str, ...]):
         self.banned = banned
+        self._read: dict[int, set[Finding]] = {}  # id of a part of ``tree`` (kept alive by the cache) -> findings
         self.leaves = {b.rpartition(".")[2]: b for b in banned}
         self.aliases: dict[str, str] = {}
         for node in ast.walk(tree):
@@ -157,6 +168,12 @@ class _Reader:
         return ".".join([head, *reversed(parts)])
 
     def read(self, root: ast.AST) -> set[Finding]:
+        """The findings in one part of the module (each part read once: parts are shared between tasks)."""
+        if id(root) not in self._read:
+            self._read[id(root)] = self._read_part(root)
+        return self._read[id(root)]
+
+    def _read_part(self, root: ast.AST) -> set[Finding]:
         found: set[Finding] = set()
         callees = {id(n.func) for n in ast.walk(root) if isinstance(n, ast.Call)}
         for node in ast.walk(root):
