@@ -42,6 +42,7 @@ from grader.run.seeds import Official
 from grader.sandbox import intake
 from grader.sandbox.intake import BadSubmission, submission_folders
 from grader.sandbox.host import Limits, WorkerUsers, ZygoteLauncher, contain, end_strays, forget, started
+from grader.report.render import as_points
 
 FEEDBACK_VERSION = 3  # 3: the cache key of grader.cachekey
 SUBMISSION_TIMEOUT = 600.0  # seconds one submission may take, all its tasks together
@@ -306,8 +307,8 @@ def gradebook_csv(lab: Lab, rows: Iterable[Row]) -> str:
     writer.writerow(["submission", "score", "max_score", "status", *[t.name for t in lab.tasks], "flags",
                      *(["seed", "token"] if official else [])])
     for row in rows:
-        writer.writerow([spreadsheet_safe(row.submission), _num(row.score), _num(row.max_score),
-                         spreadsheet_safe(row.status), *[_num(row.tasks.get(t.name, 0.0)) for t in lab.tasks],
+        writer.writerow([spreadsheet_safe(row.submission), as_points(row.score), as_points(row.max_score),
+                         spreadsheet_safe(row.status), *[as_points(row.tasks.get(t.name, 0.0)) for t in lab.tasks],
                          spreadsheet_safe("; ".join(row.flags)),
                          *([row.seed if row.seed is not None else "", row.token or ""] if official else [])])
     return out.getvalue()
@@ -318,9 +319,6 @@ def spreadsheet_safe(cell: str) -> str:
     would be read as a formula (a submission folder named ``=HYPERLINK(...)``), so it gets a leading '."""
     return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
 
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 def default_jobs() -> int:

@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import IO, Any, Sequence
 
 from grader.export.batch import Row
-from grader.export.feedback_formats import number, page
+from grader.export.feedback_formats import page
 from grader.export.gradebook import Matched
 from grader.declare.spec import Lab
+from grader.report.render import as_points
 
 TROUBLE = ("grader_crash", "timeout", "import_error", "bad_file")
 BINS = 10
@@ -79,7 +80,7 @@ def summary_lines(stats: ClassStats) -> list[str]:
     by_status = ", ".join(f"{count} {status}" for status, count in sorted(stats.counts.items(), key=lambda kv: -kv[1]))
     lines = [f"status: {by_status}"]
     if n:
-        lines.append(f"score: mean {number(stats.mean)}, median {number(stats.median)} (of {number(stats.lab.max_score)}), "
+        lines.append(f"score: mean {as_points(stats.mean)}, median {as_points(stats.median)} (of {as_points(stats.lab.max_score)}), "
                      f"over {n} submissions" + (f"; {stats.counts['missing']} missing not counted"
                                                 if stats.counts["missing"] else ""))
         lines.append("tasks passed: " + ", ".join(f"{t.name} {_percent(stats.passes(t.name), n)} "
@@ -201,8 +202,8 @@ def render(lab: Lab, rows: Sequence[Row], reports: dict[str, dict[str, Any]], li
     parts = [f"<h1>{e(title)}</h1>",
              f'<p id="overview"><span id="submissions">{n}</span> submissions'
              + (f', <span id="missing">{stats.counts["missing"]}</span> missing' if stats.counts["missing"] else "")
-             + f'; mean <span id="mean">{number(stats.mean)}</span>, median <span id="median">{number(stats.median)}'
-             f"</span> of {number(lab.max_score)} points.</p>",
+             + f'; mean <span id="mean">{as_points(stats.mean)}</span>, median <span id="median">{as_points(stats.median)}'
+             f"</span> of {as_points(lab.max_score)} points.</p>",
              "<h2>Status</h2>", "<table id=\"status\"><tbody>"]
     parts += [f'<tr data-status="{e(s)}"><td>{e(s)}</td><td class="num">{c}</td></tr>'
               for s, c in sorted(stats.counts.items(), key=lambda kv: -kv[1])]
@@ -212,7 +213,7 @@ def render(lab: Lab, rows: Sequence[Row], reports: dict[str, dict[str, Any]], li
     step = lab.max_score / BINS
     for i, count in enumerate(bins):
         low, high = i * step, (i + 1) * step
-        label = f"{number(low)}–{number(high)}" + ("" if i == BINS - 1 else " (excl.)")
+        label = f"{as_points(low)}–{as_points(high)}" + ("" if i == BINS - 1 else " (excl.)")
         parts.append(f'<tr data-count="{count}"><td>{label}</td><td class="num">{count}</td>'
                      f'<td><span class="bar" style="width:{round(20 * count / widest, 2)}rem"></span></td></tr>')
     parts += ["</tbody></table>", "<h2>Tasks</h2>",
@@ -221,7 +222,7 @@ def render(lab: Lab, rows: Sequence[Row], reports: dict[str, dict[str, Any]], li
     for task in lab.tasks:
         passed = stats.passes(task.name)
         parts.append(f'<tr data-task="{e(task.name)}" data-passed="{passed}"><td>{e(task.name)}</td>'
-                     f'<td class="num">{number(task.points)}</td><td class="num">{passed}/{n}</td>'
+                     f'<td class="num">{as_points(task.points)}</td><td class="num">{passed}/{n}</td>'
                      f'<td class="num">{_percent(passed, n)}</td><td><span class="bar" '
                      f'style="width:{round(10 * passed / n, 2) if n else 0}rem"></span></td></tr>')
     parts += ["</tbody></table>", "<h2>Known mistakes diagnosed most often</h2>"]
@@ -259,9 +260,9 @@ def render(lab: Lab, rows: Sequence[Row], reports: dict[str, dict[str, Any]], li
         href = links.get(row.submission, "")
         link = f'<a href="{e(href)}">feedback</a>' if href else ""
         note = f" ({e(notes[row.submission])})" if row.submission in notes else ""
-        parts.append(f'<tr data-submission="{e(row.submission)}" data-score="{number(row.score)}" '
+        parts.append(f'<tr data-submission="{e(row.submission)}" data-score="{as_points(row.score)}" '
                      f'data-status="{e(row.status)}"><td>{e(row.submission)}</td><td>{e(who.get(row.submission, ""))}'
-                     f'{note}</td><td class="num">{number(row.score)}</td><td class="{e(row.status)}">{e(row.status)}'
+                     f'{note}</td><td class="num">{as_points(row.score)}</td><td class="{e(row.status)}">{e(row.status)}'
                      f"</td><td>{link}</td></tr>")
     parts.append("</tbody></table>")
     seeds = sorted({str(r.get("seed")) for r in reports.values() if r.get("seed") is not None})

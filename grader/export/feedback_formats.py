@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.report.summary import block, cell
+from grader.report.render import as_points
 
 FORMATS = ("json", "html", "md")
 SUFFIX = {"html": ".html", "md": ".md", "json": ".json"}
@@ -27,10 +28,6 @@ td.num,th.num{text-align:right}pre{background:#f6f6f6;padding:.6rem;overflow:aut
 .passed{color:#176c2a}.failed,.error,.timeout{color:#a4161a}.not_implemented{color:#8a6d00}.skipped{color:#777}
 .bar{display:inline-block;height:.9rem;background:#4a7bd0;vertical-align:middle}"""
 
-
-def number(x: Any) -> str:
-    value = float(x)
-    return str(int(value)) if value.is_integer() else f"{value:g}"
 
 
 def page(title: str, body: str) -> str:
@@ -48,7 +45,7 @@ def to_html(report: dict[str, Any], name: str) -> str:
     rows = "\n".join(
         f'<tr><td><a href="#{e(str(t["name"]))}">{e(str(t["name"]))}</a></td>'
         f'<td class="{e(str(t["status"]))}">{e(str(t["status"]))}</td>'
-        f'<td class="num">{number(t["score"])}/{number(t["max_score"])}</td></tr>' for t in report["tasks"])
+        f'<td class="num">{as_points(t["score"])}/{as_points(t["max_score"])}</td></tr>' for t in report["tasks"])
     details = []
     for task in report["tasks"]:
         if task["status"] in ("passed", "skipped"):
@@ -65,7 +62,7 @@ def to_html(report: dict[str, Any], name: str) -> str:
         details.append("\n".join(lines))
     status = str(report.get("status", "graded"))
     body = (f"<h1>{e(name)}: {lab}</h1>\n"
-            f'<p>score <strong id="score">{number(report["score"])}</strong>/{number(report["max_score"])}'
+            f'<p>score <strong id="score">{as_points(report["score"])}</strong>/{as_points(report["max_score"])}'
             f"{'' if status == 'graded' else ' (' + e(status) + ')'}, seed {e(str(report.get('seed', '')))}; "
             f"reproduce: <code>dlkit check {lab} --seed {e(str(report.get('seed', '')))}</code></p>\n"
             + (f"<p id=\"found\">Note: {e(str(report['found']))}</p>\n" if report.get("found") else "")
@@ -78,7 +75,7 @@ def to_markdown(report: dict[str, Any], name: str) -> str:
     """One student's feedback in Markdown."""
     status = str(report.get("status", "graded"))
     out = [f"# {cell(name)}: {cell(str(report.get('lab', '')))}", "",
-           f"Score **{number(report['score'])}/{number(report['max_score'])}**"
+           f"Score **{as_points(report['score'])}/{as_points(report['max_score'])}**"
            + ("" if status == "graded" else f" ({cell(status)})")
            + f", seed {cell(str(report.get('seed', '')))}.", ""]
     if report.get("found"):
@@ -86,7 +83,7 @@ def to_markdown(report: dict[str, Any], name: str) -> str:
     out += ["| task | status | points |", "|---|---|---:|"]
     for task in report["tasks"]:
         out.append(f"| {cell(str(task['name']))} | {cell(str(task['status']))} | "
-                   f"{number(task['score'])}/{number(task['max_score'])} |")
+                   f"{as_points(task['score'])}/{as_points(task['max_score'])} |")
     for task in report["tasks"]:
         if task["status"] in ("passed", "skipped"):
             continue

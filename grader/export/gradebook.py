@@ -48,6 +48,7 @@ from typing import Any, Iterable, Sequence
 
 from grader.export.batch import Row, gradebook_csv, spreadsheet_safe
 from grader.declare.spec import Lab
+from grader.report.render import as_points
 
 FORMATS = ("plain", "canvas", "moodle")
 ALIASES = {
@@ -228,14 +229,14 @@ def write(fmt: str, lab: Lab, rows: Sequence[Row], matched: Matched | None, assi
             s = entry.student
             assert s is not None
             writer.writerow([*map(spreadsheet_safe, (s.name, s.id, s.sis_id, s.login_id, s.section)),
-                             number(entry.row.score)])
+                             as_points(entry.row.score)])
     elif fmt == "moodle":
         writer.writerow(["ID number", "Username", "Email address", "Full name", assignment])
         for entry in entries:
             s = entry.student
             assert s is not None
             writer.writerow([*map(spreadsheet_safe, (s.sis_id or s.id, s.login_id, s.email, s.name)),
-                             number(entry.row.score)])
+                             as_points(entry.row.score)])
     else:
         raise ValueError(f"unknown gradebook format '{fmt}'; the formats are: {', '.join(FORMATS)}")
     return out.getvalue()
@@ -249,14 +250,11 @@ def _plain(lab: Lab, matched: Matched) -> str:
     for entry in matched.entries:
         row, s = entry.row, entry.student
         who = (s.id, s.name, s.email, s.sis_id, s.section) if s else ("", "", "", "", "")
-        writer.writerow([spreadsheet_safe(row.submission), number(row.score), number(row.max_score),
-                         spreadsheet_safe(row.status), *[number(row.tasks.get(t.name, 0.0)) for t in lab.tasks],
+        writer.writerow([spreadsheet_safe(row.submission), as_points(row.score), as_points(row.max_score),
+                         spreadsheet_safe(row.status), *[as_points(row.tasks.get(t.name, 0.0)) for t in lab.tasks],
                          *map(spreadsheet_safe, who)])
     return out.getvalue()
 
-
-def number(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 # ----------------------------------------------------------------------------- feedback folders and merging

@@ -44,6 +44,7 @@ from grader.run.results import LabResult, TaskResult
 from grader.run.seeds import new_secret
 from grader.sandbox.host import WorkerUsers
 from grader.declare.spec import Lab
+from grader.report.render import as_points
 
 STUDENT = "student"  # the unprivileged user of the bundle
 LATE_POLICY = "late_policy.py"  # the instructor's late-policy hook, when the bundle has one
@@ -57,7 +58,7 @@ MARK = {"passed": "✓", "skipped": "-"}
 def results(result: LabResult, title: str, elapsed: float, reproduce: str = "", note: str = "") -> dict[str, Any]:
     """Gradescope's results for one graded lab: one test per task, partial credit kept; ``note`` says how the
     module was found when it was not where it belongs (a renamed file, a notebook)."""
-    lines = [f"{result.lab}: {title}", f"score {_num(result.score)}/{_num(result.max_score)}, {seed_line(result)}"]
+    lines = [f"{result.lab}: {title}", f"score {as_points(result.score)}/{as_points(result.max_score)}, {seed_line(result)}"]
     if note:
         lines.append(f"note: {note}")
     if reproduce and not result.token:
@@ -91,7 +92,7 @@ def _test(task: TaskResult) -> dict[str, Any]:
 
 def task_output(task: TaskResult) -> str:
     """What a student reads under a test: the verdict, then every check with its message."""
-    lines = [f"{task.status}: {_num(task.score)}/{_num(task.max_score)} points"]
+    lines = [f"{task.status}: {as_points(task.score)}/{as_points(task.max_score)} points"]
     if not task.checks and task.message:
         lines.append(task.message)
     for check in task.checks:
@@ -104,9 +105,6 @@ def task_output(task: TaskResult) -> str:
 def to_json(result: LabResult, title: str, elapsed: float, reproduce: str = "", note: str = "") -> str:
     return json.dumps(results(result, title, elapsed, reproduce, note), indent=2, ensure_ascii=False)
 
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 # ----------------------------------------------------------------------------- the student's user

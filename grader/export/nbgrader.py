@@ -27,6 +27,7 @@ from grader.export.notebook import MARKER
 from grader.declare.spec import Lab
 from grader.run.seeds import write_secret
 from grader.export.stubs import solution_path
+from grader.report.render import as_points
 
 SCHEMA_VERSION = 3  # nbgrader's cell metadata schema
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
@@ -176,7 +177,7 @@ def solution_source(function: Function) -> str:
 def checking_cell(lab: Lab, task: str, points: float, seed: int) -> str:
     """A test cell: the checks that need no reference where students see them, the full grading hidden."""
     return "\n".join([
-        f"{MARKER}: {lab.name}.{task}, {_num(points)} points. Locked: nbgrader restores it before grading.",
+        f"{MARKER}: {lab.name}.{task}, {as_points(points)} points. Locked: nbgrader restores it before grading.",
         "from grader.export.notebook import check_task",
         f'check_task("{lab.name}", "{task}")  # the checks that need no reference solution',
         "### BEGIN HIDDEN TESTS",
@@ -248,7 +249,7 @@ def source_notebook(lab: Lab, module_source: str, handout: str, seed: int) -> di
             section = function.section
             cells.append(Cell("markdown", f"## {section}"))
         task = points.get(function.name)
-        title = f"### `{function.name}`" + (f" ({_num(task.points)} points)" if task else "")
+        title = f"### `{function.name}`" + (f" ({as_points(task.points)} points)" if task else "")
         cells.append(Cell("markdown", title + ("" if task else "\n\nUsed by the tasks; it has no test of its own.")))
         cells.append(Cell("code", solution_source(function), f"solution_{function.name}", "solution"))
         if task:
@@ -271,9 +272,6 @@ def solution_cells(lab: Lab, module_source: str) -> dict[str, str]:
             line for line in text.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
     return cells
 
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 # ----------------------------------------------------------------------------- the course

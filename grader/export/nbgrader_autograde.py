@@ -33,6 +33,7 @@ from grader.export.batch import spreadsheet_safe
 from grader.export.notebook import (REPO, Verdict, explain_unparsable, grade_module, graded_module, notebook_cells,
                                     read_test_cell, unparsable)
 from grader.run.seeds import official, read_secret
+from grader.report.render import as_points
 
 
 class GradeTestCells(NbGraderPreprocessor):
@@ -109,12 +110,8 @@ class TaskCsvExport(ExportPlugin):
                             task = cell.name.removeprefix("test_")
                             writer.writerow([spreadsheet_safe(assignment.name), spreadsheet_safe(student.id),
                                              spreadsheet_safe(notebook.name), spreadsheet_safe(task),
-                                             _number(score), _number(cell.max_score)])
+                                             as_points(score or 0.0), as_points(cell.max_score or 0.0)])
 
-
-def _number(x: float | None) -> str:
-    x = float(x or 0.0)
-    return str(int(x)) if x.is_integer() else f"{x:g}"
 
 
 NBGRADER_TEMPLATES = Path(utils.__file__).resolve().parent / "server_extensions" / "formgrader" / "templates"

@@ -43,6 +43,7 @@ from grader import labs
 from grader.sandbox import intake
 from grader.run.results import LabResult, TaskResult
 from grader.declare.spec import Lab
+from grader.report.render import as_points
 
 MARKER = "# dlkit test cell"  # first line of a generated test cell: such cells are not part of the graded module
 KIT_PACKAGES = ("grader",)  # imported by test cells; the worker refuses them, so they are left out of the module
@@ -266,7 +267,7 @@ class Verdict:
         """The task's lines of ``dlkit check``'s report, with its score and seed."""
         from grader.report.render import failure_lines
 
-        head = f"{self.task.name}: {self.task.status}, {_num(self.task.score)}/{_num(self.task.max_score)} points"
+        head = f"{self.task.name}: {self.task.status}, {as_points(self.task.score)}/{as_points(self.task.max_score)} points"
         lines = [head] + [line for _, line in failure_lines(self.task)]
         if self.task.status == "skipped":
             lines.append(f"  {self.task.message}")
@@ -292,9 +293,6 @@ class Verdict:
         return printed + [{"output_type": "execute_result", "execution_count": None, "metadata": {},
                            "data": {"text/plain": repr(self.earned)}}]
 
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 # ----------------------------------------------------------------------------- grading

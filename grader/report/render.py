@@ -30,7 +30,7 @@ def print_text(result: LabResult, title: str, stream: IO[str] | None = None, col
     for task in result.tasks:
         ran = [c for c in task.checks if c.status != "skipped"]
         passed = sum(c.status == "passed" for c in ran)
-        points = f"{_num(task.score)}/{_num(task.max_score)}" + (f" (+{_num(task.pending)} pending)" if task.pending else "")
+        points = f"{as_points(task.score)}/{as_points(task.max_score)}" + (f" (+{as_points(task.pending)} pending)" if task.pending else "")
         table.add_row(task.name, Text(task.status, style=STYLE.get(task.status, "")), points,
                       f"{passed}/{len(ran)}" if task.checks else "-")
     console.print(table)
@@ -47,7 +47,7 @@ def print_text(result: LabResult, title: str, stream: IO[str] | None = None, col
     pending = [c for t in result.tasks for c in t.checks if c.pending]
     if pending:
         console.print(Text(f"\n{len(pending)} checks need the reference solutions and are graded on submission: "
-                           f"pending, up to {_num(result.pending)} points", style="dim"))
+                           f"pending, up to {as_points(result.pending)} points", style="dim"))
     missing = [t.name for t in result.tasks if t.status == "not_implemented"]
     if missing:
         console.print(Text(f"\nnot implemented yet: {', '.join(missing)}", style="yellow"))
@@ -69,9 +69,9 @@ def seed_line(result: LabResult, reproduce: str = "") -> str:
 def score_line(result: LabResult) -> str:
     """The score as a person reads it: "88.75/100", or, with checks graded on submission pending,
     "88.75/100 here, up to 1.25 more from checks graded on submission"."""
-    line = f"{_num(result.score)}/{_num(result.max_score)}"
+    line = f"{as_points(result.score)}/{as_points(result.max_score)}"
     if result.pending:
-        line += f" here, up to {_num(result.pending)} more from checks graded on submission"
+        line += f" here, up to {as_points(result.pending)} more from checks graded on submission"
     return line
 
 
@@ -100,5 +100,6 @@ def failure_lines(task: TaskResult) -> list[tuple[str, str]]:
     return lines
 
 
-def _num(x: float) -> str:
+def as_points(x: float) -> str:
+    """A number of points as a person writes it: 7, 2.5, 0.333333 (six significant digits at most)."""
     return str(int(x)) if float(x).is_integer() else f"{x:g}"

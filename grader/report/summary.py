@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from grader.run.results import STATUSES
+from grader.report.render import as_points
 
 GRADED_ON_SUBMISSION = "needs the reference solutions (graded on submission)"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -73,9 +74,6 @@ def _name(value: Any) -> str:
     return value
 
 
-def _num(x: float) -> str:
-    return str(int(x)) if x.is_integer() else f"{x:g}"
-
 
 def read_report(path: Path) -> dict[str, Any]:
     """A report, validated: the keys and types of GRADER.md's JSON contract."""
@@ -110,7 +108,7 @@ def render(reports: Sequence[tuple[str, dict[str, Any] | BadReport]]) -> str:
             out.append(f"| {cell(name)} | {cell(str(report))}; see the log of the step 'Run the checks' | | |")
             continue
         done = sum(t["status"] == "passed" for t in report["tasks"])
-        out.append(f"| {report['lab']} | {_num(report['score'])}/{_num(report['max_score'])} | "
+        out.append(f"| {report['lab']} | {as_points(report['score'])}/{as_points(report['max_score'])} | "
                    f"{done}/{len(report['tasks'])} | {report['seed'] if report['seed'] is not None else ''} |")
     for _, report in reports:
         if isinstance(report, BadReport):
@@ -118,7 +116,7 @@ def render(reports: Sequence[tuple[str, dict[str, Any] | BadReport]]) -> str:
         out += ["", f"### {report['lab']}", "", "| task | status | points | first problem |", "|---|---|---:|---|"]
         for task in report["tasks"]:
             problem = {"passed": "", "not_implemented": "not implemented yet"}.get(task["status"], cell(task["message"]))
-            out.append(f"| {task['name']} | {task['status']} | {_num(task['score'])}/{_num(task['max_score'])} | {problem} |")
+            out.append(f"| {task['name']} | {task['status']} | {as_points(task['score'])}/{as_points(task['max_score'])} | {problem} |")
         later = sum(c["status"] == "skipped" and c["message"] == GRADED_ON_SUBMISSION
                     for t in report["tasks"] for c in t["checks"])
         if later:
@@ -137,7 +135,7 @@ def classroom_body(reports: Sequence[tuple[str, dict[str, Any] | BadReport]]) ->
     """The check-run update that GitHub Classroom reads its points from ("Points X/Y"): a report that could not
     be read counts 0 of nothing."""
     read = [r for _, r in reports if not isinstance(r, BadReport)]
-    points = f"Points {_num(sum(r['score'] for r in read))}/{_num(sum(r['max_score'] for r in read))}"
+    points = f"Points {as_points(sum(r['score'] for r in read))}/{as_points(sum(r['max_score'] for r in read))}"
     return {"output": {"title": "Autograding", "summary": points, "text": points,
                        "annotations": [{"path": ".github", "start_line": 1, "end_line": 1, "annotation_level": "notice",
                                         "message": points, "title": "Autograding complete"}]}}
@@ -171,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(report, BadReport):
             line = f"{_safe_name(name)}: no report"
         else:
-            line = (f"{report['lab']}: {_num(report['score'])}/{_num(report['max_score'])}"
+            line = (f"{report['lab']}: {as_points(report['score'])}/{as_points(report['max_score'])}"
                     f"{'' if passed(report) else ' (some tasks do not pass yet)'}")
         print(line, file=sys.stderr)
     if classroom is not None:
