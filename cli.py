@@ -21,7 +21,7 @@ import click
 from grader import labs
 from grader.declare.spec import Lab
 
-REPO = Path(__file__).resolve().parent
+from grader import REPO
 
 
 class Problem(click.ClickException):
@@ -72,11 +72,11 @@ def list_(lab: str | None) -> None:
         for name in labs.names():
             spec = labs.load(name)
             click.echo(f"{name}  {spec.title:<40} {len(spec.tasks):>2} tasks  {spec.max_score:g} points  "
-                       f"({spec.name}/{spec.module}.py, {'PyTorch' if spec.kind == 'torch' else 'NumPy'})")
+                       f"({spec.path}, {'PyTorch' if spec.kind == 'torch' else 'NumPy'})")
         return
     spec = _lab(lab)
-    signatures = read_signatures(REPO / "assignments" / spec.name / f"{spec.module}.py")
-    click.echo(f"{spec.name}: {spec.title} ({spec.name}/{spec.module}.py)")
+    signatures = read_signatures(REPO / "assignments" / spec.path)
+    click.echo(f"{spec.name}: {spec.title} ({spec.path})")
     for task in spec.tasks:
         sig = signatures.get(task.function)
         summary = task.summary or (sig.summary if sig else "")
@@ -309,8 +309,8 @@ def plot(lab: str, submission: Path, output: Path | None, optimizers: Sequence[s
     output = output or Path(f"{spec.name}-paths.png")
     chosen = [n for n in trajectories.OPTIMIZERS if n in optimizers] if optimizers else list(trajectories.OPTIMIZERS)
     where = [trajectories.surface(n) for n in ("quadratic", "rosenbrock") if not surfaces or n in surfaces]
-    module = submission / spec.name / f"{spec.module}.py"
-    digest = hashlib.sha256(files.files[f"{spec.module}.py"]).hexdigest()
+    module = submission / spec.path
+    digest = hashlib.sha256(files.files[spec.filename]).hexdigest()
     with Sandbox(files, worker_config(spec)) as sandbox:
         sandbox.start()
         if not sandbox.ready():
@@ -436,7 +436,6 @@ def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path 
     from grader.export import classreport, course
     from grader.export.batch import default_jobs, discover, grade_directory
     from grader.export.gradebook import read_feedback
-    from grader.export.shard import Shard
     from grader.run.engine import PROFILES
     from grader.sandbox.host import contain, end_strays
 

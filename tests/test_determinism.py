@@ -21,7 +21,8 @@ from grader import labs
 
 from grader.run import engine
 from grader.declare.context import Context
-from grader.run.engine import REPO, grade_lab
+from grader import REPO
+from grader.run.engine import grade_lab
 from grader.sandbox.host import ZygoteLauncher
 from tests.conftest import SEED, budget
 

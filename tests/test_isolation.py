@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from cli import main
 from grader.sandbox import confine
 from grader.sandbox.intake import BadSubmission, read_lab
-from grader.sandbox.host import Limits, Sandbox, StudentFailure, SubprocessLauncher, WorkerConfig, ZygoteLauncher
+from grader.sandbox.host import Sandbox, StudentFailure, SubprocessLauncher, WorkerConfig, ZygoteLauncher
 from tests.conftest import REPO, TEST_LIMITS, grade, uid_pool
 
 LAB = "lab3"

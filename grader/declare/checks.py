@@ -296,7 +296,7 @@ class NoBannedCalls(Check):
     def verify(self, ctx: Context, call: Call) -> None:
         from grader.declare.source import findings
 
-        path = ctx.sandbox.lab_dir / f"{ctx.lab.module}.py"
+        path = ctx.sandbox.lab_dir / ctx.lab.filename
         found = findings(path, ctx.task.function, self.banned)
         if found:
             listed = "; ".join(f"{f.what} (line {f.line})" for f in found[:4]) + (" ..." if len(found) > 4 else "")

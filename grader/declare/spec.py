@@ -229,6 +229,16 @@ class Lab:
         return float(sum(t.points for t in self.tasks))
 
     @property
+    def filename(self) -> str:
+        """The module's file name: "conv.py"."""
+        return f"{self.module}.py"
+
+    @property
+    def path(self) -> str:
+        """Where the module sits in a submission, in ``assignments/`` and in ``solutions/``: "lab3/conv.py"."""
+        return f"{self.name}/{self.filename}"
+
+    @property
     def banned_imports(self) -> dict[str, str]:
         if self.kind == "numpy":
             return {"torch": f"{self.name} is a NumPy lab: importing torch is not allowed here"}

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import io
 import json
 import multiprocessing
@@ -37,7 +36,8 @@ from grader.export.cachekey import grade_key
 from grader.export.notebook import notebook_module
 from grader.export.shard import Shard
 from grader.run import seeds
-from grader.run.engine import PROFILES, Budget, grade_lab, load_reference, REPO
+from grader import REPO
+from grader.run.engine import PROFILES, Budget, grade_lab, load_reference
 from grader.run.seeds import Official
 from grader.sandbox import intake
 from grader.sandbox.intake import BadSubmission, submission_folders

@@ -38,7 +38,8 @@ from typing import Any, Sequence
 
 from grader.sandbox import intake
 from grader.export.notebook import notebook_module
-from grader.export.release import REPO, TORCH_CPU, ReleaseError, write_kit
+from grader import REPO
+from grader.export.release import TORCH_CPU, ReleaseError, write_kit
 from grader.report.render import seed_line
 from grader.run.results import LabResult, TaskResult
 from grader.run.seeds import new_secret
@@ -159,8 +160,8 @@ def write_bundle(lab: Lab, output: Path, *, seed: int | None = None, secret: byt
     if output.exists() and (output.is_file() and output.suffix != ".zip" or output.is_dir() and any(output.iterdir())):
         raise ReleaseError(f"'{output}' exists; give a new .zip file or an empty folder")
     reference = repo / "solutions" / lab.name
-    if not (reference / f"{lab.module}.py").is_file():
-        raise ReleaseError(f"no reference solution solutions/{lab.name}/{lab.module}.py to grade {lab.name} with")
+    if not (reference / lab.filename).is_file():
+        raise ReleaseError(f"no reference solution solutions/{lab.path} to grade {lab.name} with")
     with tempfile.TemporaryDirectory(prefix="dlkit-gradescope-") as staging:
         stage = Path(staging) / "autograder"  # made with the usual permissions, unlike the private staging folder
         stage.mkdir()

@@ -199,7 +199,7 @@ def handout_cells(handout: str, lab: Lab) -> list[Cell]:
     cells = [Cell("markdown", notebook_text("\n".join(s)).strip().removesuffix("---").strip()) for s in sections
              if any(x.strip() for x in s)]
     note = (f"**This is the notebook edition of {lab.name}.** Write each function in its cell below, where the "
-            f"handout says `{lab.name}/{lab.module}.py`. The cell after each function runs the same checks as "
+            f"handout says `{lab.path}`. The cell after each function runs the same checks as "
             f"`dlkit check {lab.name} TASK` on the code of this notebook (its imports, functions, classes and "
             "assignments; calls and prints are left out) and shows the same messages. When you submit, the "
             "same checks also compare your code with the reference solution.")

@@ -30,7 +30,8 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 
 from grader import labs
 from grader.export.batch import spreadsheet_safe
-from grader.export.notebook import (REPO, Verdict, explain_unparsable, grade_module, graded_module, notebook_cells,
+from grader import REPO
+from grader.export.notebook import (Verdict, explain_unparsable, grade_module, graded_module, notebook_cells,
                                     read_test_cell, unparsable)
 from grader.run.seeds import official, read_secret
 from grader.report.render import as_points
@@ -68,7 +69,7 @@ class GradeTestCells(NbGraderPreprocessor):
                 student = str(resources.get("nbgrader", {}).get("student", "") or "notebook")
                 chosen = official(secret, lab.name, student, hashlib.sha256(module.encode()).hexdigest())
                 seed, token = chosen.seed, chosen.token
-            reference = solutions / lab.name / f"{lab.module}.py"
+            reference = solutions / lab.path
             if not reference.is_file():
                 raise RuntimeError(f"cannot grade {lab.name}: no reference solution at {reference}")
             wanted = tuple(dict.fromkeys(t for l, t, s in tests.values() if l == lab_name and s == cell_seed))

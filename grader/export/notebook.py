@@ -47,7 +47,7 @@ from grader.report.render import as_points
 
 MARKER = "# dlkit test cell"  # first line of a generated test cell: such cells are not part of the graded module
 KIT_PACKAGES = ("grader",)  # imported by test cells; the worker refuses them, so they are left out of the module
-REPO = Path(__file__).resolve().parents[2]
+from grader import REPO
 # Set by the course's nbgrader_config.py: nbgrader's own process grades the test cells after the notebook
 # has run (grader.export.nbgrader_autograde), so during `nbgrader autograde` the kernel need not grade them.
 GRADED_OUTSIDE = ("DLKIT_NBGRADER", "graded-outside-kernel")
@@ -161,7 +161,7 @@ def _kept_statement(node: ast.stmt, lines: list[str]) -> str | None:
 
 def write_submission(lab: Lab, module: str, folder: Path) -> Path:
     """A submission folder laid out like ``assignments/`` holding ``module`` as the lab's file."""
-    target = folder / lab.name / f"{lab.module}.py"
+    target = folder / lab.path
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(module, encoding="utf-8")
     return folder
@@ -348,7 +348,7 @@ def grade_module(lab: Lab, module: str, tasks: Sequence[str], seed: int, *, solu
 
 def check_with_dlkit(lab: Lab, module: str, task: str, seed: int) -> TaskResult:
     """Every check of ``task``, the reference solution's included, by ``dlkit check`` in a process of its own."""
-    reference = REPO / "solutions" / lab.name / f"{lab.module}.py"
+    reference = REPO / "solutions" / lab.path
     if not reference.is_file():
         raise RuntimeError(f"the hidden tests need the reference solutions ({reference} is missing): "
                            "they run where the course was generated")

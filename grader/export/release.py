@@ -39,7 +39,7 @@ from grader.export.plot import PLOTS
 from grader.declare.spec import Lab
 from grader.export.stubs import stub_path
 
-REPO = Path(__file__).resolve().parents[2]
+from grader import REPO
 WORKFLOW = Path(".github/workflows/dlkit.yml")
 REPORTS = "dlkit-reports"  # where the workflow keeps the JSON reports
 TORCH_CPU = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
@@ -159,7 +159,7 @@ def _check_target(out: Path, repo: Path) -> None:
 
 def student_readme(chosen: Sequence[Lab]) -> str:
     """The README of the release, written for students."""
-    rows = "\n".join(f"| {lab.name} | `assignments/{lab.name}/{lab.module}.py` | {lab.title} | "
+    rows = "\n".join(f"| {lab.name} | `assignments/{lab.path}` | {lab.title} | "
                      f"{'PyTorch' if lab.kind == 'torch' else 'NumPy'} | {lab.max_score:g} | "
                      f"[handout](assignments/{lab.name}/README.md) |" for lab in chosen)
     first = chosen[0]
@@ -241,7 +241,7 @@ is advisory, feedback for you; your grade is the one computed when you submit.
 ## Submitting
 
 Submit the files under `assignments/` the way your course says (for example, upload
-`assignments/{first.name}/{first.module}.py` to Gradescope). Keep the file names and the function names and
+`assignments/{first.path}` to Gradescope). Keep the file names and the function names and
 signatures as they are: the grader finds your code by them.
 """
 
@@ -464,13 +464,13 @@ def find_working_helpers(root: Path, chosen: Sequence[Lab]) -> list[str]:
         shipped = Path(scratch) / "shipped"
         _copy_renamed(root / "grader", shipped / SHIPPED)
         for lab in chosen:
-            signatures = read_signatures(root / "assignments" / lab.name / f"{lab.module}.py")
+            signatures = read_signatures(root / "assignments" / lab.path)
             fits = {name: _arity(sig.text) for name, sig in signatures.items()}
             folder = Path(scratch) / "submission" / lab.name
             folder.mkdir(parents=True)
             module = _DISPATCH.format(folder=str(shipped), package=SHIPPED, lab=lab.name, fits=fits)
             module += "".join(_TASK.format(name=task.function) for task in lab.tasks)
-            (folder / f"{lab.module}.py").write_text(module, encoding="utf-8")
+            (folder / lab.filename).write_text(module, encoding="utf-8")
             # The worker may read the shipped copy (the release's own grader, nothing of the kit's) and the
             # packages its modules import (Hypothesis, rich and their requirements).
             config = dataclasses.replace(worker_config(lab),

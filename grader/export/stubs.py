@@ -55,11 +55,11 @@ def _leading_comments(lines: list[str], first: int) -> int:
 
 
 def stub_path(root: Path, lab: Lab) -> Path:
-    return root / "assignments" / lab.name / f"{lab.module}.py"
+    return root / "assignments" / lab.path
 
 
 def solution_path(root: Path, lab: Lab) -> Path:
-    return root / "solutions" / lab.name / f"{lab.module}.py"
+    return root / "solutions" / lab.path
 
 
 def write_stub(root: Path, lab: Lab) -> Path:

@@ -28,7 +28,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from grader.declare import oracles
-from grader.declare.checks import CPU_BOTH, CentralDifferences, Property, Torch, Worked, parity
+from grader.declare.checks import CPU_BOTH, CentralDifferences, Property, Worked, parity
 from grader.declare.compare import kind_of
 from grader.declare.context import DTYPE_HINT, CheckFailed, Context, compare_result, hints_for
 from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call

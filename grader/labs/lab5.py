@@ -389,7 +389,7 @@ def _causal_matches(ctx: Context, call_: Call) -> None:
 def _uses_device(ctx: Context, call_: Call) -> None:
     """causal_mask passes its device argument on (read from the source: without a GPU, every tensor is on the CPU
     whatever the code does; where CUDA is present, the check above also runs on it)."""
-    path = ctx.sandbox.lab_dir / f"{ctx.lab.module}.py"
+    path = ctx.sandbox.lab_dir / ctx.lab.filename
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (OSError, SyntaxError, ValueError):

@@ -28,7 +28,7 @@ from grader.run.results import CheckResult, LabResult, TaskResult
 from grader.sandbox.host import Launcher, Limits, Sandbox, WorkerConfig, end_strays, forget, started
 from grader.sandbox.intake import BadSubmission, LabFiles, discover, read_lab
 
-REPO = Path(__file__).resolve().parents[2]
+from grader import REPO
 
 @dataclass(frozen=True)
 class Budget:
@@ -59,7 +59,7 @@ def load_reference(lab: Lab, solutions: Path | None) -> ModuleType | None:
     """The reference module from ``solutions/``, imported in the grader's process, or None."""
     if solutions is None:
         return None
-    path = solutions / lab.name / f"{lab.module}.py"
+    path = solutions / lab.path
     if not path.is_file():
         return None
     spec = importlib.util.spec_from_file_location(f"_dlkit_reference_{lab.name}", path)
@@ -289,9 +289,9 @@ def grade_task(task: Task, lab: Lab, sandbox: Sandbox, reference: ModuleType | N
 def task_flags(lab: Lab, lab_dir: Path, task: Task) -> tuple[str, ...]:
     """The banned names and the constructs that reach around a ban in the code the task runs, as
     "lab4/recurrent.py:12 getattr with a computed name" (for the instructor's review)."""
-    where = f"{lab.name}/{lab.module}.py"
+    where = f"{lab.path}"
     return tuple(f"{where}:{f.line} {f.what}"
-                 for f in findings(lab_dir / f"{lab.module}.py", task.function, tuple(lab.banned_source)))
+                 for f in findings(lab_dir / lab.filename, task.function, tuple(lab.banned_source)))
 
 
 def _label(check: Check, variant: Variant) -> str:
@@ -341,7 +341,7 @@ def grade_lab(lab: Lab, submission: Path, *, seed: int, tasks: Sequence[str] = (
     try:
         with Sandbox(files, config, limits, launcher) as sandbox:
             sandbox.start()  # the worker imports NumPy and the module while this process imports the oracles
-            signatures = read_signatures(REPO / "assignments" / lab.name / f"{lab.module}.py")
+            signatures = read_signatures(REPO / "assignments" / lab.path)
             reference = load_reference(lab, solutions)
 
             def grade_group(group: Sequence[Task], box: Sandbox) -> tuple[list[TaskResult], bool, tuple[str, ...]]:

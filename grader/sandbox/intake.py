@@ -17,7 +17,6 @@ modules beside it); other files and sub-folders are not the grader's business an
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import stat
