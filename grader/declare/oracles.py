@@ -7,6 +7,7 @@ turns off TF32 so that CUDA float32 matmuls and convolutions are true float32.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -32,6 +33,10 @@ def available(device: str) -> bool:
     if device in ("cpu", "meta"):  # "meta": tensors with a shape, a dtype and a device but no data, everywhere
         return True
     if device.startswith("cuda"):
+        # No NVIDIA device node (nor WSL's /dev/dxg): no CUDA, known without importing PyTorch, which
+        # would cost seconds before the worker could start.
+        if not any(Path("/dev").glob("nvidia*")) and not Path("/dev/dxg").exists():
+            return False
         return bool(torch().cuda.is_available())
     return False
 
