@@ -18,10 +18,9 @@ from typing import Any, Sequence
 
 import click
 
-from grader import labs
+from grader import REPO, labs
 from grader.declare.spec import Lab
 
-from grader import REPO
 
 
 class Problem(click.ClickException):
@@ -284,15 +283,16 @@ def plot(lab: str, submission: Path, output: Path | None, optimizers: Sequence[s
     from grader.export import plot as drawing
 
     spec = _lab(lab)
-    if spec.name not in drawing.PLOTS:
-        raise Problem(f"{spec.name} has nothing to plot; plots exist for: "
-                      + ", ".join(f"{name} ({what})" for name, what in drawing.PLOTS.items()))
+    paths = spec.plot
+    if paths is None:
+        raise Problem(f"{spec.name} has nothing to plot; plots exist for: " + ", ".join(
+            f"{other.name} ({other.plot.what})" for other in map(labs.load, labs.names()) if other.plot))
     from grader.export import trajectories
 
-    unknown = [name for name in optimizers if name not in trajectories.OPTIMIZERS]
+    unknown = [name for name in optimizers if name not in paths.optimizers]
     if unknown:
         raise Problem(f"no optimizer '{unknown[0]}' in {spec.name}; the optimizers are: "
-                      f"{', '.join(trajectories.OPTIMIZERS)}")
+                      f"{', '.join(paths.optimizers)}")
     if drawing.missing():
         raise Problem(drawing.missing())
     from grader.run.engine import read_submission, worker_config
@@ -307,7 +307,7 @@ def plot(lab: str, submission: Path, output: Path | None, optimizers: Sequence[s
     except BadSubmission as bad:
         raise Problem(bad.reason) from None
     output = output or Path(f"{spec.name}-paths.png")
-    chosen = [n for n in trajectories.OPTIMIZERS if n in optimizers] if optimizers else list(trajectories.OPTIMIZERS)
+    chosen = [n for n in paths.optimizers if n in optimizers] if optimizers else list(paths.optimizers)
     where = [trajectories.surface(n) for n in ("quadratic", "rosenbrock") if not surfaces or n in surfaces]
     module = submission / spec.path
     digest = hashlib.sha256(files.files[spec.filename]).hexdigest()
@@ -318,8 +318,8 @@ def plot(lab: str, submission: Path, output: Path | None, optimizers: Sequence[s
             click.echo(f"{module} did not import, so there is nothing of yours to draw:\n  "
                        f"{sandbox.import_failure.describe()}", err=True)
             sys.exit(1)
-        races = trajectories.race(sandbox, where, chosen, steps)
-        curves = trajectories.curves(sandbox) if schedules else []
+        races = trajectories.race(sandbox, paths, where, chosen, steps)
+        curves = trajectories.curves(sandbox, paths) if schedules else []
     click.echo(trajectories.report(races, module, curves))
     astray = list(dict.fromkeys([r.optimizer for r in races if r.departs is not None
                                  or r.yours.brief not in ("", "not implemented yet")]

@@ -16,12 +16,16 @@ from grader import labs
 from grader.export import plot, trajectories
 from grader.run.engine import worker_config
 from grader.sandbox.host import Sandbox
-from grader.export.trajectories import OPTIMIZERS, SURFACES, Race
+from grader.export.trajectories import SURFACES, Race
 from tests.conftest import REPO, TEST_LIMITS
 
 pytest.importorskip("matplotlib")  # the plot extra; scripts/setup and CI install it
 
 LAB = labs.load("lab2")
+assert LAB.plot is not None
+PATHS = LAB.plot
+OPTIMIZERS = tuple(PATHS.optimizers)
+SCHEDULES = trajectories.schedules(PATHS)
 STEPS = 60  # on both surfaces: enough to tell paths apart, quick to run
 
 
@@ -32,7 +36,7 @@ def _races(folder: Path, optimizers=OPTIMIZERS) -> list[Race]:
 def _traced(folder: Path, optimizers=OPTIMIZERS) -> tuple[list[Race], list[trajectories.Curve]]:
     with Sandbox(folder / "lab2", worker_config(LAB), TEST_LIMITS) as sandbox:
         sandbox.start()
-        return trajectories.race(sandbox, SURFACES, optimizers, STEPS), trajectories.curves(sandbox)
+        return trajectories.race(sandbox, PATHS, SURFACES, optimizers, STEPS), trajectories.curves(sandbox, PATHS)
 
 
 def read_png(path: Path) -> tuple[dict[str, object], list[tuple[bytes, bytes]]]:
@@ -86,7 +90,7 @@ def reference_drawing(tmp_path_factory):
     return races, plot.draw(races, out, "reference", metadata={"module": "solutions"}, curves=curves)
 
 
-SCHEDULE_NAMES = [s.name for s in trajectories.SCHEDULES]
+SCHEDULE_NAMES = [s.name for s in SCHEDULES]
 
 
 def test_drawing_is_a_valid_png_of_the_size_it_reports(reference_drawing):

@@ -14,11 +14,15 @@ from grader import labs
 from grader.export import trajectories
 from grader.run.engine import worker_config
 from grader.sandbox.host import Sandbox
-from grader.export.trajectories import OPTIMIZERS, SURFACES, Race
+from grader.export.trajectories import SURFACES, Race
 from tests.conftest import REPO, TEST_LIMITS, function_source
 from tests.mutants import Mutant, collect
 
 LAB = labs.load("lab2")
+assert LAB.plot is not None
+PATHS = LAB.plot
+OPTIMIZERS = tuple(PATHS.optimizers)
+SCHEDULES = trajectories.schedules(PATHS)
 MUTANTS = [m for m in collect(lab2_mutants) if m.task in OPTIMIZERS]
 ALTERNATIVES = [m for m in MUTANTS if m.expect is None]
 # Mistakes a picture cannot show: the path is right, only the dtype or the caller's arrays suffer
@@ -31,7 +35,7 @@ SEEN = [m for m in MUTANTS if m.expect is not None and m.id not in UNSEEN]
 def _races(folder: Path, optimizers: tuple[str, ...] | list[str], steps: int | None = None) -> list[Race]:
     with Sandbox(folder / "lab2", worker_config(LAB), TEST_LIMITS) as sandbox:
         sandbox.start()
-        return trajectories.race(sandbox, SURFACES, optimizers, steps)
+        return trajectories.race(sandbox, PATHS, SURFACES, optimizers, steps)
 
 
 def _with(submission, source: str) -> Path:
@@ -67,7 +71,7 @@ def test_surface_minimum_is_a_stationary_point_and_the_start_lies_in_the_window(
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_torch_path_makes_progress_and_stays_in_the_picture(where, name):
     """The tuning: every reference path takes all its steps and ends below where it started."""
-    path = trajectories.reference_path(where, name)
+    path = trajectories.reference_path(PATHS, where, name)
     assert path.steps == where.steps and not path.stopped
     assert where.value(path.points[-1]) < where.value(path.points[0]) / 3
     (x0, x1), (y0, y1) = where.window
@@ -78,7 +82,7 @@ def test_torch_path_makes_progress_and_stays_in_the_picture(where, name):
 def test_torch_path_follows_the_update_rule_step_by_step():
     """SGD on the quadratic, by hand: w_{t+1} = w_t - lr * grad(w_t)."""
     where = trajectories.QUADRATIC
-    path = trajectories.reference_path(where, "sgd")
+    path = trajectories.reference_path(PATHS, where, "sgd")
     w = np.array(where.start)
     for expected in path.points[1:6]:
         w = w - where.hyper["sgd"]["lr"] * where.gradient(w)
@@ -251,17 +255,17 @@ def test_a_slow_optimizer_is_cut_short_after_the_path_time_limit(submission, mon
 
 # ----------------------------------------------------------------------------- learning-rate schedules
 
-SCHEDULE_MUTANTS = [m for m in collect(lab2_mutants) if m.task in {s.name for s in trajectories.SCHEDULES}]
+SCHEDULE_MUTANTS = [m for m in collect(lab2_mutants) if m.task in {s.name for s in SCHEDULES}]
 
 
 def _curves(folder: Path) -> list[trajectories.Curve]:
     with Sandbox(folder / "lab2", worker_config(LAB), TEST_LIMITS) as sandbox:
         sandbox.start()
-        return trajectories.curves(sandbox)
+        return trajectories.curves(sandbox, PATHS)
 
 
 def test_step_lr_reference_is_lr0_times_gamma_to_the_floor_of_t_over_step_size():
-    (step,) = [s for s in trajectories.SCHEDULES if s.name == "step_decay"]
+    (step,) = [s for s in SCHEDULES if s.name == "step_decay"]
     assert [step.expected(t) for t in range(trajectories.SCHEDULE_STEPS)] == \
         [0.1 * 0.5 ** (t // 10) for t in range(trajectories.SCHEDULE_STEPS)]
 

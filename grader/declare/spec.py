@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
+    from grader.declare.checks import Torch
     from grader.declare.context import Context
 
 
@@ -202,6 +203,17 @@ class Task:
 
 
 @dataclass(frozen=True)
+class Paths:
+    """What ``dlkit plot`` draws for a lab (an extension of its declaration): each optimizer's path next to
+    PyTorch's on 2-D loss surfaces, and each learning-rate schedule next to its PyTorch scheduler."""
+
+    what: str  # one line for the command's output: what the picture shows
+    optimizers: Mapping[str, Mapping[str, float]]  # each optimizer (the student's function) and its defaults
+    torch_optimizer: Callable[[str, Any, Mapping[str, float]], Any]  # (name, parameter, hyperparameters)
+    schedules: Mapping[str, Torch]  # each schedule (the student's function) and the oracle its task checks
+
+
+@dataclass(frozen=True)
 class Lab:
     """A lab: where its module lives, what kind of code it is, and its tasks."""
 
@@ -217,6 +229,7 @@ class Lab:
     # task, the constructs that reach around a ban (grader.declare.source.CONSTRUCTS: torch._C, ctypes, eval, ...)
     banned_source: Sequence[str] = ()
     withheld: str = ""  # the module of mistake producers the student release leaves out ("" for none)
+    plot: Paths | None = None  # what `dlkit plot` draws for the lab (None: nothing)
 
     def task(self, name: str) -> Task:
         for task in self.tasks:

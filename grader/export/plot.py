@@ -23,8 +23,6 @@ import numpy as np
 if TYPE_CHECKING:
     from grader.export.trajectories import Curve, Race, Surface
 
-# The labs with something to draw, and what (dlkit plot LAB).
-PLOTS = {"lab2": "your optimizers' paths next to torch.optim's on two 2-D loss surfaces"}
 INSTALL = "pip install 'dlkit[plot]'   (or: pip install matplotlib)"
 OVERVIEW = "all"  # the panel key of a block's first panel, where every path (or curve) of the student's is drawn
 SCHEDULES = "schedules"  # the block of the learning-rate schedules, after the surfaces' blocks

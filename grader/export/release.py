@@ -35,7 +35,6 @@ from types import ModuleType
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from grader import labs
-from grader.export.plot import PLOTS
 from grader.declare.spec import Lab
 from grader.export.stubs import stub_path
 
@@ -166,10 +165,10 @@ def student_readme(chosen: Sequence[Lab]) -> str:
     one_task = first.tasks[-1].name
     plots = "".join(f"""### Pictures: `dlkit plot {lab.name}`
 
-`dlkit plot {lab.name}` draws {PLOTS[lab.name]} to `{lab.name}-paths.png` (`--output` for another file).
+`dlkit plot {lab.name}` draws {paths.what} to `{lab.name}-paths.png` (`--output` for another file).
 It needs matplotlib, an optional extra: `pip install -e '.[plot]'`.
 
-""" for lab in chosen if lab.name in PLOTS)
+""" for lab in chosen for paths in [lab.plot] if paths is not None)
     return f"""# Deep-learning labs
 
 You implement the core of deep learning yourself (here: {', '.join(lab.title.lower() for lab in chosen)})

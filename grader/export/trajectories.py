@@ -25,14 +25,10 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from grader.declare import oracles
-from grader.declare.checks import Matches, Torch
-from grader.labs.lab2 import DEFAULTS, LAB, torch_optimizer
+from grader.declare.checks import Torch
+from grader.declare.spec import Call, Paths, Variant
 from grader.sandbox.host import Sandbox, StudentFailure
-from grader.declare.spec import Call, Variant
 from grader.sandbox.wire import Unsupported
-
-# The lab-2 optimizers, in the order of the handout (each is also the name of the student's function).
-OPTIMIZERS = tuple(DEFAULTS)
 
 # The student's w is "on torch's path" at a step while |w - torch's w| <= GAP_TOLERANCE * max(1, |torch's w|)
 # in both coordinates: float64 round-off stays below 1e-12 over these runs, a wrong rule departs at once.
@@ -177,11 +173,11 @@ class Race:
 # ----------------------------------------------------------------------------- the reference: torch.optim
 
 
-def reference_path(where: Surface, name: str) -> Path:
+def reference_path(paths: Paths, where: Surface, name: str) -> Path:
     """torch.optim's path (float64, CPU), stepped with the surface's gradient at each of its own points."""
     t = oracles.torch()
     param = t.tensor(where.start, dtype=t.float64, requires_grad=True)
-    optimizer = torch_optimizer(name, param, {**DEFAULTS[name], **where.hyper[name]})
+    optimizer = paths.torch_optimizer(name, param, {**paths.optimizers[name], **where.hyper[name]})
     points = [np.array(where.start, dtype=np.float64)]
     for step in range(1, where.steps + 1):
         param.grad = t.from_numpy(where.gradient(points[-1]))
@@ -201,6 +197,7 @@ def student_path(sandbox: Sandbox, where: Surface, name: str) -> Path:
     w = np.array(where.start, dtype=np.float64)
     points = [w]
     state: Any = {}
+    sandbox.ready()  # the worker's start (NumPy and the module imported) is not the optimizer's time
     started = time.monotonic()
     for step in range(1, where.steps + 1):
         spent = time.monotonic() - started
@@ -286,7 +283,7 @@ def compare(where: Surface, name: str, reference: Path, yours: Path) -> Race:
     return Race(where, name, reference, yours, departs, gap)
 
 
-def race(sandbox: Sandbox, surfaces: Sequence[Surface], optimizers: Sequence[str],
+def race(sandbox: Sandbox, paths: Paths, surfaces: Sequence[Surface], optimizers: Sequence[str],
          steps: int | None = None) -> list[Race]:
     """Every optimizer on every surface (``steps`` steps on each, if given): the student's path, torch's."""
     races = []
@@ -294,7 +291,7 @@ def race(sandbox: Sandbox, surfaces: Sequence[Surface], optimizers: Sequence[str
         where = replace(where, steps=steps) if steps else where
         for name in optimizers:
             yours = student_path(sandbox, where, name)
-            races.append(compare(where, name, reference_path(where, name), yours))
+            races.append(compare(where, name, reference_path(paths, where, name), yours))
     return races
 
 
@@ -304,15 +301,11 @@ def race(sandbox: Sandbox, surfaces: Sequence[Surface], optimizers: Sequence[str
 @dataclass(frozen=True, eq=False)
 class Schedule:
     """A schedule function of the student's, called as name(*args, t); its expected values come from the
-    PyTorch scheduler that lab 2's own declaration of the task checks it against."""
+    PyTorch scheduler that the lab's declaration of the task checks it against."""
 
     name: str
     args: Mapping[str, float]  # the arguments before t, by name, in order
-
-    @property
-    def oracle(self) -> Torch:
-        return next(c.oracle for c in LAB.task(self.name).checks
-                    if isinstance(c, Matches) and isinstance(c.oracle, Torch))
+    oracle: Torch
 
     @property
     def source(self) -> str:
@@ -324,11 +317,17 @@ class Schedule:
 
 
 SCHEDULE_STEPS = 60  # t = 0 .. 59
-SCHEDULES = (
-    Schedule("exponential_decay", {"lr0": 0.1, "k": 0.05}),
-    Schedule("inverse_time_decay", {"lr0": 0.1, "k": 0.2}),
-    Schedule("step_decay", {"lr0": 0.1, "gamma": 0.5, "step_size": 10}),
-)
+# The arguments before t that each schedule is traced with.
+SCHEDULE_ARGS: Mapping[str, Mapping[str, float]] = {
+    "exponential_decay": {"lr0": 0.1, "k": 0.05},
+    "inverse_time_decay": {"lr0": 0.1, "k": 0.2},
+    "step_decay": {"lr0": 0.1, "gamma": 0.5, "step_size": 10},
+}
+
+
+def schedules(paths: Paths) -> list[Schedule]:
+    """The lab's schedules, each with the arguments it is traced with and the oracle its task checks."""
+    return [Schedule(name, SCHEDULE_ARGS[name], oracle) for name, oracle in paths.schedules.items()]
 
 
 @dataclass(frozen=True)
@@ -373,9 +372,9 @@ def schedule_curve(sandbox: Sandbox, schedule: Schedule, steps: int = SCHEDULE_S
     return Curve(schedule, yours, expected, off[0] if off else None, stopped, brief)
 
 
-def curves(sandbox: Sandbox) -> list[Curve]:
+def curves(sandbox: Sandbox, paths: Paths) -> list[Curve]:
     """Every schedule of the lab, as the student wrote it."""
-    return [schedule_curve(sandbox, schedule) for schedule in SCHEDULES]
+    return [schedule_curve(sandbox, schedule) for schedule in schedules(paths)]
 
 
 def report(races: Sequence[Race], module: object, schedules: Sequence[Curve] = ()) -> str:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from hypothesis import strategies as st
@@ -34,7 +34,7 @@ from grader.declare.checks import CPU_64, CPU_BOTH, DEVICES_BOTH, Formula, Match
 from grader.declare.compare import difference, kind_of
 from grader.declare.describe import describe_value
 from grader.declare.context import CheckFailed, Context, dtype_hint
-from grader.declare.spec import Aspect, Call, Lab, Mistake, Task, Tolerance, Variant, call
+from grader.declare.spec import Aspect, Call, Lab, Mistake, Paths, Task, Tolerance, Variant, call
 from grader.declare.strategies import float_arrays, sizes
 from grader.sandbox.wire import Unsupported
 
@@ -96,7 +96,7 @@ def _hyper(name: str, run: Call) -> dict[str, float]:
     return {**DEFAULTS[name], **run.kwargs}
 
 
-def torch_optimizer(name: str, param: Any, h: dict[str, float]) -> Any:
+def torch_optimizer(name: str, param: Any, h: Mapping[str, float]) -> Any:
     optim = oracles.torch().optim
     if name == "sgd":
         return optim.SGD([param], lr=h["lr"])
@@ -786,6 +786,8 @@ decay_calls = st.builds(lambda lr0, k, t: call(lr0, k, t), LR0, RATES, TIMES)
 step_calls = st.builds(lambda lr0, g, s, t: call(lr0, g, s, t), LR0,
                        st.one_of(st.sampled_from((0.5, 0.1, 0.9)), st.floats(0.01, 0.99)), sizes(1, 12), TIMES)
 
+EXPONENTIAL_LR = Torch("torch.optim.lr_scheduler.ExponentialLR(gamma=exp(-k))", lambda c, v: _scheduler_lr(
+    lambda s, o: s.ExponentialLR(o, gamma=math.exp(-c.args[1])), c.args[0], c.args[2]))
 EXPONENTIAL_DECAY = Task(
     "exponential_decay", points=7,
     checks=[
@@ -795,9 +797,7 @@ EXPONENTIAL_DECAY = Task(
                + [(call(0.5, 0.0, 7, note="k = 0: no decay"), 0.5)], tolerance=SCHEDULE_TOLERANCE),
         Matches(Formula("the formula lr0 * exp(-k * t)", _formula(lambda T, lr0, k, t: lr0 * T.exp(-k * t))),
                 decay_calls, tolerance=SCHEDULE_TOLERANCE),
-        Matches(Torch("torch.optim.lr_scheduler.ExponentialLR(gamma=exp(-k))", lambda c, v: _scheduler_lr(
-            lambda s, o: s.ExponentialLR(o, gamma=math.exp(-c.args[1])), c.args[0], c.args[2])), decay_calls,
-                tolerance=SCHEDULE_TOLERANCE, max_examples=8),
+        Matches(EXPONENTIAL_LR, decay_calls, tolerance=SCHEDULE_TOLERANCE, max_examples=8),
     ],
     mistakes=[
         Mistake("the rate grows: the exponent is -k * t (check the sign)",
@@ -809,6 +809,8 @@ EXPONENTIAL_DECAY = Task(
     ],
 )
 
+INVERSE_TIME_LR = Torch("torch.optim.lr_scheduler.LambdaLR(lambda t: 1 / (1 + k * t))", lambda c, v: _scheduler_lr(
+    lambda s, o: s.LambdaLR(o, lambda t: 1 / (1 + c.args[1] * t)), c.args[0], c.args[2]))
 INVERSE_TIME_DECAY = Task(
     "inverse_time_decay", points=6,
     checks=[
@@ -817,9 +819,7 @@ INVERSE_TIME_DECAY = Task(
                  (50, 0.016666666666666666))], tolerance=SCHEDULE_TOLERANCE),
         Matches(Formula("the formula lr0 / (1 + k * t)", _formula(lambda T, lr0, k, t: lr0 / (1 + k * t))),
                 decay_calls, tolerance=SCHEDULE_TOLERANCE),
-        Matches(Torch("torch.optim.lr_scheduler.LambdaLR(lambda t: 1 / (1 + k * t))", lambda c, v: _scheduler_lr(
-            lambda s, o: s.LambdaLR(o, lambda t: 1 / (1 + c.args[1] * t)), c.args[0], c.args[2])), decay_calls,
-                tolerance=SCHEDULE_TOLERANCE, max_examples=8),
+        Matches(INVERSE_TIME_LR, decay_calls, tolerance=SCHEDULE_TOLERANCE, max_examples=8),
     ],
     mistakes=[
         Mistake("missing parentheses: lr0 / 1 + k * t is lr0 + k * t; write lr0 / (1 + k * t)",
@@ -831,6 +831,8 @@ INVERSE_TIME_DECAY = Task(
     ],
 )
 
+STEP_LR = Torch("torch.optim.lr_scheduler.StepLR", lambda c, v: _scheduler_lr(
+    lambda s, o: s.StepLR(o, step_size=c.args[2], gamma=c.args[1]), c.args[0], c.args[3]))
 STEP_DECAY = Task(
     "step_decay", points=8,
     checks=[
@@ -842,9 +844,7 @@ STEP_DECAY = Task(
                tolerance=SCHEDULE_TOLERANCE),
         Matches(Formula("the formula lr0 * gamma ** floor(t / step_size)",
                       _formula(lambda T, lr0, g, s, t: lr0 * g ** T.floor(t / s))), step_calls, tolerance=SCHEDULE_TOLERANCE),
-        Matches(Torch("torch.optim.lr_scheduler.StepLR", lambda c, v: _scheduler_lr(
-            lambda s, o: s.StepLR(o, step_size=c.args[2], gamma=c.args[1]), c.args[0], c.args[3])), step_calls,
-                tolerance=SCHEDULE_TOLERANCE, max_examples=8),
+        Matches(STEP_LR, step_calls, tolerance=SCHEDULE_TOLERANCE, max_examples=8),
     ],
     mistakes=[
         Mistake("round() instead of floor: the rate drops only when a whole step_size has passed; use t // step_size",
@@ -864,4 +864,8 @@ LAB = Lab(
     banned_source=("torch",),
     tasks=[SGD, MOMENTUM, NESTEROV, ADAGRAD, RMSPROP, ADADELTA, ADAM,
            EXPONENTIAL_DECAY, INVERSE_TIME_DECAY, STEP_DECAY],
+    plot=Paths("your optimizers' paths next to torch.optim's on two 2-D loss surfaces, and your schedules",
+               optimizers=DEFAULTS, torch_optimizer=torch_optimizer,
+               schedules={"exponential_decay": EXPONENTIAL_LR, "inverse_time_decay": INVERSE_TIME_LR,
+                          "step_decay": STEP_LR}),
 )
