@@ -51,3 +51,46 @@ def task(x: int) -> int:
     assert "_helper" not in out and "x * 2" not in out
     assert 'raise NotImplementedError("Task lab3.task: not implemented yet")' in out
     assert '"""Twice x."""' in out and "import numpy as np" in out
+
+
+def test_a_section_left_empty_by_the_removed_helpers_loses_its_banner_in_either_banner_style():
+    solution = '''"""A module."""
+
+# ----------------------------------------------------------------------------- tasks
+
+
+def add(a, b):
+    """a + b."""
+    return a + b
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _twice(x):
+    return 2 * x
+
+
+# ---------------------------------------------------------------------------
+# More helpers
+# ---------------------------------------------------------------------------
+
+def _thrice(x):
+    return 3 * x
+
+
+# ---------------------------------------------------------------------------
+# Products
+# ---------------------------------------------------------------------------
+
+# a comment that belongs to mul
+def mul(a, b):
+    """a * b."""
+    return a * b
+'''
+    stub = stub_source(solution, labs.load("lab1"))
+    assert "helpers" not in stub and "More helpers" not in stub and "_twice" not in stub
+    assert "# ----------------------------------------------------------------------------- tasks" in stub
+    assert "# Products\n" in stub and "# a comment that belongs to mul\ndef mul(a, b):" in stub
+    assert 'raise NotImplementedError("Task lab1.mul: not implemented yet")' in stub
+    compile(stub, "stub.py", "exec")

@@ -9,7 +9,6 @@ a stub reads like the chapter it came from, minus the answers.
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
 from grader.declare.spec import Lab
@@ -37,14 +36,31 @@ def stub_source(solution: str, lab: Lab) -> str:
         edits.append((first, last, kept))
     for first, last, replacement in reversed(edits):
         lines[first:last + 1] = replacement
-    text = _EMPTY_SECTION.sub("\n", "".join(lines) + "\n")
+    text = _without_empty_sections("".join(lines))
     while "\n\n\n\n" in text:
         text = text.replace("\n\n\n\n", "\n\n\n")
     return text.rstrip() + "\n"
 
 
-# A banner comment (# ---- / # Title / # ----) with no code under it before the next banner or the end.
-_EMPTY_SECTION = re.compile(r"\n# -{10,}\n# [^\n]*\n# -{10,}\n\s*(?=\n# -{10,}\n|\Z)")
+def _without_empty_sections(text: str) -> str:
+    """Drop each section banner (``# ---- title``, or ``# ----`` / ``# title`` / ``# ----``) that has no code
+    under it before the next banner or the end: the section of private helpers, say, once they are removed."""
+    lines = text.splitlines(keepends=True)
+    kept: list[str] = []
+    i = 0
+    while i < len(lines):
+        if not lines[i].startswith("# ---"):
+            kept.append(lines[i])
+            i += 1
+            continue
+        end = i + 1  # the banner and the comments and blank lines under it
+        while end < len(lines) and (not lines[end].strip() or lines[end].startswith("#")) \
+                and not (lines[end].startswith("# ---") and end > i + 2):
+            end += 1
+        if end < len(lines) and not lines[end].startswith("# ---"):
+            kept += lines[i:end]
+        i = end
+    return "".join(kept) + "\n"
 
 
 def _leading_comments(lines: list[str], first: int) -> int:
