@@ -106,21 +106,11 @@ class Matches(Check):
 
     oracle: Oracle
     cases: "SearchStrategy[Call] | None" = None
-    examples: Sequence[Call] = ()
-    variants: Sequence[Variant] = CPU
     tolerance: Tolerance | dict[str, Tolerance] | None = None
-    max_examples: int | None = None
-    name: str = ""
-    gate: bool = False
-    aspects: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
-        if not self.name:
-            object.__setattr__(self, "name", f"matches {self.oracle.label}")
-
-    @property
-    def needs_reference(self) -> bool:  # type: ignore[override]
-        return self.oracle.needs_reference
+        object.__setattr__(self, "name", self.name or f"matches {self.oracle.label}")
+        object.__setattr__(self, "needs_reference", self.oracle.needs_reference)
 
     def verify(self, ctx: Context, call: Call) -> None:
         expected = self.oracle(ctx, call)
@@ -146,17 +136,12 @@ class Worked(Check):
     """The handout's worked examples: fixed inputs with the values written in the handout."""
 
     pairs: Sequence[tuple[Call, Any]]
-    name: str = "reproduces the handout's worked examples"
     tolerance: Tolerance | dict[str, Tolerance] | None = None
-    variants: Sequence[Variant] = CPU
     cases: None = None
-    max_examples: None = None
 
-    @property
-    def examples(self) -> Sequence[Call]:  # type: ignore[override]
-        return [Call(c.args, c.kwargs, c.note, e) for c, e in self.pairs]
-    gate: bool = False
-    aspects: Sequence[str] | None = None
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.name or "reproduces the handout's worked examples")
+        object.__setattr__(self, "examples", [Call(c.args, c.kwargs, c.note, e) for c, e in self.pairs])
 
     def verify(self, ctx: Context, call: Call) -> None:
         expected = call.expected
@@ -170,14 +155,9 @@ class Worked(Check):
 class Property(Check):
     """A statement every correct answer satisfies; ``holds(ctx, call)`` raises ``CheckFailed`` if not."""
 
-    name: str
-    holds: Callable[[Context, Call], None]
+    name: str = field()  # required here (field(): the base class's default does not carry over)
+    holds: Callable[[Context, Call], None] = field()
     cases: "SearchStrategy[Call] | None" = None
-    examples: Sequence[Call] = ()
-    variants: Sequence[Variant] = CPU
-    max_examples: int | None = None
-    gate: bool = False
-    aspects: Sequence[str] | None = None
 
     def verify(self, ctx: Context, call: Call) -> None:
         self.holds(ctx, call)
@@ -189,16 +169,10 @@ class Raises(Check):
 
     exception: str
     cases: "SearchStrategy[Call] | None" = None
-    examples: Sequence[Call] = ()
-    variants: Sequence[Variant] = CPU
-    max_examples: int | None = None
-    name: str = field(default="")
-    gate: bool = True
-    aspects: Sequence[str] | None = None
+    gate: bool = field(default=True, kw_only=True)
 
     def __post_init__(self) -> None:
-        if not self.name:
-            object.__setattr__(self, "name", f"raises {self.exception} for invalid arguments")
+        object.__setattr__(self, "name", self.name or f"raises {self.exception} for invalid arguments")
 
     def verify(self, ctx: Context, call: Call) -> None:
         try:
@@ -233,19 +207,12 @@ class Gradients(Check):
     label: str
     forward: Callable[..., Any]
     wrt: Sequence[int]
-    cases: "SearchStrategy[Call] | None" = None
-    examples: Sequence[Call] = ()
-    variants: Sequence[Variant] = CPU
-    tolerance: Tolerance | dict[str, Tolerance] | None = None
-    max_examples: int | None = None
-    name: str = ""
-    gate: bool = False
-    aspects: Sequence[str] | None = None
-    evidence: str = "gradients"
+    cases: "SearchStrategy[Call] | None" = field(default=None, kw_only=True)
+    tolerance: Tolerance | dict[str, Tolerance] | None = field(default=None, kw_only=True)
+    evidence: str = field(default="gradients", kw_only=True)
 
     def __post_init__(self) -> None:
-        if not self.name:
-            object.__setattr__(self, "name", f"gradients match {self.label}")
+        object.__setattr__(self, "name", self.name or f"gradients match {self.label}")
 
     def verify(self, ctx: Context, call: Call) -> None:
         t = oracles.torch()
@@ -285,13 +252,10 @@ class NoBannedCalls(Check):
     voids the task when it fails: the other checks are not run."""
 
     banned: Sequence[str]
-    name: str = "uses no banned built-in or construct"
     cases: None = None
-    examples: Sequence[Call] = (Call(()),)
-    variants: Sequence[Variant] = CPU
-    max_examples: None = None
-    gate: bool = True
-    aspects: Sequence[str] | None = None
+    name: str = field(default="uses no banned built-in or construct", kw_only=True)
+    examples: Sequence[Call] = field(default=(Call(()),), kw_only=True)
+    gate: bool = field(default=True, kw_only=True)
 
     def verify(self, ctx: Context, call: Call) -> None:
         from grader.declare.source import findings
@@ -323,20 +287,14 @@ class CentralDifferences(Check):
     scalar: Callable[[Call, dict[str, np.ndarray]], float]
     claimed: Callable[[Call, Any], dict[str, Any]]
     cases: "SearchStrategy[Call] | None" = None
-    examples: Sequence[Call] = ()
-    variants: Sequence[Variant] = (Variant("cpu", "float64"),)
+    variants: Sequence[Variant] = field(default=CPU_64, kw_only=True)
     directions: int = 2
     step: float = 1e-5  # h, relative to the largest entry of the variable (at least 1)
     rtol: float = 1e-5  # of |slope| + sum(|gradient * v|)
     atol: float = 1e-7
-    max_examples: int | None = None
-    name: str = ""
-    gate: bool = False
-    aspects: Sequence[str] | None = None  # aligned with point's variables: each judges its own
 
-    def __post_init__(self) -> None:
-        if not self.name:
-            object.__setattr__(self, "name", f"gradients match central differences of {self.label}")
+    def __post_init__(self) -> None:  # its aspects, if given, line up with point's variables: each judges its own
+        object.__setattr__(self, "name", self.name or f"gradients match central differences of {self.label}")
 
     def verify(self, ctx: Context, call: Call) -> None:
         received = ctx.student(call)

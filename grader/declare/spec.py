@@ -109,8 +109,10 @@ class Variant:
         return ", ".join(p for p in (self.device, self.dtype) if p)
 
 
+@dataclass(frozen=True, kw_only=True)
 class Check:
-    """One named verdict about a task. Subclasses say how a single call is judged.
+    """One named verdict about a task. Subclasses say how a single call is judged; they declare their own
+    fields (positional, first) and inherit these, which are keyword-only.
 
     A check is either a *value check*, which earns the task's points for the aspects it judges
     (``aspects``: names of the task's ``Aspect``s; None for every aspect its kind of evidence
@@ -119,12 +121,15 @@ class Check:
     when it fails (see ``grader.run.results``).
     """
 
-    name: str
-    examples: Sequence[Call]
-    cases: "SearchStrategy[Call] | None"
-    max_examples: int | None
-    variants: Sequence[Variant]
-    needs_reference: bool = False
+    if TYPE_CHECKING:  # a field of every subclass, after its own fields (it is often given positionally)
+        @property
+        def cases(self) -> SearchStrategy[Call] | None:
+            """The drawn inputs (None: the examples alone)."""
+    name: str = ""  # a subclass without a fixed name makes one in __post_init__
+    examples: Sequence[Call] = ()  # fixed inputs, run before the drawn ones
+    max_examples: int | None = None  # drawn inputs per run (None: the profile's number)
+    variants: Sequence[Variant] = (Variant("cpu"),)  # each device and dtype the check runs on
+    needs_reference: bool = False  # skipped where solutions/ is absent
     gate: bool = False
     aspects: Sequence[str] | None = None
     evidence: str = "result"  # what the check looks at: "result" (the returned values) or "gradients" (autograd)
