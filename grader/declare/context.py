@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 
@@ -41,13 +41,17 @@ class StudentRaised(Exception):
         self.call = call  # the input it raised on, for the hints of mistakes that raise
 
 
+# A check's or a task's status in a report.
+Status = Literal["passed", "failed", "error", "timeout", "not_implemented", "skipped"]
+
+
 class Abort(BaseException):
     """Stop the check at once: there is nothing to learn from more inputs.
 
     A BaseException, so that Hypothesis does not try to shrink it.
     """
 
-    def __init__(self, status: str, message: str):
+    def __init__(self, status: Status, message: str):
         super().__init__(message)
         self.status = status
         self.message = message

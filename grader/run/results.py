@@ -18,11 +18,15 @@ The points policy (docs/ENGINE.md, "Points policy"):
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence, get_args
 
-STATUSES = ("passed", "failed", "error", "timeout", "not_implemented", "skipped")
+from grader.declare.context import Status
+
+STATUSES: tuple[Status, ...] = get_args(Status)
+# A submission's: graded, or why it could not be (the batch adds its own: empty, timeout, grader_crash).
+Graded = Literal["graded", "import_error", "missing_module", "bad_file"]
 # When a task has several kinds of trouble, its status is the first of these that occurs.
-_PRECEDENCE = ("not_implemented", "timeout", "error", "failed")
+_PRECEDENCE: tuple[Status, ...] = ("not_implemented", "timeout", "error", "failed")
 # A verdict on one aspect: how much of the check's weight it earns.
 VERDICTS = ("passed", "near miss", "failed", "pending", "skipped")
 NEAR_MISS = 0.75  # the credit of a near miss
@@ -32,7 +36,7 @@ GATE = 0.75  # each failed gate multiplies the task's score by this
 @dataclass(frozen=True)
 class CheckResult:
     name: str
-    status: str
+    status: Status
     message: str
     fatal: bool = False  # the task's remaining checks are not run after this one
     gate: bool = False  # earns nothing; costs points when it fails
@@ -69,7 +73,7 @@ class CheckResult:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "CheckResult":
-        return cls(str(data["name"]), str(data["status"]), str(data["message"]), gate=bool(data.get("gate", False)),
+        return cls(str(data["name"]), status(data["status"]), str(data["message"]), gate=bool(data.get("gate", False)),
                    verdicts=dict(data.get("aspects", {})), pending="pending" in data,
                    points=float(data.get("points", 0.0)), pending_points=float(data.get("pending", 0.0)),
                    fixed=bool(data.get("fixed", False)))
@@ -78,7 +82,7 @@ class CheckResult:
 @dataclass(frozen=True)
 class TaskResult:
     name: str
-    status: str
+    status: Status
     score: float
     max_score: float
     message: str
@@ -106,13 +110,13 @@ class TaskResult:
         if not trouble and not factor < 1:
             score = float(points) if not pending and earned == 1 else round(points * earned, 2)
             return cls(name, "passed", score, points, "", scored, pending, tuple(flags))
-        status = next(s for s in _PRECEDENCE if any(c.status == s for c in trouble))
+        worst = next(s for s in _PRECEDENCE if any(c.status == s for c in trouble))
         first = trouble[0]
-        return cls(name, status, round(points * factor * earned, 2), points, f"{first.name}: {first.message}", scored,
+        return cls(name, worst, round(points * factor * earned, 2), points, f"{first.name}: {first.message}", scored,
                    pending, tuple(flags))
 
     @classmethod
-    def unrun(cls, name: str, points: float, status: str, message: str) -> "TaskResult":
+    def unrun(cls, name: str, points: float, status: Status, message: str) -> "TaskResult":
         return cls(name, status, 0.0, points, message, ())
 
     def to_json(self) -> dict[str, Any]:
@@ -126,7 +130,7 @@ class TaskResult:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "TaskResult":
         checks = tuple(CheckResult.from_json(c) for c in data["checks"])
-        return cls(data["name"], data["status"], float(data["score"]), float(data["max_score"]), data["message"], checks,
+        return cls(data["name"], status(data["status"]), float(data["score"]), float(data["max_score"]), data["message"], checks,
                    float(data.get("pending", 0.0)), tuple(str(f) for f in data.get("flags", [])))
 
 
@@ -168,7 +172,7 @@ class LabResult:
     submission: str
     seed: int
     tasks: Sequence[TaskResult]
-    status: str = "graded"  # or why the submission could not be graded: missing_module, bad_file, import_error
+    status: Graded = "graded"
     isolation: Sequence[str] = ()  # the walls the student's code ran behind ("landlock-v7", "seccomp", ...)
     token: str | None = None  # an official run's replay token (grader.seeds): students see it, not the seed
 
@@ -200,6 +204,13 @@ class LabResult:
                 "max_score": _number(self.max_score), "pending": _number(self.pending), "seed": self.seed,
                 "status": self.status, "flags": self.flags, "isolation": list(self.isolation),
                 **({"token": self.token} if self.token else {}), "tasks": [t.to_json() for t in self.tasks]}
+
+
+def status(value: Any) -> Status:
+    """A status read back from JSON (a report, the feedback folder): one of STATUSES, or ValueError."""
+    if value not in STATUSES:
+        raise ValueError(f"not a status: {value!r}")
+    return value  # type: ignore[no-any-return]
 
 
 def _number(x: float) -> float | int:

@@ -35,7 +35,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Any, Collection, Sequence
+from typing import Any, Collection, Literal, Sequence, get_args
 
 from grader.sandbox import confine, wire
 from grader.sandbox.intake import LabFiles, read_folder
@@ -55,11 +55,17 @@ class Limits:
     startup_timeout: float = 60.0
 
 
+# Why a call did not return: it raised (error), still raises NotImplementedError, ran out of time or memory,
+# crashed the worker, called a banned function, is not in the module; or the module did not import; or the
+# machine could not put up the worker's walls (sandbox: not the student's fault).
+FailureKind = Literal["error", "not_implemented", "timeout", "crash", "memory", "banned", "missing", "import", "sandbox"]
+
+
 @dataclass
 class StudentFailure(Exception):
     """The student's code did not return: it raised, hung, crashed or was refused."""
 
-    kind: str  # error | not_implemented | timeout | crash | memory | banned | missing | import | sandbox
+    kind: FailureKind
     message: str
     frames: list[list[Any]] = field(default_factory=list)
     exception: str = ""
@@ -70,9 +76,9 @@ class StudentFailure(Exception):
         return self.describe()
 
     @property
-    def status(self) -> str:
+    def status(self) -> Literal["not_implemented", "timeout", "error"]:
         """The task status this failure maps to in a report."""
-        return {"not_implemented": "not_implemented", "timeout": "timeout"}.get(self.kind, "error")
+        return "not_implemented" if self.kind == "not_implemented" else "timeout" if self.kind == "timeout" else "error"
 
     def where(self) -> str:
         if not self.frames:
@@ -270,7 +276,9 @@ class Sandbox:
             error = reply.get("error", {})
             error = error if type(error) is dict else {}
             step = error.get("step")
-            raise StudentFailure(str(error.get("kind", "error")), str(error.get("message", "")),
+            # the worker is the student's: believe only a kind the grader knows
+            kind: FailureKind = error["kind"] if error.get("kind") in get_args(FailureKind) else "error"
+            raise StudentFailure(kind, str(error.get("message", "")),
                                  _frames(error.get("frames")), str(error.get("type", "")),
                                  _strings(error.get("banned")), step if type(step) is int else None)
         try:

@@ -22,7 +22,7 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Literal
 
 MAX_FILE_BYTES = 1024 * 1024  # one Python file
 MAX_FILES = 64  # Python files in the lab's folder
@@ -34,7 +34,7 @@ MAX_SCAN_DEPTH = 8
 class BadSubmission(Exception):
     """A submission the grader will not read: ``status`` (``bad_file``, ``missing_module``) and a reason."""
 
-    def __init__(self, status: str, reason: str):
+    def __init__(self, status: Literal["bad_file", "missing_module"], reason: str):
         super().__init__(reason)
         self.status = status
         self.reason = reason
