@@ -41,6 +41,7 @@ def main() -> None:
     from grader import labs
 
     chosen = labs.names() if args.all else [args.lab]
+    load_before = os.getloadavg()
     baseline = [sys.executable, "-c", "import torch, hypothesis"]
     timed(baseline)  # warm the file cache for every command
     for lab in chosen:
@@ -52,8 +53,8 @@ def main() -> None:
             imports.append(timed(baseline))
             checks[lab].append(timed(check_command(lab) + ["--seed", str(run)]))
     floor = statistics.median(imports)
-    print(f"load average before/after: see uptime; now {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
-          f"on {os.cpu_count()} cores")
+    print(f"load average (1, 5, 15 min) before: {' '.join(f'{x:.2f}' for x in load_before)}, after: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}, on {os.cpu_count()} cores")
     print(f"python -c 'import torch, hypothesis': median {floor:.2f} s over {len(imports)} runs")
     worst = 0.0
     for lab in chosen:

@@ -331,44 +331,69 @@ def grade_lab(lab: Lab, submission: Path, *, seed: int, tasks: Sequence[str] = (
     try:
         files = files or read_submission(lab, submission, find_module)
     except BadSubmission as bad:
-        results = [TaskResult.unrun(t.name, t.points, "error", bad.reason) for t in selected]
-        return LabResult(lab.name, str(submission), seed, results, status=bad.status)
-    config = worker_config(lab)
+        return unread(lab, submission, seed, selected, bad)
     limits = limits or Limits()
     if launcher is not None and launcher.users:
         jobs = min(jobs, len(launcher.users))
     groups = _share(selected, jobs, budget)
+    config = worker_config(lab)
     try:
         with Sandbox(files, config, limits, launcher) as sandbox:
             sandbox.start()  # the worker imports NumPy and the module while this process imports the oracles
-            signatures = read_signatures(REPO / "assignments" / lab.name / f"{lab.module}.py")
-            reference = load_reference(lab, solutions)
-
-            def grade_group(group: Sequence[Task], box: Sandbox) -> tuple[list[TaskResult], bool, tuple[str, ...]]:
-                done = [grade_task(t, lab, box, reference, signatures.get(t.function), seed, budget) for t in group]
-                return done, box.import_failure is not None, box.layers
-
+            oracle = Oracle.load(lab, solutions)
             if len(groups) > 1:
                 oracles.torch()  # imported once, before the fork, so every process has it
 
             def grade_apart(group: Sequence[Task], slot: int) -> Callable[[], tuple[list[TaskResult], bool, tuple[str, ...]]]:
                 def work() -> tuple[list[TaskResult], bool, tuple[str, ...]]:
                     with Sandbox(files, config, limits, launcher, slot=slot) as box:
-                        return grade_group(group, box)
+                        return oracle.grade(group, box, seed, budget), box.import_failure is not None, box.layers
                 return work
 
             children = [_fork(grade_apart(group, slot)) for slot, group in enumerate(groups[1:], start=1)]
-            results, broken, layers = grade_group(groups[0], sandbox)
+            results = oracle.grade(groups[0], sandbox, seed, budget)
+            broken, layers = sandbox.import_failure is not None, sandbox.layers
             for child in children:
                 more, child_broken, _ = _join(child)
                 results += more
                 broken = broken or child_broken
     finally:
         end_strays()
+    return collect(lab, submission, seed, selected, results, broken, layers)
+
+
+def unread(lab: Lab, submission: Path, seed: int, selected: Sequence[Task], bad: BadSubmission) -> LabResult:
+    """The report of a submission whose files could not be read: every selected task unrun, and why."""
+    results = [TaskResult.unrun(t.name, t.points, "error", bad.reason) for t in selected]
+    return LabResult(lab.name, str(submission), seed, results, status=bad.status)
+
+
+def collect(lab: Lab, submission: Path, seed: int, selected: Sequence[Task], results: list[TaskResult],
+            broken: bool, layers: Sequence[str]) -> LabResult:
+    """The lab's report from the results of its selected tasks, in the lab's order."""
     order = {t.name: i for i, t in enumerate(selected)}
-    results.sort(key=lambda r: order[r.name])
+    results = sorted(results, key=lambda r: order[r.name])
     return LabResult(lab.name, str(submission), seed, results, status="import_error" if broken else "graded",
-                     isolation=layers)
+                     isolation=tuple(layers))
+
+
+@dataclass(frozen=True)
+class Oracle:
+    """What the grader's side of a lab needs loaded: the lab, its reference module and the stubs' signatures."""
+
+    lab: Lab
+    reference: ModuleType | None
+    signatures: dict[str, Signature]
+
+    @classmethod
+    def load(cls, lab: Lab, solutions: Path | None = REPO / "solutions") -> "Oracle":
+        signatures = read_signatures(REPO / "assignments" / lab.name / f"{lab.module}.py")
+        return cls(lab, load_reference(lab, solutions), signatures)
+
+    def grade(self, tasks: Sequence[Task], sandbox: Sandbox, seed: int, budget: Budget) -> list[TaskResult]:
+        """Grade ``tasks`` in this one sandbox, in order."""
+        return [grade_task(t, self.lab, sandbox, self.reference, self.signatures.get(t.function), seed, budget)
+                for t in tasks]
 
 
 def _share(tasks: Sequence[Task], jobs: int, budget: Budget) -> list[list[Task]]:

@@ -618,6 +618,10 @@ class ZygoteLauncher:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
+    def start(self) -> None:
+        """Start the zygote now, without waiting for its imports (they run while the caller does its own)."""
+        self._ensure()
+
     def _ensure(self) -> socket.socket:
         if self._socket is None or self._proc is None or self._proc.poll() is not None:
             ours, theirs = socket.socketpair()
@@ -664,11 +668,12 @@ class ZygoteLauncher:
 
         return Launched(pid, req_w, res_r, wait, kill)
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Stop the zygote (it ends its workers first); with ``wait``, wait until it has."""
         if self._socket is not None:
             self._socket.close()
             self._socket = None
-        if self._proc is not None:
+        if self._proc is not None and wait:
             self._proc.wait()
             _STARTED.discard(self._proc.pid)
             self._proc = None
