@@ -173,7 +173,7 @@ class Watcher:
         if definitions(source) is not None:  # a version that does not parse is no base to compare the next one to
             self._source = source
         rest = [t for t in self.lab.tasks if t not in changed]
-        names = tuple(t.name for t in changed)
+        names = () if first else tuple(t.name for t in changed)  # the first run compares with nothing
         with Sandbox(files, self.config, self.limits, self.launcher) as sandbox:  # this version's own worker
             sandbox.start()
             if first or not rest or not changed:
