@@ -46,13 +46,20 @@ KIT_PACKAGES = ("solutions", "grader", "cli", "assignments", "tests")
 THREADS_PER_WORKER = 64  # with a worker user: threads it may start (it may start no process at all)
 
 
+IMPORT_SECONDS = 5.0  # the student's module, imported: a module that only defines functions takes milliseconds
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Per-call wall-clock limit and memory ceiling of a worker."""
+    """A worker's deadlines and memory ceiling: ``timeout`` per call (a task may declare its own),
+    ``import_timeout`` for importing the student's module, ``startup_timeout`` for the worker's own start
+    before any student code runs (the interpreter, NumPy/PyTorch, the walls: the kit's code, not the
+    student's, so a slow machine is not mistaken for a slow submission)."""
 
     timeout: float = 10.0
     memory_bytes: int = 2 * 1024**3
     startup_timeout: float = 60.0
+    import_timeout: float = IMPORT_SECONDS
 
 
 @dataclass
@@ -191,7 +198,7 @@ class Sandbox:
                 if "confined" not in hello:
                     raise StudentFailure("sandbox", str(hello.get("error", "the worker did not say how it is confined")))
                 self.layers = tuple(str(layer) for layer in hello["confined"])
-                self._ready = self._receive(self.limits.startup_timeout, during="importing the module")
+                self._ready = self._receive(self.limits.import_timeout, during="importing the module")
             except StudentFailure as failure:
                 if failure.kind != "sandbox":
                     failure.kind = "import"
