@@ -134,10 +134,13 @@ def _worker_users(spec: str | None) -> Any:
 @click.option("--identity", default=None, help="The submission's name for an official seed (default: the folder's name).")
 @click.option("--replay", metavar="TOKEN", default=None,
               help="Replay the official run a report's token stands for (needs --secret-file).")
+@click.option("--watch", is_flag=True,
+              help="Stay running and regrade each time the module is saved: the changed tasks first, then the rest "
+                   "(text: the screen redrawn; json: one object per line). Ctrl-C stops.")
 def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int | None, profile: str | None,
           worker_user: str | None, output: Path | None, find_module: bool, visibility: Sequence[str],
           submission_metadata: Path | None, late_policy: Path | None, secret_file: Path | None,
-          identity: str | None, replay: str | None) -> None:
+          identity: str | None, replay: str | None, watch: bool) -> None:
     """Grade one lab of a submission (all tasks, or the TASKS named)."""
     from grader.sandbox.host import contain
 
@@ -155,11 +158,17 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
     profile = profile or os.environ.get("DLKIT_PROFILE", "default")
     if profile not in PROFILES:
         raise Problem(f"unknown profile '{profile}' in DLKIT_PROFILE; use one of {', '.join(PROFILES)}")
+    if watch:
+        alone = {"TASKS": tasks, "--output": output, "--find-module": find_module, "--secret-file": secret_file,
+                 "--replay": replay, "--identity": identity, "--visibility": visibility,
+                 "--submission-metadata": submission_metadata, "--late-policy": late_policy}
+        clash = [name for name, value in alone.items() if value] + (["--format gradescope"] if fmt == "gradescope" else [])
+        if clash:
+            raise Problem(f"--watch grades the whole lab to the terminal: leave out {', '.join(clash)}")
+        _watch(spec, submission, fmt, seed, PROFILES[profile], _worker_users(worker_user))
     shown = _visibility(spec, visibility)
     users = _worker_users(worker_user)
-    from grader.sandbox.host import SubprocessLauncher
-
-    launcher = SubprocessLauncher(users) if users else None
+    launcher = _launcher(spec, users)
     secret = _secret(secret_file)
     token: str | None = None
     if (replay or identity) and secret is None:
@@ -174,8 +183,12 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
     # import PyTorch again, which costs more than the split saves (lab4: 3.2 s with one, 4.0 s with two).
     jobs = 2 if (os.cpu_count() or 1) > 1 and spec.kind == "numpy" else 1
     started = time.monotonic()
-    result = grade_lab(spec, submission, seed=seed, tasks=tasks, budget=PROFILES[profile], jobs=jobs, launcher=launcher,
-                       find_module=find_module, files=found.files if found else None)
+    try:
+        result = grade_lab(spec, submission, seed=seed, tasks=tasks, budget=PROFILES[profile], jobs=jobs,
+                           launcher=launcher, find_module=find_module, files=found.files if found else None)
+    finally:
+        if hasattr(launcher, "close"):
+            launcher.close(wait=False)  # its workers have ended; it ends as soon as it reads that it may
     if token is not None:
         result = dataclasses.replace(result, token=token)
     again = " ".join(["dlkit check", lab, *tasks] + ([f"--submission {submission}"] if str(submission) != "assignments" else [])
@@ -201,6 +214,56 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
     else:
         print_text(result, spec.title, reproduce=again)
     sys.exit(0 if result.passed else 1)
+
+
+def _watch(spec: Lab, submission: Path, fmt: str, seed: int | None, budget: Any, users: Any) -> None:
+    """``check --watch``: a warm grader that regrades on every save until Ctrl-C (exit 0, no traceback)."""
+    seed = random.SystemRandom().randrange(2**32) if seed is None else seed
+    watcher = None
+    try:
+        from grader.report.render import print_text
+        from grader.run.watch import Watcher
+
+        watcher = Watcher(spec, submission, seed=seed, budget=budget, users=users)
+        module = submission / spec.path
+        again = f"dlkit check {spec.name}" + (f" --submission {submission}" if str(submission) != "assignments"
+                                              else "") + f" --seed {seed}"  # one run reproduces a report
+        while True:
+            for run in watcher.runs():
+                if fmt == "json":
+                    data = dict(run.result.to_json(), watch={"part": run.part, "changed": list(run.changed)})
+                    click.echo(json.dumps(data))
+                    continue
+                if sys.stdout.isatty():
+                    click.echo("\033[2J\033[H", nl=False)  # clear the screen, cursor home
+                else:
+                    click.echo("\n" + "=" * 60)
+                what = ("every task" if run.part == "lab" else "the changed tasks first: " + ", ".join(run.changed)
+                        + " (the rest follow)")
+                click.echo(f"{time.strftime('%H:%M:%S')} {module}: {what}")
+                print_text(run.result, spec.title, reproduce=again)
+            if fmt != "json":
+                click.echo(f"\nwatching {module} for changes (Ctrl-C to stop)")
+            watcher.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if watcher is not None:
+            watcher.close()
+    sys.exit(0)
+
+
+def _launcher(spec: Lab, users: Any) -> Any:
+    """How ``check`` starts workers. A PyTorch lab's come from a zygote started now, which imports PyTorch
+    while this process imports its own (a worker is then a fork: no second wait for PyTorch); a NumPy lab's
+    are fresh interpreters (NumPy imports in a tenth of a second, and two grading processes share the tasks)."""
+    from grader.sandbox.host import SubprocessLauncher, ZygoteLauncher
+
+    if spec.kind == "torch":
+        zygote = ZygoteLauncher(spec.kind, users)
+        zygote.start()
+        return zygote
+    return SubprocessLauncher(users) if users else None
 
 
 def _visibility(spec: Lab, specs: Sequence[str]) -> dict[str, str]:

@@ -72,6 +72,7 @@ def recorded(monkeypatch, tmp_path):
             return original_run(check, ctx, seed, budget)
 
         original_run = engine.run_check
+        engine._DRAWN.clear()  # each run draws with Hypothesis (none replays another's inputs)
         monkeypatch.setattr(Context, "student", student)
         monkeypatch.setattr(engine, "run_check", run_check)
         result = grade_lab(labs.load(LAB), partly_correct(tmp_path / name), seed=SEED, budget=budget(), **options)
@@ -127,3 +128,29 @@ def test_without_the_reference_the_checks_that_run_draw_the_same_inputs_and_say_
     assert {key for key in calls if key not in local_calls} == {
         key for key in calls if any(f": {name} (" in key for name in reference_checks)}
     assert all(local_calls[key] == calls[key] for key in local_calls)
+
+
+def test_a_submission_graded_on_inputs_replayed_from_an_earlier_one_gets_the_same_report(tmp_path, monkeypatch):
+    """A check that passed on a seed's inputs for one submission replays them for the next (no Hypothesis
+    engine); where the next fails, Hypothesis runs the check as before. The reports are those of a cold run."""
+    lab = labs.load(LAB)
+    engine._DRAWN.clear()
+    cold = grade_lab(lab, partly_correct(tmp_path / "cold"), seed=SEED, budget=budget()).to_json()
+    reference = tmp_path / "reference"
+    (reference / LAB).mkdir(parents=True)
+    (reference / LAB / "conv.py").write_text((REPO / "solutions" / LAB / "conv.py").read_text())
+    engine._DRAWN.clear()
+    grade_lab(lab, reference, seed=SEED, budget=budget())
+    outcomes: list[bool] = []
+    original = engine._replay
+
+    def replay(*args: Any) -> bool:
+        outcomes.append(original(*args))
+        return outcomes[-1]
+
+    monkeypatch.setattr(engine, "_replay", replay)
+    warm = grade_lab(lab, partly_correct(tmp_path / "warm"), seed=SEED, budget=budget()).to_json()
+    assert True in outcomes and False in outcomes  # some checks replayed through, some fell back to Hypothesis
+    for report in (cold, warm):
+        report.pop("submission")
+    assert warm == cold

@@ -94,7 +94,8 @@ def test_the_grader_has_no_import_cycle():
 
 
 def test_the_worker_side_imports_nothing_of_the_grader():
-    """worker.py, zygote.py, wire.py and confine.py run in the confined worker, loaded by path: stdlib only."""
+    """worker.py, zygote.py, wire.py, confine.py and eager.py run in the confined worker, loaded by path:
+    stdlib only."""
     imports = _imports()
-    for name in ("worker", "zygote", "wire", "confine"):
+    for name in ("worker", "zygote", "wire", "confine", "eager"):
         assert imports[f"grader.sandbox.{name}"] == set(), name

@@ -132,14 +132,15 @@ def _torch_run(name: str, run: Call, variant: Variant) -> tuple[list[np.ndarray]
     t = oracles.torch()
     w0, grads, _, _ = _plan(run)
     param = oracles.tensor(w0, variant.device).requires_grad_(True)
-    optimizer = torch_optimizer(name, param, _hyper(name, run))
     ws, states = [], []
-    for g in grads:
-        param.grad = oracles.tensor(g, variant.device)
-        optimizer.step()
-        ws.append(param.detach().cpu().numpy().copy())
-        states.append({k: (v.detach().cpu().numpy().copy() if v.dim() else float(v)) if isinstance(v, t.Tensor) else v
-                       for k, v in optimizer.state[param].items()})
+    with oracles.eager_only():
+        optimizer = torch_optimizer(name, param, _hyper(name, run))
+        for g in grads:
+            param.grad = oracles.tensor(g, variant.device)
+            optimizer.step()
+            ws.append(param.detach().cpu().numpy().copy())
+            states.append({k: (v.detach().cpu().numpy().copy() if v.dim() else float(v)) if isinstance(v, t.Tensor)
+                           else v for k, v in optimizer.state[param].items()})
     return ws, states
 
 
@@ -761,13 +762,13 @@ ADAM = Task(
 def _scheduler_lr(make: Callable[[Any, Any], Any], lr0: float, t: int) -> float:
     """The learning rate a torch scheduler gives at step t (after t calls of scheduler.step())."""
     torch = oracles.torch()
-    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr0)
-    scheduler = make(torch.optim.lr_scheduler, optimizer)
-    with warnings.catch_warnings():
+    with oracles.eager_only(), warnings.catch_warnings():
+        optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr0)
+        scheduler = make(torch.optim.lr_scheduler, optimizer)
         warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()": no training here
         for _ in range(t):
             scheduler.step()
-    return float(optimizer.param_groups[0]["lr"])
+        return float(optimizer.param_groups[0]["lr"])
 
 
 def _formula(fn: Callable[..., Any]) -> Callable[..., float]:

@@ -76,6 +76,16 @@ class _ShrinkBudget(BaseException):
         self.error = error
 
 
+# The inputs Hypothesis drew for a check, by (check, seed, examples), from a run in which none failed.
+# What it draws depends on the seed alone until an input fails (the strategies never look at an answer),
+# so another submission graded with the same seed (a batch, a watch mode's next save) gets the very same
+# inputs, in the same order: they are replayed without Hypothesis' engine (half the time of a check),
+# and at the first one that fails the check is run by Hypothesis as before, which finds that same input
+# first and shrinks it. Results are those of a run without the replay.
+_DRAWN: dict[tuple[int, int, int], tuple[Check, tuple[Call, ...]]] = {}
+_DRAWN_MAX = 4096
+
+
 def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget, shrink: bool = True) -> None:
     """Let Hypothesis drive ``check.verify`` over ``check.cases``; raise the smallest failure (the first one
     found when not ``shrink``ing). What Hypothesis draws depends on the seed alone (``pin_constants``), and
@@ -86,8 +96,13 @@ def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget, shrink: bo
 
     from grader.declare.strategies import pin_constants
 
+    key = (id(check), seed, budget.examples(check.max_examples))
+    drawn = _DRAWN.get(key)
+    if drawn is not None and drawn[0] is check and _replay(check, ctx, drawn[1]):
+        return
     pin_constants()
     state: dict[str, Any] = {"failure": None, "calls": 0}
+    seen: list[Call] = []
 
     def attempt(call: Call) -> None:
         if state["failure"] is not None:
@@ -99,6 +114,7 @@ def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget, shrink: bo
         except (CheckFailed, StudentRaised) as error:
             state["failure"] = error
             raise
+        seen.append(call)  # an input the oracle rejected (``assume``) raised above, and is not replayed
 
     run = fix_seed(seed)(settings(
         max_examples=budget.examples(check.max_examples), deadline=None, database=None,
@@ -114,7 +130,29 @@ def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget, shrink: bo
             if isinstance(error, (CheckFailed, StudentRaised, Abort)):
                 raise error from None
         raise
+    if len(_DRAWN) >= _DRAWN_MAX:
+        _DRAWN.clear()
+    _DRAWN[key] = (check, tuple(seen))
 
+
+def _replay(check: Check, ctx: Context, calls: Sequence[Call]) -> bool:
+    """Whether ``check`` passes on ``calls`` (the inputs an earlier run without a failure accepted). False
+    at the first input that fails or breaks: Hypothesis then runs the check itself. A fatal failure
+    (``Abort``, which Hypothesis never catches) ends the check here as it would there. An oracle's
+    ``assume`` (true on these inputs) warns outside a Hypothesis run: that warning is silenced here, and
+    were it ever an error, the check would fall back to Hypothesis."""
+    import warnings
+
+    from hypothesis.errors import HypothesisDeprecationWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", HypothesisDeprecationWarning)
+        for call in calls:
+            try:
+                check.verify(ctx, ctx.prepare(call))
+            except Exception:  # noqa: BLE001 - a failure is Hypothesis' to find again, and shrink
+                return False
+    return True
 
 
 def fixed_inputs(check: Check) -> bool:
@@ -331,44 +369,69 @@ def grade_lab(lab: Lab, submission: Path, *, seed: int, tasks: Sequence[str] = (
     try:
         files = files or read_submission(lab, submission, find_module)
     except BadSubmission as bad:
-        results = [TaskResult.unrun(t.name, t.points, "error", bad.reason) for t in selected]
-        return LabResult(lab.name, str(submission), seed, results, status=bad.status)
-    config = worker_config(lab)
+        return unread(lab, submission, seed, selected, bad)
     limits = limits or Limits()
     if launcher is not None and launcher.users:
         jobs = min(jobs, len(launcher.users))
     groups = _share(selected, jobs, budget)
+    config = worker_config(lab)
     try:
         with Sandbox(files, config, limits, launcher) as sandbox:
             sandbox.start()  # the worker imports NumPy and the module while this process imports the oracles
-            signatures = read_signatures(REPO / "assignments" / lab.path)
-            reference = load_reference(lab, solutions)
-
-            def grade_group(group: Sequence[Task], box: Sandbox) -> tuple[list[TaskResult], bool, tuple[str, ...]]:
-                done = [grade_task(t, lab, box, reference, signatures.get(t.function), seed, budget) for t in group]
-                return done, box.import_failure is not None, box.layers
-
+            oracle = Oracle.load(lab, solutions)
             if len(groups) > 1:
                 oracles.torch()  # imported once, before the fork, so every process has it
 
             def grade_apart(group: Sequence[Task], slot: int) -> Callable[[], tuple[list[TaskResult], bool, tuple[str, ...]]]:
                 def work() -> tuple[list[TaskResult], bool, tuple[str, ...]]:
                     with Sandbox(files, config, limits, launcher, slot=slot) as box:
-                        return grade_group(group, box)
+                        return oracle.grade(group, box, seed, budget), box.import_failure is not None, box.layers
                 return work
 
             children = [_fork(grade_apart(group, slot)) for slot, group in enumerate(groups[1:], start=1)]
-            results, broken, layers = grade_group(groups[0], sandbox)
+            results = oracle.grade(groups[0], sandbox, seed, budget)
+            broken, layers = sandbox.import_failure is not None, sandbox.layers
             for child in children:
                 more, child_broken, _ = _join(child)
                 results += more
                 broken = broken or child_broken
     finally:
         end_strays()
+    return collect(lab, submission, seed, selected, results, broken, layers)
+
+
+def unread(lab: Lab, submission: Path, seed: int, selected: Sequence[Task], bad: BadSubmission) -> LabResult:
+    """The report of a submission whose files could not be read: every selected task unrun, and why."""
+    results = [TaskResult.unrun(t.name, t.points, "error", bad.reason) for t in selected]
+    return LabResult(lab.name, str(submission), seed, results, status=bad.status)
+
+
+def collect(lab: Lab, submission: Path, seed: int, selected: Sequence[Task], results: list[TaskResult],
+            broken: bool, layers: Sequence[str]) -> LabResult:
+    """The lab's report from the results of its selected tasks, in the lab's order."""
     order = {t.name: i for i, t in enumerate(selected)}
-    results.sort(key=lambda r: order[r.name])
+    results = sorted(results, key=lambda r: order[r.name])
     return LabResult(lab.name, str(submission), seed, results, status="import_error" if broken else "graded",
-                     isolation=layers)
+                     isolation=tuple(layers))
+
+
+@dataclass(frozen=True)
+class Oracle:
+    """What the grader's side of a lab needs loaded: the lab, its reference module and the stubs' signatures."""
+
+    lab: Lab
+    reference: ModuleType | None
+    signatures: dict[str, Signature]
+
+    @classmethod
+    def load(cls, lab: Lab, solutions: Path | None = REPO / "solutions") -> "Oracle":
+        signatures = read_signatures(REPO / "assignments" / lab.path)
+        return cls(lab, load_reference(lab, solutions), signatures)
+
+    def grade(self, tasks: Sequence[Task], sandbox: Sandbox, seed: int, budget: Budget) -> list[TaskResult]:
+        """Grade ``tasks`` in this one sandbox, in order."""
+        return [grade_task(t, self.lab, sandbox, self.reference, self.signatures.get(t.function), seed, budget)
+                for t in tasks]
 
 
 def _share(tasks: Sequence[Task], jobs: int, budget: Budget) -> list[list[Task]]:

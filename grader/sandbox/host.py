@@ -46,13 +46,20 @@ KIT_PACKAGES = ("solutions", "grader", "cli", "assignments", "tests")
 THREADS_PER_WORKER = 64  # with a worker user: threads it may start (it may start no process at all)
 
 
+IMPORT_SECONDS = 5.0  # the student's module, imported: a module that only defines functions takes milliseconds
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Per-call wall-clock limit and memory ceiling of a worker."""
+    """A worker's deadlines and memory ceiling: ``timeout`` per call (a task may declare its own),
+    ``import_timeout`` for importing the student's module, ``startup_timeout`` for the worker's own start
+    before any student code runs (the interpreter, NumPy/PyTorch, the walls: the kit's code, not the
+    student's, so a slow machine is not mistaken for a slow submission)."""
 
     timeout: float = 10.0
     memory_bytes: int = 2 * 1024**3
     startup_timeout: float = 60.0
+    import_timeout: float = IMPORT_SECONDS
 
 
 # Why a call did not return: it raised (error), still raises NotImplementedError, ran out of time or memory,
@@ -197,7 +204,7 @@ class Sandbox:
                 if "confined" not in hello:
                     raise StudentFailure("sandbox", str(hello.get("error", "the worker did not say how it is confined")))
                 self.layers = tuple(str(layer) for layer in hello["confined"])
-                self._ready = self._receive(self.limits.startup_timeout, during="importing the module")
+                self._ready = self._receive(self.limits.import_timeout, during="importing the module")
             except StudentFailure as failure:
                 if failure.kind != "sandbox":
                     failure.kind = "import"
@@ -626,6 +633,10 @@ class ZygoteLauncher:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
+    def start(self) -> None:
+        """Start the zygote now, without waiting for its imports (they run while the caller does its own)."""
+        self._ensure()
+
     def _ensure(self) -> socket.socket:
         if self._socket is None or self._proc is None or self._proc.poll() is not None:
             ours, theirs = socket.socketpair()
@@ -672,11 +683,12 @@ class ZygoteLauncher:
 
         return Launched(pid, req_w, res_r, wait, kill)
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Stop the zygote (it ends its workers first); with ``wait``, wait until it has."""
         if self._socket is not None:
             self._socket.close()
             self._socket = None
-        if self._proc is not None:
+        if self._proc is not None and wait:
             self._proc.wait()
             _STARTED.discard(self._proc.pid)
             self._proc = None

@@ -54,6 +54,7 @@ def _load(name: str, file: str) -> Any:
 
 wire = _load("_dlkit_wire", "wire.py")
 confine = _load("_dlkit_confine", "confine.py")
+eager = _load("_dlkit_eager", "eager.py")
 
 CONFIG: dict[str, Any] = {}
 REQUESTS: Any = None
@@ -83,6 +84,7 @@ def setup(config: dict[str, Any], request_fd: int, response_fd: int) -> None:
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
         torch.set_num_threads(1)
+        eager.skip_compiler_import()  # no torch._dynamo (a second or more) on the first meta operation
         if CONFIG.get("cuda") and torch.cuda.is_available():
             torch.cuda.init()  # the driver opens its devices and libraries now, before the walls go up
 
@@ -513,9 +515,9 @@ def serve(config: dict[str, Any], request_fd: int, response_fd: int) -> None:
         return
     send({"confined": layers})  # before any student code: the grader may believe it
     if torch is not None:
-        # The first operation on the meta device (a check's stand-in for a GPU) makes PyTorch import
-        # torch._dynamo, a second or more: do it beside the module's import and the first calls (a
-        # thread started after the walls, so it stands behind them too).
+        # The first operation on the meta device (a check's stand-in for a GPU) loads PyTorch's meta
+        # kernels: do it beside the module's import and the first calls (a thread started after the
+        # walls, so it stands behind them too).
         threading.Thread(target=warm_meta, daemon=True).start()
     close_doors()
     try:
