@@ -122,6 +122,9 @@ class Matches(Check):
     def needs_reference(self) -> bool:  # type: ignore[override]
         return self.oracle.needs_reference
 
+    def expectation(self, ctx: Context, call: Call) -> Any:
+        return self.oracle(ctx, call)
+
     def verify(self, ctx: Context, call: Call) -> None:
         expected = self.oracle(ctx, call)
         received = ctx.student(call)
@@ -157,6 +160,9 @@ class Worked(Check):
         return [Call(c.args, c.kwargs, c.note, e) for c, e in self.pairs]
     gate: bool = False
     aspects: Sequence[str] | None = None
+
+    def expectation(self, ctx: Context, call: Call) -> Any:
+        return call.expected
 
     def verify(self, ctx: Context, call: Call) -> None:
         expected = call.expected

@@ -114,13 +114,17 @@ CONV_OUTPUT_SIZE = Task(
         Raises("ValueError", invalid_conv_sizes, max_examples=20),
     ],
     mistakes=[
-        Mistake("matches round() instead of floor() in the output-size formula: the division rounds down",
+        Mistake("matches_round_instead_floor",
+                "matches round() instead of floor() in the output-size formula: the division rounds down",
                 produces=_conv_size_with(round)),
-        Mistake("matches ceil() instead of floor() in the output-size formula: the division rounds down",
+        Mistake("matches_ceil_instead_floor",
+                "matches ceil() instead of floor() in the output-size formula: the division rounds down",
                 produces=_conv_size_with(math.ceil)),
-        Mistake("dilation is missing: a dilated kernel reaches dilation*(kernel_size-1)+1 inputs",
+        Mistake("dilation_missing_dilated_kernel",
+                "dilation is missing: a dilated kernel reaches dilation*(kernel_size-1)+1 inputs",
                 produces=_conv_size_with(math.floor, dilated=False)),
-        Mistake("padding counted once: it is added on both sides (2*padding)",
+        Mistake("padding_counted_once_added",
+                "padding counted once: it is added on both sides (2*padding)",
                 produces=_conv_size_with(math.floor, pad_sides=1)),
     ],
 )
@@ -135,8 +139,10 @@ POOL_OUTPUT_SIZE = Task(
         Raises("ValueError", invalid_pool_sizes, max_examples=20),
     ],
     mistakes=[
-        Mistake("stride defaulted to 1: for pooling it defaults to kernel_size", produces=_pool_size_stride_one),
-        Mistake("ceil_mode without PyTorch's rule: drop a last window that would start in the right padding",
+        Mistake("stride_defaulted_1_pooling",
+                "stride defaulted to 1: for pooling it defaults to kernel_size", produces=_pool_size_stride_one),
+        Mistake("ceil_mode_without_pytorch",
+                "ceil_mode without PyTorch's rule: drop a last window that would start in the right padding",
                 produces=_pool_size_without_rule,
                 detects=lambda c, e, r: bool(c.kwargs.get("ceil_mode", c.args[5] if len(c.args) > 5 else False))
                 and r == e + 1),
@@ -159,9 +165,12 @@ SAME_PADDING = Task(
                                        sizes(1, 6)), max_examples=10),
     ],
     mistakes=[
-        Mistake("dilation is missing: the padding must cover dilation*(kernel_size-1)", produces=lambda k, d=1: (k - 1) // 2),
-        Mistake("padding is (kernel_size-1)/2 per side, not kernel_size/2", produces=lambda k, d=1: d * k // 2),
-        Mistake("the padding is added on both sides, so each side needs only half of dilation*(kernel_size-1)",
+        Mistake("dilation_missing_padding_cover",
+                "dilation is missing: the padding must cover dilation*(kernel_size-1)", produces=lambda k, d=1: (k - 1) // 2),
+        Mistake("padding_kernel_size_1",
+                "padding is (kernel_size-1)/2 per side, not kernel_size/2", produces=lambda k, d=1: d * k // 2),
+        Mistake("padding_added_both_sides",
+                "the padding is added on both sides, so each side needs only half of dilation*(kernel_size-1)",
                 produces=lambda k, d=1: d * (k - 1)),
     ],
 )
@@ -201,11 +210,14 @@ CONV2D_PARAMS = Task(
         Matches(Torch("the parameters of torch.nn.Conv2d", _torch_conv_params), conv_param_cases, max_examples=24),
     ],
     mistakes=[
-        Mistake("the bias is missing: a conv layer with bias=True has out_channels biases",
+        Mistake("bias_missing_conv_layer",
+                "the bias is missing: a conv layer with bias=True has out_channels biases",
                 produces=lambda i, o, k, bias=True, groups=1: o * (i // groups) * math.prod(pair(k))),
-        Mistake("the input channels are missing: every filter spans all (in_channels/groups) input channels",
+        Mistake("input_channels_missing_every",
+                "the input channels are missing: every filter spans all (in_channels/groups) input channels",
                 produces=lambda i, o, k, bias=True, groups=1: o * math.prod(pair(k)) + (o if bias else 0)),
-        Mistake("groups ignored: each filter sees only in_channels/groups channels",
+        Mistake("groups_ignored_each_filter",
+                "groups ignored: each filter sees only in_channels/groups channels",
                 produces=lambda i, o, k, bias=True, groups=1: o * i * math.prod(pair(k)) + (o if bias else 0)),
     ],
 )
@@ -218,9 +230,11 @@ LINEAR_PARAMS = Task(
                 st.builds(lambda i, o, b: call(i, o, b), sizes(1, 5000), sizes(1, 5000), st.booleans()), max_examples=20),
     ],
     mistakes=[
-        Mistake("the bias is missing: a linear layer with bias=True has out_features biases",
+        Mistake("bias_missing_linear_layer",
+                "the bias is missing: a linear layer with bias=True has out_features biases",
                 produces=lambda i, o, bias=True: i * o),
-        Mistake("one bias per input: a linear layer has out_features biases, not in_features",
+        Mistake("one_bias_per_input",
+                "one bias per input: a linear layer has out_features biases, not in_features",
                 produces=lambda i, o, bias=True: i * o + (i if bias else 0)),
     ],
 )
@@ -394,9 +408,11 @@ TRACE_SHAPES = Task(
         Raises("ValueError", examples=INVALID_NETWORKS),
     ],
     mistakes=[
-        Mistake("the pool stride defaulted to 1: a pooling layer's stride defaults to its kernel_size",
+        Mistake("pool_stride_defaulted_1",
+                "the pool stride defaulted to 1: a pooling layer's stride defaults to its kernel_size",
                 detects=_traced_as(pool_stride_one=True)),
-        Mistake("padding counted once: a conv or pool layer pads both sides (2*padding)", detects=_traced_as(pad_sides=1)),
+        Mistake("padding_counted_once_conv",
+                "padding counted once: a conv or pool layer pads both sides (2*padding)", detects=_traced_as(pad_sides=1)),
     ],
 )
 
@@ -418,9 +434,11 @@ COUNT_PARAMS = Task(
                 max_examples=24),
     ],
     mistakes=[
-        Mistake("the biases are missing: every conv and linear layer has one bias per output channel or feature",
+        Mistake("biases_missing_every_conv",
+                "the biases are missing: every conv and linear layer has one bias per output channel or feature",
                 detects=lambda c, e, r: isinstance(r, int) and r == e - _bias_count(c)),
-        Mistake("every conv filter was given the image's input channels: a filter spans the channels of the layer "
+        Mistake("every_conv_filter_given",
+                "every conv filter was given the image's input channels: a filter spans the channels of the layer "
                 "before it (the previous layer's out_channels)",
                 detects=lambda c, e, r: isinstance(r, int) and r == _params_with_image_channels(c) != e),
     ],
@@ -487,10 +505,13 @@ CONV2D_FORWARD = Task(
         Matches(Reference(), conv_calls()),
     ],
     mistakes=[
-        Mistake("matches a true convolution (kernel flipped): deep-learning 'convolution' is cross-correlation, "
+        Mistake("matches_true_convolution_kernel",
+                "matches a true convolution (kernel flipped): deep-learning 'convolution' is cross-correlation, "
                 "do not flip w", produces=_conv_flipped),
-        Mistake("the bias is missing: add b[f] to every position of output channel f", produces=_conv_no_bias),
-        Mistake("the input channels were averaged: a filter sums its products over all input channels",
+        Mistake("bias_missing_add_b",
+                "the bias is missing: add b[f] to every position of output channel f", produces=_conv_no_bias),
+        Mistake("input_channels_were_averaged",
+                "the input channels were averaged: a filter sums its products over all input channels",
                 produces=lambda x, w, b, **kw: _conv_no_bias(x, w, None, **kw) / x.shape[1]
                 + (0 if b is None else b.reshape(1, -1, 1, 1))),
     ],
@@ -523,18 +544,24 @@ CONV2D_BACKWARD = Task(
         Matches(Reference(), conv_calls(backward=True)),
     ],
     mistakes=[
-        Mistake("db is summed over the wrong axes: sum dout over N, OH and OW, keeping one entry per filter",
+        Mistake("db_summed_over_wrong",
+                "db is summed over the wrong axes: sum dout over N, OH and OW, keeping one entry per filter",
                 detects=lambda c, e, r: isinstance(r, (tuple, list)) and len(r) == 3 and isinstance(r[2], np.ndarray)
                 and r[2].shape != e[2].shape),
-        Mistake("db is a mean: the bias is added at every position of every example, so sum dout, do not average it",
+        Mistake("db_mean_bias_added",
+                "db is a mean: the bias is added at every position of every example, so sum dout, do not average it",
                 produces=_grads_with(lambda dx, dw, db, dout: (dx, dw, dout.mean(axis=(0, 2, 3))))),
-        Mistake("db uses only the first example: sum dout over the whole batch as well as the positions",
+        Mistake("db_uses_only_first",
+                "db uses only the first example: sum dout over the whole batch as well as the positions",
                 produces=_grads_with(lambda dx, dw, db, dout: (dx, dw, dout[0].sum(axis=(1, 2))))),
-        Mistake("dw is flipped: dw[f, c, u, v] correlates the input with dout without flipping the kernel axes",
+        Mistake("dw_flipped_dw_f",
+                "dw is flipped: dw[f, c, u, v] correlates the input with dout without flipping the kernel axes",
                 produces=_grads_with(lambda dx, dw, db, dout: (dx, np.ascontiguousarray(dw[:, :, ::-1, ::-1]), db))),
-        Mistake("dw came out as (C, KH, KW, F) and was reshaped to (F, C, KH, KW): transpose the axes instead of "
+        Mistake("dw_came_out_c",
+                "dw came out as (C, KH, KW, F) and was reshaped to (F, C, KH, KW): transpose the axes instead of "
                 "reshaping", produces=_grads_with(lambda dx, dw, db, dout: (dx, dw.transpose(1, 2, 3, 0).reshape(dw.shape), db))),
-        Mistake("dx used the kernel without flipping it: dx is a full correlation with the flipped kernel",
+        Mistake("dx_used_kernel_without",
+                "dx used the kernel without flipping it: dx is a full correlation with the flipped kernel",
                 detects=lambda c, e, r: isinstance(r, (tuple, list)) and len(r) == 3 and isinstance(r[0], np.ndarray)
                 and r[0].shape == e[0].shape and not np.allclose(r[0], e[0], atol=1e-6)
                 and np.allclose(r[0], _dx_unflipped(c), atol=1e-6)),
@@ -650,8 +677,10 @@ MAX_POOL2D_FORWARD = Task(
         Matches(Reference(), pool_calls()),
     ],
     mistakes=[
-        Mistake("the stride defaulted to 1: when stride is None it equals kernel_size", produces=_pool_default_stride_one),
-        Mistake("the padding was filled with zeros: for max pooling padding counts as -inf, so it never wins",
+        Mistake("stride_defaulted_1_when",
+                "the stride defaulted to 1: when stride is None it equals kernel_size", produces=_pool_default_stride_one),
+        Mistake("padding_filled_zeros_max",
+                "the padding was filled with zeros: for max pooling padding counts as -inf, so it never wins",
                 produces=_max_pool_zero_padding),
     ],
 )
@@ -664,13 +693,17 @@ MAX_POOL2D_BACKWARD = Task(
         Matches(Reference(), pool_calls(backward=True)),
     ],
     mistakes=[
-        Mistake("on a tie the gradient went to every maximum: it goes to the first maximum only (row-major order)",
+        Mistake("tie_gradient_went_every",
+                "on a tie the gradient went to every maximum: it goes to the first maximum only (row-major order)",
                 produces=_max_pool_grad_with("every")),
-        Mistake("on a tie the gradient went to the last maximum: it goes to the first maximum (row-major order)",
+        Mistake("tie_gradient_went_last",
+                "on a tie the gradient went to the last maximum: it goes to the first maximum (row-major order)",
                 produces=_max_pool_grad_with("last")),
-        Mistake("windows overlap (stride < kernel): when two windows share a maximum their gradients add up "
+        Mistake("windows_overlap_stride_kernel",
+                "windows overlap (stride < kernel): when two windows share a maximum their gradients add up "
                 "(use += or np.add.at, not assignment)", produces=_max_pool_grad_with("overwritten")),
-        Mistake("the window's argmax was unravelled column by column: flat index i of a KHxKW window is row i // KW, "
+        Mistake("window_s_argmax_unravelled",
+                "the window's argmax was unravelled column by column: flat index i of a KHxKW window is row i // KW, "
                 "column i % KW (row-major)", produces=_max_pool_grad_with("column-major")),
     ],
 )
@@ -691,12 +724,15 @@ AVG_POOL2D_FORWARD = Task(
         Matches(Reference(), pool_calls()),
     ],
     mistakes=[
-        Mistake("the padding was left out of the average: PyTorch's default counts the zero padding "
+        Mistake("padding_left_out_average",
+                "the padding was left out of the average: PyTorch's default counts the zero padding "
                 "(count_include_pad=True), dividing by kernel height x width", produces=_avg_pool_excluding_padding),
-        Mistake("the stride defaulted to 1: when stride is None it equals kernel_size",
+        Mistake("stride_defaulted_1_when",
+                "the stride defaulted to 1: when stride is None it equals kernel_size",
                 produces=lambda x, k, stride=None, padding=0: _torch_pool("avg")(
                     Call((x, k, 1 if stride is None else stride, padding)), Variant())),
-        Mistake("divided by one side of the kernel: an average divides the window's sum by the window size KH*KW",
+        Mistake("divided_one_side_kernel",
+                "divided by one side of the kernel: an average divides the window's sum by the window size KH*KW",
                 detects=lambda c, e, r: isinstance(r, np.ndarray) and r.shape == e.shape and np.abs(e).max() > 0
                 and any(np.allclose(r, e * f) for f in pair(c.args[1]) if f > 1)),
     ],

@@ -20,11 +20,13 @@ from typing import Any, Callable, Sequence
 from grader.declare import oracles
 from grader.declare.checks import NoBannedCalls
 from grader.declare.compare import near_misses_pass
-from grader.declare.context import GRADED_ON_SUBMISSION, Abort, CheckFailed, Context, Skip, StudentRaised
+from grader.declare.context import (GRADED_ON_SUBMISSION, Abort, CheckFailed, Context, Hint, Parts, Skip, StudentRaised,
+                                    hint_id, printed_lines)
+from grader.declare.describe import describe_value
 from grader.declare.signatures import Signature, read_signatures
 from grader.declare.source import findings
 from grader.declare.spec import Call, Check, Lab, Task, Variant
-from grader.run.results import CheckResult, LabResult, TaskResult
+from grader.run.results import SEE_ABOVE, CheckResult, LabResult, TaskResult
 from grader.sandbox.host import Launcher, Limits, Sandbox, WorkerConfig, end_strays, forget, started
 from grader.sandbox.intake import BadSubmission, LabFiles, discover, read_lab
 
@@ -156,16 +158,21 @@ def _attempt(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckResu
             try:
                 check.verify(ctx, ctx.prepare(example))
             except CheckFailed as failed:
-                raise CheckFailed(f"{example.note + ': ' if example.note else ''}{failed}") from None
+                raise CheckFailed(f"{example.note + ': ' if example.note else ''}{failed}", failed.parts) from None
         if check.cases is not None:
             _run_cases(check, ctx, seed, budget)
     except Skip as skip:
         return CheckResult(name, "skipped", str(skip), pending=skip.pending)
     except CheckFailed as failed:
-        return CheckResult(name, "failed", str(failed))
+        return CheckResult(name, "failed", str(failed), parts=failure_parts(ctx.task, str(failed), failed.parts))
     except StudentRaised as raised:
-        hints = "".join(f"\n  hint: {h}" for h in _raised_hints(ctx.task, raised))
-        return CheckResult(name, "error", f"{raised.failure.describe()}\n  input: {raised.where}{hints}")
+        hints = _raised_hints(ctx.task, raised)
+        expected = raised.expected if raised.expected is not None else _expectation(check, ctx, raised.call)
+        message = (f"{raised.failure.describe()}\n  input: {raised.where}"
+                   + (f"\n  expected: {expected}" if expected is not None else "")
+                   + "".join(f"\n  hint: {h.text}" for h in hints)
+                   + "".join(f"\n{line}" for line in printed_lines(raised.failure.printed)))
+        return CheckResult(name, "error", message, parts=Parts(raised.where, expected, None, None, tuple(hints)))
     except Abort as abort:
         return CheckResult(name, abort.status, abort.message, fatal=True)
     except Exception as bug:  # noqa: BLE001 - a bug in the grader must not look like the student's fault
@@ -231,18 +238,44 @@ def _credit_line(verdicts: dict[str, str]) -> str:
     return "judged part by part: " + ", ".join(f"{a} {words[v]}" for a, v in verdicts.items())
 
 
-def _raised_hints(task: Task, raised: StudentRaised) -> list[str]:
-    """The hints of the known mistakes that raise the error the student's code raised."""
+def _raised_hints(task: Task, raised: StudentRaised) -> list[Hint]:
+    """The known mistakes that raise the error the student's code raised."""
     failure = raised.failure
     text = f"{failure.exception}: {failure.message}" if failure.exception else failure.message
     found = []
     for mistake in task.mistakes:
         try:
             if mistake.raises is not None and raised.call is not None and mistake.raises(raised.call, text):
-                found.append(mistake.hint)
+                found.append(Hint(task.mistake_id(mistake), mistake.hint))
         except Exception:  # noqa: BLE001 - a mistake that does not apply to this input says nothing
             continue
     return found
+
+
+def _expectation(check: Check, ctx: Context, call: Call | None) -> str | None:
+    """What a correct answer returns for the input the student's code raised on, as written in a message
+    (None where the check has no single expected value, or it cannot be computed here)."""
+    if call is None:
+        return None
+    try:
+        value = check.expectation(ctx, call)
+    except Exception:  # noqa: BLE001 - no expectation here (no reference solution, an oracle that needs more)
+        return None
+    return None if value is None else describe_value(value)
+
+
+def failure_parts(task: Task, message: str, parts: Parts | None) -> Parts:
+    """A failure's parts: as the check gave them, or read back from a message a check wrote itself (its
+    "input:" line, its "hint:" lines and its possible causes)."""
+    if parts is not None:
+        return parts
+    lines = [line.strip() for line in message.splitlines()]
+    given = next((line.removeprefix("input: ") for line in lines if line.startswith("input: ")), "")
+    hints = tuple(Hint(hint_id(task, h), h) for h in (line.removeprefix("hint: ") for line in lines
+                                                       if line.startswith("hint: ")))
+    possible = tuple(Hint(hint_id(task, h), h) for h in (line.removeprefix("- ") for line in lines
+                                                          if line.startswith("- ")))
+    return Parts(given, hints=hints, possible_causes=possible)
 
 
 def check_seed(seed: int, *parts: str) -> int:
@@ -367,8 +400,31 @@ def grade_lab(lab: Lab, submission: Path, *, seed: int, tasks: Sequence[str] = (
         end_strays()
     order = {t.name: i for i, t in enumerate(selected)}
     results.sort(key=lambda r: order[r.name])
+    results, error = lift_shared(results)
     return LabResult(lab.name, str(submission), seed, results, status="import_error" if broken else "graded",
-                     isolation=layers)
+                     isolation=layers, error=error)
+
+
+def lift_shared(results: list[TaskResult]) -> tuple[list[TaskResult], str]:
+    """Say once what stopped every task alike (a module that fails to import, a banned import at its top): the
+    fatal failure that two or more tasks report in the same words (their names aside) becomes the lab's
+    ``error``, and those tasks say only that they did not run."""
+    def shared(task: TaskResult) -> str:
+        trouble = [c for c in task.checks if c.status not in ("passed", "skipped")]
+        if task.status == "passed" or not trouble or not all(c.message.startswith("not run:") for c in trouble[1:]):
+            return ""  # no failure, or not one that stopped the task (the rest of its checks ran)
+        if len(trouble) == 1 and not trouble[0].message.startswith("the module could not be imported"):
+            return ""
+        return trouble[0].message.replace(f"{task.name} uses", "the module uses")
+
+    texts = [shared(t) for t in results]
+    common = texts[0] if texts and all(texts) and len(set(texts)) == 1 and len(texts) > 1 else ""
+    if not common:
+        return results, ""
+    quiet = [replace(t, message=f"{t.checks[0].name}: {SEE_ABOVE}" if t.checks else SEE_ABOVE,
+                     checks=tuple(replace(c, message=SEE_ABOVE) if c.status not in ("passed", "skipped") else c
+                                  for c in t.checks)) for t in results]
+    return quiet, common
 
 
 def _share(tasks: Sequence[Task], jobs: int, budget: Budget) -> list[list[Task]]:
