@@ -169,7 +169,8 @@ class Worked(Check):
         received = ctx.student(call)
         problem = compare_result(ctx, expected, received, self.tolerance)
         if problem:
-            raise ctx.fail(call, problem, "the handout's worked example", expected, received, self.tolerance)
+            source = "the handout's worked example" if not call.note or "handout" in call.note.split("(")[0] else call.note
+            raise ctx.fail(call, problem, source, expected, received, self.tolerance)
 
 
 @dataclass(frozen=True)

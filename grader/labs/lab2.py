@@ -276,11 +276,18 @@ def _follows(mine: dict[str, Any], key: Any, factor: float | None, ref: Any) -> 
     return isinstance(value, np.ndarray) and value.shape == ref.shape and _close(value.astype(np.float64), factor * ref)
 
 
-def _state_story(torch_states: Sequence[dict[str, Any]], states: Sequence[Any], last: int) -> list[str]:
+# The step counts a rule reads (Adam's bias correction); any other count in torch's state is its bookkeeping.
+COUNTED = {"adam": ("step",)}
+
+
+def _state_story(torch_states: Sequence[dict[str, Any]], states: Sequence[Any], last: int,
+                 torch_name: str = "") -> list[str]:
     """Which of torch's state entries the student's state followed up to step ``last`` (from 0), and where
     it stopped following one. Entries are matched by value, up to a constant factor, whatever their names."""
     lines, kept, used = [], [], set()
     for key in torch_states[0]:
+        if not isinstance(torch_states[0][key], np.ndarray) and key not in COUNTED.get(torch_name, ()):
+            continue  # torch's bookkeeping ('step' in Adagrad, RMSprop, Adadelta): the rule itself never reads it
         start = next((s for s in range(last + 1) if not isinstance(torch_states[s][key], np.ndarray)
                       or np.abs(torch_states[s][key]).max() > 0), None)
         if start is None or start >= len(states) or not isinstance(states[start], dict):
@@ -344,7 +351,7 @@ def _compare_run(ctx: Context, run: Call, expected: Sequence[np.ndarray], source
         if problem:
             # every well-formed step the student took, so that later steps tell similar mistakes apart
             formed = list(itertools.takewhile(lambda r: _form_problem(r) is None, received))
-            extra = _state_story(torch_states, [r[1] for r in formed], s) if torch_states else []
+            extra = _state_story(torch_states, [r[1] for r in formed], s, ctx.task.name) if torch_states else []
             extra += [f"hint: {h}" for h in _hints(ctx, run, expected, [r[0] for r in formed])]
             raise _fail(ctx, run, problem, source, s + 1, extra)
     return ws

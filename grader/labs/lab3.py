@@ -105,10 +105,12 @@ def _pool_size_stride_one(n: int, k: int, s: int | None = None, p: int = 0, d: i
     return _torch_size("pool", n, k, 1, p, d, ceil_mode) if s is None else None
 
 
+NOT_IN_HANDOUT = "a fixed example, its value from PyTorch (not one of the handout's worked examples)"
+
 CONV_OUTPUT_SIZE = Task(
     "conv_output_size", points=8,
     checks=[
-        Worked([(call(227, 11, 4), 55), (call(4, 3), 2), (call(4, 3, 1, 1), 4), (call(7, 3, 1, 0, 2), 3),
+        Worked([(call(227, 11, 4), 55), (call(4, 3), 2), (call(4, 3, 1, 1), 4), (call(7, 3, 1, 0, 2, note=NOT_IN_HANDOUT), 3),
                 (call(32, 5, 2, 2), 16)]),
         Matches(Torch("torch.nn.functional.conv1d", _valid("conv")), conv_sizes, max_examples=36),
         Raises("ValueError", invalid_conv_sizes, max_examples=20),
@@ -205,7 +207,7 @@ conv_param_cases = st.builds(
 CONV2D_PARAMS = Task(
     "conv2d_params", points=5,
     checks=[
-        Worked([(call(3, 96, 11), 34944), (call(64, 64, 3, False), 36864), (call(64, 64, 3, True, 64), 640),
+        Worked([(call(3, 96, 11), 34944), (call(64, 64, 3, False), 36864), (call(64, 64, 3, True, 64, note=NOT_IN_HANDOUT), 640),
                 (call(192, 64, 1), 12352), (call(3, 8, (3, 5)), 368)]),
         Matches(Torch("the parameters of torch.nn.Conv2d", _torch_conv_params), conv_param_cases, max_examples=24),
     ],
