@@ -331,7 +331,8 @@ def diagnose(ctx: Context, call: Call, expected: Any, received: Any, tolerance: 
 
 def same_wrong_entries(expected: Any, wrong: Any, received: Any, tolerance: Any) -> bool:
     """Whether a mistake's output and the received value (both arrays of the expected shape) are wrong in
-    exactly the same entries: the mistake would fail this way, though not by these values."""
+    exactly the same entries, some but not all, and the mistake's output is nearer the received value than the
+    expected one is: the mistake would fail this way, though not by these values."""
     e, w, r = (oracles.plain_array(v) for v in (expected, wrong, received))
     if e is None or w is None or r is None or not e.shape == w.shape == r.shape or e.dtype.kind != "f" or e.size < 2:
         return False
@@ -340,7 +341,10 @@ def same_wrong_entries(expected: Any, wrong: Any, received: Any, tolerance: Any)
         allowed = tol.atol + tol.rtol * np.abs(e)
         off_w = ~(np.abs(w.astype(np.float64) - e) <= allowed)
         off_r = ~(np.abs(r.astype(np.float64) - e) <= allowed)
-    return bool(off_r.any()) and not off_r.all() and bool(np.array_equal(off_w, off_r))
+    if not off_r.any() or off_r.all() or not np.array_equal(off_w, off_r):
+        return False
+    with np.errstate(invalid="ignore", over="ignore"):
+        return bool(np.linalg.norm((w - r)[off_r].astype(np.float64)) < 0.5 * np.linalg.norm((e - r)[off_r].astype(np.float64)))
 
 
 def max_abs_error(expected: Any, received: Any) -> float | None:

@@ -571,11 +571,13 @@ def _nesterov(old_velocity: bool = False, plain: bool = False, ascent: bool = Fa
 
 
 def _adagrad(accumulate: bool = True, root: bool = True, after: bool = False,
-             eps_on: bool = True) -> Callable[..., Any]:
+             eps_on: bool = True, eps_inside: bool = False) -> Callable[..., Any]:
     def update(w: Any, dw: Any, b: dict[str, Any], lr: float, eps: float) -> Any:
         old = b["h"]
         b["h"] = (old if accumulate else 0) + dw * dw
         h = old if after else b["h"]
+        if eps_inside:
+            return w - lr * dw / _sqrt(h + eps)
         return w - lr * dw / ((_sqrt(h) if root else h) + (eps if eps_on else 0))
     return _rule("adagrad", update)
 
@@ -605,16 +607,32 @@ def _adadelta(u_first: bool = False, numerator_eps: bool = True, use_lr: bool = 
 
 
 def _adam(correct: bool = True, eps_inside: bool = False, t_shift: int = 0, swapped: bool = False,
-          minus: bool = False) -> Callable[..., Any]:
+          minus: bool = False, folded: bool = False) -> Callable[..., Any]:
     def update(w: Any, dw: Any, b: dict[str, Any], lr: float, beta1: float, beta2: float, eps: float) -> Any:
         b1, b2 = (beta2, beta1) if swapped else (beta1, beta2)
         b["t"] += 1
         t = b["t"] + t_shift
         b["m"] = b1 * b["m"] + (1 - b1) * (-dw if minus else dw)
         b["v"] = b2 * b["v"] + (1 - b2) * dw * dw
+        if folded:  # the paper's "more efficient" order: the corrections folded into the rate, eps left as is
+            return w - lr * math.sqrt(1 - b2**t) / (1 - b1**t) * b["m"] / (_sqrt(b["v"]) + eps)
         m_hat, v_hat = (b["m"] / (1 - b1**t), b["v"] / (1 - b2**t)) if correct else (b["m"], b["v"])
         return w - lr * m_hat / (_sqrt(v_hat + eps) if eps_inside else _sqrt(v_hat) + eps)
     return _rule("adam", update)
+
+
+def _adam_count_carried_over(run: Call, expected: Sequence[np.ndarray], received: Sequence[Any]) -> bool:
+    """The student's run is Adam's with the step count starting some steps late (2 to 400: a count kept
+    between runs; 1 late is the off-by-one mistake)."""
+    if not received or any(not isinstance(w, np.ndarray) for w in received):
+        return False
+    first = [received[0]]
+    for shift in range(2, 401):
+        rule = _adam(t_shift=shift)
+        if _same_run(_mistake_run(rule, run)[:1], first):
+            wrong = _mistake_run(rule, run)[:len(received)]
+            return _same_run(wrong, received) and not _same_run(wrong, expected[:len(received)])
+    return False
 
 
 # ----------------------------------------------------------------------------- the optimizer tasks
@@ -702,6 +720,9 @@ ADAGRAD = Task(
         Mistake("divided_h_instead_square",
                 "divided by h instead of its square root: the step is lr * dw / (sqrt(h) + eps)",
                 produces=_adagrad(root=False)),
+        Mistake("eps_inside_square_root",
+                "eps inside the square root: PyTorch's Adagrad divides by sqrt(h) + eps, not sqrt(h + eps); the two "
+                "differ while h is small (the first steps, small gradients)", produces=_adagrad(eps_inside=True)),
         Mistake("divided_h_before_adding",
                 "divided by h before adding dw**2 to it: add this step's squared gradient first, then divide "
                 "(on the first step the old h is 0 and the step becomes lr * dw / eps)", produces=_adagrad(after=True)),
@@ -778,6 +799,15 @@ ADAM = Task(
         Mistake("step_count_off_one_2",
                 "the step count is off by one: t must be 1 on the first step of a fresh state ({}), then 2, 3, ...",
                 produces=_adam(t_shift=1)),
+        Mistake("eps_folded_into_rate",
+                "eps was left as is when the bias corrections were folded into the rate (the paper's faster order, "
+                "lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t) and w - lr_t * m / (sqrt(v) + eps)): that eps is "
+                "eps * sqrt(1 - beta2**t) in PyTorch's form; divide by sqrt(v_hat) + eps as PyTorch does",
+                produces=_adam(folded=True)),
+        Mistake("step_count_shared_between_runs",
+                "the step count outlived its optimizer: t was kept outside state (a global or a default argument), "
+                "so a fresh state ({}) started at a later t; keep t in state, starting from 0 in a new state",
+                detects=_adam_count_carried_over),
         Mistake("beta1_beta2_swapped_beta1",
                 "beta1 and beta2 are swapped: beta1 (0.9) averages the gradient (m), beta2 (0.999) its square (v)",
                 produces=_adam(swapped=True)),

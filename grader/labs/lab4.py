@@ -163,11 +163,12 @@ def lstm_calls(draw: st.DrawFn) -> Call:
 
 @st.composite
 def embedding_calls(draw: st.DrawFn, min_dims: int = 0) -> Call:
-    """int64 ids of 0 to 3 axes (maybe empty, with repeats), and a (V, E) table. The ids often stay
-    below V / 2, as in a batch that does not use the whole vocabulary."""
+    """int64 ids of 0 to 3 axes (with repeats; never empty: ``EMBEDDING_EDGES`` tries empty ids, so a failure
+    does not shrink to them unless emptiness is the cause), and a (V, E) table. The ids often stay below V / 2,
+    as in a batch that does not use the whole vocabulary."""
     vocabulary, width = draw(sizes(2, 12)), draw(sizes(1, 4))
     high = draw(st.sampled_from((max(1, vocabulary // 2), vocabulary)))
-    shape = draw(shapes(min_dims, 3, 0, 4))
+    shape = draw(shapes(min_dims, 3, 1, 4))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     ids = rng.integers(0, high, size=shape).astype(np.int64)
     return call(ids, draw(_arrays((vocabulary, width))))
@@ -241,6 +242,17 @@ OFF_DEVICE = Mistake(
     "where it is", raises=_off_device)
 
 
+MATMUL_SHAPE_ERRORS = ("cannot be multiplied", "same reduction dim", "size mismatch")
+
+
+def _untransposed_product(call_: Call, error: str) -> bool:
+    """A matrix product that failed on shapes where x @ W_ih and h @ W_hh do not fit but x @ W_ih.T and
+    h @ W_hh.T do: the weights were used without .T."""
+    x, h, w_ih, w_hh = (call_.args[i].shape for i in range(4))
+    return any(s in error for s in MATMUL_SHAPE_ERRORS) and (x[-1] != w_ih[0] or h[-1] != w_hh[0]) \
+        and x[-1] == w_ih[1] and h[-1] == w_hh[1]
+
+
 def _swap_blocks(weights: Sequence[Any], order: Sequence[int]) -> list[Any]:
     """The weights with their gate blocks (along the first axis) rearranged to ``order``."""
     count = len(order)
@@ -305,7 +317,8 @@ RNN_CELL = Task(
         Mistake("weights_were_used_without",
                 "the weights were used without .T: W_ih is stored (H, I) and W_hh (H, H), so the batch form is "
                 "x @ W_ih.T + h @ W_hh.T (transpose them)",
-                produces=lambda x, h, W_ih, W_hh, b_ih, b_hh: torch_rnn_cell(x, h, W_ih.T, W_hh.T, b_ih, b_hh)),
+                produces=lambda x, h, W_ih, W_hh, b_ih, b_hh: torch_rnn_cell(x, h, W_ih.T, W_hh.T, b_ih, b_hh),
+                raises=_untransposed_product),
         OFF_DEVICE,
     ],
 )

@@ -415,7 +415,7 @@ CAUSAL_MASK = Task(
     checks=[
         Property("matches torch.ones(L, L, dtype=torch.bool).tril()", _causal_matches,
                  examples=[call(0), call(1), call(4, note="the handout's 4x4 causal mask")],
-                 cases=st.builds(lambda n, d: call(n, device="cpu") if d else call(n), sizes(0, 9), st.booleans()),
+                 cases=st.builds(lambda n, d: call(n, device="cpu") if d else call(n), sizes(1, 9), st.booleans()),
                  variants=DEVICES, max_examples=6),
         Property("creates the mask on the requested device", _uses_device, examples=[Call(())], gate=True),
     ],
@@ -761,7 +761,8 @@ POSITIONAL_ENCODING = Task(
                 (call(2, 5, note="the handout's odd example, d_model = 5"), TensorValue(_PE_ODD, "float32", "cpu"))],
                tolerance=Tolerance(0.0, 1e-6)),
         Matches(Torch("the formula, in float64", _pe),
-                st.builds(call, sizes(0, 64), sizes(1, 32)), tolerance=PE_TOLERANCE, max_examples=10),
+                st.builds(call, sizes(1, 64), sizes(1, 32)), examples=[call(0, 4, note="no positions (max_len = 0)")],
+                tolerance=PE_TOLERANCE, max_examples=10),
         Property("works for an odd d_model", _odd_d_model,
                  cases=st.builds(lambda n, i: call(n, 2 * i + 1), sizes(1, 40), sizes(0, 12)), max_examples=4),
     ],

@@ -90,17 +90,19 @@ def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget, shrink: bo
     from grader.declare.strategies import pin_constants
 
     pin_constants()
-    state: dict[str, Any] = {"failure": None, "calls": 0}
+    state: dict[str, Any] = {"failure": None, "calls": 0, "first": None}
 
     def attempt(call: Call) -> None:
         if state["failure"] is not None:
             state["calls"] += 1
             if state["calls"] > budget.shrink_calls:
-                raise _ShrinkBudget(state["failure"])
+                raise _ShrinkBudget(_told_apart(state["failure"], state["first"]))
         try:
             check.verify(ctx, ctx.prepare(call))
         except (CheckFailed, StudentRaised) as error:
             state["failure"] = error
+            if state["first"] is None:
+                state["first"] = error
             raise
 
     run = fix_seed(seed)(settings(
@@ -112,12 +114,48 @@ def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget, shrink: bo
         run()
     except _ShrinkBudget as stop:
         raise stop.error from None
+    except CheckFailed as failed:
+        raise _told_apart(failed, state["first"]) from None
     except BaseExceptionGroup as group:  # Hypothesis' FlakyFailure: the code gave different answers on reruns
         for error in group.exceptions:
             if isinstance(error, (CheckFailed, StudentRaised, Abort)):
                 raise error from None
         raise
 
+
+
+def _told_apart(failure: Exception, first: Exception | None) -> Exception:
+    """The shrunk failure, keeping only the hints that the first failing input confirmed as well, when that
+    input confirmed some of them: a small input can make two mistakes give the same output (a hidden size of
+    1 makes r * (W h) and W (r * h) one number), and the larger input tells them apart."""
+    if not isinstance(failure, CheckFailed) or not isinstance(first, CheckFailed) or failure.parts is None \
+            or first.parts is None:
+        return failure
+    message, parts = narrowed(str(failure), failure.parts, {h.id for h in first.parts.hints})
+    return CheckFailed(message, parts) if parts is not failure.parts else failure
+
+
+def narrowed(message: str, parts: Parts, confirmed: set[str]) -> tuple[str, Parts]:
+    """A failure's message and parts with only the hints that were ``confirmed`` elsewhere too (on another
+    input), when some were; unchanged otherwise."""
+    kept = tuple(h for h in parts.hints if h.id in confirmed)
+    if not kept or len(kept) == len(parts.hints):
+        return message, parts
+    dropped = {f"  hint: {h.text}" for h in parts.hints if h not in kept}
+    return "\n".join(line for line in message.split("\n") if line not in dropped), replace(parts, hints=kept)
+
+
+def _told_apart_by_drawn(results: list[CheckResult]) -> list[CheckResult]:
+    """Results on fixed inputs (the handout's small worked examples) keep, of several hints, those that the
+    checks on drawn inputs confirmed too: a 1 x 1 example can make two mistakes give the same number."""
+    drawn = {h.id for r in results if not r.fixed and r.parts is not None for h in r.parts.hints}
+    found = []
+    for result in results:
+        if result.fixed and result.parts is not None and len(result.parts.hints) > 1:
+            message, parts = narrowed(result.message, result.parts, drawn)
+            result = replace(result, message=message, parts=parts)
+        found.append(result)
+    return found
 
 
 def fixed_inputs(check: Check) -> bool:
@@ -172,6 +210,8 @@ def _attempt(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckResu
         message = (f"{raised.failure.describe()}\n  input: {raised.where}"
                    + (f"\n  expected: {expected}" if expected is not None else "")
                    + "".join(f"\n  hint: {h.text}" for h in hints)
+                   + (f"\n  {NOT_A_DEVICE_ERROR}" if ctx.variant.device == "meta" and not hints
+                      and not _device_words(raised.failure.message) else "")
                    + "".join(f"\n{line}" for line in printed_lines(raised.failure.printed)))
         return CheckResult(name, "error", message, parts=Parts(raised.where, expected, None, None, tuple(hints)))
     except Abort as abort:
@@ -237,6 +277,15 @@ def _credit_line(verdicts: dict[str, str]) -> str:
                 "tolerance), which keeps most of this check's credit")
     words = {"passed": "right", "near miss": "nearly right (a near miss)", "failed": "wrong"}
     return "judged part by part: " + ", ".join(f"{a} {words[v]}" for a, v in verdicts.items())
+
+
+# Said when code raised on meta tensors for a reason that is not a device: a meta check's inputs have shapes too.
+NOT_A_DEVICE_ERROR = ("this error is not about devices: it happened on meta tensors of the shapes above (a shape "
+                      "the other checks may not have tried); call your function on CPU tensors of these shapes to see it")
+
+
+def _device_words(message: str) -> bool:
+    return any(word in message for word in ("device", "meta", "cuda", "cpu"))
 
 
 def _raised_hints(task: Task, raised: StudentRaised) -> list[Hint]:
@@ -316,6 +365,7 @@ def grade_task(task: Task, lab: Lab, sandbox: Sandbox, reference: ModuleType | N
             results.append(result)
             if result.fatal:
                 fatal = result
+    results = _told_apart_by_drawn(results)
     # a gate failed along the way goes first: an argument modified in place is usually why values differ too
     results[:0] = [CheckResult(gate, "failed", message, gate=True) for gate, message in observed.items()]
     return TaskResult.score_checks(task.name, task.points, results, {a.name: a.share for a in task.shares},

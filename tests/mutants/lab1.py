@@ -1023,3 +1023,13 @@ def train_xor_uniform_init_in_place(
         W2 -= lr * (h.T @ ds)
         b2 -= lr * ds.sum(axis=0)
     return {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
+
+
+@mistake("sigmoid_neuron", expect="sigmoid_neuron.dw_s_last_entry")
+def sigmoid_neuron_copies_the_misprinted_bias_gradient(w, x):
+    # Copied from a lecture copy that prints dw = [-0.20, -0.39, -0.20]: the bias "input" taken as -1.
+    z = w[:-1] @ x + w[-1]
+    f = 1.0 / (1.0 + np.exp(-z))
+    s = f * (1 - f)
+    dw = s * np.append(x, -np.ones(1, dtype=x.dtype))
+    return f, dw, s * w[:-1]

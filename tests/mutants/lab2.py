@@ -478,3 +478,32 @@ def step_decay_loop(lr0, gamma, step_size, t):
 @alternative("step_decay")
 def step_decay_math_floor(lr0, gamma, step_size, t):
     return lr0 * math.pow(gamma, math.floor(t / step_size))
+
+
+@mistake("adagrad", expect="adagrad.eps_inside_square_root")
+def adagrad_eps_inside_sqrt(w, dw, state, lr=0.01, eps=1e-10):
+    h = state.get("h", np.zeros_like(w)) + dw**2
+    state["h"] = h
+    return w - lr * dw / np.sqrt(h + eps), state
+
+
+@mistake("adam", expect="adam.eps_folded_into_rate")
+def adam_folded_corrections(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    # Kingma and Ba's "more efficient" order, with their eps left unscaled.
+    t = state.get("t", 0) + 1
+    m = beta1 * state.get("m", np.zeros_like(w)) + (1 - beta1) * dw
+    v = beta2 * state.get("v", np.zeros_like(w)) + (1 - beta2) * dw**2
+    state.update(t=t, m=m, v=v)
+    lr_t = lr * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+    return w - lr_t * m / (np.sqrt(v) + eps), state
+
+
+@mistake("adam", expect="adam.step_count_shared_between_runs")
+def adam_step_count_in_default(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, steps=[0]):  # noqa: B006
+    # The step count lives in a mutable default argument, made once: a new optimizer state goes on counting.
+    steps[0] += 1
+    t = steps[0]
+    m = beta1 * state.get("m", np.zeros_like(w)) + (1 - beta1) * dw
+    v = beta2 * state.get("v", np.zeros_like(w)) + (1 - beta2) * dw**2
+    state.update(m=m, v=v)
+    return w - lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps), state

@@ -1102,3 +1102,33 @@ def avg_pool2d_forward_integral_image(x, kernel_size, stride=None, padding=0):
     top, left = (np.arange(oh) * sh)[:, None], (np.arange(ow) * sw)[None, :]
     sums = table[:, :, top + kh, left + kw] - table[:, :, top, left + kw] - table[:, :, top + kh, left] + table[:, :, top, left]
     return (sums / (kh * kw)).astype(x.dtype)
+
+
+@mistake("same_padding", expect="same_padding.padding_kernel_size_1")
+def same_padding_half_the_dilated_kernel(kernel_size, dilation=1):
+    # dilation * kernel_size // 2 is right for dilation 1 and odd kernels, and one too many for dilation 2.
+    if kernel_size < 1 or dilation < 1:
+        raise ValueError(f"invalid kernel_size={kernel_size} or dilation={dilation}")
+    if dilation * (kernel_size - 1) % 2:
+        raise ValueError("no symmetric padding keeps the size")
+    return dilation * kernel_size // 2
+
+
+@mistake("conv2d_backward", expect="conv2d_backward.db_summed_over_wrong")
+def conv2d_backward_db_per_example(dout, x, w, stride=1, padding=0):
+    sh, sw = _pair(stride)
+    ph, pw = _pair(padding)
+    kh, kw = w.shape[2:]
+    xpad = _pad(x, (ph, pw))
+    db = dout.sum(axis=(2, 3))  # one bias gradient per example and filter: the batch axis was kept
+    windows = _windows(xpad, (kh, kw), (sh, sw), (1, 1))
+    dw = np.tensordot(dout, windows, axes=([0, 2, 3], [0, 2, 3]))
+    n, f, oh, ow = dout.shape
+    spread = np.zeros((n, f, (oh - 1) * sh + 1, (ow - 1) * sw + 1), dtype=dout.dtype)
+    spread[:, :, ::sh, ::sw] = dout
+    full = _pad(spread, (kh - 1, kw - 1))
+    flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    dxpad = _correlate(full, flipped, (1, 1), (1, 1))
+    hp, wp = xpad.shape[2:]
+    dxpad = np.pad(dxpad, ((0, 0), (0, 0), (0, hp - dxpad.shape[2]), (0, wp - dxpad.shape[3])))
+    return dxpad[:, :, ph : hp - ph, pw : wp - pw], dw, db

@@ -441,3 +441,68 @@ def embedding_one_hot_matmul(ids, table):
     # The lookup as a product: one-hot rows (in the table's dtype) times the table.
     one_hot = torch.nn.functional.one_hot(ids, num_classes=table.shape[0]).to(table.dtype)
     return one_hot @ table
+
+
+@mistake("rnn_cell", expect="rnn_cell.b_ih_missing_pytorch")
+def rnn_cell_one_bias(x, h, W_ih, W_hh, b_ih, b_hh):
+    # The textbook cell has one bias; PyTorch's has two, and this drops the input's.
+    return torch.tanh(x @ W_ih.T + h @ W_hh.T + b_hh)
+
+
+@mistake("rnn_cell", expect="rnn_cell.weights_were_used_without")
+def rnn_cell_weights_untransposed(x, h, W_ih, W_hh, b_ih, b_hh):
+    # W x + U h written for row vectors without the .T: right only when the shapes happen to fit.
+    return torch.tanh(x @ W_ih + b_ih + h @ W_hh + b_hh)
+
+
+@mistake("rnn_cell", expect="rnn_cell.tensor_left_inputs_device")
+def rnn_cell_bias_sum_on_cpu(x, h, W_ih, W_hh, b_ih, b_hh):
+    # torch.tensor(...) without device= puts the summed bias on the CPU.
+    bias = torch.tensor((b_ih + b_hh).tolist(), dtype=x.dtype)
+    return torch.tanh(x @ W_ih.T + h @ W_hh.T + bias)
+
+
+@mistake("lstm_cell", expect="lstm_cell.h_c_swapped_return")
+def lstm_cell_returns_c_first(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return c_next, torch.sigmoid(o) * torch.tanh(c_next)
+
+
+@mistake("lstm_cell", expect="lstm_cell.wrong_gate_order_pytorch_2")
+def lstm_cell_gate_order_igfo(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    # Cuts the blocks as i, g, f, o (the order some blog posts draw them in).
+    gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
+    i, g, f, o = gates.chunk(4, dim=-1)
+    c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c_next), c_next
+
+
+@mistake("lstm_cell", expect="lstm_cell.tensor_left_inputs_device")
+def lstm_cell_zero_state_on_cpu(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    # A fresh buffer for the gates, made without device=.
+    gates = torch.zeros(x.shape[0], W_ih.shape[0], dtype=x.dtype)
+    gates = gates + x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c_next), c_next
+
+
+@mistake("lstm", expect="lstm.tensor_left_inputs_device")
+def lstm_output_buffer_on_cpu(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
+    # The output buffer made with torch.zeros and no device=, then filled step by step.
+    out = torch.zeros(xs.shape[0], h0.shape[0], h0.shape[1], dtype=xs.dtype)
+    h, c = h0, c0
+    for t in range(xs.shape[0]):
+        h, c = lstm_cell(xs[t], h, c, W_ih, W_hh, b_ih, b_hh)
+        out = out + torch.stack([h if s == t else torch.zeros_like(h) for s in range(xs.shape[0])])
+    return out, (h, c)
+
+
+@mistake("embedding", expect="embedding.tensor_left_inputs_device")
+def embedding_one_hot_on_cpu(ids, table):
+    # The one-hot matrix built with torch.zeros (no device=), then filled in.
+    one_hot = torch.zeros(ids.numel(), table.shape[0], dtype=table.dtype)
+    one_hot[torch.arange(ids.numel()), ids.reshape(-1).cpu()] = 1
+    return (one_hot @ table).reshape(*ids.shape, table.shape[1])

@@ -562,7 +562,7 @@ def positional_encoding_column_index_in_exponent(length: int, d_model: int) -> T
     return pe.to(torch.get_default_dtype())
 
 
-@mistake("positional_encoding", expect="odd")
+@mistake("positional_encoding", expect="check:works for an odd d_model")
 def positional_encoding_tutorial_fails_on_odd_d_model(length: int, d_model: int) -> Tensor:
     pe = torch.zeros(length, d_model)
     position = torch.arange(0, length, dtype=torch.float).unsqueeze(1)
