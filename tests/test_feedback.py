@@ -55,3 +55,79 @@ def test_a_banned_import_at_the_top_is_reported_once(submission):
     assert all(t.message.endswith(SEE_ABOVE) for t in result.tasks)
     text = _render(result)
     assert text.count("banned in this lab") == 1
+
+
+def _graded(lab: str, mutant_name: str, build):
+    import importlib
+
+    from tests.conftest import mutant_submission
+    from tests.mutants import collect
+
+    mutant = next(m for m in collect(importlib.import_module(f"tests.mutants.{lab}")) if m.id == mutant_name)
+    (task,) = grade(lab, mutant_submission(build, lab, mutant), tasks=(mutant.task,)).tasks
+    return [c for c in task.checks if c.status not in ("passed", "skipped")]
+
+
+def _confirmed(failed) -> set[str]:
+    return {m for c in failed for m in c.mistakes}
+
+
+def test_gru_reset_before_the_matrix_gets_only_its_own_hint(submission):
+    # the handout's 1 x 1 example cannot tell r * (W h) from W (r * h); the drawn inputs can
+    failed = _graded("lab4", "gru_cell_reset_before_matmul", submission)
+    assert _confirmed(failed) == {"gru_cell.reset_gate_applied_h"}
+    assert not any("applied outside" in c.message for c in failed)
+
+
+def test_avg_pool_without_counted_padding_gets_only_its_own_hint(submission):
+    failed = _graded("lab3", "avg_pool2d_forward_excludes_padding", submission)
+    assert _confirmed(failed) == {"avg_pool2d_forward.padding_left_out_average"}
+
+
+def test_dropout_keeping_with_probability_p_is_not_called_a_transpose(submission):
+    failed = _graded("lab6", "dropout_forward_keeps_with_probability_p", submission)
+    assert "dropout_forward.p_drop_probability_keep" in _confirmed(failed)
+    assert not any("transpose" in c.message for c in failed)
+
+
+def test_rmsprop_failures_say_nothing_of_torchs_step_count(submission):
+    failed = _graded("lab2", "rmsprop_alpha_swapped", submission)
+    assert failed and not any("'step'" in c.message for c in failed)
+
+
+def test_an_example_not_in_the_handout_is_not_cited_as_the_handouts(submission):
+    failed = _graded("lab3", "conv2d_params_divides_by_groups_twice", submission)
+    worked = next(c for c in failed if c.name == "reproduces the handout's worked examples")
+    assert "groups=64)" in worked.message
+    assert "expected values from a fixed example, its value from PyTorch (not one of the handout's" in worked.message
+
+
+def test_a_function_of_no_array_is_not_told_to_keep_the_dtype_of_its_inputs(submission):
+    failed = _graded("lab5", "positional_encoding_numpy_float64", submission)
+    assert any("dtype" in c.message for c in failed)
+    assert not any("keep the dtype of the inputs" in c.message for c in failed)
+
+
+def test_a_wrong_shape_on_meta_tensors_is_not_called_a_device_problem(submission):
+    # only the meta check sees this shape bug (the branch stands for code paths other checks never reach)
+    folder = submission("lab4", """
+        def rnn_cell(x, h, W_ih, W_hh, b_ih, b_hh):
+            out = torch.tanh(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+            return out.T if x.device.type == "meta" else out
+    """)
+    (task,) = grade("lab4", folder, tasks=("rnn_cell",)).tasks
+    meta = next(c for c in task.checks if "meta" in c.name)
+    assert meta.status in ("failed", "error") and "not about devices" in meta.message
+    assert "a tensor left the inputs' device" not in meta.message
+
+
+def test_possible_causes_need_the_same_wrong_entries_and_a_nearer_value():
+    import numpy as np
+
+    from grader.declare.context import same_wrong_entries
+
+    expected = np.array([1.0, 2.0, 3.0, 4.0])
+    received = np.array([1.0, 2.5, 3.0, 4.0])
+    assert same_wrong_entries(expected, np.array([1.0, 2.4, 3.0, 4.0]), received, None)
+    assert not same_wrong_entries(expected, np.array([1.0, 2.4, 3.5, 4.0]), received, None)  # other entries
+    assert not same_wrong_entries(expected, np.array([1.0, 9.0, 3.0, 4.0]), received, None)  # farther off

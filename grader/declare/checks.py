@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from grader.declare import oracles
-from grader.declare.compare import NEAR_MISS_FACTOR, difference, kind_of, lenient
+from grader.declare.compare import GENERIC_HINTS, NEAR_MISS_FACTOR, difference, kind_of, lenient
 from grader.declare.context import Abort, CheckFailed, Context, StudentRaised, compare_result
 from grader.declare.spec import Call, Check, Tolerance, Variant
 
@@ -275,9 +275,8 @@ class Gradients(Check):
             raise ctx.fail(call, problem, self.label)
         for name, e, r in zip(names, expected, grads):
             if r is None:
-                problem = (f"no gradient reached {name.removeprefix('the gradient for ')}: "
-                           "is the result detached (.detach(), .item(), NumPy) or that input unused?")
-                raise ctx.fail(call, problem, self.label)
+                problem = f"no gradient reached {name.removeprefix('the gradient for ')}"
+                raise ctx.fail(call, problem, self.label, hints=[GENERIC_HINTS["generic.detached"]])
             mismatch = difference(e, r, self.tolerance, name)
             if mismatch:
                 raise ctx.fail(call, mismatch, f"{self.label} on {ctx.variant.label}")

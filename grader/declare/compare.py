@@ -237,6 +237,8 @@ GENERIC_HINTS = {
     "generic.negated": "the result is the negative of the expected one: check a sign",
     "generic.transposed": "the result is the transpose of the expected one",
     "generic.scaled": "the result is the expected one times",
+    "generic.detached": "the graph was broken on the way to that input: .detach(), .data, .item(), .numpy() or "
+                        "torch.tensor(t) make a tensor autograd cannot see through (or the input is unused)",
 }
 
 

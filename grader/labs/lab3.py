@@ -221,6 +221,12 @@ CONV2D_PARAMS = Task(
         Mistake("groups_ignored_each_filter",
                 "groups ignored: each filter sees only in_channels/groups channels",
                 produces=lambda i, o, k, bias=True, groups=1: o * i * math.prod(pair(k)) + (o if bias else 0)),
+        Mistake("groups_divided_twice",
+                "groups divided twice: each of the out_channels filters spans in_channels/groups channels, so the "
+                "weights are out_channels * (in_channels/groups) * KH * KW; dividing out_channels by groups as well "
+                "counts one group's filters only",
+                produces=lambda i, o, k, bias=True, groups=1: (o // groups) * (i // groups) * math.prod(pair(k))
+                + (o if bias else 0)),
     ],
 )
 
@@ -491,6 +497,13 @@ def _conv_no_bias(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, **kw: Any)
     return _torch_conv(Call((x, w, None), kw), Variant())
 
 
+def _bias_broadcast_error(call_: Call, error: str) -> bool:
+    """Adding b[:, None] (F, 1) to the (N, F, OH, OW) output failed to broadcast: F is neither 1 nor OH."""
+    b = call_.args[2] if len(call_.args) > 2 else call_.kwargs.get("b")
+    return "could not be broadcast" in error and isinstance(b, np.ndarray) and b.size > 1 \
+        and f"({b.size},1)" in error.replace(" ", "")
+
+
 HANDOUT_X = np.array([[1, 2, 3, 0], [0, 1, 2, 3], [3, 0, 1, 2], [2, 3, 0, 1]], dtype=np.float64).reshape(1, 1, 4, 4)
 HANDOUT_W = np.array([[2, 0, 1], [0, 1, 2], [1, 0, 2]], dtype=np.float64).reshape(1, 1, 3, 3)
 
@@ -516,6 +529,11 @@ CONV2D_FORWARD = Task(
                 "the input channels were averaged: a filter sums its products over all input channels",
                 produces=lambda x, w, b, **kw: _conv_no_bias(x, w, None, **kw) / x.shape[1]
                 + (0 if b is None else b.reshape(1, -1, 1, 1))),
+        Mistake("bias_along_wrong_axis",
+                "the bias was added along the wrong axis: b[:, None] has shape (F, 1), which lines up with the "
+                "output's height and width, not its channels; add b.reshape(1, F, 1, 1)",
+                produces=lambda x, w, b, **kw: _conv_no_bias(x, w, None, **kw) + b[:, None],
+                raises=_bias_broadcast_error),
     ],
 )
 

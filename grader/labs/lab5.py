@@ -670,6 +670,16 @@ def _mha_fully_masked(ctx: Context, call_: Call) -> None:
     _fully_masked_rows_are_zero(ctx, call_, 8, _mha, lambda c: bias.array.astype(np.float64), "out_proj_bias")
 
 
+def _mask_missing_head_axis(call_: Call, error: str) -> bool:
+    """A shape error on a call with a 3-D mask whose batch size is not 1 nor the number of heads: broadcast as
+    it is, (N, Lq, Lk) against (N, h, Lq, Lk) either fails or grows the scores an axis, which fails later."""
+    mask = call_.args[8] if len(call_.args) > 8 else call_.kwargs.get("mask")
+    heads = call_.args[7] if len(call_.args) > 7 else call_.kwargs.get("num_heads")
+    shape: tuple[int, ...] = tuple(getattr(mask, "shape", ()))
+    shape_errors = ("must match the size of tensor", "cannot be multiplied", "is invalid for input of size")
+    return len(shape) == 3 and shape[0] not in (1, heads) and any(e in error for e in shape_errors)
+
+
 MULTI_HEAD_ATTENTION = Task(
     "multi_head_attention", points=28, returns=("out", "weights"),
     checks=[
@@ -712,6 +722,10 @@ MULTI_HEAD_ATTENTION = Task(
                 "NaN on a fully masked query row: such a query must get zero weights (so its output is "
                 "out_proj_bias), never NaN; fill with a large finite negative number and zero those rows",
                 detects=_nan_where_fully_masked(8)),
+        Mistake("mask_without_head_axis",
+                "a per-batch mask (N, Lq, Lk) needs a head axis to broadcast against the scores (N, h, Lq, Lk): "
+                "mask.unsqueeze(1) gives (N, 1, Lq, Lk); without it the batch axis lines up with the heads",
+                raises=_mask_missing_head_axis),
         Mistake("proj_bias_added_each",
                 "in_proj_bias was not added: each projection is x @ W.T + b, with b the matching third of in_proj_bias",
                 produces=_mha_with(lambda w, b, w_o, b_o, h: (w, oracles.torch().zeros_like(b), w_o, b_o))),

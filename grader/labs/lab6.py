@@ -277,6 +277,23 @@ def _float_mask(c: Call, e: Any, r: Any) -> bool:
     return bool(c.args[2]) and type(r[1]) is np.ndarray and r[1].dtype.kind == "f"
 
 
+def _upcast_by_mask(call_: Call, expected: Any, received: Any) -> bool:
+    """The right values in float64 for float32 inputs, as x * (mask / (1 - p)) gives them."""
+    pairs = list(zip(expected, received)) if isinstance(expected, tuple) and isinstance(received, (tuple, list)) \
+        else [(expected, received)]
+    for e, r in pairs:
+        if isinstance(e, np.ndarray) and type(r) is np.ndarray and e.shape == r.shape \
+                and e.dtype == np.float32 and r.dtype == np.float64:
+            return bool(np.allclose(r, e, rtol=1e-5, atol=1e-6))
+    return False
+
+
+MASK_UPCAST = Mistake(
+    "mask_divided_first_upcasts",
+    "mask / (1 - p) is float64 (a boolean array divided by a Python float), so x * (mask / (1 - p)) turns a "
+    "float32 x into float64; write x * mask / (1 - p), which stays float32", detects=_upcast_by_mask)
+
+
 DROPOUT_FORWARD = Task(
     "dropout_forward", points=16, returns=("out", "mask"),
     aspects=(Aspect("out and its mask"),),  # one verdict: out is judged through the mask the student drew
@@ -315,6 +332,7 @@ DROPOUT_FORWARD = Task(
                 "the mask was not drawn from rng: NumPy's global random state (np.random.rand, np.random.random) "
                 "ignores the generator you were given; draw with rng.random(x.shape) so that the same rng state "
                 "gives the same mask", detects=_masks_differ),
+        MASK_UPCAST,
     ],
 )
 
@@ -367,6 +385,7 @@ DROPOUT_BACKWARD = Task(
         Mistake("gradient_flowed_through_dropped",
                 "the gradient flowed through the dropped units: multiply by the mask, so a dropped unit gets 0",
                 produces=_in_torch(lambda dout, mask, p: dout / (1 - p))),
+        MASK_UPCAST,
     ],
 )
 

@@ -203,7 +203,10 @@ def _attempt(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckResu
     except Skip as skip:
         return CheckResult(name, "skipped", str(skip), pending=skip.pending)
     except CheckFailed as failed:
-        return CheckResult(name, "failed", str(failed), parts=failure_parts(ctx.task, str(failed), failed.parts))
+        message = str(failed)
+        if ctx.variant.device == "meta" and not _device_words(message.split("\n")[0]):
+            message += f"\n  {NOT_A_DEVICE_PROBLEM}"
+        return CheckResult(name, "failed", message, parts=failure_parts(ctx.task, message, failed.parts))
     except StudentRaised as raised:
         hints = _raised_hints(ctx.task, raised)
         expected = raised.expected if raised.expected is not None else _expectation(check, ctx, raised.call)
@@ -279,9 +282,11 @@ def _credit_line(verdicts: dict[str, str]) -> str:
     return "judged part by part: " + ", ".join(f"{a} {words[v]}" for a, v in verdicts.items())
 
 
-# Said when code raised on meta tensors for a reason that is not a device: a meta check's inputs have shapes too.
+# Said when code fails on meta tensors for a reason that is not a device: a meta check's inputs have shapes too.
 NOT_A_DEVICE_ERROR = ("this error is not about devices: it happened on meta tensors of the shapes above (a shape "
                       "the other checks may not have tried); call your function on CPU tensors of these shapes to see it")
+NOT_A_DEVICE_PROBLEM = ("this is not about devices: the meta tensors above have shapes too, and the result is wrong "
+                        "for them; call your function on CPU tensors of these shapes to see it")
 
 
 def _device_words(message: str) -> bool:

@@ -197,7 +197,7 @@ def conv2d_params_forgets_in_channels(in_channels, out_channels, kernel_size, bi
     return out_channels * kh * kw + (out_channels if bias else 0)
 
 
-@mistake("conv2d_params", expect="check:reproduces the handout's worked examples")
+@mistake("conv2d_params", expect="conv2d_params.groups_divided_twice")
 def conv2d_params_divides_by_groups_twice(in_channels, out_channels, kernel_size, bias=True, groups=1):
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
     return (out_channels // groups) * (in_channels // groups) * kh * kw + (out_channels if bias else 0)
@@ -1132,3 +1132,11 @@ def conv2d_backward_db_per_example(dout, x, w, stride=1, padding=0):
     hp, wp = xpad.shape[2:]
     dxpad = np.pad(dxpad, ((0, 0), (0, 0), (0, hp - dxpad.shape[2]), (0, wp - dxpad.shape[3])))
     return dxpad[:, :, ph : hp - ph, pw : wp - pw], dw, db
+
+
+@mistake("conv2d_forward", expect="conv2d_forward.bias_along_wrong_axis")
+def conv2d_forward_bias_as_column(x, w, b, stride=1, padding=0, dilation=1):
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"x has {x.shape[1]} channels but the filters expect {w.shape[1]}")
+    out = _correlate(_pad(x, _pair(padding)), w, _pair(stride), _pair(dilation))
+    return out if b is None else out + b[:, None]  # lines up with (OH, OW), not with the channels

@@ -615,3 +615,18 @@ def positional_encoding_loop_over_columns(length: int, d_model: int) -> Tensor:
     if not columns:
         return torch.zeros(length, 0)
     return torch.stack(columns, dim=1).to(torch.get_default_dtype())
+
+
+@mistake("multi_head_attention", expect="multi_head_attention.mask_without_head_axis")
+def multi_head_attention_mask_without_head_axis(
+    query: Tensor, key: Tensor, value: Tensor, in_proj_weight: Tensor, in_proj_bias: Tensor | None,
+    out_proj_weight: Tensor, out_proj_bias: Tensor | None, num_heads: int, mask: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    # The per-batch mask (N, Lq, Lk) goes to the heads' scores (N, h, Lq, Lk) as it is.
+    w_q, w_k, w_v = in_proj_weight.chunk(3)
+    b_q, b_k, b_v = (None, None, None) if in_proj_bias is None else in_proj_bias.chunk(3)
+    q = split_heads(_project(query, w_q, b_q), num_heads)
+    k = split_heads(_project(key, w_k, b_k), num_heads)
+    v = split_heads(_project(value, w_v, b_v), num_heads)
+    out, weights = scaled_dot_product_attention(q, k, v, mask)
+    return _project(merge_heads(out), out_proj_weight, out_proj_bias), weights.mean(dim=1)

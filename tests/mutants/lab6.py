@@ -615,3 +615,18 @@ def l1_penalty_comparisons(W: np.ndarray, lam: float) -> tuple[float, np.ndarray
     # sign(W) = [W > 0] - [W < 0], and sum(|W|) as the 1-norm of the flattened weights.
     sign = (W > 0).astype(W.dtype) - (W < 0).astype(W.dtype)
     return lam * np.linalg.norm(W.ravel(), ord=1), lam * sign
+
+
+@mistake("dropout_forward", expect="dropout_forward.mask_divided_first_upcasts")
+def dropout_forward_scales_the_mask_first(x, p, train, rng):
+    if not train:
+        return x.copy(), None
+    mask = rng.random(x.shape) >= p
+    return x * (mask / (1 - p)), mask  # a bool array / a Python float is float64
+
+
+@mistake("dropout_backward", expect="dropout_backward.mask_divided_first_upcasts")
+def dropout_backward_scales_the_mask_first(dout, mask, p):
+    if mask is None:
+        return dout.copy()
+    return dout * (mask / (1 - p))
