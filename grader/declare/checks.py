@@ -169,7 +169,8 @@ class Worked(Check):
         received = ctx.student(call)
         problem = compare_result(ctx, expected, received, self.tolerance)
         if problem:
-            source = "the handout's worked example" if not call.note or "handout" in call.note.split("(")[0] else call.note
+            cited = not call.note or "handout" in call.note.split("(")[0]  # a note may say it is not the handout's
+            source = "the handout's worked example" if cited else call.note
             raise ctx.fail(call, problem, source, expected, received, self.tolerance)
 
 

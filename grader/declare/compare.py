@@ -110,7 +110,8 @@ def describe_array_difference(expected: np.ndarray, received: np.ndarray, tol: T
         flat = int(np.flatnonzero(unexpected)[0])
         count = int(unexpected.sum())
         return (f"{count} of {r.size} entries are NaN or infinite where finite values were expected; "
-                "the first at {}: expected {}, received {}".format(_index(flat, r.shape), *_pair(e.flat[flat], r.flat[flat])))
+                "the first at {}: expected {}, received {}".format(_index(flat, r.shape),
+                                                                    *_pair(e.flat[flat], r.flat[flat])))
     with np.errstate(invalid="ignore", over="ignore"):
         same_nonfinite = e_bad & r_bad & ((e == r) | (np.isnan(e) & np.isnan(r)))
         err = np.where(e_bad | r_bad, np.where(same_nonfinite, 0.0, np.inf), np.abs(r - e))
@@ -124,7 +125,8 @@ def describe_array_difference(expected: np.ndarray, received: np.ndarray, tol: T
     lines = [f"{len(positions)} of {e.size} entries differ (tolerance: atol={atol:g}{scaled}, rtol={tol.rtol:g})"]
     lines.append("first differing entries:")
     for flat in positions[:MAX_LISTED]:
-        lines.append("  {}: expected {}, received {}".format(_index(int(flat), e.shape), *_pair(e.flat[flat], r.flat[flat])))
+        lines.append("  {}: expected {}, received {}".format(_index(int(flat), e.shape),
+                                                              *_pair(e.flat[flat], r.flat[flat])))
     worst = int(np.argmax(np.where(np.isfinite(err), err, np.finfo(np.float64).max)))
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = err / np.abs(e)

@@ -344,7 +344,8 @@ def same_wrong_entries(expected: Any, wrong: Any, received: Any, tolerance: Any)
     if not off_r.any() or off_r.all() or not np.array_equal(off_w, off_r):
         return False
     with np.errstate(invalid="ignore", over="ignore"):
-        return bool(np.linalg.norm((w - r)[off_r].astype(np.float64)) < 0.5 * np.linalg.norm((e - r)[off_r].astype(np.float64)))
+        nearer = np.linalg.norm((w - r)[off_r].astype(np.float64)) < 0.5 * np.linalg.norm((e - r)[off_r].astype(np.float64))
+    return bool(nearer)
 
 
 def max_abs_error(expected: Any, received: Any) -> float | None:

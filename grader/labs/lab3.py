@@ -497,6 +497,24 @@ def _conv_no_bias(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, **kw: Any)
     return _torch_conv(Call((x, w, None), kw), Variant())
 
 
+def _conv_cropped(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Any = 1, padding: Any = 0,
+                  dilation: Any = 1, *, rows_only: bool = False, undilated: bool = False) -> np.ndarray:
+    """A convolution gone wrong in one of its loops, cropped to the right output size: the stride used on the rows
+    only (``rows_only``), or every kernel tap next to the other (``undilated``)."""
+    right = _torch_conv(Call((x, w, b), {"stride": stride, "padding": padding, "dilation": dilation}), Variant())
+    (sh, sw), used = pair(stride), (1 if undilated else dilation)
+    wrong = _torch_conv(Call((x, w, b), {"stride": (sh, 1) if rows_only else stride, "padding": padding,
+                                         "dilation": used}), Variant())
+    return np.ascontiguousarray(wrong[:, :, :right.shape[2], :right.shape[3]])
+
+
+def _conv_padded_in_front(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Any = 1, padding: Any = 0,
+                          dilation: Any = 1) -> np.ndarray:
+    ph, pw = pair(padding)
+    front = np.pad(x, ((0, 0), (0, 0), (ph, 0), (pw, 0)))
+    return _torch_conv(Call((front, w, b), {"stride": stride, "dilation": dilation}), Variant())
+
+
 def _bias_broadcast_error(call_: Call, error: str) -> bool:
     """Adding b[:, None] (F, 1) to the (N, F, OH, OW) output failed to broadcast: F is neither 1 nor OH."""
     b = call_.args[2] if len(call_.args) > 2 else call_.kwargs.get("b")
@@ -529,6 +547,15 @@ CONV2D_FORWARD = Task(
                 "the input channels were averaged: a filter sums its products over all input channels",
                 produces=lambda x, w, b, **kw: _conv_no_bias(x, w, None, **kw) / x.shape[1]
                 + (0 if b is None else b.reshape(1, -1, 1, 1))),
+        Mistake("stride_on_rows_only",
+                "the stride was applied to the rows only: the window moves by stride[1] along the columns too "
+                "(the column index j * sw, not j)", produces=lambda *a, **kw: _conv_cropped(*a, **kw, rows_only=True)),
+        Mistake("dilation_ignored",
+                "dilation is missing: a dilated kernel takes every dilation-th input, x[i * s + u * d], reaching "
+                "dilation * (KH - 1) + 1 rows", produces=lambda *a, **kw: _conv_cropped(*a, **kw, undilated=True)),
+        Mistake("padding_on_one_side",
+                "the zeros were added on one side only: padding goes on both sides (top and bottom, left and right)",
+                produces=_conv_padded_in_front),
         Mistake("bias_along_wrong_axis",
                 "the bias was added along the wrong axis: b[:, None] has shape (F, 1), which lines up with the "
                 "output's height and width, not its channels; add b.reshape(1, F, 1, 1)",
@@ -543,6 +570,15 @@ def _grads_with(change: Any) -> Any:
     def produce(dout: np.ndarray, x: np.ndarray, w: np.ndarray, **kw: Any) -> Any:
         return change(*_torch_conv_grads(Call((dout, x, w), kw), Variant()), dout)
     return produce
+
+
+def _dx_of_padded_input(dout: np.ndarray, x: np.ndarray, w: np.ndarray, stride: Any = 1, padding: Any = 0) -> Any:
+    """(dxpad, dw, db): the gradient of the padded input where dx belongs."""
+    ph, pw = pair(padding)
+    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    dxpad, _, _ = _torch_conv_grads(Call((dout, padded, w), {"stride": stride}), Variant())
+    _, dw, db = _torch_conv_grads(Call((dout, x, w), {"stride": stride, "padding": padding}), Variant())
+    return dxpad, dw, db
 
 
 def _torch_conv_grads(call_: Call, variant: Variant) -> Any:
@@ -580,6 +616,9 @@ CONV2D_BACKWARD = Task(
         Mistake("dw_came_out_c",
                 "dw came out as (C, KH, KW, F) and was reshaped to (F, C, KH, KW): transpose the axes instead of "
                 "reshaping", produces=_grads_with(lambda dx, dw, db, dout: (dx, dw.transpose(1, 2, 3, 0).reshape(dw.shape), db))),
+        Mistake("dx_not_cropped",
+                "dx is the gradient of the padded input: crop the padding off, dx = dxpad[:, :, ph:ph + H, pw:pw + W], "
+                "so that dx has x's shape", produces=_dx_of_padded_input),
         Mistake("dx_used_kernel_without",
                 "dx used the kernel without flipping it: dx is a full correlation with the flipped kernel",
                 detects=lambda c, e, r: isinstance(r, (tuple, list)) and len(r) == 3 and isinstance(r[0], np.ndarray)
@@ -650,6 +689,10 @@ def _max_pool_zero_padding(x: np.ndarray, kernel_size: Any, stride: Any = None, 
     return oracles.numpy(t.nn.functional.max_pool2d(oracles.tensor(xp), kernel_size, stride))
 
 
+def _max_pool_unpadded(x: np.ndarray, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Any:
+    return _torch_pool("max")(Call((x, kernel_size, stride)), Variant())
+
+
 def _max_pool_grad_with(route: str) -> Any:
     """The gradient of max pooling routed a wrong way, by PyTorch: each window's gradient goes to every maximum
     of a tie ("every"), to the last maximum ("last"), to the maximum found by unravelling the window's flat
@@ -702,6 +745,10 @@ MAX_POOL2D_FORWARD = Task(
         Mistake("padding_filled_zeros_max",
                 "the padding was filled with zeros: for max pooling padding counts as -inf, so it never wins",
                 produces=_max_pool_zero_padding),
+        Mistake("padding_ignored",
+                "the padding was ignored: pad x with -inf on every side (padding rows and columns) before sliding "
+                "the windows, so that the output has conv_output_size(H, KH, stride, padding) rows",
+                produces=_max_pool_unpadded),
     ],
 )
 

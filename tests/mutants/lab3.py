@@ -614,7 +614,7 @@ def conv2d_forward_ignores_bias(x, w, b, stride=1, padding=0, dilation=1):
     return np.einsum("nchwij,fcij->nfhw", win, w)
 
 
-@mistake("conv2d_forward", expect="check:matches torch.nn.functional.conv2d (cpu, float64)")
+@mistake("conv2d_forward", expect="conv2d_forward.stride_on_rows_only")
 def conv2d_forward_stride_on_rows_only(x, w, b, stride=1, padding=0, dilation=1):
     (sh, sw), (ph, pw), (dh, dw) = (np.broadcast_to(a, 2).tolist() for a in (stride, padding, dilation))
     n, c, h, wd = x.shape
@@ -630,7 +630,7 @@ def conv2d_forward_stride_on_rows_only(x, w, b, stride=1, padding=0, dilation=1)
     return out if b is None else out + b[None, :, None, None]
 
 
-@mistake("conv2d_forward", expect="check:matches torch.nn.functional.conv2d (cpu, float64)")
+@mistake("conv2d_forward", expect="conv2d_forward.dilation_ignored")
 def conv2d_forward_ignores_dilation(x, w, b, stride=1, padding=0, dilation=1):
     (sh, sw), (ph, pw), (dh, dw) = (np.broadcast_to(a, 2).tolist() for a in (stride, padding, dilation))
     n, c, h, wd = x.shape
@@ -643,7 +643,7 @@ def conv2d_forward_ignores_dilation(x, w, b, stride=1, padding=0, dilation=1):
     return out if b is None else out + b[None, :, None, None]
 
 
-@mistake("conv2d_forward", expect="check:reproduces the handout's worked examples")
+@mistake("conv2d_forward", expect="conv2d_forward.padding_on_one_side")
 def conv2d_forward_pads_one_side(x, w, b, stride=1, padding=0, dilation=1):
     (sh, sw), (ph, pw), (dh, dw) = (np.broadcast_to(a, 2).tolist() for a in (stride, padding, dilation))
     kh, kw = w.shape[2:]
@@ -833,7 +833,7 @@ def conv2d_backward_dx_without_spreading(dout, x, w, stride=1, padding=0):
     return dxp[:, :, ph : ph + h, pw : pw + wd], dw, db
 
 
-@mistake("conv2d_backward", expect="check:matches torch.autograd through torch.nn.functional.conv2d (cpu, float64)")
+@mistake("conv2d_backward", expect="conv2d_backward.dx_not_cropped")
 def conv2d_backward_dx_not_cropped(dout, x, w, stride=1, padding=0):
     (sh, sw), (ph, pw) = np.broadcast_to(stride, 2).tolist(), np.broadcast_to(padding, 2).tolist()
     f, c, kh, kw = w.shape
@@ -915,7 +915,7 @@ def max_pool2d_forward_stride_defaults_to_one(x, kernel_size, stride=None, paddi
     return sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].max(axis=(-2, -1))
 
 
-@mistake("max_pool2d_forward", expect="check:matches torch.nn.functional.max_pool2d (cpu, float64)")
+@mistake("max_pool2d_forward", expect="max_pool2d_forward.padding_ignored")
 def max_pool2d_forward_ignores_padding(x, kernel_size, stride=None, padding=0):
     kh, kw = np.broadcast_to(kernel_size, 2).tolist()
     sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
