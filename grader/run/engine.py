@@ -372,7 +372,8 @@ def grade_task(task: Task, lab: Lab, sandbox: Sandbox, reference: ModuleType | N
                 fatal = result
     results = _told_apart_by_drawn(results)
     # a gate failed along the way goes first: an argument modified in place is usually why values differ too
-    results[:0] = [CheckResult(gate, "failed", message, gate=True) for gate, message in observed.items()]
+    results[:0] = [CheckResult(gate, "failed", message, gate=True, parts=failure_parts(task, message, None))
+                   for gate, message in observed.items()]
     return TaskResult.score_checks(task.name, task.points, results, {a.name: a.share for a in task.shares},
                                    task_flags(lab, sandbox.lab_dir, task))
 

@@ -72,7 +72,7 @@ class CheckResult:
             found["pending"] = _number(round(self.pending_points, 2))
         if self.fixed:
             found["fixed"] = True
-        if self.parts is not None and self.status not in ("passed", "skipped"):
+        if self.status not in ("passed", "skipped"):
             found.update(parts_to_json(self.parts))
         return found
 
@@ -89,8 +89,11 @@ class CheckResult:
                    fixed=bool(data.get("fixed", False)), parts=parts_from_json(data) if "input" in data else None)
 
 
-def parts_to_json(parts: "Parts") -> dict[str, Any]:
-    """A failure's parts as the JSON report writes them (GRADER.md)."""
+def parts_to_json(parts: "Parts | None") -> dict[str, Any]:
+    """A failure's parts as the JSON report writes them (GRADER.md); empty ones for a check that did not run."""
+    if parts is None:
+        return {"input": "", "expected": None, "received": None, "max_abs_error": None, "hint": [],
+                "possible_causes": []}
     return {"input": parts.input, "expected": parts.expected, "received": parts.received,
             "max_abs_error": parts.max_abs_error,
             "hint": [{"id": h.id, "text": h.text} for h in parts.hints],
