@@ -131,3 +131,28 @@ def test_possible_causes_need_the_same_wrong_entries_and_a_nearer_value():
     assert same_wrong_entries(expected, np.array([1.0, 2.4, 3.0, 4.0]), received, None)
     assert not same_wrong_entries(expected, np.array([1.0, 2.4, 3.5, 4.0]), received, None)  # other entries
     assert not same_wrong_entries(expected, np.array([1.0, 9.0, 3.0, 4.0]), received, None)  # farther off
+
+
+def test_checks_skipped_for_want_of_a_gpu_take_one_short_sentence():
+    from grader.report.render import skipped_line
+    from grader.run.results import CheckResult
+
+    skipped = [CheckResult(f"matches torch (cuda, {t})", "skipped", "no cuda device on this machine")
+               for t in ("float64", "float32")]
+    assert skipped_line(skipped) == "CUDA checks skipped: no GPU here (they cost no points)"
+
+
+def test_the_students_printed_output_is_trimmed_to_its_last_lines():
+    from grader.declare.context import PRINTED_LINES, printed_lines
+
+    lines = printed_lines("".join(f"step {i}\n" for i in range(20)) + "x" * 300)
+    assert lines[0] == f"  your code printed (the last {PRINTED_LINES} of 21 lines):"
+    assert lines[1] == "    | step 15" and lines[-1].endswith(" ...") and len(lines[-1]) < 180
+    assert printed_lines("  \n") == []
+
+
+def test_a_failure_is_shown_on_a_drawn_input_rather_than_an_empty_example(submission):
+    # the weights without .T fail on every batch, the empty one included: emptiness is not the cause
+    failed = _graded("lab4", "rnn_cell_weights_untransposed", submission)
+    matches = next(c for c in failed if c.name.startswith("matches torch.nn.RNNCell (cpu, float64)"))
+    assert "np.empty" not in matches.message and "hint: the weights were used without .T" in matches.message

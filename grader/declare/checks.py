@@ -29,7 +29,8 @@ import numpy as np
 
 from grader.declare import oracles
 from grader.declare.compare import GENERIC_HINTS, NEAR_MISS_FACTOR, difference, kind_of, lenient
-from grader.declare.context import Abort, CheckFailed, Context, StudentRaised, compare_result
+from grader.declare.context import Abort, CheckFailed, Context, Parts, StudentRaised, compare_result
+from grader.declare.describe import describe_value
 from grader.declare.spec import Call, Check, Tolerance, Variant
 
 if TYPE_CHECKING:
@@ -215,9 +216,12 @@ class Raises(Check):
             if raised.failure.exception == self.exception:
                 return
             raise CheckFailed(f"raised {raised.failure.exception} ({raised.failure.message}), expected {self.exception}\n"
-                              f"  input: {ctx.describe(call)}" + (f"\n  why invalid: {call.note}" if call.note else "")) from None
+                              f"  input: {ctx.describe(call)}" + (f"\n  why invalid: {call.note}" if call.note else ""),
+                              Parts(ctx.describe(call), f"raises {self.exception}",
+                                    f"raises {raised.failure.exception}")) from None
         raise CheckFailed(f"returned {received!r} instead of raising {self.exception}\n"
-                          f"  input: {ctx.describe(call)}" + (f"\n  why invalid: {call.note}" if call.note else ""))
+                          f"  input: {ctx.describe(call)}" + (f"\n  why invalid: {call.note}" if call.note else ""),
+                          Parts(ctx.describe(call), f"raises {self.exception}", describe_value(received)))
 
 
 def _flat_tensors(value: Any) -> list[Any]:

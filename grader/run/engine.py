@@ -18,6 +18,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from grader.declare import oracles
 from grader.declare.checks import NoBannedCalls
 from grader.declare.compare import near_misses_pass
@@ -30,6 +32,7 @@ from grader.declare.spec import Call, Check, Lab, Task, Variant
 from grader.run.results import SEE_ABOVE, CheckResult, LabResult, TaskResult
 from grader.sandbox.host import Launcher, Limits, Sandbox, WorkerConfig, end_strays, forget, started
 from grader.sandbox.intake import BadSubmission, LabFiles, discover, read_lab
+from grader.sandbox.wire import TensorValue
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -196,7 +199,11 @@ def _attempt(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckResu
         for example in check.examples:
             try:
                 check.verify(ctx, ctx.prepare(example))
-            except CheckFailed as failed:
+            except (CheckFailed, StudentRaised) as failed:
+                if _empty(example) and check.cases is not None:
+                    _run_cases(check, ctx, seed, budget)  # a failure on a drawn input: emptiness is not the cause
+                if isinstance(failed, StudentRaised):
+                    raise
                 raise CheckFailed(f"{example.note + ': ' if example.note else ''}{failed}", failed.parts) from None
         if check.cases is not None:
             _run_cases(check, ctx, seed, budget)
@@ -224,6 +231,12 @@ def _attempt(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckResu
             raise
         return CheckResult(name, "error", f"internal grader error, please report it: {type(bug).__name__}: {bug}")
     return CheckResult(name, "passed", "")
+
+
+def _empty(call: Call) -> bool:
+    """Whether an input holds an empty array (N = 0, no ids): its failure is shown only when no drawn input fails."""
+    arrays = [a.array if isinstance(a, TensorValue) else a for a in oracles.flatten(call.args, call.kwargs)]
+    return any(isinstance(a, np.ndarray) and a.size == 0 for a in arrays)
 
 
 def passes(check: Check, ctx: Context, seed: int, budget: Budget) -> bool:
