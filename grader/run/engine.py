@@ -485,9 +485,9 @@ def lift_shared(results: list[TaskResult]) -> tuple[list[TaskResult], str]:
         trouble = [c for c in task.checks if c.status not in ("passed", "skipped")]
         if task.status == "passed" or not trouble or not all(c.message.startswith("not run:") for c in trouble[1:]):
             return ""  # no failure, or not one that stopped the task (the rest of its checks ran)
-        if len(trouble) == 1 and not trouble[0].message.startswith("the module could not be imported"):
-            return ""
-        return trouble[0].message.replace(f"{task.name} uses", "the module uses")
+        shared = trouble[0].message.replace(f"{task.name} uses", "the module uses")
+        # what the module does to every task alike: fail to import, or use a banned name at its top
+        return shared if shared.startswith(("the module could not be imported", "the module uses")) else ""
 
     texts = [shared(t) for t in results]
     common = texts[0] if texts and all(texts) and len(set(texts)) == 1 and len(texts) > 1 else ""

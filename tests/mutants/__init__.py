@@ -60,3 +60,12 @@ def collect(module: object) -> list[Mutant]:
     """All mutants declared in a lab's mutant module, in file order."""
     found = [getattr(v, "__mutant__") for v in vars(module).values() if hasattr(v, "__mutant__")]
     return found
+
+
+def shown_words(mutant: Mutant, hints: dict[str, str]) -> str:
+    """What a report must show for ``mutant``: the name of the check it names, or the advice of the mistake it
+    names (``hints``: the task's mistake ids and the generic ones, with their advice)."""
+    assert mutant.expect is not None
+    if mutant.expect.startswith("check:"):
+        return mutant.expect.removeprefix("check:")
+    return hints[mutant.expect]
