@@ -84,6 +84,27 @@ def test_check_json_of_the_reference_is_one_object_with_full_marks():
     assert set(task["checks"][0]) >= {"name", "status", "message"}
 
 
+def test_check_json_gives_each_failed_check_its_parts(tmp_path):
+    folder = tmp_path / "sub" / "lab3"
+    shutil.copytree(REPO / "solutions" / "lab3", folder)
+    with open(folder / "conv.py", "a") as module:
+        module.write("\n\ndef conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1):\n"
+                     "    return -(-(n + 2 * padding - dilation * (kernel_size - 1) - 1) // stride) + 1\n")
+    result = run("check", "lab3", "conv_output_size", "--submission", str(tmp_path / "sub"), "--format", "json",
+                 "--seed", "7", "--profile", "ci")
+    assert result.exit_code == 1
+    (task,) = json.loads(result.output)["tasks"]
+    failed = [c for c in task["checks"] if c["status"] == "failed"]
+    assert failed
+    for check in failed:
+        assert {"input", "expected", "received", "max_abs_error", "hint", "possible_causes"} <= set(check)
+        assert check["input"].startswith("conv_output_size(") and check["expected"] != check["received"]
+    matches = next(c for c in failed if c["name"].startswith("matches"))
+    assert isinstance(matches["max_abs_error"], (int, float)) and matches["max_abs_error"] > 0
+    assert "conv_output_size.matches_ceil_instead_floor" in {h["id"] for c in failed for h in c["hint"]}
+    assert all(c["status"] != "passed" or "input" not in c for c in task["checks"])
+
+
 def test_check_of_the_stubs_exits_1_and_reports_not_implemented():
     result = run("check", "lab3", "same_padding", "--submission", str(REPO / "assignments"), "--format", "json",
                  "--profile", "ci")

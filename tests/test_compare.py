@@ -80,7 +80,7 @@ def test_meta_tensors_compare_by_shape_dtype_and_device_alone():
     (A.T.copy(), "transposed shape"),
 ])
 def test_generic_hints_recognise_common_shapes_of_mistakes(received, words):
-    assert words in generic_hint(A, received)
+    assert words in generic_hint(A, received)[1]
 
 
 def test_a_scaled_tolerance_measures_atol_against_the_largest_expected_entry():
@@ -95,3 +95,29 @@ def test_a_scaled_tolerance_measures_atol_against_the_largest_expected_entry():
 def test_a_scaled_tolerance_never_drops_below_atol_itself():
     zeros = np.zeros(3, dtype=np.float32)
     assert difference(zeros, zeros + np.float32(5e-6), Tolerance(1e-4, 1e-5, scaled=True)) is None
+
+
+def test_numbers_that_differ_are_printed_with_enough_digits_to_differ():
+    expected, received = np.array([-0.0010001]), np.array([-0.0010002])
+    found = difference(expected, received, Tolerance(0.0, 0.0))
+    assert "expected -0.0010001, received -0.0010002" in found
+    assert "is -0.0010002, expected -0.0010001" in difference(-0.0010001, -0.0010002, Tolerance(0.0, 0.0))
+
+
+def test_an_empty_array_is_described_with_its_shape():
+    from grader.declare.describe import describe_value
+
+    assert describe_value(np.zeros((0, 3))) == "np.empty((0, 3))"
+    assert describe_value(np.zeros((2, 0), np.float32)) == "np.empty((2, 0), dtype=float32)"
+
+
+def test_a_dropout_mask_is_not_called_a_transpose():
+    # keeping with probability p instead of 1 - p: zeros where the expected has values; no transpose hint
+    expected = np.array([[2.0, 0.0], [0.0, 2.0]])
+    received = np.array([[0.0, 2.0], [2.0, 0.0]])
+    assert generic_hint(expected, received) is None
+
+
+def test_a_shape_alone_suggests_a_transpose_without_confirming_it():
+    ident, _, confirmed = generic_hint(A, A.T.copy())
+    assert ident == "generic.transposed_shape" and not confirmed

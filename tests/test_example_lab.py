@@ -38,15 +38,16 @@ def test_the_stub_scores_zero_with_every_task_not_implemented(tmp_path):
     assert {graded[t.name].status for t in LAB.tasks} == {"not_implemented"}
 
 
-@pytest.mark.parametrize("task, wrong, hint", [
-    ("dot", "def dot(a, b):\n    return a * b\n", "multiplied but not summed"),
-    ("normalize", "def normalize(x):\n    return x / (x * x).sum()\n", "squared length"),
+@pytest.mark.parametrize("task, wrong, mistake, hint", [
+    ("dot", "def dot(a, b):\n    return a * b\n", "dot.not_summed", "multiplied but not summed"),
+    ("normalize", "def normalize(x):\n    return x / (x * x).sum()\n", "normalize.squared_length", "squared length"),
 ])
-def test_a_declared_mistake_loses_points_with_its_hint(tmp_path, task, wrong, hint):
+def test_a_declared_mistake_loses_points_with_its_hint_confirmed_by_id(tmp_path, task, wrong, mistake, hint):
     graded = _grade(tmp_path, _with(wrong))
     result = graded[task]
     assert result.score == 0 and graded["score"] < LAB.max_score
     assert hint in "\n".join(c.message for c in result.checks)
+    assert mistake in {m for c in result.checks for m in c.mistakes}
 
 
 def test_a_normalize_that_loses_the_dtype_is_told_so_by_the_generic_comparison(tmp_path):

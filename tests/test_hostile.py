@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from grader.run.results import SEE_ABOVE
 from tests.conftest import REPO, TEST_LIMITS, grade
 
 LAB = "lab3"
@@ -108,13 +109,14 @@ def test_patching_the_worker_only_changes_what_the_worker_says(submission):
 @pytest.mark.parametrize("attack", ["import sys\nsys.exit(0)\n", "import os\nos._exit(0)\n",
                                     "while True:\n    pass\n", "raise RuntimeError('broken at import')\n",
                                     "def broken(:\n    pass\n"])
-def test_a_module_that_cannot_be_imported_fails_every_task_with_its_own_error(submission, attack):
+def test_a_module_that_cannot_be_imported_fails_every_task_and_says_why_once(submission, attack):
     folder = submission(LAB, attack)
     result = grade(LAB, folder, tasks=(BYSTANDER, VICTIM), limits=TEST_LIMITS)
     assert result.status == "import_error"
     assert result.score == 0
     assert all(t.status in ("error", "timeout") for t in result.tasks)
-    message = result.tasks[0].message
+    assert all(t.message.endswith(SEE_ABOVE) for t in result.tasks)  # the error itself is said once, for the lab
+    message = result.error
     assert "could not be imported" in message or "import" in message
     if "RuntimeError" in attack:
         assert "broken at import" in message and "line" in message

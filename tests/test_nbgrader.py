@@ -24,11 +24,12 @@ from click.testing import CliRunner
 
 from cli import main
 from grader import labs
+from grader.declare.context import GENERIC_IDS
 from grader.export.nbgrader import solution_cells, source_notebook, split_module
 from grader.export.notebook import graded_module, notebook_cells
 from grader.export.stubs import solution_path
 from tests.conftest import REPO, function_source, grade
-from tests.mutants import collect
+from tests.mutants import collect, shown_words
 
 LABS = labs.names()
 AUTOGRADED = "lab3"  # the lab the nbgrader run grades (one course, one assignment, a handful of submissions)
@@ -357,7 +358,9 @@ def test_a_known_bug_loses_points_on_its_task_only_with_the_same_message(course,
     assert {t: s for t, s in scores.items() if t != bug.task} == {t.name: t.points for t in spec.tasks if t.name != bug.task}
     cell = next(c for c in _autograded(course, "bug")["cells"] if _role(c).get("grade_id") == f"test_{bug.task}")
     shown = "".join(o.get("evalue", "") + "".join(o.get("text", "")) for o in cell["outputs"])
-    assert bug.expect.lower() in shown.lower()
+    hints = {ident: text for text, ident in GENERIC_IDS.items()}
+    hints.update({spec.task(bug.task).mistake_id(m): m.hint for m in spec.task(bug.task).mistakes})
+    assert shown_words(bug, hints)[:60] in shown
     # the same points as dlkit check on the .py module the notebook was written from
     folder = tmp_path / "module"
     (folder / AUTOGRADED).mkdir(parents=True)

@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from grader.declare import oracles
-from grader.declare.compare import NEAR_MISS_FACTOR, difference, kind_of, lenient
-from grader.declare.context import Abort, CheckFailed, Context, StudentRaised, compare_result
+from grader.declare.compare import GENERIC_HINTS, NEAR_MISS_FACTOR, difference, kind_of, lenient
+from grader.declare.context import Abort, CheckFailed, Context, Parts, StudentRaised, compare_result
+from grader.declare.describe import describe_value
 from grader.declare.spec import Call, Check, Tolerance, Variant
 
 if TYPE_CHECKING:
@@ -112,6 +113,9 @@ class Matches(Check):
         object.__setattr__(self, "name", self.name or f"matches {self.oracle.label}")
         object.__setattr__(self, "needs_reference", self.oracle.needs_reference)
 
+    def expectation(self, ctx: Context, call: Call) -> Any:
+        return self.oracle(ctx, call)
+
     def verify(self, ctx: Context, call: Call) -> None:
         expected = self.oracle(ctx, call)
         received = ctx.student(call)
@@ -143,12 +147,17 @@ class Worked(Check):
         object.__setattr__(self, "name", self.name or "reproduces the handout's worked examples")
         object.__setattr__(self, "examples", [Call(c.args, c.kwargs, c.note, e) for c, e in self.pairs])
 
+    def expectation(self, ctx: Context, call: Call) -> Any:
+        return call.expected
+
     def verify(self, ctx: Context, call: Call) -> None:
         expected = call.expected
         received = ctx.student(call)
         problem = compare_result(ctx, expected, received, self.tolerance)
         if problem:
-            raise ctx.fail(call, problem, "the handout's worked example", expected, received, self.tolerance)
+            cited = not call.note or "handout" in call.note.split("(")[0]  # a note may say it is not the handout's
+            source = "the handout's worked example" if cited else call.note
+            raise ctx.fail(call, problem, source, expected, received, self.tolerance)
 
 
 @dataclass(frozen=True)
@@ -181,9 +190,12 @@ class Raises(Check):
             if raised.failure.exception == self.exception:
                 return
             raise CheckFailed(f"raised {raised.failure.exception} ({raised.failure.message}), expected {self.exception}\n"
-                              f"  input: {ctx.describe(call)}" + (f"\n  why invalid: {call.note}" if call.note else "")) from None
+                              f"  input: {ctx.describe(call)}" + (f"\n  why invalid: {call.note}" if call.note else ""),
+                              Parts(ctx.describe(call), f"raises {self.exception}",
+                                    f"raises {raised.failure.exception}")) from None
         raise CheckFailed(f"returned {received!r} instead of raising {self.exception}\n"
-                          f"  input: {ctx.describe(call)}" + (f"\n  why invalid: {call.note}" if call.note else ""))
+                          f"  input: {ctx.describe(call)}" + (f"\n  why invalid: {call.note}" if call.note else ""),
+                          Parts(ctx.describe(call), f"raises {self.exception}", describe_value(received)))
 
 
 def _flat_tensors(value: Any) -> list[Any]:
@@ -235,9 +247,8 @@ class Gradients(Check):
             raise ctx.fail(call, problem, self.label)
         for name, e, r in zip(names, expected, grads):
             if r is None:
-                problem = (f"no gradient reached {name.removeprefix('the gradient for ')}: "
-                           "is the result detached (.detach(), .item(), NumPy) or that input unused?")
-                raise ctx.fail(call, problem, self.label)
+                problem = f"no gradient reached {name.removeprefix('the gradient for ')}"
+                raise ctx.fail(call, problem, self.label, hints=[GENERIC_HINTS["generic.detached"]])
             mismatch = difference(e, r, self.tolerance, name)
             if mismatch:
                 raise ctx.fail(call, mismatch, f"{self.label} on {ctx.variant.label}")

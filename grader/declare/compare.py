@@ -77,10 +77,27 @@ def _index(flat: int, shape: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(i) for i in np.unravel_index(flat, shape)) + "]"
 
 
-def _fmt(x: Any) -> str:
+def _fmt(x: Any, other: Any = None) -> str:
+    """A number as a message prints it: 6 significant digits, or as many more as it takes (up to 17) to
+    print it differently from ``other`` (the value it is compared with) when the two differ."""
     if isinstance(x, (float, np.floating)):
-        return f"{float(x):.6g}"
+        value = float(x)
+        if isinstance(other, (float, np.floating, int, np.integer)) and float(other) != value \
+                and np.isfinite(value) and np.isfinite(float(other)):
+            for digits in range(6, 18):
+                if f"{value:.{digits}g}" != f"{float(other):.{digits}g}":
+                    return f"{value:.{digits}g}"
+        return f"{value:.6g}"
     return repr(x.item() if isinstance(x, np.generic) else x)
+
+
+def _pair(expected: Any, received: Any) -> tuple[str, str]:
+    """An expected and a received number, printed so that they read differently when they differ."""
+    return _fmt(expected, received), _fmt(received, expected)
+
+
+# The kind of a dtype mismatch: said only where an input array had a dtype to keep.
+KEEP_DTYPE = "(keep the dtype of the inputs)"
 
 
 def describe_array_difference(expected: np.ndarray, received: np.ndarray, tol: Tolerance) -> str | None:
@@ -93,7 +110,8 @@ def describe_array_difference(expected: np.ndarray, received: np.ndarray, tol: T
         flat = int(np.flatnonzero(unexpected)[0])
         count = int(unexpected.sum())
         return (f"{count} of {r.size} entries are NaN or infinite where finite values were expected; "
-                f"the first at {_index(flat, r.shape)}: expected {_fmt(e.flat[flat])}, received {_fmt(r.flat[flat])}")
+                "the first at {}: expected {}, received {}".format(_index(flat, r.shape),
+                                                                    *_pair(e.flat[flat], r.flat[flat])))
     with np.errstate(invalid="ignore", over="ignore"):
         same_nonfinite = e_bad & r_bad & ((e == r) | (np.isnan(e) & np.isnan(r)))
         err = np.where(e_bad | r_bad, np.where(same_nonfinite, 0.0, np.inf), np.abs(r - e))
@@ -107,13 +125,14 @@ def describe_array_difference(expected: np.ndarray, received: np.ndarray, tol: T
     lines = [f"{len(positions)} of {e.size} entries differ (tolerance: atol={atol:g}{scaled}, rtol={tol.rtol:g})"]
     lines.append("first differing entries:")
     for flat in positions[:MAX_LISTED]:
-        lines.append(f"  {_index(int(flat), e.shape)}: expected {_fmt(e.flat[flat])}, received {_fmt(r.flat[flat])}")
+        lines.append("  {}: expected {}, received {}".format(_index(int(flat), e.shape),
+                                                              *_pair(e.flat[flat], r.flat[flat])))
     worst = int(np.argmax(np.where(np.isfinite(err), err, np.finfo(np.float64).max)))
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = err / np.abs(e)
     rel = np.where(np.isfinite(rel), rel, 0.0)
-    lines.append(f"largest absolute error: {_fmt(err.flat[worst])} at {_index(worst, e.shape)}"
-                 f" (expected {_fmt(e.flat[worst])}, received {_fmt(r.flat[worst])})")
+    lines.append("largest absolute error: {} at {} (expected {}, received {})".format(
+        _fmt(err.flat[worst]), _index(worst, e.shape), *_pair(e.flat[worst], r.flat[worst])))
     if rel.size and rel.max() > 0:
         lines.append(f"largest relative error: {_fmt(rel.max())}")
     return "\n".join(lines)
@@ -130,7 +149,7 @@ def difference(expected: Any, received: Any, tol: Tolerance | dict[str, Toleranc
         if received.shape != expected.shape:
             return f"{what} has shape {received.shape}, expected {expected.shape} (a shape mismatch)"
         if received.dtype != expected.dtype and not (lenient() and _both_numbers(expected.array, received.array)):
-            return f"{what} has dtype {received.dtype}, expected {expected.dtype} (keep the dtype of the inputs)"
+            return f"{what} has dtype {received.dtype}, expected {expected.dtype} {KEEP_DTYPE}"
         if _device(received.device) != _device(expected.device):
             return f"{what} is on {received.device}, expected {expected.device} (keep the device of the inputs)"
         if expected.device == "meta":  # no data to compare: shape, dtype and device are all there is
@@ -143,7 +162,7 @@ def difference(expected: Any, received: Any, tol: Tolerance | dict[str, Toleranc
         if received.shape != expected.shape:
             return f"{what} has shape {received.shape}, expected {expected.shape} (a shape mismatch)"
         if exact_dtype and received.dtype != expected.dtype and not (lenient() and _both_numbers(expected, received)):
-            return f"{what} has dtype {received.dtype}, expected {expected.dtype} (keep the dtype of the inputs)"
+            return f"{what} has dtype {received.dtype}, expected {expected.dtype} {KEEP_DTYPE}"
         found = describe_array_difference(expected, received, tolerance_for(expected.dtype.name, tol))
         return f"{what} has wrong values: {found}" if found else None
     if isinstance(expected, (tuple, list)):
@@ -184,7 +203,8 @@ def difference(expected: Any, received: Any, tol: Tolerance | dict[str, Toleranc
             return f"{what} should be a number (a float or a 0-d array), received {kind_of(received)}"
         dtype = expected.dtype.name if isinstance(expected, np.floating) else "float64"
         found = describe_array_difference(np.array(float(expected)), np.array(value), tolerance_for(dtype, tol))
-        return f"{what} is {_fmt(value)}, expected {_fmt(float(expected))}" if found else None
+        received_text, expected_text = _pair(value, float(expected))
+        return f"{what} is {received_text}, expected {expected_text}" if found else None
     if isinstance(expected, str):
         return None if received == expected else f"{what} is {kind_of(received)}, expected {expected!r}"
     raise TypeError(f"cannot compare with an expected {type(expected).__name__}")
@@ -212,8 +232,22 @@ def _device(name: str) -> str:
     return "cuda:0" if name == "cuda" else name
 
 
-def generic_hint(expected: Any, received: Any) -> str | None:
-    """Recognise shapes of mistakes that any task can make: transposes, flipped signs, constant factors."""
+GENERIC_HINTS = {
+    "generic.transposed_shape": "the result has the transposed shape: check the order of a matrix product or a "
+                                "missing .T",
+    "generic.reshaped": "the result has the right number of entries in the wrong shape: check a reshape or transpose",
+    "generic.negated": "the result is the negative of the expected one: check a sign",
+    "generic.transposed": "the result is the transpose of the expected one",
+    "generic.scaled": "the result is the expected one times",
+    "generic.detached": "the graph was broken on the way to that input: .detach(), .data, .item(), .numpy() or "
+                        "torch.tensor(t) make a tensor autograd cannot see through (or the input is unused)",
+}
+
+
+def generic_hint(expected: Any, received: Any) -> tuple[str, str, bool] | None:
+    """Recognise shapes of mistakes that any task can make: transposes, flipped signs, constant factors. Returns
+    (id, advice, confirmed): confirmed when the values prove it (received == -expected), not when only a shape
+    suggests it (a transposed shape)."""
     valueless = False  # meta tensors: only their shapes say anything
     if isinstance(expected, TensorValue) and isinstance(received, TensorValue):
         valueless = "meta" in (expected.device, received.device)
@@ -224,9 +258,9 @@ def generic_hint(expected: Any, received: Any) -> str | None:
         return None
     if received.shape != expected.shape:
         if expected.ndim == 2 and received.shape == expected.shape[::-1]:
-            return "the result has the transposed shape: check the order of a matrix product or a missing .T"
+            return "generic.transposed_shape", GENERIC_HINTS["generic.transposed_shape"], False
         if received.size == expected.size:
-            return "the result has the right number of entries in the wrong shape: check a reshape or transpose"
+            return "generic.reshaped", GENERIC_HINTS["generic.reshaped"], False
         return None
     if valueless:
         return None
@@ -235,13 +269,18 @@ def generic_hint(expected: Any, received: Any) -> str | None:
         return None
     scale = max(float(np.abs(e).max()), 1e-12)
     if np.allclose(r, -e, rtol=1e-5, atol=1e-8 * scale) and np.abs(e).max() > 0:
-        return "the result is the negative of the expected one: check a sign"
-    if e.ndim == 2 and e.shape[0] == e.shape[1] and np.allclose(r, e.T, rtol=1e-5, atol=1e-8 * scale):
-        return "the result is the transpose of the expected one"
+        return "generic.negated", GENERIC_HINTS["generic.negated"], True
+    # a transpose only where it moves values: at least two distinct entries change place, and the result
+    # is not also a rearrangement that keeps rows (a mask of whole rows or columns zeroed looks the same)
+    if e.ndim == 2 and e.shape[0] == e.shape[1] and np.allclose(r, e.T, rtol=1e-5, atol=1e-8 * scale) \
+            and int((~np.isclose(e, e.T, rtol=1e-5, atol=1e-8 * scale)).sum()) >= 4 \
+            and np.count_nonzero(e) == e.size:
+        return "generic.transposed", GENERIC_HINTS["generic.transposed"], True
     mask = np.abs(e) > 1e-8 * scale
     if mask.sum() >= 2:
         ratios = r[mask] / e[mask]
         k = float(np.median(ratios))
         if abs(k - 1) > 1e-3 and k != 0 and np.allclose(r, k * e, rtol=1e-5, atol=1e-8 * scale):
-            return f"the result is the expected one times {k:.6g}: a missing or extra constant factor (a mean vs a sum? a factor 2?)"
+            return ("generic.scaled", f"{GENERIC_HINTS['generic.scaled']} {k:.6g}: a missing or extra constant factor "
+                    "(a mean vs a sum? a factor 2?)", True)
     return None

@@ -17,8 +17,8 @@ from typing import Any, Callable, Literal, Sequence
 import numpy as np
 
 from grader.declare import oracles
-from grader.declare.compare import difference, generic_hint
-from grader.declare.describe import describe_call
+from grader.declare.compare import GENERIC_HINTS, KEEP_DTYPE, difference, generic_hint, tolerance_for
+from grader.declare.describe import describe_call, describe_value
 from grader.declare.signatures import Signature
 from grader.declare.spec import Aspect, Call, Lab, Task, Variant, Withheld
 from grader.sandbox.host import Reply, Sandbox, StudentFailure
@@ -28,17 +28,47 @@ FATAL = ("not_implemented", "timeout", "crash", "memory", "import", "missing", "
 
 
 class CheckFailed(Exception):
-    """The student's answer is wrong; the message says how."""
+    """The student's answer is wrong; the message says how. ``parts`` holds the same story as data, for the
+    JSON report (``Parts``); a check that writes its own message leaves it empty, and the engine reads the
+    input and the hints back from the message."""
+
+    def __init__(self, message: str, parts: "Parts | None" = None):
+        super().__init__(message)
+        self.parts = parts
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A known mistake a failure points to: its id (``task.name``, or ``generic.*`` for the mistakes any task can
+    make) and its advice."""
+
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Parts:
+    """A failure as data: the input, the expected and received values as written in the message, the largest
+    absolute error, the confirmed mistakes (``hints``: the received value is that mistake's output, within the
+    tolerance) and the ``possible_causes`` (mistakes that would fail this way, none of them confirmed)."""
+
+    input: str = ""
+    expected: str | None = None
+    received: str | None = None
+    max_abs_error: float | None = None
+    hints: tuple[Hint, ...] = ()
+    possible_causes: tuple[Hint, ...] = ()
 
 
 class StudentRaised(Exception):
     """The student's code raised on an input (shrinkable, unlike a fatal failure)."""
 
-    def __init__(self, failure: StudentFailure, where: str, call: Call | None = None):
+    def __init__(self, failure: StudentFailure, where: str, call: Call | None = None, expected: str | None = None):
         super().__init__(failure.describe())
         self.failure = failure
         self.where = where
         self.call = call  # the input it raised on, for the hints of mistakes that raise
+        self.expected = expected  # what a correct answer returns for that input, as written (None: unknown here)
 
 
 # A check's or a task's status in a report.
@@ -83,6 +113,7 @@ class Context:
     reference: ModuleType | None
     signature: Signature | None
     warnings: tuple[str, ...] = ()  # the warnings of the last student call ("RuntimeWarning: overflow ...")
+    printed: str = ""  # what the student's code printed during its last call
     # what every check of the task saw that a gate judges (an argument modified in place), shared by the task
     observed: dict[str, str] = field(default_factory=dict)
     focus: Aspect | None = None  # while set, a check compares only this aspect's parts of the result
@@ -171,14 +202,17 @@ class Context:
         """One worker request, with what it says about the student turned into the engine's outcomes: a
         failure to return (``at(step)`` names the input and call it happened on; step None outside a
         chain), a banned call. The warnings it raised are kept for the check's message."""
+        self.printed = ""
         try:
             reply = send()
         except StudentFailure as failure:
+            self.printed = failure.printed
             where, call = at(failure.step)
             if failure.kind in FATAL:
                 raise Abort(failure.status, _fatal_message(failure, where)) from None
             raise StudentRaised(failure, where, call) from None
         self.warnings = reply.warnings
+        self.printed = reply.printed
         if reply.banned:
             raise Abort("error", f"{name} called {', '.join(reply.banned)}, which this lab bans "
                                  "(the call was refused); write it from tensor operations")
@@ -194,11 +228,26 @@ class Context:
     def fail(self, call: Call, problem: str, source: str, expected: Any = None, received: Any = None,
              tolerance: Any = None, hints: Sequence[str] = ()) -> CheckFailed:
         """The failure to raise: the problem, the input, where the expected values came from, and the hints
-        of the known mistakes ``received`` matches (when an ``expected`` value is given) after ``hints``."""
-        found = list(hints)
+        of the known mistakes ``received`` matches (when an ``expected`` value is given) after ``hints`` (the
+        check's own findings); mistakes that would fail this way but are not confirmed follow as "possible
+        causes"."""
+        confirmed = [self.hint(h) for h in hints]
+        possible: list[Hint] = []
         if expected is not None:
-            found += [h for h in hints_for(self, call, expected, received, tolerance) if h not in found]
-        return CheckFailed(failure_message(self, call, problem, source, found))
+            found = diagnose(self, call, expected, received, tolerance)
+            confirmed += [h for h in found.hints if h not in confirmed]
+            possible = [h for h in found.possible_causes if h not in confirmed]
+        if not any(isinstance(a, (np.ndarray, TensorValue)) for a in oracles.flatten(call.args, call.kwargs)):
+            problem = problem.replace(f" {KEEP_DTYPE}", "")  # no array came in, so there is no dtype to keep
+        parts = Parts(self.describe(call), None if expected is None else describe_value(expected),
+                      None if expected is None else describe_value(received), max_abs_error(expected, received),
+                      tuple(confirmed), tuple(possible))
+        return CheckFailed(failure_message(self, call, problem, source, [h.text for h in confirmed],
+                                           [h.text for h in possible]), parts)
+
+    def hint(self, text: str) -> Hint:
+        """A hint given as text, with the id of the task's mistake (or the generic mistake) it is the advice of."""
+        return Hint(hint_id(self.task, text), text)
 
 
 def _fatal_message(failure: StudentFailure, where: str) -> str:
@@ -232,43 +281,125 @@ def compare_result(ctx: Context, expected: Any, received: Any, tolerance: Any) -
 
 
 def hints_for(ctx: Context, call: Call, expected: Any, received: Any, tolerance: Any) -> list[str]:
-    """The known mistakes the received value matches, most specific first."""
-    found = []
+    """The advice of the known mistakes the received value is confirmed to match, most specific first."""
+    return [h.text for h in diagnose(ctx, call, expected, received, tolerance).hints]
+
+
+WITHHELD = "some known mistakes of this task are recognised only when it is graded on submission"
+
+
+def diagnose(ctx: Context, call: Call, expected: Any, received: Any, tolerance: Any) -> Parts:
+    """The known mistakes behind a wrong ``received``: confirmed (``hints``: the mistake's own output on this
+    input is the received value, within ``tolerance``; a ``detects`` mistake that recognises it; a floating
+    dtype slip; a generic mistake the values prove, such as a flipped sign) and, when none is, the possible
+    causes: mistakes whose output on this input is wrong in exactly the entries the received value is wrong
+    in, and the shapes of mistakes that only a shape suggests (a transposed shape)."""
+    found: list[Hint] = []
+    possible: list[Hint] = []
     withheld = False
     for mistake in ctx.task.mistakes:
+        ident = ctx.task.mistake_id(mistake)
         try:
             if mistake.produces is not None:
                 wrong = oracles.plain(mistake.produces(*oracles.materialize(call.args), **oracles.materialize(call.kwargs)))
-                if compare_result(ctx, wrong, received, tolerance) is None \
-                        and compare_result(ctx, wrong, expected, tolerance) is not None:
-                    found.append(mistake.hint)
+                if compare_result(ctx, wrong, expected, tolerance) is None:
+                    continue  # this input cannot tell the mistake from a right answer
+                if compare_result(ctx, wrong, received, tolerance) is None:
+                    found.append(Hint(ident, mistake.hint))
+                elif same_wrong_entries(expected, wrong, received, tolerance):
+                    possible.append(Hint(ident, mistake.hint))
             elif mistake.detects is not None and mistake.detects(call, expected, received):
-                found.append(mistake.hint)
+                found.append(Hint(ident, mistake.hint))
         except Withheld:
             withheld = True
         except Exception:  # noqa: BLE001 - a mistake that does not apply to this input says nothing
             continue
     slip = dtype_hint(expected, received)
     if slip:
-        found.append(slip)
+        found.append(Hint(GENERIC_IDS[DTYPE_HINT], slip))
     if not found:
         parts = zip(expected, received) if isinstance(expected, tuple) and isinstance(received, (tuple, list)) \
             and len(expected) == len(received) else [(expected, received)]
         names = list(ctx.task.returns) or []
         for i, (e, r) in enumerate(parts):
-            hint = generic_hint(e, r)
-            if hint:
-                found.append(f"{names[i]}: {hint}" if i < len(names) and isinstance(expected, tuple) else hint)
+            generic = generic_hint(e, r)
+            if generic:
+                ident, text, confirmed = generic
+                named = f"{names[i]}: {text}" if i < len(names) and isinstance(expected, tuple) else text
+                (found if confirmed else possible).append(Hint(ident, named))
                 break
     if not found and withheld:
-        found.append("some known mistakes of this task are recognised only when it is graded on submission")
-    return found
+        possible.append(Hint("withheld", WITHHELD))
+    return Parts(hints=tuple(found), possible_causes=() if found else tuple(possible))
 
 
-def failure_message(ctx: Context, call: Call, problem: str, source: str, hints: Sequence[str] = ()) -> str:
+def same_wrong_entries(expected: Any, wrong: Any, received: Any, tolerance: Any) -> bool:
+    """Whether a mistake's output and the received value (both arrays of the expected shape) are wrong in
+    exactly the same entries, some but not all, and the mistake's output is nearer the received value than the
+    expected one is: the mistake would fail this way, though not by these values."""
+    e, w, r = (oracles.plain_array(v) for v in (expected, wrong, received))
+    if e is None or w is None or r is None or not e.shape == w.shape == r.shape or e.dtype.kind != "f" or e.size < 2:
+        return False
+    tol = tolerance_for(str(e.dtype), tolerance)
+    with np.errstate(invalid="ignore", over="ignore"):
+        allowed = tol.atol + tol.rtol * np.abs(e)
+        off_w = ~(np.abs(w.astype(np.float64) - e) <= allowed)
+        off_r = ~(np.abs(r.astype(np.float64) - e) <= allowed)
+    if not off_r.any() or off_r.all() or not np.array_equal(off_w, off_r):
+        return False
+    with np.errstate(invalid="ignore", over="ignore"):
+        nearer = np.linalg.norm((w - r)[off_r].astype(np.float64)) < 0.5 * np.linalg.norm((e - r)[off_r].astype(np.float64))
+    return bool(nearer)
+
+
+def max_abs_error(expected: Any, received: Any) -> float | None:
+    """The largest |received - expected| over the entries of two arrays (or numbers) of one shape, else None."""
+    if isinstance(expected, (tuple, list)) and isinstance(received, (tuple, list)) and len(expected) == len(received):
+        errors = [x for x in (max_abs_error(a, b) for a, b in zip(expected, received)) if x is not None]
+        return max(errors) if errors else None
+    e, r = oracles.plain_array(expected), oracles.plain_array(received)
+    if e is None or r is None or e.shape != r.shape or e.size == 0 or e.dtype.kind not in "biuf" \
+            or r.dtype.kind not in "biuf":
+        return None
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(r.astype(np.float64) - e.astype(np.float64))
+    return float(np.nanmax(err)) if np.isfinite(err).any() else float("inf")
+
+
+def hint_id(task: Task, text: str) -> str:
+    """The id of the mistake whose advice ``text`` is: one of the task's (``task.name``), a generic one, or
+    ``task.note`` for advice a check writes itself."""
+    for mistake in task.mistakes:
+        if mistake.hint == text:
+            return task.mistake_id(mistake)
+    bare = text.split(": ", 1)[1] if ": " in text and text.split(": ", 1)[0] in task.returns else text
+    for known, ident in GENERIC_IDS.items():
+        if bare == known or bare.startswith(known.split(":")[0]):
+            return ident
+    return f"{task.name}.note"
+
+
+def failure_message(ctx: Context, call: Call, problem: str, source: str, hints: Sequence[str] = (),
+                    possible: Sequence[str] = ()) -> str:
     lines = [problem, f"  input: {ctx.describe(call)}", f"  expected values from {source}"]
     lines += [f"  hint: {h}" for h in hints]
-    return "\n".join(lines)
+    if possible:
+        lines.append("  possible causes:" if len(possible) > 1 else "  a possible cause:")
+        lines += [f"    - {h}" for h in possible]
+    return "\n".join(lines + printed_lines(ctx.printed))
+
+
+PRINTED_LINES = 6
+
+
+def printed_lines(text: str) -> list[str]:
+    """The student's own printed output under a failure: its last lines, each shortened, marked as theirs."""
+    if not text.strip():
+        return []
+    lines = text.rstrip("\n").split("\n")
+    shown = [line if len(line) <= 160 else line[:160] + " ..." for line in lines[-PRINTED_LINES:]]
+    more = f" (the last {PRINTED_LINES} of {len(lines)} lines)" if len(lines) > PRINTED_LINES else ""
+    return [f"  your code printed{more}:"] + [f"    | {line}" for line in shown]
 
 
 DTYPE_HINT = ("the dtype changed: float32 in must give float32 out; a buffer made with np.zeros(shape) is float64, "
@@ -282,3 +413,7 @@ def dtype_hint(expected: Any, received: Any) -> str | None:
     slipped = any(type(e) is np.ndarray and type(r) is np.ndarray and e.dtype.kind == r.dtype.kind == "f"
                   and e.dtype != r.dtype for e, r in pairs)
     return DTYPE_HINT if slipped else None
+
+
+# The ids of the mistakes any task can make, by their advice.
+GENERIC_IDS = {DTYPE_HINT: "generic.dtype_changed", **{text: ident for ident, text in GENERIC_HINTS.items()}}

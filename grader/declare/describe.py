@@ -22,6 +22,8 @@ def describe_value(value: Any) -> str:
     if isinstance(value, RngSpec):
         return f"np.random.default_rng({value.seed})"
     if isinstance(value, np.ndarray):
+        if value.size == 0:  # "array([])" hides which dimension is empty
+            return f"np.empty({value.shape}{'' if value.dtype == np.float64 else f', dtype={value.dtype}'})"
         if value.size <= FULL_UP_TO:
             text = np.array2string(value, separator=", ", precision=4, suppress_small=True, max_line_width=10_000)
             text = " ".join(text.split())

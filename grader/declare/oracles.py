@@ -143,3 +143,27 @@ def materialize(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: materialize(v) for k, v in value.items()}
     return value
+
+
+def flatten(*values: Any) -> list[Any]:
+    """Every leaf of nested tuples, lists and dicts (the arguments of a call, say)."""
+    found: list[Any] = []
+    for value in values:
+        if isinstance(value, (tuple, list)):
+            found += flatten(*value)
+        elif isinstance(value, dict):
+            found += flatten(*value.values())
+        else:
+            found.append(value)
+    return found
+
+
+def plain_array(value: Any) -> np.ndarray | None:
+    """The values of an array, a tensor with data or a number as a NumPy array; None for anything else."""
+    if isinstance(value, TensorValue):
+        return None if value.device == "meta" else value.array
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        return np.asarray(value)
+    return None

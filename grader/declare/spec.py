@@ -62,6 +62,9 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
 class Mistake:
     """A known wrong answer: when the student's output matches it, the hint is shown.
 
+    ``name`` makes its id, ``task.name`` (``adam.eps_inside_square_root``): the JSON report lists the ids
+    of the mistakes a failure confirms, and the kit's tests name the one each wrong implementation must get.
+
     ``produces`` computes what the mistake would return for a call (compared
     with the student's output at the check's tolerance); ``detects`` is for
     mistakes that are easier to recognise than to reproduce: it gets the call,
@@ -70,6 +73,7 @@ class Mistake:
     error as "Type: message" and answers True when the error is this mistake's.
     """
 
+    name: str  # stable within its task: the mistake's id is "task.name" (``Task.mistake_id``)
     hint: str
     produces: Callable[..., Any] | None = None
     detects: Callable[[Call, Any, Any], bool] | None = None
@@ -138,6 +142,11 @@ class Check:
         """Raise ``CheckFailed`` (or let a ``StudentFailure`` through) when the call is judged wrong."""
         raise NotImplementedError
 
+    def expectation(self, ctx: "Context", call: Call) -> Any:
+        """The value a correct answer returns for ``call``, for a message when the student's code raised on
+        it (None where the check has no single expected value)."""
+        return None
+
 
 @dataclass(frozen=True)
 class Aspect:
@@ -178,6 +187,10 @@ class Task:
     @property
     def function(self) -> str:
         return self.name
+
+    def mistake_id(self, mistake: Mistake) -> str:
+        """The stable id of one of the task's mistakes: "task.name"."""
+        return f"{self.name}.{mistake.name}"
 
     @property
     def shares(self) -> tuple[Aspect, ...]:

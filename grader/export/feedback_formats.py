@@ -66,6 +66,8 @@ def to_html(report: dict[str, Any], name: str) -> str:
             f"{'' if status == 'graded' else ' (' + e(status) + ')'}, seed {e(str(report.get('seed', '')))}; "
             f"reproduce: <code>dlkit check {lab} --seed {e(str(report.get('seed', '')))}</code></p>\n"
             + (f"<p id=\"found\">Note: {e(str(report['found']))}</p>\n" if report.get("found") else "")
+            + (f"<p>Every task stopped on the same problem with the whole module:</p>\n<pre>{e(str(report['error']))}"
+               "</pre>\n" if report.get("error") else "")
             + f"<table><thead><tr><th>task</th><th>status</th><th class=\"num\">points</th></tr></thead>\n"
             f"<tbody>\n{rows}\n</tbody></table>\n" + "\n".join(details))
     return page(f"{name}: {report.get('lab', '')}", body)
@@ -80,6 +82,8 @@ def to_markdown(report: dict[str, Any], name: str) -> str:
            + f", seed {cell(str(report.get('seed', '')))}.", ""]
     if report.get("found"):
         out += [f"Note: {cell(str(report['found']), 400)}", ""]
+    if report.get("error"):
+        out += ["Every task stopped on the same problem with the whole module:", "", block(str(report["error"])), ""]
     out += ["| task | status | points |", "|---|---|---:|"]
     for task in report["tasks"]:
         out.append(f"| {cell(str(task['name']))} | {cell(str(task['status']))} | "

@@ -64,7 +64,9 @@ def results(result: LabResult, title: str, elapsed: float, reproduce: str = "", 
         lines.append(f"note: {note}")
     if reproduce and not result.token:
         lines.append(f"reproduce the PyTorch and worked-example checks at home: {reproduce}")
-    if result.status != "graded":
+    if result.error:
+        lines.append(f"every task stopped on the same problem with the whole module: {result.error}")
+    elif result.status != "graded":
         lines.append(f"this submission could not be graded normally ({result.status}): {result.tasks[0].message}"
                      if result.tasks else f"this submission could not be graded normally ({result.status})")
     return {

@@ -132,7 +132,8 @@ def explain_unparsable(lab: Lab, result: LabResult, broken: dict[str, str]) -> L
         return result
     tasks = [TaskResult.unrun(t.name, t.max_score, "error", f"{t.name}: {broken[lab.task(t.name).function]}")
              if lab.task(t.name).function in broken and t.status != "passed" else t for t in result.tasks]
-    return LabResult(result.lab, result.submission, result.seed, tasks, result.status, result.isolation)
+    return LabResult(result.lab, result.submission, result.seed, tasks, result.status, result.isolation,
+                     error=result.error)
 
 
 def is_test_cell(source: str) -> bool:

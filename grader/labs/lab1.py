@@ -162,7 +162,8 @@ def _affine_task(name: str, points: float, what: str) -> Task:
             *parity("torch.nn.functional.linear", _torch_affine, affine_calls(), examples=[AFFINE_EXAMPLE]),
         ],
         mistakes=[
-            Mistake(f"the bias b is missing: {what} adds b to every row", produces=_in_torch(lambda x, W, b: x @ W)),
+            Mistake("f_bias_b_missing",
+                    f"the bias b is missing: {what} adds b to every row", produces=_in_torch(lambda x, W, b: x @ W)),
         ],
     )
 
@@ -213,18 +214,24 @@ MSE_LOSS = Task(
                            lambda c, r: {"pred": r[1]}, mse_calls(), max_examples=6, aspects=("dpred",)),
     ],
     mistakes=[
-        Mistake("dpred is missing the factor 2 of the square: d/dpred (pred - y)**2 = 2 * (pred - y)",
+        Mistake("dpred_missing_factor_2",
+                "dpred is missing the factor 2 of the square: d/dpred (pred - y)**2 = 2 * (pred - y)",
                 produces=_mse_with(lambda d: 1, lambda d: 0.5)),
-        Mistake("dpred lacks the 1/N of the mean: divide 2 * (pred - y) by the number of elements pred.size",
+        Mistake("dpred_lacks_1_n",
+                "dpred lacks the 1/N of the mean: divide 2 * (pred - y) by the number of elements pred.size",
                 produces=_mse_with(lambda d: 1, lambda d: d.numel())),
-        Mistake("the loss is a sum instead of a mean: average the squared errors over all pred.size elements "
+        Mistake("loss_sum_instead_mean",
+                "the loss is a sum instead of a mean: average the squared errors over all pred.size elements "
                 "(and divide the gradient by pred.size too)", produces=_mse_with(lambda d: d.numel(), lambda d: d.numel())),
-        Mistake("divided by the number of rows N: the mean runs over the number of elements pred.size (N * M), "
+        Mistake("divided_number_rows_n",
+                "divided by the number of rows N: the mean runs over the number of elements pred.size (N * M), "
                 "for the loss and for dpred", produces=_mse_with(lambda d: d.numel() / d.shape[0],
                                                                  lambda d: d.numel() / d.shape[0])),
-        Mistake("the sign of dpred is flipped: d/dpred (pred - y)**2 = +2 * (pred - y), so dpred points from y "
+        Mistake("sign_dpred_flipped_d",
+                "the sign of dpred is flipped: d/dpred (pred - y)**2 = +2 * (pred - y), so dpred points from y "
                 "towards pred", produces=_mse_with(lambda d: 1, lambda d: -1)),
-        Mistake("loss and dpred are half of the expected ones: the 1/2 * mean(...) convention; PyTorch's MSELoss, "
+        Mistake("loss_dpred_half_expected",
+                "loss and dpred are half of the expected ones: the 1/2 * mean(...) convention; PyTorch's MSELoss, "
                 "graded here, has no 1/2", produces=_mse_with(lambda d: 0.5, lambda d: 0.5)),
     ],
 )
@@ -295,17 +302,23 @@ GRADIENT_DESCENT_STEP = Task(
                            name="the step is -lr times the gradient of the MSE (central differences)"),
     ],
     mistakes=[
-        Mistake("gradient ascent: the step adds the gradient; subtract it (W - lr * dW) to go downhill",
+        Mistake("gradient_ascent_step_adds",
+                "gradient ascent: the step adds the gradient; subtract it (W - lr * dW) to go downhill",
                 produces=_descent_with(sign=-1.0)),
-        Mistake("the bias was not updated: b_new = b - lr * dL/db, with dL/db = dpred.sum(axis=0)",
+        Mistake("bias_updated_b_new",
+                "the bias was not updated: b_new = b - lr * dL/db, with dL/db = dpred.sum(axis=0)",
                 produces=_descent_with(update_b=False)),
-        Mistake("dW must be X.T @ dpred (D, M): (dpred.T @ X).reshape(D, M) scrambles the entries when M > 1, "
+        Mistake("dw_x_t_dpred",
+                "dW must be X.T @ dpred (D, M): (dpred.T @ X).reshape(D, M) scrambles the entries when M > 1, "
                 "because reshape is not a transpose", produces=_descent_with(dW_of=lambda X, dp, W: (dp.T @ X).reshape(W.shape))),
-        Mistake("the step is half the expected one: the MSE gradient has a factor 2 (from the square)",
+        Mistake("step_half_expected_one",
+                "the step is half the expected one: the MSE gradient has a factor 2 (from the square)",
                 produces=_descent_with(factor=0.5)),
-        Mistake("the bias step is N times too small: dL/db is the sum of dpred over the rows (dpred already "
+        Mistake("bias_step_n_times",
+                "the bias step is N times too small: dL/db is the sum of dpred over the rows (dpred already "
                 "carries the 1/N of the mean), don't average it", produces=_descent_with(db_scale=lambda n: n)),
-        Mistake("b's gradient was taken after W was updated: compute both gradients at the old W and b first, then "
+        Mistake("b_s_gradient_taken",
+                "b's gradient was taken after W was updated: compute both gradients at the old W and b first, then "
                 "update both (a simultaneous update)", produces=_descent_with(b_after_W=True)),
     ],
 )
@@ -361,17 +374,23 @@ SIGMOID_NEURON = Task(
                            lambda c, r: {"w": r[1], "x": r[2]}, neuron_calls(), max_examples=6, aspects=("dw", "dx")),
     ],
     mistakes=[
-        Mistake("the bias is the last entry w[D], not w[0]: z = w[0]*x[0] + ... + w[D-1]*x[D-1] + w[D]",
+        Mistake("bias_last_entry_w",
+                "the bias is the last entry w[D], not w[0]: z = w[0]*x[0] + ... + w[D-1]*x[D-1] + w[D]",
                 produces=_neuron_with(bias_first=True)),
-        Mistake("the bias's input is the constant 1: z adds w[D] itself (not w[D] * x[0]), and df/dw[D] = f * (1 - f)",
+        Mistake("bias_s_input_constant",
+                "the bias's input is the constant 1: z adds w[D] itself (not w[D] * x[0]), and df/dw[D] = f * (1 - f)",
                 produces=_neuron_with(bias_times_x0=True)),
-        Mistake("the sigmoid's local gradient is f * (1 - f), computed from its output f = sigmoid(z), not z * (1 - z)",
+        Mistake("sigmoid_s_local_gradient",
+                "the sigmoid's local gradient is f * (1 - f), computed from its output f = sigmoid(z), not z * (1 - z)",
                 produces=_neuron_with(from_z=True)),
-        Mistake("the multiply gate swaps its inputs: df/dx[i] = f(1-f) * w[i] and df/dw[i] = f(1-f) * x[i], "
+        Mistake("multiply_gate_swaps_inputs",
+                "the multiply gate swaps its inputs: df/dx[i] = f(1-f) * w[i] and df/dw[i] = f(1-f) * x[i], "
                 "so dx gets w, not x", produces=_neuron_with(no_swap=True)),
-        Mistake("missing the sigmoid's local gradient f * (1 - f): by the chain rule, multiply the gradients of "
+        Mistake("missing_sigmoid_s_local",
+                "missing the sigmoid's local gradient f * (1 - f): by the chain rule, multiply the gradients of "
                 "z = w . x + b by it", produces=_neuron_with(no_local=True)),
-        Mistake("dw's last entry (the bias) has the wrong sign: its input is the constant 1, so df/dw[D] = +f * (1 - f) "
+        Mistake("dw_s_last_entry",
+                "dw's last entry (the bias) has the wrong sign: its input is the constant 1, so df/dw[D] = +f * (1 - f) "
                 "(+0.197 in the handout's example). Some copies of the lecture example print dw = [-0.20, -0.39, -0.20]: "
                 "that last -0.20 is a misprint, and PyTorch agrees on +0.197",
                 produces=_neuron_with(bias_sign=-1.0)),
@@ -428,14 +447,18 @@ LINEAR_BACKWARD = Task(
                            aspects=("dx", "dW", "db")),
     ],
     mistakes=[
-        Mistake("db sums dout over the wrong axis: sum over the batch axis 0, db = dout.sum(axis=0), one entry per "
+        Mistake("db_sums_dout_over",
+                "db sums dout over the wrong axis: sum over the batch axis 0, db = dout.sum(axis=0), one entry per "
                 "output (M,)", detects=_db_over_rows),
-        Mistake("dW is transposed: dW = x.T @ dout has W's shape (D, M); dout.T @ x gives (M, D)",
+        Mistake("dw_transposed_dw_x",
+                "dW is transposed: dW = x.T @ dout has W's shape (D, M); dout.T @ x gives (M, D)",
                 produces=_linear_grads_with(lambda dx, dW, db, x: (dx, dW.T, db))),
-        Mistake("dW and db are divided by the batch size: don't average again, the 1/N of a mean loss is already "
+        Mistake("dw_db_divided_batch",
+                "dW and db are divided by the batch size: don't average again, the 1/N of a mean loss is already "
                 "inside dout; dW = x.T @ dout and db = dout.sum(axis=0)",
                 produces=_linear_grads_with(lambda dx, dW, db, x: (dx, dW / x.shape[0], db / x.shape[0]))),
-        Mistake("the gradients come back in the wrong order: return (dx, dW, db)",
+        Mistake("gradients_come_back_wrong",
+                "the gradients come back in the wrong order: return (dx, dW, db)",
                 produces=_linear_grads_with(lambda dx, dW, db, x: (dW, dx, db))),
     ],
 )
@@ -461,7 +484,8 @@ RELU_FORWARD = Task(
                 examples=[call(np.array([[-2.0, 0.0, 3.0], [1.5, -0.5, 0.0]]))]),
     ],
     mistakes=[
-        Mistake("np.max(x, 0) is the largest entry along axis 0, not the elementwise maximum with 0: use "
+        Mistake("np_max_x_0",
+                "np.max(x, 0) is the largest entry along axis 0, not the elementwise maximum with 0: use "
                 "np.maximum(x, 0)", produces=_in_torch(lambda x: x.amax(0))),
     ],
 )
@@ -494,9 +518,11 @@ RELU_BACKWARD = Task(
                            lambda c, r: {"x": r}, relu_backward_calls(kinks=False), max_examples=4),
     ],
     mistakes=[
-        Mistake("ReLU's gradient at 0 is 0 (as in PyTorch): mask with x > 0, not x >= 0",
+        Mistake("relu_s_gradient_0",
+                "ReLU's gradient at 0 is 0 (as in PyTorch): mask with x > 0, not x >= 0",
                 produces=_in_torch(lambda dout, x: dout * (x >= 0))),
-        Mistake("the upstream gradient is missing: by the chain rule dx = dout * (x > 0), not the local gradient alone",
+        Mistake("upstream_gradient_missing_chain",
+                "the upstream gradient is missing: by the chain rule dx = dout * (x > 0), not the local gradient alone",
                 produces=_in_torch(lambda dout, x: (x > 0).to(dout.dtype))),
     ],
 )
@@ -524,9 +550,11 @@ SIGMOID_FORWARD = Task(
                  examples=[SIGMOID_EXTREMES], variants=CPU_BOTH),
     ],
     mistakes=[
-        Mistake("this is sigmoid(-x): the sign of x is flipped; sigmoid(x) = 1 / (1 + exp(-x)) goes to 1 for large x",
+        Mistake("sigmoid_x_sign_x",
+                "this is sigmoid(-x): the sign of x is flipped; sigmoid(x) = 1 / (1 + exp(-x)) goes to 1 for large x",
                 produces=_in_torch(lambda x: 1 - x.sigmoid())),
-        Mistake(SIGMOID_ADVICE, detects=_nan_where_finite),
+        Mistake("exp_overflowed_exp_large",
+                SIGMOID_ADVICE, detects=_nan_where_finite),
     ],
 )
 
@@ -556,11 +584,14 @@ SIGMOID_BACKWARD = Task(
                            lambda c, r: {"x": r}, from_output_calls(_sigmoid), max_examples=4),
     ],
     mistakes=[
-        Mistake("out is already the sigmoid's output: dx = dout * out * (1 - out); don't apply the sigmoid to it again",
+        Mistake("out_already_sigmoid_s",
+                "out is already the sigmoid's output: dx = dout * out * (1 - out); don't apply the sigmoid to it again",
                 produces=_in_torch(lambda dout, out: dout * out.sigmoid() * (1 - out.sigmoid()))),
-        Mistake("the upstream gradient is missing: by the chain rule dx = dout * out * (1 - out)",
+        Mistake("upstream_gradient_missing_chain",
+                "the upstream gradient is missing: by the chain rule dx = dout * out * (1 - out)",
                 produces=_in_torch(lambda dout, out: out * (1 - out))),
-        Mistake("the sign is flipped: the sigmoid's local gradient out * (1 - out) is positive",
+        Mistake("sign_flipped_sigmoid_s",
+                "the sign is flipped: the sigmoid's local gradient out * (1 - out) is positive",
                 produces=_in_torch(lambda dout, out: dout * out * (out - 1))),
     ],
 )
@@ -575,11 +606,14 @@ TANH_BACKWARD = Task(
                            lambda c, r: {"x": r}, from_output_calls(np.tanh), max_examples=4),
     ],
     mistakes=[
-        Mistake("tanh's local gradient is 1 - out**2: the output must be squared (1 - out is not it)",
+        Mistake("tanh_s_local_gradient",
+                "tanh's local gradient is 1 - out**2: the output must be squared (1 - out is not it)",
                 produces=_in_torch(lambda dout, out: dout * (1 - out))),
-        Mistake("out is already tanh's output: dx = dout * (1 - out**2); don't apply np.tanh to it again",
+        Mistake("out_already_tanh_s",
+                "out is already tanh's output: dx = dout * (1 - out**2); don't apply np.tanh to it again",
                 produces=_in_torch(lambda dout, out: dout * (1 - out.tanh() ** 2))),
-        Mistake("the upstream gradient is missing: by the chain rule dx = dout * (1 - out**2)",
+        Mistake("upstream_gradient_missing_chain",
+                "the upstream gradient is missing: by the chain rule dx = dout * (1 - out**2)",
                 produces=_in_torch(lambda dout, out: 1 - out**2)),
     ],
 )
@@ -638,12 +672,16 @@ SOFTMAX = Task(
                  variants=CPU_BOTH),
     ],
     mistakes=[
-        Mistake("exp overflowed to inf (and inf / inf = nan): subtract each row's max before exp", produces=_softmax_unshifted),
-        Mistake("one max for the whole batch: a row far below it underflows to 0 / 0; subtract the per-row max "
+        Mistake("exp_overflowed_inf_inf",
+                "exp overflowed to inf (and inf / inf = nan): subtract each row's max before exp", produces=_softmax_unshifted),
+        Mistake("one_max_whole_batch",
+                "one max for the whole batch: a row far below it underflows to 0 / 0; subtract the per-row max "
                 "(logits.max(axis=-1, keepdims=True))", produces=_softmax_global_max),
-        Mistake("normalized over the wrong axis: each row (the last axis) must sum to 1, so sum with axis=-1",
+        Mistake("normalized_over_wrong_axis",
+                "normalized over the wrong axis: each row (the last axis) must sum to 1, so sum with axis=-1",
                 produces=_softmax_over(0)),
-        Mistake("the whole batch sums to 1: normalize each row on its own, over the last axis (axis=-1, keepdims=True)",
+        Mistake("whole_batch_sums_1",
+                "the whole batch sums to 1: normalize each row on its own, over the last axis (axis=-1, keepdims=True)",
                 produces=_softmax_over(None)),
     ],
 )
@@ -729,19 +767,26 @@ SOFTMAX_CROSS_ENTROPY = Task(
                  variants=CPU_BOTH),
     ],
     mistakes=[
-        Mistake("the loss is summed over the batch: take the mean over the N examples (and divide dlogits by N)",
+        Mistake("loss_summed_over_batch",
+                "the loss is summed over the batch: take the mean over the N examples (and divide dlogits by N)",
                 produces=_cross_entropy_with(loss_sum=True, grad_sum=True)),
-        Mistake("dlogits lacks the 1/N of the mean: dlogits = (softmax(logits) - onehot(y)) / N",
+        Mistake("dlogits_lacks_1_n",
+                "dlogits lacks the 1/N of the mean: dlogits = (softmax(logits) - onehot(y)) / N",
                 produces=_cross_entropy_with(grad_sum=True)),
-        Mistake("subtract the one-hot target: dlogits = (softmax(logits) - onehot(y)) / N, so each row sums to 0",
+        Mistake("subtract_one_hot_target",
+                "subtract the one-hot target: dlogits = (softmax(logits) - onehot(y)) / N, so each row sums to 0",
                 produces=_cross_entropy_with(one_hot=False)),
-        Mistake("p[:, y] indexes an N x N block (every row at every label): pick one entry per row with "
+        Mistake("p_y_indexes_n",
+                "p[:, y] indexes an N x N block (every row at every label): pick one entry per row with "
                 "p[np.arange(N), y]", produces=_cross_entropy_with(column=True)),
-        Mistake("the sign of dlogits is flipped: dL/dlogits = softmax(logits) - onehot(y)",
+        Mistake("sign_dlogits_flipped_dl",
+                "the sign of dlogits is flipped: dL/dlogits = softmax(logits) - onehot(y)",
                 produces=_cross_entropy_with(sign=-1.0)),
-        Mistake("log(softmax) gives log(0) = -inf once a probability underflows to 0: use log-softmax, computed as "
+        Mistake("log_softmax_gives_log",
+                "log(softmax) gives log(0) = -inf once a probability underflows to 0: use log-softmax, computed as "
                 "(z - max) - log(sum(exp(z - max)))", produces=_cross_entropy_log_of_softmax),
-        Mistake("exp overflowed (inf / inf = nan): subtract each row's max from the logits before exp",
+        Mistake("exp_overflowed_inf_inf",
+                "exp overflowed (inf / inf = nan): subtract each row's max from the logits before exp",
                 produces=_cross_entropy_unshifted),
     ],
 )
@@ -829,16 +874,21 @@ TWO_LAYER_NET = Task(
                            lambda c, r: r[1], network_calls(kinks=False), max_examples=6, aspects=("grads",)),
     ],
     mistakes=[
-        Mistake("dW1 and db1 skip the ReLU: the gradient must pass through the ReLU's backward (zero where the "
+        Mistake("dw1_db1_skip_relu",
+                "dW1 and db1 skip the ReLU: the gradient must pass through the ReLU's backward (zero where the "
                 "pre-activation a = X @ W1 + b1 is <= 0) before it reaches W1 and b1",
                 produces=_network_with(through_relu=False)),
-        Mistake("dW2 uses the pre-activation a: the second layer's input is the ReLU output h = relu(a), so "
+        Mistake("dw2_uses_pre_activation",
+                "dW2 uses the pre-activation a: the second layer's input is the ReLU output h = relu(a), so "
                 "dW2 = h.T @ dscores", produces=_network_with(dW2_from_a=True)),
-        Mistake("every gradient is N times too large: the loss is a mean over the batch, so dscores carries a 1/N",
+        Mistake("every_gradient_n_times",
+                "every gradient is N times too large: the loss is a mean over the batch, so dscores carries a 1/N",
                 produces=_network_with(average=False)),
-        Mistake("db1 and db2 sum over the wrong axis: sum over the batch axis 0, one entry per unit",
+        Mistake("db1_db2_sum_over",
+                "db1 and db2 sum over the wrong axis: sum over the batch axis 0, one entry per unit",
                 produces=_network_with(bias_axis=1)),
-        Mistake("dW1 is transposed: dW1 = X.T @ da has W1's shape (D, H)", produces=_network_with(dW1_transposed=True)),
+        Mistake("dw1_transposed_dw1_x",
+                "dW1 is transposed: dW1 = X.T @ da has W1's shape (D, H)", produces=_network_with(dW1_transposed=True)),
     ],
 )
 
@@ -926,10 +976,14 @@ TRAIN_XOR = Task(
         Property("another seed gives other parameters", _uses_seed, examples=[call(steps=QUICK, seed=0)], gate=True),
     ],
     mistakes=[
-        Mistake(SYMMETRY, detects=_symmetric),
-        Mistake(ASCENT, detects=_loss_went_up),
-        Mistake(NOT_DETERMINISTIC),
-        Mistake(SEED_IGNORED),
+        Mistake("every_hidden_unit_same",
+                SYMMETRY, detects=_symmetric),
+        Mistake("loss_went_up_down",
+                ASCENT, detects=_loss_went_up),
+        Mistake("train_xor_deterministic_same",
+                NOT_DETERMINISTIC),
+        Mistake("seed_argument_ignored_build",
+                SEED_IGNORED),
     ],
 )
 

@@ -277,11 +277,18 @@ def _follows(mine: dict[str, Any], key: Any, factor: float | None, ref: Any) -> 
     return isinstance(value, np.ndarray) and value.shape == ref.shape and _close(value.astype(np.float64), factor * ref)
 
 
-def _state_story(torch_states: Sequence[dict[str, Any]], states: Sequence[Any], last: int) -> list[str]:
+# The step counts a rule reads (Adam's bias correction); any other count in torch's state is its bookkeeping.
+COUNTED = {"adam": ("step",)}
+
+
+def _state_story(torch_states: Sequence[dict[str, Any]], states: Sequence[Any], last: int,
+                 torch_name: str = "") -> list[str]:
     """Which of torch's state entries the student's state followed up to step ``last`` (from 0), and where
     it stopped following one. Entries are matched by value, up to a constant factor, whatever their names."""
     lines, kept, used = [], [], set()
     for key in torch_states[0]:
+        if not isinstance(torch_states[0][key], np.ndarray) and key not in COUNTED.get(torch_name, ()):
+            continue  # torch's bookkeeping ('step' in Adagrad, RMSprop, Adadelta): the rule itself never reads it
         start = next((s for s in range(last + 1) if not isinstance(torch_states[s][key], np.ndarray)
                       or np.abs(torch_states[s][key]).max() > 0), None)
         if start is None or start >= len(states) or not isinstance(states[start], dict):
@@ -345,7 +352,7 @@ def _compare_run(ctx: Context, run: Call, expected: Sequence[np.ndarray], source
         if problem:
             # every well-formed step the student took, so that later steps tell similar mistakes apart
             formed = list(itertools.takewhile(lambda r: _form_problem(r) is None, received))
-            extra = _state_story(torch_states, [r[1] for r in formed], s) if torch_states else []
+            extra = _state_story(torch_states, [r[1] for r in formed], s, ctx.task.name) if torch_states else []
             extra += [f"hint: {h}" for h in _hints(ctx, run, expected, [r[0] for r in formed])]
             raise _fail(ctx, run, problem, source, s + 1, extra)
     return ws
@@ -565,11 +572,13 @@ def _nesterov(old_velocity: bool = False, plain: bool = False, ascent: bool = Fa
 
 
 def _adagrad(accumulate: bool = True, root: bool = True, after: bool = False,
-             eps_on: bool = True) -> Callable[..., Any]:
+             eps_on: bool = True, eps_inside: bool = False) -> Callable[..., Any]:
     def update(w: Any, dw: Any, b: dict[str, Any], lr: float, eps: float) -> Any:
         old = b["h"]
         b["h"] = (old if accumulate else 0) + dw * dw
         h = old if after else b["h"]
+        if eps_inside:
+            return w - lr * dw / _sqrt(h + eps)
         return w - lr * dw / ((_sqrt(h) if root else h) + (eps if eps_on else 0))
     return _rule("adagrad", update)
 
@@ -599,16 +608,32 @@ def _adadelta(u_first: bool = False, numerator_eps: bool = True, use_lr: bool = 
 
 
 def _adam(correct: bool = True, eps_inside: bool = False, t_shift: int = 0, swapped: bool = False,
-          minus: bool = False) -> Callable[..., Any]:
+          minus: bool = False, folded: bool = False) -> Callable[..., Any]:
     def update(w: Any, dw: Any, b: dict[str, Any], lr: float, beta1: float, beta2: float, eps: float) -> Any:
         b1, b2 = (beta2, beta1) if swapped else (beta1, beta2)
         b["t"] += 1
         t = b["t"] + t_shift
         b["m"] = b1 * b["m"] + (1 - b1) * (-dw if minus else dw)
         b["v"] = b2 * b["v"] + (1 - b2) * dw * dw
+        if folded:  # the paper's "more efficient" order: the corrections folded into the rate, eps left as is
+            return w - lr * math.sqrt(1 - b2**t) / (1 - b1**t) * b["m"] / (_sqrt(b["v"]) + eps)
         m_hat, v_hat = (b["m"] / (1 - b1**t), b["v"] / (1 - b2**t)) if correct else (b["m"], b["v"])
         return w - lr * m_hat / (_sqrt(v_hat + eps) if eps_inside else _sqrt(v_hat) + eps)
     return _rule("adam", update)
+
+
+def _adam_count_carried_over(run: Call, expected: Sequence[np.ndarray], received: Sequence[Any]) -> bool:
+    """The student's run is Adam's with the step count starting some steps late (2 to 400: a count kept
+    between runs; 1 late is the off-by-one mistake)."""
+    if not received or any(not isinstance(w, np.ndarray) for w in received):
+        return False
+    first = [received[0]]
+    for shift in range(2, 401):
+        rule = _adam(t_shift=shift)
+        if _same_run(_mistake_run(rule, run)[:1], first):
+            wrong = _mistake_run(rule, run)[:len(received)]
+            return _same_run(wrong, received) and not _same_run(wrong, expected[:len(received)])
+    return False
 
 
 # ----------------------------------------------------------------------------- the optimizer tasks
@@ -624,9 +649,11 @@ SGD = Task(
                  variants=CPU_BOTH, max_examples=6, gate=True),
     ]),
     mistakes=[
-        Mistake("w moved along +dw (gradient ascent): descent subtracts, w_new = w - lr * dw; check the sign",
+        Mistake("w_moved_along_dw",
+                "w moved along +dw (gradient ascent): descent subtracts, w_new = w - lr * dw; check the sign",
                 produces=_rule("sgd", lambda w, dw, b, lr: w + lr * dw)),
-        Mistake("the learning rate is missing: the step is lr * dw, not dw",
+        Mistake("learning_rate_missing_step",
+                "the learning rate is missing: the step is lr * dw, not dw",
                 produces=_rule("sgd", lambda w, dw, b, lr: w - dw)),
     ],
 )
@@ -638,15 +665,19 @@ MOMENTUM = Task(
                 "g = 1 at every step", lr=0.1, mu=0.9),
     ]),
     mistakes=[
-        Mistake("w walks uphill: the lecture's v = mu * v - dw (the minus sign inside the velocity) was combined with "
+        Mistake("w_walks_uphill_lecture",
+                "w walks uphill: the lecture's v = mu * v - dw (the minus sign inside the velocity) was combined with "
                 "PyTorch's w -= lr * v; keep one convention's signs together: v = mu * v + dw; w = w - lr * v",
                 produces=_momentum(sign=-1.0)),
-        Mistake("the velocity is not kept in state between steps: after the first step every step is plain SGD; "
+        Mistake("velocity_kept_state_between",
+                "the velocity is not kept in state between steps: after the first step every step is plain SGD; "
                 "store v in state (state['v'] = v) and return the state",
                 produces=_rule("momentum", lambda w, dw, b, lr, mu: w - lr * dw)),
-        Mistake("the gradient was dampened: PyTorch's velocity is v = mu * v + dw (dampening=0), not the moving "
+        Mistake("gradient_dampened_pytorch_s",
+                "the gradient was dampened: PyTorch's velocity is v = mu * v + dw (dampening=0), not the moving "
                 "average mu * v + (1 - mu) * dw", produces=_momentum(damp=True)),
-        Mistake("w moved with the previous step's velocity: update v = mu * v + dw first, then step w -= lr * v with "
+        Mistake("w_moved_previous_step",
+                "w moved with the previous step's velocity: update v = mu * v + dw first, then step w -= lr * v with "
                 "the new v", produces=_momentum(previous=True)),
     ],
 )
@@ -658,11 +689,14 @@ NESTEROV = Task(
                 "g = 1 at every step", lr=0.1, mu=0.9),
     ]),
     mistakes=[
-        Mistake("the step is lr * v: that is plain momentum; Nesterov steps by lr * (dw + mu * v) with the updated v",
+        Mistake("step_lr_v_plain",
+                "the step is lr * v: that is plain momentum; Nesterov steps by lr * (dw + mu * v) with the updated v",
                 produces=_nesterov(plain=True)),
-        Mistake("the look-ahead used the velocity from before the update: first v = mu * v + dw, then step by "
+        Mistake("look_ahead_used_velocity",
+                "the look-ahead used the velocity from before the update: first v = mu * v + dw, then step by "
                 "lr * (dw + mu * v) with the updated velocity", produces=_nesterov(old_velocity=True)),
-        Mistake("w walks uphill: in CS231n's form (v holds -lr * dw) the step is added, w += -mu * v_prev + "
+        Mistake("w_walks_uphill_cs231n",
+                "w walks uphill: in CS231n's form (v holds -lr * dw) the step is added, w += -mu * v_prev + "
                 "(1 + mu) * v; check the sign", produces=_nesterov(ascent=True)),
     ],
 )
@@ -680,14 +714,21 @@ ADAGRAD = Task(
                  runs("adagrad"), variants=CPU_64, max_examples=8, gate=True),
     ]),
     mistakes=[
-        Mistake("h does not accumulate: it must be the running sum of every squared gradient so far (h = h + dw**2, "
+        Mistake("h_accumulate_running_sum",
+                "h does not accumulate: it must be the running sum of every squared gradient so far (h = h + dw**2, "
                 "kept in state); with only this step's dw**2 each coordinate moves by about lr at every step and the "
                 "rate never decays", produces=_adagrad(accumulate=False)),
-        Mistake("divided by h instead of its square root: the step is lr * dw / (sqrt(h) + eps)",
+        Mistake("divided_h_instead_square",
+                "divided by h instead of its square root: the step is lr * dw / (sqrt(h) + eps)",
                 produces=_adagrad(root=False)),
-        Mistake("divided by h before adding dw**2 to it: add this step's squared gradient first, then divide "
+        Mistake("eps_inside_square_root",
+                "eps inside the square root: PyTorch's Adagrad divides by sqrt(h) + eps, not sqrt(h + eps); the two "
+                "differ while h is small (the first steps, small gradients)", produces=_adagrad(eps_inside=True)),
+        Mistake("divided_h_before_adding",
+                "divided by h before adding dw**2 to it: add this step's squared gradient first, then divide "
                 "(on the first step the old h is 0 and the step becomes lr * dw / eps)", produces=_adagrad(after=True)),
-        Mistake("eps is missing: the step is lr * dw / (sqrt(h) + eps); without eps a coordinate whose gradients "
+        Mistake("eps_missing_step_lr",
+                "eps is missing: the step is lr * dw / (sqrt(h) + eps); without eps a coordinate whose gradients "
                 "so far are all 0 gives 0 / 0 = nan", produces=_adagrad(eps_on=False)),
     ],
 )
@@ -699,13 +740,17 @@ RMSPROP = Task(
                 "g = 1 at every step, the defaults", lr=0.01),
     ]),
     mistakes=[
-        Mistake("alpha and 1 - alpha are swapped: s = alpha * s + (1 - alpha) * dw**2 (alpha weighs the old "
+        Mistake("alpha_1_alpha_swapped",
+                "alpha and 1 - alpha are swapped: s = alpha * s + (1 - alpha) * dw**2 (alpha weighs the old "
                 "average)", produces=_rmsprop(swapped=True)),
-        Mistake("divided by s instead of its square root: the step is lr * dw / (sqrt(s) + eps)",
+        Mistake("divided_s_instead_square",
+                "divided by s instead of its square root: the step is lr * dw / (sqrt(s) + eps)",
                 produces=_rmsprop(root=False)),
-        Mistake("eps inside the square root: PyTorch divides by sqrt(s) + eps, not sqrt(s + eps); the two differ for "
+        Mistake("eps_inside_square_root",
+                "eps inside the square root: PyTorch divides by sqrt(s) + eps, not sqrt(s + eps); the two differ for "
                 "small gradients", produces=_rmsprop(eps_inside=True)),
-        Mistake("s started at dw**2: it starts at zeros, so the first s is (1 - alpha) * dw**2",
+        Mistake("s_started_dw_2",
+                "s started at dw**2: it starts at zeros, so the first s is (1 - alpha) * dw**2",
                 produces=_rmsprop(from_first=True)),
     ],
 )
@@ -717,13 +762,17 @@ ADADELTA = Task(
                 "g = 1 at every step, the defaults"),
     ]),
     mistakes=[
-        Mistake("u was updated before the step was computed: compute the step from the old u (u from the steps "
+        Mistake("u_updated_before_step",
+                "u was updated before the step was computed: compute the step from the old u (u from the steps "
                 "before), then fold its square into u", produces=_adadelta(u_first=True)),
-        Mistake("eps is missing from the numerator: the step is sqrt(u + eps) / sqrt(s + eps) * dw; with u = 0 at "
+        Mistake("eps_missing_numerator_step",
+                "eps is missing from the numerator: the step is sqrt(u + eps) / sqrt(s + eps) * dw; with u = 0 at "
                 "the start, sqrt(u) is 0 and w never moves", produces=_adadelta(numerator_eps=False)),
-        Mistake("the learning rate is missing: PyTorch multiplies Adadelta's step by lr (default 1.0)",
+        Mistake("learning_rate_missing_pytorch",
+                "the learning rate is missing: PyTorch multiplies Adadelta's step by lr (default 1.0)",
                 produces=_adadelta(use_lr=False)),
-        Mistake("the ratio is inverted: the step is sqrt(u + eps) / sqrt(s + eps) * dw, not "
+        Mistake("ratio_inverted_step_sqrt",
+                "the ratio is inverted: the step is sqrt(u + eps) / sqrt(s + eps) * dw, not "
                 "sqrt(s + eps) / sqrt(u + eps) * dw", produces=_adadelta(inverted=True)),
     ],
 )
@@ -739,17 +788,32 @@ ADAM = Task(
                  variants=CPU_64, max_examples=8, gate=True),
     ]),
     mistakes=[
-        Mistake("no bias correction: divide m by (1 - beta1**t) and v by (1 - beta2**t), with t = 1 on the first "
+        Mistake("bias_correction_divide_m",
+                "no bias correction: divide m by (1 - beta1**t) and v by (1 - beta2**t), with t = 1 on the first "
                 "step; without it the first step is about 3.16 * lr at the defaults", produces=_adam(correct=False)),
-        Mistake("eps inside the square root (the lecture's sqrt(v_hat + eps)): PyTorch divides by sqrt(v_hat) + eps; "
+        Mistake("eps_inside_square_root",
+                "eps inside the square root (the lecture's sqrt(v_hat + eps)): PyTorch divides by sqrt(v_hat) + eps; "
                 "the two differ for small gradients", produces=_adam(eps_inside=True)),
-        Mistake("the step count is off by one: the bias correction used t = 0 on the first step (1 - beta**0 = 0); "
+        Mistake("step_count_off_one",
+                "the step count is off by one: the bias correction used t = 0 on the first step (1 - beta**0 = 0); "
                 "increment t before using it, so that t = 1 on the first step", produces=_adam(t_shift=-1)),
-        Mistake("the step count is off by one: t must be 1 on the first step of a fresh state ({}), then 2, 3, ...",
+        Mistake("step_count_off_one_2",
+                "the step count is off by one: t must be 1 on the first step of a fresh state ({}), then 2, 3, ...",
                 produces=_adam(t_shift=1)),
-        Mistake("beta1 and beta2 are swapped: beta1 (0.9) averages the gradient (m), beta2 (0.999) its square (v)",
+        Mistake("eps_folded_into_rate",
+                "eps was left as is when the bias corrections were folded into the rate (the paper's faster order, "
+                "lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t) and w - lr_t * m / (sqrt(v) + eps)): that eps is "
+                "eps * sqrt(1 - beta2**t) in PyTorch's form; divide by sqrt(v_hat) + eps as PyTorch does",
+                produces=_adam(folded=True)),
+        Mistake("step_count_shared_between_runs",
+                "the step count outlived its optimizer: t was kept outside state (a global or a default argument), "
+                "so a fresh state ({}) started at a later t; keep t in state, starting from 0 in a new state",
+                detects=_adam_count_carried_over),
+        Mistake("beta1_beta2_swapped_beta1",
+                "beta1 and beta2 are swapped: beta1 (0.9) averages the gradient (m), beta2 (0.999) its square (v)",
                 produces=_adam(swapped=True)),
-        Mistake("w walks uphill: the lecture's form folds a minus sign into m (m = beta1 * m - (1 - beta1) * dw) and "
+        Mistake("w_walks_uphill_lecture",
+                "w walks uphill: the lecture's form folds a minus sign into m (m = beta1 * m - (1 - beta1) * dw) and "
                 "adds the step; with PyTorch's m subtract it, w - lr * m_hat / (sqrt(v_hat) + eps); check the sign",
                 produces=_adam(minus=True)),
     ],
@@ -801,11 +865,14 @@ EXPONENTIAL_DECAY = Task(
         Matches(EXPONENTIAL_LR, decay_calls, tolerance=SCHEDULE_TOLERANCE, max_examples=8),
     ],
     mistakes=[
-        Mistake("the rate grows: the exponent is -k * t (check the sign)",
+        Mistake("rate_grows_exponent_k",
+                "the rate grows: the exponent is -k * t (check the sign)",
                 produces=lambda lr0, k, t: lr0 * math.exp(k * t)),
-        Mistake("k was used as the base of a power (lr0 * k**t): k is the rate in exp(-k * t), the base is e",
+        Mistake("k_used_base_power",
+                "k was used as the base of a power (lr0 * k**t): k is the rate in exp(-k * t), the base is e",
                 produces=lambda lr0, k, t: lr0 * k**t),
-        Mistake("off by one: t counts from 0, and at t = 0 the rate is lr0",
+        Mistake("off_one_t_counts",
+                "off by one: t counts from 0, and at t = 0 the rate is lr0",
                 produces=lambda lr0, k, t: lr0 * math.exp(-k * (t + 1))),
     ],
 )
@@ -823,11 +890,14 @@ INVERSE_TIME_DECAY = Task(
         Matches(INVERSE_TIME_LR, decay_calls, tolerance=SCHEDULE_TOLERANCE, max_examples=8),
     ],
     mistakes=[
-        Mistake("missing parentheses: lr0 / 1 + k * t is lr0 + k * t; write lr0 / (1 + k * t)",
+        Mistake("missing_parentheses_lr0_1",
+                "missing parentheses: lr0 / 1 + k * t is lr0 + k * t; write lr0 / (1 + k * t)",
                 produces=lambda lr0, k, t: lr0 / 1 + k * t),
-        Mistake("off by one: t counts from 0, and at t = 0 the rate is lr0",
+        Mistake("off_one_t_counts",
+                "off by one: t counts from 0, and at t = 0 the rate is lr0",
                 produces=lambda lr0, k, t: lr0 / (1 + k * (t + 1))),
-        Mistake("compounded: lr0 / (1 + k)**t is exponential decay with base 1 / (1 + k); inverse time decay "
+        Mistake("compounded_lr0_1_k",
+                "compounded: lr0 / (1 + k)**t is exponential decay with base 1 / (1 + k); inverse time decay "
                 "divides by 1 + k * t", produces=lambda lr0, k, t: lr0 / (1 + k) ** t),
     ],
 )
@@ -848,11 +918,14 @@ STEP_DECAY = Task(
         Matches(STEP_LR, step_calls, tolerance=SCHEDULE_TOLERANCE, max_examples=8),
     ],
     mistakes=[
-        Mistake("round() instead of floor: the rate drops only when a whole step_size has passed; use t // step_size",
+        Mistake("round_instead_floor_rate",
+                "round() instead of floor: the rate drops only when a whole step_size has passed; use t // step_size",
                 produces=lambda lr0, g, s, t: lr0 * g ** round(t / s)),
-        Mistake("no floor: gamma ** (t / step_size) decays smoothly; the rate is constant for step_size steps, so "
+        Mistake("floor_gamma_t_step",
+                "no floor: gamma ** (t / step_size) decays smoothly; the rate is constant for step_size steps, so "
                 "floor the exponent (t // step_size)", produces=lambda lr0, g, s, t: lr0 * g ** (t / s)),
-        Mistake("off by one: the first drop comes at t = step_size, not step_size - 1 (t counts from 0)",
+        Mistake("off_one_first_drop",
+                "off by one: the first drop comes at t = step_size, not step_size - 1 (t counts from 0)",
                 produces=lambda lr0, g, s, t: lr0 * g ** ((t + 1) // s)),
     ],
 )

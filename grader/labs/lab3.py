@@ -105,22 +105,28 @@ def _pool_size_stride_one(n: int, k: int, s: int | None = None, p: int = 0, d: i
     return _torch_size("pool", n, k, 1, p, d, ceil_mode) if s is None else None
 
 
+NOT_IN_HANDOUT = "a fixed example, its value from PyTorch (not one of the handout's worked examples)"
+
 CONV_OUTPUT_SIZE = Task(
     "conv_output_size", points=8,
     checks=[
-        Worked([(call(227, 11, 4), 55), (call(4, 3), 2), (call(4, 3, 1, 1), 4), (call(7, 3, 1, 0, 2), 3),
+        Worked([(call(227, 11, 4), 55), (call(4, 3), 2), (call(4, 3, 1, 1), 4), (call(7, 3, 1, 0, 2, note=NOT_IN_HANDOUT), 3),
                 (call(32, 5, 2, 2), 16)]),
         Matches(Torch("torch.nn.functional.conv1d", _valid("conv")), conv_sizes, max_examples=36),
         Raises("ValueError", invalid_conv_sizes, max_examples=20),
     ],
     mistakes=[
-        Mistake("matches round() instead of floor() in the output-size formula: the division rounds down",
+        Mistake("matches_round_instead_floor",
+                "matches round() instead of floor() in the output-size formula: the division rounds down",
                 produces=_conv_size_with(round)),
-        Mistake("matches ceil() instead of floor() in the output-size formula: the division rounds down",
+        Mistake("matches_ceil_instead_floor",
+                "matches ceil() instead of floor() in the output-size formula: the division rounds down",
                 produces=_conv_size_with(math.ceil)),
-        Mistake("dilation is missing: a dilated kernel reaches dilation*(kernel_size-1)+1 inputs",
+        Mistake("dilation_missing_dilated_kernel",
+                "dilation is missing: a dilated kernel reaches dilation*(kernel_size-1)+1 inputs",
                 produces=_conv_size_with(math.floor, dilated=False)),
-        Mistake("padding counted once: it is added on both sides (2*padding)",
+        Mistake("padding_counted_once_added",
+                "padding counted once: it is added on both sides (2*padding)",
                 produces=_conv_size_with(math.floor, pad_sides=1)),
     ],
 )
@@ -135,8 +141,10 @@ POOL_OUTPUT_SIZE = Task(
         Raises("ValueError", invalid_pool_sizes, max_examples=20),
     ],
     mistakes=[
-        Mistake("stride defaulted to 1: for pooling it defaults to kernel_size", produces=_pool_size_stride_one),
-        Mistake("ceil_mode without PyTorch's rule: drop a last window that would start in the right padding",
+        Mistake("stride_defaulted_1_pooling",
+                "stride defaulted to 1: for pooling it defaults to kernel_size", produces=_pool_size_stride_one),
+        Mistake("ceil_mode_without_pytorch",
+                "ceil_mode without PyTorch's rule: drop a last window that would start in the right padding",
                 produces=_pool_size_without_rule,
                 detects=lambda c, e, r: bool(c.kwargs.get("ceil_mode", c.args[5] if len(c.args) > 5 else False))
                 and r == e + 1),
@@ -159,9 +167,12 @@ SAME_PADDING = Task(
                                        sizes(1, 6)), max_examples=10),
     ],
     mistakes=[
-        Mistake("dilation is missing: the padding must cover dilation*(kernel_size-1)", produces=lambda k, d=1: (k - 1) // 2),
-        Mistake("padding is (kernel_size-1)/2 per side, not kernel_size/2", produces=lambda k, d=1: d * k // 2),
-        Mistake("the padding is added on both sides, so each side needs only half of dilation*(kernel_size-1)",
+        Mistake("dilation_missing_padding_cover",
+                "dilation is missing: the padding must cover dilation*(kernel_size-1)", produces=lambda k, d=1: (k - 1) // 2),
+        Mistake("padding_kernel_size_1",
+                "padding is (kernel_size-1)/2 per side, not kernel_size/2", produces=lambda k, d=1: d * k // 2),
+        Mistake("padding_added_both_sides",
+                "the padding is added on both sides, so each side needs only half of dilation*(kernel_size-1)",
                 produces=lambda k, d=1: d * (k - 1)),
     ],
 )
@@ -196,17 +207,26 @@ conv_param_cases = st.builds(
 CONV2D_PARAMS = Task(
     "conv2d_params", points=5,
     checks=[
-        Worked([(call(3, 96, 11), 34944), (call(64, 64, 3, False), 36864), (call(64, 64, 3, True, 64), 640),
+        Worked([(call(3, 96, 11), 34944), (call(64, 64, 3, False), 36864), (call(64, 64, 3, True, 64, note=NOT_IN_HANDOUT), 640),
                 (call(192, 64, 1), 12352), (call(3, 8, (3, 5)), 368)]),
         Matches(Torch("the parameters of torch.nn.Conv2d", _torch_conv_params), conv_param_cases, max_examples=24),
     ],
     mistakes=[
-        Mistake("the bias is missing: a conv layer with bias=True has out_channels biases",
+        Mistake("bias_missing_conv_layer",
+                "the bias is missing: a conv layer with bias=True has out_channels biases",
                 produces=lambda i, o, k, bias=True, groups=1: o * (i // groups) * math.prod(pair(k))),
-        Mistake("the input channels are missing: every filter spans all (in_channels/groups) input channels",
+        Mistake("input_channels_missing_every",
+                "the input channels are missing: every filter spans all (in_channels/groups) input channels",
                 produces=lambda i, o, k, bias=True, groups=1: o * math.prod(pair(k)) + (o if bias else 0)),
-        Mistake("groups ignored: each filter sees only in_channels/groups channels",
+        Mistake("groups_ignored_each_filter",
+                "groups ignored: each filter sees only in_channels/groups channels",
                 produces=lambda i, o, k, bias=True, groups=1: o * i * math.prod(pair(k)) + (o if bias else 0)),
+        Mistake("groups_divided_twice",
+                "groups divided twice: each of the out_channels filters spans in_channels/groups channels, so the "
+                "weights are out_channels * (in_channels/groups) * KH * KW; dividing out_channels by groups as well "
+                "counts one group's filters only",
+                produces=lambda i, o, k, bias=True, groups=1: (o // groups) * (i // groups) * math.prod(pair(k))
+                + (o if bias else 0)),
     ],
 )
 
@@ -218,9 +238,11 @@ LINEAR_PARAMS = Task(
                 st.builds(lambda i, o, b: call(i, o, b), sizes(1, 5000), sizes(1, 5000), st.booleans()), max_examples=20),
     ],
     mistakes=[
-        Mistake("the bias is missing: a linear layer with bias=True has out_features biases",
+        Mistake("bias_missing_linear_layer",
+                "the bias is missing: a linear layer with bias=True has out_features biases",
                 produces=lambda i, o, bias=True: i * o),
-        Mistake("one bias per input: a linear layer has out_features biases, not in_features",
+        Mistake("one_bias_per_input",
+                "one bias per input: a linear layer has out_features biases, not in_features",
                 produces=lambda i, o, bias=True: i * o + (i if bias else 0)),
     ],
 )
@@ -394,9 +416,11 @@ TRACE_SHAPES = Task(
         Raises("ValueError", examples=INVALID_NETWORKS),
     ],
     mistakes=[
-        Mistake("the pool stride defaulted to 1: a pooling layer's stride defaults to its kernel_size",
+        Mistake("pool_stride_defaulted_1",
+                "the pool stride defaulted to 1: a pooling layer's stride defaults to its kernel_size",
                 detects=_traced_as(pool_stride_one=True)),
-        Mistake("padding counted once: a conv or pool layer pads both sides (2*padding)", detects=_traced_as(pad_sides=1)),
+        Mistake("padding_counted_once_conv",
+                "padding counted once: a conv or pool layer pads both sides (2*padding)", detects=_traced_as(pad_sides=1)),
     ],
 )
 
@@ -418,9 +442,11 @@ COUNT_PARAMS = Task(
                 max_examples=24),
     ],
     mistakes=[
-        Mistake("the biases are missing: every conv and linear layer has one bias per output channel or feature",
+        Mistake("biases_missing_every_conv",
+                "the biases are missing: every conv and linear layer has one bias per output channel or feature",
                 detects=lambda c, e, r: isinstance(r, int) and r == e - _bias_count(c)),
-        Mistake("every conv filter was given the image's input channels: a filter spans the channels of the layer "
+        Mistake("every_conv_filter_given",
+                "every conv filter was given the image's input channels: a filter spans the channels of the layer "
                 "before it (the previous layer's out_channels)",
                 detects=lambda c, e, r: isinstance(r, int) and r == _params_with_image_channels(c) != e),
     ],
@@ -471,6 +497,31 @@ def _conv_no_bias(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, **kw: Any)
     return _torch_conv(Call((x, w, None), kw), Variant())
 
 
+def _conv_cropped(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Any = 1, padding: Any = 0,
+                  dilation: Any = 1, *, rows_only: bool = False, undilated: bool = False) -> np.ndarray:
+    """A convolution gone wrong in one of its loops, cropped to the right output size: the stride used on the rows
+    only (``rows_only``), or every kernel tap next to the other (``undilated``)."""
+    right = _torch_conv(Call((x, w, b), {"stride": stride, "padding": padding, "dilation": dilation}), Variant())
+    (sh, sw), used = pair(stride), (1 if undilated else dilation)
+    wrong = _torch_conv(Call((x, w, b), {"stride": (sh, 1) if rows_only else stride, "padding": padding,
+                                         "dilation": used}), Variant())
+    return np.ascontiguousarray(wrong[:, :, :right.shape[2], :right.shape[3]])
+
+
+def _conv_padded_in_front(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Any = 1, padding: Any = 0,
+                          dilation: Any = 1) -> np.ndarray:
+    ph, pw = pair(padding)
+    front = np.pad(x, ((0, 0), (0, 0), (ph, 0), (pw, 0)))
+    return _torch_conv(Call((front, w, b), {"stride": stride, "dilation": dilation}), Variant())
+
+
+def _bias_broadcast_error(call_: Call, error: str) -> bool:
+    """Adding b[:, None] (F, 1) to the (N, F, OH, OW) output failed to broadcast: F is neither 1 nor OH."""
+    b = call_.args[2] if len(call_.args) > 2 else call_.kwargs.get("b")
+    return "could not be broadcast" in error and isinstance(b, np.ndarray) and b.size > 1 \
+        and f"({b.size},1)" in error.replace(" ", "")
+
+
 HANDOUT_X = np.array([[1, 2, 3, 0], [0, 1, 2, 3], [3, 0, 1, 2], [2, 3, 0, 1]], dtype=np.float64).reshape(1, 1, 4, 4)
 HANDOUT_W = np.array([[2, 0, 1], [0, 1, 2], [1, 0, 2]], dtype=np.float64).reshape(1, 1, 3, 3)
 
@@ -487,12 +538,29 @@ CONV2D_FORWARD = Task(
         Matches(Reference(), conv_calls()),
     ],
     mistakes=[
-        Mistake("matches a true convolution (kernel flipped): deep-learning 'convolution' is cross-correlation, "
+        Mistake("matches_true_convolution_kernel",
+                "matches a true convolution (kernel flipped): deep-learning 'convolution' is cross-correlation, "
                 "do not flip w", produces=_conv_flipped),
-        Mistake("the bias is missing: add b[f] to every position of output channel f", produces=_conv_no_bias),
-        Mistake("the input channels were averaged: a filter sums its products over all input channels",
+        Mistake("bias_missing_add_b",
+                "the bias is missing: add b[f] to every position of output channel f", produces=_conv_no_bias),
+        Mistake("input_channels_were_averaged",
+                "the input channels were averaged: a filter sums its products over all input channels",
                 produces=lambda x, w, b, **kw: _conv_no_bias(x, w, None, **kw) / x.shape[1]
                 + (0 if b is None else b.reshape(1, -1, 1, 1))),
+        Mistake("stride_on_rows_only",
+                "the stride was applied to the rows only: the window moves by stride[1] along the columns too "
+                "(the column index j * sw, not j)", produces=lambda *a, **kw: _conv_cropped(*a, **kw, rows_only=True)),
+        Mistake("dilation_ignored",
+                "dilation is missing: a dilated kernel takes every dilation-th input, x[i * s + u * d], reaching "
+                "dilation * (KH - 1) + 1 rows", produces=lambda *a, **kw: _conv_cropped(*a, **kw, undilated=True)),
+        Mistake("padding_on_one_side",
+                "the zeros were added on one side only: padding goes on both sides (top and bottom, left and right)",
+                produces=_conv_padded_in_front),
+        Mistake("bias_along_wrong_axis",
+                "the bias was added along the wrong axis: b[:, None] has shape (F, 1), which lines up with the "
+                "output's height and width, not its channels; add b.reshape(1, F, 1, 1)",
+                produces=lambda x, w, b, **kw: _conv_no_bias(x, w, None, **kw) + b[:, None],
+                raises=_bias_broadcast_error),
     ],
 )
 
@@ -502,6 +570,15 @@ def _grads_with(change: Any) -> Any:
     def produce(dout: np.ndarray, x: np.ndarray, w: np.ndarray, **kw: Any) -> Any:
         return change(*_torch_conv_grads(Call((dout, x, w), kw), Variant()), dout)
     return produce
+
+
+def _dx_of_padded_input(dout: np.ndarray, x: np.ndarray, w: np.ndarray, stride: Any = 1, padding: Any = 0) -> Any:
+    """(dxpad, dw, db): the gradient of the padded input where dx belongs."""
+    ph, pw = pair(padding)
+    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    dxpad, _, _ = _torch_conv_grads(Call((dout, padded, w), {"stride": stride}), Variant())
+    _, dw, db = _torch_conv_grads(Call((dout, x, w), {"stride": stride, "padding": padding}), Variant())
+    return dxpad, dw, db
 
 
 def _torch_conv_grads(call_: Call, variant: Variant) -> Any:
@@ -523,18 +600,27 @@ CONV2D_BACKWARD = Task(
         Matches(Reference(), conv_calls(backward=True)),
     ],
     mistakes=[
-        Mistake("db is summed over the wrong axes: sum dout over N, OH and OW, keeping one entry per filter",
+        Mistake("db_summed_over_wrong",
+                "db is summed over the wrong axes: sum dout over N, OH and OW, keeping one entry per filter",
                 detects=lambda c, e, r: isinstance(r, (tuple, list)) and len(r) == 3 and isinstance(r[2], np.ndarray)
                 and r[2].shape != e[2].shape),
-        Mistake("db is a mean: the bias is added at every position of every example, so sum dout, do not average it",
+        Mistake("db_mean_bias_added",
+                "db is a mean: the bias is added at every position of every example, so sum dout, do not average it",
                 produces=_grads_with(lambda dx, dw, db, dout: (dx, dw, dout.mean(axis=(0, 2, 3))))),
-        Mistake("db uses only the first example: sum dout over the whole batch as well as the positions",
+        Mistake("db_uses_only_first",
+                "db uses only the first example: sum dout over the whole batch as well as the positions",
                 produces=_grads_with(lambda dx, dw, db, dout: (dx, dw, dout[0].sum(axis=(1, 2))))),
-        Mistake("dw is flipped: dw[f, c, u, v] correlates the input with dout without flipping the kernel axes",
+        Mistake("dw_flipped_dw_f",
+                "dw is flipped: dw[f, c, u, v] correlates the input with dout without flipping the kernel axes",
                 produces=_grads_with(lambda dx, dw, db, dout: (dx, np.ascontiguousarray(dw[:, :, ::-1, ::-1]), db))),
-        Mistake("dw came out as (C, KH, KW, F) and was reshaped to (F, C, KH, KW): transpose the axes instead of "
+        Mistake("dw_came_out_c",
+                "dw came out as (C, KH, KW, F) and was reshaped to (F, C, KH, KW): transpose the axes instead of "
                 "reshaping", produces=_grads_with(lambda dx, dw, db, dout: (dx, dw.transpose(1, 2, 3, 0).reshape(dw.shape), db))),
-        Mistake("dx used the kernel without flipping it: dx is a full correlation with the flipped kernel",
+        Mistake("dx_not_cropped",
+                "dx is the gradient of the padded input: crop the padding off, dx = dxpad[:, :, ph:ph + H, pw:pw + W], "
+                "so that dx has x's shape", produces=_dx_of_padded_input),
+        Mistake("dx_used_kernel_without",
+                "dx used the kernel without flipping it: dx is a full correlation with the flipped kernel",
                 detects=lambda c, e, r: isinstance(r, (tuple, list)) and len(r) == 3 and isinstance(r[0], np.ndarray)
                 and r[0].shape == e[0].shape and not np.allclose(r[0], e[0], atol=1e-6)
                 and np.allclose(r[0], _dx_unflipped(c), atol=1e-6)),
@@ -603,6 +689,10 @@ def _max_pool_zero_padding(x: np.ndarray, kernel_size: Any, stride: Any = None, 
     return oracles.numpy(t.nn.functional.max_pool2d(oracles.tensor(xp), kernel_size, stride))
 
 
+def _max_pool_unpadded(x: np.ndarray, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Any:
+    return _torch_pool("max")(Call((x, kernel_size, stride)), Variant())
+
+
 def _max_pool_grad_with(route: str) -> Any:
     """The gradient of max pooling routed a wrong way, by PyTorch: each window's gradient goes to every maximum
     of a tie ("every"), to the last maximum ("last"), to the maximum found by unravelling the window's flat
@@ -650,9 +740,15 @@ MAX_POOL2D_FORWARD = Task(
         Matches(Reference(), pool_calls()),
     ],
     mistakes=[
-        Mistake("the stride defaulted to 1: when stride is None it equals kernel_size", produces=_pool_default_stride_one),
-        Mistake("the padding was filled with zeros: for max pooling padding counts as -inf, so it never wins",
+        Mistake("stride_defaulted_1_when",
+                "the stride defaulted to 1: when stride is None it equals kernel_size", produces=_pool_default_stride_one),
+        Mistake("padding_filled_zeros_max",
+                "the padding was filled with zeros: for max pooling padding counts as -inf, so it never wins",
                 produces=_max_pool_zero_padding),
+        Mistake("padding_ignored",
+                "the padding was ignored: pad x with -inf on every side (padding rows and columns) before sliding "
+                "the windows, so that the output has conv_output_size(H, KH, stride, padding) rows",
+                produces=_max_pool_unpadded),
     ],
 )
 
@@ -664,13 +760,17 @@ MAX_POOL2D_BACKWARD = Task(
         Matches(Reference(), pool_calls(backward=True)),
     ],
     mistakes=[
-        Mistake("on a tie the gradient went to every maximum: it goes to the first maximum only (row-major order)",
+        Mistake("tie_gradient_went_every",
+                "on a tie the gradient went to every maximum: it goes to the first maximum only (row-major order)",
                 produces=_max_pool_grad_with("every")),
-        Mistake("on a tie the gradient went to the last maximum: it goes to the first maximum (row-major order)",
+        Mistake("tie_gradient_went_last",
+                "on a tie the gradient went to the last maximum: it goes to the first maximum (row-major order)",
                 produces=_max_pool_grad_with("last")),
-        Mistake("windows overlap (stride < kernel): when two windows share a maximum their gradients add up "
+        Mistake("windows_overlap_stride_kernel",
+                "windows overlap (stride < kernel): when two windows share a maximum their gradients add up "
                 "(use += or np.add.at, not assignment)", produces=_max_pool_grad_with("overwritten")),
-        Mistake("the window's argmax was unravelled column by column: flat index i of a KHxKW window is row i // KW, "
+        Mistake("window_s_argmax_unravelled",
+                "the window's argmax was unravelled column by column: flat index i of a KHxKW window is row i // KW, "
                 "column i % KW (row-major)", produces=_max_pool_grad_with("column-major")),
     ],
 )
@@ -691,12 +791,15 @@ AVG_POOL2D_FORWARD = Task(
         Matches(Reference(), pool_calls()),
     ],
     mistakes=[
-        Mistake("the padding was left out of the average: PyTorch's default counts the zero padding "
+        Mistake("padding_left_out_average",
+                "the padding was left out of the average: PyTorch's default counts the zero padding "
                 "(count_include_pad=True), dividing by kernel height x width", produces=_avg_pool_excluding_padding),
-        Mistake("the stride defaulted to 1: when stride is None it equals kernel_size",
+        Mistake("stride_defaulted_1_when",
+                "the stride defaulted to 1: when stride is None it equals kernel_size",
                 produces=lambda x, k, stride=None, padding=0: _torch_pool("avg")(
                     Call((x, k, 1 if stride is None else stride, padding)), Variant())),
-        Mistake("divided by one side of the kernel: an average divides the window's sum by the window size KH*KW",
+        Mistake("divided_one_side_kernel",
+                "divided by one side of the kernel: an average divides the window's sum by the window size KH*KW",
                 detects=lambda c, e, r: isinstance(r, np.ndarray) and r.shape == e.shape and np.abs(e).max() > 0
                 and any(np.allclose(r, e * f) for f in pair(c.args[1]) if f > 1)),
     ],

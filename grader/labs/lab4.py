@@ -163,11 +163,12 @@ def lstm_calls(draw: st.DrawFn) -> Call:
 
 @st.composite
 def embedding_calls(draw: st.DrawFn, min_dims: int = 0) -> Call:
-    """int64 ids of 0 to 3 axes (maybe empty, with repeats), and a (V, E) table. The ids often stay
-    below V / 2, as in a batch that does not use the whole vocabulary."""
+    """int64 ids of 0 to 3 axes (with repeats; never empty: ``EMBEDDING_EDGES`` tries empty ids, so a failure
+    does not shrink to them unless emptiness is the cause), and a (V, E) table. The ids often stay below V / 2,
+    as in a batch that does not use the whole vocabulary."""
     vocabulary, width = draw(sizes(2, 12)), draw(sizes(1, 4))
     high = draw(st.sampled_from((max(1, vocabulary // 2), vocabulary)))
-    shape = draw(shapes(min_dims, 3, 0, 4))
+    shape = draw(shapes(min_dims, 3, 1, 4))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     ids = rng.integers(0, high, size=shape).astype(np.int64)
     return call(ids, draw(_arrays((vocabulary, width))))
@@ -233,11 +234,23 @@ def _off_device(call_: Call, error: str) -> bool:
 
 
 OFF_DEVICE = Mistake(
+    "tensor_left_inputs_device",
     "a tensor left the inputs' device: torch.zeros / torch.ones / torch.tensor without device= make it on the CPU, "
     "and .cpu(), .numpy() and .item() take data off the device. This check hands your function 'meta' tensors "
     "(a shape and a dtype but no data), standing in for a GPU: create new tensors from the inputs "
     "(torch.zeros_like(h), h.new_zeros(N, H), torch.zeros(N, H, dtype=x.dtype, device=x.device)) and keep data "
     "where it is", raises=_off_device)
+
+
+MATMUL_SHAPE_ERRORS = ("cannot be multiplied", "same reduction dim", "size mismatch")
+
+
+def _untransposed_product(call_: Call, error: str) -> bool:
+    """A matrix product that failed on shapes where x @ W_ih and h @ W_hh do not fit but x @ W_ih.T and
+    h @ W_hh.T do: the weights were used without .T."""
+    x, h, w_ih, w_hh = (call_.args[i].shape for i in range(4))
+    return any(s in error for s in MATMUL_SHAPE_ERRORS) and (x[-1] != w_ih[0] or h[-1] != w_hh[0]) \
+        and x[-1] == w_ih[1] and h[-1] == w_hh[1]
 
 
 def _swap_blocks(weights: Sequence[Any], order: Sequence[int]) -> list[Any]:
@@ -285,20 +298,27 @@ RNN_CELL = Task(
                 name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4, gate=True),
     ],
     mistakes=[
-        Mistake("sigmoid where tanh belongs: the RNN cell squashes with tanh, so h' lies in (-1, 1), not (0, 1)",
+        Mistake("sigmoid_where_tanh_belongs",
+                "sigmoid where tanh belongs: the RNN cell squashes with tanh, so h' lies in (-1, 1), not (0, 1)",
                 produces=withheld(WITHHELD, "rnn_sigmoid")),
-        Mistake("ReLU where tanh belongs: torch.nn.RNNCell's nonlinearity is tanh",
+        Mistake("relu_where_tanh_belongs",
+                "ReLU where tanh belongs: torch.nn.RNNCell's nonlinearity is tanh",
                 produces=torch_rnn_relu_cell),
-        Mistake("b_hh is missing: PyTorch's cells add both biases, x @ W_ih.T + b_ih + h @ W_hh.T + b_hh",
+        Mistake("b_hh_missing_pytorch",
+                "b_hh is missing: PyTorch's cells add both biases, x @ W_ih.T + b_ih + h @ W_hh.T + b_hh",
                 produces=lambda x, h, W_ih, W_hh, b_ih, b_hh: torch_rnn_cell(x, h, W_ih, W_hh, b_ih, 0 * b_hh)),
-        Mistake("b_ih is missing: PyTorch's cells add both biases, x @ W_ih.T + b_ih + h @ W_hh.T + b_hh",
+        Mistake("b_ih_missing_pytorch",
+                "b_ih is missing: PyTorch's cells add both biases, x @ W_ih.T + b_ih + h @ W_hh.T + b_hh",
                 produces=lambda x, h, W_ih, W_hh, b_ih, b_hh: torch_rnn_cell(x, h, W_ih, W_hh, 0 * b_ih, b_hh)),
-        Mistake("the result is (H, N), the transpose of h': W x is the formula for one column vector; with one sample "
+        Mistake("result_h_n_transpose",
+                "the result is (H, N), the transpose of h': W x is the formula for one column vector; with one sample "
                 "per row compute x @ W_ih.T + b_ih + h @ W_hh.T + b_hh, which is (N, H) already",
                 produces=lambda *a: torch_rnn_cell(*a).T),
-        Mistake("the weights were used without .T: W_ih is stored (H, I) and W_hh (H, H), so the batch form is "
+        Mistake("weights_were_used_without",
+                "the weights were used without .T: W_ih is stored (H, I) and W_hh (H, H), so the batch form is "
                 "x @ W_ih.T + h @ W_hh.T (transpose them)",
-                produces=lambda x, h, W_ih, W_hh, b_ih, b_hh: torch_rnn_cell(x, h, W_ih.T, W_hh.T, b_ih, b_hh)),
+                produces=lambda x, h, W_ih, W_hh, b_ih, b_hh: torch_rnn_cell(x, h, W_ih.T, W_hh.T, b_ih, b_hh),
+                raises=_untransposed_product),
         OFF_DEVICE,
     ],
 )
@@ -323,29 +343,39 @@ LSTM_CELL = Task(
                 name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4, gate=True),
     ],
     mistakes=[
-        Mistake("wrong gate order: PyTorch stacks the blocks of W_ih, W_hh, b_ih and b_hh as i, f, g, o (the candidate "
+        Mistake("wrong_gate_order_pytorch",
+                "wrong gate order: PyTorch stacks the blocks of W_ih, W_hh, b_ih and b_hh as i, f, g, o (the candidate "
                 "g third, the output gate o last); cutting them as i, f, o, g swaps the candidate and the output gate",
                 produces=lambda x, h, c, *w: torch_lstm_cell(x, h, c, *_swap_blocks(w, (0, 1, 3, 2)))),
-        Mistake("wrong gate order: PyTorch stacks the gate blocks as i, f, g, o; "
+        Mistake("wrong_gate_order_pytorch_2",
+                "wrong gate order: PyTorch stacks the gate blocks as i, f, g, o; "
                 "gates.chunk(4, dim=-1) then gives them in that order",
                 detects=_wrong_gate_order(torch_lstm_cell, 2, 4, named=[(0, 1, 3, 2)])),
-        Mistake("the forget gate multiplied h where the old cell state belongs: c' = f * c + i * g",
+        Mistake("forget_gate_multiplied_h",
+                "the forget gate multiplied h where the old cell state belongs: c' = f * c + i * g",
                 produces=lambda x, h, c, *w: torch_lstm_cell(x, h, h, *w)),
-        Mistake("h' must come from the new cell state: h' = o * tanh(c'), not o * tanh(h)",
+        Mistake("h_come_new_cell",
+                "h' must come from the new cell state: h' = o * tanh(c'), not o * tanh(h)",
                 produces=withheld(WITHHELD, "lstm_h_from_old_h")),
-        Mistake("h' must come from the new cell state: compute c' = f * c + i * g first, then h' = o * tanh(c'), "
+        Mistake("h_come_new_cell_2",
+                "h' must come from the new cell state: compute c' = f * c + i * g first, then h' = o * tanh(c'), "
                 "not o * tanh(c) of the old cell state",
                 produces=withheld(WITHHELD, "lstm_h_from_old_c")),
-        Mistake("sigmoid on the candidate g: the gates i, f and o use sigmoid, but the candidate g uses tanh "
+        Mistake("sigmoid_candidate_g_gates",
+                "sigmoid on the candidate g: the gates i, f and o use sigmoid, but the candidate g uses tanh "
                 "(new content may be negative)",
                 produces=withheld(WITHHELD, "lstm_sigmoid_candidate")),
-        Mistake("tanh is missing on the cell state: h' = o * tanh(c'), not o * c'",
+        Mistake("tanh_missing_cell_state",
+                "tanh is missing on the cell state: h' = o * tanh(c'), not o * c'",
                 produces=withheld(WITHHELD, "lstm_no_tanh_on_c")),
-        Mistake("b_hh is missing: the gates add both biases, x @ W_ih.T + b_ih + h @ W_hh.T + b_hh",
+        Mistake("b_hh_missing_gates",
+                "b_hh is missing: the gates add both biases, x @ W_ih.T + b_ih + h @ W_hh.T + b_hh",
                 produces=lambda x, h, c, W_ih, W_hh, b_ih, b_hh: torch_lstm_cell(x, h, c, W_ih, W_hh, b_ih, 0 * b_hh)),
-        Mistake("h' and c' are swapped: return (h', c') in that order",
+        Mistake("h_c_swapped_return",
+                "h' and c' are swapped: return (h', c') in that order",
                 produces=lambda *a: tuple(reversed(torch_lstm_cell(*a)))),
-        Mistake("float64 values went through a float32 tensor (a torch.zeros(...) buffer without dtype=, or .float()), "
+        Mistake("float64_values_went_through",
+                "float64 values went through a float32 tensor (a torch.zeros(...) buffer without dtype=, or .float()), "
                 "which rounds them: the dtype of every tensor you create must be the inputs' (dtype=x.dtype, "
                 "device=x.device), or build the result from the inputs without a buffer",
                 produces=withheld(WITHHELD, "lstm_float32_gates")),
@@ -370,23 +400,30 @@ GRU_CELL = Task(
                 name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4, gate=True),
     ],
     mistakes=[
-        Mistake("the reset gate was applied outside (W_hn h + b_hn): r multiplies the whole hidden term, its bias "
+        Mistake("reset_gate_applied_outside",
+                "the reset gate was applied outside (W_hn h + b_hn): r multiplies the whole hidden term, its bias "
                 "included, n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), not r * (W_hn h) + b_hn",
                 produces=withheld(WITHHELD, "gru_reset_outside")),
-        Mistake("the reset gate was applied to h before the matrix, W_hn (r * h) (the original paper's GRU): "
+        Mistake("reset_gate_applied_h",
+                "the reset gate was applied to h before the matrix, W_hn (r * h) (the original paper's GRU): "
                 "PyTorch applies it after, n = tanh(W_in x + b_in + r * (W_hn h + b_hn))",
                 produces=withheld(WITHHELD, "gru_reset_before_matrix")),
-        Mistake("the reset gate multiplied the input part of n too: keep x @ W_ih.T + b_ih and h @ W_hh.T + b_hh "
+        Mistake("reset_gate_multiplied_input",
+                "the reset gate multiplied the input part of n too: keep x @ W_ih.T + b_ih and h @ W_hh.T + b_hh "
                 "apart for the n block, and let r multiply only (W_hn h + b_hn)",
                 detects=lambda c, e, r: _same(withheld(WITHHELD, "gru_summed")(*oracles.materialize(c.args)), r)),
-        Mistake("the update gate is on the wrong side (z and 1 - z swapped): PyTorch's GRU is "
+        Mistake("update_gate_wrong_side",
+                "the update gate is on the wrong side (z and 1 - z swapped): PyTorch's GRU is "
                 "h' = (1 - z) * n + z * h, so z keeps the old state",
                 produces=withheld(WITHHELD, "gru_update_swapped")),
-        Mistake("wrong gate order: the blocks of W_ih, W_hh, b_ih and b_hh are r, z, n (reset, update, candidate)",
+        Mistake("wrong_gate_order_blocks",
+                "wrong gate order: the blocks of W_ih, W_hh, b_ih and b_hh are r, z, n (reset, update, candidate)",
                 detects=_wrong_gate_order(torch_gru_cell, 1, 3)),
-        Mistake("sigmoid on the candidate n: the gates r and z use sigmoid, the candidate n uses tanh",
+        Mistake("sigmoid_candidate_n_gates",
+                "sigmoid on the candidate n: the gates r and z use sigmoid, the candidate n uses tanh",
                 produces=withheld(WITHHELD, "gru_sigmoid_candidate")),
-        Mistake("b_hh is missing: the gates add both biases, and b_hn sits inside r * (W_hn h + b_hn)",
+        Mistake("b_hh_missing_gates",
+                "b_hh is missing: the gates add both biases, and b_hn sits inside r * (W_hn h + b_hn)",
                 produces=lambda x, h, W_ih, W_hh, b_ih, b_hh: torch_gru_cell(x, h, W_ih, W_hh, b_ih, 0 * b_hh)),
         OFF_DEVICE,
     ],
@@ -471,25 +508,33 @@ LSTM = Task(
                 name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4, gate=True),
     ],
     mistakes=[
-        Mistake("out was stacked along the wrong axis: torch.stack(outputs, dim=0) puts time first, (T, N, H); "
+        Mistake("out_stacked_along_wrong",
+                "out was stacked along the wrong axis: torch.stack(outputs, dim=0) puts time first, (T, N, H); "
                 "dim=1 gives the batch-first (N, T, H)",
                 produces=_unrolled_with(lambda hs, cs, h0, c0: (hs.transpose(0, 1), (hs[-1], cs[-1])))),
-        Mistake("torch.cat glued the steps into (T*N, H): torch.stack them along a new first (time) axis",
+        Mistake("torch_cat_glued_steps",
+                "torch.cat glued the steps into (T*N, H): torch.stack them along a new first (time) axis",
                 produces=_unrolled_with(lambda hs, cs, h0, c0: (hs.reshape(-1, hs.shape[-1]), (hs[-1], cs[-1])))),
-        Mistake("the final state is not the last step's: out[:, -1] is the batch-first idiom; with time first "
+        Mistake("final_state_last_step",
+                "the final state is not the last step's: out[:, -1] is the batch-first idiom; with time first "
                 "the state after the last step is out[-1] (and c_T the last c), each (N, H)",
                 produces=_unrolled_with(lambda hs, cs, h0, c0: (hs, (hs[:, -1], cs[:, -1])))),
-        Mistake("the final state is the first step's: (h_T, c_T) is the state after the last step",
+        Mistake("final_state_first_step",
+                "the final state is the first step's: (h_T, c_T) is the state after the last step",
                 produces=_unrolled_with(lambda hs, cs, h0, c0: (hs, (hs[0], cs[0])))),
-        Mistake("off by one: out[t] is the state after reading xs[t] (append h after the step), so out[0] is "
+        Mistake("off_one_out_t",
+                "off by one: out[t] is the state after reading xs[t] (append h after the step), so out[0] is "
                 "never h0",
                 produces=_unrolled_with(lambda hs, cs, h0, c0:
                                         (oracles.torch().cat([h0[None], hs[:-1]]), (hs[-1], cs[-1])))),
-        Mistake("the cell state is not carried: each step must get the c of the step before, not c0",
+        Mistake("cell_state_carried_each",
+                "the cell state is not carried: each step must get the c of the step before, not c0",
                 produces=_unrolled_with(lambda hs, cs, h0, c0: (hs, (hs[-1], cs[-1])), carry_c=False)),
-        Mistake("h0 and c0 were ignored: start from the given state (nn.LSTM starts from zeros only when no "
+        Mistake("h0_c0_were_ignored",
+                "h0 and c0 were ignored: start from the given state (nn.LSTM starts from zeros only when no "
                 "state is passed)", produces=_lstm_from_zeros),
-        Mistake("out is float32 for float64 inputs: a torch.zeros(T, N, H) buffer without dtype= is float32 "
+        Mistake("out_float32_float64_inputs",
+                "out is float32 for float64 inputs: a torch.zeros(T, N, H) buffer without dtype= is float32 "
                 "(and on the CPU); keep the dtype and device of the inputs (xs.new_zeros, or stack the steps)",
                 produces=_lstm_float32_out),
         OFF_DEVICE,
@@ -523,11 +568,14 @@ EMBEDDING = Task(
                 variants=META, name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4, gate=True),
     ],
     mistakes=[
-        Mistake("the ids were flattened and the result never reshaped: it has shape ids.shape + (E,) "
+        Mistake("ids_were_flattened_result",
+                "the ids were flattened and the result never reshaped: it has shape ids.shape + (E,) "
                 "(for 2-D ids, (N, L, E))", produces=lambda ids, table: table[ids.reshape(-1)]),
-        Mistake("one_hot(ids) without num_classes is only as wide as the largest id + 1, not V: pass "
+        Mistake("one_hot_ids_without",
+                "one_hot(ids) without num_classes is only as wide as the largest id + 1, not V: pass "
                 "num_classes=table.shape[0] (or select the rows by indexing)", raises=_one_hot_width),
-        Mistake("the one-hot matrix has the wrong dtype: .float() makes it float32, so it cannot multiply a float64 "
+        Mistake("one_hot_matrix_has",
+                "the one-hot matrix has the wrong dtype: .float() makes it float32, so it cannot multiply a float64 "
                 "table; convert with .to(table.dtype)", raises=_one_hot_dtype),
         OFF_DEVICE,
     ],

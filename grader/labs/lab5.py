@@ -338,22 +338,29 @@ SCALED_DOT_PRODUCT_ATTENTION = Task(
                 name="finite and correct for scores up to ±1e4"),
     ],
     mistakes=[
-        Mistake("the scores are not scaled: divide q @ kᵀ by sqrt(d), d = q.shape[-1]",
+        Mistake("scores_scaled_divide_q",
+                "the scores are not scaled: divide q @ kᵀ by sqrt(d), d = q.shape[-1]",
                 produces=lambda q, k, v, mask=None: _attend(q * math.sqrt(q.shape[-1]), k, v, mask)),
-        Mistake("the scores were divided by d instead of sqrt(d): the dot product of d unit-variance terms has "
+        Mistake("scores_were_divided_d",
+                "the scores were divided by d instead of sqrt(d): the dot product of d unit-variance terms has "
                 "variance d, so its standard deviation is sqrt(d)",
                 produces=lambda q, k, v, mask=None: _attend(q / math.sqrt(q.shape[-1]), k, v, mask)),
-        Mistake("the softmax ran over the queries (dim=-2): each query's weights are a softmax over the keys, "
+        Mistake("softmax_ran_over_queries",
+                "the softmax ran over the queries (dim=-2): each query's weights are a softmax over the keys, "
                 "the last axis (softmax(scores, dim=-1))", produces=withheld(WITHHELD, "attend_softmax_over_queries")),
-        Mistake("the mask was applied after the softmax: blocked keys must be removed before it (scores filled with "
+        Mistake("mask_applied_after_softmax",
+                "the mask was applied after the softmax: blocked keys must be removed before it (scores filled with "
                 "-inf or a very negative number), so that each row renormalises over the allowed keys",
                 produces=withheld(WITHHELD, "attend_mask_after_softmax")),
-        Mistake("the mask's polarity is inverted: in this lab True means 'may attend' (as in "
+        Mistake("mask_s_polarity_inverted",
+                "the mask's polarity is inverted: in this lab True means 'may attend' (as in "
                 "F.scaled_dot_product_attention); fill the scores where the mask is False",
                 produces=_inverted(_attend, 3)),
-        Mistake("the blocked scores were set to 0 instead of -inf (or a very negative number): exp(0) = 1, so "
+        Mistake("blocked_scores_were_set",
+                "the blocked scores were set to 0 instead of -inf (or a very negative number): exp(0) = 1, so "
                 "blocked keys still get weight", produces=withheld(WITHHELD, "attend_blocked_as_zero")),
-        Mistake("NaN on a fully masked query row: when every key of a row is blocked, softmax of all -inf is 0/0; "
+        Mistake("nan_fully_masked_query",
+                "NaN on a fully masked query row: when every key of a row is blocked, softmax of all -inf is 0/0; "
                 "fill with a large finite negative number (torch.finfo(dtype).min) and zero those rows explicitly",
                 detects=_nan_where_fully_masked(3)),
     ],
@@ -408,16 +415,19 @@ CAUSAL_MASK = Task(
     checks=[
         Property("matches torch.ones(L, L, dtype=torch.bool).tril()", _causal_matches,
                  examples=[call(0), call(1), call(4, note="the handout's 4x4 causal mask")],
-                 cases=st.builds(lambda n, d: call(n, device="cpu") if d else call(n), sizes(0, 9), st.booleans()),
+                 cases=st.builds(lambda n, d: call(n, device="cpu") if d else call(n), sizes(1, 9), st.booleans()),
                  variants=DEVICES, max_examples=6),
         Property("creates the mask on the requested device", _uses_device, examples=[Call(())], gate=True),
     ],
     mistakes=[
-        Mistake("the mask lets a query see the future: True must be on and below the diagonal (key j <= query i), "
+        Mistake("mask_lets_query_see",
+                "the mask lets a query see the future: True must be on and below the diagonal (key j <= query i), "
                 "torch.tril, not torch.triu", produces=lambda n, device=None: _lower(n, device, 0).T),
-        Mistake("the diagonal must be True: a query may attend to its own position (tril with diagonal=0)",
+        Mistake("diagonal_true_query_may",
+                "the diagonal must be True: a query may attend to its own position (tril with diagonal=0)",
                 produces=lambda n, device=None: _lower(n, device, -1)),
-        Mistake("causal_mask must return a bool tensor (True = may attend), not 0/1 floats or an additive 0/-inf mask",
+        Mistake("causal_mask_return_bool",
+                "causal_mask must return a bool tensor (True = may attend), not 0/1 floats or an additive 0/-inf mask",
                 detects=lambda c, e, r: isinstance(r, TensorValue) and r.dtype != "bool"),
     ],
 )
@@ -493,13 +503,16 @@ SELF_ATTENTION = Task(
                  variants=CPU_64, max_examples=6, gate=True),
     ],
     mistakes=[
-        Mistake("the scores were scaled by the square root of the embedding size E = x.shape[-1]: scale by sqrt(d), "
+        Mistake("scores_were_scaled_square",
+                "the scores were scaled by the square root of the embedding size E = x.shape[-1]: scale by sqrt(d), "
                 "d = W_q.shape[1], the size of the queries",
                 produces=lambda x, w_q, w_k, w_v, mask=None: _self_attend(
                     x, w_q * math.sqrt(w_q.shape[1] / x.shape[-1]), w_k, w_v, mask)),
-        Mistake("the keys were projected with W_q: keys are x @ W_k", produces=lambda x, w_q, w_k, w_v, mask=None:
+        Mistake("keys_were_projected_w",
+                "the keys were projected with W_q: keys are x @ W_k", produces=lambda x, w_q, w_k, w_v, mask=None:
                 _self_attend(x, w_q, w_q, w_v, mask)),
-        Mistake("the mask was ignored: pass it on to the attention, blocked keys get weight 0",
+        Mistake("mask_ignored_pass_attention",
+                "the mask was ignored: pass it on to the attention, blocked keys get weight 0",
                 produces=lambda x, w_q, w_k, w_v, mask=None: _self_attend(x, w_q, w_k, w_v)),
     ],
 )
@@ -558,10 +571,12 @@ SPLIT_HEADS = Task(
                 variants=DEVICES_BOTH, tolerance=EXACT, max_examples=8),
     ],
     mistakes=[
-        Mistake("the heads were split by a bare reshape to (N, h, L, E/h), which mixes positions: reshape to "
+        Mistake("heads_were_split_bare",
+                "the heads were split by a bare reshape to (N, h, L, E/h), which mixes positions: reshape to "
                 "(N, L, h, E/h), then transpose the position and head axes",
                 produces=lambda x, h: x.reshape(x.shape[0], h, x.shape[1], x.shape[2] // h)),
-        Mistake("head j took interleaved features (every h-th one) instead of the contiguous block "
+        Mistake("head_j_took_interleaved",
+                "head j took interleaved features (every h-th one) instead of the contiguous block "
                 "j*E/h .. (j+1)*E/h - 1: reshape to (N, L, h, E/h), not (N, L, E/h, h)",
                 produces=lambda x, h: x.reshape(x.shape[0], x.shape[1], x.shape[2] // h, h).permute(0, 3, 1, 2)),
     ],
@@ -577,12 +592,15 @@ MERGE_HEADS = Task(
         Property("merge_heads undoes split_heads", _round_trip, cases=split_calls, max_examples=4),
     ],
     mistakes=[
-        Mistake("the heads were merged by a bare reshape, which glues pieces of different positions together: "
+        Mistake("heads_were_merged_bare",
+                "the heads were merged by a bare reshape, which glues pieces of different positions together: "
                 "transpose to (N, L, h, D) first, then reshape to (N, L, h*D)",
                 produces=lambda x: x.reshape(x.shape[0], x.shape[2], x.shape[1] * x.shape[3])),
-        Mistake("the heads' features came out interleaved: concatenate head after head (transpose to (N, L, h, D), "
+        Mistake("heads_features_came_out",
+                "the heads' features came out interleaved: concatenate head after head (transpose to (N, L, h, D), "
                 "not (N, L, D, h))", produces=lambda x: x.permute(0, 2, 3, 1).reshape(x.shape[0], x.shape[2], -1)),
-        Mistake("the heads were reduced away: merge_heads concatenates them, so the result has shape (N, L, h*D)",
+        Mistake("heads_were_reduced_away",
+                "the heads were reduced away: merge_heads concatenates them, so the result has shape (N, L, h*D)",
                 detects=lambda c, e, r: isinstance(r, TensorValue) and r.shape == e.shape[:2] + (c.args[0].shape[3],)),
     ],
 )
@@ -652,6 +670,16 @@ def _mha_fully_masked(ctx: Context, call_: Call) -> None:
     _fully_masked_rows_are_zero(ctx, call_, 8, _mha, lambda c: bias.array.astype(np.float64), "out_proj_bias")
 
 
+def _mask_missing_head_axis(call_: Call, error: str) -> bool:
+    """A shape error on a call with a 3-D mask whose batch size is not 1 nor the number of heads: broadcast as
+    it is, (N, Lq, Lk) against (N, h, Lq, Lk) either fails or grows the scores an axis, which fails later."""
+    mask = call_.args[8] if len(call_.args) > 8 else call_.kwargs.get("mask")
+    heads = call_.args[7] if len(call_.args) > 7 else call_.kwargs.get("num_heads")
+    shape: tuple[int, ...] = tuple(getattr(mask, "shape", ()))
+    shape_errors = ("must match the size of tensor", "cannot be multiplied", "is invalid for input of size")
+    return len(shape) == 3 and shape[0] not in (1, heads) and any(e in error for e in shape_errors)
+
+
 MULTI_HEAD_ATTENTION = Task(
     "multi_head_attention", points=28, returns=("out", "weights"),
     checks=[
@@ -663,30 +691,43 @@ MULTI_HEAD_ATTENTION = Task(
                  cases=mha_calls(("fully masked",)), variants=CPU_64, max_examples=4),
     ],
     mistakes=[
-        Mistake("the weights were returned per head (N, h, Lq, Lk): average them over the heads (mean over dim 1), "
+        Mistake("weights_were_returned_per",
+                "the weights were returned per head (N, h, Lq, Lk): average them over the heads (mean over dim 1), "
                 "as nn.MultiheadAttention does by default", detects=_per_head_weights),
-        Mistake("the weights were summed over the heads instead of averaged: divide by num_heads (or take the mean)",
+        Mistake("weights_were_summed_over",
+                "the weights were summed over the heads instead of averaged: divide by num_heads (or take the mean)",
                 produces=lambda *a, **kw: (lambda o, w: (o, w * a[7]))(*_mha(*a, **kw))),
-        Mistake("the q, k, v blocks of in_proj_weight were taken in the wrong order: rows 0:E are W_q, E:2E W_k, "
+        Mistake("q_k_v_blocks",
+                "the q, k, v blocks of in_proj_weight were taken in the wrong order: rows 0:E are W_q, E:2E W_k, "
                 "2E:3E W_v (and the same order for in_proj_bias)", detects=_qkv_in_wrong_order),
-        Mistake("the projections were applied as x @ W: nn.MultiheadAttention stores its weights in the nn.Linear "
+        Mistake("projections_were_applied_x",
+                "the projections were applied as x @ W: nn.MultiheadAttention stores its weights in the nn.Linear "
                 "layout (out_features, in_features) and applies them as x @ W.T + b",
                 produces=_mha_with(lambda w, b, w_o, b_o, h: (
                     oracles.torch().cat([blk.T for blk in _blocks(w)]), b, w_o.T, b_o))),
-        Mistake("the scores were scaled by sqrt(E): each head attends with its own queries, so scale by the "
+        Mistake("scores_were_scaled_sqrt",
+                "the scores were scaled by sqrt(E): each head attends with its own queries, so scale by the "
                 "square root of the head size E / num_heads",
                 produces=_mha_with(lambda w, b, w_o, b_o, h: (
                     oracles.torch().cat([w.chunk(3)[0] / math.sqrt(h), *w.chunk(3)[1:]]),
                     oracles.torch().cat([b.chunk(3)[0] / math.sqrt(h), *b.chunk(3)[1:]]), w_o, b_o))),
-        Mistake("the heads were split or merged by a bare reshape, without the transpose: split with "
+        Mistake("heads_were_split_merged",
+                "the heads were split or merged by a bare reshape, without the transpose: split with "
                 "reshape(N, L, h, D).transpose(1, 2), merge with transpose(1, 2).reshape(N, L, E)",
                 produces=withheld(WITHHELD, "mha_bare_reshape")),
-        Mistake("the mask's polarity is inverted: in this lab True means 'may attend' (nn.MultiheadAttention's "
+        Mistake("mask_s_polarity_inverted",
+                "the mask's polarity is inverted: in this lab True means 'may attend' (nn.MultiheadAttention's "
                 "attn_mask uses the opposite, True = blocked)", produces=_inverted(_mha, 8)),
-        Mistake("NaN on a fully masked query row: such a query must get zero weights (so its output is "
+        Mistake("nan_fully_masked_query",
+                "NaN on a fully masked query row: such a query must get zero weights (so its output is "
                 "out_proj_bias), never NaN; fill with a large finite negative number and zero those rows",
                 detects=_nan_where_fully_masked(8)),
-        Mistake("in_proj_bias was not added: each projection is x @ W.T + b, with b the matching third of in_proj_bias",
+        Mistake("mask_without_head_axis",
+                "a per-batch mask (N, Lq, Lk) needs a head axis to broadcast against the scores (N, h, Lq, Lk): "
+                "mask.unsqueeze(1) gives (N, 1, Lq, Lk); without it the batch axis lines up with the heads",
+                raises=_mask_missing_head_axis),
+        Mistake("proj_bias_added_each",
+                "in_proj_bias was not added: each projection is x @ W.T + b, with b the matching third of in_proj_bias",
                 produces=_mha_with(lambda w, b, w_o, b_o, h: (w, oracles.torch().zeros_like(b), w_o, b_o))),
     ],
 )
@@ -734,22 +775,29 @@ POSITIONAL_ENCODING = Task(
                 (call(2, 5, note="the handout's odd example, d_model = 5"), TensorValue(_PE_ODD, "float32", "cpu"))],
                tolerance=Tolerance(0.0, 1e-6)),
         Matches(Torch("the formula, in float64", _pe),
-                st.builds(call, sizes(0, 64), sizes(1, 32)), tolerance=PE_TOLERANCE, max_examples=10),
+                st.builds(call, sizes(1, 64), sizes(1, 32)), examples=[call(0, 4, note="no positions (max_len = 0)")],
+                tolerance=PE_TOLERANCE, max_examples=10),
         Property("works for an odd d_model", _odd_d_model,
                  cases=st.builds(lambda n, i: call(n, 2 * i + 1), sizes(1, 40), sizes(0, 12)), max_examples=4),
     ],
     mistakes=[
-        Mistake("sin and cos are swapped: even columns 2i hold the sines, odd columns 2i+1 the cosines",
+        Mistake("sin_cos_swapped_even",
+                "sin and cos are swapped: even columns 2i hold the sines, odd columns 2i+1 the cosines",
                 produces=withheld(WITHHELD, "pe_sin_cos_swapped")),
-        Mistake("the sines and cosines were concatenated in two halves [sin | cos] instead of interleaved "
+        Mistake("sines_cosines_were_concatenated",
+                "the sines and cosines were concatenated in two halves [sin | cos] instead of interleaved "
                 "[sin, cos, sin, cos, ...]", produces=withheld(WITHHELD, "pe_halves")),
-        Mistake("the exponent uses i instead of 2i: the angle of pair i is p / 10000^(2i / d_model)",
+        Mistake("exponent_uses_i_instead",
+                "the exponent uses i instead of 2i: the angle of pair i is p / 10000^(2i / d_model)",
                 produces=withheld(WITHHELD, "pe_exponent_of_i")),
-        Mistake("the cosine column 2i+1 used its own index in the exponent: both columns of pair i share the "
+        Mistake("cosine_column_2i_1",
+                "the cosine column 2i+1 used its own index in the exponent: both columns of pair i share the "
                 "angle p / 10000^(2i / d_model)", produces=withheld(WITHHELD, "pe_exponent_of_own_column")),
-        Mistake("positions were counted from 1 instead of 0: row 0 is position 0, [0, 1, 0, 1, ...]",
+        Mistake("positions_were_counted_1",
+                "positions were counted from 1 instead of 0: row 0 is position 0, [0, 1, 0, 1, ...]",
                 produces=withheld(WITHHELD, "pe_from_position_one")),
-        Mistake("wrong dtype: positional_encoding returns torch.get_default_dtype() (float32 unless changed); "
+        Mistake("wrong_dtype_positional_encoding",
+                "wrong dtype: positional_encoding returns torch.get_default_dtype() (float32 unless changed); "
                 "a table built in NumPy is float64, convert it with .to(torch.get_default_dtype())",
                 detects=lambda c, e, r: isinstance(r, TensorValue) and r.dtype != e.dtype),
     ],

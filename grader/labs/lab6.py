@@ -277,6 +277,23 @@ def _float_mask(c: Call, e: Any, r: Any) -> bool:
     return bool(c.args[2]) and type(r[1]) is np.ndarray and r[1].dtype.kind == "f"
 
 
+def _upcast_by_mask(call_: Call, expected: Any, received: Any) -> bool:
+    """The right values in float64 for float32 inputs, as x * (mask / (1 - p)) gives them."""
+    pairs = list(zip(expected, received)) if isinstance(expected, tuple) and isinstance(received, (tuple, list)) \
+        else [(expected, received)]
+    for e, r in pairs:
+        if isinstance(e, np.ndarray) and type(r) is np.ndarray and e.shape == r.shape \
+                and e.dtype == np.float32 and r.dtype == np.float64:
+            return bool(np.allclose(r, e, rtol=1e-5, atol=1e-6))
+    return False
+
+
+MASK_UPCAST = Mistake(
+    "mask_divided_first_upcasts",
+    "mask / (1 - p) is float64 (a boolean array divided by a Python float), so x * (mask / (1 - p)) turns a "
+    "float32 x into float64; write x * mask / (1 - p), which stays float32", detects=_upcast_by_mask)
+
+
 DROPOUT_FORWARD = Task(
     "dropout_forward", points=16, returns=("out", "mask"),
     aspects=(Aspect("out and its mask"),),  # one verdict: out is judged through the mask the student drew
@@ -296,19 +313,26 @@ DROPOUT_FORWARD = Task(
                  _mask_from_generator, dropout_calls(shape=st.tuples(sizes(16, 32), sizes(16, 32))), max_examples=8),
     ],
     mistakes=[
-        Mistake("the kept units were not scaled: inverted dropout divides the survivors by (1 - p) while training, "
+        Mistake("kept_units_were_scaled",
+                "the kept units were not scaled: inverted dropout divides the survivors by (1 - p) while training, "
                 "out = x * mask / (1 - p)", detects=_not_inverted),
-        Mistake("p is the drop probability: keep each unit with probability 1 - p (mask = rng.random(x.shape) >= p) "
+        Mistake("p_drop_probability_keep",
+                "p is the drop probability: keep each unit with probability 1 - p (mask = rng.random(x.shape) >= p) "
                 "and divide by 1 - p", detects=_kept_with_probability_p),
-        Mistake("at evaluation time inverted dropout is the identity: return x unscaled (the survivors were already "
+        Mistake("evaluation_time_inverted_dropout",
+                "at evaluation time inverted dropout is the identity: return x unscaled (the survivors were already "
                 "divided by 1 - p while training)", detects=_scaled_in_evaluation),
-        Mistake("units were dropped at evaluation time: with train=False return (x, None) without drawing a mask",
+        Mistake("units_were_dropped_evaluation",
+                "units were dropped at evaluation time: with train=False return (x, None) without drawing a mask",
                 detects=_dropped_in_evaluation),
-        Mistake("mask must be the boolean keep-mask (True = kept), not the scaled float mask: return the booleans and "
+        Mistake("mask_boolean_keep_mask",
+                "mask must be the boolean keep-mask (True = kept), not the scaled float mask: return the booleans and "
                 "compute out = x * mask / (1 - p)", detects=_float_mask),
-        Mistake("the mask was not drawn from rng: NumPy's global random state (np.random.rand, np.random.random) "
+        Mistake("mask_drawn_rng_numpy",
+                "the mask was not drawn from rng: NumPy's global random state (np.random.rand, np.random.random) "
                 "ignores the generator you were given; draw with rng.random(x.shape) so that the same rng state "
                 "gives the same mask", detects=_masks_differ),
+        MASK_UPCAST,
     ],
 )
 
@@ -352,12 +376,16 @@ DROPOUT_BACKWARD = Task(
                 variants=DEVICES_BOTH),
     ],
     mistakes=[
-        Mistake("dx was not scaled: inverted dropout's backward pass divides by (1 - p) too, "
+        Mistake("dx_scaled_inverted_dropout",
+                "dx was not scaled: inverted dropout's backward pass divides by (1 - p) too, "
                 "dx = dout * mask / (1 - p)", produces=_in_torch(lambda dout, mask, p: dout * mask)),
-        Mistake("dx was multiplied by (1 - p): divide by it instead, dx = dout * mask / (1 - p)",
+        Mistake("dx_multiplied_1_p",
+                "dx was multiplied by (1 - p): divide by it instead, dx = dout * mask / (1 - p)",
                 produces=_in_torch(lambda dout, mask, p: dout * mask * (1 - p))),
-        Mistake("the gradient flowed through the dropped units: multiply by the mask, so a dropped unit gets 0",
+        Mistake("gradient_flowed_through_dropped",
+                "the gradient flowed through the dropped units: multiply by the mask, so a dropped unit gets 0",
                 produces=_in_torch(lambda dout, mask, p: dout / (1 - p))),
+        MASK_UPCAST,
     ],
 )
 
@@ -481,18 +509,24 @@ BATCHNORM_FORWARD = Task(
         Matches(Reference(), batchnorm_calls()),
     ],
     mistakes=[
-        Mistake("the batch was normalized with the unbiased variance (N - 1): normalize with the biased variance "
+        Mistake("batch_normalized_unbiased_variance",
+                "the batch was normalized with the unbiased variance (N - 1): normalize with the biased variance "
                 "x.var(axis=0) (divide by N); only the running variance takes the unbiased one",
                 produces=_batchnorm_with(norm_ddof=1)),
-        Mistake("the running variance was updated with the biased batch variance: it takes the unbiased one, "
+        Mistake("running_variance_updated_biased",
+                "the running variance was updated with the biased batch variance: it takes the unbiased one, "
                 "var * N / (N - 1), as PyTorch does", produces=_batchnorm_with(running_ddof=0)),
-        Mistake("momentum roles swapped: in PyTorch momentum weights the new batch statistic, "
+        Mistake("momentum_roles_swapped_pytorch",
+                "momentum roles swapped: in PyTorch momentum weights the new batch statistic, "
                 "new = (1 - momentum) * old + momentum * batch", produces=_batchnorm_with(swap=True)),
-        Mistake("evaluation mode (train=False) must normalize with running_mean and running_var, not with the "
+        Mistake("evaluation_mode_train_false",
+                "evaluation mode (train=False) must normalize with running_mean and running_var, not with the "
                 "batch's own statistics", produces=_batchnorm_with(batch_in_eval=True)),
-        Mistake("eps belongs inside the square root: divide by sqrt(var + eps), not sqrt(var) + eps",
+        Mistake("eps_belongs_inside_square",
+                "eps belongs inside the square root: divide by sqrt(var + eps), not sqrt(var) + eps",
                 produces=_batchnorm_with(eps_outside=True)),
-        Mistake("the statistics were taken per sample (over its features): batch norm takes each feature's mean and "
+        Mistake("statistics_were_taken_per",
+                "the statistics were taken per sample (over its features): batch norm takes each feature's mean and "
                 "variance over the batch axis, axis=0", produces=_batchnorm_with(axis=1)),
     ],
 )
@@ -589,18 +623,24 @@ BATCHNORM_BACKWARD = Task(
                  variants=CPU_BOTH, gate=True),
     ],
     mistakes=[
-        Mistake("dx treats the batch mean and variance as constants: every x_i also moves the mean and the variance, "
+        Mistake("dx_treats_batch_mean",
+                "dx treats the batch mean and variance as constants: every x_i also moves the mean and the variance, "
                 "so dx = gamma / (N s) * (N dout - dbeta - x_hat * dgamma)",
                 produces=_batchnorm_grads_with(through_mean=False, through_var=False)),
-        Mistake("dx misses the path through the variance: subtract x_hat * mean(dout * x_hat) as well as mean(dout)",
+        Mistake("dx_misses_path_through",
+                "dx misses the path through the variance: subtract x_hat * mean(dout * x_hat) as well as mean(dout)",
                 produces=_batchnorm_grads_with(through_var=False)),
-        Mistake("dgamma is the sum over the batch of dout * x_hat, not of dout alone (gamma multiplies x_hat)",
+        Mistake("dgamma_sum_over_batch",
+                "dgamma is the sum over the batch of dout * x_hat, not of dout alone (gamma multiplies x_hat)",
                 produces=_batchnorm_grads_with(dgamma_of_x_hat=False)),
-        Mistake("dx was not multiplied by gamma: the gradient reaching x_hat is gamma * dout",
+        Mistake("dx_multiplied_gamma_gradient",
+                "dx was not multiplied by gamma: the gradient reaching x_hat is gamma * dout",
                 produces=_batchnorm_grads_with(times_gamma=False)),
-        Mistake("the statistics were recomputed with the unbiased variance (N - 1): the forward pass normalized with "
+        Mistake("statistics_were_recomputed_unbiased",
+                "the statistics were recomputed with the unbiased variance (N - 1): the forward pass normalized with "
                 "the biased variance (divide by N), so recompute that one", produces=_batchnorm_grads_with(ddof=1)),
-        Mistake("dgamma and dbeta are a sum over the batch, not a mean: every sample's output used the same gamma "
+        Mistake("dgamma_dbeta_sum_over",
+                "dgamma and dbeta are a sum over the batch, not a mean: every sample's output used the same gamma "
                 "and beta", produces=_batchnorm_grads_with(means=True)),
     ],
 )
@@ -667,14 +707,18 @@ LAYERNORM_FORWARD = Task(
         Matches(Reference(), layernorm_calls()),
     ],
     mistakes=[
-        Mistake("the statistics were taken over the wrong axis: layer norm normalizes each sample over its last axis "
+        Mistake("statistics_were_taken_over",
+                "the statistics were taken over the wrong axis: layer norm normalizes each sample over its last axis "
                 "(axis=-1), whatever the number of leading axes", detects=_normalized_over_another_axis),
-        Mistake("the statistics broadcast against the wrong axis: keep the reduced axis "
+        Mistake("statistics_broadcast_against_wrong",
+                "the statistics broadcast against the wrong axis: keep the reduced axis "
                 "(x.mean(axis=-1, keepdims=True)) so that they line up with each sample",
                 produces=_layernorm_with(keepdims=False)),
-        Mistake("normalize with the biased variance (divide by D, np.var's default ddof=0), not the unbiased one",
+        Mistake("normalize_biased_variance_divide",
+                "normalize with the biased variance (divide by D, np.var's default ddof=0), not the unbiased one",
                 produces=_layernorm_with(ddof=1)),
-        Mistake("eps belongs inside the square root: divide by sqrt(var + eps), not sqrt(var) + eps",
+        Mistake("eps_belongs_inside_square",
+                "eps belongs inside the square root: divide by sqrt(var + eps), not sqrt(var) + eps",
                 produces=_layernorm_with(eps_outside=True)),
     ],
 )
@@ -722,13 +766,17 @@ L2_PENALTY = Task(
                 variants=DEVICES_BOTH),
     ],
     mistakes=[
-        Mistake("dW is missing the factor 2: the derivative of lam * W² is 2 * lam * W",
+        Mistake("dw_missing_factor_2",
+                "dW is missing the factor 2: the derivative of lam * W² is 2 * lam * W",
                 produces=_in_torch(lambda W, lam: (lam * (W**2).sum(), lam * W))),
-        Mistake("this is the 1/2 * lam * sum(W²) convention: this lab grades lam * sum(W²), whose gradient is "
+        Mistake("1_2_lam_sum",
+                "this is the 1/2 * lam * sum(W²) convention: this lab grades lam * sum(W²), whose gradient is "
                 "2 * lam * W", produces=_in_torch(lambda W, lam: (0.5 * lam * (W**2).sum(), lam * W))),
-        Mistake("the squares were averaged (a mean): the penalty is lam times their sum over every entry",
+        Mistake("squares_were_averaged_mean",
+                "the squares were averaged (a mean): the penalty is lam times their sum over every entry",
                 produces=_in_torch(lambda W, lam: (lam * (W**2).mean(), 2 * lam * W / W.numel()))),
-        Mistake("the norm is not squared: the penalty is lam * sum(W²), not lam * ||W||",
+        Mistake("norm_squared_penalty_lam",
+                "the norm is not squared: the penalty is lam * sum(W²), not lam * ||W||",
                 produces=_in_torch(lambda W, lam: (lam * (W**2).sum().sqrt(), 2 * lam * W))),
     ],
 )
@@ -744,11 +792,14 @@ L1_PENALTY = Task(
                 variants=DEVICES_BOTH),
     ],
     mistakes=[
-        Mistake("sign(0) must be 0: a weight that is exactly 0 gets no L1 gradient (np.sign(0) is 0, while W / |W| "
+        Mistake("sign_0_0_weight",
+                "sign(0) must be 0: a weight that is exactly 0 gets no L1 gradient (np.sign(0) is 0, while W / |W| "
                 "is NaN there and a two-way sign gives +-lam)", detects=_differs_only_at_zeros),
-        Mistake("the L1 gradient is lam * sign(W), not lam * W",
+        Mistake("l1_gradient_lam_sign",
+                "the L1 gradient is lam * sign(W), not lam * W",
                 produces=_in_torch(lambda W, lam: (lam * W.abs().sum(), lam * W))),
-        Mistake("the penalty sums W, not its absolute values: lam * sum(|W|)",
+        Mistake("penalty_sums_w_absolute",
+                "the penalty sums W, not its absolute values: lam * sum(|W|)",
                 produces=_in_torch(lambda W, lam: (lam * W.sum(), lam * W.sign()))),
     ],
 )

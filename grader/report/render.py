@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from grader.run.results import LabResult, TaskResult
+from grader.run.results import SEE_ABOVE, CheckResult, LabResult, TaskResult
 
 STYLE = {"passed": "green", "failed": "red", "error": "red", "timeout": "magenta",
          "not_implemented": "yellow", "skipped": "dim"}
@@ -22,6 +22,9 @@ def to_json(result: LabResult) -> str:
 def print_text(result: LabResult, title: str, stream: IO[str] | None = None, color: bool | None = None,
                reproduce: str = "") -> None:
     console = Console(file=stream, no_color=color is False, force_terminal=color, highlight=False, soft_wrap=True)
+    if result.error:
+        console.print(Text("every task stopped on the same problem with the whole module:", style="bold red"))
+        console.print(Text("  " + result.error.replace("\n", "\n  ") + "\n"))
     table = Table(title=f"{result.lab}: {title}", title_justify="left", show_lines=False)
     table.add_column("task")
     table.add_column("status")
@@ -35,15 +38,14 @@ def print_text(result: LabResult, title: str, stream: IO[str] | None = None, col
                       f"{passed}/{len(ran)}" if task.checks else "-")
     console.print(table)
     for task in result.tasks:
-        if task.status in ("passed", "skipped", "not_implemented"):
+        if task.status in ("passed", "skipped", "not_implemented") or task.message.endswith(SEE_ABOVE):
             continue
         console.print(Text(f"\n{task.name}", style="bold") + Text(f"  {task.status}", style=STYLE.get(task.status, "")))
         for style, line in failure_lines(task):
             console.print(Text(line, style=style))
-    skipped = sorted({c.name for t in result.tasks for c in t.checks if c.status == "skipped" and not c.pending})
+    skipped = [c for t in result.tasks for c in t.checks if c.status == "skipped" and not c.pending]
     if skipped:
-        console.print(Text(f"\n{len(skipped)} checks skipped here (they cost no points): ", style="dim")
-                      + Text("; ".join(skipped[:6]) + (" ..." if len(skipped) > 6 else ""), style="dim"))
+        console.print(Text("\n" + skipped_line(skipped), style="dim"))
     pending = [c for t in result.tasks for c in t.checks if c.pending]
     if pending:
         console.print(Text(f"\n{len(pending)} checks need the reference solutions and are graded on submission: "
@@ -56,6 +58,14 @@ def print_text(result: LabResult, title: str, stream: IO[str] | None = None, col
         console.print(Text("\nflagged for the instructor: " + "; ".join(result.flags), style="yellow"))
     if result.isolation or result.status == "graded":
         console.print(Text(isolation_line(result.isolation), style="dim"))
+
+
+def skipped_line(skipped: Sequence[CheckResult]) -> str:
+    """One short sentence for the checks this machine cannot run ("CUDA checks skipped: no GPU here")."""
+    reasons = sorted({c.message for c in skipped})
+    if all(r.startswith("no cuda") for r in reasons):
+        return "CUDA checks skipped: no GPU here (they cost no points)"
+    return f"{len(skipped)} checks skipped here, at no cost: " + "; ".join(reasons)
 
 
 def seed_line(result: LabResult, reproduce: str = "") -> str:

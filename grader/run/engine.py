@@ -11,22 +11,28 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import warnings
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from grader.declare import oracles
 from grader.declare.checks import NoBannedCalls
 from grader.declare.compare import near_misses_pass
-from grader.declare.context import GRADED_ON_SUBMISSION, Abort, CheckFailed, Context, Skip, StudentRaised
+from grader.declare.context import (GRADED_ON_SUBMISSION, Abort, CheckFailed, Context, Hint, Parts, Skip, StudentRaised,
+                                    hint_id, printed_lines)
+from grader.declare.describe import describe_value
 from grader.declare.signatures import Signature, read_signatures
 from grader.declare.source import findings
 from grader.declare.spec import Call, Check, Lab, Task, Variant
-from grader.run.results import CheckResult, LabResult, TaskResult
+from grader.run.results import SEE_ABOVE, CheckResult, LabResult, TaskResult
 from grader.sandbox.host import Launcher, Limits, Sandbox, WorkerConfig, end_strays, forget, started
 from grader.sandbox.intake import BadSubmission, LabFiles, discover, read_lab
+from grader.sandbox.wire import TensorValue
 
 from grader import REPO
 
@@ -101,18 +107,20 @@ def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget, shrink: bo
     if drawn is not None and drawn[0] is check and _replay(check, ctx, drawn[1]):
         return
     pin_constants()
-    state: dict[str, Any] = {"failure": None, "calls": 0}
+    state: dict[str, Any] = {"failure": None, "calls": 0, "first": None}
     seen: list[Call] = []
 
     def attempt(call: Call) -> None:
         if state["failure"] is not None:
             state["calls"] += 1
             if state["calls"] > budget.shrink_calls:
-                raise _ShrinkBudget(state["failure"])
+                raise _ShrinkBudget(_told_apart(state["failure"], state["first"]))
         try:
             check.verify(ctx, ctx.prepare(call))
         except (CheckFailed, StudentRaised) as error:
             state["failure"] = error
+            if state["first"] is None:
+                state["first"] = error
             raise
         seen.append(call)  # an input the oracle rejected (``assume``) raised above, and is not replayed
 
@@ -125,6 +133,8 @@ def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget, shrink: bo
         run()
     except _ShrinkBudget as stop:
         raise stop.error from None
+    except CheckFailed as failed:
+        raise _told_apart(failed, state["first"]) from None
     except BaseExceptionGroup as group:  # Hypothesis' FlakyFailure: the code gave different answers on reruns
         for error in group.exceptions:
             if isinstance(error, (CheckFailed, StudentRaised, Abort)):
@@ -153,6 +163,40 @@ def _replay(check: Check, ctx: Context, calls: Sequence[Call]) -> bool:
             except Exception:  # noqa: BLE001 - a failure is Hypothesis' to find again, and shrink
                 return False
     return True
+
+
+def _told_apart(failure: Exception, first: Exception | None) -> Exception:
+    """The shrunk failure, keeping only the hints that the first failing input confirmed as well, when that
+    input confirmed some of them: a small input can make two mistakes give the same output (a hidden size of
+    1 makes r * (W h) and W (r * h) one number), and the larger input tells them apart."""
+    if not isinstance(failure, CheckFailed) or not isinstance(first, CheckFailed) or failure.parts is None \
+            or first.parts is None:
+        return failure
+    message, parts = narrowed(str(failure), failure.parts, {h.id for h in first.parts.hints})
+    return CheckFailed(message, parts) if parts is not failure.parts else failure
+
+
+def narrowed(message: str, parts: Parts, confirmed: set[str]) -> tuple[str, Parts]:
+    """A failure's message and parts with only the hints that were ``confirmed`` elsewhere too (on another
+    input), when some were; unchanged otherwise."""
+    kept = tuple(h for h in parts.hints if h.id in confirmed)
+    if not kept or len(kept) == len(parts.hints):
+        return message, parts
+    dropped = {f"  hint: {h.text}" for h in parts.hints if h not in kept}
+    return "\n".join(line for line in message.split("\n") if line not in dropped), replace(parts, hints=kept)
+
+
+def _told_apart_by_drawn(results: list[CheckResult]) -> list[CheckResult]:
+    """Results on fixed inputs (the handout's small worked examples) keep, of several hints, those that the
+    checks on drawn inputs confirmed too: a 1 x 1 example can make two mistakes give the same number."""
+    drawn = {h.id for r in results if not r.fixed and r.parts is not None for h in r.parts.hints}
+    found = []
+    for result in results:
+        if result.fixed and result.parts is not None and len(result.parts.hints) > 1:
+            message, parts = narrowed(result.message, result.parts, drawn)
+            result = replace(result, message=message, parts=parts)
+        found.append(result)
+    return found
 
 
 def fixed_inputs(check: Check) -> bool:
@@ -193,17 +237,31 @@ def _attempt(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckResu
         for example in check.examples:
             try:
                 check.verify(ctx, ctx.prepare(example))
-            except CheckFailed as failed:
-                raise CheckFailed(f"{example.note + ': ' if example.note else ''}{failed}") from None
+            except (CheckFailed, StudentRaised) as failed:
+                if _empty(example) and check.cases is not None:
+                    _run_cases(check, ctx, seed, budget)  # a failure on a drawn input: emptiness is not the cause
+                if isinstance(failed, StudentRaised):
+                    raise
+                raise CheckFailed(f"{example.note + ': ' if example.note else ''}{failed}", failed.parts) from None
         if check.cases is not None:
             _run_cases(check, ctx, seed, budget)
     except Skip as skip:
         return CheckResult(name, "skipped", str(skip), pending=skip.pending)
     except CheckFailed as failed:
-        return CheckResult(name, "failed", str(failed))
+        message = str(failed)
+        if ctx.variant.device == "meta" and not _device_words(message.split("\n")[0]):
+            message += f"\n  {NOT_A_DEVICE_PROBLEM}"
+        return CheckResult(name, "failed", message, parts=failure_parts(ctx.task, message, failed.parts))
     except StudentRaised as raised:
-        hints = "".join(f"\n  hint: {h}" for h in _raised_hints(ctx.task, raised))
-        return CheckResult(name, "error", f"{raised.failure.describe()}\n  input: {raised.where}{hints}")
+        hints = _raised_hints(ctx.task, raised)
+        expected = raised.expected if raised.expected is not None else _expectation(check, ctx, raised.call)
+        message = (f"{raised.failure.describe()}\n  input: {raised.where}"
+                   + (f"\n  expected: {expected}" if expected is not None else "")
+                   + "".join(f"\n  hint: {h.text}" for h in hints)
+                   + (f"\n  {NOT_A_DEVICE_ERROR}" if ctx.variant.device == "meta" and not hints
+                      and not _device_words(raised.failure.message) else "")
+                   + "".join(f"\n{line}" for line in printed_lines(raised.failure.printed)))
+        return CheckResult(name, "error", message, parts=Parts(raised.where, expected, None, None, tuple(hints)))
     except Abort as abort:
         return CheckResult(name, abort.status, abort.message, fatal=True)
     except Exception as bug:  # noqa: BLE001 - a bug in the grader must not look like the student's fault
@@ -211,6 +269,12 @@ def _attempt(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckResu
             raise
         return CheckResult(name, "error", f"internal grader error, please report it: {type(bug).__name__}: {bug}")
     return CheckResult(name, "passed", "")
+
+
+def _empty(call: Call) -> bool:
+    """Whether an input holds an empty array (N = 0, no ids): its failure is shown only when no drawn input fails."""
+    arrays = [a.array if isinstance(a, TensorValue) else a for a in oracles.flatten(call.args, call.kwargs)]
+    return any(isinstance(a, np.ndarray) and a.size == 0 for a in arrays)
 
 
 def passes(check: Check, ctx: Context, seed: int, budget: Budget) -> bool:
@@ -269,18 +333,57 @@ def _credit_line(verdicts: dict[str, str]) -> str:
     return "judged part by part: " + ", ".join(f"{a} {words[v]}" for a, v in verdicts.items())
 
 
-def _raised_hints(task: Task, raised: StudentRaised) -> list[str]:
-    """The hints of the known mistakes that raise the error the student's code raised."""
+# Said when code fails on meta tensors for a reason that is not a device: a meta check's inputs have shapes too.
+NOT_A_DEVICE_ERROR = ("this error is not about devices: it happened on meta tensors of the shapes above (a shape "
+                      "the other checks may not have tried); call your function on CPU tensors of these shapes to see it")
+NOT_A_DEVICE_PROBLEM = ("this is not about devices: the meta tensors above have shapes too, and the result is wrong "
+                        "for them; call your function on CPU tensors of these shapes to see it")
+
+
+def _device_words(message: str) -> bool:
+    return any(word in message for word in ("device", "meta", "cuda", "cpu"))
+
+
+def _raised_hints(task: Task, raised: StudentRaised) -> list[Hint]:
+    """The known mistakes that raise the error the student's code raised."""
     failure = raised.failure
     text = f"{failure.exception}: {failure.message}" if failure.exception else failure.message
     found = []
     for mistake in task.mistakes:
         try:
             if mistake.raises is not None and raised.call is not None and mistake.raises(raised.call, text):
-                found.append(mistake.hint)
+                found.append(Hint(task.mistake_id(mistake), mistake.hint))
         except Exception:  # noqa: BLE001 - a mistake that does not apply to this input says nothing
             continue
     return found
+
+
+def _expectation(check: Check, ctx: Context, call: Call | None) -> str | None:
+    """What a correct answer returns for the input the student's code raised on, as written in a message
+    (None where the check has no single expected value, or it cannot be computed here)."""
+    if call is None:
+        return None
+    try:
+        with warnings.catch_warnings():  # an oracle that rejects inputs with Hypothesis' assume() warns out here
+            warnings.simplefilter("ignore")
+            value = check.expectation(ctx, call)
+    except Exception:  # noqa: BLE001 - no expectation here (no reference solution, an oracle that needs more)
+        return None
+    return None if value is None else describe_value(value)
+
+
+def failure_parts(task: Task, message: str, parts: Parts | None) -> Parts:
+    """A failure's parts: as the check gave them, or read back from a message a check wrote itself (its
+    "input:" line, its "hint:" lines and its possible causes)."""
+    if parts is not None:
+        return parts
+    lines = [line.strip() for line in message.splitlines()]
+    given = next((line.removeprefix("input: ") for line in lines if line.startswith("input: ")), "")
+    hints = tuple(Hint(hint_id(task, h), h) for h in (line.removeprefix("hint: ") for line in lines
+                                                       if line.startswith("hint: ")))
+    possible = tuple(Hint(hint_id(task, h), h) for h in (line.removeprefix("- ") for line in lines
+                                                          if line.startswith("- ")))
+    return Parts(given, hints=hints, possible_causes=possible)
 
 
 def check_seed(seed: int, *parts: str) -> int:
@@ -318,8 +421,10 @@ def grade_task(task: Task, lab: Lab, sandbox: Sandbox, reference: ModuleType | N
             results.append(result)
             if result.fatal:
                 fatal = result
+    results = _told_apart_by_drawn(results)
     # a gate failed along the way goes first: an argument modified in place is usually why values differ too
-    results[:0] = [CheckResult(gate, "failed", message, gate=True) for gate, message in observed.items()]
+    results[:0] = [CheckResult(gate, "failed", message, gate=True, parts=failure_parts(task, message, None))
+                   for gate, message in observed.items()]
     return TaskResult.score_checks(task.name, task.points, results, {a.name: a.share for a in task.shares},
                                    task_flags(lab, sandbox.lab_dir, task))
 
@@ -410,9 +515,9 @@ def collect(lab: Lab, submission: Path, seed: int, selected: Sequence[Task], res
             broken: bool, layers: Sequence[str]) -> LabResult:
     """The lab's report from the results of its selected tasks, in the lab's order."""
     order = {t.name: i for i, t in enumerate(selected)}
-    results = sorted(results, key=lambda r: order[r.name])
+    results, error = lift_shared(sorted(results, key=lambda r: order[r.name]))
     return LabResult(lab.name, str(submission), seed, results, status="import_error" if broken else "graded",
-                     isolation=tuple(layers))
+                     isolation=tuple(layers), error=error)
 
 
 @dataclass(frozen=True)
@@ -432,6 +537,28 @@ class Oracle:
         """Grade ``tasks`` in this one sandbox, in order."""
         return [grade_task(t, self.lab, sandbox, self.reference, self.signatures.get(t.function), seed, budget)
                 for t in tasks]
+
+
+def lift_shared(results: list[TaskResult]) -> tuple[list[TaskResult], str]:
+    """Say once what stopped every task alike (a module that fails to import, a banned import at its top): the
+    fatal failure that two or more tasks report in the same words (their names aside) becomes the lab's
+    ``error``, and those tasks say only that they did not run."""
+    def shared(task: TaskResult) -> str:
+        trouble = [c for c in task.checks if c.status not in ("passed", "skipped")]
+        if task.status == "passed" or not trouble or not all(c.message.startswith("not run:") for c in trouble[1:]):
+            return ""  # no failure, or not one that stopped the task (the rest of its checks ran)
+        shared = trouble[0].message.replace(f"{task.name} uses", "the module uses")
+        # what the module does to every task alike: fail to import, or use a banned name at its top
+        return shared if shared.startswith(("the module could not be imported", "the module uses")) else ""
+
+    texts = [shared(t) for t in results]
+    common = texts[0] if texts and all(texts) and len(set(texts)) == 1 and len(texts) > 1 else ""
+    if not common:
+        return results, ""
+    quiet = [replace(t, message=f"{t.checks[0].name}: {SEE_ABOVE}" if t.checks else SEE_ABOVE,
+                     checks=tuple(replace(c, message=SEE_ABOVE) if c.status not in ("passed", "skipped") else c
+                                  for c in t.checks)) for t in results]
+    return quiet, common
 
 
 def _share(tasks: Sequence[Task], jobs: int, budget: Budget) -> list[list[Task]]:

@@ -18,7 +18,10 @@ The points policy (docs/ENGINE.md, "Points policy"):
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Mapping, Sequence, get_args
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence, get_args
+
+if TYPE_CHECKING:
+    from grader.declare.context import Parts
 
 from grader.declare.context import Status
 
@@ -30,6 +33,8 @@ _PRECEDENCE: tuple[Status, ...] = ("not_implemented", "timeout", "error", "faile
 # A verdict on one aspect: how much of the check's weight it earns.
 VERDICTS = ("passed", "near miss", "failed", "pending", "skipped")
 NEAR_MISS = 0.75  # the credit of a near miss
+# The message of a task stopped by what stops every task alike (``LabResult.error``), said once at the top.
+SEE_ABOVE = "not run: see the problem with the whole module at the top of the report"
 GATE = 0.75  # each failed gate multiplies the task's score by this
 
 
@@ -47,6 +52,8 @@ class CheckResult:
     # Its inputs are fixed and public (the handout's worked examples): a table of their answers passes it,
     # so it earns only alongside the checks whose inputs are drawn from the seed (see _value_fractions).
     fixed: bool = False
+    # a failure as data (grader.declare.context.Parts: input, expected, received, max_abs_error, hints, possible causes)
+    parts: "Parts | None" = None
 
     @property
     def ran(self) -> bool:
@@ -69,14 +76,40 @@ class CheckResult:
             found["pending"] = _number(round(self.pending_points, 2))
         if self.fixed:
             found["fixed"] = True
+        if self.status not in ("passed", "skipped"):
+            found.update(parts_to_json(self.parts))
         return found
+
+    @property
+    def mistakes(self) -> list[str]:
+        """The ids of the known mistakes this check's failure confirmed."""
+        return [h.id for h in self.parts.hints] if self.parts is not None else []
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "CheckResult":
         return cls(str(data["name"]), status(data["status"]), str(data["message"]), gate=bool(data.get("gate", False)),
                    verdicts=dict(data.get("aspects", {})), pending="pending" in data,
                    points=float(data.get("points", 0.0)), pending_points=float(data.get("pending", 0.0)),
-                   fixed=bool(data.get("fixed", False)))
+                   fixed=bool(data.get("fixed", False)), parts=parts_from_json(data) if "input" in data else None)
+
+
+def parts_to_json(parts: "Parts | None") -> dict[str, Any]:
+    """A failure's parts as the JSON report writes them (GRADER.md); empty ones for a check that did not run."""
+    if parts is None:
+        return {"input": "", "expected": None, "received": None, "max_abs_error": None, "hint": [],
+                "possible_causes": []}
+    return {"input": parts.input, "expected": parts.expected, "received": parts.received,
+            "max_abs_error": parts.max_abs_error,
+            "hint": [{"id": h.id, "text": h.text} for h in parts.hints],
+            "possible_causes": [{"id": h.id, "text": h.text} for h in parts.possible_causes]}
+
+
+def parts_from_json(data: Mapping[str, Any]) -> "Parts":
+    from grader.declare.context import Hint, Parts  # the JSON reader stays light (no NumPy) until a report has parts
+
+    return Parts(str(data["input"]), data.get("expected"), data.get("received"), data.get("max_abs_error"),
+                 tuple(Hint(h["id"], h["text"]) for h in data.get("hint", [])),
+                 tuple(Hint(h["id"], h["text"]) for h in data.get("possible_causes", [])))
 
 
 @dataclass(frozen=True)
@@ -175,6 +208,7 @@ class LabResult:
     status: Graded = "graded"
     isolation: Sequence[str] = ()  # the walls the student's code ran behind ("landlock-v7", "seccomp", ...)
     token: str | None = None  # an official run's replay token (grader.seeds): students see it, not the seed
+    error: str = ""  # what stopped every task alike (a module that fails to import, a banned import), said once
 
     @property
     def score(self) -> float:
@@ -203,7 +237,8 @@ class LabResult:
         return {"lab": self.lab, "submission": self.submission, "score": _number(self.score),
                 "max_score": _number(self.max_score), "pending": _number(self.pending), "seed": self.seed,
                 "status": self.status, "flags": self.flags, "isolation": list(self.isolation),
-                **({"token": self.token} if self.token else {}), "tasks": [t.to_json() for t in self.tasks]}
+                **({"token": self.token} if self.token else {}), **({"error": self.error} if self.error else {}),
+                "tasks": [t.to_json() for t in self.tasks]}
 
 
 def status(value: Any) -> Status:

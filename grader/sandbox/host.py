@@ -78,6 +78,7 @@ class StudentFailure(Exception):
     exception: str = ""
     banned: list[str] = field(default_factory=list)
     step: int | None = None  # in a chain of calls, the step (from 0) that did not return
+    printed: str = ""  # what the student's code printed during the call (trimmed by the worker)
 
     def __str__(self) -> str:
         return self.describe()
@@ -109,6 +110,7 @@ class Reply:
     banned: tuple[str, ...]
     grads: Any = None
     warnings: tuple[str, ...] = ()  # the warnings the call raised, as "Category: message"
+    printed: str = ""  # what the student's code printed during the call (trimmed by the worker)
     # in a chain of calls: (argument, step from 0, True if its own call changed it, False if a later one did)
     modified_at: tuple[tuple[str, int, bool], ...] = ()
 
@@ -287,7 +289,8 @@ class Sandbox:
             kind: FailureKind = error["kind"] if error.get("kind") in get_args(FailureKind) else "error"
             raise StudentFailure(kind, str(error.get("message", "")),
                                  _frames(error.get("frames")), str(error.get("type", "")),
-                                 _strings(error.get("banned")), step if type(step) is int else None)
+                                 _strings(error.get("banned")), step if type(step) is int else None,
+                                 _printed(reply))
         try:
             values = reply.get("values")
             if type(values) is not list:
@@ -307,6 +310,7 @@ class Sandbox:
             grads=grads,
             warnings=tuple(_strings(reply.get("warnings"))),
             modified_at=modified_at,
+            printed=_printed(reply),
         )
 
     def _receive(self, timeout: float, during: str) -> dict[str, Any]:
@@ -382,6 +386,12 @@ def _frames(value: Any) -> list[list[Any]]:
         return []
     return [f for f in value if type(f) is list and len(f) == 4 and type(f[0]) is str and type(f[1]) is int
             and type(f[2]) is str and type(f[3]) is str][-4:]
+
+
+def _printed(reply: dict[str, Any]) -> str:
+    """The student's printed output a reply carries ("" for none, or anything that is not text)."""
+    text = reply.get("printed", "")
+    return text[:2000] if type(text) is str else ""
 
 
 def _strings(value: Any) -> list[str]:

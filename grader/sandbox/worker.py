@@ -29,6 +29,7 @@ import contextlib
 import dis
 import importlib.abc
 import importlib.util
+import io
 import json
 import os
 import resource
@@ -407,13 +408,36 @@ def run(module: Any, request: dict[str, Any]) -> dict[str, Any]:
               {k: wire.decode(v, torch, build=True) for k, v in kwargs}) for args, kwargs in request["steps"]]
     BANNED_HITS.clear()
     start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
+    printed = _Printed()
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(printed):
         warnings.simplefilter("default")
         reply = _run_steps(fn, steps, request.get("links", []), names, request.get("grad"))
     reply["elapsed"] = time.perf_counter() - start
     if reply["ok"]:
         reply["warnings"] = _describe_warnings(caught)
+    if printed.text:
+        reply["printed"] = printed.text
     return reply
+
+
+class _Printed(io.TextIOBase):
+    """What the student's code prints during a call (its own debugging output, shown under a failure): the
+    first ``LIMIT`` characters, the rest counted but dropped."""
+
+    LIMIT = 2000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: Any) -> int:
+        text = str(text)
+        if len(self.text) < self.LIMIT:
+            self.text += text[:self.LIMIT - len(self.text)]
+        return len(text)
 
 
 def _run_steps(fn: Any, steps: list[Any], links: list[Any], names: list[str], grad: Any) -> dict[str, Any]:

@@ -50,7 +50,7 @@ DOT = Task(
         *parity("torch.dot", on_arguments(_torch_dot), vector_pairs()),
     ],
     mistakes=[
-        Mistake("the entries were multiplied but not summed: a . b is one number, the sum of a_i * b_i",
+        Mistake("not_summed", "the entries were multiplied but not summed: a . b is one number, the sum of a_i * b_i",
                 produces=lambda a, b: a * b),
     ],
 )
@@ -75,7 +75,7 @@ NORMALIZE = Task(
         Property("has length 1", _unit_length, cases=nonzero_vectors()),
     ],
     mistakes=[
-        Mistake("divided by the squared length sum(x * x): the norm is its square root",
+        Mistake("squared_length", "divided by the squared length sum(x * x): the norm is its square root",
                 produces=lambda x: x / np.sum(x * x)),
     ],
 )

@@ -56,8 +56,25 @@ def test_known_mistake_loses_points_with_a_message_naming_it(submission, lab, mu
     result = grade(lab, mutant_submission(submission, lab, mutant), tasks=(mutant.task,))
     (task,) = result.tasks
     assert task.status != "passed" and task.score < task.max_score
-    text = "\n".join([task.message] + [c.message for c in task.checks]).lower()
-    assert mutant.expect.lower() in text, f"the feedback does not mention '{mutant.expect}':\n{task.message}"
+    failed = [c for c in task.checks if c.status not in ("passed", "skipped")]
+    confirmed = {m for c in failed for m in c.mistakes}
+    if mutant.expect.startswith("check:"):
+        assert mutant.expect.removeprefix("check:") in {c.name for c in failed}, task.message
+    else:
+        assert mutant.expect in confirmed, f"the feedback confirms {sorted(confirmed)}, not {mutant.expect}:\n{task.message}"
+        hinted = [h.text for c in failed for h in c.parts.hints if h.id == mutant.expect]
+        assert any(f"hint: {text}" in c.message for c in failed for text in hinted), "the hint is not in the message"
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_every_mutant_names_a_declared_mistake_and_every_declared_mistake_has_a_mutant(lab):
+    spec = labs.load(lab)
+    declared = {t.mistake_id(m) for t in spec.tasks for m in t.mistakes}
+    named = {m.expect for l, m in MISTAKES if l == lab}
+    unknown = {e for e in named if not e.startswith(("check:", "generic.")) and e not in declared}
+    assert not unknown, f"mutants name mistakes the lab does not declare: {sorted(unknown)}"
+    without = declared - named
+    assert not without, f"declared mistakes with no mutant in tests/mutants/{lab}.py: {sorted(without)}"
 
 
 @pytest.mark.parametrize(("lab", "mutant"), ALTERNATIVES, ids=[f"{l}-{m.id}" for l, m in ALTERNATIVES])

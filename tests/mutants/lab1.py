@@ -16,13 +16,13 @@ from tests.mutants import alternative, mistake
 # ------------------------------------------------------------ predict
 
 
-@mistake("predict", expect="bias")
+@mistake("predict", expect="predict.f_bias_b_missing")
 def predict_missing_bias(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     # H(X) = XW, the lecture's TensorFlow slide without "+ b"
     return X @ W
 
 
-@mistake("predict", expect="dtype")
+@mistake("predict", expect="generic.dtype_changed")
 def predict_loops_float64_buffer(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     # np.zeros defaults to float64, so float32 inputs come back as float64
     N, M = X.shape[0], W.shape[1]
@@ -50,7 +50,7 @@ def predict_column_loop(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarr
 # ------------------------------------------------------------ mse_loss
 
 
-@mistake("mse_loss", expect="factor 2")
+@mistake("mse_loss", expect="mse_loss.dpred_missing_factor_2")
 def mse_loss_missing_factor_two(pred: np.ndarray, y: np.ndarray) -> tuple[np.floating, np.ndarray]:
     diff = pred - y
     loss = np.mean(diff**2)
@@ -58,7 +58,7 @@ def mse_loss_missing_factor_two(pred: np.ndarray, y: np.ndarray) -> tuple[np.flo
     return loss, dpred
 
 
-@mistake("mse_loss", expect="1/n")
+@mistake("mse_loss", expect="mse_loss.dpred_lacks_1_n")
 def mse_loss_gradient_not_divided_by_n(
     pred: np.ndarray, y: np.ndarray
 ) -> tuple[np.floating, np.ndarray]:
@@ -68,7 +68,7 @@ def mse_loss_gradient_not_divided_by_n(
     return loss, dpred
 
 
-@mistake("mse_loss", expect="mean")
+@mistake("mse_loss", expect="mse_loss.loss_sum_instead_mean")
 def mse_loss_summed_not_averaged(pred: np.ndarray, y: np.ndarray) -> tuple[np.floating, np.ndarray]:
     diff = pred - y
     loss = np.sum(diff**2)
@@ -76,7 +76,7 @@ def mse_loss_summed_not_averaged(pred: np.ndarray, y: np.ndarray) -> tuple[np.fl
     return loss, dpred
 
 
-@mistake("mse_loss", expect="number of elements")
+@mistake("mse_loss", expect="mse_loss.divided_number_rows_n")
 def mse_loss_divides_by_rows(pred: np.ndarray, y: np.ndarray) -> tuple[np.floating, np.ndarray]:
     # N = number of examples, but the mean runs over all N*M entries
     N = pred.shape[0]
@@ -86,7 +86,7 @@ def mse_loss_divides_by_rows(pred: np.ndarray, y: np.ndarray) -> tuple[np.floati
     return loss, dpred
 
 
-@mistake("mse_loss", expect="sign")
+@mistake("mse_loss", expect="mse_loss.sign_dpred_flipped_d")
 def mse_loss_gradient_sign_flipped(
     pred: np.ndarray, y: np.ndarray
 ) -> tuple[np.floating, np.ndarray]:
@@ -97,7 +97,7 @@ def mse_loss_gradient_sign_flipped(
     return loss, dpred
 
 
-@mistake("mse_loss", expect="half")
+@mistake("mse_loss", expect="mse_loss.loss_dpred_half_expected")
 def mse_loss_half_convention(pred: np.ndarray, y: np.ndarray) -> tuple[np.floating, np.ndarray]:
     # the textbook 1/2 * mean(...) so that the 2 cancels; PyTorch's MSELoss has no 1/2
     diff = pred - y
@@ -117,7 +117,7 @@ def mse_loss_vdot(pred: np.ndarray, y: np.ndarray) -> tuple[np.floating, np.ndar
 # ------------------------------------------------------------ gradient_descent_step
 
 
-@mistake("gradient_descent_step", expect="ascent")
+@mistake("gradient_descent_step", expect="gradient_descent_step.gradient_ascent_step_adds")
 def gradient_descent_step_adds_gradient(
     X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, lr: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -127,7 +127,7 @@ def gradient_descent_step_adds_gradient(
     return W + lr * dW, b + lr * db
 
 
-@mistake("gradient_descent_step", expect="bias")
+@mistake("gradient_descent_step", expect="gradient_descent_step.bias_updated_b_new")
 def gradient_descent_step_forgets_bias(
     X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, lr: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +136,7 @@ def gradient_descent_step_forgets_bias(
     return W - lr * dW, b
 
 
-@mistake("gradient_descent_step", expect="transpose")
+@mistake("gradient_descent_step", expect="gradient_descent_step.dw_x_t_dpred")
 def gradient_descent_step_reshape_not_transpose(
     X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, lr: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -147,7 +147,7 @@ def gradient_descent_step_reshape_not_transpose(
     return W - lr * dW, b - lr * db
 
 
-@mistake("gradient_descent_step", expect="factor 2")
+@mistake("gradient_descent_step", expect="gradient_descent_step.step_half_expected_one")
 def gradient_descent_step_missing_factor_two(
     X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, lr: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +157,7 @@ def gradient_descent_step_missing_factor_two(
     return W - lr * dW, b - lr * db
 
 
-@mistake("gradient_descent_step", expect="sum")
+@mistake("gradient_descent_step", expect="gradient_descent_step.bias_step_n_times")
 def gradient_descent_step_averages_db(
     X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, lr: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -168,7 +168,7 @@ def gradient_descent_step_averages_db(
     return W - lr * dW, b - lr * db
 
 
-@mistake("gradient_descent_step", expect="simultaneous")
+@mistake("gradient_descent_step", expect="gradient_descent_step.b_s_gradient_taken")
 def gradient_descent_step_b_from_new_W(
     X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, lr: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -206,7 +206,7 @@ def gradient_descent_step_einsum(
 # ------------------------------------------------------------ sigmoid_neuron
 
 
-@mistake("sigmoid_neuron", expect="bias")
+@mistake("sigmoid_neuron", expect="sigmoid_neuron.bias_last_entry_w")
 def sigmoid_neuron_bias_first(
     w: np.ndarray, x: np.ndarray
 ) -> tuple[np.floating, np.ndarray, np.ndarray]:
@@ -219,7 +219,7 @@ def sigmoid_neuron_bias_first(
     return f, dw, dx
 
 
-@mistake("sigmoid_neuron", expect="bias")
+@mistake("sigmoid_neuron", expect="sigmoid_neuron.bias_s_input_constant")
 def sigmoid_neuron_bias_as_weight_on_x(
     w: np.ndarray, x: np.ndarray
 ) -> tuple[np.floating, np.ndarray, np.ndarray]:
@@ -233,7 +233,7 @@ def sigmoid_neuron_bias_as_weight_on_x(
     return f, dw, dx
 
 
-@mistake("sigmoid_neuron", expect="output")
+@mistake("sigmoid_neuron", expect="sigmoid_neuron.sigmoid_s_local_gradient")
 def sigmoid_neuron_local_gradient_from_z(
     w: np.ndarray, x: np.ndarray
 ) -> tuple[np.floating, np.ndarray, np.ndarray]:
@@ -246,7 +246,7 @@ def sigmoid_neuron_local_gradient_from_z(
     return f, dw, dx
 
 
-@mistake("sigmoid_neuron", expect="swap")
+@mistake("sigmoid_neuron", expect="sigmoid_neuron.multiply_gate_swaps_inputs")
 def sigmoid_neuron_multiply_gate_not_swapped(
     w: np.ndarray, x: np.ndarray
 ) -> tuple[np.floating, np.ndarray, np.ndarray]:
@@ -259,7 +259,7 @@ def sigmoid_neuron_multiply_gate_not_swapped(
     return f, dw, dx
 
 
-@mistake("sigmoid_neuron", expect="local gradient")
+@mistake("sigmoid_neuron", expect="sigmoid_neuron.missing_sigmoid_s_local")
 def sigmoid_neuron_no_sigmoid_gradient(
     w: np.ndarray, x: np.ndarray
 ) -> tuple[np.floating, np.ndarray, np.ndarray]:
@@ -298,12 +298,12 @@ def sigmoid_neuron_staged_graph(
 # ------------------------------------------------------------ linear_forward
 
 
-@mistake("linear_forward", expect="bias")
+@mistake("linear_forward", expect="linear_forward.f_bias_b_missing")
 def linear_forward_missing_bias(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.dot(x, W)
 
 
-@mistake("linear_forward", expect="dtype")
+@mistake("linear_forward", expect="generic.dtype_changed")
 def linear_forward_loops_float64_buffer(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     N, D = x.shape
     M = W.shape[1]
@@ -330,7 +330,7 @@ def linear_forward_row_loop(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.n
 # ------------------------------------------------------------ linear_backward
 
 
-@mistake("linear_backward", expect="axis")
+@mistake("linear_backward", expect="linear_backward.db_sums_dout_over")
 def linear_backward_db_wrong_axis(
     dout: np.ndarray, x: np.ndarray, W: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -340,7 +340,7 @@ def linear_backward_db_wrong_axis(
     return dx, dW, db
 
 
-@mistake("linear_backward", expect="transpose")
+@mistake("linear_backward", expect="linear_backward.dw_transposed_dw_x")
 def linear_backward_dW_transposed(
     dout: np.ndarray, x: np.ndarray, W: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -350,7 +350,7 @@ def linear_backward_dW_transposed(
     return dx, dW, db
 
 
-@mistake("linear_backward", expect="batch size")
+@mistake("linear_backward", expect="linear_backward.dw_db_divided_batch")
 def linear_backward_averages_over_batch(
     dout: np.ndarray, x: np.ndarray, W: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -362,7 +362,7 @@ def linear_backward_averages_over_batch(
     return dx, dW, db
 
 
-@mistake("linear_backward", expect="order")
+@mistake("linear_backward", expect="linear_backward.gradients_come_back_wrong")
 def linear_backward_returns_dW_first(
     dout: np.ndarray, x: np.ndarray, W: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -400,18 +400,18 @@ def linear_backward_per_example(
 # ------------------------------------------------------------ relu_forward
 
 
-@mistake("relu_forward", expect="in place")
+@mistake("relu_forward", expect="check:leaves its arguments unchanged")
 def relu_forward_in_place(x: np.ndarray) -> np.ndarray:
     x[x < 0] = 0
     return x
 
 
-@mistake("relu_forward", expect="dtype")
+@mistake("relu_forward", expect="generic.dtype_changed")
 def relu_forward_float64_zeros(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, np.zeros(x.shape))
 
 
-@mistake("relu_forward", expect="np.maximum")
+@mistake("relu_forward", expect="relu_forward.np_max_x_0")
 def relu_forward_np_max(x: np.ndarray) -> np.ndarray:
     # np.max(x, 0) is the largest entry along axis 0, not the elementwise max with 0
     return np.max(x, 0)
@@ -430,18 +430,18 @@ def relu_forward_clip(x: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------ relu_backward
 
 
-@mistake("relu_backward", expect="at 0")
+@mistake("relu_backward", expect="relu_backward.relu_s_gradient_0")
 def relu_backward_gradient_one_at_zero(dout: np.ndarray, x: np.ndarray) -> np.ndarray:
     return dout * (x >= 0)
 
 
-@mistake("relu_backward", expect="upstream")
+@mistake("relu_backward", expect="relu_backward.upstream_gradient_missing_chain")
 def relu_backward_forgets_upstream(dout: np.ndarray, x: np.ndarray) -> np.ndarray:
     # the local gradient alone: the chain rule's multiplication by dout is missing
     return (x > 0).astype(dout.dtype)
 
 
-@mistake("relu_backward", expect="in place")
+@mistake("relu_backward", expect="check:leaves its arguments unchanged")
 def relu_backward_in_place(dout: np.ndarray, x: np.ndarray) -> np.ndarray:
     dx = dout
     dx[x <= 0] = 0
@@ -463,26 +463,26 @@ def relu_backward_copy_and_zero(dout: np.ndarray, x: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------ sigmoid_forward
 
 
-@mistake("sigmoid_forward", expect="overflow")
+@mistake("sigmoid_forward", expect="sigmoid_forward.exp_overflowed_exp_large")
 def sigmoid_forward_naive(x: np.ndarray) -> np.ndarray:
     # exp(-x) overflows (with a RuntimeWarning) for x below about -709 (float64) or -88 (float32)
     return 1 / (1 + np.exp(-x))
 
 
-@mistake("sigmoid_forward", expect="overflow")
+@mistake("sigmoid_forward", expect="sigmoid_forward.exp_overflowed_exp_large")
 def sigmoid_forward_exp_ratio(x: np.ndarray) -> np.ndarray:
     # inf / inf = nan for large positive x
     e = np.exp(x)
     return e / (1 + e)
 
 
-@mistake("sigmoid_forward", expect="overflow")
+@mistake("sigmoid_forward", expect="sigmoid_forward.exp_overflowed_exp_large")
 def sigmoid_forward_clipped_at_500(x: np.ndarray) -> np.ndarray:
     # the clip protects float64, but exp(500) still overflows float32
     return 1 / (1 + np.exp(-np.clip(x, -500, 500)))
 
 
-@mistake("sigmoid_forward", expect="sign")
+@mistake("sigmoid_forward", expect="sigmoid_forward.sigmoid_x_sign_x")
 def sigmoid_forward_sign_flipped(x: np.ndarray) -> np.ndarray:
     # this is sigmoid(-x)
     e = np.exp(-np.abs(x))
@@ -514,19 +514,19 @@ def sigmoid_forward_logaddexp(x: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------ sigmoid_backward
 
 
-@mistake("sigmoid_backward", expect="output")
+@mistake("sigmoid_backward", expect="sigmoid_backward.out_already_sigmoid_s")
 def sigmoid_backward_treats_out_as_x(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
     # applies the sigmoid again: out already is sigmoid(x)
     s = 1 / (1 + np.exp(-out))
     return dout * s * (1 - s)
 
 
-@mistake("sigmoid_backward", expect="upstream")
+@mistake("sigmoid_backward", expect="sigmoid_backward.upstream_gradient_missing_chain")
 def sigmoid_backward_forgets_upstream(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out * (1 - out)
 
 
-@mistake("sigmoid_backward", expect="sign")
+@mistake("sigmoid_backward", expect="sigmoid_backward.sign_flipped_sigmoid_s")
 def sigmoid_backward_sign_flipped(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
     return dout * out * (out - 1)
 
@@ -539,18 +539,18 @@ def sigmoid_backward_expanded(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------ tanh_backward
 
 
-@mistake("tanh_backward", expect="square")
+@mistake("tanh_backward", expect="tanh_backward.tanh_s_local_gradient")
 def tanh_backward_one_minus_out(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
     return dout * (1 - out)
 
 
-@mistake("tanh_backward", expect="output")
+@mistake("tanh_backward", expect="tanh_backward.out_already_tanh_s")
 def tanh_backward_treats_out_as_x(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
     # 1 - tanh(x)**2 with x := out: the tanh is applied twice
     return dout * (1 - np.tanh(out) ** 2)
 
 
-@mistake("tanh_backward", expect="upstream")
+@mistake("tanh_backward", expect="tanh_backward.upstream_gradient_missing_chain")
 def tanh_backward_forgets_upstream(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
     return 1 - out**2
 
@@ -564,26 +564,26 @@ def tanh_backward_factored(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------ softmax
 
 
-@mistake("softmax", expect="max")
+@mistake("softmax", expect="softmax.exp_overflowed_inf_inf")
 def softmax_no_max_subtraction(logits: np.ndarray) -> np.ndarray:
     # exp(1000) = inf, and inf / inf = nan
     e = np.exp(logits)
     return e / e.sum(axis=-1, keepdims=True)
 
 
-@mistake("softmax", expect="axis")
+@mistake("softmax", expect="softmax.normalized_over_wrong_axis")
 def softmax_wrong_axis(logits: np.ndarray) -> np.ndarray:
     e = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return e / e.sum(axis=0, keepdims=True)
 
 
-@mistake("softmax", expect="axis")
+@mistake("softmax", expect="softmax.whole_batch_sums_1")
 def softmax_normalizes_whole_batch(logits: np.ndarray) -> np.ndarray:
     e = np.exp(logits - logits.max())
     return e / e.sum()
 
 
-@mistake("softmax", expect="per-row")
+@mistake("softmax", expect="softmax.one_max_whole_batch")
 def softmax_global_max(logits: np.ndarray) -> np.ndarray:
     # one max for the whole batch: a row far below it underflows to 0 / 0
     e = np.exp(logits - np.max(logits))
@@ -611,7 +611,7 @@ def softmax_row_loop(logits: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------ softmax_cross_entropy
 
 
-@mistake("softmax_cross_entropy", expect="mean")
+@mistake("softmax_cross_entropy", expect="softmax_cross_entropy.loss_summed_over_batch")
 def softmax_cross_entropy_summed(
     logits: np.ndarray, y: np.ndarray
 ) -> tuple[np.floating, np.ndarray]:
@@ -624,7 +624,7 @@ def softmax_cross_entropy_summed(
     return loss, dlogits
 
 
-@mistake("softmax_cross_entropy", expect="1/n")
+@mistake("softmax_cross_entropy", expect="softmax_cross_entropy.dlogits_lacks_1_n")
 def softmax_cross_entropy_gradient_not_averaged(
     logits: np.ndarray, y: np.ndarray
 ) -> tuple[np.floating, np.ndarray]:
@@ -637,7 +637,7 @@ def softmax_cross_entropy_gradient_not_averaged(
     return loss, dlogits
 
 
-@mistake("softmax_cross_entropy", expect="one-hot")
+@mistake("softmax_cross_entropy", expect="softmax_cross_entropy.subtract_one_hot_target")
 def softmax_cross_entropy_forgets_one_hot(
     logits: np.ndarray, y: np.ndarray
 ) -> tuple[np.floating, np.ndarray]:
@@ -649,7 +649,7 @@ def softmax_cross_entropy_forgets_one_hot(
     return loss, dlogits
 
 
-@mistake("softmax_cross_entropy", expect="index")
+@mistake("softmax_cross_entropy", expect="softmax_cross_entropy.p_y_indexes_n")
 def softmax_cross_entropy_label_column_indexing(
     logits: np.ndarray, y: np.ndarray
 ) -> tuple[np.floating, np.ndarray]:
@@ -663,7 +663,7 @@ def softmax_cross_entropy_label_column_indexing(
     return loss, dlogits
 
 
-@mistake("softmax_cross_entropy", expect="log-softmax")
+@mistake("softmax_cross_entropy", expect="softmax_cross_entropy.log_softmax_gives_log")
 def softmax_cross_entropy_log_of_softmax(
     logits: np.ndarray, y: np.ndarray
 ) -> tuple[np.floating, np.ndarray]:
@@ -677,7 +677,7 @@ def softmax_cross_entropy_log_of_softmax(
     return loss, dlogits / N
 
 
-@mistake("softmax_cross_entropy", expect="max")
+@mistake("softmax_cross_entropy", expect="softmax_cross_entropy.exp_overflowed_inf_inf")
 def softmax_cross_entropy_no_max_subtraction(
     logits: np.ndarray, y: np.ndarray
 ) -> tuple[np.floating, np.ndarray]:
@@ -690,7 +690,7 @@ def softmax_cross_entropy_no_max_subtraction(
     return loss, dlogits / N
 
 
-@mistake("softmax_cross_entropy", expect="sign")
+@mistake("softmax_cross_entropy", expect="softmax_cross_entropy.sign_dlogits_flipped_dl")
 def softmax_cross_entropy_gradient_sign_flipped(
     logits: np.ndarray, y: np.ndarray
 ) -> tuple[np.floating, np.ndarray]:
@@ -733,7 +733,7 @@ def softmax_cross_entropy_per_example(
 # ------------------------------------------------------------ two_layer_net
 
 
-@mistake("two_layer_net", expect="relu")
+@mistake("two_layer_net", expect="two_layer_net.dw1_db1_skip_relu")
 def two_layer_net_forgets_relu_backward(
     params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray
 ) -> tuple[np.floating, dict[str, np.ndarray]]:
@@ -753,7 +753,7 @@ def two_layer_net_forgets_relu_backward(
     return loss, grads
 
 
-@mistake("two_layer_net", expect="pre-activation")
+@mistake("two_layer_net", expect="two_layer_net.dw2_uses_pre_activation")
 def two_layer_net_dW2_from_preactivation(
     params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray
 ) -> tuple[np.floating, dict[str, np.ndarray]]:
@@ -774,7 +774,7 @@ def two_layer_net_dW2_from_preactivation(
     return loss, grads
 
 
-@mistake("two_layer_net", expect="1/n")
+@mistake("two_layer_net", expect="two_layer_net.every_gradient_n_times")
 def two_layer_net_gradients_not_averaged(
     params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray
 ) -> tuple[np.floating, dict[str, np.ndarray]]:
@@ -793,7 +793,7 @@ def two_layer_net_gradients_not_averaged(
     return loss, grads
 
 
-@mistake("two_layer_net", expect="axis")
+@mistake("two_layer_net", expect="two_layer_net.db1_db2_sum_over")
 def two_layer_net_bias_gradients_wrong_axis(
     params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray
 ) -> tuple[np.floating, dict[str, np.ndarray]]:
@@ -813,7 +813,7 @@ def two_layer_net_bias_gradients_wrong_axis(
     return loss, grads
 
 
-@mistake("two_layer_net", expect="transpose")
+@mistake("two_layer_net", expect="two_layer_net.dw1_transposed_dw1_x")
 def two_layer_net_dW1_transposed(
     params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray
 ) -> tuple[np.floating, dict[str, np.ndarray]]:
@@ -886,7 +886,7 @@ def two_layer_net_einsum(
 # ------------------------------------------------------------ train_xor
 
 
-@mistake("train_xor", expect="symmetry")
+@mistake("train_xor", expect="train_xor.every_hidden_unit_same")
 def train_xor_zero_init(
     hidden: int = 8, lr: float = 0.5, steps: int = 2000, seed: int = 0
 ) -> dict[str, np.ndarray]:
@@ -914,7 +914,7 @@ def train_xor_zero_init(
     return p
 
 
-@mistake("train_xor", expect="ascent")
+@mistake("train_xor", expect="train_xor.loss_went_up_down")
 def train_xor_gradient_ascent(
     hidden: int = 8, lr: float = 0.5, steps: int = 2000, seed: int = 0
 ) -> dict[str, np.ndarray]:
@@ -941,7 +941,7 @@ def train_xor_gradient_ascent(
     return p
 
 
-@mistake("train_xor", expect="deterministic")
+@mistake("train_xor", expect="train_xor.train_xor_deterministic_same")
 def train_xor_global_random_state(
     hidden: int = 8, lr: float = 0.5, steps: int = 2000, seed: int = 0
 ) -> dict[str, np.ndarray]:
@@ -968,7 +968,7 @@ def train_xor_global_random_state(
     return p
 
 
-@mistake("train_xor", expect="seed")
+@mistake("train_xor", expect="train_xor.seed_argument_ignored_build")
 def train_xor_ignores_seed(
     hidden: int = 8, lr: float = 0.5, steps: int = 2000, seed: int = 0
 ) -> dict[str, np.ndarray]:
@@ -1023,3 +1023,13 @@ def train_xor_uniform_init_in_place(
         W2 -= lr * (h.T @ ds)
         b2 -= lr * ds.sum(axis=0)
     return {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
+
+
+@mistake("sigmoid_neuron", expect="sigmoid_neuron.dw_s_last_entry")
+def sigmoid_neuron_copies_the_misprinted_bias_gradient(w, x):
+    # Copied from a lecture copy that prints dw = [-0.20, -0.39, -0.20]: the bias "input" taken as -1.
+    z = w[:-1] @ x + w[-1]
+    f = 1.0 / (1.0 + np.exp(-z))
+    s = f * (1 - f)
+    dw = s * np.append(x, -np.ones(1, dtype=x.dtype))
+    return f, dw, s * w[:-1]

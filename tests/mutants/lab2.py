@@ -17,17 +17,17 @@ from tests.mutants import alternative, mistake
 # ----------------------------------------------------------------------------- sgd
 
 
-@mistake("sgd", expect="sign")
+@mistake("sgd", expect="sgd.w_moved_along_dw")
 def sgd_gradient_ascent(w, dw, state, lr=0.01):
     return w + lr * dw, state
 
 
-@mistake("sgd", expect="learning rate")
+@mistake("sgd", expect="sgd.learning_rate_missing_step")
 def sgd_ignores_lr(w, dw, state, lr=0.01):
     return w - dw, state
 
 
-@mistake("sgd", expect="dtype")
+@mistake("sgd", expect="generic.dtype_changed")
 def sgd_copies_to_float64(w, dw, state, lr=0.01):
     w_new = np.array(w, dtype=float)  # copy so the caller's w is safe
     w_new -= lr * dw
@@ -43,7 +43,7 @@ def sgd_in_place(w, dw, state, lr=0.01):
 # ----------------------------------------------------------------------------- momentum
 
 
-@mistake("momentum", expect="sign")
+@mistake("momentum", expect="momentum.w_walks_uphill_lecture")
 def momentum_lecture_form_wrong_sign(w, dw, state, lr=0.01, mu=0.9):
     v = state.get("v", np.zeros_like(w))
     v = mu * v - dw  # lecture notes: v = rho * v - grad
@@ -51,14 +51,14 @@ def momentum_lecture_form_wrong_sign(w, dw, state, lr=0.01, mu=0.9):
     return w - lr * v, state
 
 
-@mistake("momentum", expect="state")
+@mistake("momentum", expect="momentum.velocity_kept_state_between")
 def momentum_velocity_not_stored(w, dw, state, lr=0.01, mu=0.9):
     v = state.get("v", np.zeros_like(w))
     v = mu * v + dw
     return w - lr * v, state
 
 
-@mistake("momentum", expect="dampening")
+@mistake("momentum", expect="momentum.gradient_dampened_pytorch_s")
 def momentum_dampened(w, dw, state, lr=0.01, mu=0.9):
     v = state.get("v", np.zeros_like(w))
     v = mu * v + (1 - mu) * dw  # moving average of gradients
@@ -66,7 +66,7 @@ def momentum_dampened(w, dw, state, lr=0.01, mu=0.9):
     return w - lr * v, state
 
 
-@mistake("momentum", expect="previous")
+@mistake("momentum", expect="momentum.w_moved_previous_step")
 def momentum_step_with_previous_velocity(w, dw, state, lr=0.01, mu=0.9):
     v = state.get("v", np.zeros_like(w))
     w = w - lr * v
@@ -74,7 +74,7 @@ def momentum_step_with_previous_velocity(w, dw, state, lr=0.01, mu=0.9):
     return w, state
 
 
-@mistake("momentum", expect="dtype")
+@mistake("momentum", expect="generic.dtype_changed")
 def momentum_float64_velocity(w, dw, state, lr=0.01, mu=0.9):
     if "v" not in state:
         state["v"] = np.zeros(w.shape)
@@ -82,7 +82,7 @@ def momentum_float64_velocity(w, dw, state, lr=0.01, mu=0.9):
     return w - lr * state["v"], state
 
 
-@mistake("momentum", expect="in place")
+@mistake("momentum", expect="check:leaves its arguments unchanged")
 def momentum_aliases_gradient(w, dw, state, lr=0.01, mu=0.9):
     if "v" not in state:
         state["v"] = dw  # first velocity is the gradient itself
@@ -116,14 +116,14 @@ def momentum_in_place_buffer(w, dw, state, lr=0.01, mu=0.9):
 # ----------------------------------------------------------------------------- nesterov
 
 
-@mistake("nesterov", expect="plain momentum")
+@mistake("nesterov", expect="nesterov.step_lr_v_plain")
 def nesterov_as_plain_momentum(w, dw, state, lr=0.01, mu=0.9):
     v = mu * state.get("v", np.zeros_like(w)) + dw
     state["v"] = v
     return w - lr * v, state
 
 
-@mistake("nesterov", expect="updated velocity")
+@mistake("nesterov", expect="nesterov.look_ahead_used_velocity")
 def nesterov_lookahead_with_old_velocity(w, dw, state, lr=0.01, mu=0.9):
     v = state.get("v", np.zeros_like(w))
     w = w - lr * (dw + mu * v)
@@ -131,7 +131,7 @@ def nesterov_lookahead_with_old_velocity(w, dw, state, lr=0.01, mu=0.9):
     return w, state
 
 
-@mistake("nesterov", expect="sign")
+@mistake("nesterov", expect="nesterov.w_walks_uphill_cs231n")
 def nesterov_lecture_form_wrong_sign(w, dw, state, lr=0.01, mu=0.9):
     v_prev = state.get("v", np.zeros_like(w))
     v = mu * v_prev - lr * dw
@@ -160,21 +160,21 @@ def nesterov_expanded(w, dw, state, lr=0.01, mu=0.9):
 # ----------------------------------------------------------------------------- adagrad
 
 
-@mistake("adagrad", expect="accumulate")
+@mistake("adagrad", expect="adagrad.h_accumulate_running_sum")
 def adagrad_not_accumulating(w, dw, state, lr=0.01, eps=1e-10):
     h = dw**2  # squared gradient
     state["h"] = h
     return w - lr * dw / (np.sqrt(h) + eps), state
 
 
-@mistake("adagrad", expect="square root")
+@mistake("adagrad", expect="adagrad.divided_h_instead_square")
 def adagrad_no_sqrt(w, dw, state, lr=0.01, eps=1e-10):
     h = state.get("h", np.zeros_like(w)) + dw**2
     state["h"] = h
     return w - lr * dw / (h + eps), state
 
 
-@mistake("adagrad", expect="before")
+@mistake("adagrad", expect="adagrad.divided_h_before_adding")
 def adagrad_accumulates_after_step(w, dw, state, lr=0.01, eps=1e-10):
     h = state.get("h", np.zeros_like(w))
     w = w - lr * dw / (np.sqrt(h) + eps)
@@ -182,7 +182,7 @@ def adagrad_accumulates_after_step(w, dw, state, lr=0.01, eps=1e-10):
     return w, state
 
 
-@mistake("adagrad", expect="eps")
+@mistake("adagrad", expect="adagrad.eps_missing_step_lr")
 def adagrad_without_eps(w, dw, state, lr=0.01, eps=1e-10):
     h = state.get("h", np.zeros_like(w)) + dw**2
     state["h"] = h
@@ -212,28 +212,28 @@ def adagrad_elementwise_loop(w, dw, state, lr=0.01, eps=1e-10):
 # ----------------------------------------------------------------------------- rmsprop
 
 
-@mistake("rmsprop", expect="swapped")
+@mistake("rmsprop", expect="rmsprop.alpha_1_alpha_swapped")
 def rmsprop_alpha_swapped(w, dw, state, lr=0.01, alpha=0.99, eps=1e-8):
     s = alpha * dw**2 + (1 - alpha) * state.get("s", np.zeros_like(w))
     state["s"] = s
     return w - lr * dw / (np.sqrt(s) + eps), state
 
 
-@mistake("rmsprop", expect="square root")
+@mistake("rmsprop", expect="rmsprop.divided_s_instead_square")
 def rmsprop_no_sqrt(w, dw, state, lr=0.01, alpha=0.99, eps=1e-8):
     s = alpha * state.get("s", np.zeros_like(w)) + (1 - alpha) * dw**2
     state["s"] = s
     return w - lr * dw / (s + eps), state
 
 
-@mistake("rmsprop", expect="eps")
+@mistake("rmsprop", expect="rmsprop.eps_inside_square_root")
 def rmsprop_eps_inside_sqrt(w, dw, state, lr=0.01, alpha=0.99, eps=1e-8):
     s = alpha * state.get("s", np.zeros_like(w)) + (1 - alpha) * dw**2
     state["s"] = s
     return w - lr * dw / np.sqrt(s + eps), state
 
 
-@mistake("rmsprop", expect="zeros")
+@mistake("rmsprop", expect="rmsprop.s_started_dw_2")
 def rmsprop_starts_from_first_gradient(w, dw, state, lr=0.01, alpha=0.99, eps=1e-8):
     s = state.get("s", dw**2)  # no history yet: use the current g**2
     s = alpha * s + (1 - alpha) * dw**2
@@ -255,7 +255,7 @@ def rmsprop_lerp(w, dw, state, lr=0.01, alpha=0.99, eps=1e-8):
 # ----------------------------------------------------------------------------- adadelta
 
 
-@mistake("adadelta", expect="before")
+@mistake("adadelta", expect="adadelta.u_updated_before_step")
 def adadelta_update_accumulator_updated_first(w, dw, state, lr=1.0, rho=0.9, eps=1e-6):
     Eg2 = state.get("Eg2", np.zeros_like(w))
     Edx2 = state.get("Edx2", np.zeros_like(w))
@@ -269,7 +269,7 @@ def adadelta_update_accumulator_updated_first(w, dw, state, lr=1.0, rho=0.9, eps
     return w - lr * dx, state
 
 
-@mistake("adadelta", expect="eps")
+@mistake("adadelta", expect="adadelta.eps_missing_numerator_step")
 def adadelta_eps_only_in_denominator(w, dw, state, lr=1.0, rho=0.9, eps=1e-6):
     Eg2 = rho * state.get("Eg2", np.zeros_like(w)) + (1 - rho) * dw**2
     Edx2 = state.get("Edx2", np.zeros_like(w))
@@ -279,7 +279,7 @@ def adadelta_eps_only_in_denominator(w, dw, state, lr=1.0, rho=0.9, eps=1e-6):
     return w - lr * dx, state
 
 
-@mistake("adadelta", expect="learning rate")
+@mistake("adadelta", expect="adadelta.learning_rate_missing_pytorch")
 def adadelta_ignores_lr(w, dw, state, lr=1.0, rho=0.9, eps=1e-6):
     # Adadelta needs no learning rate (Zeiler 2012)
     Eg2 = rho * state.get("Eg2", np.zeros_like(w)) + (1 - rho) * dw**2
@@ -290,7 +290,7 @@ def adadelta_ignores_lr(w, dw, state, lr=1.0, rho=0.9, eps=1e-6):
     return w - dx, state
 
 
-@mistake("adadelta", expect="inverted")
+@mistake("adadelta", expect="adadelta.ratio_inverted_step_sqrt")
 def adadelta_ratio_inverted(w, dw, state, lr=1.0, rho=0.9, eps=1e-6):
     Eg2 = rho * state.get("Eg2", np.zeros_like(w)) + (1 - rho) * dw**2
     Edx2 = state.get("Edx2", np.zeros_like(w))
@@ -314,7 +314,7 @@ def adadelta_single_sqrt(w, dw, state, lr=1.0, rho=0.9, eps=1e-6):
 # ----------------------------------------------------------------------------- adam
 
 
-@mistake("adam", expect="bias correction")
+@mistake("adam", expect="adam.bias_correction_divide_m")
 def adam_no_bias_correction(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     m = beta1 * state.get("m", np.zeros_like(w)) + (1 - beta1) * dw
     v = beta2 * state.get("v", np.zeros_like(w)) + (1 - beta2) * dw**2
@@ -322,7 +322,7 @@ def adam_no_bias_correction(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1
     return w - lr * m / (np.sqrt(v) + eps), state
 
 
-@mistake("adam", expect="eps")
+@mistake("adam", expect="adam.eps_inside_square_root")
 def adam_eps_inside_sqrt(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     t = state.get("t", 0) + 1
     m = beta1 * state.get("m", np.zeros_like(w)) + (1 - beta1) * dw
@@ -333,7 +333,7 @@ def adam_eps_inside_sqrt(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8
     return w - lr * m_hat / np.sqrt(v_hat + eps), state  # lecture notes' form
 
 
-@mistake("adam", expect="off by one")
+@mistake("adam", expect="adam.step_count_off_one")
 def adam_step_incremented_after_use(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     t = state.get("t", 0)
     m = beta1 * state.get("m", np.zeros_like(w)) + (1 - beta1) * dw
@@ -344,7 +344,7 @@ def adam_step_incremented_after_use(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.99
     return w - lr * m_hat / (np.sqrt(v_hat) + eps), state
 
 
-@mistake("adam", expect="off by one")
+@mistake("adam", expect="adam.step_count_off_one_2")
 def adam_step_starts_at_one(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     if "t" not in state:
         state.update(t=1, m=np.zeros_like(w), v=np.zeros_like(w))
@@ -357,7 +357,7 @@ def adam_step_starts_at_one(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1
     return w - lr * m_hat / (np.sqrt(v_hat) + eps), state
 
 
-@mistake("adam", expect="beta")
+@mistake("adam", expect="adam.beta1_beta2_swapped_beta1")
 def adam_betas_swapped(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     t = state.get("t", 0) + 1
     m = beta2 * state.get("m", np.zeros_like(w)) + (1 - beta2) * dw
@@ -368,7 +368,7 @@ def adam_betas_swapped(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     return w - lr * m_hat / (np.sqrt(v_hat) + eps), state
 
 
-@mistake("adam", expect="sign")
+@mistake("adam", expect="adam.w_walks_uphill_lecture")
 def adam_lecture_form_wrong_sign(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     t = state.get("t", 0) + 1
     m = beta1 * state.get("m", np.zeros_like(w)) - (1 - beta1) * dw  # v = gamma*v - (1-gamma)*grad
@@ -408,17 +408,17 @@ def adam_running_beta_powers(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=
 # ----------------------------------------------------------------------------- schedules
 
 
-@mistake("exponential_decay", expect="sign")
+@mistake("exponential_decay", expect="exponential_decay.rate_grows_exponent_k")
 def exponential_decay_growing(lr0, k, t):
     return lr0 * math.exp(k * t)
 
 
-@mistake("exponential_decay", expect="base")
+@mistake("exponential_decay", expect="exponential_decay.k_used_base_power")
 def exponential_decay_k_as_base(lr0, k, t):
     return lr0 * k**t
 
 
-@mistake("exponential_decay", expect="off by one")
+@mistake("exponential_decay", expect="exponential_decay.off_one_t_counts")
 def exponential_decay_counts_from_one(lr0, k, t):
     return lr0 * math.exp(-k * (t + 1))
 
@@ -430,17 +430,17 @@ def exponential_decay_as_gamma_power(lr0, k, t):
     return lr0 * gamma**t
 
 
-@mistake("inverse_time_decay", expect="parenthes")
+@mistake("inverse_time_decay", expect="inverse_time_decay.missing_parentheses_lr0_1")
 def inverse_time_decay_precedence(lr0, k, t):
     return lr0 / 1 + k * t
 
 
-@mistake("inverse_time_decay", expect="off by one")
+@mistake("inverse_time_decay", expect="inverse_time_decay.off_one_t_counts")
 def inverse_time_decay_counts_from_one(lr0, k, t):
     return lr0 / (1 + k * (t + 1))
 
 
-@mistake("inverse_time_decay", expect="exponential")
+@mistake("inverse_time_decay", expect="inverse_time_decay.compounded_lr0_1_k")
 def inverse_time_decay_compounded(lr0, k, t):
     return lr0 / (1 + k) ** t
 
@@ -450,17 +450,17 @@ def inverse_time_decay_numpy(lr0, k, t):
     return float(np.divide(lr0, np.add(1.0, np.multiply(k, t))))
 
 
-@mistake("step_decay", expect="round")
+@mistake("step_decay", expect="step_decay.round_instead_floor_rate")
 def step_decay_rounds(lr0, gamma, step_size, t):
     return lr0 * gamma ** round(t / step_size)
 
 
-@mistake("step_decay", expect="floor")
+@mistake("step_decay", expect="step_decay.floor_gamma_t_step")
 def step_decay_without_floor(lr0, gamma, step_size, t):
     return lr0 * gamma ** (t / step_size)
 
 
-@mistake("step_decay", expect="off by one")
+@mistake("step_decay", expect="step_decay.off_one_first_drop")
 def step_decay_drops_early(lr0, gamma, step_size, t):
     return lr0 * gamma ** ((t + 1) // step_size)
 
@@ -478,3 +478,32 @@ def step_decay_loop(lr0, gamma, step_size, t):
 @alternative("step_decay")
 def step_decay_math_floor(lr0, gamma, step_size, t):
     return lr0 * math.pow(gamma, math.floor(t / step_size))
+
+
+@mistake("adagrad", expect="adagrad.eps_inside_square_root")
+def adagrad_eps_inside_sqrt(w, dw, state, lr=0.01, eps=1e-10):
+    h = state.get("h", np.zeros_like(w)) + dw**2
+    state["h"] = h
+    return w - lr * dw / np.sqrt(h + eps), state
+
+
+@mistake("adam", expect="adam.eps_folded_into_rate")
+def adam_folded_corrections(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    # Kingma and Ba's "more efficient" order, with their eps left unscaled.
+    t = state.get("t", 0) + 1
+    m = beta1 * state.get("m", np.zeros_like(w)) + (1 - beta1) * dw
+    v = beta2 * state.get("v", np.zeros_like(w)) + (1 - beta2) * dw**2
+    state.update(t=t, m=m, v=v)
+    lr_t = lr * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+    return w - lr_t * m / (np.sqrt(v) + eps), state
+
+
+@mistake("adam", expect="adam.step_count_shared_between_runs")
+def adam_step_count_in_default(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, steps=[0]):  # noqa: B006
+    # The step count lives in a mutable default argument, made once: a new optimizer state goes on counting.
+    steps[0] += 1
+    t = steps[0]
+    m = beta1 * state.get("m", np.zeros_like(w)) + (1 - beta1) * dw
+    v = beta2 * state.get("v", np.zeros_like(w)) + (1 - beta2) * dw**2
+    state.update(m=m, v=v)
+    return w - lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps), state

@@ -19,7 +19,7 @@ from tests.mutants import alternative, mistake
 # ----------------------------------------------------------------------------- conv_output_size
 
 
-@mistake("conv_output_size", expect="floor")
+@mistake("conv_output_size", expect="conv_output_size.matches_round_instead_floor")
 def conv_output_size_round(n, kernel_size, stride=1, padding=0, dilation=1):
     if n < 1 or kernel_size < 1 or stride < 1 or dilation < 1 or padding < 0:
         raise ValueError("invalid arguments")
@@ -29,7 +29,7 @@ def conv_output_size_round(n, kernel_size, stride=1, padding=0, dilation=1):
     return out
 
 
-@mistake("conv_output_size", expect="floor")
+@mistake("conv_output_size", expect="conv_output_size.matches_ceil_instead_floor")
 def conv_output_size_ceil(n, kernel_size, stride=1, padding=0, dilation=1):
     if n < 1 or kernel_size < 1 or stride < 1 or dilation < 1 or padding < 0:
         raise ValueError("invalid arguments")
@@ -39,7 +39,7 @@ def conv_output_size_ceil(n, kernel_size, stride=1, padding=0, dilation=1):
     return out
 
 
-@mistake("conv_output_size", expect="dilation")
+@mistake("conv_output_size", expect="conv_output_size.dilation_missing_dilated_kernel")
 def conv_output_size_forgets_dilation(n, kernel_size, stride=1, padding=0, dilation=1):
     if n < 1 or kernel_size < 1 or stride < 1 or dilation < 1 or padding < 0:
         raise ValueError("invalid arguments")
@@ -49,7 +49,7 @@ def conv_output_size_forgets_dilation(n, kernel_size, stride=1, padding=0, dilat
     return out
 
 
-@mistake("conv_output_size", expect="both sides")
+@mistake("conv_output_size", expect="conv_output_size.padding_counted_once_added")
 def conv_output_size_padding_once(n, kernel_size, stride=1, padding=0, dilation=1):
     if n < 1 or kernel_size < 1 or stride < 1 or dilation < 1 or padding < 0:
         raise ValueError("invalid arguments")
@@ -59,7 +59,7 @@ def conv_output_size_padding_once(n, kernel_size, stride=1, padding=0, dilation=
     return out
 
 
-@mistake("conv_output_size", expect="valueerror")
+@mistake("conv_output_size", expect="check:raises ValueError for invalid arguments")
 def conv_output_size_never_raises(n, kernel_size, stride=1, padding=0, dilation=1):
     return (n + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
 
@@ -78,7 +78,7 @@ def conv_output_size_count_window_starts(n, kernel_size, stride=1, padding=0, di
 # ----------------------------------------------------------------------------- pool_output_size
 
 
-@mistake("pool_output_size", expect="stride")
+@mistake("pool_output_size", expect="pool_output_size.stride_defaulted_1_pooling")
 def pool_output_size_stride_defaults_to_one(n, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     if stride is None:
         stride = 1
@@ -93,7 +93,7 @@ def pool_output_size_stride_defaults_to_one(n, kernel_size, stride=None, padding
     return out
 
 
-@mistake("pool_output_size", expect="last window")
+@mistake("pool_output_size", expect="pool_output_size.ceil_mode_without_pytorch")
 def pool_output_size_plain_ceil(n, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     stride = kernel_size if stride is None else stride
     if min(n, kernel_size, stride, dilation) < 1 or padding < 0 or 2 * padding > kernel_size:
@@ -105,7 +105,7 @@ def pool_output_size_plain_ceil(n, kernel_size, stride=None, padding=0, dilation
     return out
 
 
-@mistake("pool_output_size", expect="ceil_mode")
+@mistake("pool_output_size", expect="check:reproduces the handout's worked examples")
 def pool_output_size_ignores_ceil_mode(n, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     stride = kernel_size if stride is None else stride
     if min(n, kernel_size, stride, dilation) < 1 or padding < 0 or 2 * padding > kernel_size:
@@ -116,7 +116,7 @@ def pool_output_size_ignores_ceil_mode(n, kernel_size, stride=None, padding=0, d
     return out
 
 
-@mistake("pool_output_size", expect="half")
+@mistake("pool_output_size", expect="check:raises ValueError for invalid arguments")
 def pool_output_size_any_padding(n, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     stride = kernel_size if stride is None else stride
     if min(n, kernel_size, stride, dilation) < 1 or padding < 0:
@@ -150,21 +150,21 @@ def pool_output_size_explicit_ceil(n, kernel_size, stride=None, padding=0, dilat
 # ----------------------------------------------------------------------------- same_padding
 
 
-@mistake("same_padding", expect="even")
+@mistake("same_padding", expect="check:raises ValueError for invalid arguments")
 def same_padding_floors_even_kernels(kernel_size, dilation=1):
     if kernel_size < 1 or dilation < 1:
         raise ValueError("invalid arguments")
     return dilation * (kernel_size - 1) // 2
 
 
-@mistake("same_padding", expect="dilation")
+@mistake("same_padding", expect="same_padding.dilation_missing_padding_cover")
 def same_padding_forgets_dilation(kernel_size, dilation=1):
     if kernel_size < 1 or dilation < 1 or (kernel_size - 1) % 2:
         raise ValueError("no same padding")
     return (kernel_size - 1) // 2
 
 
-@mistake("same_padding", expect="both sides")
+@mistake("same_padding", expect="same_padding.padding_added_both_sides")
 def same_padding_counted_once(kernel_size, dilation=1):
     if kernel_size < 1 or dilation < 1:
         raise ValueError("invalid arguments")
@@ -185,31 +185,31 @@ def same_padding_search(kernel_size, dilation=1):
 # ----------------------------------------------------------------------------- conv2d_params
 
 
-@mistake("conv2d_params", expect="bias")
+@mistake("conv2d_params", expect="conv2d_params.bias_missing_conv_layer")
 def conv2d_params_forgets_bias(in_channels, out_channels, kernel_size, bias=True, groups=1):
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
     return out_channels * (in_channels // groups) * kh * kw
 
 
-@mistake("conv2d_params", expect="input channels")
+@mistake("conv2d_params", expect="conv2d_params.input_channels_missing_every")
 def conv2d_params_forgets_in_channels(in_channels, out_channels, kernel_size, bias=True, groups=1):
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
     return out_channels * kh * kw + (out_channels if bias else 0)
 
 
-@mistake("conv2d_params", expect="groups")
+@mistake("conv2d_params", expect="conv2d_params.groups_divided_twice")
 def conv2d_params_divides_by_groups_twice(in_channels, out_channels, kernel_size, bias=True, groups=1):
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
     return (out_channels // groups) * (in_channels // groups) * kh * kw + (out_channels if bias else 0)
 
 
-@mistake("conv2d_params", expect="groups")
+@mistake("conv2d_params", expect="conv2d_params.groups_ignored_each_filter")
 def conv2d_params_ignores_groups(in_channels, out_channels, kernel_size, bias=True, groups=1):
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
     return out_channels * in_channels * kh * kw + (out_channels if bias else 0)
 
 
-@mistake("conv2d_params", expect="kernel")
+@mistake("conv2d_params", expect="check:reproduces the handout's worked examples")
 def conv2d_params_square_kernel(in_channels, out_channels, kernel_size, bias=True, groups=1):
     k = kernel_size if isinstance(kernel_size, int) else kernel_size[0]
     return out_channels * (in_channels // groups) * k * k + (out_channels if bias else 0)
@@ -227,12 +227,12 @@ def conv2d_params_per_group(in_channels, out_channels, kernel_size, bias=True, g
 # ----------------------------------------------------------------------------- linear_params
 
 
-@mistake("linear_params", expect="bias")
+@mistake("linear_params", expect="linear_params.bias_missing_linear_layer")
 def linear_params_forgets_bias(in_features, out_features, bias=True):
     return in_features * out_features
 
 
-@mistake("linear_params", expect="bias")
+@mistake("linear_params", expect="linear_params.one_bias_per_input")
 def linear_params_bias_per_input(in_features, out_features, bias=True):
     return in_features * out_features + (in_features if bias else 0)
 
@@ -245,7 +245,7 @@ def linear_params_augmented_matrix(in_features, out_features, bias=True):
 # ----------------------------------------------------------------------------- trace_shapes
 
 
-@mistake("trace_shapes", expect="flatten")
+@mistake("trace_shapes", expect="check:reproduces the handout's worked examples")
 def trace_shapes_flatten_last_conv(input_shape, layers):
     shapes, shape = [], tuple(input_shape)
     last_conv = shape
@@ -277,7 +277,7 @@ def trace_shapes_flatten_last_conv(input_shape, layers):
     return shapes
 
 
-@mistake("trace_shapes", expect="stride")
+@mistake("trace_shapes", expect="trace_shapes.pool_stride_defaulted_1")
 def trace_shapes_pool_stride_one(input_shape, layers):
     shapes, shape = [], tuple(input_shape)
     for layer in layers:
@@ -306,7 +306,7 @@ def trace_shapes_pool_stride_one(input_shape, layers):
     return shapes
 
 
-@mistake("trace_shapes", expect="out_channels")
+@mistake("trace_shapes", expect="check:reproduces the handout's worked examples")
 def trace_shapes_conv_keeps_channels(input_shape, layers):
     shapes, shape = [], tuple(input_shape)
     for layer in layers:
@@ -334,7 +334,7 @@ def trace_shapes_conv_keeps_channels(input_shape, layers):
     return shapes
 
 
-@mistake("trace_shapes", expect="both sides")
+@mistake("trace_shapes", expect="trace_shapes.padding_counted_once_conv")
 def trace_shapes_padding_once(input_shape, layers):
     shapes, shape = [], tuple(input_shape)
     for layer in layers:
@@ -363,7 +363,7 @@ def trace_shapes_padding_once(input_shape, layers):
     return shapes
 
 
-@mistake("trace_shapes", expect="valueerror")
+@mistake("trace_shapes", expect="check:raises ValueError for invalid arguments")
 def trace_shapes_never_raises(input_shape, layers):
     shapes, shape = [], tuple(input_shape)
     for layer in layers:
@@ -423,7 +423,7 @@ def trace_shapes_separate_axes(input_shape, layers):
 # ----------------------------------------------------------------------------- count_params
 
 
-@mistake("count_params", expect="bias")
+@mistake("count_params", expect="count_params.biases_missing_every_conv")
 def count_params_forgets_bias(input_shape, layers):
     total, shape = 0, tuple(input_shape)
     for layer in layers:
@@ -454,7 +454,7 @@ def count_params_forgets_bias(input_shape, layers):
     return total
 
 
-@mistake("count_params", expect="flatten")
+@mistake("count_params", expect="check:reproduces the handout's worked examples")
 def count_params_flatten_last_conv(input_shape, layers):
     total, shape = 0, tuple(input_shape)
     last_conv = shape
@@ -488,7 +488,7 @@ def count_params_flatten_last_conv(input_shape, layers):
     return total
 
 
-@mistake("count_params", expect="pool")
+@mistake("count_params", expect="check:reproduces the handout's worked examples")
 def count_params_pool_has_weights(input_shape, layers):
     total, shape = 0, tuple(input_shape)
     for layer in layers:
@@ -521,7 +521,7 @@ def count_params_pool_has_weights(input_shape, layers):
     return total
 
 
-@mistake("count_params", expect="input channels")
+@mistake("count_params", expect="count_params.every_conv_filter_given")
 def count_params_image_channels_everywhere(input_shape, layers):
     total, shape = 0, tuple(input_shape)
     for layer in layers:
@@ -594,7 +594,7 @@ def count_params_fan_in_plus_one(input_shape, layers):
 # ----------------------------------------------------------------------------- conv2d_forward
 
 
-@mistake("conv2d_forward", expect="flip")
+@mistake("conv2d_forward", expect="conv2d_forward.matches_true_convolution_kernel")
 def conv2d_forward_flipped_kernel(x, w, b, stride=1, padding=0, dilation=1):
     (sh, sw), (ph, pw), (dh, dw) = (np.broadcast_to(a, 2).tolist() for a in (stride, padding, dilation))
     kh, kw = w.shape[2:]
@@ -605,7 +605,7 @@ def conv2d_forward_flipped_kernel(x, w, b, stride=1, padding=0, dilation=1):
     return out if b is None else out + b[None, :, None, None]
 
 
-@mistake("conv2d_forward", expect="bias")
+@mistake("conv2d_forward", expect="conv2d_forward.bias_missing_add_b")
 def conv2d_forward_ignores_bias(x, w, b, stride=1, padding=0, dilation=1):
     (sh, sw), (ph, pw), (dh, dw) = (np.broadcast_to(a, 2).tolist() for a in (stride, padding, dilation))
     kh, kw = w.shape[2:]
@@ -614,7 +614,7 @@ def conv2d_forward_ignores_bias(x, w, b, stride=1, padding=0, dilation=1):
     return np.einsum("nchwij,fcij->nfhw", win, w)
 
 
-@mistake("conv2d_forward", expect="stride")
+@mistake("conv2d_forward", expect="conv2d_forward.stride_on_rows_only")
 def conv2d_forward_stride_on_rows_only(x, w, b, stride=1, padding=0, dilation=1):
     (sh, sw), (ph, pw), (dh, dw) = (np.broadcast_to(a, 2).tolist() for a in (stride, padding, dilation))
     n, c, h, wd = x.shape
@@ -630,7 +630,7 @@ def conv2d_forward_stride_on_rows_only(x, w, b, stride=1, padding=0, dilation=1)
     return out if b is None else out + b[None, :, None, None]
 
 
-@mistake("conv2d_forward", expect="dilation")
+@mistake("conv2d_forward", expect="conv2d_forward.dilation_ignored")
 def conv2d_forward_ignores_dilation(x, w, b, stride=1, padding=0, dilation=1):
     (sh, sw), (ph, pw), (dh, dw) = (np.broadcast_to(a, 2).tolist() for a in (stride, padding, dilation))
     n, c, h, wd = x.shape
@@ -643,7 +643,7 @@ def conv2d_forward_ignores_dilation(x, w, b, stride=1, padding=0, dilation=1):
     return out if b is None else out + b[None, :, None, None]
 
 
-@mistake("conv2d_forward", expect="padding")
+@mistake("conv2d_forward", expect="conv2d_forward.padding_on_one_side")
 def conv2d_forward_pads_one_side(x, w, b, stride=1, padding=0, dilation=1):
     (sh, sw), (ph, pw), (dh, dw) = (np.broadcast_to(a, 2).tolist() for a in (stride, padding, dilation))
     kh, kw = w.shape[2:]
@@ -653,7 +653,7 @@ def conv2d_forward_pads_one_side(x, w, b, stride=1, padding=0, dilation=1):
     return out if b is None else out + b[None, :, None, None]
 
 
-@mistake("conv2d_forward", expect="channels")
+@mistake("conv2d_forward", expect="conv2d_forward.input_channels_were_averaged")
 def conv2d_forward_averages_channels(x, w, b, stride=1, padding=0, dilation=1):
     (sh, sw), (ph, pw), (dh, dw) = (np.broadcast_to(a, 2).tolist() for a in (stride, padding, dilation))
     kh, kw = w.shape[2:]
@@ -664,7 +664,7 @@ def conv2d_forward_averages_channels(x, w, b, stride=1, padding=0, dilation=1):
     return out if b is None else out + b[None, :, None, None]
 
 
-@mistake("conv2d_forward", expect="dtype")
+@mistake("conv2d_forward", expect="generic.dtype_changed")
 def conv2d_forward_float64_buffer(x, w, b, stride=1, padding=0, dilation=1):
     (sh, sw), (ph, pw), (dh, dw) = (np.broadcast_to(a, 2).tolist() for a in (stride, padding, dilation))
     n, c, h, wd = x.shape
@@ -729,7 +729,7 @@ def conv2d_forward_sum_over_taps(x, w, b, stride=1, padding=0, dilation=1):
 # ----------------------------------------------------------------------------- conv2d_backward
 
 
-@mistake("conv2d_backward", expect="transpose")
+@mistake("conv2d_backward", expect="conv2d_backward.dw_came_out_c")
 def conv2d_backward_dw_reshaped_not_transposed(dout, x, w, stride=1, padding=0):
     (sh, sw), (ph, pw) = np.broadcast_to(stride, 2).tolist(), np.broadcast_to(padding, 2).tolist()
     f, c, kh, kw = w.shape
@@ -746,7 +746,7 @@ def conv2d_backward_dw_reshaped_not_transposed(dout, x, w, stride=1, padding=0):
     return dxp[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]], dw, db
 
 
-@mistake("conv2d_backward", expect="flip")
+@mistake("conv2d_backward", expect="conv2d_backward.dx_used_kernel_without")
 def conv2d_backward_dx_kernel_not_flipped(dout, x, w, stride=1, padding=0):
     (sh, sw), (ph, pw) = np.broadcast_to(stride, 2).tolist(), np.broadcast_to(padding, 2).tolist()
     n, c, h, wd = x.shape
@@ -765,7 +765,7 @@ def conv2d_backward_dx_kernel_not_flipped(dout, x, w, stride=1, padding=0):
     return dxp[:, :, ph : ph + h, pw : pw + wd], dw, db
 
 
-@mistake("conv2d_backward", expect="flip")
+@mistake("conv2d_backward", expect="conv2d_backward.dw_flipped_dw_f")
 def conv2d_backward_dw_flipped(dout, x, w, stride=1, padding=0):
     (sh, sw), (ph, pw) = np.broadcast_to(stride, 2).tolist(), np.broadcast_to(padding, 2).tolist()
     f, c, kh, kw = w.shape
@@ -782,7 +782,7 @@ def conv2d_backward_dw_flipped(dout, x, w, stride=1, padding=0):
     return dxp[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]], dw, db
 
 
-@mistake("conv2d_backward", expect="mean")
+@mistake("conv2d_backward", expect="conv2d_backward.db_mean_bias_added")
 def conv2d_backward_db_mean(dout, x, w, stride=1, padding=0):
     (sh, sw), (ph, pw) = np.broadcast_to(stride, 2).tolist(), np.broadcast_to(padding, 2).tolist()
     f, c, kh, kw = w.shape
@@ -799,7 +799,7 @@ def conv2d_backward_db_mean(dout, x, w, stride=1, padding=0):
     return dxp[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]], dw, db
 
 
-@mistake("conv2d_backward", expect="batch")
+@mistake("conv2d_backward", expect="conv2d_backward.db_uses_only_first")
 def conv2d_backward_db_first_example_only(dout, x, w, stride=1, padding=0):
     (sh, sw), (ph, pw) = np.broadcast_to(stride, 2).tolist(), np.broadcast_to(padding, 2).tolist()
     f, c, kh, kw = w.shape
@@ -816,7 +816,7 @@ def conv2d_backward_db_first_example_only(dout, x, w, stride=1, padding=0):
     return dxp[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]], dw, db
 
 
-@mistake("conv2d_backward", expect="stride")
+@mistake("conv2d_backward", expect="check:matches torch.autograd through torch.nn.functional.conv2d (cpu, float64)")
 def conv2d_backward_dx_without_spreading(dout, x, w, stride=1, padding=0):
     (sh, sw), (ph, pw) = np.broadcast_to(stride, 2).tolist(), np.broadcast_to(padding, 2).tolist()
     n, c, h, wd = x.shape
@@ -833,7 +833,7 @@ def conv2d_backward_dx_without_spreading(dout, x, w, stride=1, padding=0):
     return dxp[:, :, ph : ph + h, pw : pw + wd], dw, db
 
 
-@mistake("conv2d_backward", expect="padding")
+@mistake("conv2d_backward", expect="conv2d_backward.dx_not_cropped")
 def conv2d_backward_dx_not_cropped(dout, x, w, stride=1, padding=0):
     (sh, sw), (ph, pw) = np.broadcast_to(stride, 2).tolist(), np.broadcast_to(padding, 2).tolist()
     f, c, kh, kw = w.shape
@@ -895,7 +895,7 @@ def conv2d_backward_loops_over_outputs(dout, x, w, stride=1, padding=0):
 # ----------------------------------------------------------------------------- max_pool2d_forward
 
 
-@mistake("max_pool2d_forward", expect="inf")
+@mistake("max_pool2d_forward", expect="max_pool2d_forward.padding_filled_zeros_max")
 def max_pool2d_forward_zero_padding(x, kernel_size, stride=None, padding=0):
     (kh, kw), (ph, pw) = np.broadcast_to(kernel_size, 2).tolist(), np.broadcast_to(padding, 2).tolist()
     sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
@@ -905,7 +905,7 @@ def max_pool2d_forward_zero_padding(x, kernel_size, stride=None, padding=0):
     return sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].max(axis=(-2, -1))
 
 
-@mistake("max_pool2d_forward", expect="stride")
+@mistake("max_pool2d_forward", expect="max_pool2d_forward.stride_defaulted_1_when")
 def max_pool2d_forward_stride_defaults_to_one(x, kernel_size, stride=None, padding=0):
     (kh, kw), (ph, pw) = np.broadcast_to(kernel_size, 2).tolist(), np.broadcast_to(padding, 2).tolist()
     sh, sw = np.broadcast_to(stride or 1, 2).tolist()
@@ -915,7 +915,7 @@ def max_pool2d_forward_stride_defaults_to_one(x, kernel_size, stride=None, paddi
     return sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].max(axis=(-2, -1))
 
 
-@mistake("max_pool2d_forward", expect="padding")
+@mistake("max_pool2d_forward", expect="max_pool2d_forward.padding_ignored")
 def max_pool2d_forward_ignores_padding(x, kernel_size, stride=None, padding=0):
     kh, kw = np.broadcast_to(kernel_size, 2).tolist()
     sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
@@ -946,7 +946,7 @@ def max_pool2d_forward_running_maximum(x, kernel_size, stride=None, padding=0):
 # ----------------------------------------------------------------------------- max_pool2d_backward
 
 
-@mistake("max_pool2d_backward", expect="tie")
+@mistake("max_pool2d_backward", expect="max_pool2d_backward.tie_gradient_went_every")
 def max_pool2d_backward_every_tied_max(dout, x, kernel_size, stride=None):
     kh, kw = np.broadcast_to(kernel_size, 2).tolist()
     sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
@@ -960,7 +960,7 @@ def max_pool2d_backward_every_tied_max(dout, x, kernel_size, stride=None):
     return dx
 
 
-@mistake("max_pool2d_backward", expect="first maximum")
+@mistake("max_pool2d_backward", expect="max_pool2d_backward.tie_gradient_went_last")
 def max_pool2d_backward_last_tied_max(dout, x, kernel_size, stride=None):
     kh, kw = np.broadcast_to(kernel_size, 2).tolist()
     sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
@@ -975,7 +975,7 @@ def max_pool2d_backward_last_tied_max(dout, x, kernel_size, stride=None):
     return dx
 
 
-@mistake("max_pool2d_backward", expect="overlap")
+@mistake("max_pool2d_backward", expect="max_pool2d_backward.windows_overlap_stride_kernel")
 def max_pool2d_backward_assigns_instead_of_adding(dout, x, kernel_size, stride=None):
     kh, kw = np.broadcast_to(kernel_size, 2).tolist()
     sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
@@ -989,7 +989,7 @@ def max_pool2d_backward_assigns_instead_of_adding(dout, x, kernel_size, stride=N
     return dx
 
 
-@mistake("max_pool2d_backward", expect="row-major")
+@mistake("max_pool2d_backward", expect="max_pool2d_backward.window_s_argmax_unravelled")
 def max_pool2d_backward_unravels_column_major(dout, x, kernel_size, stride=None):
     kh, kw = np.broadcast_to(kernel_size, 2).tolist()
     sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
@@ -1003,7 +1003,7 @@ def max_pool2d_backward_unravels_column_major(dout, x, kernel_size, stride=None)
     return dx
 
 
-@mistake("max_pool2d_backward", expect="dtype")
+@mistake("max_pool2d_backward", expect="generic.dtype_changed")
 def max_pool2d_backward_float64_buffer(dout, x, kernel_size, stride=None):
     kh, kw = np.broadcast_to(kernel_size, 2).tolist()
     sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
@@ -1052,7 +1052,7 @@ def max_pool2d_backward_first_of_mask(dout, x, kernel_size, stride=None):
 # ----------------------------------------------------------------------------- avg_pool2d_forward
 
 
-@mistake("avg_pool2d_forward", expect="padding")
+@mistake("avg_pool2d_forward", expect="avg_pool2d_forward.padding_left_out_average")
 def avg_pool2d_forward_excludes_padding(x, kernel_size, stride=None, padding=0):
     (kh, kw), (ph, pw) = np.broadcast_to(kernel_size, 2).tolist(), np.broadcast_to(padding, 2).tolist()
     sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
@@ -1065,7 +1065,7 @@ def avg_pool2d_forward_excludes_padding(x, kernel_size, stride=None, padding=0):
     return sums / counts
 
 
-@mistake("avg_pool2d_forward", expect="stride")
+@mistake("avg_pool2d_forward", expect="avg_pool2d_forward.stride_defaulted_1_when")
 def avg_pool2d_forward_stride_defaults_to_one(x, kernel_size, stride=None, padding=0):
     (kh, kw), (ph, pw) = np.broadcast_to(kernel_size, 2).tolist(), np.broadcast_to(padding, 2).tolist()
     sh, sw = np.broadcast_to(stride or 1, 2).tolist()
@@ -1075,7 +1075,7 @@ def avg_pool2d_forward_stride_defaults_to_one(x, kernel_size, stride=None, paddi
     return sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].mean(axis=(-2, -1))
 
 
-@mistake("avg_pool2d_forward", expect="window size")
+@mistake("avg_pool2d_forward", expect="avg_pool2d_forward.divided_one_side_kernel")
 def avg_pool2d_forward_divides_by_kernel_height(x, kernel_size, stride=None, padding=0):
     (kh, kw), (ph, pw) = np.broadcast_to(kernel_size, 2).tolist(), np.broadcast_to(padding, 2).tolist()
     sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
@@ -1102,3 +1102,41 @@ def avg_pool2d_forward_integral_image(x, kernel_size, stride=None, padding=0):
     top, left = (np.arange(oh) * sh)[:, None], (np.arange(ow) * sw)[None, :]
     sums = table[:, :, top + kh, left + kw] - table[:, :, top, left + kw] - table[:, :, top + kh, left] + table[:, :, top, left]
     return (sums / (kh * kw)).astype(x.dtype)
+
+
+@mistake("same_padding", expect="same_padding.padding_kernel_size_1")
+def same_padding_half_the_dilated_kernel(kernel_size, dilation=1):
+    # dilation * kernel_size // 2 is right for dilation 1 and odd kernels, and one too many for dilation 2.
+    if kernel_size < 1 or dilation < 1:
+        raise ValueError(f"invalid kernel_size={kernel_size} or dilation={dilation}")
+    if dilation * (kernel_size - 1) % 2:
+        raise ValueError("no symmetric padding keeps the size")
+    return dilation * kernel_size // 2
+
+
+@mistake("conv2d_backward", expect="conv2d_backward.db_summed_over_wrong")
+def conv2d_backward_db_per_example(dout, x, w, stride=1, padding=0):
+    sh, sw = _pair(stride)
+    ph, pw = _pair(padding)
+    kh, kw = w.shape[2:]
+    xpad = _pad(x, (ph, pw))
+    db = dout.sum(axis=(2, 3))  # one bias gradient per example and filter: the batch axis was kept
+    windows = _windows(xpad, (kh, kw), (sh, sw), (1, 1))
+    dw = np.tensordot(dout, windows, axes=([0, 2, 3], [0, 2, 3]))
+    n, f, oh, ow = dout.shape
+    spread = np.zeros((n, f, (oh - 1) * sh + 1, (ow - 1) * sw + 1), dtype=dout.dtype)
+    spread[:, :, ::sh, ::sw] = dout
+    full = _pad(spread, (kh - 1, kw - 1))
+    flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    dxpad = _correlate(full, flipped, (1, 1), (1, 1))
+    hp, wp = xpad.shape[2:]
+    dxpad = np.pad(dxpad, ((0, 0), (0, 0), (0, hp - dxpad.shape[2]), (0, wp - dxpad.shape[3])))
+    return dxpad[:, :, ph : hp - ph, pw : wp - pw], dw, db
+
+
+@mistake("conv2d_forward", expect="conv2d_forward.bias_along_wrong_axis")
+def conv2d_forward_bias_as_column(x, w, b, stride=1, padding=0, dilation=1):
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"x has {x.shape[1]} channels but the filters expect {w.shape[1]}")
+    out = _correlate(_pad(x, _pair(padding)), w, _pair(stride), _pair(dilation))
+    return out if b is None else out + b[:, None]  # lines up with (OH, OW), not with the channels

@@ -16,23 +16,23 @@ from tests.mutants import alternative, mistake
 # ----------------------------------------------------------------------------- rnn_cell
 
 
-@mistake("rnn_cell", expect="sigmoid")
+@mistake("rnn_cell", expect="rnn_cell.sigmoid_where_tanh_belongs")
 def rnn_cell_sigmoid_instead_of_tanh(x, h, W_ih, W_hh, b_ih, b_hh):
     return torch.sigmoid(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
 
 
-@mistake("rnn_cell", expect="b_hh")
+@mistake("rnn_cell", expect="rnn_cell.b_hh_missing_pytorch")
 def rnn_cell_forgets_b_hh(x, h, W_ih, W_hh, b_ih, b_hh):
     return torch.tanh(x @ W_ih.T + b_ih + h @ W_hh.T)
 
 
-@mistake("rnn_cell", expect="transpose")
+@mistake("rnn_cell", expect="rnn_cell.result_h_n_transpose")
 def rnn_cell_column_vector_form(x, h, W_ih, W_hh, b_ih, b_hh):
     # W x for column vectors, batch along the columns: the result is (H, N).
     return torch.tanh(W_ih @ x.T + b_ih[:, None] + W_hh @ h.T + b_hh[:, None])
 
 
-@mistake("rnn_cell", expect="relu")
+@mistake("rnn_cell", expect="rnn_cell.relu_where_tanh_belongs")
 def rnn_cell_relu(x, h, W_ih, W_hh, b_ih, b_hh):
     return torch.relu(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
 
@@ -54,7 +54,7 @@ def rnn_cell_einsum(x, h, W_ih, W_hh, b_ih, b_hh):
 # ----------------------------------------------------------------------------- lstm_cell
 
 
-@mistake("lstm_cell", expect="gate order")
+@mistake("lstm_cell", expect="lstm_cell.wrong_gate_order_pytorch")
 def lstm_cell_gate_order_ifog(x, h, c, W_ih, W_hh, b_ih, b_hh):
     gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
     i, f, o, g = gates.chunk(4, dim=1)
@@ -63,7 +63,7 @@ def lstm_cell_gate_order_ifog(x, h, c, W_ih, W_hh, b_ih, b_hh):
     return o * torch.tanh(c_new), c_new
 
 
-@mistake("lstm_cell", expect="cell state")
+@mistake("lstm_cell", expect="lstm_cell.forget_gate_multiplied_h")
 def lstm_cell_forgets_h_instead_of_c(x, h, c, W_ih, W_hh, b_ih, b_hh):
     gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
     i, f, g, o = gates.chunk(4, dim=1)
@@ -72,7 +72,7 @@ def lstm_cell_forgets_h_instead_of_c(x, h, c, W_ih, W_hh, b_ih, b_hh):
     return o * torch.tanh(c_new), c_new
 
 
-@mistake("lstm_cell", expect="cell state")
+@mistake("lstm_cell", expect="lstm_cell.h_come_new_cell")
 def lstm_cell_output_from_h(x, h, c, W_ih, W_hh, b_ih, b_hh):
     gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
     i, f, g, o = gates.chunk(4, dim=1)
@@ -81,7 +81,7 @@ def lstm_cell_output_from_h(x, h, c, W_ih, W_hh, b_ih, b_hh):
     return o * torch.tanh(h), c_new
 
 
-@mistake("lstm_cell", expect="cell state")
+@mistake("lstm_cell", expect="lstm_cell.h_come_new_cell_2")
 def lstm_cell_output_from_old_c(x, h, c, W_ih, W_hh, b_ih, b_hh):
     gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
     i, f, g, o = gates.chunk(4, dim=1)
@@ -91,7 +91,7 @@ def lstm_cell_output_from_old_c(x, h, c, W_ih, W_hh, b_ih, b_hh):
     return h_new, c
 
 
-@mistake("lstm_cell", expect="sigmoid")
+@mistake("lstm_cell", expect="lstm_cell.sigmoid_candidate_g_gates")
 def lstm_cell_sigmoid_candidate(x, h, c, W_ih, W_hh, b_ih, b_hh):
     gates = torch.sigmoid(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
     i, f, g, o = gates.chunk(4, dim=1)
@@ -99,7 +99,7 @@ def lstm_cell_sigmoid_candidate(x, h, c, W_ih, W_hh, b_ih, b_hh):
     return o * torch.tanh(c_new), c_new
 
 
-@mistake("lstm_cell", expect="tanh")
+@mistake("lstm_cell", expect="lstm_cell.tanh_missing_cell_state")
 def lstm_cell_no_tanh_on_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
     gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
     i, f, g, o = gates.chunk(4, dim=1)
@@ -108,7 +108,7 @@ def lstm_cell_no_tanh_on_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
     return o * c_new, c_new
 
 
-@mistake("lstm_cell", expect="b_hh")
+@mistake("lstm_cell", expect="lstm_cell.b_hh_missing_gates")
 def lstm_cell_forgets_b_hh(x, h, c, W_ih, W_hh, b_ih, b_hh):
     gates = x @ W_ih.T + b_ih + h @ W_hh.T
     i, f, g, o = gates.chunk(4, dim=1)
@@ -117,7 +117,7 @@ def lstm_cell_forgets_b_hh(x, h, c, W_ih, W_hh, b_ih, b_hh):
     return o * torch.tanh(c_new), c_new
 
 
-@mistake("lstm_cell", expect="dtype")
+@mistake("lstm_cell", expect="lstm_cell.float64_values_went_through")
 def lstm_cell_float32_buffer(x, h, c, W_ih, W_hh, b_ih, b_hh):
     # An accumulator made with torch.zeros: float32 and on the CPU whatever the inputs are.
     N, H = x.shape[0], h.shape[1]
@@ -132,7 +132,7 @@ def lstm_cell_float32_buffer(x, h, c, W_ih, W_hh, b_ih, b_hh):
     return o * torch.tanh(c_new), c_new
 
 
-@mistake("lstm_cell", expect="banned")
+@mistake("lstm_cell", expect="check:uses no banned built-in or construct")
 def lstm_cell_reaches_kernel_by_getattr(x, h, c, W_ih, W_hh, b_ih, b_hh):
     kernel = getattr(torch, "lstm" + "_cell")
     return kernel(x, (h, c), W_ih, W_hh, b_ih, b_hh)
@@ -170,7 +170,7 @@ def lstm_cell_concatenated_weights(x, h, c, W_ih, W_hh, b_ih, b_hh):
 # ----------------------------------------------------------------------------- gru_cell
 
 
-@mistake("gru_cell", expect="reset")
+@mistake("gru_cell", expect="gru_cell.reset_gate_applied_outside")
 def gru_cell_reset_outside_bias(x, h, W_ih, W_hh, b_ih, b_hh):
     H = h.shape[1]
     x_r, x_z, x_n = (x @ W_ih.T + b_ih).chunk(3, dim=1)
@@ -181,7 +181,7 @@ def gru_cell_reset_outside_bias(x, h, W_ih, W_hh, b_ih, b_hh):
     return (1 - z) * n + z * h
 
 
-@mistake("gru_cell", expect="reset")
+@mistake("gru_cell", expect="gru_cell.reset_gate_applied_h")
 def gru_cell_reset_before_matmul(x, h, W_ih, W_hh, b_ih, b_hh):
     # The original paper's GRU (Keras reset_after=False): the reset gate scales h itself.
     H = h.shape[1]
@@ -193,7 +193,7 @@ def gru_cell_reset_before_matmul(x, h, W_ih, W_hh, b_ih, b_hh):
     return (1 - z) * n + z * h
 
 
-@mistake("gru_cell", expect="reset")
+@mistake("gru_cell", expect="gru_cell.reset_gate_multiplied_input")
 def gru_cell_sums_projections_first(x, h, W_ih, W_hh, b_ih, b_hh):
     # Adds the input and hidden halves of n before the reset gate can act on the hidden half.
     r, z, n = (x @ W_ih.T + b_ih + h @ W_hh.T + b_hh).chunk(3, dim=1)
@@ -202,7 +202,7 @@ def gru_cell_sums_projections_first(x, h, W_ih, W_hh, b_ih, b_hh):
     return (1 - z) * n + z * h
 
 
-@mistake("gru_cell", expect="update gate")
+@mistake("gru_cell", expect="gru_cell.update_gate_wrong_side")
 def gru_cell_z_swapped(x, h, W_ih, W_hh, b_ih, b_hh):
     x_r, x_z, x_n = (x @ W_ih.T + b_ih).chunk(3, dim=1)
     h_r, h_z, h_n = (h @ W_hh.T + b_hh).chunk(3, dim=1)
@@ -212,7 +212,7 @@ def gru_cell_z_swapped(x, h, W_ih, W_hh, b_ih, b_hh):
     return z * n + (1 - z) * h
 
 
-@mistake("gru_cell", expect="gate order")
+@mistake("gru_cell", expect="gru_cell.wrong_gate_order_blocks")
 def gru_cell_gate_order_zrn(x, h, W_ih, W_hh, b_ih, b_hh):
     x_z, x_r, x_n = (x @ W_ih.T + b_ih).chunk(3, dim=1)
     h_z, h_r, h_n = (h @ W_hh.T + b_hh).chunk(3, dim=1)
@@ -222,7 +222,7 @@ def gru_cell_gate_order_zrn(x, h, W_ih, W_hh, b_ih, b_hh):
     return (1 - z) * n + z * h
 
 
-@mistake("gru_cell", expect="sigmoid")
+@mistake("gru_cell", expect="gru_cell.sigmoid_candidate_n_gates")
 def gru_cell_sigmoid_candidate(x, h, W_ih, W_hh, b_ih, b_hh):
     x_r, x_z, x_n = (x @ W_ih.T + b_ih).chunk(3, dim=1)
     h_r, h_z, h_n = (h @ W_hh.T + b_hh).chunk(3, dim=1)
@@ -232,7 +232,7 @@ def gru_cell_sigmoid_candidate(x, h, W_ih, W_hh, b_ih, b_hh):
     return (1 - z) * n + z * h
 
 
-@mistake("gru_cell", expect="b_hh")
+@mistake("gru_cell", expect="gru_cell.b_hh_missing_gates")
 def gru_cell_forgets_b_hh(x, h, W_ih, W_hh, b_ih, b_hh):
     x_r, x_z, x_n = (x @ W_ih.T + b_ih).chunk(3, dim=1)
     h_r, h_z, h_n = (h @ W_hh.T).chunk(3, dim=1)
@@ -242,7 +242,7 @@ def gru_cell_forgets_b_hh(x, h, W_ih, W_hh, b_ih, b_hh):
     return (1 - z) * n + z * h
 
 
-@mistake("gru_cell", expect="device")
+@mistake("gru_cell", expect="gru_cell.tensor_left_inputs_device")
 def gru_cell_buffer_on_cpu(x, h, W_ih, W_hh, b_ih, b_hh):
     # The dtype is right, the device is not: torch.zeros without device= lives on the CPU.
     H = h.shape[1]
@@ -256,7 +256,7 @@ def gru_cell_buffer_on_cpu(x, h, W_ih, W_hh, b_ih, b_hh):
     return h_new
 
 
-@mistake("gru_cell", expect="banned")
+@mistake("gru_cell", expect="check:uses no banned built-in or construct")
 def gru_cell_calls_vf_kernel(x, h, W_ih, W_hh, b_ih, b_hh):
     return torch._VF.gru_cell(x, h, W_ih, W_hh, b_ih, b_hh)
 
@@ -289,7 +289,7 @@ def gru_cell_per_gate_weights(x, h, W_ih, W_hh, b_ih, b_hh):
 # ----------------------------------------------------------------------------- lstm
 
 
-@mistake("lstm", expect="axis")
+@mistake("lstm", expect="lstm.out_stacked_along_wrong")
 def lstm_stacks_batch_first(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
     h, c = h0, c0
     outputs = []
@@ -299,7 +299,7 @@ def lstm_stacks_batch_first(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
     return torch.stack(outputs, dim=1), (h, c)
 
 
-@mistake("lstm", expect="stack")
+@mistake("lstm", expect="lstm.torch_cat_glued_steps")
 def lstm_cat_instead_of_stack(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
     h, c = h0, c0
     outputs = []
@@ -309,7 +309,7 @@ def lstm_cat_instead_of_stack(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
     return torch.cat(outputs, dim=0), (h, c)
 
 
-@mistake("lstm", expect="final state")
+@mistake("lstm", expect="lstm.final_state_last_step")
 def lstm_final_state_batch_first_index(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
     # out[:, -1] is the batch_first idiom; with time first it picks the last sample at every step.
     h, c = h0, c0
@@ -322,7 +322,7 @@ def lstm_final_state_batch_first_index(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
     return out, (out[:, -1], torch.stack(cells)[:, -1])
 
 
-@mistake("lstm", expect="final state")
+@mistake("lstm", expect="lstm.final_state_first_step")
 def lstm_final_state_from_first_step(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
     h, c = h0, c0
     outputs, cells = [], []
@@ -333,7 +333,7 @@ def lstm_final_state_from_first_step(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
     return torch.stack(outputs), (outputs[0], cells[0])
 
 
-@mistake("lstm", expect="off by one")
+@mistake("lstm", expect="lstm.off_one_out_t")
 def lstm_output_before_step(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
     h, c = h0, c0
     outputs = []
@@ -343,7 +343,7 @@ def lstm_output_before_step(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
     return torch.stack(outputs), (h, c)
 
 
-@mistake("lstm", expect="cell state")
+@mistake("lstm", expect="lstm.cell_state_carried_each")
 def lstm_cell_state_not_carried(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
     h = h0
     outputs = []
@@ -353,7 +353,7 @@ def lstm_cell_state_not_carried(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
     return torch.stack(outputs), (h, c)
 
 
-@mistake("lstm", expect="h0")
+@mistake("lstm", expect="lstm.h0_c0_were_ignored")
 def lstm_ignores_initial_state(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
     # nn.LSTM's default when no state is passed, but here h0 and c0 are given.
     h, c = torch.zeros_like(h0), torch.zeros_like(c0)
@@ -364,7 +364,7 @@ def lstm_ignores_initial_state(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
     return torch.stack(outputs), (h, c)
 
 
-@mistake("lstm", expect="dtype")
+@mistake("lstm", expect="lstm.out_float32_float64_inputs")
 def lstm_float32_output_buffer(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
     T, N = xs.shape[0], xs.shape[1]
     out = torch.zeros(T, N, h0.shape[1])
@@ -404,29 +404,29 @@ def lstm_preallocated_output(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
 # ----------------------------------------------------------------------------- embedding
 
 
-@mistake("embedding", expect="dtype")
+@mistake("embedding", expect="embedding.one_hot_matrix_has")
 def embedding_one_hot_float32(ids, table):
     one_hot = torch.nn.functional.one_hot(ids, table.shape[0]).float()
     return one_hot @ table
 
 
-@mistake("embedding", expect="num_classes")
+@mistake("embedding", expect="embedding.one_hot_ids_without")
 def embedding_one_hot_inferred_width(ids, table):
     one_hot = torch.nn.functional.one_hot(ids).to(table.dtype)
     return one_hot @ table
 
 
-@mistake("embedding", expect="shape")
+@mistake("embedding", expect="embedding.ids_were_flattened_result")
 def embedding_flattens_ids(ids, table):
     return table[ids.flatten()]
 
 
-@mistake("embedding", expect="gradient")
+@mistake("embedding", expect="generic.detached")
 def embedding_detached_table(ids, table):
     return table.detach()[ids]
 
 
-@mistake("embedding", expect="banned")
+@mistake("embedding", expect="check:uses no banned built-in or construct")
 def embedding_calls_functional(ids, table):
     return torch.nn.functional.embedding(ids, table)
 
@@ -441,3 +441,78 @@ def embedding_one_hot_matmul(ids, table):
     # The lookup as a product: one-hot rows (in the table's dtype) times the table.
     one_hot = torch.nn.functional.one_hot(ids, num_classes=table.shape[0]).to(table.dtype)
     return one_hot @ table
+
+
+@mistake("rnn_cell", expect="rnn_cell.b_ih_missing_pytorch")
+def rnn_cell_one_bias(x, h, W_ih, W_hh, b_ih, b_hh):
+    # The textbook cell has one bias; PyTorch's has two, and this drops the input's.
+    return torch.tanh(x @ W_ih.T + h @ W_hh.T + b_hh)
+
+
+@mistake("rnn_cell", expect="rnn_cell.weights_were_used_without")
+def rnn_cell_weights_untransposed(x, h, W_ih, W_hh, b_ih, b_hh):
+    # W x + U h written for row vectors without the .T: right only when the shapes happen to fit.
+    return torch.tanh(x @ W_ih + b_ih + h @ W_hh + b_hh)
+
+
+@mistake("rnn_cell", expect="rnn_cell.tensor_left_inputs_device")
+def rnn_cell_bias_sum_on_cpu(x, h, W_ih, W_hh, b_ih, b_hh):
+    # torch.tensor(...) without device= puts the summed bias on the CPU.
+    bias = torch.tensor((b_ih + b_hh).tolist(), dtype=x.dtype)
+    return torch.tanh(x @ W_ih.T + h @ W_hh.T + bias)
+
+
+@mistake("lstm_cell", expect="lstm_cell.h_c_swapped_return")
+def lstm_cell_returns_c_first(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return c_next, torch.sigmoid(o) * torch.tanh(c_next)
+
+
+@mistake("lstm_cell", expect="lstm_cell.wrong_gate_order_pytorch_2")
+def lstm_cell_gate_order_igfo(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    # Cuts the blocks as i, g, f, o (the order some blog posts draw them in).
+    gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
+    i, g, f, o = gates.chunk(4, dim=-1)
+    c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c_next), c_next
+
+
+@mistake("lstm_cell", expect="lstm_cell.tensor_left_inputs_device")
+def lstm_cell_zero_state_on_cpu(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    # A fresh buffer for the gates, made without device=.
+    gates = torch.zeros(x.shape[0], W_ih.shape[0], dtype=x.dtype)
+    gates = gates + x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c_next), c_next
+
+
+@mistake("lstm", expect="lstm.tensor_left_inputs_device")
+def lstm_output_buffer_on_cpu(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
+    # The output buffer made with torch.zeros and no device=, then filled step by step.
+    out = torch.zeros(xs.shape[0], h0.shape[0], h0.shape[1], dtype=xs.dtype)
+    h, c = h0, c0
+    for t in range(xs.shape[0]):
+        h, c = lstm_cell(xs[t], h, c, W_ih, W_hh, b_ih, b_hh)
+        out = out + torch.stack([h if s == t else torch.zeros_like(h) for s in range(xs.shape[0])])
+    return out, (h, c)
+
+
+@mistake("embedding", expect="embedding.tensor_left_inputs_device")
+def embedding_one_hot_on_cpu(ids, table):
+    # The one-hot matrix built with torch.zeros (no device=), then filled in.
+    one_hot = torch.zeros(ids.numel(), table.shape[0], dtype=table.dtype)
+    one_hot[torch.arange(ids.numel()), ids.reshape(-1).cpu()] = 1
+    return (one_hot @ table).reshape(*ids.shape, table.shape[1])
+
+
+@mistake("gru_cell", expect="generic.detached")
+def gru_cell_detaches_the_state(x, h, W_ih, W_hh, b_ih, b_hh):
+    # .detach() "to save memory": no gradient reaches h (nor, through it, the earlier steps).
+    h = h.detach()
+    gi, gh, H = x @ W_ih.T + b_ih, h @ W_hh.T + b_hh, h.shape[1]
+    r = torch.sigmoid(gi[:, :H] + gh[:, :H])
+    z = torch.sigmoid(gi[:, H : 2 * H] + gh[:, H : 2 * H])
+    return (1 - z) * torch.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :]) + z * h

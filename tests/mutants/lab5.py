@@ -18,7 +18,7 @@ from tests.mutants import alternative, mistake
 # ----------------------------------------------------------------------------- scaled_dot_product_attention
 
 
-@mistake("scaled_dot_product_attention", expect="not scaled")
+@mistake("scaled_dot_product_attention", expect="scaled_dot_product_attention.scores_scaled_divide_q")
 def scaled_dot_product_attention_no_scaling(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     scores = q @ k.transpose(-2, -1)
     if mask is not None:
@@ -29,7 +29,7 @@ def scaled_dot_product_attention_no_scaling(q: Tensor, k: Tensor, v: Tensor, mas
     return weights @ v, weights
 
 
-@mistake("scaled_dot_product_attention", expect="instead of sqrt(d)")
+@mistake("scaled_dot_product_attention", expect="scaled_dot_product_attention.scores_were_divided_d")
 def scaled_dot_product_attention_scaled_by_d(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     d = q.shape[-1]
     scores = q @ k.transpose(-2, -1) / d
@@ -41,7 +41,7 @@ def scaled_dot_product_attention_scaled_by_d(q: Tensor, k: Tensor, v: Tensor, ma
     return weights @ v, weights
 
 
-@mistake("scaled_dot_product_attention", expect="over the queries")
+@mistake("scaled_dot_product_attention", expect="scaled_dot_product_attention.softmax_ran_over_queries")
 def scaled_dot_product_attention_softmax_over_queries(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     if mask is not None:
@@ -52,7 +52,7 @@ def scaled_dot_product_attention_softmax_over_queries(q: Tensor, k: Tensor, v: T
     return weights @ v, weights
 
 
-@mistake("scaled_dot_product_attention", expect="after the softmax")
+@mistake("scaled_dot_product_attention", expect="scaled_dot_product_attention.mask_applied_after_softmax")
 def scaled_dot_product_attention_mask_after_softmax(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     weights = torch.softmax(scores, dim=-1)
@@ -61,7 +61,7 @@ def scaled_dot_product_attention_mask_after_softmax(q: Tensor, k: Tensor, v: Ten
     return weights @ v, weights
 
 
-@mistake("scaled_dot_product_attention", expect="fully masked")
+@mistake("scaled_dot_product_attention", expect="scaled_dot_product_attention.nan_fully_masked_query")
 def scaled_dot_product_attention_nan_on_fully_masked_row(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     if mask is not None:
@@ -70,7 +70,7 @@ def scaled_dot_product_attention_nan_on_fully_masked_row(q: Tensor, k: Tensor, v
     return weights @ v, weights
 
 
-@mistake("scaled_dot_product_attention", expect="inverted")
+@mistake("scaled_dot_product_attention", expect="scaled_dot_product_attention.mask_s_polarity_inverted")
 def scaled_dot_product_attention_mask_polarity_inverted(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     if mask is not None:
@@ -82,7 +82,7 @@ def scaled_dot_product_attention_mask_polarity_inverted(q: Tensor, k: Tensor, v:
     return weights @ v, weights
 
 
-@mistake("scaled_dot_product_attention", expect="set to 0")
+@mistake("scaled_dot_product_attention", expect="scaled_dot_product_attention.blocked_scores_were_set")
 def scaled_dot_product_attention_masked_scores_set_to_zero(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     if mask is not None:
@@ -121,27 +121,27 @@ def scaled_dot_product_attention_explicit_stable_softmax(q: Tensor, k: Tensor, v
 # ----------------------------------------------------------------------------- causal_mask
 
 
-@mistake("causal_mask", expect="future")
+@mistake("causal_mask", expect="causal_mask.mask_lets_query_see")
 def causal_mask_upper_triangle(length: int, device: torch.device | str | None = None) -> Tensor:
     return torch.triu(torch.ones(length, length, dtype=torch.bool, device=device))
 
 
-@mistake("causal_mask", expect="diagonal")
+@mistake("causal_mask", expect="causal_mask.diagonal_true_query_may")
 def causal_mask_without_diagonal(length: int, device: torch.device | str | None = None) -> Tensor:
     return torch.tril(torch.ones(length, length, dtype=torch.bool, device=device), diagonal=-1)
 
 
-@mistake("causal_mask", expect="bool")
+@mistake("causal_mask", expect="causal_mask.causal_mask_return_bool")
 def causal_mask_float_ones(length: int, device: torch.device | str | None = None) -> Tensor:
     return torch.tril(torch.ones(length, length, device=device))
 
 
-@mistake("causal_mask", expect="bool")
+@mistake("causal_mask", expect="causal_mask.causal_mask_return_bool")
 def causal_mask_additive_minus_inf(length: int, device: torch.device | str | None = None) -> Tensor:
     return torch.triu(torch.full((length, length), float("-inf"), device=device), diagonal=1)
 
 
-@mistake("causal_mask", expect="device")
+@mistake("causal_mask", expect="check:creates the mask on the requested device")
 def causal_mask_ignores_device(length: int, device: torch.device | str | None = None) -> Tensor:
     return torch.tril(torch.ones(length, length, dtype=torch.bool))
 
@@ -155,7 +155,7 @@ def causal_mask_index_comparison(length: int, device: torch.device | str | None 
 # ----------------------------------------------------------------------------- self_attention
 
 
-@mistake("self_attention", expect="embedding size")
+@mistake("self_attention", expect="self_attention.scores_were_scaled_square")
 def self_attention_scaled_by_embedding_size(x: Tensor, W_q: Tensor, W_k: Tensor, W_v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     q, k, v = x @ W_q, x @ W_k, x @ W_v
     scores = q @ k.transpose(-2, -1) / math.sqrt(x.shape[-1])  # E, not d
@@ -167,7 +167,7 @@ def self_attention_scaled_by_embedding_size(x: Tensor, W_q: Tensor, W_k: Tensor,
     return weights @ v, weights
 
 
-@mistake("self_attention", expect="w_k")
+@mistake("self_attention", expect="self_attention.keys_were_projected_w")
 def self_attention_keys_from_query_weights(x: Tensor, W_q: Tensor, W_k: Tensor, W_v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     q, k, v = x @ W_q, x @ W_q, x @ W_v  # copy-paste slip
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
@@ -179,7 +179,7 @@ def self_attention_keys_from_query_weights(x: Tensor, W_q: Tensor, W_k: Tensor, 
     return weights @ v, weights
 
 
-@mistake("self_attention", expect="mask")
+@mistake("self_attention", expect="self_attention.mask_ignored_pass_attention")
 def self_attention_ignores_mask(x: Tensor, W_q: Tensor, W_k: Tensor, W_v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     q, k, v = x @ W_q, x @ W_k, x @ W_v
     weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
@@ -203,13 +203,13 @@ def self_attention_fused_projection(x: Tensor, W_q: Tensor, W_k: Tensor, W_v: Te
 # ----------------------------------------------------------------------------- split_heads
 
 
-@mistake("split_heads", expect="transpose")
+@mistake("split_heads", expect="split_heads.heads_were_split_bare")
 def split_heads_reshape_without_transpose(x: Tensor, num_heads: int) -> Tensor:
     n, length, embed = x.shape
     return x.reshape(n, num_heads, length, embed // num_heads)
 
 
-@mistake("split_heads", expect="interleaved")
+@mistake("split_heads", expect="split_heads.head_j_took_interleaved")
 def split_heads_interleaved_features(x: Tensor, num_heads: int) -> Tensor:
     n, length, embed = x.shape
     # head j gets features j, j+h, j+2h, ... instead of one contiguous block
@@ -234,20 +234,20 @@ def split_heads_view_permute(x: Tensor, num_heads: int) -> Tensor:
 # ----------------------------------------------------------------------------- merge_heads
 
 
-@mistake("merge_heads", expect="transpose")
+@mistake("merge_heads", expect="merge_heads.heads_were_merged_bare")
 def merge_heads_reshape_without_transpose(x: Tensor) -> Tensor:
     n, heads, length, head_dim = x.shape
     return x.reshape(n, length, heads * head_dim)
 
 
-@mistake("merge_heads", expect="interleaved")
+@mistake("merge_heads", expect="merge_heads.heads_features_came_out")
 def merge_heads_interleaved_features(x: Tensor) -> Tensor:
     n, heads, length, head_dim = x.shape
     # (N, L, D, h): feature-major, so the heads' features end up interleaved
     return x.permute(0, 2, 3, 1).reshape(n, length, heads * head_dim)
 
 
-@mistake("merge_heads", expect="shape")
+@mistake("merge_heads", expect="merge_heads.heads_were_reduced_away")
 def merge_heads_mean_over_heads(x: Tensor) -> Tensor:
     return x.mean(dim=1)
 
@@ -260,7 +260,7 @@ def merge_heads_concatenate_heads(x: Tensor) -> Tensor:
 # ----------------------------------------------------------------------------- multi_head_attention
 
 
-@mistake("multi_head_attention", expect="average")
+@mistake("multi_head_attention", expect="multi_head_attention.weights_were_returned_per")
 def multi_head_attention_per_head_weights(
     query: Tensor, key: Tensor, value: Tensor, in_proj_weight: Tensor, in_proj_bias: Tensor | None,
     out_proj_weight: Tensor, out_proj_bias: Tensor | None, num_heads: int, mask: Tensor | None = None,
@@ -283,7 +283,7 @@ def multi_head_attention_per_head_weights(
     return out @ out_proj_weight.T + out_proj_bias, weights  # (N, h, Lq, Lk)
 
 
-@mistake("multi_head_attention", expect="summed")
+@mistake("multi_head_attention", expect="multi_head_attention.weights_were_summed_over")
 def multi_head_attention_weights_summed_over_heads(
     query: Tensor, key: Tensor, value: Tensor, in_proj_weight: Tensor, in_proj_bias: Tensor | None,
     out_proj_weight: Tensor, out_proj_bias: Tensor | None, num_heads: int, mask: Tensor | None = None,
@@ -306,7 +306,7 @@ def multi_head_attention_weights_summed_over_heads(
     return out @ out_proj_weight.T + out_proj_bias, weights.sum(dim=1)
 
 
-@mistake("multi_head_attention", expect="order")
+@mistake("multi_head_attention", expect="multi_head_attention.q_k_v_blocks")
 def multi_head_attention_qkv_blocks_in_wrong_order(
     query: Tensor, key: Tensor, value: Tensor, in_proj_weight: Tensor, in_proj_bias: Tensor | None,
     out_proj_weight: Tensor, out_proj_bias: Tensor | None, num_heads: int, mask: Tensor | None = None,
@@ -329,7 +329,7 @@ def multi_head_attention_qkv_blocks_in_wrong_order(
     return out @ out_proj_weight.T + out_proj_bias, weights.mean(dim=1)
 
 
-@mistake("multi_head_attention", expect="linear layout")
+@mistake("multi_head_attention", expect="multi_head_attention.projections_were_applied_x")
 def multi_head_attention_weights_not_transposed(
     query: Tensor, key: Tensor, value: Tensor, in_proj_weight: Tensor, in_proj_bias: Tensor | None,
     out_proj_weight: Tensor, out_proj_bias: Tensor | None, num_heads: int, mask: Tensor | None = None,
@@ -352,7 +352,7 @@ def multi_head_attention_weights_not_transposed(
     return out @ out_proj_weight + out_proj_bias, weights.mean(dim=1)
 
 
-@mistake("multi_head_attention", expect="head size")
+@mistake("multi_head_attention", expect="multi_head_attention.scores_were_scaled_sqrt")
 def multi_head_attention_scaled_by_embedding_size(
     query: Tensor, key: Tensor, value: Tensor, in_proj_weight: Tensor, in_proj_bias: Tensor | None,
     out_proj_weight: Tensor, out_proj_bias: Tensor | None, num_heads: int, mask: Tensor | None = None,
@@ -375,7 +375,7 @@ def multi_head_attention_scaled_by_embedding_size(
     return out @ out_proj_weight.T + out_proj_bias, weights.mean(dim=1)
 
 
-@mistake("multi_head_attention", expect="transpose")
+@mistake("multi_head_attention", expect="multi_head_attention.heads_were_split_merged")
 def multi_head_attention_heads_split_without_transpose(
     query: Tensor, key: Tensor, value: Tensor, in_proj_weight: Tensor, in_proj_bias: Tensor | None,
     out_proj_weight: Tensor, out_proj_bias: Tensor | None, num_heads: int, mask: Tensor | None = None,
@@ -398,7 +398,7 @@ def multi_head_attention_heads_split_without_transpose(
     return out @ out_proj_weight.T + out_proj_bias, weights.mean(dim=1)
 
 
-@mistake("multi_head_attention", expect="inverted")
+@mistake("multi_head_attention", expect="multi_head_attention.mask_s_polarity_inverted")
 def multi_head_attention_mask_polarity_inverted(
     query: Tensor, key: Tensor, value: Tensor, in_proj_weight: Tensor, in_proj_bias: Tensor | None,
     out_proj_weight: Tensor, out_proj_bias: Tensor | None, num_heads: int, mask: Tensor | None = None,
@@ -421,7 +421,7 @@ def multi_head_attention_mask_polarity_inverted(
     return out @ out_proj_weight.T + out_proj_bias, weights.mean(dim=1)
 
 
-@mistake("multi_head_attention", expect="fully masked")
+@mistake("multi_head_attention", expect="multi_head_attention.nan_fully_masked_query")
 def multi_head_attention_nan_on_fully_masked_row(
     query: Tensor, key: Tensor, value: Tensor, in_proj_weight: Tensor, in_proj_bias: Tensor | None,
     out_proj_weight: Tensor, out_proj_bias: Tensor | None, num_heads: int, mask: Tensor | None = None,
@@ -442,7 +442,7 @@ def multi_head_attention_nan_on_fully_masked_row(
     return out @ out_proj_weight.T + out_proj_bias, weights.mean(dim=1)
 
 
-@mistake("multi_head_attention", expect="bias")
+@mistake("multi_head_attention", expect="multi_head_attention.proj_bias_added_each")
 def multi_head_attention_forgets_input_bias(
     query: Tensor, key: Tensor, value: Tensor, in_proj_weight: Tensor, in_proj_bias: Tensor | None,
     out_proj_weight: Tensor, out_proj_bias: Tensor | None, num_heads: int, mask: Tensor | None = None,
@@ -524,7 +524,7 @@ def multi_head_attention_einsum(
 # ----------------------------------------------------------------------------- positional_encoding
 
 
-@mistake("positional_encoding", expect="swapped")
+@mistake("positional_encoding", expect="positional_encoding.sin_cos_swapped_even")
 def positional_encoding_cos_on_even_columns(length: int, d_model: int) -> Tensor:
     pe = torch.zeros(length, d_model)
     position = torch.arange(length).unsqueeze(1).float()
@@ -534,7 +534,7 @@ def positional_encoding_cos_on_even_columns(length: int, d_model: int) -> Tensor
     return pe
 
 
-@mistake("positional_encoding", expect="halves")
+@mistake("positional_encoding", expect="positional_encoding.sines_cosines_were_concatenated")
 def positional_encoding_concatenated_halves(length: int, d_model: int) -> Tensor:
     position = torch.arange(length, dtype=torch.float64).unsqueeze(1)
     div_term = torch.pow(10000.0, torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
@@ -543,7 +543,7 @@ def positional_encoding_concatenated_halves(length: int, d_model: int) -> Tensor
     return pe.to(torch.get_default_dtype())
 
 
-@mistake("positional_encoding", expect="2i")
+@mistake("positional_encoding", expect="positional_encoding.exponent_uses_i_instead")
 def positional_encoding_exponent_uses_i(length: int, d_model: int) -> Tensor:
     position = torch.arange(length, dtype=torch.float64).unsqueeze(1)
     i = torch.arange((d_model + 1) // 2, dtype=torch.float64)
@@ -552,7 +552,7 @@ def positional_encoding_exponent_uses_i(length: int, d_model: int) -> Tensor:
     return pe.to(torch.get_default_dtype())
 
 
-@mistake("positional_encoding", expect="exponent")
+@mistake("positional_encoding", expect="positional_encoding.cosine_column_2i_1")
 def positional_encoding_column_index_in_exponent(length: int, d_model: int) -> Tensor:
     position = torch.arange(length, dtype=torch.float64).unsqueeze(1)
     j = torch.arange(d_model, dtype=torch.float64)  # the column index, not 2i: odd columns get their own frequency
@@ -562,7 +562,7 @@ def positional_encoding_column_index_in_exponent(length: int, d_model: int) -> T
     return pe.to(torch.get_default_dtype())
 
 
-@mistake("positional_encoding", expect="odd")
+@mistake("positional_encoding", expect="check:works for an odd d_model")
 def positional_encoding_tutorial_fails_on_odd_d_model(length: int, d_model: int) -> Tensor:
     pe = torch.zeros(length, d_model)
     position = torch.arange(0, length, dtype=torch.float).unsqueeze(1)
@@ -572,7 +572,7 @@ def positional_encoding_tutorial_fails_on_odd_d_model(length: int, d_model: int)
     return pe
 
 
-@mistake("positional_encoding", expect="dtype")
+@mistake("positional_encoding", expect="positional_encoding.wrong_dtype_positional_encoding")
 def positional_encoding_numpy_float64(length: int, d_model: int) -> Tensor:
     import numpy as np
 
@@ -585,7 +585,7 @@ def positional_encoding_numpy_float64(length: int, d_model: int) -> Tensor:
     return torch.from_numpy(pe)
 
 
-@mistake("positional_encoding", expect="from 1")
+@mistake("positional_encoding", expect="positional_encoding.positions_were_counted_1")
 def positional_encoding_positions_from_one(length: int, d_model: int) -> Tensor:
     position = torch.arange(1, length + 1, dtype=torch.float64).unsqueeze(1)
     div_term = torch.pow(10000.0, torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
@@ -615,3 +615,18 @@ def positional_encoding_loop_over_columns(length: int, d_model: int) -> Tensor:
     if not columns:
         return torch.zeros(length, 0)
     return torch.stack(columns, dim=1).to(torch.get_default_dtype())
+
+
+@mistake("multi_head_attention", expect="multi_head_attention.mask_without_head_axis")
+def multi_head_attention_mask_without_head_axis(
+    query: Tensor, key: Tensor, value: Tensor, in_proj_weight: Tensor, in_proj_bias: Tensor | None,
+    out_proj_weight: Tensor, out_proj_bias: Tensor | None, num_heads: int, mask: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    # The per-batch mask (N, Lq, Lk) goes to the heads' scores (N, h, Lq, Lk) as it is.
+    w_q, w_k, w_v = in_proj_weight.chunk(3)
+    b_q, b_k, b_v = (None, None, None) if in_proj_bias is None else in_proj_bias.chunk(3)
+    q = split_heads(_project(query, w_q, b_q), num_heads)
+    k = split_heads(_project(key, w_k, b_k), num_heads)
+    v = split_heads(_project(value, w_v, b_v), num_heads)
+    out, weights = scaled_dot_product_attention(q, k, v, mask)
+    return _project(merge_heads(out), out_proj_weight, out_proj_bias), weights.mean(dim=1)

@@ -15,7 +15,7 @@ from tests.mutants import alternative, mistake
 # ----------------------------------------------------------------------------- dropout_forward
 
 
-@mistake("dropout_forward", expect="inverted")
+@mistake("dropout_forward", expect="dropout_forward.kept_units_were_scaled")
 def dropout_forward_not_inverted(
     x: np.ndarray, p: float, train: bool, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -26,7 +26,7 @@ def dropout_forward_not_inverted(
     return x * mask, mask
 
 
-@mistake("dropout_forward", expect="drop probability")
+@mistake("dropout_forward", expect="dropout_forward.p_drop_probability_keep")
 def dropout_forward_keeps_with_probability_p(
     x: np.ndarray, p: float, train: bool, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -37,7 +37,7 @@ def dropout_forward_keeps_with_probability_p(
     return x * mask / p, mask
 
 
-@mistake("dropout_forward", expect="evaluation")
+@mistake("dropout_forward", expect="dropout_forward.evaluation_time_inverted_dropout")
 def dropout_forward_scales_at_evaluation(
     x: np.ndarray, p: float, train: bool, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -48,7 +48,7 @@ def dropout_forward_scales_at_evaluation(
     return x * mask / (1 - p), mask
 
 
-@mistake("dropout_forward", expect="evaluation")
+@mistake("dropout_forward", expect="dropout_forward.units_were_dropped_evaluation")
 def dropout_forward_drops_at_evaluation(
     x: np.ndarray, p: float, train: bool, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -57,7 +57,7 @@ def dropout_forward_drops_at_evaluation(
     return x * mask / (1 - p), mask
 
 
-@mistake("dropout_forward", expect="boolean")
+@mistake("dropout_forward", expect="dropout_forward.mask_boolean_keep_mask")
 def dropout_forward_scaled_float_mask(
     x: np.ndarray, p: float, train: bool, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -68,7 +68,7 @@ def dropout_forward_scaled_float_mask(
     return x * mask, mask
 
 
-@mistake("dropout_forward", expect="random state")
+@mistake("dropout_forward", expect="dropout_forward.mask_drawn_rng_numpy")
 def dropout_forward_global_random_state(
     x: np.ndarray, p: float, train: bool, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -79,7 +79,7 @@ def dropout_forward_global_random_state(
     return x * mask / (1 - p), mask
 
 
-@mistake("dropout_forward", expect="in place")
+@mistake("dropout_forward", expect="check:leaves its arguments unchanged")
 def dropout_forward_in_place(
     x: np.ndarray, p: float, train: bool, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -106,7 +106,7 @@ def dropout_forward_binomial_where(
 # ----------------------------------------------------------------------------- dropout_backward
 
 
-@mistake("dropout_backward", expect="inverted")
+@mistake("dropout_backward", expect="dropout_backward.dx_scaled_inverted_dropout")
 def dropout_backward_unscaled(dout: np.ndarray, mask: np.ndarray | None, p: float) -> np.ndarray:
     # The forward pass scaled by 1 / (1 - p); the backward pass forgets to.
     if mask is None:
@@ -114,7 +114,7 @@ def dropout_backward_unscaled(dout: np.ndarray, mask: np.ndarray | None, p: floa
     return dout * mask
 
 
-@mistake("dropout_backward", expect="divide")
+@mistake("dropout_backward", expect="dropout_backward.dx_multiplied_1_p")
 def dropout_backward_multiplies_by_keep_probability(
     dout: np.ndarray, mask: np.ndarray | None, p: float
 ) -> np.ndarray:
@@ -124,7 +124,7 @@ def dropout_backward_multiplies_by_keep_probability(
     return dout * mask * (1 - p)
 
 
-@mistake("dropout_backward", expect="dropped units")
+@mistake("dropout_backward", expect="dropout_backward.gradient_flowed_through_dropped")
 def dropout_backward_ignores_mask(dout: np.ndarray, mask: np.ndarray | None, p: float) -> np.ndarray:
     # Scales the gradient but lets it flow through the dropped units too.
     if mask is None:
@@ -143,7 +143,7 @@ def dropout_backward_where(dout: np.ndarray, mask: np.ndarray | None, p: float) 
 # ----------------------------------------------------------------------------- batchnorm_forward
 
 
-@mistake("batchnorm_forward", expect="biased variance")
+@mistake("batchnorm_forward", expect="batchnorm_forward.batch_normalized_unbiased_variance")
 def batchnorm_forward_unbiased_variance_to_normalize(
     x: np.ndarray,
     gamma: np.ndarray,
@@ -166,7 +166,7 @@ def batchnorm_forward_unbiased_variance_to_normalize(
     return out, new_mean, new_var
 
 
-@mistake("batchnorm_forward", expect="unbiased")
+@mistake("batchnorm_forward", expect="batchnorm_forward.running_variance_updated_biased")
 def batchnorm_forward_biased_variance_in_running_var(
     x: np.ndarray,
     gamma: np.ndarray,
@@ -189,7 +189,7 @@ def batchnorm_forward_biased_variance_in_running_var(
     return out, new_mean, new_var
 
 
-@mistake("batchnorm_forward", expect="swapped")
+@mistake("batchnorm_forward", expect="batchnorm_forward.momentum_roles_swapped_pytorch")
 def batchnorm_forward_momentum_swapped(
     x: np.ndarray,
     gamma: np.ndarray,
@@ -213,7 +213,7 @@ def batchnorm_forward_momentum_swapped(
     return out, new_mean, new_var
 
 
-@mistake("batchnorm_forward", expect="evaluation")
+@mistake("batchnorm_forward", expect="batchnorm_forward.evaluation_mode_train_false")
 def batchnorm_forward_batch_statistics_in_evaluation(
     x: np.ndarray,
     gamma: np.ndarray,
@@ -236,7 +236,7 @@ def batchnorm_forward_batch_statistics_in_evaluation(
     return out, new_mean, new_var
 
 
-@mistake("batchnorm_forward", expect="in place")
+@mistake("batchnorm_forward", expect="check:leaves its arguments unchanged")
 def batchnorm_forward_running_stats_in_place(
     x: np.ndarray,
     gamma: np.ndarray,
@@ -262,7 +262,7 @@ def batchnorm_forward_running_stats_in_place(
     return out, running_mean, running_var
 
 
-@mistake("batchnorm_forward", expect="inside the square root")
+@mistake("batchnorm_forward", expect="batchnorm_forward.eps_belongs_inside_square")
 def batchnorm_forward_eps_outside_sqrt(
     x: np.ndarray,
     gamma: np.ndarray,
@@ -286,7 +286,7 @@ def batchnorm_forward_eps_outside_sqrt(
     return out, new_mean, new_var
 
 
-@mistake("batchnorm_forward", expect="batch axis")
+@mistake("batchnorm_forward", expect="batchnorm_forward.statistics_were_taken_per")
 def batchnorm_forward_normalizes_each_sample(
     x: np.ndarray,
     gamma: np.ndarray,
@@ -369,7 +369,7 @@ def batchnorm_forward_scale_and_shift_folded(
 # ----------------------------------------------------------------------------- batchnorm_backward
 
 
-@mistake("batchnorm_backward", expect="mean and variance")
+@mistake("batchnorm_backward", expect="batchnorm_backward.dx_treats_batch_mean")
 def batchnorm_backward_statistics_as_constants(
     dout: np.ndarray, x: np.ndarray, gamma: np.ndarray, eps: float = 1e-5
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -381,7 +381,7 @@ def batchnorm_backward_statistics_as_constants(
     return dx, (dout * x_hat).sum(axis=0), dout.sum(axis=0)
 
 
-@mistake("batchnorm_backward", expect="through the variance")
+@mistake("batchnorm_backward", expect="batchnorm_backward.dx_misses_path_through")
 def batchnorm_backward_missing_variance_term(
     dout: np.ndarray, x: np.ndarray, gamma: np.ndarray, eps: float = 1e-5
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -393,7 +393,7 @@ def batchnorm_backward_missing_variance_term(
     return dx, (dout * x_hat).sum(axis=0), dout.sum(axis=0)
 
 
-@mistake("batchnorm_backward", expect="x_hat")
+@mistake("batchnorm_backward", expect="batchnorm_backward.dgamma_sum_over_batch")
 def batchnorm_backward_dgamma_without_x_hat(
     dout: np.ndarray, x: np.ndarray, gamma: np.ndarray, eps: float = 1e-5
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -408,7 +408,7 @@ def batchnorm_backward_dgamma_without_x_hat(
     return dx, dgamma, dbeta
 
 
-@mistake("batchnorm_backward", expect="by gamma")
+@mistake("batchnorm_backward", expect="batchnorm_backward.dx_multiplied_gamma_gradient")
 def batchnorm_backward_dx_without_gamma(
     dout: np.ndarray, x: np.ndarray, gamma: np.ndarray, eps: float = 1e-5
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -423,7 +423,7 @@ def batchnorm_backward_dx_without_gamma(
     return dx, dgamma, dbeta
 
 
-@mistake("batchnorm_backward", expect="biased variance")
+@mistake("batchnorm_backward", expect="batchnorm_backward.statistics_were_recomputed_unbiased")
 def batchnorm_backward_unbiased_variance(
     dout: np.ndarray, x: np.ndarray, gamma: np.ndarray, eps: float = 1e-5
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -438,7 +438,7 @@ def batchnorm_backward_unbiased_variance(
     return dx, dgamma, dbeta
 
 
-@mistake("batchnorm_backward", expect="sum over the batch")
+@mistake("batchnorm_backward", expect="batchnorm_backward.dgamma_dbeta_sum_over")
 def batchnorm_backward_averages_parameter_gradients(
     dout: np.ndarray, x: np.ndarray, gamma: np.ndarray, eps: float = 1e-5
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -489,7 +489,7 @@ def batchnorm_backward_mean_form(
 # ----------------------------------------------------------------------------- layernorm_forward
 
 
-@mistake("layernorm_forward", expect="last axis")
+@mistake("layernorm_forward", expect="layernorm_forward.statistics_were_taken_over")
 def layernorm_forward_over_batch_axis(
     x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5
 ) -> np.ndarray:
@@ -499,7 +499,7 @@ def layernorm_forward_over_batch_axis(
     return gamma * (x - mean) / np.sqrt(var + eps) + beta
 
 
-@mistake("layernorm_forward", expect="last axis")
+@mistake("layernorm_forward", expect="layernorm_forward.statistics_were_taken_over")
 def layernorm_forward_axis_one(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5) -> np.ndarray:
     # Right for (N, D) input, but a (N, L, D) sequence gets normalized over L.
     mean = x.mean(axis=1, keepdims=True)
@@ -507,7 +507,7 @@ def layernorm_forward_axis_one(x: np.ndarray, gamma: np.ndarray, beta: np.ndarra
     return gamma * (x - mean) / np.sqrt(var + eps) + beta
 
 
-@mistake("layernorm_forward", expect="keepdims")
+@mistake("layernorm_forward", expect="layernorm_forward.statistics_broadcast_against_wrong")
 def layernorm_forward_without_keepdims(
     x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5
 ) -> np.ndarray:
@@ -517,7 +517,7 @@ def layernorm_forward_without_keepdims(
     return gamma * (x - mean) / np.sqrt(var + eps) + beta
 
 
-@mistake("layernorm_forward", expect="biased variance")
+@mistake("layernorm_forward", expect="layernorm_forward.normalize_biased_variance_divide")
 def layernorm_forward_unbiased_variance(
     x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5
 ) -> np.ndarray:
@@ -527,7 +527,7 @@ def layernorm_forward_unbiased_variance(
     return gamma * (x - mean) / np.sqrt(var + eps) + beta
 
 
-@mistake("layernorm_forward", expect="inside the square root")
+@mistake("layernorm_forward", expect="layernorm_forward.eps_belongs_inside_square")
 def layernorm_forward_eps_outside_sqrt(
     x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5
 ) -> np.ndarray:
@@ -553,25 +553,25 @@ def layernorm_forward_rows_of_a_matrix(
 # ----------------------------------------------------------------------------- l2_penalty
 
 
-@mistake("l2_penalty", expect="factor 2")
+@mistake("l2_penalty", expect="l2_penalty.dw_missing_factor_2")
 def l2_penalty_gradient_missing_factor_2(W: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
     # The derivative of W² is 2W; the 2 got lost.
     return lam * np.sum(W**2), lam * W
 
 
-@mistake("l2_penalty", expect="1/2")
+@mistake("l2_penalty", expect="l2_penalty.1_2_lam_sum")
 def l2_penalty_half_convention(W: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
     # The cs231n convention 0.5 * lam * sum(W²): consistent, but not this contract.
     return 0.5 * lam * np.sum(W**2), lam * W
 
 
-@mistake("l2_penalty", expect="mean")
+@mistake("l2_penalty", expect="l2_penalty.squares_were_averaged_mean")
 def l2_penalty_mean_instead_of_sum(W: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
     # Averages the squares (like an MSE loss) instead of summing them.
     return lam * np.mean(W**2), 2 * lam * W / W.size
 
 
-@mistake("l2_penalty", expect="squared")
+@mistake("l2_penalty", expect="l2_penalty.norm_squared_penalty_lam")
 def l2_penalty_norm_not_squared(W: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
     # Uses the Frobenius norm ||W|| itself rather than its square.
     return lam * np.linalg.norm(W), 2 * lam * W
@@ -586,25 +586,25 @@ def l2_penalty_dot_product(W: np.ndarray, lam: float) -> tuple[float, np.ndarray
 # ----------------------------------------------------------------------------- l1_penalty
 
 
-@mistake("l1_penalty", expect="sign(0)")
+@mistake("l1_penalty", expect="l1_penalty.sign_0_0_weight")
 def l1_penalty_sign_of_zero_is_one(W: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
     # Two-way sign: a weight that is exactly 0 gets gradient +lam instead of 0.
     return lam * np.sum(np.abs(W)), lam * np.where(W >= 0, 1, -1).astype(W.dtype)
 
 
-@mistake("l1_penalty", expect="sign(0)")
+@mistake("l1_penalty", expect="l1_penalty.sign_0_0_weight")
 def l1_penalty_sign_by_division(W: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
     # sign(W) = W / |W| is 0 / 0 = NaN at exactly 0.
     return lam * np.sum(np.abs(W)), lam * W / np.abs(W)
 
 
-@mistake("l1_penalty", expect="sign")
+@mistake("l1_penalty", expect="l1_penalty.l1_gradient_lam_sign")
 def l1_penalty_gradient_copied_from_l2(W: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
     # The gradient of |W| is sign(W), not W.
     return lam * np.sum(np.abs(W)), lam * W
 
 
-@mistake("l1_penalty", expect="absolute")
+@mistake("l1_penalty", expect="l1_penalty.penalty_sums_w_absolute")
 def l1_penalty_without_absolute_value(W: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
     # Sums the signed weights, so positive and negative weights cancel.
     return lam * np.sum(W), lam * np.sign(W)
@@ -615,3 +615,18 @@ def l1_penalty_comparisons(W: np.ndarray, lam: float) -> tuple[float, np.ndarray
     # sign(W) = [W > 0] - [W < 0], and sum(|W|) as the 1-norm of the flattened weights.
     sign = (W > 0).astype(W.dtype) - (W < 0).astype(W.dtype)
     return lam * np.linalg.norm(W.ravel(), ord=1), lam * sign
+
+
+@mistake("dropout_forward", expect="dropout_forward.mask_divided_first_upcasts")
+def dropout_forward_scales_the_mask_first(x, p, train, rng):
+    if not train:
+        return x.copy(), None
+    mask = rng.random(x.shape) >= p
+    return x * (mask / (1 - p)), mask  # a bool array / a Python float is float64
+
+
+@mistake("dropout_backward", expect="dropout_backward.mask_divided_first_upcasts")
+def dropout_backward_scales_the_mask_first(dout, mask, p):
+    if mask is None:
+        return dout.copy()
+    return dout * (mask / (1 - p))
