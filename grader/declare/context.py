@@ -79,6 +79,7 @@ class Context:
     reference: ModuleType | None
     signature: Signature | None
     warnings: tuple[str, ...] = ()  # the warnings of the last student call ("RuntimeWarning: overflow ...")
+    global_rng: bool = False  # the last student call changed NumPy's global random state
     # what every check of the task saw that a gate judges (an argument modified in place), shared by the task
     observed: dict[str, str] = field(default_factory=dict)
     focus: Aspect | None = None  # while set, a check compares only this aspect's parts of the result
@@ -175,6 +176,7 @@ class Context:
                 raise Abort(failure.status, _fatal_message(failure, where)) from None
             raise StudentRaised(failure, where, call) from None
         self.warnings = reply.warnings
+        self.global_rng = reply.global_rng
         if reply.banned:
             raise Abort("error", f"{name} called {', '.join(reply.banned)}, which this lab bans "
                                  "(the call was refused); write it from tensor operations")

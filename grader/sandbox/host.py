@@ -98,6 +98,7 @@ class Reply:
     warnings: tuple[str, ...] = ()  # the warnings the call raised, as "Category: message"
     # in a chain of calls: (argument, step from 0, True if its own call changed it, False if a later one did)
     modified_at: tuple[tuple[str, int, bool], ...] = ()
+    global_rng: bool = False  # the call changed NumPy's global random state (np.random.seed, np.random.randn, ...)
 
 
 @dataclass(frozen=True)
@@ -292,6 +293,7 @@ class Sandbox:
             grads=grads,
             warnings=tuple(_strings(reply.get("warnings"))),
             modified_at=modified_at,
+            global_rng=reply.get("global_rng") is True,
         )
 
     def _receive(self, timeout: float, during: str) -> dict[str, Any]:
