@@ -416,6 +416,7 @@ COUNT_PARAMS = Task(
         Worked([(call((3, 227, 227), ALEXNET_LAYERS, note="AlexNet"), ALEXNET_PARAMS)]),
         Matches(Torch("the parameters of a torch.nn.Sequential of the same layers", _network_oracle(1)), networks(),
                 max_examples=24),
+        Raises("ValueError", examples=INVALID_NETWORKS, name="raises ValueError wherever trace_shapes does"),
     ],
     mistakes=[
         Mistake("the biases are missing: every conv and linear layer has one bias per output channel or feature",

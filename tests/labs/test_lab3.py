@@ -1,0 +1,30 @@
+"""Lab 3 (convolution) scenarios that test_every_lab does not already prove."""
+
+from __future__ import annotations
+
+from tests.conftest import grade
+
+
+def _checks(result, task_name):
+    (task,) = [t for t in result.tasks if t.name == task_name]
+    return task, {c.name: c for c in task.checks}
+
+
+def test_count_params_that_flattens_silently_where_trace_shapes_raises_fails_the_raises_gate(submission):
+    # the contract: count_params raises ValueError wherever trace_shapes does (a linear layer on (C, H, W))
+    folder = submission("lab3", """
+        def count_params(input_shape, layers):
+            shape, total = tuple(input_shape), 0
+            for layer in layers:
+                if layer["type"] == "linear" and len(shape) != 1:
+                    layer = dict(layer)
+                    shape = (math.prod(shape),)
+                total += _layer_params(shape, layer)
+                shape = trace_shapes(shape, [layer])[-1]
+            return total
+    """)
+    task, checks = _checks(grade("lab3", folder, tasks=("count_params",)), "count_params")
+    gate = checks["raises ValueError wherever trace_shapes does"]
+    assert gate.status == "failed" and "instead of raising ValueError" in gate.message
+    assert "a linear layer on an unflattened" in gate.message
+    assert task.score < task.max_score
