@@ -141,6 +141,14 @@ def parity(label: str, compute: Callable[[Call, Variant], Any], cases: "SearchSt
                     max_examples=torch_examples, **options),
             Matches(Reference(), cases, variants=CPU_64, max_examples=reference_examples, **options)]
 
+def fails_on_none(positions: Sequence[int]) -> Callable[[Call, str], bool]:
+    """A ``Mistake.raises`` for code that breaks on an optional argument given as None (a bias of a layer
+    built with bias=False): the error is about NoneType and one of the arguments at ``positions`` is None."""
+    def raises(call_: Call, error: str) -> bool:
+        return "NoneType" in error and any(i < len(call_.args) and call_.args[i] is None for i in positions)
+    return raises
+
+
 @dataclass(frozen=True)
 class Worked(Check):
     """The handout's worked examples: fixed inputs with the values written in the handout."""

@@ -64,6 +64,15 @@ class Skip(Exception):
 
 GRADED_ON_SUBMISSION = "needs the reference solutions (graded on submission)"
 
+# What PyTorch says when code asks a meta tensor (a shape and a dtype, no data) for a value it does not have:
+# reading one (.item(), bool(), `if` on a tensor) or an operation whose output shape depends on the values
+# (nonzero, boolean indexing, unique). Correct on CPU and CUDA alike, so a meta check that meets it is inconclusive.
+# (Copying data out, .cpu() or .tolist(), says "Cannot copy out of meta tensor" and stays a failure.)
+META_CANNOT = ("cannot be called on meta tensors", "a correct data-independent implementation does not exist",
+               "with Meta tensors, but there was no fake impl or Meta kernel")
+INCONCLUSIVE_ON_META = ("inconclusive on meta tensors: the code reads tensor values ({error}), which meta tensors "
+                        "do not have; it may be right on every real device, so this costs no points")
+
 # The gate the engine adds to a task when a check saw an argument modified in place.
 MODIFIED = "leaves its arguments unchanged"
 
@@ -172,6 +181,8 @@ class Context:
             reply = send()
         except StudentFailure as failure:
             where, call = at(failure.step)
+            if self.variant.device == "meta" and any(s in failure.message for s in META_CANNOT):
+                raise Skip(INCONCLUSIVE_ON_META.format(error=failure.describe().split("\n")[0])) from None
             if failure.kind in FATAL:
                 raise Abort(failure.status, _fatal_message(failure, where)) from None
             raise StudentRaised(failure, where, call) from None

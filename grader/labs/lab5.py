@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 
 from grader.declare import oracles
 from grader.declare.checks import (CPU_64, CPU_BOTH, DEVICES, DEVICES_BOTH, Gradients, Matches, Property, Torch, Worked,
-                                   on_arguments)
+                                   fails_on_none, on_arguments)
 from grader.declare.compare import difference
 from grader.declare.context import CheckFailed, Context, compare_result
 from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
@@ -605,13 +605,14 @@ def _mha(query: Any, key: Any, value: Any, in_proj_weight: Any, in_proj_bias: An
         if blocked.dim() == 3:
             blocked = blocked.repeat_interleave(num_heads, dim=0)  # (N*h, Lq, Lk), batch-major
     q, k, v = (a.double().transpose(0, 1) for a in (query, key, value))
+    in_bias, out_bias = (None if b is None else b.double() for b in (in_proj_bias, out_proj_bias))
     out, weights = t.nn.functional.multi_head_attention_forward(
-        q, k, v, e, num_heads, in_proj_weight.double(), in_proj_bias.double(), None, None, False, 0.0,
-        out_proj_weight.double(), out_proj_bias.double(), training=False, need_weights=True, attn_mask=blocked,
+        q, k, v, e, num_heads, in_proj_weight.double(), in_bias, None, None, False, 0.0,
+        out_proj_weight.double(), out_bias, training=False, need_weights=True, attn_mask=blocked,
         average_attn_weights=True)
     out = out.transpose(0, 1)
     if keep is not None:
-        out = t.where(keep, out, out_proj_bias.double())
+        out = t.where(keep, out, out_bias if out_bias is not None else t.zeros((), dtype=out.dtype, device=out.device))
         weights = weights * keep
     return out.to(dtype), weights.to(dtype)
 
@@ -649,12 +650,29 @@ def _per_head_weights(call_: Call, expected: Any, received: Any) -> bool:
 
 def _mha_fully_masked(ctx: Context, call_: Call) -> None:
     bias = call_.args[6]
-    _fully_masked_rows_are_zero(ctx, call_, 8, _mha, lambda c: bias.array.astype(np.float64), "out_proj_bias")
+    _fully_masked_rows_are_zero(ctx, call_, 8, _mha, lambda c: np.zeros(1) if bias is None else
+                                bias.array.astype(np.float64), "out_proj_bias")
+
+
+def _mha_bias_free() -> list[Call]:
+    """Layers built with bias=False (the contract allows either bias None): N = 2, Lq = 3, Lk = 2, E = 4, 2 heads;
+    the last with a per-batch mask that blocks one query row entirely (its output is then 0)."""
+    rng = np.random.default_rng(15)
+    query, key, value = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 2, 4)), rng.standard_normal((2, 2, 4))
+    w, b, w_o, b_o = rng.standard_normal((12, 4)) / 2, rng.standard_normal(12), rng.standard_normal((4, 4)) / 2, \
+        rng.standard_normal(4)
+    mask = np.array([[[True, False], [False, False], [True, True]], [[False, True], [True, True], [True, False]]])
+    return [call(query, key, value, w, None, w_o, b_o, 2, note="in_proj_bias = None (bias=False)"),
+            call(query, key, value, w, b, w_o, None, 2, note="out_proj_bias = None (bias=False)"),
+            call(query, key, value, w, None, w_o, None, 2, mask, note="both biases None (bias=False), a masked row")]
 
 
 MULTI_HEAD_ATTENTION = Task(
     "multi_head_attention", points=28, returns=("out", "weights"),
     checks=[
+        Matches(Torch("torch.nn.MultiheadAttention(batch_first=True) with attn_mask=~mask", on_arguments(_mha)),
+                examples=_mha_bias_free(), variants=DEVICES_BOTH, tolerance=VALUES, gate=True,
+                name="takes either bias as None (a layer built with bias=False)"),
         Matches(Torch("torch.nn.MultiheadAttention(batch_first=True) with attn_mask=~mask", on_arguments(_mha)), mha_calls(),
                 variants=DEVICES_BOTH, tolerance=VALUES, max_examples=10),
         Gradients("autograd through torch.nn.MultiheadAttention", _mha, wrt=tuple(range(7)), cases=mha_calls(),
@@ -686,6 +704,9 @@ MULTI_HEAD_ATTENTION = Task(
         Mistake("NaN on a fully masked query row: such a query must get zero weights (so its output is "
                 "out_proj_bias), never NaN; fill with a large finite negative number and zero those rows",
                 detects=_nan_where_fully_masked(8)),
+        Mistake("a bias was None and the code used it anyway: the contract allows in_proj_bias = None or "
+                "out_proj_bias = None (a layer built with bias=False), which adds no bias; add each only when it is "
+                "not None", raises=fails_on_none((4, 6))),
         Mistake("in_proj_bias was not added: each projection is x @ W.T + b, with b the matching third of in_proj_bias",
                 produces=_mha_with(lambda w, b, w_o, b_o, h: (w, oracles.torch().zeros_like(b), w_o, b_o))),
     ],

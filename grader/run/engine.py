@@ -99,6 +99,8 @@ def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget, shrink: bo
         except (CheckFailed, StudentRaised) as error:
             state["failure"] = error
             raise
+        except Skip as skip:  # nothing to shrink: the check cannot judge this code here
+            raise _ShrinkBudget(skip) from None
 
     run = fix_seed(seed)(settings(
         max_examples=budget.examples(check.max_examples), deadline=None, database=None,
