@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from grader.declare import oracles
 from grader.declare.checks import DEVICES_BOTH, Matches, Raises, Reference, Torch, Worked
-from grader.declare.spec import Call, Lab, Mistake, Task, Variant, call
+from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call
 from grader.declare.strategies import float_arrays, pair, size_or_pair, sizes
 
 
@@ -516,11 +516,17 @@ def _torch_conv_grads(call_: Call, variant: Variant) -> Any:
     return oracles.numpy((dx, dw, db))
 
 
+# dx and dw are sums of many products x * dout (w * dout); in float32 each carries the rounding of its terms
+# (about 1e-7 of the largest), which terms that cancel leave in an entry near 0: atol scales with the largest
+# |expected| entry (seed 105 drew |dout| ~ 2000 and a dw entry of 4.37 off by 6e-4).
+SUMS_FLOAT32 = {"float32": Tolerance(1e-4, 1e-5, scaled=True)}
+
+
 CONV2D_BACKWARD = Task(
     "conv2d_backward", points=15, returns=("dx", "dw", "db"),
     checks=[
         Matches(Torch("torch.autograd through torch.nn.functional.conv2d", _torch_conv_grads), conv_calls(backward=True),
-                variants=DEVICES_BOTH),
+                variants=DEVICES_BOTH, tolerance=SUMS_FLOAT32),
         Matches(Reference(), conv_calls(backward=True)),
     ],
     mistakes=[

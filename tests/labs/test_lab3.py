@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.conftest import grade
+from grader import labs
+from grader.run.engine import PROFILES, grade_lab
+from tests.conftest import REPO, grade
 
 
 def _checks(result, task_name):
@@ -28,3 +30,11 @@ def test_count_params_that_flattens_silently_where_trace_shapes_raises_fails_the
     assert gate.status == "failed" and "instead of raising ValueError" in gate.message
     assert "a linear layer on an unflattened" in gate.message
     assert task.score < task.max_score
+
+
+def test_conv2d_backward_reference_keeps_full_marks_where_float32_sums_cancel_large_terms():
+    """Issue 15: seed 105 drew |dout| ~ 2000; a dw entry of 4.37 came out 6e-4 off in float32 (a sum's rounding)."""
+    result = grade_lab(labs.load("lab3"), REPO / "solutions", seed=105, tasks=("conv2d_backward",),
+                       budget=PROFILES["default"])
+    (task,) = result.tasks
+    assert task.status == "passed", task.message
