@@ -92,7 +92,10 @@ def grade_share(lab: Lab, entries: Sequence[Submission], seeds: Sequence[int], b
                 slot: int) -> list[dict[str, object]]:
     found: list[dict[str, object]] = []
     for entry in entries:
-        found += losses(lab, entry, seeds, budget, slot)
+        more = losses(lab, entry, seeds, budget, slot)
+        found += more
+        print(f"  [{lab.name} job {slot}] {entry.name}: {len(seeds)} seeds, "
+              f"{round(sum(float(str(f['lost'])) for f in more), 2):g} points lost", file=sys.stderr, flush=True)
     return found
 
 
