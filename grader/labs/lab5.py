@@ -280,11 +280,13 @@ def _rows_sum_to_one(ctx: Context, call_: Call) -> None:
     wanted = np.asarray(allowed.any(axis=-1), dtype=np.float64)
     if blocked.max(initial=0.0) > tol:
         where = np.unravel_index(int(np.argmax(blocked)), weights.shape)
-        problem = f"weights{list(map(int, where))} = {weights[where]:.6g} is the weight of a masked key: it must be 0"
+        problem = (f"weights{list(map(int, where))} = {weights[where]:.6g} is the weight of a masked key: it must be 0 "
+                   f"(tolerance: {tol:g})")
     elif not np.all(np.abs(sums - wanted) <= tol * weights.shape[-1]):
         where = np.unravel_index(int(np.argmax(np.abs(sums - wanted))), sums.shape)
         problem = (f"row {list(map(int, where))} of the weights sums to {sums[where]:.6g} over its allowed keys, "
-                   f"expected {wanted[where]:g}: the softmax runs over the keys (the last axis), the allowed ones only"
+                   f"expected {wanted[where]:g} (tolerance: {tol * weights.shape[-1]:g}): the softmax runs over the keys "
+                   "(the last axis), the allowed ones only"
                    + (" (a row with no allowed key is all zeros)" if wanted[where] == 0 else ""))
     else:
         return
@@ -308,9 +310,11 @@ def _fully_masked_rows_are_zero(ctx: Context, call_: Call, position: int, oracle
         if not (np.isfinite(weights[row]).all() and np.isfinite(out[row]).all()):
             problem = f"query row {list(row)} is fully masked (no key may be attended) and its result is not finite"
         elif np.abs(weights[row]).max(initial=0.0) > tol:
-            problem = f"query row {list(row)} is fully masked, so its weights must be 0; received {weights[row]}"
+            problem = (f"query row {list(row)} is fully masked, so its weights must be 0 (tolerance: {tol:g}); "
+                       f"received {weights[row]}")
         elif np.abs(out[row] - wanted[row]).max(initial=0.0) > tol * (1 + np.abs(wanted[row]).max(initial=0.0)):
-            problem = f"query row {list(row)} is fully masked, so its output must be {what}; received {out[row]}"
+            problem = (f"query row {list(row)} is fully masked, so its output must be {what} (tolerance: {tol:g} "
+                       f"x (1 + its largest entry)); received {out[row]}")
         else:
             continue
         source = f"the contract (a fully masked query gets zero weights and {what})"
@@ -452,7 +456,8 @@ def _permuting_tokens_permutes_output(ctx: Context, call_: Call) -> None:
     for name, before, after in (("out", out[:, perm], out_p), ("weights", w[:, perm][:, :, perm], w_p)):
         if not np.allclose(after, before, rtol=tol.rtol, atol=tol.atol):
             problem = (f"permuting the tokens did not permute {name} the same way: attention treats every position "
-                       f"alike, so self_attention(x[:, p]) must equal self_attention(x)[:, p] (p = {perm.tolist()})")
+                       f"alike, so self_attention(x[:, p]) must equal self_attention(x)[:, p] (p = {perm.tolist()}; "
+                       f"tolerance: rtol={tol.rtol:g}, atol={tol.atol:g})")
             raise _fails(ctx, permuted, problem, "permutation equivariance", _self_attend, received)
 
 
@@ -474,8 +479,8 @@ def _causal_does_not_look_ahead(ctx: Context, call_: Call) -> None:
     for name, a, b in (("out", out, out_f), ("weights", w, w_f)):
         if not np.allclose(a[:, :t + 1], b[:, :t + 1], rtol=tol.rtol, atol=tol.atol):
             problem = (f"with a causal mask, changing the tokens after position {t} changed {name} at positions "
-                       f"0..{t}: a query may only see keys at or before its own position (the causal mask must block "
-                       "the future keys before the softmax)")
+                       f"0..{t} (tolerance: rtol={tol.rtol:g}, atol={tol.atol:g}): a query may only see keys at or "
+                       "before its own position (the causal mask must block the future keys before the softmax)")
             raise _fails(ctx, after, problem, "causality", _self_attend, received)
 
 
