@@ -381,7 +381,8 @@ class CentralDifferences(Check):
                     problem = (f"the gradient for {name} disagrees with the slope of {self.label}: along a random "
                                f"direction v that moves all {p.size} entries of {name}, "
                                f"(f({name} + h v) - f({name} - h v)) / 2h = {slope:.6g} (h = {h:.0e}), "
-                               f"but sum(gradient * v) = {claim:.6g}")
+                               f"but sum(gradient * v) = {claim:.6g} (they may differ by {allowed:.3g}: atol={self.atol:g} "
+                               f"plus rtol={self.rtol:g} of |slope| + sum(|gradient * v|), plus the slope's rounding)")
                     raise ctx.fail(call, problem, source)
 
     def _focused(self, ctx: Context, variables: int) -> int | None:

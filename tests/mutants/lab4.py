@@ -37,6 +37,13 @@ def rnn_cell_relu(x, h, W_ih, W_hh, b_ih, b_hh):
     return torch.relu(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
 
 
+@mistake("rnn_cell", expect="bias=False")
+def rnn_cell_crashes_without_biases(x, h, W_ih, W_hh, b_ih, b_hh):
+    # both biases folded into one up front: None + tensor fails for a layer built with bias=False
+    bias = b_ih + b_hh
+    return torch.tanh(x @ W_ih.T + h @ W_hh.T + bias)
+
+
 @alternative("rnn_cell")
 def rnn_cell_concatenated_weights(x, h, W_ih, W_hh, b_ih, b_hh):
     # The lecture notes' form: one matrix acting on [x, h], one bias.
@@ -136,6 +143,16 @@ def lstm_cell_float32_buffer(x, h, c, W_ih, W_hh, b_ih, b_hh):
 def lstm_cell_reaches_kernel_by_getattr(x, h, c, W_ih, W_hh, b_ih, b_hh):
     kernel = getattr(torch, "lstm" + "_cell")
     return kernel(x, (h, c), W_ih, W_hh, b_ih, b_hh)
+
+
+@mistake("lstm_cell", expect="bias=False")
+def lstm_cell_crashes_without_biases(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    # the biases cut into gate blocks like the weights: None.chunk fails for a layer built with bias=False
+    gates = (x @ W_ih.T + h @ W_hh.T).chunk(4, dim=-1)
+    biases = [bi + bh for bi, bh in zip(b_ih.chunk(4), b_hh.chunk(4))]
+    i, f, g, o = (gate + bias for gate, bias in zip(gates, biases))
+    c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c_new), c_new
 
 
 @alternative("lstm_cell")
@@ -402,6 +419,20 @@ def lstm_float32_output_buffer(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
         h, c = lstm_cell(xs[t], h, c, W_ih, W_hh, b_ih, b_hh)
         out[t] = h
     return out, (out[-1], c)
+
+
+@mistake("lstm", expect="bias=False")
+def lstm_crashes_without_biases(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
+    # one bias for every step, summed up front: None + None fails for a layer built with bias=False
+    bias = b_ih + b_hh
+    h, c = h0, c0
+    outputs = []
+    for x in xs:
+        i, f, g, o = (x @ W_ih.T + h @ W_hh.T + bias).chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        outputs.append(h)
+    return torch.stack(outputs), (h, c)
 
 
 @alternative("lstm")
