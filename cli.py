@@ -7,6 +7,7 @@ help text; bad input exits with status 2 and one line saying what to fix.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import os
@@ -19,7 +20,7 @@ from typing import Any, Sequence
 import click
 
 from grader import REPO, labs
-from grader.declare.spec import Lab
+from grader.declare.spec import Lab, Task
 
 
 
@@ -49,10 +50,32 @@ class DlkitGroup(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
 
-def _lab(name: str) -> Lab:
-    if name not in labs.MODULES:
-        raise Problem(f"unknown lab '{name}'; the labs are: {', '.join(labs.names())}")
-    return labs.load(name)
+def _did_you_mean(name: str, known: Sequence[str]) -> str:
+    """" (did you mean 'lab3'?)" for a name close to a known one (difflib), or ""."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _lab(name: str, param: str = "LAB") -> Lab:
+    """The lab called ``name``, in any case ("Lab3", "LAB3"); a usage error naming the labs otherwise."""
+    key = name.strip().lower()
+    if key not in labs.MODULES:
+        raise click.BadParameter(f"unknown lab '{name}'{_did_you_mean(key, labs.names())}; the labs are: "
+                                 f"{', '.join(labs.names())}", param_hint=f"'{param}'")
+    return labs.load(key)
+
+
+def _tasks(spec: Lab, names: Sequence[str]) -> tuple[str, ...]:
+    """The lab's tasks called ``names``, in any case; a usage error naming its tasks otherwise."""
+    known = [t.name for t in spec.tasks]
+    found = []
+    for name in names:
+        key = name.strip().lower()
+        if key not in known:
+            raise click.BadParameter(f"{spec.name} has no task '{name}'{_did_you_mean(key, known)}; its tasks are: "
+                                     f"{', '.join(known)}", param_hint="'TASKS'")
+        found.append(key)
+    return tuple(found)
 
 
 @click.group(cls=DlkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,11 +99,12 @@ def list_(lab: str | None) -> None:
     spec = _lab(lab)
     signatures = read_signatures(REPO / "assignments" / spec.path)
     click.echo(f"{spec.name}: {spec.title} ({spec.path})")
+    width = max(len(t.name) for t in [*spec.tasks, Task("total", 0, ())])
     for task in spec.tasks:
         sig = signatures.get(task.function)
         summary = task.summary or (sig.summary if sig else "")
-        click.echo(f"  {task.name:<22} {task.points:>4g} pts  {summary}")
-    click.echo(f"  {'total':<22} {spec.max_score:>4g} pts")
+        click.echo(f"  {task.name:<{width}} {task.points:>4g} pts  {summary}")
+    click.echo(f"  {'total':<{width}} {spec.max_score:>4g} pts")
 
 
 def _worker_users(spec: str | None) -> Any:
@@ -146,10 +170,7 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
 
     contain()  # this process adopts, and ends, whatever the student's code starts
     spec = _lab(lab)
-    known = [t.name for t in spec.tasks]
-    for task in tasks:
-        if task not in known:
-            raise Problem(f"{lab} has no task '{task}'; its tasks are: {', '.join(known)}")
+    lab, tasks = spec.name, _tasks(spec, tasks)
     if not submission.is_dir():
         raise Problem(f"no submission folder '{submission}' (expected a folder laid out like assignments/)")
     from grader.run.engine import PROFILES, grade_lab
@@ -503,7 +524,7 @@ def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path 
     from grader.sandbox.host import contain, end_strays
 
     contain()
-    spec = _lab(lab_name)
+    spec = _lab(lab_name, "--lab")
     users = _worker_users(worker_user)
     part = _shard(shard)
     students = _roster(roster, gradebook_format)
@@ -696,7 +717,7 @@ def release(outdir: Path, lab_names: Sequence[str], classroom: bool) -> None:
     """Write the student release (no reference code) to OUTDIR."""
     from grader.export.release import ReleaseError, write_release
 
-    chosen = [_lab(name) for name in dict.fromkeys(lab_names or labs.names())]
+    chosen = [_lab(name, "--lab") for name in dict.fromkeys(lab_names or labs.names())]
     try:
         files = write_release(outdir, chosen, classroom=classroom)
     except ReleaseError as error:

@@ -50,6 +50,40 @@ def test_list_of_a_lab_shows_tasks_points_and_their_one_line_contract():
     assert "total" in result.output and "100 pts" in result.output
 
 
+def test_list_of_a_lab_gives_each_contract_whole_not_cut_mid_sentence():
+    result = run("list", "lab4")
+    assert result.exit_code == 0
+    (lstm,) = [line for line in result.output.splitlines() if line.split()[:1] == ["lstm"]]
+    assert lstm.endswith("and out[t] = h.")  # the docstring's first paragraph wraps over two lines
+
+
+def test_list_of_a_lab_aligns_its_columns_to_the_longest_task_name():
+    result = run("list", "lab5")
+    assert result.exit_code == 0
+    rows = [line for line in result.output.splitlines()[1:] if " pts" in line]
+    assert len(rows) == 8 and len({line.index(" pts") for line in rows}) == 1
+
+
+def test_lab_and_task_names_are_case_insensitive():
+    assert run("list", "LAB3").exit_code == 0
+    result = run("check", "Lab3", "Conv_Output_Size", "--submission", str(REPO / "solutions"), "--seed", "1",
+                 "--profile", "ci")
+    assert result.exit_code == 0, result.output
+    assert "dlkit check lab3 conv_output_size" in result.output
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["check", "lab33"], "unknown lab 'lab33' (did you mean 'lab3'?)"),
+    (["check", "lab3", "conv3d_forward"], "has no task 'conv3d_forward' (did you mean 'conv2d_forward'?)"),
+    (["list", "lb4"], "(did you mean 'lab4'?)"),
+    (["grade", str(REPO), "--lab", "lab7"], "Invalid value for '--lab': unknown lab 'lab7'; the labs are"),
+])
+def test_unknown_names_are_usage_errors_that_suggest_the_closest_one(args, words):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert words in result.output and len(result.output.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize(("args", "words"), [
     (["check", "lab99"], "unknown lab 'lab99'"),
     (["list", "lab99"], "unknown lab 'lab99'"),

@@ -179,7 +179,7 @@ def test_the_release_leaves_out_the_withheld_mistake_producers_and_their_hints_w
     module.write_text((REPO / "solutions" / "lab4" / "recurrent.py").read_text() + """
 
 def rnn_cell(x, h, W_ih, W_hh, b_ih, b_hh):
-    return torch.sigmoid(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+    return torch.sigmoid(_affine(x, W_ih, b_ih) + _affine(h, W_hh, b_hh))
 """)
     proc = subprocess.run([sys.executable, str(out / "cli.py"), "check", "lab4", "rnn_cell", "--format", "json",
                            "--seed", "3", "--profile", "ci"], cwd=out, capture_output=True, text=True, timeout=600)

@@ -14,6 +14,7 @@ Conventions of this lab (they are those of PyTorch, which grades it):
 - Weight layouts are those of torch.nn.RNNCell / LSTMCell / GRUCell: W_ih (G*H, I),
   W_hh (G*H, H), b_ih and b_hh (G*H,), with G = 1, 4, 3 gate blocks stacked along
   the first axis in the order (i, f, g, o) for the LSTM and (r, z, n) for the GRU.
+  Either bias may be None (a layer built with bias=False): then it is not added.
   Weights act on row-vector batches as x @ Wᵀ + b, so x (N, I) gives (N, G*H).
 - Tensors stay on their device and keep their dtype; autograd must flow through.
 """
@@ -24,7 +25,7 @@ import torch
 from torch import Tensor
 
 
-def rnn_cell(x: Tensor, h: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor, b_hh: Tensor) -> Tensor:
+def rnn_cell(x: Tensor, h: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor:
     """h' = tanh(x @ W_ihᵀ + b_ih + h @ W_hhᵀ + b_hh), as torch.nn.RNNCell (nonlinearity='tanh').
 
     x (N, I), h (N, H), W_ih (H, I), W_hh (H, H), b_ih and b_hh (H,) -> h' (N, H).
@@ -33,7 +34,7 @@ def rnn_cell(x: Tensor, h: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor, b_h
 
 
 def lstm_cell(
-    x: Tensor, h: Tensor, c: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor, b_hh: Tensor
+    x: Tensor, h: Tensor, c: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None
 ) -> tuple[Tensor, Tensor]:
     """c' = f * c + i * g and h' = o * tanh(c'), as torch.nn.LSTMCell; returns (h', c').
 
@@ -44,7 +45,7 @@ def lstm_cell(
     raise NotImplementedError("Task lab4.lstm_cell: not implemented yet")
 
 
-def gru_cell(x: Tensor, h: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor, b_hh: Tensor) -> Tensor:
+def gru_cell(x: Tensor, h: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor:
     """h' = (1 - z) * n + z * h with n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), as torch.nn.GRUCell.
 
     Gate blocks in the order r, z, n: [r | z | n] rows of W_ih, W_hh, b_ih, b_hh;
@@ -56,7 +57,7 @@ def gru_cell(x: Tensor, h: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor, b_h
 
 
 def lstm(
-    xs: Tensor, h0: Tensor, c0: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor, b_hh: Tensor
+    xs: Tensor, h0: Tensor, c0: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None
 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """lstm_cell unrolled over time: starting from (h, c) = (h0, c0), for t = 0 .. T-1
     (h, c) = lstm_cell(xs[t], h, c, W_ih, W_hh, b_ih, b_hh) and out[t] = h.

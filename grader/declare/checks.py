@@ -135,6 +135,14 @@ def parity(label: str, compute: Callable[[Call, Variant], Any], cases: "SearchSt
                     max_examples=torch_examples, **options),
             Matches(Reference(), cases, variants=CPU_64, max_examples=reference_examples, **options)]
 
+def fails_on_none(positions: Sequence[int]) -> Callable[[Call, str], bool]:
+    """A ``Mistake.raises`` for code that breaks on an optional argument given as None (a bias of a layer
+    built with bias=False): the error is about NoneType and one of the arguments at ``positions`` is None."""
+    def raises(call_: Call, error: str) -> bool:
+        return "NoneType" in error and any(i < len(call_.args) and call_.args[i] is None for i in positions)
+    return raises
+
+
 @dataclass(frozen=True)
 class Worked(Check):
     """The handout's worked examples: fixed inputs with the values written in the handout."""
@@ -342,7 +350,8 @@ class CentralDifferences(Check):
                     problem = (f"the gradient for {name} disagrees with the slope of {self.label}: along a random "
                                f"direction v that moves all {p.size} entries of {name}, "
                                f"(f({name} + h v) - f({name} - h v)) / 2h = {slope:.6g} (h = {h:.0e}), "
-                               f"but sum(gradient * v) = {claim:.6g}")
+                               f"but sum(gradient * v) = {claim:.6g} (they may differ by {allowed:.3g}: atol={self.atol:g} "
+                               f"plus rtol={self.rtol:g} of |slope| + sum(|gradient * v|), plus the slope's rounding)")
                     raise ctx.fail(call, problem, source)
 
     def _focused(self, ctx: Context, variables: int) -> int | None:

@@ -98,6 +98,15 @@ class Skip(Exception):
 
 GRADED_ON_SUBMISSION = "needs the reference solutions (graded on submission)"
 
+# What PyTorch says when code asks a meta tensor (a shape and a dtype, no data) for a value it does not have:
+# reading one (.item(), bool(), `if` on a tensor) or an operation whose output shape depends on the values
+# (nonzero, boolean indexing, unique). Correct on CPU and CUDA alike, so a meta check that meets it is inconclusive.
+# (Copying data out, .cpu() or .tolist(), says "Cannot copy out of meta tensor" and stays a failure.)
+META_CANNOT = ("cannot be called on meta tensors", "a correct data-independent implementation does not exist",
+               "with Meta tensors, but there was no fake impl or Meta kernel")
+INCONCLUSIVE_ON_META = ("inconclusive on meta tensors: the code reads tensor values ({error}), which meta tensors "
+                        "do not have; it may be right on every real device, so this costs no points")
+
 # The gate the engine adds to a task when a check saw an argument modified in place.
 MODIFIED = "leaves its arguments unchanged"
 
@@ -114,6 +123,7 @@ class Context:
     signature: Signature | None
     warnings: tuple[str, ...] = ()  # the warnings of the last student call ("RuntimeWarning: overflow ...")
     printed: str = ""  # what the student's code printed during its last call
+    global_rng: bool = False  # the last student call changed NumPy's global random state
     # what every check of the task saw that a gate judges (an argument modified in place), shared by the task
     observed: dict[str, str] = field(default_factory=dict)
     focus: Aspect | None = None  # while set, a check compares only this aspect's parts of the result
@@ -208,11 +218,14 @@ class Context:
         except StudentFailure as failure:
             self.printed = failure.printed
             where, call = at(failure.step)
+            if self.variant.device == "meta" and any(s in failure.message for s in META_CANNOT):
+                raise Skip(INCONCLUSIVE_ON_META.format(error=failure.describe().split("\n")[0])) from None
             if failure.kind in FATAL:
                 raise Abort(failure.status, _fatal_message(failure, where)) from None
             raise StudentRaised(failure, where, call) from None
         self.warnings = reply.warnings
         self.printed = reply.printed
+        self.global_rng = reply.global_rng
         if reply.banned:
             raise Abort("error", f"{name} called {', '.join(reply.banned)}, which this lab bans "
                                  "(the call was refused); write it from tensor operations")

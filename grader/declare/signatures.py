@@ -16,7 +16,8 @@ class Signature:
 
     @property
     def summary(self) -> str:
-        return self.doc.strip().split("\n")[0] if self.doc else ""
+        """The docstring's first paragraph on one line (a contract that wraps is not cut mid-sentence)."""
+        return " ".join(self.doc.strip().split("\n\n")[0].split()) if self.doc else ""
 
 
 def read_signatures(path: Path) -> dict[str, Signature]:

@@ -903,6 +903,9 @@ ASCENT = ("the loss went up, not down: is it gradient ascent (params + lr * grad
           "p = p - lr * dL/dp")
 NOT_DETERMINISTIC = ("train_xor is not deterministic: the same seed must give the same parameters; draw every "
                      "random number from rng = np.random.default_rng(seed), not np.random.randn or np.random.rand")
+GLOBAL_RNG = ("train_xor changed NumPy's global random state (np.random.seed, np.random.randn, np.random.rand, ...); "
+              "the contract: its randomness comes only from its own rng = np.random.default_rng(seed), and the "
+              "global state is left untouched (other code relies on it)")
 SEED_IGNORED = "the seed argument is ignored: build the generator from it, rng = np.random.default_rng(seed)"
 QUICK = 20  # steps for the checks of determinism and of the seed: the initialization is what they test
 
@@ -959,6 +962,14 @@ def _deterministic(ctx: Context, call_: Call) -> None:
                           f"  input: {ctx.describe(call_)}, twice\n  hint: {NOT_DETERMINISTIC}")
 
 
+def _leaves_global_rng(ctx: Context, call_: Call) -> None:
+    _trained(ctx, call_)
+    if ctx.global_rng:
+        raise CheckFailed(f"NumPy's global random state changed during the call\n  input: {ctx.describe(call_)}\n"
+                          f"  expected from the contract (CURRICULUM.md: a default_rng(seed) of its own)\n"
+                          f"  hint: {GLOBAL_RNG}")
+
+
 def _uses_seed(ctx: Context, call_: Call) -> None:
     other = call_.with_args((), {**call_.kwargs, "seed": 1})
     if not _differing(_trained(ctx, call_), _trained(ctx, other)):
@@ -974,6 +985,8 @@ TRAIN_XOR = Task(
         Property("the same seed gives the same parameters", _deterministic, examples=[call(steps=QUICK, seed=0)],
                  gate=True),
         Property("another seed gives other parameters", _uses_seed, examples=[call(steps=QUICK, seed=0)], gate=True),
+        Property("leaves NumPy's global random state untouched", _leaves_global_rng,
+                 examples=[call(steps=QUICK, seed=0)], gate=True),
     ],
     mistakes=[
         Mistake("every_hidden_unit_same",
@@ -982,6 +995,7 @@ TRAIN_XOR = Task(
                 ASCENT, detects=_loss_went_up),
         Mistake("train_xor_deterministic_same",
                 NOT_DETERMINISTIC),
+        Mistake("global_rng", GLOBAL_RNG),
         Mistake("seed_argument_ignored_build",
                 SEED_IGNORED),
     ],

@@ -44,6 +44,20 @@ from grader.sandbox.wire import Unsupported
 STEP_TOLERANCE = {"float64": Tolerance(1e-10, 1e-12), "float32": Tolerance(1e-5, 1e-6)}
 SCHEDULE_TOLERANCE = Tolerance(1e-10, 0.0)
 
+# The properties of moves (|w_new - w| per step): a relative slack, plus the rounding of the subtraction itself,
+# MOVE_ULPS units in the last place of |w| before and after (a tiny move of a large w is known only to that).
+MOVE_RTOL = 1e-6
+MOVE_ULPS = 4.0
+
+
+def move_rounding(before: np.ndarray, after: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """How far |after - before|, computed in ``dtype``, may be from the exact move: MOVE_ULPS ulps of |w|."""
+    eps = float(np.finfo(dtype if np.dtype(dtype).kind == "f" else np.float64).eps)
+    return MOVE_ULPS * eps * (np.abs(before) + np.abs(after))
+
+
+MOVE_TOLERANCE = f"tolerance: rtol={MOVE_RTOL:g}, plus {MOVE_ULPS:g} ulps of |w| for the rounding of the move"
+
 # The contract's defaults (CURRICULUM.md); a call that leaves a hyperparameter out tests the student's default.
 DEFAULTS: dict[str, dict[str, float]] = {
     "sgd": {"lr": 0.01},
@@ -415,38 +429,44 @@ def _adam_step_bounded(ctx: Context, run: Call) -> None:
         after = np.asarray(w, dtype=np.float64)
         move = np.abs(after - before) if after.shape == before.shape else np.full(before.shape, np.inf)
         bound = adam_bound(h["lr"], h["beta1"], h["beta2"], s + 1)
-        slack = 1e-9 * max(1.0, float(np.abs(before).max()))
-        over = ~(move <= bound * (1 + 1e-7) + slack)
+        over = ~(move <= bound * (1 + MOVE_RTOL) + move_rounding(before, after, np.asarray(w).dtype))
         if over.any():
             i = tuple(int(j) for j in np.argwhere(over)[0])
             what = ("the first step moves every coordinate by lr * |dw| / (|dw| + eps), at most lr" if s == 0 else
                     f"at step {s + 1} no Adam step can be larger than {bound / h['lr']:.4g} * lr (Cauchy-Schwarz on "
                     "m_hat / sqrt(v_hat))")
             problem = (f"step {s + 1} moved w{list(i)} by {float(move[i]):.6g}, more than Adam ever moves a "
-                       f"coordinate: {what} = {bound:.6g} here")
+                       f"coordinate: {what} = {bound:.6g} here ({MOVE_TOLERANCE})")
             raise _property_failure(ctx, run, problem, "adam", ws, s + 1)
         before = after
 
 
 def _adagrad_rate_never_grows(ctx: Context, run: Call) -> None:
+    """Each coordinate's rate |change of w| / |dw| (where |dw| > 1e-3) is at most its lowest so far. A rate
+    is known to within the rounding of its move (``move_rounding``), so it fails only when even its smallest
+    possible value exceeds the largest possible value of an earlier rate, by more than MOVE_RTOL."""
     w0, grads, _, _ = _plan(run)
     ws = _student_ws(ctx, run)
-    before, lowest, where = w0.astype(np.float64), np.full(w0.shape, np.inf), np.zeros(w0.shape, dtype=int)
+    before, where = w0.astype(np.float64), np.zeros(w0.shape, dtype=int)
+    lowest, ceiling = np.full(w0.shape, np.inf), np.full(w0.shape, np.inf)
     for s, (w, g) in enumerate(zip(ws, grads)):
         after = np.asarray(w, dtype=np.float64)
         if after.shape != before.shape:
             return  # the trajectory checks report the shape
-        g = g.astype(np.float64)
-        seen = np.abs(g) > 1e-3
-        rate = np.where(seen, np.abs(after - before) / np.where(seen, np.abs(g), 1.0), np.nan)
-        grew = seen & ~(rate <= lowest * (1 + 1e-6) + 1e-12)
+        g = np.abs(g.astype(np.float64))
+        seen = g > 1e-3
+        size = np.where(seen, g, 1.0)
+        rate = np.where(seen, np.abs(after - before) / size, np.nan)
+        error = move_rounding(before, after, np.asarray(w).dtype) / size
+        grew = seen & ~(rate - error <= ceiling * (1 + MOVE_RTOL))
         if grew.any():
             i = tuple(int(j) for j in np.argwhere(grew)[0])
-            problem = (f"the effective learning rate |change of w| / |dw| of w{list(i)} grew from {lowest[i]:.6g} "
-                       f"(step {where[i] + 1}) to {rate[i]:.6g} at step {s + 1}: Adagrad divides by the square root "
-                       "of a sum that only grows, so each coordinate's rate can only shrink")
+            problem = (f"the effective learning rate |change of w| / |dw| of w{list(i)} grew from {lowest[i]:.10g} "
+                       f"(step {where[i] + 1}) to {rate[i]:.10g} at step {s + 1} ({MOVE_TOLERANCE}): Adagrad divides "
+                       "by the square root of a sum that only grows, so each coordinate's rate can only shrink")
             raise _property_failure(ctx, run, problem, "adagrad", ws, s + 1)
-        update = seen & (rate < lowest)
+        update = seen & (rate + error < ceiling)
+        ceiling = np.where(update, rate + error, ceiling)
         lowest, where = np.where(update, rate, lowest), np.where(update, s, where)
         before = after
 

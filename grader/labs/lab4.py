@@ -26,7 +26,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from grader.declare import oracles
-from grader.declare.checks import DEVICES_BOTH, Gradients, Matches, Property, Torch, Worked, on_arguments
+from grader.declare.checks import DEVICES_BOTH, Gradients, Matches, Property, Torch, Worked, fails_on_none, on_arguments
 from grader.declare.compare import difference
 from grader.declare.context import Context
 from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
@@ -106,6 +106,8 @@ def torch_gru_cell(x: Any, h: Any, *weights: Any) -> Any:
 
 
 def torch_lstm(xs: Any, h0: Any, c0: Any, *weights: Any) -> Any:
+    # nn.LSTM's kernel takes no None among its weights: a missing bias adds nothing, as zeros do
+    weights = tuple(w if w is not None else weights[0].new_zeros(weights[0].shape[0]) for w in weights)
     out, (h, c) = _run("lstm", (xs, (h0[None], c0[None])), weights, suffix="_l0")
     return out, (h[0], c[0])
 
@@ -191,10 +193,30 @@ def _cell_edges(gates: int, cell_state: bool = False) -> list[Call]:
     return found
 
 
+BIAS_FREE = "takes either bias as None (a layer built with bias=False)"
+
+
+def _bias_free(gates: int, cell_state: bool = False) -> list[Call]:
+    """A cell of a layer built with bias=False: b_ih None, b_hh None, and both (the contract allows either)."""
+    n, inputs, hidden = 2, 3, 2
+    rows = gates * hidden
+    states = [(n, hidden)] * (2 if cell_state else 1)
+    arrays = _fixed(20 + gates, (n, inputs), *states, (rows, inputs), (rows, hidden), (rows,), (rows,))
+    found = []
+    for dropped, note in (((-2,), "b_ih = None"), ((-1,), "b_hh = None"), ((-2, -1), "b_ih = b_hh = None")):
+        args: list[Any] = list(arrays)
+        for i in dropped:
+            args[i] = None
+        found.append(call(*args, note=f"{note} (a layer built with bias=False)"))
+    return found
+
+
 LSTM_EDGES = [  # the long sequence checks gradients through 20 steps; generated inputs keep value failures small
     call(*_fixed(7, (20, 2, 3), (2, 2), (2, 2), (8, 3), (8, 2), (8,), (8,)), note="a long sequence (T = 20)"),
     call(*_fixed(8, (3, 0, 2), (0, 2), (0, 2), (8, 2), (8, 2), (8,), (8,)), note="an empty batch (N = 0)"),
 ]
+LSTM_BIAS_FREE = [call(*_fixed(11, (2, 2, 3), (2, 2), (2, 2), (8, 3), (8, 2)), None, None,
+                      note="b_ih = b_hh = None (a layer built with bias=False)")]
 EMBEDDING_EDGES = [
     call(np.array([[0, 2, 2], [1, 0, 2]], dtype=np.int64), _fixed(9, (11, 3))[0], note="2-D ids with repeats"),
     call(np.zeros((2, 0, 4), dtype=np.int64), _fixed(10, (5, 2))[0], note="empty ids of shape (2, 0, 4)"),
@@ -253,6 +275,12 @@ def _untransposed_product(call_: Call, error: str) -> bool:
         and x[-1] == w_ih[1] and h[-1] == w_hh[1]
 
 
+def _bias_none(positions: Sequence[int]) -> Mistake:
+    return Mistake("bias_none", "a bias was None and the code used it anyway: the contract allows b_ih = None or b_hh = None "
+                   "(a layer built with bias=False), which adds no bias; add each bias only when it is not None",
+                   raises=fails_on_none(positions))
+
+
 def _swap_blocks(weights: Sequence[Any], order: Sequence[int]) -> list[Any]:
     """The weights with their gate blocks (along the first axis) rearranged to ``order``."""
     count = len(order)
@@ -290,6 +318,8 @@ RNN_CELL = Task(
     checks=[
         Worked(_rnn_fading(0.5, (0.7615941559557649, 0.36339948438905245, 0.1797262071203191, 0.0896219895402626))
                + _rnn_fading(2.0, (0.7615941559557649,)), tolerance=VALUES),
+        Matches(Torch("torch.nn.RNNCell", on_arguments(torch_rnn_cell)), examples=_bias_free(1), variants=DEVICES_BOTH,
+                tolerance=VALUES, name=BIAS_FREE, gate=True),
         Matches(Torch("torch.nn.RNNCell", on_arguments(torch_rnn_cell)), cell_calls(1), examples=_cell_edges(1),
                 variants=DEVICES_BOTH, tolerance=VALUES),
         Gradients("autograd through torch.nn.RNNCell", torch_rnn_cell, wrt=tuple(range(6)), cases=cell_calls(1),
@@ -319,6 +349,7 @@ RNN_CELL = Task(
                 "x @ W_ih.T + h @ W_hh.T (transpose them)",
                 produces=lambda x, h, W_ih, W_hh, b_ih, b_hh: torch_rnn_cell(x, h, W_ih.T, W_hh.T, b_ih, b_hh),
                 raises=_untransposed_product),
+        _bias_none((4, 5)),
         OFF_DEVICE,
     ],
 )
@@ -335,6 +366,8 @@ LSTM_CELL = Task(
                tolerance=VALUES),
         Matches(Torch("torch.nn.LSTMCell", on_arguments(torch_lstm_cell)), cell_calls(4, cell_state=True),
                 examples=_cell_edges(4, cell_state=True), variants=DEVICES_BOTH, tolerance=VALUES),
+        Matches(Torch("torch.nn.LSTMCell", on_arguments(torch_lstm_cell)), examples=_bias_free(4, cell_state=True),
+                variants=DEVICES_BOTH, tolerance=VALUES, name=BIAS_FREE, gate=True),
         Gradients("autograd through torch.nn.LSTMCell", torch_lstm_cell, wrt=tuple(range(7)),
                   cases=cell_calls(4, cell_state=True),
                   examples=_cell_edges(4, cell_state=True), variants=DEVICES_BOTH, tolerance=GRADS, max_examples=8),
@@ -379,6 +412,7 @@ LSTM_CELL = Task(
                 "which rounds them: the dtype of every tensor you create must be the inputs' (dtype=x.dtype, "
                 "device=x.device), or build the result from the inputs without a buffer",
                 produces=withheld(WITHHELD, "lstm_float32_gates")),
+        _bias_none((5, 6)),
         OFF_DEVICE,
     ],
 )
@@ -392,6 +426,8 @@ GRU_CELL = Task(
     checks=[
         Worked([(call(*GRU_EXAMPLE, note="the handout's GRU cell example"), _tensor([[0.8068009361582222]]))],
                tolerance=VALUES),
+        Matches(Torch("torch.nn.GRUCell", on_arguments(torch_gru_cell)), examples=_bias_free(3), variants=DEVICES_BOTH,
+                tolerance=VALUES, name=BIAS_FREE, gate=True),
         Matches(Torch("torch.nn.GRUCell", on_arguments(torch_gru_cell)), cell_calls(3), examples=_cell_edges(3),
                 variants=DEVICES_BOTH, tolerance=VALUES),
         Gradients("autograd through torch.nn.GRUCell", torch_gru_cell, wrt=tuple(range(6)), cases=cell_calls(3),
@@ -425,6 +461,7 @@ GRU_CELL = Task(
         Mistake("b_hh_missing_gates",
                 "b_hh is missing: the gates add both biases, and b_hn sits inside r * (W_hn h + b_hn)",
                 produces=lambda x, h, W_ih, W_hh, b_ih, b_hh: torch_gru_cell(x, h, W_ih, W_hh, b_ih, 0 * b_hh)),
+        _bias_none((4, 5)),
         OFF_DEVICE,
     ],
 )
@@ -500,6 +537,7 @@ LSTM = Task(
         Worked([(call(LSTM_EXAMPLE[0][None], *LSTM_EXAMPLE[1:], note="the handout's LSTM cell example as a sequence "
                       "of one step (T = 1)"), (_tensor([[[LSTM_H]]]), (_tensor([[LSTM_H]]), _tensor([[LSTM_C]]))))],
                tolerance=VALUES),
+        Property(BIAS_FREE, _steps_match, examples=LSTM_BIAS_FREE, variants=DEVICES_BOTH, gate=True),
         Property("matches torch.nn.LSTM at every time step", _steps_match, lstm_calls(), examples=LSTM_EDGES[1:],
                  variants=DEVICES_BOTH),
         Gradients("autograd through torch.nn.LSTM", torch_lstm, wrt=tuple(range(7)), cases=lstm_calls(),
@@ -537,6 +575,7 @@ LSTM = Task(
                 "out is float32 for float64 inputs: a torch.zeros(T, N, H) buffer without dtype= is float32 "
                 "(and on the CPU); keep the dtype and device of the inputs (xs.new_zeros, or stack the steps)",
                 produces=_lstm_float32_out),
+        _bias_none((5, 6)),
         OFF_DEVICE,
     ],
 )

@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 
 from grader.declare import oracles
 from grader.declare.checks import (CPU_64, CPU_BOTH, DEVICES, DEVICES_BOTH, Gradients, Matches, Property, Torch, Worked,
-                                   on_arguments)
+                                   fails_on_none, on_arguments)
 from grader.declare.compare import difference
 from grader.declare.context import CheckFailed, Context, compare_result
 from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
@@ -280,11 +280,13 @@ def _rows_sum_to_one(ctx: Context, call_: Call) -> None:
     wanted = np.asarray(allowed.any(axis=-1), dtype=np.float64)
     if blocked.max(initial=0.0) > tol:
         where = np.unravel_index(int(np.argmax(blocked)), weights.shape)
-        problem = f"weights{list(map(int, where))} = {weights[where]:.6g} is the weight of a masked key: it must be 0"
+        problem = (f"weights{list(map(int, where))} = {weights[where]:.6g} is the weight of a masked key: it must be 0 "
+                   f"(tolerance: {tol:g})")
     elif not np.all(np.abs(sums - wanted) <= tol * weights.shape[-1]):
         where = np.unravel_index(int(np.argmax(np.abs(sums - wanted))), sums.shape)
         problem = (f"row {list(map(int, where))} of the weights sums to {sums[where]:.6g} over its allowed keys, "
-                   f"expected {wanted[where]:g}: the softmax runs over the keys (the last axis), the allowed ones only"
+                   f"expected {wanted[where]:g} (tolerance: {tol * weights.shape[-1]:g}): the softmax runs over the keys "
+                   "(the last axis), the allowed ones only"
                    + (" (a row with no allowed key is all zeros)" if wanted[where] == 0 else ""))
     else:
         return
@@ -308,9 +310,11 @@ def _fully_masked_rows_are_zero(ctx: Context, call_: Call, position: int, oracle
         if not (np.isfinite(weights[row]).all() and np.isfinite(out[row]).all()):
             problem = f"query row {list(row)} is fully masked (no key may be attended) and its result is not finite"
         elif np.abs(weights[row]).max(initial=0.0) > tol:
-            problem = f"query row {list(row)} is fully masked, so its weights must be 0; received {weights[row]}"
+            problem = (f"query row {list(row)} is fully masked, so its weights must be 0 (tolerance: {tol:g}); "
+                       f"received {weights[row]}")
         elif np.abs(out[row] - wanted[row]).max(initial=0.0) > tol * (1 + np.abs(wanted[row]).max(initial=0.0)):
-            problem = f"query row {list(row)} is fully masked, so its output must be {what}; received {out[row]}"
+            problem = (f"query row {list(row)} is fully masked, so its output must be {what} (tolerance: {tol:g} "
+                       f"x (1 + its largest entry)); received {out[row]}")
         else:
             continue
         source = f"the contract (a fully masked query gets zero weights and {what})"
@@ -462,7 +466,8 @@ def _permuting_tokens_permutes_output(ctx: Context, call_: Call) -> None:
     for name, before, after in (("out", out[:, perm], out_p), ("weights", w[:, perm][:, :, perm], w_p)):
         if not np.allclose(after, before, rtol=tol.rtol, atol=tol.atol):
             problem = (f"permuting the tokens did not permute {name} the same way: attention treats every position "
-                       f"alike, so self_attention(x[:, p]) must equal self_attention(x)[:, p] (p = {perm.tolist()})")
+                       f"alike, so self_attention(x[:, p]) must equal self_attention(x)[:, p] (p = {perm.tolist()}; "
+                       f"tolerance: rtol={tol.rtol:g}, atol={tol.atol:g})")
             raise _fails(ctx, permuted, problem, "permutation equivariance", _self_attend, received)
 
 
@@ -484,8 +489,8 @@ def _causal_does_not_look_ahead(ctx: Context, call_: Call) -> None:
     for name, a, b in (("out", out, out_f), ("weights", w, w_f)):
         if not np.allclose(a[:, :t + 1], b[:, :t + 1], rtol=tol.rtol, atol=tol.atol):
             problem = (f"with a causal mask, changing the tokens after position {t} changed {name} at positions "
-                       f"0..{t}: a query may only see keys at or before its own position (the causal mask must block "
-                       "the future keys before the softmax)")
+                       f"0..{t} (tolerance: rtol={tol.rtol:g}, atol={tol.atol:g}): a query may only see keys at or "
+                       "before its own position (the causal mask must block the future keys before the softmax)")
             raise _fails(ctx, after, problem, "causality", _self_attend, received)
 
 
@@ -623,13 +628,14 @@ def _mha(query: Any, key: Any, value: Any, in_proj_weight: Any, in_proj_bias: An
         if blocked.dim() == 3:
             blocked = blocked.repeat_interleave(num_heads, dim=0)  # (N*h, Lq, Lk), batch-major
     q, k, v = (a.double().transpose(0, 1) for a in (query, key, value))
+    in_bias, out_bias = (None if b is None else b.double() for b in (in_proj_bias, out_proj_bias))
     out, weights = t.nn.functional.multi_head_attention_forward(
-        q, k, v, e, num_heads, in_proj_weight.double(), in_proj_bias.double(), None, None, False, 0.0,
-        out_proj_weight.double(), out_proj_bias.double(), training=False, need_weights=True, attn_mask=blocked,
+        q, k, v, e, num_heads, in_proj_weight.double(), in_bias, None, None, False, 0.0,
+        out_proj_weight.double(), out_bias, training=False, need_weights=True, attn_mask=blocked,
         average_attn_weights=True)
     out = out.transpose(0, 1)
     if keep is not None:
-        out = t.where(keep, out, out_proj_bias.double())
+        out = t.where(keep, out, out_bias if out_bias is not None else t.zeros((), dtype=out.dtype, device=out.device))
         weights = weights * keep
     return out.to(dtype), weights.to(dtype)
 
@@ -667,7 +673,21 @@ def _per_head_weights(call_: Call, expected: Any, received: Any) -> bool:
 
 def _mha_fully_masked(ctx: Context, call_: Call) -> None:
     bias = call_.args[6]
-    _fully_masked_rows_are_zero(ctx, call_, 8, _mha, lambda c: bias.array.astype(np.float64), "out_proj_bias")
+    _fully_masked_rows_are_zero(ctx, call_, 8, _mha, lambda c: np.zeros(1) if bias is None else
+                                bias.array.astype(np.float64), "out_proj_bias")
+
+
+def _mha_bias_free() -> list[Call]:
+    """Layers built with bias=False (the contract allows either bias None): N = 2, Lq = 3, Lk = 2, E = 4, 2 heads;
+    the last with a per-batch mask that blocks one query row entirely (its output is then 0)."""
+    rng = np.random.default_rng(15)
+    query, key, value = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 2, 4)), rng.standard_normal((2, 2, 4))
+    w, b, w_o, b_o = rng.standard_normal((12, 4)) / 2, rng.standard_normal(12), rng.standard_normal((4, 4)) / 2, \
+        rng.standard_normal(4)
+    mask = np.array([[[True, False], [False, False], [True, True]], [[False, True], [True, True], [True, False]]])
+    return [call(query, key, value, w, None, w_o, b_o, 2, note="in_proj_bias = None (bias=False)"),
+            call(query, key, value, w, b, w_o, None, 2, note="out_proj_bias = None (bias=False)"),
+            call(query, key, value, w, None, w_o, None, 2, mask, note="both biases None (bias=False), a masked row")]
 
 
 def _mask_missing_head_axis(call_: Call, error: str) -> bool:
@@ -683,6 +703,9 @@ def _mask_missing_head_axis(call_: Call, error: str) -> bool:
 MULTI_HEAD_ATTENTION = Task(
     "multi_head_attention", points=28, returns=("out", "weights"),
     checks=[
+        Matches(Torch("torch.nn.MultiheadAttention(batch_first=True) with attn_mask=~mask", on_arguments(_mha)),
+                examples=_mha_bias_free(), variants=DEVICES_BOTH, tolerance=VALUES, gate=True,
+                name="takes either bias as None (a layer built with bias=False)"),
         Matches(Torch("torch.nn.MultiheadAttention(batch_first=True) with attn_mask=~mask", on_arguments(_mha)), mha_calls(),
                 variants=DEVICES_BOTH, tolerance=VALUES, max_examples=10),
         Gradients("autograd through torch.nn.MultiheadAttention", _mha, wrt=tuple(range(7)), cases=mha_calls(),
@@ -726,6 +749,9 @@ MULTI_HEAD_ATTENTION = Task(
                 "a per-batch mask (N, Lq, Lk) needs a head axis to broadcast against the scores (N, h, Lq, Lk): "
                 "mask.unsqueeze(1) gives (N, 1, Lq, Lk); without it the batch axis lines up with the heads",
                 raises=_mask_missing_head_axis),
+        Mistake("proj_bias_none", "a bias was None and the code used it anyway: the contract allows in_proj_bias = None or "
+                "out_proj_bias = None (a layer built with bias=False), which adds no bias; add each only when it is "
+                "not None", raises=fails_on_none((4, 6))),
         Mistake("proj_bias_added_each",
                 "in_proj_bias was not added: each projection is x @ W.T + b, with b the matching third of in_proj_bias",
                 produces=_mha_with(lambda w, b, w_o, b_o, h: (w, oracles.torch().zeros_like(b), w_o, b_o))),

@@ -592,7 +592,8 @@ def _dx_sums_to_zero(ctx: Context, call_: Call) -> None:
     tol = SUM_RTOL[x.dtype.name] * scale
     if not np.all(np.abs(sums) <= tol):
         j = int(np.argmax(np.abs(sums) - tol))
-        problem = (f"the entries of dx for feature {j} sum to {sums[j]:.6g}, expected 0: shifting every sample of a "
+        problem = (f"the entries of dx for feature {j} sum to {sums[j]:.6g}, expected 0 (tolerance: {tol[j]:.3g}, "
+                   f"{SUM_RTOL[x.dtype.name]:g} x the size of the terms that cancel): shifting every sample of a "
                    "feature by the same amount changes nothing after normalization, so dx has no component along "
                    "that shift")
         expected = _torch_batchnorm_grads(call_, ctx.variant)

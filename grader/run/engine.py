@@ -122,6 +122,8 @@ def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget, shrink: bo
             if state["first"] is None:
                 state["first"] = error
             raise
+        except Skip as skip:  # nothing to shrink: the check cannot judge this code here
+            raise _ShrinkBudget(skip) from None
         seen.append(call)  # an input the oracle rejected (``assume``) raised above, and is not replayed
 
     run = fix_seed(seed)(settings(

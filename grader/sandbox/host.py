@@ -113,6 +113,7 @@ class Reply:
     printed: str = ""  # what the student's code printed during the call (trimmed by the worker)
     # in a chain of calls: (argument, step from 0, True if its own call changed it, False if a later one did)
     modified_at: tuple[tuple[str, int, bool], ...] = ()
+    global_rng: bool = False  # the call changed NumPy's global random state (np.random.seed, np.random.randn, ...)
 
 
 @dataclass(frozen=True)
@@ -311,6 +312,7 @@ class Sandbox:
             warnings=tuple(_strings(reply.get("warnings"))),
             modified_at=modified_at,
             printed=_printed(reply),
+            global_rng=reply.get("global_rng") is True,
         )
 
     def _receive(self, timeout: float, during: str) -> dict[str, Any]:

@@ -407,6 +407,7 @@ def run(module: Any, request: dict[str, Any]) -> dict[str, Any]:
     steps = [([wire.decode(a, torch, build=True) for a in args],
               {k: wire.decode(v, torch, build=True) for k, v in kwargs}) for args, kwargs in request["steps"]]
     BANNED_HITS.clear()
+    global_state = np.random.get_state(legacy=False)
     start = time.perf_counter()
     printed = _Printed()
     with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(printed):
@@ -415,6 +416,7 @@ def run(module: Any, request: dict[str, Any]) -> dict[str, Any]:
     reply["elapsed"] = time.perf_counter() - start
     if reply["ok"]:
         reply["warnings"] = _describe_warnings(caught)
+        reply["global_rng"] = not _same_rng_state(global_state, np.random.get_state(legacy=False))
     if printed.text:
         reply["printed"] = printed.text
     return reply
@@ -438,6 +440,13 @@ class _Printed(io.TextIOBase):
         if len(self.text) < self.LIMIT:
             self.text += text[:self.LIMIT - len(self.text)]
         return len(text)
+
+
+def _same_rng_state(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether NumPy's global random state (np.random.seed, np.random.randn, ...) is where it was."""
+    return before["bit_generator"] == after["bit_generator"] and \
+        before["has_gauss"] == after["has_gauss"] and before["gauss"] == after["gauss"] and \
+        np.array_equal(before["state"]["key"], after["state"]["key"]) and before["state"]["pos"] == after["state"]["pos"]
 
 
 def _run_steps(fn: Any, steps: list[Any], links: list[Any], names: list[str], grad: Any) -> dict[str, Any]:

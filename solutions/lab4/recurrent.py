@@ -14,6 +14,7 @@ Conventions of this lab (they are those of PyTorch, which grades it):
 - Weight layouts are those of torch.nn.RNNCell / LSTMCell / GRUCell: W_ih (G*H, I),
   W_hh (G*H, H), b_ih and b_hh (G*H,), with G = 1, 4, 3 gate blocks stacked along
   the first axis in the order (i, f, g, o) for the LSTM and (r, z, n) for the GRU.
+  Either bias may be None (a layer built with bias=False): then it is not added.
   Weights act on row-vector batches as x @ Wᵀ + b, so x (N, I) gives (N, G*H).
 - Tensors stay on their device and keep their dtype; autograd must flow through.
 """
@@ -24,16 +25,21 @@ import torch
 from torch import Tensor
 
 
-def rnn_cell(x: Tensor, h: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor, b_hh: Tensor) -> Tensor:
+def _affine(x: Tensor, W: Tensor, b: Tensor | None) -> Tensor:
+    """x @ Wᵀ + b, or x @ Wᵀ where there is no bias (b is None)."""
+    return x @ W.T if b is None else x @ W.T + b
+
+
+def rnn_cell(x: Tensor, h: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor:
     """h' = tanh(x @ W_ihᵀ + b_ih + h @ W_hhᵀ + b_hh), as torch.nn.RNNCell (nonlinearity='tanh').
 
     x (N, I), h (N, H), W_ih (H, I), W_hh (H, H), b_ih and b_hh (H,) -> h' (N, H).
     """
-    return torch.tanh(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+    return torch.tanh(_affine(x, W_ih, b_ih) + _affine(h, W_hh, b_hh))
 
 
 def lstm_cell(
-    x: Tensor, h: Tensor, c: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor, b_hh: Tensor
+    x: Tensor, h: Tensor, c: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None
 ) -> tuple[Tensor, Tensor]:
     """c' = f * c + i * g and h' = o * tanh(c'), as torch.nn.LSTMCell; returns (h', c').
 
@@ -42,7 +48,7 @@ def lstm_cell(
     x (N, I), h and c (N, H), W_ih (4H, I), W_hh (4H, H), b_ih and b_hh (4H,) -> h', c' (N, H).
     """
     # Pre-activations of all four gates at once, then cut them apart (order i, f, g, o).
-    gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
+    gates = _affine(x, W_ih, b_ih) + _affine(h, W_hh, b_hh)
     i, f, g, o = gates.chunk(4, dim=-1)
     i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
     # Forget part of the old cell state, write the gated candidate, expose a gated view of it.
@@ -51,7 +57,7 @@ def lstm_cell(
     return h_next, c_next
 
 
-def gru_cell(x: Tensor, h: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor, b_hh: Tensor) -> Tensor:
+def gru_cell(x: Tensor, h: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor:
     """h' = (1 - z) * n + z * h with n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), as torch.nn.GRUCell.
 
     Gate blocks in the order r, z, n: [r | z | n] rows of W_ih, W_hh, b_ih, b_hh;
@@ -60,8 +66,8 @@ def gru_cell(x: Tensor, h: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor, b_h
     x (N, I), h (N, H), W_ih (3H, I), W_hh (3H, H), b_ih and b_hh (3H,) -> h' (N, H).
     """
     # The input and hidden projections stay apart: r touches only the hidden part of n.
-    x_r, x_z, x_n = (x @ W_ih.T + b_ih).chunk(3, dim=-1)
-    h_r, h_z, h_n = (h @ W_hh.T + b_hh).chunk(3, dim=-1)
+    x_r, x_z, x_n = _affine(x, W_ih, b_ih).chunk(3, dim=-1)
+    h_r, h_z, h_n = _affine(h, W_hh, b_hh).chunk(3, dim=-1)
     r = torch.sigmoid(x_r + h_r)
     z = torch.sigmoid(x_z + h_z)
     n = torch.tanh(x_n + r * h_n)
@@ -70,7 +76,7 @@ def gru_cell(x: Tensor, h: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor, b_h
 
 
 def lstm(
-    xs: Tensor, h0: Tensor, c0: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor, b_hh: Tensor
+    xs: Tensor, h0: Tensor, c0: Tensor, W_ih: Tensor, W_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None
 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """lstm_cell unrolled over time: starting from (h, c) = (h0, c0), for t = 0 .. T-1
     (h, c) = lstm_cell(xs[t], h, c, W_ih, W_hh, b_ih, b_hh) and out[t] = h.

@@ -118,3 +118,19 @@ def test_train_xor_that_never_returns_is_stopped_at_its_time_limit(submission):
     task, _ = _checks(grade("lab1", folder, tasks=("train_xor",)), "train_xor")
     assert task.status == "timeout" and task.score == 0
     assert labs.load("lab1").task("train_xor").timeout <= 10
+
+
+def test_train_xor_seeding_numpys_global_generator_fails_the_contract_gate(submission):
+    # np.random.seed(seed) + np.random.randn is deterministic and uses the seed: only the global state gives it away
+    folder = submission("lab1", """
+        _reference_train = train_xor
+
+        def train_xor(hidden=8, lr=0.5, steps=2000, seed=0):
+            np.random.seed(seed)
+            np.random.randn(3)
+            return _reference_train(hidden, lr, steps, seed)
+    """)
+    task, checks = _checks(grade("lab1", folder, tasks=("train_xor",)), "train_xor")
+    gate = checks["leaves NumPy's global random state untouched"]
+    assert gate.status == "failed" and "default_rng(seed)" in gate.message
+    assert task.score < task.max_score

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from grader import labs
-from grader.run.engine import load_reference
+from grader.run.engine import PROFILES, grade_lab, load_reference
 from grader.labs import lab2
 from tests.conftest import REPO, grade
 
@@ -180,6 +180,25 @@ def test_adagrad_rate_property_catches_an_average_in_place_of_the_sum(submission
             return w - lr * dw / (np.sqrt(h) + eps), state
     """)
     assert result.status == "failed" and "grew from" in result.message
+
+
+@pytest.mark.parametrize("seed", [1022, 1030, 139, 154, 156])
+def test_adagrad_reference_keeps_its_rate_property_where_a_tiny_move_of_a_large_w_rounds(seed):
+    """Issue 15: these seeds drew a move of 1e-8 on |w| = 993, whose rounding made equal rates look grown."""
+    result = grade_lab(labs.load("lab2"), REPO / "solutions", seed=seed, tasks=("adagrad", "adam"),
+                       budget=PROFILES["default"])
+    for task in result.tasks:
+        assert task.status == "passed", task.message
+
+
+def test_adagrad_rate_property_states_its_tolerance(submission):
+    result = _property_result(submission, "adagrad", "never grows", """
+        def adagrad(w, dw, state, lr=0.01, eps=1e-10):
+            h = 0.9 * state.get("h", np.zeros_like(w)) + 0.1 * dw * dw
+            state["h"] = h
+            return w - lr * dw / (np.sqrt(h) + eps), state
+    """)
+    assert f"rtol={lab2.MOVE_RTOL:g}" in result.message and "ulps of |w|" in result.message
 
 
 def test_sgd_zero_gradient_property_catches_weight_decay(submission):

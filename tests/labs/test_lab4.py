@@ -192,3 +192,42 @@ def test_every_task_checks_values_and_gradients_on_cuda_in_both_dtypes_skipped_w
         assert len(cuda) >= 4  # values and gradients, each in both dtypes
         expected = "passed" if torch.cuda.is_available() else "skipped"
         assert {c.status for c in cuda} == {expected}
+
+
+def test_a_value_read_that_meta_tensors_cannot_answer_is_inconclusive_not_a_failure(submission):
+    """Issue 15: bool((ids < 0).any()) is right on every real device; the meta check skips it (no points lost)."""
+    folder = submission("lab4", """
+        def embedding(ids, table):
+            if bool((ids < 0).any()):
+                raise IndexError("negative id")
+            return table[ids]
+    """)
+    (task,) = grade("lab4", folder, tasks=("embedding",)).tasks
+    meta = next(c for c in task.checks if "meta tensors" in c.name)
+    assert meta.status == "skipped" and "inconclusive on meta tensors" in meta.message
+    assert task.status == "passed" and task.score == task.max_score
+
+
+def test_a_buffer_left_on_the_cpu_still_fails_the_meta_check(submission):
+    # (code that also reads a value first is inconclusive on meta: the CUDA checks judge it where there is a GPU)
+    folder = submission("lab4", """
+        def embedding(ids, table):
+            return torch.zeros(*ids.shape, table.shape[1], dtype=table.dtype) + table[ids]
+    """)
+    (task,) = grade("lab4", folder, tasks=("embedding",)).tasks
+    meta = next(c for c in task.checks if "meta tensors" in c.name)
+    assert meta.status in ("error", "failed") and "device" in meta.message
+    assert task.score < task.max_score
+
+
+@pytest.mark.parametrize("task_name", ["rnn_cell", "lstm_cell", "gru_cell", "lstm"])
+def test_cells_are_tried_without_biases_and_code_that_needs_them_fails_a_gate(submission, task_name):
+    """Issue 15: the contract allows b_ih = None or b_hh = None; code using them unguarded loses points."""
+    crash = {"rnn_cell": "def rnn_cell(x, h, W_ih, W_hh, b_ih, b_hh):\n    return torch.tanh(x @ W_ih.T + b_ih.clone() + h @ W_hh.T + b_hh.clone())",
+             "lstm_cell": "_ref = lstm_cell\ndef lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):\n    return _ref(x, h, c, W_ih, W_hh, b_ih.clone(), b_hh.clone())",
+             "gru_cell": "_ref = gru_cell\ndef gru_cell(x, h, W_ih, W_hh, b_ih, b_hh):\n    return _ref(x, h, W_ih, W_hh, b_ih.clone(), b_hh.clone())",
+             "lstm": "_ref = lstm\ndef lstm(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):\n    return _ref(xs, h0, c0, W_ih, W_hh, b_ih.clone(), b_hh.clone())"}
+    (task,) = grade("lab4", submission("lab4", crash[task_name]), tasks=(task_name,)).tasks
+    gate = next(c for c in task.checks if c.name.startswith(lab4.BIAS_FREE))
+    assert gate.status == "error" and "bias=False" in gate.message
+    assert task.score < task.max_score

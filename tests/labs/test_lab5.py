@@ -243,3 +243,29 @@ def multi_head_attention(query, key, value, in_proj_weight, in_proj_bias, out_pr
     assert task.score == 0 and "banned" in task.message and "torch.nn.MultiheadAttention" in task.message
     read = grade("lab5", folder, tasks=("multi_head_attention",)).tasks[0]
     assert read.score == 0 and "getattr with a computed name" in read.message
+
+
+def test_multi_head_attention_is_tried_without_biases_and_code_that_needs_them_fails_a_gate(submission):
+    """Issue 15: in_proj_bias and out_proj_bias may be None (bias=False); None was never tried before."""
+    folder = submission("lab5", """
+        _ref = multi_head_attention
+
+        def multi_head_attention(query, key, value, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias,
+                                 num_heads, mask=None):
+            return _ref(query, key, value, in_proj_weight, in_proj_bias.clone(), out_proj_weight,
+                        out_proj_bias.clone(), num_heads, mask)
+    """)
+    (task,) = grade("lab5", folder, tasks=("multi_head_attention",)).tasks
+    gate = next(c for c in task.checks if c.name.startswith("takes either bias as None"))
+    assert gate.status == "error" and "bias=False" in gate.message
+    assert task.score < task.max_score
+
+
+def test_the_mha_oracle_without_biases_equals_zero_biases():
+    (first, second, both) = lab5._mha_bias_free()
+    args = [torch.as_tensor(a) if isinstance(a, np.ndarray) else a for a in both.args]
+    zeros = list(args)
+    zeros[4], zeros[6] = torch.zeros(12, dtype=torch.float64), torch.zeros(4, dtype=torch.float64)
+    for got, want in zip(lab5._mha(*args), lab5._mha(*zeros)):
+        assert torch.allclose(got, want)
+    assert bool((~both.args[8]).all(axis=-1).any())  # a fully masked row: its output must be 0 without a bias

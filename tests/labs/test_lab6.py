@@ -174,3 +174,17 @@ def test_float32_batchnorm_gradient_that_cancels_needs_the_scaled_tolerance():
     received = REFERENCE.batchnorm_backward(dout, x, gamma)
     assert difference(expected[0], received[0]) is not None
     assert difference(expected[0], received[0], lab6.CANCELLING_FLOAT32) is None
+
+
+def test_dropout_forward_may_return_x_itself_in_evaluation(submission):
+    """The handout says so (as nn.Dropout in eval mode): the checks compare values and that x is unchanged."""
+    folder = submission("lab6", """
+        _reference_dropout = dropout_forward
+
+        def dropout_forward(x, p, train, rng):
+            return (x, None) if not train else _reference_dropout(x, p, train, rng)
+    """)
+    (task,) = grade("lab6", folder, tasks=("dropout_forward",)).tasks
+    assert task.status == "passed" and task.score == task.max_score, task.message
+    handout = " ".join((REPO / "assignments" / "lab6" / "README.md").read_text().split())
+    assert "returning `x` itself is fine" in handout

@@ -968,6 +968,34 @@ def train_xor_global_random_state(
     return p
 
 
+@mistake("train_xor", expect="train_xor.global_rng")
+def train_xor_seeds_the_global_generator(
+    hidden: int = 8, lr: float = 0.5, steps: int = 2000, seed: int = 0
+) -> dict[str, np.ndarray]:
+    # deterministic and seed-dependent, but through NumPy's global state: np.random.seed resets everyone's draws
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    y = np.array([0, 1, 1, 0])
+    np.random.seed(seed)
+    p = {
+        "W1": np.random.randn(2, hidden),
+        "b1": np.full(hidden, 0.5),
+        "W2": np.random.randn(hidden, 2) * np.sqrt(2 / hidden),
+        "b2": np.zeros(2),
+    }
+    for _ in range(steps):
+        a = X @ p["W1"] + p["b1"]
+        h = np.maximum(a, 0)
+        s = h @ p["W2"] + p["b2"]
+        e = np.exp(s - s.max(axis=1, keepdims=True))
+        ds = e / e.sum(axis=1, keepdims=True)
+        ds[np.arange(4), y] -= 1
+        ds /= 4
+        da = (ds @ p["W2"].T) * (a > 0)
+        g = {"W1": X.T @ da, "b1": da.sum(axis=0), "W2": h.T @ ds, "b2": ds.sum(axis=0)}
+        p = {k: p[k] - lr * g[k] for k in p}
+    return p
+
+
 @mistake("train_xor", expect="train_xor.seed_argument_ignored_build")
 def train_xor_ignores_seed(
     hidden: int = 8, lr: float = 0.5, steps: int = 2000, seed: int = 0

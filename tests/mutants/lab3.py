@@ -488,6 +488,37 @@ def count_params_flatten_last_conv(input_shape, layers):
     return total
 
 
+@mistake("count_params", expect="check:raises ValueError wherever trace_shapes does")
+def count_params_flattens_silently(input_shape, layers):
+    # a linear layer on a (C, H, W) shape is "helped" with an implicit flatten instead of raising
+    total, shape = 0, tuple(input_shape)
+    for layer in layers:
+        kind = layer["type"]
+        if kind in ("conv", "maxpool", "avgpool"):
+            if len(shape) != 3:
+                raise ValueError(f"{kind} needs a (C, H, W) input")
+            k, p = layer["kernel_size"], layer.get("padding", 0)
+            s = layer.get("stride", 1 if kind == "conv" else k)
+            if kind != "conv" and 2 * p > k:
+                raise ValueError("pooling padding above half the kernel")
+            c = layer["out_channels"] if kind == "conv" else shape[0]
+            if kind == "conv":
+                total += c * shape[0] * k * k + c
+            h, w = ((n + 2 * p - k) // s + 1 for n in shape[1:])
+            if h < 1 or w < 1:
+                raise ValueError("output smaller than 1")
+            shape = (c, h, w)
+        elif kind == "flatten":
+            shape = (math.prod(shape),)
+        elif kind == "linear":
+            features = math.prod(shape)
+            total += features * layer["out_features"] + layer["out_features"]
+            shape = (layer["out_features"],)
+        elif kind != "relu":
+            raise ValueError(f"unknown layer {kind!r}")
+    return total
+
+
 @mistake("count_params", expect="check:reproduces the handout's worked examples")
 def count_params_pool_has_weights(input_shape, layers):
     total, shape = 0, tuple(input_shape)

@@ -37,18 +37,25 @@ def rnn_cell_relu(x, h, W_ih, W_hh, b_ih, b_hh):
     return torch.relu(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
 
 
+@mistake("rnn_cell", expect="rnn_cell.bias_none")
+def rnn_cell_crashes_without_biases(x, h, W_ih, W_hh, b_ih, b_hh):
+    # both biases folded into one up front: None + tensor fails for a layer built with bias=False
+    bias = b_ih + b_hh
+    return torch.tanh(x @ W_ih.T + h @ W_hh.T + bias)
+
+
 @alternative("rnn_cell")
 def rnn_cell_concatenated_weights(x, h, W_ih, W_hh, b_ih, b_hh):
     # The lecture notes' form: one matrix acting on [x, h], one bias.
     W = torch.cat([W_ih, W_hh], dim=1)
     xh = torch.cat([x, h], dim=-1)
-    return torch.tanh(xh @ W.T + (b_ih + b_hh))
+    return torch.tanh(xh @ W.T + sum(b for b in (b_ih, b_hh) if b is not None))
 
 
 @alternative("rnn_cell")
 def rnn_cell_einsum(x, h, W_ih, W_hh, b_ih, b_hh):
     pre = torch.einsum("...i,hi->...h", x, W_ih) + torch.einsum("...k,hk->...h", h, W_hh)
-    return torch.tanh(pre + b_ih + b_hh)
+    return torch.tanh(pre + sum(b for b in (b_ih, b_hh) if b is not None))
 
 
 # ----------------------------------------------------------------------------- lstm_cell
@@ -138,10 +145,22 @@ def lstm_cell_reaches_kernel_by_getattr(x, h, c, W_ih, W_hh, b_ih, b_hh):
     return kernel(x, (h, c), W_ih, W_hh, b_ih, b_hh)
 
 
+@mistake("lstm_cell", expect="lstm_cell.bias_none")
+def lstm_cell_crashes_without_biases(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    # the biases cut into gate blocks like the weights: None.chunk fails for a layer built with bias=False
+    gates = (x @ W_ih.T + h @ W_hh.T).chunk(4, dim=-1)
+    biases = [bi + bh for bi, bh in zip(b_ih.chunk(4), b_hh.chunk(4))]
+    i, f, g, o = (gate + bias for gate, bias in zip(gates, biases))
+    c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c_new), c_new
+
+
 @alternative("lstm_cell")
 def lstm_cell_per_gate_weights(x, h, c, W_ih, W_hh, b_ih, b_hh):
-    # Slice each gate's weights out and compute the four gates separately.
+    # Slice each gate's weights out and compute the four gates separately (no bias: zeros).
     H = h.shape[-1]
+    b_ih = W_ih.new_zeros(W_ih.shape[0]) if b_ih is None else b_ih
+    b_hh = W_hh.new_zeros(W_hh.shape[0]) if b_hh is None else b_hh
 
     def gate(k):
         rows = slice(k * H, (k + 1) * H)
@@ -159,7 +178,7 @@ def lstm_cell_per_gate_weights(x, h, c, W_ih, W_hh, b_ih, b_hh):
 def lstm_cell_concatenated_weights(x, h, c, W_ih, W_hh, b_ih, b_hh):
     # The lecture notes' form: every gate reads [x, h] through one matrix, tanh(a) = 2 sigmoid(2a) - 1.
     W = torch.cat([W_ih, W_hh], dim=1)
-    gates = torch.cat([x, h], dim=-1) @ W.T + (b_ih + b_hh)
+    gates = torch.cat([x, h], dim=-1) @ W.T + sum(b for b in (b_ih, b_hh) if b is not None)
     i, f, g, o = torch.split(gates, h.shape[-1], dim=-1)
     i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
     g = 2 * torch.sigmoid(2 * g) - 1
@@ -168,6 +187,31 @@ def lstm_cell_concatenated_weights(x, h, c, W_ih, W_hh, b_ih, b_hh):
 
 
 # ----------------------------------------------------------------------------- gru_cell
+
+
+@mistake("gru_cell", expect="gru_cell.bias_none")
+def gru_cell_crashes_without_biases(x, h, W_ih, W_hh, b_ih, b_hh):
+    # right with both biases, but b_ih.chunk fails for a layer built with bias=False (the contract allows None)
+    x_r, x_z, x_n = (x @ W_ih.T).chunk(3, dim=-1)
+    h_r, h_z, h_n = (h @ W_hh.T).chunk(3, dim=-1)
+    b_ir, b_iz, b_in = b_ih.chunk(3)
+    b_hr, b_hz, b_hn = b_hh.chunk(3)
+    r = torch.sigmoid(x_r + b_ir + h_r + b_hr)
+    z = torch.sigmoid(x_z + b_iz + h_z + b_hz)
+    n = torch.tanh(x_n + b_in + r * (h_n + b_hn))
+    return (1 - z) * n + z * h
+
+
+@alternative("gru_cell")
+def gru_cell_zeros_for_missing_biases(x, h, W_ih, W_hh, b_ih, b_hh):
+    # a missing bias replaced by zeros on the inputs' device and dtype
+    b_ih = torch.zeros(W_ih.shape[0], dtype=x.dtype, device=x.device) if b_ih is None else b_ih
+    b_hh = torch.zeros(W_hh.shape[0], dtype=x.dtype, device=x.device) if b_hh is None else b_hh
+    x_r, x_z, x_n = (x @ W_ih.T + b_ih).chunk(3, dim=-1)
+    h_r, h_z, h_n = (h @ W_hh.T + b_hh).chunk(3, dim=-1)
+    r = torch.sigmoid(x_r + h_r)
+    z = torch.sigmoid(x_z + h_z)
+    return (1 - z) * torch.tanh(x_n + r * h_n) + z * h
 
 
 @mistake("gru_cell", expect="gru_cell.reset_gate_applied_outside")
@@ -265,8 +309,8 @@ def gru_cell_calls_vf_kernel(x, h, W_ih, W_hh, b_ih, b_hh):
 def gru_cell_interpolation_form(x, h, W_ih, W_hh, b_ih, b_hh):
     # PyTorch's own arithmetic: h' = n + z * (h - n), gates cut with split.
     H = h.shape[-1]
-    x_r, x_z, x_n = torch.split(x @ W_ih.T + b_ih, H, dim=-1)
-    h_r, h_z, h_n = torch.split(h @ W_hh.T + b_hh, H, dim=-1)
+    x_r, x_z, x_n = torch.split(x @ W_ih.T if b_ih is None else x @ W_ih.T + b_ih, H, dim=-1)
+    h_r, h_z, h_n = torch.split(h @ W_hh.T if b_hh is None else h @ W_hh.T + b_hh, H, dim=-1)
     rz = torch.sigmoid(torch.cat([x_r + h_r, x_z + h_z], dim=-1))
     r, z = rz[..., :H], rz[..., H:]
     n = torch.tanh(x_n + r * h_n)
@@ -276,6 +320,8 @@ def gru_cell_interpolation_form(x, h, W_ih, W_hh, b_ih, b_hh):
 @alternative("gru_cell")
 def gru_cell_per_gate_weights(x, h, W_ih, W_hh, b_ih, b_hh):
     H = h.shape[-1]
+    b_ih = W_ih.new_zeros(3 * H) if b_ih is None else b_ih
+    b_hh = W_hh.new_zeros(3 * H) if b_hh is None else b_hh
     W_ir, W_iz, W_in = W_ih[:H], W_ih[H : 2 * H], W_ih[2 * H :]
     W_hr, W_hz, W_hn = W_hh[:H], W_hh[H : 2 * H], W_hh[2 * H :]
     b_ir, b_iz, b_in = b_ih[:H], b_ih[H : 2 * H], b_ih[2 * H :]
@@ -375,14 +421,28 @@ def lstm_float32_output_buffer(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
     return out, (out[-1], c)
 
 
+@mistake("lstm", expect="lstm.bias_none")
+def lstm_crashes_without_biases(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
+    # one bias for every step, summed up front: None + None fails for a layer built with bias=False
+    bias = b_ih + b_hh
+    h, c = h0, c0
+    outputs = []
+    for x in xs:
+        i, f, g, o = (x @ W_ih.T + h @ W_hh.T + bias).chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        outputs.append(h)
+    return torch.stack(outputs), (h, c)
+
+
 @alternative("lstm")
 def lstm_input_projection_hoisted(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
     # The input half of every gate for all steps in one product, then only the recurrence in the loop.
-    x_gates = xs @ W_ih.T + b_ih
+    x_gates = xs @ W_ih.T if b_ih is None else xs @ W_ih.T + b_ih
     h, c = h0, c0
     outputs = []
     for t in range(xs.shape[0]):
-        i, f, g, o = (x_gates[t] + h @ W_hh.T + b_hh).chunk(4, dim=-1)
+        i, f, g, o = (x_gates[t] + h @ W_hh.T + (0 if b_hh is None else b_hh)).chunk(4, dim=-1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         outputs.append(h)
@@ -516,3 +576,18 @@ def gru_cell_detaches_the_state(x, h, W_ih, W_hh, b_ih, b_hh):
     r = torch.sigmoid(gi[:, :H] + gh[:, :H])
     z = torch.sigmoid(gi[:, H : 2 * H] + gh[:, H : 2 * H])
     return (1 - z) * torch.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :]) + z * h
+
+
+@alternative("embedding")
+def embedding_validates_ids(ids, table):
+    # A data-dependent check (right on CPU and CUDA): meta tensors cannot answer it, which proves nothing.
+    if bool((ids < 0).any()) or bool((ids >= table.shape[0]).any()):
+        raise IndexError("an id is outside [0, V)")
+    return table[ids]
+
+
+@mistake("embedding", expect="embedding.tensor_left_inputs_device")
+def embedding_zeros_buffer_on_the_cpu(ids, table):
+    # torch.zeros without device= lives on the CPU, whatever device the table is on
+    out = torch.zeros(*ids.shape, table.shape[1], dtype=table.dtype)
+    return out + table[ids]

@@ -464,6 +464,30 @@ def multi_head_attention_forgets_input_bias(
     return out @ out_proj_weight.T + out_proj_bias, weights.mean(dim=1)
 
 
+@mistake("multi_head_attention", expect="multi_head_attention.proj_bias_none")
+def multi_head_attention_crashes_without_biases(
+    query: Tensor, key: Tensor, value: Tensor, in_proj_weight: Tensor, in_proj_bias: Tensor | None,
+    out_proj_weight: Tensor, out_proj_bias: Tensor | None, num_heads: int, mask: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    # right whenever both biases are given; in_proj_bias.chunk fails for a layer built with bias=False
+    n, lq, e = query.shape
+    lk, hd = key.shape[1], e // num_heads
+    w_q, w_k, w_v = in_proj_weight.chunk(3)
+    b_q, b_k, b_v = in_proj_bias.chunk(3)
+    q = (query @ w_q.T + b_q).reshape(n, lq, num_heads, hd).transpose(1, 2)
+    k = (key @ w_k.T + b_k).reshape(n, lk, num_heads, hd).transpose(1, 2)
+    v = (value @ w_v.T + b_v).reshape(n, lk, num_heads, hd).transpose(1, 2)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(hd)
+    if mask is not None:
+        m = mask.unsqueeze(1) if mask.dim() == 3 else mask
+        scores = scores.masked_fill(~m, -1e9)
+        weights = torch.softmax(scores, dim=-1) * m.any(dim=-1, keepdim=True)
+    else:
+        weights = torch.softmax(scores, dim=-1)
+    out = (weights @ v).transpose(1, 2).reshape(n, lq, e)
+    return out @ out_proj_weight.T + out_proj_bias, weights.mean(dim=1)
+
+
 @alternative("multi_head_attention")
 def multi_head_attention_loop_over_heads(
     query: Tensor, key: Tensor, value: Tensor, in_proj_weight: Tensor, in_proj_bias: Tensor | None,

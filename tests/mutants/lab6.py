@@ -15,6 +15,15 @@ from tests.mutants import alternative, mistake
 # ----------------------------------------------------------------------------- dropout_forward
 
 
+@alternative("dropout_forward")
+def dropout_forward_returns_x_itself_in_evaluation(x, p, train, rng):
+    # evaluation returns the input object itself, as nn.Dropout does in eval mode
+    if not train:
+        return x, None
+    mask = rng.random(x.shape) >= p
+    return x * mask / (1.0 - p), mask
+
+
 @mistake("dropout_forward", expect="dropout_forward.kept_units_were_scaled")
 def dropout_forward_not_inverted(
     x: np.ndarray, p: float, train: bool, rng: np.random.Generator
