@@ -25,12 +25,12 @@ def _hostile(submission, body: str, header: str = ""):
     return submission(LAB, header + f"\n\ndef {VICTIM}(in_features, out_features, bias=True):\n" + body)
 
 
-def _assert_only_victim_fails(result, status: str | None = None) -> None:
+def _assert_only_victim_fails(result, status: str | tuple[str, ...] | None = None) -> None:
     by_name = {t.name: t for t in result.tasks}
     victim, bystander = by_name[VICTIM], by_name[BYSTANDER]
     assert victim.score == 0 and victim.status != "passed"
     if status:
-        assert victim.status == status, victim.message
+        assert victim.status in ((status,) if isinstance(status, str) else status), victim.message
     assert bystander.status == "passed" and bystander.score == bystander.max_score
 
 
@@ -48,7 +48,10 @@ HOSTILE_BODIES = {
     "sys.exit(0) inside the task": ("    import sys\n    sys.exit(0)\n", "error"),
     "os._exit(0) inside the task": ("    import os\n    os._exit(0)\n", "error"),
     "infinite loop": ("    while True:\n        pass\n", "timeout"),
-    "memory bomb": ("    import numpy as np\n    blocks = []\n    while True:\n        blocks.append(np.ones(10**8))\n", "error"),
+    # stopped by the address-space cap (error), or, when a loaded machine writes its pages slowly, by the
+    # call's deadline (timeout): either way the damage stays in its own task
+    "memory bomb": ("    import numpy as np\n    blocks = []\n    while True:\n        blocks.append(np.ones(10**8))\n",
+                    ("error", "timeout")),
     "importing the reference": ("    from solutions.lab3.conv import linear_params as ref\n    return ref(in_features, out_features, bias)\n",
                                 "error"),
     # refused by reading the source (banned in a NumPy lab): the task is void before it runs
