@@ -30,7 +30,7 @@ from grader.declare.signatures import Signature, read_signatures
 from grader.declare.source import findings
 from grader.declare.spec import Call, Check, Lab, Task, Variant
 from grader.run.results import SEE_ABOVE, CheckResult, LabResult, TaskResult
-from grader.sandbox.host import Launcher, Limits, Sandbox, WorkerConfig, end_strays, forget, started
+from grader.sandbox.host import Launcher, Limits, Sandbox, WorkerConfig, ZygoteLauncher, end_strays, forget, started
 from grader.sandbox.intake import BadSubmission, LabFiles, discover, read_lab
 from grader.sandbox.wire import TensorValue
 
@@ -484,8 +484,13 @@ def grade_lab(lab: Lab, submission: Path, *, seed: int, tasks: Sequence[str] = (
     config = worker_config(lab)
     try:
         with Sandbox(files, config, limits, launcher) as sandbox:
-            sandbox.start()  # the worker imports NumPy and the module while this process imports the oracles
+            # A new worker imports NumPy and the module while this process imports the oracles. A zygote answers
+            # a launch only once its own imports are done: ask it after loading the oracles, so that the two
+            # PyTorch imports overlap instead of following each other.
+            if not isinstance(launcher, ZygoteLauncher):
+                sandbox.start()
             oracle = Oracle.load(lab, solutions)
+            sandbox.start()
             if len(groups) > 1:
                 oracles.torch()  # imported once, before the fork, so every process has it
 
