@@ -109,3 +109,9 @@ def uid_pool(size: int) -> str:
         pytest.skip(f"uid {FIRST_TEST_UID} cannot run {sys.executable} here (its Python sits in a folder private to "
                     "root: build the venv from a Python all users can read, as scripts/setup does when run as root)")
     return f"{FIRST_TEST_UID}-{FIRST_TEST_UID + size - 1}"
+
+
+def task_checks(result, task_name: str):
+    """One task of a lab result, and its checks by name."""
+    (task,) = [t for t in result.tasks if t.name == task_name]
+    return task, {c.name: c for c in task.checks}

@@ -8,16 +8,11 @@ from grader import labs
 from grader.declare.checks import CentralDifferences
 from grader.run.engine import Budget, grade_lab
 from grader.run.results import GATE
-from tests.conftest import REPO, SEED, grade
+from tests.conftest import REPO, SEED, grade, task_checks
 
 CENTRAL = "gradients match central differences"
 GRADIENT_TASKS = ("mse_loss", "gradient_descent_step", "sigmoid_neuron", "linear_backward", "relu_backward",
                   "sigmoid_backward", "tanh_backward", "softmax_cross_entropy", "two_layer_net")
-
-
-def _checks(result, task_name):
-    (task,) = [t for t in result.tasks if t.name == task_name]
-    return task, {c.name: c for c in task.checks}
 
 
 def test_sigmoid_neuron_matching_the_curriculum_misprint_is_told_the_bias_gradient_is_positive(submission):
@@ -28,7 +23,7 @@ def test_sigmoid_neuron_matching_the_curriculum_misprint_is_told_the_bias_gradie
             s = f * (1 - f)
             return f, s * np.append(x, -1.0), s * w[:-1]
     """)
-    task, checks = _checks(grade("lab1", folder, tasks=("sigmoid_neuron",)), "sigmoid_neuron")
+    task, checks = task_checks(grade("lab1", folder, tasks=("sigmoid_neuron",)), "sigmoid_neuron")
     worked = checks["reproduces the handout's worked examples"]
     assert worked.status == "failed"
     assert "dw has wrong values" in worked.message and "misprint" in worked.message and "+0.197" in worked.message
@@ -42,7 +37,7 @@ def test_central_differences_catch_a_gradient_wrong_in_one_entry_only(submission
             dW[-1, -1] += 0.5
             return dout @ W.T, dW, dout.sum(axis=0)
     """)
-    task, checks = _checks(grade("lab1", folder, tasks=("linear_backward",)), "linear_backward")
+    task, checks = task_checks(grade("lab1", folder, tasks=("linear_backward",)), "linear_backward")
     (central,) = [c for name, c in checks.items() if name.startswith(CENTRAL)]
     assert central.status == "failed"
     assert "the gradient for W disagrees" in central.message and "moves all" in central.message
@@ -67,17 +62,17 @@ def test_two_layer_net_that_updates_params_in_place_is_told_so(submission):
             params["W1"] -= 0.1 * grads["W1"]  # a training step leaked into the loss function
             return loss, grads
     """)
-    task, _ = _checks(grade("lab1", folder, tasks=("two_layer_net",)), "two_layer_net")
+    task, _ = task_checks(grade("lab1", folder, tasks=("two_layer_net",)), "two_layer_net")
     # the values it returns are right: the modification fails the gate "leaves its arguments unchanged"
     assert task.score == task.max_score * GATE and "modified its argument 'params' in place" in task.message
 
 
-def test_sigmoid_forward_that_only_warns_loses_just_the_extreme_input_checks(submission):
+def test_sigmoid_forward_that_only_warns_loses_just_the_extreme_inputtask_checks(submission):
     folder = submission("lab1", """
         def sigmoid_forward(x):
             return 1 / (1 + np.exp(-x))
     """)
-    task, checks = _checks(grade("lab1", folder, tasks=("sigmoid_forward",)), "sigmoid_forward")
+    task, checks = task_checks(grade("lab1", folder, tasks=("sigmoid_forward",)), "sigmoid_forward")
     failed = {name for name, c in checks.items() if c.status == "failed"}
     assert failed == {"finite and warning-free for inputs up to +-1e4 (cpu, float64)",
                       "finite and warning-free for inputs up to +-1e4 (cpu, float32)"}
@@ -90,7 +85,7 @@ def test_softmax_with_an_unshifted_logsumexp_passes_at_the_precision_of_float32_
         def softmax(logits):
             return np.exp(logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True))
     """)
-    task, _ = _checks(grade("lab1", folder, tasks=("softmax",)), "softmax")
+    task, _ = task_checks(grade("lab1", folder, tasks=("softmax",)), "softmax")
     assert task.status == "passed", task.message
 
 
@@ -105,7 +100,7 @@ def test_train_xor_is_graded_for_correctness_on_seed_0_only(submission):
             return {"W1": rng.standard_normal((2, hidden)), "b1": np.zeros(hidden),
                     "W2": rng.standard_normal((hidden, 2)), "b2": np.zeros(2)}
     """)
-    task, _ = _checks(grade("lab1", folder, tasks=("train_xor",)), "train_xor")
+    task, _ = task_checks(grade("lab1", folder, tasks=("train_xor",)), "train_xor")
     assert task.status == "passed", task.message
 
 
@@ -115,7 +110,7 @@ def test_train_xor_that_never_returns_is_stopped_at_its_time_limit(submission):
             while True:
                 pass
     """)
-    task, _ = _checks(grade("lab1", folder, tasks=("train_xor",)), "train_xor")
+    task, _ = task_checks(grade("lab1", folder, tasks=("train_xor",)), "train_xor")
     assert task.status == "timeout" and task.score == 0
     assert labs.load("lab1").task("train_xor").timeout <= 10
 
@@ -130,7 +125,7 @@ def test_train_xor_seeding_numpys_global_generator_fails_the_contract_gate(submi
             np.random.randn(3)
             return _reference_train(hidden, lr, steps, seed)
     """)
-    task, checks = _checks(grade("lab1", folder, tasks=("train_xor",)), "train_xor")
+    task, checks = task_checks(grade("lab1", folder, tasks=("train_xor",)), "train_xor")
     gate = checks["leaves NumPy's global random state untouched"]
     assert gate.status == "failed" and "default_rng(seed)" in gate.message
     assert task.score < task.max_score

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from grader import labs
 from grader.run.engine import PROFILES, grade_lab
-from tests.conftest import REPO, grade
-
-
-def _checks(result, task_name):
-    (task,) = [t for t in result.tasks if t.name == task_name]
-    return task, {c.name: c for c in task.checks}
+from tests.conftest import REPO, grade, task_checks
 
 
 def test_count_params_that_flattens_silently_where_trace_shapes_raises_fails_the_raises_gate(submission):
@@ -25,7 +20,7 @@ def test_count_params_that_flattens_silently_where_trace_shapes_raises_fails_the
                 shape = trace_shapes(shape, [layer])[-1]
             return total
     """)
-    task, checks = _checks(grade("lab3", folder, tasks=("count_params",)), "count_params")
+    task, checks = task_checks(grade("lab3", folder, tasks=("count_params",)), "count_params")
     gate = checks["raises ValueError wherever trace_shapes does"]
     assert gate.status == "failed" and "instead of raising ValueError" in gate.message
     assert "a linear layer on an unflattened" in gate.message
