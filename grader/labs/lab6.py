@@ -428,6 +428,13 @@ BN_NAMES = ("x", "gamma", "beta", "running_mean", "running_var", "momentum", "ep
 BN_DEFAULTS = {"momentum": 0.1, "eps": 1e-5, "train": True}
 
 
+# In float32, out = x * (gamma / s) + (beta - mean * gamma / s), the scale and shift folded as inference
+# engines do, is correct but cancels terms of size |x| |gamma| / s: on a constant feature (s = sqrt(eps))
+# that leaves ~2e-5 of rounding in an entry of size 0.04 (seed 168 of scripts/many_seeds.py). Any known
+# mistake is off by far more than this atol of 1e-4 (times the largest |out| above 1).
+FOLDED_FLOAT32 = {"float32": Tolerance(1e-4, 1e-4, scaled=True)}
+
+
 @st.composite
 def batchnorm_calls(draw: st.DrawFn) -> Call:
     """x (N, D) with per-feature offsets and scales, random gamma, beta and running statistics,
@@ -505,7 +512,7 @@ BATCHNORM_FORWARD = Task(
               + np.array([0.0, 0.5]), HANDOUT_MEAN, HANDOUT_VAR)),
         ]),
         Matches(Torch("torch.nn.functional.batch_norm (running statistics included)", _torch_batchnorm),
-                batchnorm_calls(), variants=DEVICES_BOTH),
+                batchnorm_calls(), variants=DEVICES_BOTH, tolerance=FOLDED_FLOAT32),
         Matches(Reference(), batchnorm_calls()),
     ],
     mistakes=[

@@ -188,3 +188,18 @@ def test_dropout_forward_may_return_x_itself_in_evaluation(submission):
     assert task.status == "passed" and task.score == task.max_score, task.message
     handout = " ".join((REPO / "assignments" / "lab6" / "README.md").read_text().split())
     assert "returning `x` itself is fine" in handout
+
+
+def test_batchnorm_with_scale_and_shift_folded_keeps_full_marks_on_a_constant_float32_feature(submission):
+    # many_seeds found it (seed 168): a constant feature makes s = sqrt(eps), and the folded form cancels
+    # terms of size |x| |gamma| / s ~ 830 in float32, ~2e-5 of rounding in an entry of size 0.04
+    import tests.mutants.lab6 as mutants
+    from tests.conftest import mutant_submission
+    from tests.mutants import collect
+
+    folded = next(m for m in collect(mutants) if m.id == "batchnorm_forward_scale_and_shift_folded")
+    from grader.run.engine import PROFILES, grade_lab
+
+    (task,) = grade_lab(labs.load("lab6"), mutant_submission(submission, "lab6", folded), seed=168,
+                        tasks=("batchnorm_forward",), budget=PROFILES["default"]).tasks  # the inputs of seed 168
+    assert task.score == task.max_score, task.message
