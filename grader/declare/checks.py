@@ -117,13 +117,12 @@ class Matches(Check):
         return self.oracle(ctx, call)
 
     def verify(self, ctx: Context, call: Call) -> None:
-        expected = self.oracle(ctx, call)
+        expected = self.expectation(ctx, call)
         received = ctx.student(call)
         problem = compare_result(ctx, expected, received, self.tolerance)
         if problem:
             source = self.oracle.label + (f" on {ctx.variant.label}" if isinstance(self.oracle, Torch) else "")
             raise ctx.fail(call, problem, source, expected, received, self.tolerance)
-
 
 
 def parity(label: str, compute: Callable[[Call, Variant], Any], cases: "SearchStrategy[Call]",
@@ -134,6 +133,7 @@ def parity(label: str, compute: Callable[[Call, Variant], Any], cases: "SearchSt
     return [Matches(Torch(label, compute), cases, examples=examples, variants=DEVICES_BOTH,
                     max_examples=torch_examples, **options),
             Matches(Reference(), cases, variants=CPU_64, max_examples=reference_examples, **options)]
+
 
 def fails_on_none(positions: Sequence[int]) -> Callable[[Call, str], bool]:
     """A ``Mistake.raises`` for code that breaks on an optional argument given as None (a bias of a layer
@@ -159,7 +159,7 @@ class Worked(Check):
         return call.expected
 
     def verify(self, ctx: Context, call: Call) -> None:
-        expected = call.expected
+        expected = self.expectation(ctx, call)
         received = ctx.student(call)
         problem = compare_result(ctx, expected, received, self.tolerance)
         if problem:

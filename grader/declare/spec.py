@@ -228,7 +228,8 @@ class Paths:
     what: str  # one line for the command's output: what the picture shows
     optimizers: Mapping[str, Mapping[str, float]]  # each optimizer (the student's function) and its defaults
     torch_optimizer: Callable[[str, Any, Mapping[str, float]], Any]  # (name, parameter, hyperparameters)
-    schedules: Mapping[str, Torch]  # each schedule (the student's function) and the oracle its task checks
+    # each schedule (the student's function): the oracle its task checks, and the arguments before t it is traced with
+    schedules: Mapping[str, tuple[Torch, Mapping[str, float]]]
 
 
 @dataclass(frozen=True)

@@ -317,17 +317,11 @@ class Schedule:
 
 
 SCHEDULE_STEPS = 60  # t = 0 .. 59
-# The arguments before t that each schedule is traced with.
-SCHEDULE_ARGS: Mapping[str, Mapping[str, float]] = {
-    "exponential_decay": {"lr0": 0.1, "k": 0.05},
-    "inverse_time_decay": {"lr0": 0.1, "k": 0.2},
-    "step_decay": {"lr0": 0.1, "gamma": 0.5, "step_size": 10},
-}
 
 
 def schedules(paths: Paths) -> list[Schedule]:
     """The lab's schedules, each with the arguments it is traced with and the oracle its task checks."""
-    return [Schedule(name, SCHEDULE_ARGS[name], oracle) for name, oracle in paths.schedules.items()]
+    return [Schedule(name, args, oracle) for name, (oracle, args) in paths.schedules.items()]
 
 
 @dataclass(frozen=True)

@@ -960,6 +960,7 @@ LAB = Lab(
            EXPONENTIAL_DECAY, INVERSE_TIME_DECAY, STEP_DECAY],
     plot=Paths("your optimizers' paths next to torch.optim's on two 2-D loss surfaces, and your schedules",
                optimizers=DEFAULTS, torch_optimizer=torch_optimizer,
-               schedules={"exponential_decay": EXPONENTIAL_LR, "inverse_time_decay": INVERSE_TIME_LR,
-                          "step_decay": STEP_LR}),
+               schedules={"exponential_decay": (EXPONENTIAL_LR, {"lr0": 0.1, "k": 0.05}),
+                          "inverse_time_decay": (INVERSE_TIME_LR, {"lr0": 0.1, "k": 0.2}),
+                          "step_decay": (STEP_LR, {"lr0": 0.1, "gamma": 0.5, "step_size": 10})}),
 )
