@@ -41,7 +41,6 @@ CPU = (Variant("cpu"),)
 CPU_64 = (Variant("cpu", "float64"),)
 CPU_BOTH = (Variant("cpu", "float64"), Variant("cpu", "float32"))
 DEVICES = tuple(Variant(d) for d in oracles.DEVICES)
-DEVICES_64 = tuple(Variant(d, "float64") for d in oracles.DEVICES)
 DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64", "float32"))
 
 

@@ -15,7 +15,7 @@ import ast
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 # Modules and attributes that open a way around a ban (PyTorch's internals that reach its kernels
 # without the names the lab bans, the import machinery, foreign functions): any use of them, or of
@@ -91,12 +91,6 @@ def _read_module(path: str, mtime: int, size: int, banned: tuple[str, ...]) -> t
     except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
         return None
     return tree, _Reader(tree, banned)
-
-
-def banned_references(path: Path, function: str, banned: Sequence[str]) -> Iterator[tuple[str, int]]:
-    """(banned name or construct, line) for each one in the code ``function`` can run."""
-    for finding in findings(path, function, banned):
-        yield finding.what, finding.line
 
 
 def reachable(tree: ast.Module, function: str) -> list[ast.AST]:

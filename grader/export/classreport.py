@@ -20,12 +20,11 @@ from __future__ import annotations
 import html
 import os
 import statistics
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Sequence
+from typing import Any, Sequence
 
 from grader.export.batch import Row
 from grader.export.feedback_formats import page
@@ -138,11 +137,6 @@ def duration(seconds: float) -> str:
         return f"{minutes} min {seconds:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
-
-
-def print_summary(stats: ClassStats, stream: IO[str] = sys.stderr) -> None:
-    for line in summary_lines(stats):
-        print(line, file=stream)
 
 
 # ----------------------------------------------------------------------------- mistakes and trouble

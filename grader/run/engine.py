@@ -43,7 +43,6 @@ class Budget:
 
     max_examples: int = 12
     shrink_calls: int = 200
-    shrink_seconds: float = 4.0  # no longer read: kept so that older callers still construct a Budget
 
     def examples(self, declared: int | None) -> int:
         """Examples for a check: the budget's own count, or a check's declared count (written for
@@ -56,8 +55,8 @@ class Budget:
 PROFILE_DEFAULT_EXAMPLES = 12
 PROFILES = {
     "default": Budget(),
-    "ci": Budget(max_examples=8, shrink_calls=80, shrink_seconds=2.0),
-    "thorough": Budget(max_examples=100, shrink_calls=500, shrink_seconds=20.0),
+    "ci": Budget(max_examples=8, shrink_calls=80),
+    "thorough": Budget(max_examples=100, shrink_calls=500),
 }
 
 

@@ -578,12 +578,6 @@ def serve(config: dict[str, Any], request_fd: int, response_fd: int) -> None:
                 "frames": [], "banned": []}})
 
 
-def serve_forked(config: dict[str, Any], requests: Any, responses: Any) -> None:
-    """Entry point in a process forked from a pre-loaded forkserver (``grader.sandbox.host``)."""
-    serve(config, os.dup(requests.fileno()), os.dup(responses.fileno()))
-    os._exit(0)
-
-
 if __name__ == "__main__":
     _config = json.loads(sys.argv[1])
     serve(_config, _config["request_fd"], _config["response_fd"])
