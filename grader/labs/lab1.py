@@ -13,14 +13,13 @@ Sigmoid and softmax are also run at logits of +-1e4, where they must stay finite
 raise no warning, and ``train_xor`` is graded by running the student's training and
 classifying the four points with what it returns.
 
-The mistakes' producers compute with PyTorch (``_in_torch``): the student release ships this
+The mistakes' producers compute with PyTorch (``oracles.in_torch``): the student release ships this
 file, and none of it may run as a solution where the students' code runs (a NumPy lab's worker
 cannot import torch).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any, Callable
 
@@ -57,48 +56,9 @@ def labels(n: int, c: int) -> st.SearchStrategy[np.ndarray]:
     return st.lists(st.integers(0, c - 1), min_size=n, max_size=n).map(lambda ys: np.array(ys, dtype=np.int64))
 
 
-def _t(array: Any, variant: Variant, grad: bool = False) -> Any:
-    return oracles.tensor(array, variant.device, requires_grad=grad)
-
-
 def _scalar(tensor: Any) -> np.floating:
     """A 0-d tensor as a NumPy scalar of its dtype (np.float32 for float32), as a loss comes back."""
     return oracles.numpy(tensor)[()]
-
-
-def _tensors(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return oracles.torch().as_tensor(value.copy())
-    if isinstance(value, dict):
-        return {k: _tensors(v) for k, v in value.items()}
-    return value
-
-
-def _arrays(value: Any) -> Any:
-    """Tensors back to NumPy: a 0-d tensor as a NumPy scalar of its dtype (as a loss comes back)."""
-    t = oracles.torch()
-    if isinstance(value, t.Tensor):
-        array = value.detach().numpy()
-        return array[()] if array.ndim == 0 else array
-    if isinstance(value, (tuple, list)):
-        return type(value)(_arrays(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _arrays(v) for k, v in value.items()}
-    return value
-
-
-def _in_torch(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A mistake's producer written with PyTorch: NumPy arguments come in as tensors of the same dtype,
-    and the tensors of the result go back to NumPy."""
-    @functools.wraps(fn)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        return _arrays(fn(*map(_tensors, args), **kwargs))
-    return run
-
-
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    """log-softmax over the last axis, by PyTorch."""
-    return oracles.numpy(oracles.torch().log_softmax(oracles.torch().as_tensor(z), dim=-1))
 
 
 def _sigmoid(z: Any) -> Any:
@@ -149,7 +109,7 @@ AFFINE_EXAMPLE = call(_normal(N, D), _normal(D, M), _normal(M), note=f"N={N}, D=
 
 
 def _torch_affine(call_: Call, variant: Variant) -> Any:
-    x, W, b = (_t(a, variant) for a in call_.args)
+    x, W, b = (oracles.tensor(a, variant.device) for a in call_.args)
     return oracles.numpy(oracles.torch().nn.functional.linear(x, W.T, b))
 
 
@@ -163,7 +123,7 @@ def _affine_task(name: str, points: float, what: str) -> Task:
         ],
         mistakes=[
             Mistake("f_bias_b_missing",
-                    f"the bias b is missing: {what} adds b to every row", produces=_in_torch(lambda x, W, b: x @ W)),
+                    f"the bias b is missing: {what} adds b to every row", produces=oracles.in_torch(lambda x, W, b: x @ W)),
         ],
     )
 
@@ -180,7 +140,7 @@ def mse_calls(draw: st.DrawFn) -> Call:
 
 def _torch_mse(call_: Call, variant: Variant) -> Any:
     t = oracles.torch()
-    pred, y = _t(call_.args[0], variant, grad=True), _t(call_.args[1], variant)
+    pred, y = (oracles.tensor(a, variant.device, requires_grad=i == 0) for i, a in enumerate(call_.args))
     loss = t.nn.functional.mse_loss(pred, y)
     (dpred,) = t.autograd.grad(loss, pred)
     return _scalar(loss), oracles.numpy(dpred)
@@ -188,7 +148,7 @@ def _torch_mse(call_: Call, variant: Variant) -> Any:
 
 def _mse_with(loss_times: Callable[[Any], float], grad_times: Callable[[Any], float]) -> Any:
     """PyTorch's MSE and its gradient, scaled as a mistake scales them (``loss_times(gap)``)."""
-    @_in_torch
+    @oracles.in_torch
     def produce(pred: Any, y: Any) -> Any:
         t = oracles.torch()
         gap = pred - y
@@ -247,8 +207,7 @@ def descent_calls(draw: st.DrawFn, lr: st.SearchStrategy[float] | None = None) -
 
 def _torch_descent(call_: Call, variant: Variant) -> Any:
     t = oracles.torch()
-    X, y = _t(call_.args[0], variant), _t(call_.args[1], variant)
-    W, b = _t(call_.args[2], variant, grad=True), _t(call_.args[3], variant, grad=True)
+    X, y, W, b = (oracles.tensor(a, variant.device, requires_grad=i >= 2) for i, a in enumerate(call_.args[:4]))
     lr = call_.args[4]
     loss = t.nn.functional.mse_loss(t.nn.functional.linear(X, W.T, b), y)
     dW, db = t.autograd.grad(loss, (W, b))
@@ -258,7 +217,7 @@ def _torch_descent(call_: Call, variant: Variant) -> Any:
 def _descent_with(dW_of: Callable[..., np.ndarray] | None = None, db_scale: Callable[[int], float] = lambda n: 1,
                   sign: float = 1.0, factor: float = 1.0, update_b: bool = True, b_after_W: bool = False) -> Any:
     """One MSE gradient-descent step with one mistake: PyTorch's gradients, changed as the mistake changes them."""
-    @_in_torch
+    @oracles.in_torch
     def produce(X: Any, y: Any, W: Any, b: Any, lr: float) -> Any:
         t = oracles.torch()
 
@@ -336,7 +295,7 @@ def neuron_calls(draw: st.DrawFn) -> Call:
 
 def _torch_neuron(call_: Call, variant: Variant) -> Any:
     t = oracles.torch()
-    w, x = _t(call_.args[0], variant, grad=True), _t(call_.args[1], variant, grad=True)
+    w, x = (oracles.tensor(a, variant.device, requires_grad=True) for a in call_.args)
     f = t.sigmoid(w[:-1] @ x + w[-1])
     dw, dx = t.autograd.grad(f, (w, x))
     return _scalar(f), oracles.numpy(dw), oracles.numpy(dx)
@@ -345,7 +304,7 @@ def _torch_neuron(call_: Call, variant: Variant) -> Any:
 def _neuron_with(*, bias_first: bool = False, bias_times_x0: bool = False, from_z: bool = False,
                  no_swap: bool = False, no_local: bool = False, bias_sign: float = 1.0) -> Any:
     """sigmoid_neuron with one mistake, in PyTorch."""
-    @_in_torch
+    @oracles.in_torch
     def produce(w: Any, x: Any) -> Any:
         t = oracles.torch()
         ones = t.ones(1, dtype=x.dtype)
@@ -413,7 +372,7 @@ def linear_backward_calls(draw: st.DrawFn) -> Call:
 
 def _torch_linear_grads(call_: Call, variant: Variant) -> Any:
     t = oracles.torch()
-    dout, x, W = _t(call_.args[0], variant), _t(call_.args[1], variant, grad=True), _t(call_.args[2], variant, grad=True)
+    dout, x, W = (oracles.tensor(a, variant.device, requires_grad=i > 0) for i, a in enumerate(call_.args))
     b = t.zeros(W.shape[1], dtype=W.dtype, device=W.device, requires_grad=True)
     return oracles.numpy(oracles.vjp(t.nn.functional.linear(x, W.T, b), (x, W, b), dout))
 
@@ -473,7 +432,7 @@ def any_arrays(draw: st.DrawFn, zeros: bool = True, styles: tuple[str, ...] = ST
 
 def _torch_elementwise(name: str) -> Callable[[Call, Variant], Any]:
     def compute(call_: Call, variant: Variant) -> Any:
-        return oracles.numpy(getattr(oracles.torch(), name)(_t(call_.args[0], variant)))
+        return oracles.numpy(getattr(oracles.torch(), name)(oracles.tensor(call_.args[0], variant.device)))
     return compute
 
 
@@ -486,7 +445,7 @@ RELU_FORWARD = Task(
     mistakes=[
         Mistake("np_max_x_0",
                 "np.max(x, 0) is the largest entry along axis 0, not the elementwise maximum with 0: use "
-                "np.maximum(x, 0)", produces=_in_torch(lambda x: x.amax(0))),
+                "np.maximum(x, 0)", produces=oracles.in_torch(lambda x: x.amax(0))),
     ],
 )
 
@@ -503,7 +462,7 @@ def relu_backward_calls(draw: st.DrawFn, kinks: bool = True) -> Call:
 
 def _torch_relu_grad(call_: Call, variant: Variant) -> Any:
     t = oracles.torch()
-    dout, x = _t(call_.args[0], variant), _t(call_.args[1], variant, grad=True)
+    dout, x = (oracles.tensor(a, variant.device, requires_grad=i > 0) for i, a in enumerate(call_.args))
     return oracles.numpy(oracles.vjp(t.relu(x), x, dout)[0])
 
 
@@ -520,10 +479,10 @@ RELU_BACKWARD = Task(
     mistakes=[
         Mistake("relu_s_gradient_0",
                 "ReLU's gradient at 0 is 0 (as in PyTorch): mask with x > 0, not x >= 0",
-                produces=_in_torch(lambda dout, x: dout * (x >= 0))),
+                produces=oracles.in_torch(lambda dout, x: dout * (x >= 0))),
         Mistake("upstream_gradient_missing_chain",
                 "the upstream gradient is missing: by the chain rule dx = dout * (x > 0), not the local gradient alone",
-                produces=_in_torch(lambda dout, x: (x > 0).to(dout.dtype))),
+                produces=oracles.in_torch(lambda dout, x: (x > 0).to(dout.dtype))),
     ],
 )
 
@@ -552,7 +511,7 @@ SIGMOID_FORWARD = Task(
     mistakes=[
         Mistake("sigmoid_x_sign_x",
                 "this is sigmoid(-x): the sign of x is flipped; sigmoid(x) = 1 / (1 + exp(-x)) goes to 1 for large x",
-                produces=_in_torch(lambda x: 1 - x.sigmoid())),
+                produces=oracles.in_torch(lambda x: 1 - x.sigmoid())),
         Mistake("exp_overflowed_exp_large",
                 SIGMOID_ADVICE, detects=_nan_where_finite),
     ],
@@ -568,7 +527,7 @@ def from_output_calls(draw: st.DrawFn, forward: Callable[[np.ndarray], np.ndarra
 
 def _torch_backward_from_output(kernel: str) -> Callable[[Call, Variant], Any]:
     def compute(call_: Call, variant: Variant) -> Any:
-        dout, out = (_t(a, variant) for a in call_.args)
+        dout, out = (oracles.tensor(a, variant.device) for a in call_.args)
         return oracles.numpy(getattr(oracles.torch().ops.aten, kernel)(dout, out))
     return compute
 
@@ -586,13 +545,13 @@ SIGMOID_BACKWARD = Task(
     mistakes=[
         Mistake("out_already_sigmoid_s",
                 "out is already the sigmoid's output: dx = dout * out * (1 - out); don't apply the sigmoid to it again",
-                produces=_in_torch(lambda dout, out: dout * out.sigmoid() * (1 - out.sigmoid()))),
+                produces=oracles.in_torch(lambda dout, out: dout * out.sigmoid() * (1 - out.sigmoid()))),
         Mistake("upstream_gradient_missing_chain",
                 "the upstream gradient is missing: by the chain rule dx = dout * out * (1 - out)",
-                produces=_in_torch(lambda dout, out: out * (1 - out))),
+                produces=oracles.in_torch(lambda dout, out: out * (1 - out))),
         Mistake("sign_flipped_sigmoid_s",
                 "the sign is flipped: the sigmoid's local gradient out * (1 - out) is positive",
-                produces=_in_torch(lambda dout, out: dout * out * (out - 1))),
+                produces=oracles.in_torch(lambda dout, out: dout * out * (out - 1))),
     ],
 )
 
@@ -608,13 +567,13 @@ TANH_BACKWARD = Task(
     mistakes=[
         Mistake("tanh_s_local_gradient",
                 "tanh's local gradient is 1 - out**2: the output must be squared (1 - out is not it)",
-                produces=_in_torch(lambda dout, out: dout * (1 - out))),
+                produces=oracles.in_torch(lambda dout, out: dout * (1 - out))),
         Mistake("out_already_tanh_s",
                 "out is already tanh's output: dx = dout * (1 - out**2); don't apply np.tanh to it again",
-                produces=_in_torch(lambda dout, out: dout * (1 - out.tanh() ** 2))),
+                produces=oracles.in_torch(lambda dout, out: dout * (1 - out.tanh() ** 2))),
         Mistake("upstream_gradient_missing_chain",
                 "the upstream gradient is missing: by the chain rule dx = dout * (1 - out**2)",
-                produces=_in_torch(lambda dout, out: 1 - out**2)),
+                produces=oracles.in_torch(lambda dout, out: 1 - out**2)),
     ],
 )
 
@@ -633,16 +592,16 @@ softmax_calls = any_arrays(zeros=False, styles=MODERATE).map(lambda z: call(z))
 
 
 def _torch_softmax(call_: Call, variant: Variant) -> Any:
-    return oracles.numpy(oracles.torch().softmax(_t(call_.args[0], variant), dim=-1))
+    return oracles.numpy(oracles.torch().softmax(oracles.tensor(call_.args[0], variant.device), dim=-1))
 
 
-@_in_torch
+@oracles.in_torch
 def _softmax_unshifted(z: Any) -> Any:
     powers = z.exp()
     return powers / powers.sum(-1, keepdim=True)
 
 
-@_in_torch
+@oracles.in_torch
 def _softmax_global_max(z: Any) -> Any:
     powers = (z - z.max()).exp()
     return powers / powers.sum(-1, keepdim=True)
@@ -650,7 +609,7 @@ def _softmax_global_max(z: Any) -> Any:
 
 def _softmax_over(axis: int | None) -> Callable[[np.ndarray], np.ndarray]:
     """Softmax normalised over ``axis`` (None: the whole batch) instead of each row."""
-    @_in_torch
+    @oracles.in_torch
     def produce(z: Any) -> Any:
         e = (z - z.amax(-1, keepdim=True)).exp() if axis is not None else (z - z.max()).exp()
         return e / (e.sum(axis, keepdim=True) if axis is not None else e.sum())
@@ -696,7 +655,7 @@ def cross_entropy_calls(draw: st.DrawFn) -> Call:
 
 def _torch_cross_entropy(call_: Call, variant: Variant) -> Any:
     t = oracles.torch()
-    z, y = _t(call_.args[0], variant, grad=True), _t(call_.args[1], variant)
+    z, y = (oracles.tensor(a, variant.device, requires_grad=i == 0) for i, a in enumerate(call_.args))
     loss = t.nn.functional.cross_entropy(z, y)
     (dz,) = t.autograd.grad(loss, z)
     return _scalar(loss), oracles.numpy(dz)
@@ -711,7 +670,7 @@ def _cross_entropy(z: np.ndarray, y: np.ndarray) -> float:
 def _cross_entropy_with(*, loss_sum: bool = False, grad_sum: bool = False, one_hot: bool = True,
                         column: bool = False, sign: float = 1.0) -> Any:
     """Softmax cross-entropy and its gradient with one mistake, in PyTorch."""
-    @_in_torch
+    @oracles.in_torch
     def produce(z: Any, y: Any) -> Any:
         t = oracles.torch()
         n, rows = z.shape[0], t.arange(z.shape[0])
@@ -725,7 +684,7 @@ def _cross_entropy_with(*, loss_sum: bool = False, grad_sum: bool = False, one_h
     return produce
 
 
-@_in_torch
+@oracles.in_torch
 def _cross_entropy_log_of_softmax(z: Any, y: Any) -> Any:
     t = oracles.torch()
     rows = t.arange(z.shape[0])
@@ -735,7 +694,7 @@ def _cross_entropy_log_of_softmax(z: Any, y: Any) -> Any:
     return -p[rows, y].log().mean(), dz / z.shape[0]
 
 
-@_in_torch
+@oracles.in_torch
 def _cross_entropy_unshifted(z: Any, y: Any) -> Any:
     t = oracles.torch()
     rows = t.arange(z.shape[0])
@@ -814,8 +773,8 @@ def network_calls(draw: st.DrawFn, kinks: bool = True) -> Call:
 def _torch_network(call_: Call, variant: Variant) -> Any:
     t = oracles.torch()
     F = t.nn.functional
-    p = {k: _t(call_.args[0][k], variant, grad=True) for k in KEYS}
-    X, y = _t(call_.args[1], variant), _t(call_.args[2], variant)
+    p = {k: oracles.tensor(call_.args[0][k], variant.device, requires_grad=True) for k in KEYS}
+    X, y = (oracles.tensor(a, variant.device) for a in call_.args[1:])
     loss = F.cross_entropy(F.linear(F.relu(F.linear(X, p["W1"].T, p["b1"])), p["W2"].T, p["b2"]), y)
     grads = t.autograd.grad(loss, [p[k] for k in KEYS])
     return _scalar(loss), {k: oracles.numpy(g) for k, g in zip(KEYS, grads)}
@@ -833,7 +792,7 @@ def _network_loss(params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray) -
 def _network_with(*, through_relu: bool = True, dW2_from_a: bool = False, average: bool = True,
                   bias_axis: int = 0, dW1_transposed: bool = False) -> Any:
     """two_layer_net with one mistake, in PyTorch."""
-    @_in_torch
+    @oracles.in_torch
     def produce(params: dict[str, Any], X: Any, y: Any) -> Any:
         t = oracles.torch()
         rows = t.arange(X.shape[0])
