@@ -296,7 +296,6 @@ def _torch_neuron(call_: Call, variant: Variant) -> Any:
 
 def _neuron_with(*, bias_first: bool = False, bias_times_x0: bool = False, from_z: bool = False,
                  no_swap: bool = False, no_local: bool = False, bias_sign: float = 1.0) -> Any:
-    """sigmoid_neuron with one mistake, in PyTorch."""
     @in_torch
     def produce(w: Any, x: Any) -> Any:
         t = oracles.torch()
@@ -755,7 +754,6 @@ def _network_loss(params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray) -
 
 def _network_with(*, through_relu: bool = True, dW2_from_a: bool = False, average: bool = True,
                   bias_axis: int = 0, dW1_transposed: bool = False) -> Any:
-    """two_layer_net with one mistake, in PyTorch."""
     @in_torch
     def produce(params: dict[str, Any], X: Any, y: Any) -> Any:
         t = oracles.torch()
@@ -858,15 +856,6 @@ def _trained(ctx: Context, call_: Call) -> dict[str, np.ndarray]:
     return params
 
 
-def _symmetric(c: Call, expected: Any, params: Any) -> bool:
-    W1 = params["W1"]
-    return bool(np.allclose(W1, W1[:, :1]))
-
-
-def _loss_went_up(c: Call, expected: Any, params: Any) -> bool:
-    return not _network_loss(params, XOR_X, XOR_Y) <= math.log(2) + 1e-9  # NaN counts as up
-
-
 def _classifies_xor(ctx: Context, call_: Call) -> None:
     params = _trained(ctx, call_)
     scores = np.maximum(XOR_X @ params["W1"] + params["b1"], 0) @ params["W2"] + params["b2"]
@@ -920,15 +909,13 @@ TRAIN_XOR = Task(
                  examples=[call(steps=QUICK, seed=0)], gate=True),
     ],
     mistakes=[
-        Mistake("every_hidden_unit_same",
-                SYMMETRY, detects=_symmetric),
-        Mistake("loss_went_up_down",
-                ASCENT, detects=_loss_went_up),
-        Mistake("train_xor_deterministic_same",
-                NOT_DETERMINISTIC),
+        Mistake("every_hidden_unit_same", SYMMETRY,
+                detects=lambda c, e, params: bool(np.allclose(params["W1"], params["W1"][:, :1]))),
+        Mistake("loss_went_up_down", ASCENT,  # a NaN loss counts as up
+                detects=lambda c, e, params: not _network_loss(params, XOR_X, XOR_Y) <= math.log(2) + 1e-9),
+        Mistake("train_xor_deterministic_same", NOT_DETERMINISTIC),
         Mistake("global_rng", GLOBAL_RNG),
-        Mistake("seed_argument_ignored_build",
-                SEED_IGNORED),
+        Mistake("seed_argument_ignored_build", SEED_IGNORED),
     ],
 )
 

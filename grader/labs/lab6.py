@@ -231,14 +231,6 @@ def _scaled_in_evaluation(c: Call, e: Any, r: Any) -> bool:
     return not c.args[2] and p > 0 and type(r[0]) is np.ndarray and np.allclose(r[0], x * (1 - p))
 
 
-def _dropped_in_evaluation(c: Call, e: Any, r: Any) -> bool:
-    return not c.args[2] and isinstance(r, (tuple, list)) and len(r) == 2 and r[1] is not None
-
-
-def _float_mask(c: Call, e: Any, r: Any) -> bool:
-    return bool(c.args[2]) and type(r[1]) is np.ndarray and r[1].dtype.kind == "f"
-
-
 def _upcast_by_mask(call_: Call, expected: Any, received: Any) -> bool:
     """The right values in float64 for float32 inputs, as x * (mask / (1 - p)) gives them."""
     pairs = list(zip(expected, received)) if isinstance(expected, tuple) and isinstance(received, (tuple, list)) \
@@ -286,10 +278,12 @@ DROPOUT_FORWARD = Task(
                 "divided by 1 - p while training)", detects=_scaled_in_evaluation),
         Mistake("units_were_dropped_evaluation",
                 "units were dropped at evaluation time: with train=False return (x, None) without drawing a mask",
-                detects=_dropped_in_evaluation),
+                detects=lambda c, e, r: not c.args[2] and isinstance(r, (tuple, list)) and len(r) == 2
+                and r[1] is not None),
         Mistake("mask_boolean_keep_mask",
                 "mask must be the boolean keep-mask (True = kept), not the scaled float mask: return the booleans and "
-                "compute out = x * mask / (1 - p)", detects=_float_mask),
+                "compute out = x * mask / (1 - p)",
+                detects=lambda c, e, r: bool(c.args[2]) and type(r[1]) is np.ndarray and r[1].dtype.kind == "f"),
         Mistake("mask_drawn_rng_numpy",
                 "the mask was not drawn from rng: NumPy's global random state (np.random.rand, np.random.random) "
                 "ignores the generator you were given; draw with rng.random(x.shape) so that the same rng state "
@@ -646,11 +640,6 @@ def _layernorm_with(*, axis: int = -1, ddof: int = 0, eps_outside: bool = False,
     return _in_float64(forward)
 
 
-def _normalized_over_another_axis(c: Call, e: Any, r: Any) -> bool:
-    x = c.args[0]
-    return any(difference(_layernorm_with(axis=axis)(*c.args, **c.kwargs), r) is None for axis in range(x.ndim - 1))
-
-
 # Explicit inputs on which a statistic over the wrong axis, or without keepdims, broadcasts and gives
 # wrong values (the generated shapes make it raise instead, which carries no hint).
 SQUARE = np.array([[1.0, -2.0, 0.0], [3.0, 1.0, -1.0], [2.0, 2.0, -3.0]])
@@ -674,7 +663,9 @@ LAYERNORM_FORWARD = Task(
     mistakes=[
         Mistake("statistics_were_taken_over",
                 "the statistics were taken over the wrong axis: layer norm normalizes each sample over its last axis "
-                "(axis=-1), whatever the number of leading axes", detects=_normalized_over_another_axis),
+                "(axis=-1), whatever the number of leading axes",
+                detects=lambda c, e, r: any(difference(_layernorm_with(axis=axis)(*c.args, **c.kwargs), r) is None
+                                            for axis in range(c.args[0].ndim - 1))),
         Mistake("statistics_broadcast_against_wrong",
                 "the statistics broadcast against the wrong axis: keep the reduced axis "
                 "(x.mean(axis=-1, keepdims=True)) so that they line up with each sample",
