@@ -191,10 +191,10 @@ MSE_LOSS = Task(
 
 
 @st.composite
-def descent_calls(draw: st.DrawFn, lr: st.SearchStrategy[float] | None = None) -> Call:
+def descent_calls(draw: st.DrawFn) -> Call:
     """X (N, D), y (N, M), W (D, M), b (M,) and a learning rate."""
     n, d, m = draw(sizes(1, 6)), draw(sizes(1, 4)), draw(sizes(1, 4))
-    rate = draw(lr or st.sampled_from((0.1, 0.01, 0.5, 0.05)))
+    rate = draw(st.sampled_from((0.1, 0.01, 0.5, 0.05)))
     return call(draw(moderate(n, d)), draw(moderate(n, m)), draw(moderate(d, m)), draw(moderate(m)), rate)
 
 

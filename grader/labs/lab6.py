@@ -147,9 +147,11 @@ def _out_follows_mask(ctx: Context, call_: Call) -> None:
         raise ctx.fail(call_, problem, OUT_FROM_MASK, expected, received)
 
 
+BINOMIAL = f"the binomial distribution (a {1 - ALPHA:.9f} confidence interval)"
+
+
 def _kept_fraction(ctx: Context, call_: Call) -> None:
-    source = f"the binomial distribution (a {1 - ALPHA:.9f} confidence interval)"
-    received, out, keep = _student_training(ctx, call_, source)
+    received, out, keep = _student_training(ctx, call_, BINOMIAL)
     p, n = call_.args[1], keep.size
     lo, hi = binomial_interval(n, 1 - p, ALPHA)
     kept = int(keep.sum())
@@ -157,12 +159,11 @@ def _kept_fraction(ctx: Context, call_: Call) -> None:
         problem = (f"kept {kept} of {n} units (a fraction of {kept / n:.4f}); with p = {p} each unit is kept with "
                    f"probability 1 - p = {1 - p:g}, so the kept count is Binomial({n}, {1 - p:g}) and lies in "
                    f"[{lo}, {hi}] (fraction [{lo / n:.4f}, {hi / n:.4f}]) with probability {1 - ALPHA:.9f}")
-        raise ctx.fail(call_, problem, source, _from_mask(call_, keep), received)
+        raise ctx.fail(call_, problem, BINOMIAL, _from_mask(call_, keep), received)
 
 
 def _mean_preserved(ctx: Context, call_: Call) -> None:
-    source = f"the binomial distribution (a {1 - ALPHA:.9f} confidence interval)"
-    received, out, keep = _student_training(ctx, call_, source)
+    received, out, keep = _student_training(ctx, call_, BINOMIAL)
     x, p = call_.args[0], call_.args[1]
     c, n = float(x.flat[0]), x.size
     lo, hi = binomial_interval(n, 1 - p, ALPHA)
@@ -172,7 +173,7 @@ def _mean_preserved(ctx: Context, call_: Call) -> None:
         problem = (f"the mean of out is {mean:.6g} for x = {c:g} everywhere; inverted dropout preserves the mean, "
                    f"E[out] = x: with the kept count K ~ Binomial({n}, {1 - p:g}) the mean is {c:g} * K / ({n} * "
                    f"{1 - p:g}), in [{bounds[0]:.6g}, {bounds[1]:.6g}] with probability {1 - ALPHA:.9f}")
-        raise ctx.fail(call_, problem, source, _from_mask(call_, keep), received)
+        raise ctx.fail(call_, problem, BINOMIAL, _from_mask(call_, keep), received)
 
 
 def _identity_in_evaluation(ctx: Context, call_: Call) -> None:
