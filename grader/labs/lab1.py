@@ -73,19 +73,16 @@ def _stable(compute: Callable[[Call, Variant], Any], label: str, advice: str) ->
         expected = oracles.plain(compute(call_, ctx.variant))
         received = ctx.student(call_)
         warned = "; ".join(ctx.warnings)
-        source = f"{label} on {ctx.variant.label}"
         problem = compare_result(ctx, expected, received, EXTREME_TOLERANCE)
-        if problem:
-            hints = hints_for(ctx, call_, expected, received, EXTREME_TOLERANCE)
-            if warned:
-                problem += f"\n  the call also raised {warned}"
-                if not {DTYPE_HINT, *(m.hint for m in ctx.task.mistakes)} & set(hints):
-                    hints.append(advice)
-            raise ctx.fail(call_, problem, source, hints=hints)
+        hints = hints_for(ctx, call_, expected, received, EXTREME_TOLERANCE) if problem else []
+        if warned and not {DTYPE_HINT, *(m.hint for m in ctx.task.mistakes)} & set(hints):
+            hints.append(advice)  # the advice, unless a known mistake's hint already says what went wrong
         if warned:
-            problem = (f"{ctx.task.function} raised {warned}: the values came out right, but something overflowed "
+            problem = (f"{problem}\n  the call also raised {warned}" if problem else
+                       f"{ctx.task.function} raised {warned}: the values came out right, but something overflowed "
                        "or divided by zero on the way")
-            raise ctx.fail(call_, problem, source, hints=[advice])
+        if problem:
+            raise ctx.fail(call_, problem, f"{label} on {ctx.variant.label}", hints=hints)
     return holds
 
 
