@@ -279,8 +279,8 @@ DROPOUT_FORWARD = Task(
                 "divided by 1 - p while training)", detects=_scaled_in_evaluation),
         Mistake("units_were_dropped_evaluation",
                 "units were dropped at evaluation time: with train=False return (x, None) without drawing a mask",
-                detects=lambda c, e, r: not c.args[2] and isinstance(r, (tuple, list)) and len(r) == 2
-                and r[1] is not None),
+                detects=lambda c, e, r: (not c.args[2] and isinstance(r, (tuple, list)) and len(r) == 2
+                                         and r[1] is not None)),
         Mistake("mask_boolean_keep_mask",
                 "mask must be the boolean keep-mask (True = kept), not the scaled float mask: return the booleans and "
                 "compute out = x * mask / (1 - p)",
@@ -513,7 +513,8 @@ def batchnorm_backward_calls(draw: st.DrawFn) -> Call:
 def _torch_batchnorm_grads(call_: Call, variant: Variant) -> Any:
     t = oracles.torch()
     a = _bind(call_.args, call_.kwargs, ("dout", "x", "gamma", "eps"), eps=1e-5)
-    dout, x, gamma = (oracles.tensor(a[k], variant.device, "float64", k != "dout") for k in ("dout", "x", "gamma"))
+    dout = oracles.tensor(a["dout"], variant.device, "float64")
+    x, gamma = (oracles.tensor(a[k], variant.device, "float64", requires_grad=True) for k in ("x", "gamma"))
     beta = t.zeros_like(gamma, requires_grad=True)
     out = t.nn.functional.batch_norm(x, None, None, gamma, beta, training=True, eps=a["eps"])
     grads = oracles.vjp(out, (x, gamma, beta), dout)
