@@ -136,12 +136,18 @@ def mse_calls(draw: st.DrawFn) -> Call:
     return call(draw(moderate(*shape)), draw(moderate(*shape)))
 
 
-def _torch_mse(call_: Call, variant: Variant) -> Any:
-    t = oracles.torch()
-    pred, y = (oracles.tensor(a, variant.device, requires_grad=i == 0) for i, a in enumerate(call_.args))
-    loss = t.nn.functional.mse_loss(pred, y)
-    (dpred,) = t.autograd.grad(loss, pred)
-    return _scalar(loss), oracles.numpy(dpred)
+def _torch_loss(name: str) -> Callable[[Call, Variant], Any]:
+    """The loss ``torch.nn.functional.<name>`` and its gradient with respect to the first argument."""
+    def compute(call_: Call, variant: Variant) -> Any:
+        t = oracles.torch()
+        z, y = (oracles.tensor(a, variant.device, requires_grad=i == 0) for i, a in enumerate(call_.args))
+        loss = getattr(t.nn.functional, name)(z, y)
+        (dz,) = t.autograd.grad(loss, z)
+        return _scalar(loss), oracles.numpy(dz)
+    return compute
+
+
+_torch_mse = _torch_loss("mse_loss")
 
 
 def _mse_with(loss_times: Callable[[Any], float], grad_times: Callable[[Any], float]) -> Any:
@@ -631,12 +637,7 @@ def cross_entropy_calls(draw: st.DrawFn) -> Call:
     return call(draw(moderate(n, c)), draw(labels(n, c)))
 
 
-def _torch_cross_entropy(call_: Call, variant: Variant) -> Any:
-    t = oracles.torch()
-    z, y = (oracles.tensor(a, variant.device, requires_grad=i == 0) for i, a in enumerate(call_.args))
-    loss = t.nn.functional.cross_entropy(z, y)
-    (dz,) = t.autograd.grad(loss, z)
-    return _scalar(loss), oracles.numpy(dz)
+_torch_cross_entropy = _torch_loss("cross_entropy")
 
 
 def _cross_entropy_with(*, loss_sum: bool = False, grad_sum: bool = False, one_hot: bool = True,
