@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
+import warnings
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -125,6 +126,37 @@ def plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     return value
+
+
+def in_torch(fn: Callable[..., Any], float64: bool = False) -> Callable[..., Any]:
+    """A mistake's producer written with PyTorch, as a function of NumPy arguments: arrays (in dicts too) come
+    in as CPU tensors and the tensors of the result go back to NumPy, a 0-d one as a NumPy scalar (as a loss
+    comes back). By default a tensor keeps its array's dtype (lab 1). With ``float64`` (lab 6) floating arrays
+    come in as float64, ``fn`` runs with warnings silenced (a mistake may divide by zero degrees of freedom:
+    that is its answer), and the floating results are cast back to the dtype of the first floating input."""
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        def up(a: Any) -> Any:
+            if isinstance(a, np.ndarray):
+                return torch().as_tensor(a.astype(np.float64) if float64 and a.dtype.kind == "f" else a.copy())
+            return {k: up(v) for k, v in a.items()} if isinstance(a, dict) else a
+
+        def back(value: Any) -> Any:
+            if isinstance(value, torch().Tensor):
+                array = value.detach().numpy()
+                array = array.astype(dtype) if float64 and array.dtype.kind == "f" else array
+                return array[()] if array.ndim == 0 else array
+            if isinstance(value, (tuple, list)):
+                return type(value)(back(v) for v in value)
+            if isinstance(value, dict):
+                return {k: back(v) for k, v in value.items()}
+            return np.dtype(dtype).type(value) if float64 and isinstance(value, (float, np.floating)) else value
+
+        floating = [a.dtype for a in (*args, *kwargs.values()) if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
+        dtype = floating[0] if floating else np.float64
+        with warnings.catch_warnings(action="ignore") if float64 else contextlib.nullcontext():
+            return back(fn(*map(up, args), **{k: up(v) for k, v in kwargs.items()}))
+    return run
 
 
 def materialize(value: Any) -> Any:

@@ -13,14 +13,13 @@ Sigmoid and softmax are also run at logits of +-1e4, where they must stay finite
 raise no warning, and ``train_xor`` is graded by running the student's training and
 classifying the four points with what it returns.
 
-The mistakes' producers compute with PyTorch (``_in_torch``): the student release ships this
+The mistakes' producers compute with PyTorch (``in_torch``): the student release ships this
 file, and none of it may run as a solution where the students' code runs (a NumPy lab's worker
 cannot import torch).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any, Callable
 
@@ -31,6 +30,7 @@ from grader.declare import oracles
 from grader.declare.checks import CPU_BOTH, CentralDifferences, Property, Worked, parity
 from grader.declare.compare import kind_of
 from grader.declare.context import DTYPE_HINT, CheckFailed, Context, compare_result, hints_for
+from grader.declare.oracles import in_torch
 from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call
 from grader.declare.strategies import STYLES, arrays_with_zeros, float_arrays, shapes, sizes
 
@@ -57,48 +57,9 @@ def labels(n: int, c: int) -> st.SearchStrategy[np.ndarray]:
     return st.lists(st.integers(0, c - 1), min_size=n, max_size=n).map(lambda ys: np.array(ys, dtype=np.int64))
 
 
-def _t(array: Any, variant: Variant, grad: bool = False) -> Any:
-    return oracles.tensor(array, variant.device, requires_grad=grad)
-
-
 def _scalar(tensor: Any) -> np.floating:
     """A 0-d tensor as a NumPy scalar of its dtype (np.float32 for float32), as a loss comes back."""
     return oracles.numpy(tensor)[()]
-
-
-def _tensors(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return oracles.torch().as_tensor(value.copy())
-    if isinstance(value, dict):
-        return {k: _tensors(v) for k, v in value.items()}
-    return value
-
-
-def _arrays(value: Any) -> Any:
-    """Tensors back to NumPy: a 0-d tensor as a NumPy scalar of its dtype (as a loss comes back)."""
-    t = oracles.torch()
-    if isinstance(value, t.Tensor):
-        array = value.detach().numpy()
-        return array[()] if array.ndim == 0 else array
-    if isinstance(value, (tuple, list)):
-        return type(value)(_arrays(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _arrays(v) for k, v in value.items()}
-    return value
-
-
-def _in_torch(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A mistake's producer written with PyTorch: NumPy arguments come in as tensors of the same dtype,
-    and the tensors of the result go back to NumPy."""
-    @functools.wraps(fn)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        return _arrays(fn(*map(_tensors, args), **kwargs))
-    return run
-
-
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    """log-softmax over the last axis, by PyTorch."""
-    return oracles.numpy(oracles.torch().log_softmax(oracles.torch().as_tensor(z), dim=-1))
 
 
 def _sigmoid(z: Any) -> Any:
@@ -112,19 +73,16 @@ def _stable(compute: Callable[[Call, Variant], Any], label: str, advice: str) ->
         expected = oracles.plain(compute(call_, ctx.variant))
         received = ctx.student(call_)
         warned = "; ".join(ctx.warnings)
-        source = f"{label} on {ctx.variant.label}"
         problem = compare_result(ctx, expected, received, EXTREME_TOLERANCE)
-        if problem:
-            hints = hints_for(ctx, call_, expected, received, EXTREME_TOLERANCE)
-            if warned:
-                problem += f"\n  the call also raised {warned}"
-                if not {DTYPE_HINT, *(m.hint for m in ctx.task.mistakes)} & set(hints):
-                    hints.append(advice)
-            raise ctx.fail(call_, problem, source, hints=hints)
+        hints = hints_for(ctx, call_, expected, received, EXTREME_TOLERANCE) if problem else []
+        if warned and not {DTYPE_HINT, *(m.hint for m in ctx.task.mistakes)} & set(hints):
+            hints.append(advice)  # the advice, unless a known mistake's hint already says what went wrong
         if warned:
-            problem = (f"{ctx.task.function} raised {warned}: the values came out right, but something overflowed "
+            problem = (f"{problem}\n  the call also raised {warned}" if problem else
+                       f"{ctx.task.function} raised {warned}: the values came out right, but something overflowed "
                        "or divided by zero on the way")
-            raise ctx.fail(call_, problem, source, hints=[advice])
+        if problem:
+            raise ctx.fail(call_, problem, f"{label} on {ctx.variant.label}", hints=hints)
     return holds
 
 
@@ -149,7 +107,7 @@ AFFINE_EXAMPLE = call(_normal(N, D), _normal(D, M), _normal(M), note=f"N={N}, D=
 
 
 def _torch_affine(call_: Call, variant: Variant) -> Any:
-    x, W, b = (_t(a, variant) for a in call_.args)
+    x, W, b = (oracles.tensor(a, variant.device) for a in call_.args)
     return oracles.numpy(oracles.torch().nn.functional.linear(x, W.T, b))
 
 
@@ -163,7 +121,7 @@ def _affine_task(name: str, points: float, what: str) -> Task:
         ],
         mistakes=[
             Mistake("f_bias_b_missing",
-                    f"the bias b is missing: {what} adds b to every row", produces=_in_torch(lambda x, W, b: x @ W)),
+                    f"the bias b is missing: {what} adds b to every row", produces=in_torch(lambda x, W, b: x @ W)),
         ],
     )
 
@@ -178,28 +136,26 @@ def mse_calls(draw: st.DrawFn) -> Call:
     return call(draw(moderate(*shape)), draw(moderate(*shape)))
 
 
-def _torch_mse(call_: Call, variant: Variant) -> Any:
-    t = oracles.torch()
-    pred, y = _t(call_.args[0], variant, grad=True), _t(call_.args[1], variant)
-    loss = t.nn.functional.mse_loss(pred, y)
-    (dpred,) = t.autograd.grad(loss, pred)
-    return _scalar(loss), oracles.numpy(dpred)
+def _torch_loss(name: str) -> Callable[[Call, Variant], Any]:
+    """The loss ``torch.nn.functional.<name>`` and its gradient with respect to the first argument."""
+    def compute(call_: Call, variant: Variant) -> Any:
+        t = oracles.torch()
+        z, y = (oracles.tensor(a, variant.device, requires_grad=i == 0) for i, a in enumerate(call_.args))
+        loss = getattr(t.nn.functional, name)(z, y)
+        (dz,) = t.autograd.grad(loss, z)
+        return _scalar(loss), oracles.numpy(dz)
+    return compute
+
+
+_torch_mse = _torch_loss("mse_loss")
 
 
 def _mse_with(loss_times: Callable[[Any], float], grad_times: Callable[[Any], float]) -> Any:
-    """PyTorch's MSE and its gradient, scaled as a mistake scales them (``loss_times(gap)``)."""
-    @_in_torch
-    def produce(pred: Any, y: Any) -> Any:
-        t = oracles.torch()
-        gap = pred - y
-        loss = t.nn.functional.mse_loss(pred, y)
-        (dpred,) = t.autograd.grad(t.nn.functional.mse_loss(pred.requires_grad_(True), y), pred)
-        return loss * loss_times(gap), dpred * grad_times(gap)
+    """PyTorch's MSE and its gradient, scaled as a mistake scales them (``loss_times(pred)``)."""
+    def produce(pred: np.ndarray, y: np.ndarray) -> Any:
+        loss, dpred = _torch_mse(Call((pred, y)), Variant())
+        return loss * loss_times(pred), dpred * grad_times(pred)
     return produce
-
-
-def _mse_slope_point(c: Call) -> dict[str, np.ndarray]:
-    return {"pred": c.args[0]}
 
 
 MSE_LOSS = Task(
@@ -209,7 +165,7 @@ MSE_LOSS = Task(
                  (1.35, np.array([[-0.6], [-0.6], [-0.2], [-0.4], [-0.4]])))]),
         *parity("torch.nn.functional.mse_loss and torch.autograd", _torch_mse, mse_calls(),
                 examples=[call(_normal(N, M), _normal(N, M), note=f"N={N}, M={M}")]),
-        CentralDifferences("mean((pred - y)**2)", _mse_slope_point,
+        CentralDifferences("mean((pred - y)**2)", lambda c: {"pred": c.args[0]},
                            lambda c, v: float(np.mean((v["pred"] - c.args[1]) ** 2)),
                            lambda c, r: {"pred": r[1]}, mse_calls(), max_examples=6, aspects=("dpred",)),
     ],
@@ -219,14 +175,14 @@ MSE_LOSS = Task(
                 produces=_mse_with(lambda d: 1, lambda d: 0.5)),
         Mistake("dpred_lacks_1_n",
                 "dpred lacks the 1/N of the mean: divide 2 * (pred - y) by the number of elements pred.size",
-                produces=_mse_with(lambda d: 1, lambda d: d.numel())),
+                produces=_mse_with(lambda d: 1, lambda d: d.size)),
         Mistake("loss_sum_instead_mean",
                 "the loss is a sum instead of a mean: average the squared errors over all pred.size elements "
-                "(and divide the gradient by pred.size too)", produces=_mse_with(lambda d: d.numel(), lambda d: d.numel())),
+                "(and divide the gradient by pred.size too)", produces=_mse_with(lambda d: d.size, lambda d: d.size)),
         Mistake("divided_number_rows_n",
                 "divided by the number of rows N: the mean runs over the number of elements pred.size (N * M), "
-                "for the loss and for dpred", produces=_mse_with(lambda d: d.numel() / d.shape[0],
-                                                                 lambda d: d.numel() / d.shape[0])),
+                "for the loss and for dpred", produces=_mse_with(lambda d: d.size / d.shape[0],
+                                                                 lambda d: d.size / d.shape[0])),
         Mistake("sign_dpred_flipped_d",
                 "the sign of dpred is flipped: d/dpred (pred - y)**2 = +2 * (pred - y), so dpred points from y "
                 "towards pred", produces=_mse_with(lambda d: 1, lambda d: -1)),
@@ -238,17 +194,16 @@ MSE_LOSS = Task(
 
 
 @st.composite
-def descent_calls(draw: st.DrawFn, lr: st.SearchStrategy[float] | None = None) -> Call:
+def descent_calls(draw: st.DrawFn) -> Call:
     """X (N, D), y (N, M), W (D, M), b (M,) and a learning rate."""
     n, d, m = draw(sizes(1, 6)), draw(sizes(1, 4)), draw(sizes(1, 4))
-    rate = draw(lr or st.sampled_from((0.1, 0.01, 0.5, 0.05)))
+    rate = draw(st.sampled_from((0.1, 0.01, 0.5, 0.05)))
     return call(draw(moderate(n, d)), draw(moderate(n, m)), draw(moderate(d, m)), draw(moderate(m)), rate)
 
 
 def _torch_descent(call_: Call, variant: Variant) -> Any:
     t = oracles.torch()
-    X, y = _t(call_.args[0], variant), _t(call_.args[1], variant)
-    W, b = _t(call_.args[2], variant, grad=True), _t(call_.args[3], variant, grad=True)
+    X, y, W, b = (oracles.tensor(a, variant.device, requires_grad=i >= 2) for i, a in enumerate(call_.args[:4]))
     lr = call_.args[4]
     loss = t.nn.functional.mse_loss(t.nn.functional.linear(X, W.T, b), y)
     dW, db = t.autograd.grad(loss, (W, b))
@@ -258,7 +213,7 @@ def _torch_descent(call_: Call, variant: Variant) -> Any:
 def _descent_with(dW_of: Callable[..., np.ndarray] | None = None, db_scale: Callable[[int], float] = lambda n: 1,
                   sign: float = 1.0, factor: float = 1.0, update_b: bool = True, b_after_W: bool = False) -> Any:
     """One MSE gradient-descent step with one mistake: PyTorch's gradients, changed as the mistake changes them."""
-    @_in_torch
+    @in_torch
     def produce(X: Any, y: Any, W: Any, b: Any, lr: float) -> Any:
         t = oracles.torch()
 
@@ -336,7 +291,7 @@ def neuron_calls(draw: st.DrawFn) -> Call:
 
 def _torch_neuron(call_: Call, variant: Variant) -> Any:
     t = oracles.torch()
-    w, x = _t(call_.args[0], variant, grad=True), _t(call_.args[1], variant, grad=True)
+    w, x = (oracles.tensor(a, variant.device, requires_grad=True) for a in call_.args)
     f = t.sigmoid(w[:-1] @ x + w[-1])
     dw, dx = t.autograd.grad(f, (w, x))
     return _scalar(f), oracles.numpy(dw), oracles.numpy(dx)
@@ -344,8 +299,7 @@ def _torch_neuron(call_: Call, variant: Variant) -> Any:
 
 def _neuron_with(*, bias_first: bool = False, bias_times_x0: bool = False, from_z: bool = False,
                  no_swap: bool = False, no_local: bool = False, bias_sign: float = 1.0) -> Any:
-    """sigmoid_neuron with one mistake, in PyTorch."""
-    @_in_torch
+    @in_torch
     def produce(w: Any, x: Any) -> Any:
         t = oracles.torch()
         ones = t.ones(1, dtype=x.dtype)
@@ -413,7 +367,7 @@ def linear_backward_calls(draw: st.DrawFn) -> Call:
 
 def _torch_linear_grads(call_: Call, variant: Variant) -> Any:
     t = oracles.torch()
-    dout, x, W = _t(call_.args[0], variant), _t(call_.args[1], variant, grad=True), _t(call_.args[2], variant, grad=True)
+    dout, x, W = (oracles.tensor(a, variant.device, requires_grad=i > 0) for i, a in enumerate(call_.args))
     b = t.zeros(W.shape[1], dtype=W.dtype, device=W.device, requires_grad=True)
     return oracles.numpy(oracles.vjp(t.nn.functional.linear(x, W.T, b), (x, W, b), dout))
 
@@ -473,7 +427,7 @@ def any_arrays(draw: st.DrawFn, zeros: bool = True, styles: tuple[str, ...] = ST
 
 def _torch_elementwise(name: str) -> Callable[[Call, Variant], Any]:
     def compute(call_: Call, variant: Variant) -> Any:
-        return oracles.numpy(getattr(oracles.torch(), name)(_t(call_.args[0], variant)))
+        return oracles.numpy(getattr(oracles.torch(), name)(oracles.tensor(call_.args[0], variant.device)))
     return compute
 
 
@@ -486,7 +440,7 @@ RELU_FORWARD = Task(
     mistakes=[
         Mistake("np_max_x_0",
                 "np.max(x, 0) is the largest entry along axis 0, not the elementwise maximum with 0: use "
-                "np.maximum(x, 0)", produces=_in_torch(lambda x: x.amax(0))),
+                "np.maximum(x, 0)", produces=in_torch(lambda x: x.amax(0))),
     ],
 )
 
@@ -503,7 +457,7 @@ def relu_backward_calls(draw: st.DrawFn, kinks: bool = True) -> Call:
 
 def _torch_relu_grad(call_: Call, variant: Variant) -> Any:
     t = oracles.torch()
-    dout, x = _t(call_.args[0], variant), _t(call_.args[1], variant, grad=True)
+    dout, x = (oracles.tensor(a, variant.device, requires_grad=i > 0) for i, a in enumerate(call_.args))
     return oracles.numpy(oracles.vjp(t.relu(x), x, dout)[0])
 
 
@@ -520,10 +474,10 @@ RELU_BACKWARD = Task(
     mistakes=[
         Mistake("relu_s_gradient_0",
                 "ReLU's gradient at 0 is 0 (as in PyTorch): mask with x > 0, not x >= 0",
-                produces=_in_torch(lambda dout, x: dout * (x >= 0))),
+                produces=in_torch(lambda dout, x: dout * (x >= 0))),
         Mistake("upstream_gradient_missing_chain",
                 "the upstream gradient is missing: by the chain rule dx = dout * (x > 0), not the local gradient alone",
-                produces=_in_torch(lambda dout, x: (x > 0).to(dout.dtype))),
+                produces=in_torch(lambda dout, x: (x > 0).to(dout.dtype))),
     ],
 )
 
@@ -552,7 +506,7 @@ SIGMOID_FORWARD = Task(
     mistakes=[
         Mistake("sigmoid_x_sign_x",
                 "this is sigmoid(-x): the sign of x is flipped; sigmoid(x) = 1 / (1 + exp(-x)) goes to 1 for large x",
-                produces=_in_torch(lambda x: 1 - x.sigmoid())),
+                produces=in_torch(lambda x: 1 - x.sigmoid())),
         Mistake("exp_overflowed_exp_large",
                 SIGMOID_ADVICE, detects=_nan_where_finite),
     ],
@@ -568,7 +522,7 @@ def from_output_calls(draw: st.DrawFn, forward: Callable[[np.ndarray], np.ndarra
 
 def _torch_backward_from_output(kernel: str) -> Callable[[Call, Variant], Any]:
     def compute(call_: Call, variant: Variant) -> Any:
-        dout, out = (_t(a, variant) for a in call_.args)
+        dout, out = (oracles.tensor(a, variant.device) for a in call_.args)
         return oracles.numpy(getattr(oracles.torch().ops.aten, kernel)(dout, out))
     return compute
 
@@ -586,13 +540,13 @@ SIGMOID_BACKWARD = Task(
     mistakes=[
         Mistake("out_already_sigmoid_s",
                 "out is already the sigmoid's output: dx = dout * out * (1 - out); don't apply the sigmoid to it again",
-                produces=_in_torch(lambda dout, out: dout * out.sigmoid() * (1 - out.sigmoid()))),
+                produces=in_torch(lambda dout, out: dout * out.sigmoid() * (1 - out.sigmoid()))),
         Mistake("upstream_gradient_missing_chain",
                 "the upstream gradient is missing: by the chain rule dx = dout * out * (1 - out)",
-                produces=_in_torch(lambda dout, out: out * (1 - out))),
+                produces=in_torch(lambda dout, out: out * (1 - out))),
         Mistake("sign_flipped_sigmoid_s",
                 "the sign is flipped: the sigmoid's local gradient out * (1 - out) is positive",
-                produces=_in_torch(lambda dout, out: dout * out * (out - 1))),
+                produces=in_torch(lambda dout, out: dout * out * (out - 1))),
     ],
 )
 
@@ -608,13 +562,13 @@ TANH_BACKWARD = Task(
     mistakes=[
         Mistake("tanh_s_local_gradient",
                 "tanh's local gradient is 1 - out**2: the output must be squared (1 - out is not it)",
-                produces=_in_torch(lambda dout, out: dout * (1 - out))),
+                produces=in_torch(lambda dout, out: dout * (1 - out))),
         Mistake("out_already_tanh_s",
                 "out is already tanh's output: dx = dout * (1 - out**2); don't apply np.tanh to it again",
-                produces=_in_torch(lambda dout, out: dout * (1 - out.tanh() ** 2))),
+                produces=in_torch(lambda dout, out: dout * (1 - out.tanh() ** 2))),
         Mistake("upstream_gradient_missing_chain",
                 "the upstream gradient is missing: by the chain rule dx = dout * (1 - out**2)",
-                produces=_in_torch(lambda dout, out: 1 - out**2)),
+                produces=in_torch(lambda dout, out: 1 - out**2)),
     ],
 )
 
@@ -633,27 +587,15 @@ softmax_calls = any_arrays(zeros=False, styles=MODERATE).map(lambda z: call(z))
 
 
 def _torch_softmax(call_: Call, variant: Variant) -> Any:
-    return oracles.numpy(oracles.torch().softmax(_t(call_.args[0], variant), dim=-1))
+    return oracles.numpy(oracles.torch().softmax(oracles.tensor(call_.args[0], variant.device), dim=-1))
 
 
-@_in_torch
-def _softmax_unshifted(z: Any) -> Any:
-    powers = z.exp()
-    return powers / powers.sum(-1, keepdim=True)
-
-
-@_in_torch
-def _softmax_global_max(z: Any) -> Any:
-    powers = (z - z.max()).exp()
-    return powers / powers.sum(-1, keepdim=True)
-
-
-def _softmax_over(axis: int | None) -> Callable[[np.ndarray], np.ndarray]:
-    """Softmax normalised over ``axis`` (None: the whole batch) instead of each row."""
-    @_in_torch
+def _softmax_with(shift: Callable[[Any], Any], axis: int | None = -1) -> Callable[[np.ndarray], np.ndarray]:
+    """exp(z - shift(z)) normalised over ``axis`` (None: the whole batch): a softmax with one mistake, in PyTorch."""
+    @in_torch
     def produce(z: Any) -> Any:
-        e = (z - z.amax(-1, keepdim=True)).exp() if axis is not None else (z - z.max()).exp()
-        return e / (e.sum(axis, keepdim=True) if axis is not None else e.sum())
+        e = (z - shift(z)).exp()
+        return e / (e.sum() if axis is None else e.sum(axis, keepdim=True))
     return produce
 
 
@@ -673,16 +615,17 @@ SOFTMAX = Task(
     ],
     mistakes=[
         Mistake("exp_overflowed_inf_inf",
-                "exp overflowed to inf (and inf / inf = nan): subtract each row's max before exp", produces=_softmax_unshifted),
+                "exp overflowed to inf (and inf / inf = nan): subtract each row's max before exp",
+                produces=_softmax_with(lambda z: 0)),
         Mistake("one_max_whole_batch",
                 "one max for the whole batch: a row far below it underflows to 0 / 0; subtract the per-row max "
-                "(logits.max(axis=-1, keepdims=True))", produces=_softmax_global_max),
+                "(logits.max(axis=-1, keepdims=True))", produces=_softmax_with(lambda z: z.max())),
         Mistake("normalized_over_wrong_axis",
                 "normalized over the wrong axis: each row (the last axis) must sum to 1, so sum with axis=-1",
-                produces=_softmax_over(0)),
+                produces=_softmax_with(lambda z: z.amax(-1, keepdim=True), axis=0)),
         Mistake("whole_batch_sums_1",
                 "the whole batch sums to 1: normalize each row on its own, over the last axis (axis=-1, keepdims=True)",
-                produces=_softmax_over(None)),
+                produces=_softmax_with(lambda z: z.max(), axis=None)),
     ],
 )
 
@@ -694,56 +637,33 @@ def cross_entropy_calls(draw: st.DrawFn) -> Call:
     return call(draw(moderate(n, c)), draw(labels(n, c)))
 
 
-def _torch_cross_entropy(call_: Call, variant: Variant) -> Any:
-    t = oracles.torch()
-    z, y = _t(call_.args[0], variant, grad=True), _t(call_.args[1], variant)
-    loss = t.nn.functional.cross_entropy(z, y)
-    (dz,) = t.autograd.grad(loss, z)
-    return _scalar(loss), oracles.numpy(dz)
-
-
-def _cross_entropy(z: np.ndarray, y: np.ndarray) -> float:
-    """The mean cross-entropy of softmax(z), by PyTorch."""
-    t = oracles.torch()
-    return float(t.nn.functional.cross_entropy(t.as_tensor(z), t.as_tensor(y)))
+_torch_cross_entropy = _torch_loss("cross_entropy")
 
 
 def _cross_entropy_with(*, loss_sum: bool = False, grad_sum: bool = False, one_hot: bool = True,
-                        column: bool = False, sign: float = 1.0) -> Any:
-    """Softmax cross-entropy and its gradient with one mistake, in PyTorch."""
-    @_in_torch
+                        column: bool = False, sign: float = 1.0, log_p_by: str = "log_softmax") -> Any:
+    """Softmax cross-entropy and its gradient with one mistake, in PyTorch; ``log_p_by`` is how the
+    log-probabilities come: "log_softmax", "log(softmax)", or "unshifted" (exp(z) / sum(exp(z)))."""
+    @in_torch
     def produce(z: Any, y: Any) -> Any:
         t = oracles.torch()
         n, rows = z.shape[0], t.arange(z.shape[0])
-        log_p = t.log_softmax(z, dim=-1)
+        if log_p_by == "log(softmax)":
+            p = t.softmax(z, dim=-1)
+            log_p = p.log()
+        elif log_p_by == "unshifted":
+            total = z.exp().sum(1, keepdim=True)
+            p, log_p = z.exp() / total, z - total.log()
+        else:
+            log_p = t.log_softmax(z, dim=-1)
+            p = log_p.exp()
         picked = log_p[:, y] if column else log_p[rows, y]
         loss = -picked.sum() if loss_sum else -picked.mean()
-        dz = log_p.exp()
+        dz = p.clone()
         if one_hot:
             dz[rows, y] -= 1
         return loss, sign * (dz if grad_sum else dz / n)
     return produce
-
-
-@_in_torch
-def _cross_entropy_log_of_softmax(z: Any, y: Any) -> Any:
-    t = oracles.torch()
-    rows = t.arange(z.shape[0])
-    p = t.softmax(z, dim=-1)
-    dz = p.clone()
-    dz[rows, y] -= 1
-    return -p[rows, y].log().mean(), dz / z.shape[0]
-
-
-@_in_torch
-def _cross_entropy_unshifted(z: Any, y: Any) -> Any:
-    t = oracles.torch()
-    rows = t.arange(z.shape[0])
-    powers = z.exp()
-    total = powers.sum(1, keepdim=True)
-    dz = powers / total
-    dz[rows, y] -= 1
-    return (total[:, 0].log() - z[rows, y]).mean(), dz / z.shape[0]
 
 
 CROSS_ENTROPY_ADVICE = ("compute log-softmax directly as (z - max) - log(sum(exp(z - max))), with each row's max: "
@@ -757,7 +677,7 @@ SOFTMAX_CROSS_ENTROPY = Task(
         *parity("torch.nn.functional.cross_entropy and torch.autograd", _torch_cross_entropy, cross_entropy_calls(),
                 examples=[call(_normal(N, C), np.array([0, 5, 2, 2, 1]), note=f"N={N}, C={C}")]),
         CentralDifferences("the mean cross-entropy of softmax(logits)", lambda c: {"logits": c.args[0]},
-                           lambda c, v: _cross_entropy(v["logits"], c.args[1]),
+                           lambda c, v: float(_torch_cross_entropy(Call((v["logits"], c.args[1])), Variant())[0]),
                            lambda c, r: {"logits": r[1]}, cross_entropy_calls(), max_examples=6,
                            aspects=("dlogits",)),
         Property("finite and warning-free for logits up to +-1e4",
@@ -784,10 +704,10 @@ SOFTMAX_CROSS_ENTROPY = Task(
                 produces=_cross_entropy_with(sign=-1.0)),
         Mistake("log_softmax_gives_log",
                 "log(softmax) gives log(0) = -inf once a probability underflows to 0: use log-softmax, computed as "
-                "(z - max) - log(sum(exp(z - max)))", produces=_cross_entropy_log_of_softmax),
+                "(z - max) - log(sum(exp(z - max)))", produces=_cross_entropy_with(log_p_by="log(softmax)")),
         Mistake("exp_overflowed_inf_inf",
                 "exp overflowed (inf / inf = nan): subtract each row's max from the logits before exp",
-                produces=_cross_entropy_unshifted),
+                produces=_cross_entropy_with(log_p_by="unshifted")),
     ],
 )
 
@@ -811,11 +731,11 @@ def network_calls(draw: st.DrawFn, kinks: bool = True) -> Call:
     return call(params, X, draw(labels(n, c)))
 
 
-def _torch_network(call_: Call, variant: Variant) -> Any:
+def _torch_two_layer_net(call_: Call, variant: Variant) -> Any:
     t = oracles.torch()
     F = t.nn.functional
-    p = {k: _t(call_.args[0][k], variant, grad=True) for k in KEYS}
-    X, y = _t(call_.args[1], variant), _t(call_.args[2], variant)
+    p = {k: oracles.tensor(call_.args[0][k], variant.device, requires_grad=True) for k in KEYS}
+    X, y = (oracles.tensor(a, variant.device) for a in call_.args[1:])
     loss = F.cross_entropy(F.linear(F.relu(F.linear(X, p["W1"].T, p["b1"])), p["W2"].T, p["b2"]), y)
     grads = t.autograd.grad(loss, [p[k] for k in KEYS])
     return _scalar(loss), {k: oracles.numpy(g) for k, g in zip(KEYS, grads)}
@@ -832,8 +752,7 @@ def _network_loss(params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray) -
 
 def _network_with(*, through_relu: bool = True, dW2_from_a: bool = False, average: bool = True,
                   bias_axis: int = 0, dW1_transposed: bool = False) -> Any:
-    """two_layer_net with one mistake, in PyTorch."""
-    @_in_torch
+    @in_torch
     def produce(params: dict[str, Any], X: Any, y: Any) -> Any:
         t = oracles.torch()
         rows = t.arange(X.shape[0])
@@ -873,7 +792,7 @@ TWO_LAYER_NET = Task(
                       "unit 2's pre-activation is exactly 0 at (0, 1) and (1, 0)"),
                  (math.log(1 + math.exp(-0.5)), HAND_XOR_GRADS))]),
         *parity("torch.autograd through cross_entropy(linear(relu(linear(X, W1.T, b1)), W2.T, b2), y)",
-                _torch_network, network_calls(),
+                _torch_two_layer_net, network_calls(),
                 examples=[call({"W1": _normal(D, H), "b1": _normal(H), "W2": _normal(H, C), "b2": _normal(C)},
                                _normal(N, D), np.array([0, 5, 2, 2, 1]), note=f"N={N}, D={D}, H={H}, C={C}")],
                 tolerance=NETWORK_FLOAT32),
@@ -935,15 +854,6 @@ def _trained(ctx: Context, call_: Call) -> dict[str, np.ndarray]:
     return params
 
 
-def _symmetric(c: Call, expected: Any, params: Any) -> bool:
-    W1 = params["W1"]
-    return bool(np.allclose(W1, W1[:, :1]))
-
-
-def _loss_went_up(c: Call, expected: Any, params: Any) -> bool:
-    return not _network_loss(params, XOR_X, XOR_Y) <= math.log(2) + 1e-9  # NaN counts as up
-
-
 def _classifies_xor(ctx: Context, call_: Call) -> None:
     params = _trained(ctx, call_)
     scores = np.maximum(XOR_X @ params["W1"] + params["b1"], 0) @ params["W2"] + params["b2"]
@@ -997,15 +907,13 @@ TRAIN_XOR = Task(
                  examples=[call(steps=QUICK, seed=0)], gate=True),
     ],
     mistakes=[
-        Mistake("every_hidden_unit_same",
-                SYMMETRY, detects=_symmetric),
-        Mistake("loss_went_up_down",
-                ASCENT, detects=_loss_went_up),
-        Mistake("train_xor_deterministic_same",
-                NOT_DETERMINISTIC),
+        Mistake("every_hidden_unit_same", SYMMETRY,
+                detects=lambda c, e, params: bool(np.allclose(params["W1"], params["W1"][:, :1]))),
+        Mistake("loss_went_up_down", ASCENT,  # a NaN loss counts as up
+                detects=lambda c, e, params: not _network_loss(params, XOR_X, XOR_Y) <= math.log(2) + 1e-9),
+        Mistake("train_xor_deterministic_same", NOT_DETERMINISTIC),
         Mistake("global_rng", GLOBAL_RNG),
-        Mistake("seed_argument_ignored_build",
-                SEED_IGNORED),
+        Mistake("seed_argument_ignored_build", SEED_IGNORED),
     ],
 )
 

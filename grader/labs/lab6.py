@@ -8,7 +8,7 @@ follows from the returned mask, the kept fraction lies in an interval derived
 from the binomial distribution, the mean is preserved, evaluation is the
 identity, and the generator alone decides the mask.
 
-The mistakes' producers compute with PyTorch (``_in_torch``): the student release ships this
+The mistakes' producers compute with PyTorch (``_in_float64``): the student release ships this
 file, and none of it may run as a solution where the students' code runs (a NumPy lab's worker
 cannot import torch).
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -39,6 +38,8 @@ P_DROP = (0.2, 0.1, 0.3, 0.7, 0.9)
 ALPHA = 1e-9
 LARGE = (200, 200)  # 40 000 units: the kept fraction's standard deviation is at most 0.0025
 SMALL = shapes(1, 3, 1, 6)
+# The mistakes' producers compute in float64 and give their results back in the inputs' dtype.
+_in_float64 = functools.partial(oracles.in_torch, float64=True)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -61,45 +62,6 @@ def _cast(value: Any, dtype: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(_cast(v, dtype) for v in value)
     return value
-
-
-def _in_torch(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a mistake's formula, written with PyTorch, on float64 tensors of the arrays (and of the
-    keyword arrays); the result comes back in NumPy, in the inputs' dtype."""
-    @functools.wraps(fn)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        t = oracles.torch()
-        dtype = next(a.dtype for a in [*args, *kwargs.values()] if isinstance(a, np.ndarray) and a.dtype.kind == "f")
-
-        def up(a: Any) -> Any:
-            if isinstance(a, np.ndarray):
-                return t.as_tensor(a.astype(np.float64) if a.dtype.kind == "f" else a.copy())
-            return a
-        with warnings.catch_warnings():  # a mistake may divide by zero degrees of freedom: that is its answer
-            warnings.simplefilter("ignore")
-            result = fn(*map(up, args), **{k: up(v) for k, v in kwargs.items()})
-        return _cast(_arrays(result), dtype)
-    return run
-
-
-def _arrays(value: Any) -> Any:
-    """Tensors back to NumPy (a 0-d tensor as a float)."""
-    t = oracles.torch()
-    if isinstance(value, t.Tensor):
-        return float(value) if value.dim() == 0 else value.detach().numpy()
-    if isinstance(value, tuple):
-        return tuple(_arrays(v) for v in value)
-    return value
-
-
-def _close(expected: Any, received: Any) -> bool:
-    """``received`` equals ``expected`` at the default tolerance of its dtype."""
-    return difference(expected, received) is None
-
-
-def _t(array: Any, variant: Variant) -> Any:
-    """A float64 tensor on the variant's device (the oracle computes in float64)."""
-    return oracles.tensor(np.asarray(array), variant.device, "float64")
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -185,9 +147,11 @@ def _out_follows_mask(ctx: Context, call_: Call) -> None:
         raise ctx.fail(call_, problem, OUT_FROM_MASK, expected, received)
 
 
+BINOMIAL = f"the binomial distribution (a {1 - ALPHA:.9f} confidence interval)"
+
+
 def _kept_fraction(ctx: Context, call_: Call) -> None:
-    source = f"the binomial distribution (a {1 - ALPHA:.9f} confidence interval)"
-    received, out, keep = _student_training(ctx, call_, source)
+    received, out, keep = _student_training(ctx, call_, BINOMIAL)
     p, n = call_.args[1], keep.size
     lo, hi = binomial_interval(n, 1 - p, ALPHA)
     kept = int(keep.sum())
@@ -195,12 +159,11 @@ def _kept_fraction(ctx: Context, call_: Call) -> None:
         problem = (f"kept {kept} of {n} units (a fraction of {kept / n:.4f}); with p = {p} each unit is kept with "
                    f"probability 1 - p = {1 - p:g}, so the kept count is Binomial({n}, {1 - p:g}) and lies in "
                    f"[{lo}, {hi}] (fraction [{lo / n:.4f}, {hi / n:.4f}]) with probability {1 - ALPHA:.9f}")
-        raise ctx.fail(call_, problem, source, _from_mask(call_, keep), received)
+        raise ctx.fail(call_, problem, BINOMIAL, _from_mask(call_, keep), received)
 
 
 def _mean_preserved(ctx: Context, call_: Call) -> None:
-    source = f"the binomial distribution (a {1 - ALPHA:.9f} confidence interval)"
-    received, out, keep = _student_training(ctx, call_, source)
+    received, out, keep = _student_training(ctx, call_, BINOMIAL)
     x, p = call_.args[0], call_.args[1]
     c, n = float(x.flat[0]), x.size
     lo, hi = binomial_interval(n, 1 - p, ALPHA)
@@ -210,7 +173,7 @@ def _mean_preserved(ctx: Context, call_: Call) -> None:
         problem = (f"the mean of out is {mean:.6g} for x = {c:g} everywhere; inverted dropout preserves the mean, "
                    f"E[out] = x: with the kept count K ~ Binomial({n}, {1 - p:g}) the mean is {c:g} * K / ({n} * "
                    f"{1 - p:g}), in [{bounds[0]:.6g}, {bounds[1]:.6g}] with probability {1 - ALPHA:.9f}")
-        raise ctx.fail(call_, problem, source, _from_mask(call_, keep), received)
+        raise ctx.fail(call_, problem, BINOMIAL, _from_mask(call_, keep), received)
 
 
 def _identity_in_evaluation(ctx: Context, call_: Call) -> None:
@@ -269,14 +232,6 @@ def _scaled_in_evaluation(c: Call, e: Any, r: Any) -> bool:
     return not c.args[2] and p > 0 and type(r[0]) is np.ndarray and np.allclose(r[0], x * (1 - p))
 
 
-def _dropped_in_evaluation(c: Call, e: Any, r: Any) -> bool:
-    return not c.args[2] and isinstance(r, (tuple, list)) and len(r) == 2 and r[1] is not None
-
-
-def _float_mask(c: Call, e: Any, r: Any) -> bool:
-    return bool(c.args[2]) and type(r[1]) is np.ndarray and r[1].dtype.kind == "f"
-
-
 def _upcast_by_mask(call_: Call, expected: Any, received: Any) -> bool:
     """The right values in float64 for float32 inputs, as x * (mask / (1 - p)) gives them."""
     pairs = list(zip(expected, received)) if isinstance(expected, tuple) and isinstance(received, (tuple, list)) \
@@ -324,10 +279,12 @@ DROPOUT_FORWARD = Task(
                 "divided by 1 - p while training)", detects=_scaled_in_evaluation),
         Mistake("units_were_dropped_evaluation",
                 "units were dropped at evaluation time: with train=False return (x, None) without drawing a mask",
-                detects=_dropped_in_evaluation),
+                detects=lambda c, e, r: (not c.args[2] and isinstance(r, (tuple, list)) and len(r) == 2
+                                         and r[1] is not None)),
         Mistake("mask_boolean_keep_mask",
                 "mask must be the boolean keep-mask (True = kept), not the scaled float mask: return the booleans and "
-                "compute out = x * mask / (1 - p)", detects=_float_mask),
+                "compute out = x * mask / (1 - p)",
+                detects=lambda c, e, r: bool(c.args[2]) and type(r[1]) is np.ndarray and r[1].dtype.kind == "f"),
         Mistake("mask_drawn_rng_numpy",
                 "the mask was not drawn from rng: NumPy's global random state (np.random.rand, np.random.random) "
                 "ignores the generator you were given; draw with rng.random(x.shape) so that the same rng state "
@@ -355,7 +312,7 @@ def _torch_dropout_grad(call_: Call, variant: Variant) -> Any:
     dout, mask, p = call_.args
     x = t.zeros(dout.shape, dtype=t.float64, device=variant.device, requires_grad=True)
     out = x * oracles.tensor(mask, variant.device) / (1 - p)
-    (dx,) = oracles.vjp(out, x, _t(dout, variant))
+    (dx,) = oracles.vjp(out, x, oracles.tensor(dout, variant.device, "float64"))
     return _cast(oracles.numpy(dx), dout.dtype)
 
 
@@ -378,13 +335,13 @@ DROPOUT_BACKWARD = Task(
     mistakes=[
         Mistake("dx_scaled_inverted_dropout",
                 "dx was not scaled: inverted dropout's backward pass divides by (1 - p) too, "
-                "dx = dout * mask / (1 - p)", produces=_in_torch(lambda dout, mask, p: dout * mask)),
+                "dx = dout * mask / (1 - p)", produces=_in_float64(lambda dout, mask, p: dout * mask)),
         Mistake("dx_multiplied_1_p",
                 "dx was multiplied by (1 - p): divide by it instead, dx = dout * mask / (1 - p)",
-                produces=_in_torch(lambda dout, mask, p: dout * mask * (1 - p))),
+                produces=_in_float64(lambda dout, mask, p: dout * mask * (1 - p))),
         Mistake("gradient_flowed_through_dropped",
                 "the gradient flowed through the dropped units: multiply by the mask, so a dropped unit gets 0",
-                produces=_in_torch(lambda dout, mask, p: dout / (1 - p))),
+                produces=_in_float64(lambda dout, mask, p: dout / (1 - p))),
         MASK_UPCAST,
     ],
 )
@@ -460,8 +417,8 @@ def batchnorm_calls(draw: st.DrawFn) -> Call:
 def _torch_batchnorm(call_: Call, variant: Variant) -> Any:
     F = oracles.torch().nn.functional
     a = _bind(call_.args, call_.kwargs, BN_NAMES, **BN_DEFAULTS)
-    running_mean, running_var = _t(a["running_mean"], variant), _t(a["running_var"], variant)
-    out = F.batch_norm(_t(a["x"], variant), running_mean, running_var, _t(a["gamma"], variant), _t(a["beta"], variant),
+    x, gamma, beta, running_mean, running_var = (oracles.tensor(a[k], variant.device, "float64") for k in BN_NAMES[:5])
+    out = F.batch_norm(x, running_mean, running_var, gamma, beta,
                        training=bool(a["train"]), momentum=a["momentum"], eps=a["eps"])
     return _cast(oracles.numpy((out, running_mean, running_var)), a["x"].dtype)
 
@@ -469,26 +426,24 @@ def _torch_batchnorm(call_: Call, variant: Variant) -> Any:
 def _batchnorm_with(*, norm_ddof: int = 0, running_ddof: int = 1, swap: bool = False, batch_in_eval: bool = False,
                     eps_outside: bool = False, axis: int = 0) -> Callable[..., Any]:
     """Batch norm's forward pass with one of its parts done the wrong way (for the mistakes' hints), in PyTorch."""
-    @_in_torch
-    def forward(*args: Any, **kwargs: Any) -> Any:
-        a = _bind(args, kwargs, BN_NAMES, **BN_DEFAULTS)
-        x, eps, m = a["x"], a["eps"], a["momentum"]
-        if a["train"] or batch_in_eval:
+    def forward(x: Any, gamma: Any, beta: Any, running_mean: Any, running_var: Any, momentum: float = 0.1,
+                eps: float = 1e-5, train: bool = True) -> Any:
+        if train or batch_in_eval:
             mean, var = x.mean(axis, keepdim=True), x.var(axis, correction=norm_ddof, keepdim=True)
         else:
-            mean, var = a["running_mean"], a["running_var"]
+            mean, var = running_mean, running_var
         scale = var.sqrt() + eps if eps_outside else (var + eps).sqrt()
-        out = a["gamma"] * (x - mean) / scale + a["beta"]
-        if not a["train"]:
-            return out, a["running_mean"], a["running_var"]
-        m = 1 - m if swap else m
-        return (out, (1 - m) * a["running_mean"] + m * x.mean(0),
-                (1 - m) * a["running_var"] + m * x.var(0, correction=running_ddof))
-    return forward
+        out = gamma * (x - mean) / scale + beta
+        if not train:
+            return out, running_mean, running_var
+        m = 1 - momentum if swap else momentum
+        return (out, (1 - m) * running_mean + m * x.mean(0),
+                (1 - m) * running_var + m * x.var(0, correction=running_ddof))
+    return _in_float64(forward)
 
 
 # The handout's batch (section 4) and the running statistics it leaves behind.
-HANDOUT_X = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 1.0], [6.0, 5.0]])
+HANDOUT_BATCH = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 1.0], [6.0, 5.0]])
 HANDOUT_MEAN = np.array([0.3, 0.2])
 HANDOUT_VAR = np.array([0.9 + 0.1 * 20 / 3, 0.9 + 0.1 * 4])
 ONES, ZEROS = np.ones(2), np.zeros(2)
@@ -498,9 +453,10 @@ BATCHNORM_FORWARD = Task(
     aspects=(Aspect("out"), Aspect("the running statistics", parts=("new_running_mean", "new_running_var"))),
     checks=[
         Worked([
-            (call(HANDOUT_X, ONES, ZEROS, ZEROS, ONES, momentum=0.1, eps=1e-5, train=True,
+            (call(HANDOUT_BATCH, ONES, ZEROS, ZEROS, ONES, momentum=0.1, eps=1e-5, train=True,
                   note="the handout's worked example (training)"),
-             (np.stack([(HANDOUT_X[:, 0] - 3) / np.sqrt(5 + 1e-5), (HANDOUT_X[:, 1] - 2) / np.sqrt(3 + 1e-5)], axis=1),
+             (np.stack([(HANDOUT_BATCH[:, 0] - 3) / np.sqrt(5 + 1e-5), (HANDOUT_BATCH[:, 1] - 2) / np.sqrt(3 + 1e-5)],
+                       axis=1),
               HANDOUT_MEAN, HANDOUT_VAR)),
             (call(np.array([[3.0, 2.0]]), ONES, ZEROS, HANDOUT_MEAN, HANDOUT_VAR, momentum=0.1, eps=1e-5, train=False,
                   note="the handout's worked example (evaluation with the running statistics)"),
@@ -557,10 +513,11 @@ def batchnorm_backward_calls(draw: st.DrawFn) -> Call:
 def _torch_batchnorm_grads(call_: Call, variant: Variant) -> Any:
     t = oracles.torch()
     a = _bind(call_.args, call_.kwargs, ("dout", "x", "gamma", "eps"), eps=1e-5)
-    x, gamma = _t(a["x"], variant).requires_grad_(True), _t(a["gamma"], variant).requires_grad_(True)
+    dout = oracles.tensor(a["dout"], variant.device, "float64")
+    x, gamma = (oracles.tensor(a[k], variant.device, "float64", requires_grad=True) for k in ("x", "gamma"))
     beta = t.zeros_like(gamma, requires_grad=True)
     out = t.nn.functional.batch_norm(x, None, None, gamma, beta, training=True, eps=a["eps"])
-    grads = oracles.vjp(out, (x, gamma, beta), _t(a["dout"], variant))
+    grads = oracles.vjp(out, (x, gamma, beta), dout)
     return _cast(oracles.numpy(tuple(grads)), a["x"].dtype)
 
 
@@ -568,11 +525,8 @@ def _batchnorm_grads_with(*, ddof: int = 0, through_mean: bool = True, through_v
                           times_gamma: bool = True, dgamma_of_x_hat: bool = True,
                           means: bool = False) -> Callable[..., Any]:
     """Batch norm's gradients with one of their parts done the wrong way (for the mistakes' hints), in PyTorch."""
-    @_in_torch
-    def backward(*args: Any, **kwargs: Any) -> Any:
-        a = _bind(args, kwargs, ("dout", "x", "gamma", "eps"), eps=1e-5)
-        dout, x, gamma = a["dout"], a["x"], a["gamma"]
-        s = (x.var(0, correction=ddof) + a["eps"]).sqrt()
+    def backward(dout: Any, x: Any, gamma: Any, eps: float = 1e-5) -> Any:
+        s = (x.var(0, correction=ddof) + eps).sqrt()
         x_hat = (x - x.mean(0)) / s
         dbeta, dgamma = dout.sum(0), (dout * x_hat).sum(0)
         dx_hat = dout - (dout.mean(0) if through_mean else 0) - (x_hat * (dout * x_hat).mean(0) if through_var else 0)
@@ -581,7 +535,7 @@ def _batchnorm_grads_with(*, ddof: int = 0, through_mean: bool = True, through_v
             dgamma = dbeta
         n = x.shape[0] if means else 1
         return dx, dgamma / n, dbeta / n
-    return backward
+    return _in_float64(backward)
 
 
 def _dx_sums_to_zero(ctx: Context, call_: Call) -> None:
@@ -614,12 +568,12 @@ CANCELLING_FLOAT32 = {"float32": Tolerance(1e-4, 1e-5, scaled=True)}
 
 # The handout's section 5: feature 0 of the batch normalized, (x - 3) / sqrt(5 + eps), and
 # dx = (N g - dbeta - x_hat dgamma) / (N s) with g touching only sample 0.
-HANDOUT_X_HAT = (HANDOUT_X[:, 0] - 3) / np.sqrt(5 + 1e-5)
+HANDOUT_X_HAT = (HANDOUT_BATCH[:, 0] - 3) / np.sqrt(5 + 1e-5)
 
 BATCHNORM_BACKWARD = Task(
     "batchnorm_backward", points=22, returns=("dx", "dgamma", "dbeta"),
     checks=[
-        Worked([(call(np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]), HANDOUT_X, ONES, eps=1e-5,
+        Worked([(call(np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]), HANDOUT_BATCH, ONES, eps=1e-5,
                       note="the handout's worked example (dout touches only sample 0, feature 0)"),
                  (np.stack([(np.array([4.0, 0.0, 0.0, 0.0]) - 1 - HANDOUT_X_HAT * HANDOUT_X_HAT[0])
                             / (4 * np.sqrt(5 + 1e-5)), np.zeros(4)], axis=1),
@@ -673,7 +627,7 @@ def layernorm_calls(draw: st.DrawFn) -> Call:
 def _torch_layernorm(call_: Call, variant: Variant) -> Any:
     a = _bind(call_.args, call_.kwargs, ("x", "gamma", "beta", "eps"), eps=1e-5)
     F = oracles.torch().nn.functional
-    x, gamma, beta = (_t(a[name], variant) for name in ("x", "gamma", "beta"))
+    x, gamma, beta = (oracles.tensor(a[k], variant.device, "float64") for k in ("x", "gamma", "beta"))
     out = F.layer_norm(x, x.shape[-1:], gamma, beta, a["eps"])
     return _cast(oracles.numpy(out), a["x"].dtype)
 
@@ -681,17 +635,11 @@ def _torch_layernorm(call_: Call, variant: Variant) -> Any:
 def _layernorm_with(*, axis: int = -1, ddof: int = 0, eps_outside: bool = False,
                     keepdims: bool = True) -> Callable[..., Any]:
     """Layer norm with one of its parts done the wrong way (for the mistakes' hints), in PyTorch."""
-    @_in_torch
     def forward(x: Any, gamma: Any, beta: Any, eps: float = 1e-5) -> Any:
         mean, var = x.mean(axis, keepdim=keepdims), x.var(axis, correction=ddof, keepdim=keepdims)
         scale = var.sqrt() + eps if eps_outside else (var + eps).sqrt()
         return gamma * (x - mean) / scale + beta
-    return forward
-
-
-def _normalized_over_another_axis(c: Call, e: Any, r: Any) -> bool:
-    x = c.args[0]
-    return any(_close(_layernorm_with(axis=axis)(*c.args, **c.kwargs), r) for axis in range(x.ndim - 1))
+    return _in_float64(forward)
 
 
 # Explicit inputs on which a statistic over the wrong axis, or without keepdims, broadcasts and gives
@@ -717,7 +665,9 @@ LAYERNORM_FORWARD = Task(
     mistakes=[
         Mistake("statistics_were_taken_over",
                 "the statistics were taken over the wrong axis: layer norm normalizes each sample over its last axis "
-                "(axis=-1), whatever the number of leading axes", detects=_normalized_over_another_axis),
+                "(axis=-1), whatever the number of leading axes",
+                detects=lambda c, e, r: any(difference(_layernorm_with(axis=axis)(*c.args, **c.kwargs), r) is None
+                                            for axis in range(c.args[0].ndim - 1))),
         Mistake("statistics_broadcast_against_wrong",
                 "the statistics broadcast against the wrong axis: keep the reduced axis "
                 "(x.mean(axis=-1, keepdims=True)) so that they line up with each sample",
@@ -746,7 +696,7 @@ def _torch_penalty(kind: str) -> Callable[[Call, Variant], Any]:
     def compute(call_: Call, variant: Variant) -> Any:
         t = oracles.torch()
         W, lam = call_.args
-        w = _t(W, variant).requires_grad_(True)
+        w = oracles.tensor(W, variant.device, "float64", requires_grad=True)
         penalty = lam * (w.square().sum() if kind == "l2" else w.abs().sum())
         (dW,) = t.autograd.grad(penalty, w)
         return _cast((float(penalty.item()), oracles.numpy(dW)), W.dtype)
@@ -762,37 +712,37 @@ def _differs_only_at_zeros(c: Call, e: Any, r: Any) -> bool:
     return bool(wrong.any()) and bool(np.all(W[wrong] == 0))
 
 
-HANDOUT_W = np.array([[0.5, -1.0], [0.0, 2.0]])
+HANDOUT_PENALTY_W = np.array([[0.5, -1.0], [0.0, 2.0]])
 
 L2_PENALTY = Task(
     "l2_penalty", points=8, returns=("penalty", "dW"),
     checks=[
-        Worked([(call(HANDOUT_W, 0.1, note="the handout's worked example"),
+        Worked([(call(HANDOUT_PENALTY_W, 0.1, note="the handout's worked example"),
                  (0.525, np.array([[0.1, -0.2], [0.0, 0.4]]))),
-                (call(HANDOUT_W, 0.0, note="lam = 0: no penalty"), (0.0, np.zeros((2, 2))))]),
+                (call(HANDOUT_PENALTY_W, 0.0, note="lam = 0: no penalty"), (0.0, np.zeros((2, 2))))]),
         Matches(Torch("torch.autograd through lam * (W ** 2).sum()", _torch_penalty("l2")), penalty_calls(),
                 variants=DEVICES_BOTH),
     ],
     mistakes=[
         Mistake("dw_missing_factor_2",
                 "dW is missing the factor 2: the derivative of lam * W² is 2 * lam * W",
-                produces=_in_torch(lambda W, lam: (lam * (W**2).sum(), lam * W))),
+                produces=_in_float64(lambda W, lam: (lam * (W**2).sum(), lam * W))),
         Mistake("1_2_lam_sum",
                 "this is the 1/2 * lam * sum(W²) convention: this lab grades lam * sum(W²), whose gradient is "
-                "2 * lam * W", produces=_in_torch(lambda W, lam: (0.5 * lam * (W**2).sum(), lam * W))),
+                "2 * lam * W", produces=_in_float64(lambda W, lam: (0.5 * lam * (W**2).sum(), lam * W))),
         Mistake("squares_were_averaged_mean",
                 "the squares were averaged (a mean): the penalty is lam times their sum over every entry",
-                produces=_in_torch(lambda W, lam: (lam * (W**2).mean(), 2 * lam * W / W.numel()))),
+                produces=_in_float64(lambda W, lam: (lam * (W**2).mean(), 2 * lam * W / W.numel()))),
         Mistake("norm_squared_penalty_lam",
                 "the norm is not squared: the penalty is lam * sum(W²), not lam * ||W||",
-                produces=_in_torch(lambda W, lam: (lam * (W**2).sum().sqrt(), 2 * lam * W))),
+                produces=_in_float64(lambda W, lam: (lam * (W**2).sum().sqrt(), 2 * lam * W))),
     ],
 )
 
 L1_PENALTY = Task(
     "l1_penalty", points=8, returns=("penalty", "dW"),
     checks=[
-        Worked([(call(HANDOUT_W, 0.1, note="the handout's worked example"),
+        Worked([(call(HANDOUT_PENALTY_W, 0.1, note="the handout's worked example"),
                  (0.35, np.array([[0.1, -0.1], [0.0, 0.1]]))),
                 (call(np.zeros((2, 3)), 0.5, note="W all zero: no penalty and no gradient"),
                  (0.0, np.zeros((2, 3))))]),
@@ -805,10 +755,10 @@ L1_PENALTY = Task(
                 "is NaN there and a two-way sign gives +-lam)", detects=_differs_only_at_zeros),
         Mistake("l1_gradient_lam_sign",
                 "the L1 gradient is lam * sign(W), not lam * W",
-                produces=_in_torch(lambda W, lam: (lam * W.abs().sum(), lam * W))),
+                produces=_in_float64(lambda W, lam: (lam * W.abs().sum(), lam * W))),
         Mistake("penalty_sums_w_absolute",
                 "the penalty sums W, not its absolute values: lam * sum(|W|)",
-                produces=_in_torch(lambda W, lam: (lam * W.sum(), lam * W.sign()))),
+                produces=_in_float64(lambda W, lam: (lam * W.sum(), lam * W.sign()))),
     ],
 )
 
