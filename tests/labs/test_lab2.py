@@ -265,7 +265,7 @@ def test_every_mistake_rule_differs_from_torch_on_some_generated_run():
                 run = lab2.call(rng.standard_normal(3), list(rng.standard_normal((6, 3)) * 10.0 ** rng.integers(-4, 2)),
                                 **hyper)
                 expected, _ = lab2._torch_run(task.name, run, lab2.Variant())
-                if not lab2._same_run(expected, lab2._mistake_run(mistake.produces, run)):
+                if not lab2._same_run(expected, lab2._mistake_run(task.name, mistake.produces, run)):
                     differs = True
                     break
             assert differs, (task.name, mistake.hint)
