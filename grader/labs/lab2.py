@@ -151,6 +151,17 @@ def _torch_run(name: str, run: Call, variant: Variant) -> tuple[list[np.ndarray]
     return ws, states
 
 
+class _Zeros(dict):  # type: ignore[type-arg]
+    """Buffers that read as zeros shaped like w until written; "t" reads as 0."""
+
+    def __init__(self, w: Any):
+        super().__init__()
+        self.like = w
+
+    def __missing__(self, key: str) -> Any:
+        return 0 if key == "t" else oracles.torch().zeros_like(self.like)
+
+
 def _mistake_run(name: str, update: Callable[..., Any], run: Call) -> list[Any]:
     """The w after every step (NumPy, in w0's dtype) when a mistake's rule ``update(w, dw, buffers, **hyper)``
     (in PyTorch, the contract's defaults filled in) is run as a loop over the run's gradients."""
@@ -318,9 +329,9 @@ def _state_story(torch_states: Sequence[dict[str, Any]], states: Sequence[Any], 
             continue
         mine_key, c = match
         used.add(mine_key)
+        times = f" times {c:.6g}" if c is not None and abs(c - 1) > 1e-6 else ""
         for s in range(start + 1, min(last + 1, len(states))):
             if not isinstance(states[s], dict) or not _follows(states[s], mine_key, c, torch_states[s][key]):
-                times = f" times {c:.6g}" if c is not None and abs(c - 1) > 1e-6 else ""
                 ref_s = torch_states[s][key]
                 got = states[s].get(mine_key) if isinstance(states[s], dict) else None
                 want = describe_value(ref_s if c is None else c * ref_s)
@@ -328,7 +339,6 @@ def _state_story(torch_states: Sequence[dict[str, Any]], states: Sequence[Any], 
                              f"from it after step {s + 1}: expected {want}, received {describe_value(got)}")
                 break
         else:
-            times = f" times {c:.6g}" if c is not None and abs(c - 1) > 1e-6 else ""
             kept.append(f"'{mine_key}' = torch's '{key}'{times}")
     if kept:
         lines.append(f"state after step {last + 1} still matches torch: {', '.join(kept)}")
@@ -345,16 +355,14 @@ def _fail(ctx: Context, run: Call, problem: str, source: str, upto: int, extra: 
 
 
 def _compare_run(ctx: Context, run: Call, expected: Sequence[np.ndarray], source: str,
-                 torch_states: Sequence[dict[str, Any]] | None = None) -> list[np.ndarray]:
-    """Run the student's loop and compare w after every step; return the student's w per step."""
+                 torch_states: Sequence[dict[str, Any]]) -> None:
+    """Run the student's loop and compare w after every step."""
     received = _student_run(ctx, run)
     steps = len(expected)
-    ws: list[Any] = []
     for s in range(steps):
-        if s >= len(received) or _form_problem(received[s]) is not None:
-            problem = _form_problem(received[s]) if s < len(received) else "the loop stopped early"
+        problem = _form_problem(received[s]) if s < len(received) else "the loop stopped early"
+        if problem:
             raise _fail(ctx, run, f"step {s + 1} of {steps} {problem}", source, s + 1)
-        ws.append(received[s][0])
         problem = difference(expected[s], received[s][0], _tolerance(expected[s]), f"w after step {s + 1} of {steps}")
         if problem:
             # every well-formed step the student took, so that later steps tell similar mistakes apart
@@ -362,7 +370,6 @@ def _compare_run(ctx: Context, run: Call, expected: Sequence[np.ndarray], source
             extra = _state_story(torch_states, [r[1] for r in formed], s, ctx.task.name) if torch_states else []
             extra += [f"hint: {h}" for h in _hints(ctx, run, expected, [r[0] for r in formed])]
             raise _fail(ctx, run, problem, source, s + 1, extra)
-    return ws
 
 
 def _matches_torch(ctx: Context, run: Call) -> None:
@@ -393,73 +400,6 @@ def _property_failure(ctx: Context, run: Call, problem: str, ws: list[np.ndarray
     expected, _ = _torch_run(ctx.task.name, run, ctx.variant)
     hints = [f"hint: {h}" for h in _hints(ctx, run, expected, ws)]
     return _fail(ctx, run, problem, "a property every correct answer has", step, hints)
-
-
-def _sgd_zero_gradient(ctx: Context, run: Call) -> None:
-    w0, grads, _, _ = _plan(run)
-    ws = _student_ws(ctx, run)
-    for s, w in enumerate(ws):
-        if w.shape != w0.shape or not np.array_equal(w, w0):
-            problem = difference(w0, w, Tolerance(0.0, 0.0), f"w after step {s + 1}") or "w changed"
-            raise _property_failure(ctx, run, f"a zero gradient moved w: {problem}", ws, s + 1)
-
-
-def adam_bound(lr: float, beta1: float, beta2: float, t: int) -> float:
-    """The largest |step| Adam can take at step t: lr * |m_hat| / sqrt(v_hat) by Cauchy-Schwarz (1 * lr at t = 1)."""
-    ratio = beta1 * beta1 / beta2
-    series = t if abs(ratio - 1) < 1e-12 else (1 - ratio**t) / (1 - ratio)
-    return lr * (1 - beta1) / (1 - beta1**t) * math.sqrt((1 - beta2**t) / (1 - beta2) * series)
-
-
-def _adam_step_bounded(ctx: Context, run: Call) -> None:
-    w0, grads, _, _ = _plan(run)
-    h = _hyper("adam", run)
-    ws = _student_ws(ctx, run)
-    before = w0.astype(np.float64)
-    for s, w in enumerate(ws):
-        after = np.asarray(w, dtype=np.float64)
-        move = np.abs(after - before) if after.shape == before.shape else np.full(before.shape, np.inf)
-        bound = adam_bound(h["lr"], h["beta1"], h["beta2"], s + 1)
-        over = ~(move <= bound * (1 + MOVE_RTOL) + move_rounding(before, after, np.asarray(w).dtype))
-        if over.any():
-            i = tuple(int(j) for j in np.argwhere(over)[0])
-            what = ("the first step moves every coordinate by lr * |dw| / (|dw| + eps), at most lr" if s == 0 else
-                    f"at step {s + 1} no Adam step can be larger than {bound / h['lr']:.4g} * lr (Cauchy-Schwarz on "
-                    "m_hat / sqrt(v_hat))")
-            problem = (f"step {s + 1} moved w{list(i)} by {float(move[i]):.6g}, more than Adam ever moves a "
-                       f"coordinate: {what} = {bound:.6g} here ({MOVE_TOLERANCE})")
-            raise _property_failure(ctx, run, problem, ws, s + 1)
-        before = after
-
-
-def _adagrad_rate_never_grows(ctx: Context, run: Call) -> None:
-    """Each coordinate's rate |change of w| / |dw| (where |dw| > 1e-3) is at most its lowest so far. A rate
-    is known to within the rounding of its move (``move_rounding``), so it fails only when even its smallest
-    possible value exceeds the largest possible value of an earlier rate, by more than MOVE_RTOL."""
-    w0, grads, _, _ = _plan(run)
-    ws = _student_ws(ctx, run)
-    before, where = w0.astype(np.float64), np.zeros(w0.shape, dtype=int)
-    lowest, ceiling = np.full(w0.shape, np.inf), np.full(w0.shape, np.inf)
-    for s, (w, g) in enumerate(zip(ws, grads)):
-        after = np.asarray(w, dtype=np.float64)
-        if after.shape != before.shape:
-            return  # the trajectory checks report the shape
-        g = np.abs(g.astype(np.float64))
-        seen = g > 1e-3
-        size = np.where(seen, g, 1.0)
-        rate = np.where(seen, np.abs(after - before) / size, np.nan)
-        error = move_rounding(before, after, np.asarray(w).dtype) / size
-        grew = seen & ~(rate - error <= ceiling * (1 + MOVE_RTOL))
-        if grew.any():
-            i = tuple(int(j) for j in np.argwhere(grew)[0])
-            problem = (f"the effective learning rate |change of w| / |dw| of w{list(i)} grew from {lowest[i]:.10g} "
-                       f"(step {where[i] + 1}) to {rate[i]:.10g} at step {s + 1} ({MOVE_TOLERANCE}): Adagrad divides "
-                       "by the square root of a sum that only grows, so each coordinate's rate can only shrink")
-            raise _property_failure(ctx, run, problem, ws, s + 1)
-        update = seen & (rate + error < ceiling)
-        ceiling = np.where(update, rate + error, ceiling)
-        lowest, where = np.where(update, rate, lowest), np.where(update, s, where)
-        before = after
 
 
 # ----------------------------------------------------------------------------- generated runs
@@ -505,10 +445,6 @@ def _worked(w0: Sequence[float], grads: Sequence[Sequence[float]], ws: Sequence[
     return Call((np.array(w0, dtype=np.float64), [np.array(g, dtype=np.float64) for g in grads]), hyper, note, list(ws))
 
 
-def _ones(steps: int) -> list[list[float]]:
-    return [[1.0]] * steps
-
-
 def optimizer(name: str, points: int, worked: Sequence[Call], mistakes: Sequence[Mistake],
               extra: Sequence[Property] = (), tiny: bool = True) -> Task:
     """An optimizer's task: the checks every optimizer has (tiny gradients and exact zeros only where eps matters),
@@ -534,26 +470,44 @@ def optimizer(name: str, points: int, worked: Sequence[Call], mistakes: Sequence
                 checks=checks + list(extra), mistakes=mistakes)
 
 
-# ----------------------------------------------------------------------------- mistakes, as PyTorch step rules
+# ----------------------------------------------------------------------------- the optimizer tasks
 #
-# Each rule takes one step, ``update(w, dw, buffers, **hyper) -> w_new`` on tensors, reading and writing its
-# buffers (zeros before the first step, any names) and the step count ``buffers["t"]`` (0 before the first); the
-# hint-finder runs it as a loop over the failing run (``_mistake_run``) and compares every step with the student's.
-
-
-class _Zeros(dict):  # type: ignore[type-arg]
-    """Buffers that read as zeros shaped like w until written; "t" reads as 0."""
-
-    def __init__(self, w: Any):
-        super().__init__()
-        self.like = w
-
-    def __missing__(self, key: str) -> Any:
-        return 0 if key == "t" else oracles.torch().zeros_like(self.like)
+# Each with its own properties and its mistakes' step rules: a rule takes one step, ``update(w, dw, buffers,
+# **hyper) -> w_new`` on tensors, reading and writing its buffers (zeros before the first step, any names) and
+# the step count ``buffers["t"]`` (0 before the first); the hint-finder runs it as a loop over the failing run
+# (``_mistake_run``) and compares every step with the student's.
 
 
 def _sqrt(x: Any) -> Any:
     return oracles.torch().sqrt(x)
+
+
+def _sgd_zero_gradient(ctx: Context, run: Call) -> None:
+    w0, grads, _, _ = _plan(run)
+    ws = _student_ws(ctx, run)
+    for s, w in enumerate(ws):
+        if w.shape != w0.shape or not np.array_equal(w, w0):
+            problem = difference(w0, w, Tolerance(0.0, 0.0), f"w after step {s + 1}") or "w changed"
+            raise _property_failure(ctx, run, f"a zero gradient moved w: {problem}", ws, s + 1)
+
+
+SGD = optimizer(
+    "sgd", 5, tiny=False,
+    worked=[_worked([2.0], [[-0.2]], [[2.02]], "the lecture's step: w = 2, dw = -0.2, lr = 0.1", lr=0.1)],
+    extra=[
+        Property("a zero gradient leaves w unchanged", _sgd_zero_gradient,
+                 runs("sgd").map(lambda r: r.with_args((r.args[0], [np.zeros_like(g) for g in r.args[1]]))),
+                 variants=CPU_BOTH, max_examples=6, gate=True),
+    ],
+    mistakes=[
+        Mistake("w_moved_along_dw",
+                "w moved along +dw (gradient ascent): descent subtracts, w_new = w - lr * dw; check the sign",
+                produces=lambda w, dw, b, lr: w + lr * dw),
+        Mistake("learning_rate_missing_step",
+                "the learning rate is missing: the step is lr * dw, not dw",
+                produces=lambda w, dw, b, lr: w - dw),
+    ],
+)
 
 
 def _momentum(sign: float = 1.0, damp: bool = False, previous: bool = False) -> Callable[..., Any]:
@@ -564,6 +518,31 @@ def _momentum(sign: float = 1.0, damp: bool = False, previous: bool = False) -> 
     return update
 
 
+MOMENTUM = optimizer(
+    "momentum", 10,
+    worked=[
+        _worked([0.0], [[1.0]] * 4, [[-0.1], [-0.29], [-0.5609999999999999], [-0.9048999999999999]],
+                "g = 1 at every step", lr=0.1, mu=0.9),
+    ],
+    mistakes=[
+        Mistake("w_walks_uphill_lecture",
+                "w walks uphill: the lecture's v = mu * v - dw (the minus sign inside the velocity) was combined with "
+                "PyTorch's w -= lr * v; keep one convention's signs together: v = mu * v + dw; w = w - lr * v",
+                produces=_momentum(sign=-1.0)),
+        Mistake("velocity_kept_state_between",
+                "the velocity is not kept in state between steps: after the first step every step is plain SGD; "
+                "store v in state (state['v'] = v) and return the state",
+                produces=lambda w, dw, b, lr, mu: w - lr * dw),
+        Mistake("gradient_dampened_pytorch_s",
+                "the gradient was dampened: PyTorch's velocity is v = mu * v + dw (dampening=0), not the moving "
+                "average mu * v + (1 - mu) * dw", produces=_momentum(damp=True)),
+        Mistake("w_moved_previous_step",
+                "w moved with the previous step's velocity: update v = mu * v + dw first, then step w -= lr * v with "
+                "the new v", produces=_momentum(previous=True)),
+    ],
+)
+
+
 def _nesterov(old_velocity: bool = False, plain: bool = False, ascent: bool = False) -> Callable[..., Any]:
     def update(w: Any, dw: Any, b: dict[str, Any], lr: float, mu: float) -> Any:
         old = b["v"]
@@ -571,6 +550,56 @@ def _nesterov(old_velocity: bool = False, plain: bool = False, ascent: bool = Fa
         step = b["v"] if plain else dw + mu * (old if old_velocity else b["v"])
         return w + lr * step if ascent else w - lr * step
     return update
+
+
+NESTEROV = optimizer(
+    "nesterov", 10,
+    worked=[
+        _worked([0.0], [[1.0]] * 4, [[-0.19], [-0.461], [-0.8049000000000001], [-1.2144100000000002]],
+                "g = 1 at every step", lr=0.1, mu=0.9),
+    ],
+    mistakes=[
+        Mistake("step_lr_v_plain",
+                "the step is lr * v: that is plain momentum; Nesterov steps by lr * (dw + mu * v) with the updated v",
+                produces=_nesterov(plain=True)),
+        Mistake("look_ahead_used_velocity",
+                "the look-ahead used the velocity from before the update: first v = mu * v + dw, then step by "
+                "lr * (dw + mu * v) with the updated velocity", produces=_nesterov(old_velocity=True)),
+        Mistake("w_walks_uphill_cs231n",
+                "w walks uphill: in CS231n's form (v holds -lr * dw) the step is added, w += -mu * v_prev + "
+                "(1 + mu) * v; check the sign", produces=_nesterov(ascent=True)),
+    ],
+)
+
+
+def _adagrad_rate_never_grows(ctx: Context, run: Call) -> None:
+    """Each coordinate's rate |change of w| / |dw| (where |dw| > 1e-3) is at most its lowest so far. A rate
+    is known to within the rounding of its move (``move_rounding``), so it fails only when even its smallest
+    possible value exceeds the largest possible value of an earlier rate, by more than MOVE_RTOL."""
+    w0, grads, _, _ = _plan(run)
+    ws = _student_ws(ctx, run)
+    before, where = w0.astype(np.float64), np.zeros(w0.shape, dtype=int)
+    lowest, ceiling = np.full(w0.shape, np.inf), np.full(w0.shape, np.inf)
+    for s, (w, g) in enumerate(zip(ws, grads)):
+        after = np.asarray(w, dtype=np.float64)
+        if after.shape != before.shape:
+            return  # the trajectory checks report the shape
+        g = np.abs(g.astype(np.float64))
+        seen = g > 1e-3
+        size = np.where(seen, g, 1.0)
+        rate = np.where(seen, np.abs(after - before) / size, np.nan)
+        error = move_rounding(before, after, np.asarray(w).dtype) / size
+        grew = seen & ~(rate - error <= ceiling * (1 + MOVE_RTOL))
+        if grew.any():
+            i = tuple(int(j) for j in np.argwhere(grew)[0])
+            problem = (f"the effective learning rate |change of w| / |dw| of w{list(i)} grew from {lowest[i]:.10g} "
+                       f"(step {where[i] + 1}) to {rate[i]:.10g} at step {s + 1} ({MOVE_TOLERANCE}): Adagrad divides "
+                       "by the square root of a sum that only grows, so each coordinate's rate can only shrink")
+            raise _property_failure(ctx, run, problem, ws, s + 1)
+        update = seen & (rate + error < ceiling)
+        ceiling = np.where(update, rate + error, ceiling)
+        lowest, where = np.where(update, rate, lowest), np.where(update, s, where)
+        before = after
 
 
 def _adagrad(accumulate: bool = True, root: bool = True, after: bool = False,
@@ -585,6 +614,40 @@ def _adagrad(accumulate: bool = True, root: bool = True, after: bool = False,
     return update
 
 
+ADAGRAD = optimizer(
+    "adagrad", 10,
+    worked=[
+        _worked([0.0], [[1.0]] * 4,
+                [[-0.009999999999], [-0.017071067810365475], [-0.0228445705019284], [-0.0278445705016784]],
+                "g = 1 at every step", lr=0.01),
+        _worked([0.0, 0.0], [[0.1, 10.0]], [[-0.00999999999, -0.0099999999999]],
+                "first step with g = (0.1, 10): both move by lr (less eps)", lr=0.01),
+    ],
+    extra=[
+        Property("its effective learning rate |change of w| / |dw| never grows", _adagrad_rate_never_grows,
+                 runs("adagrad"), variants=CPU_64, max_examples=8, gate=True),
+    ],
+    mistakes=[
+        Mistake("h_accumulate_running_sum",
+                "h does not accumulate: it must be the running sum of every squared gradient so far (h = h + dw**2, "
+                "kept in state); with only this step's dw**2 each coordinate moves by about lr at every step and the "
+                "rate never decays", produces=_adagrad(accumulate=False)),
+        Mistake("divided_h_instead_square",
+                "divided by h instead of its square root: the step is lr * dw / (sqrt(h) + eps)",
+                produces=_adagrad(root=False)),
+        Mistake("eps_inside_square_root",
+                "eps inside the square root: PyTorch's Adagrad divides by sqrt(h) + eps, not sqrt(h + eps); the two "
+                "differ while h is small (the first steps, small gradients)", produces=_adagrad(eps_inside=True)),
+        Mistake("divided_h_before_adding",
+                "divided by h before adding dw**2 to it: add this step's squared gradient first, then divide "
+                "(on the first step the old h is 0 and the step becomes lr * dw / eps)", produces=_adagrad(after=True)),
+        Mistake("eps_missing_step_lr",
+                "eps is missing: the step is lr * dw / (sqrt(h) + eps); without eps a coordinate whose gradients "
+                "so far are all 0 gives 0 / 0 = nan", produces=_adagrad(eps_on=False)),
+    ],
+)
+
+
 def _rmsprop(swapped: bool = False, root: bool = True, eps_inside: bool = False,
              from_first: bool = False) -> Callable[..., Any]:
     def update(w: Any, dw: Any, b: dict[str, Any], lr: float, alpha: float, eps: float) -> Any:
@@ -593,6 +656,29 @@ def _rmsprop(swapped: bool = False, root: bool = True, eps_inside: bool = False,
         s = b["s"]
         return w - lr * dw / (_sqrt(s + eps) if eps_inside else (_sqrt(s) if root else s) + eps)
     return update
+
+
+RMSPROP = optimizer(
+    "rmsprop", 10,
+    worked=[
+        _worked([0.0], [[1.0]] * 3, [[-0.09999999000000095], [-0.17088810547570926], [-0.22891301058529684]],
+                "g = 1 at every step, the defaults", lr=0.01),
+    ],
+    mistakes=[
+        Mistake("alpha_1_alpha_swapped",
+                "alpha and 1 - alpha are swapped: s = alpha * s + (1 - alpha) * dw**2 (alpha weighs the old "
+                "average)", produces=_rmsprop(swapped=True)),
+        Mistake("divided_s_instead_square",
+                "divided by s instead of its square root: the step is lr * dw / (sqrt(s) + eps)",
+                produces=_rmsprop(root=False)),
+        Mistake("eps_inside_square_root",
+                "eps inside the square root: PyTorch divides by sqrt(s) + eps, not sqrt(s + eps); the two differ for "
+                "small gradients", produces=_rmsprop(eps_inside=True)),
+        Mistake("s_started_dw_2",
+                "s started at dw**2: it starts at zeros, so the first s is (1 - alpha) * dw**2",
+                produces=_rmsprop(from_first=True)),
+    ],
+)
 
 
 def _adadelta(u_first: bool = False, numerator_eps: bool = True, use_lr: bool = True,
@@ -607,6 +693,57 @@ def _adadelta(u_first: bool = False, numerator_eps: bool = True, use_lr: bool = 
             delta = _sqrt(b["u"] + eps) / _sqrt(b["s"] + eps) * dw
         return w - (lr if use_lr else 1.0) * delta
     return update
+
+
+ADADELTA = optimizer(
+    "adadelta", 14,
+    worked=[
+        _worked([0.0], [[1.0]] * 3, [[-0.0031622618488986636], [-0.0064066736225993435], [-0.009707462346758634]],
+                "g = 1 at every step, the defaults"),
+    ],
+    mistakes=[
+        Mistake("u_updated_before_step",
+                "u was updated before the step was computed: compute the step from the old u (u from the steps "
+                "before), then fold its square into u", produces=_adadelta(u_first=True)),
+        Mistake("eps_missing_numerator_step",
+                "eps is missing from the numerator: the step is sqrt(u + eps) / sqrt(s + eps) * dw; with u = 0 at "
+                "the start, sqrt(u) is 0 and w never moves", produces=_adadelta(numerator_eps=False)),
+        Mistake("learning_rate_missing_pytorch",
+                "the learning rate is missing: PyTorch multiplies Adadelta's step by lr (default 1.0)",
+                produces=_adadelta(use_lr=False)),
+        Mistake("ratio_inverted_step_sqrt",
+                "the ratio is inverted: the step is sqrt(u + eps) / sqrt(s + eps) * dw, not "
+                "sqrt(s + eps) / sqrt(u + eps) * dw", produces=_adadelta(inverted=True)),
+    ],
+)
+
+
+def adam_bound(lr: float, beta1: float, beta2: float, t: int) -> float:
+    """The largest |step| Adam can take at step t: lr * |m_hat| / sqrt(v_hat) by Cauchy-Schwarz (1 * lr at t = 1)."""
+    ratio = beta1 * beta1 / beta2
+    series = t if abs(ratio - 1) < 1e-12 else (1 - ratio**t) / (1 - ratio)
+    return lr * (1 - beta1) / (1 - beta1**t) * math.sqrt((1 - beta2**t) / (1 - beta2) * series)
+
+
+def _adam_step_bounded(ctx: Context, run: Call) -> None:
+    w0, grads, _, _ = _plan(run)
+    h = _hyper("adam", run)
+    ws = _student_ws(ctx, run)
+    before = w0.astype(np.float64)
+    for s, w in enumerate(ws):
+        after = np.asarray(w, dtype=np.float64)
+        move = np.abs(after - before) if after.shape == before.shape else np.full(before.shape, np.inf)
+        bound = adam_bound(h["lr"], h["beta1"], h["beta2"], s + 1)
+        over = ~(move <= bound * (1 + MOVE_RTOL) + move_rounding(before, after, np.asarray(w).dtype))
+        if over.any():
+            i = tuple(int(j) for j in np.argwhere(over)[0])
+            what = ("the first step moves every coordinate by lr * |dw| / (|dw| + eps), at most lr" if s == 0 else
+                    f"at step {s + 1} no Adam step can be larger than {bound / h['lr']:.4g} * lr (Cauchy-Schwarz on "
+                    "m_hat / sqrt(v_hat))")
+            problem = (f"step {s + 1} moved w{list(i)} by {float(move[i]):.6g}, more than Adam ever moves a "
+                       f"coordinate: {what} = {bound:.6g} here ({MOVE_TOLERANCE})")
+            raise _property_failure(ctx, run, problem, ws, s + 1)
+        before = after
 
 
 def _adam(correct: bool = True, eps_inside: bool = False, t_shift: int = 0, swapped: bool = False,
@@ -638,151 +775,10 @@ def _adam_count_carried_over(run: Call, expected: Sequence[np.ndarray], received
     return False
 
 
-# ----------------------------------------------------------------------------- the optimizer tasks
-
-
-SGD = optimizer(
-    "sgd", 5, tiny=False,
-    worked=[_worked([2.0], [[-0.2]], [[2.02]], "the lecture's step: w = 2, dw = -0.2, lr = 0.1", lr=0.1)],
-    extra=[
-        Property("a zero gradient leaves w unchanged", _sgd_zero_gradient,
-                 runs("sgd").map(lambda r: r.with_args((r.args[0], [np.zeros_like(g) for g in r.args[1]]))),
-                 variants=CPU_BOTH, max_examples=6, gate=True),
-    ],
-    mistakes=[
-        Mistake("w_moved_along_dw",
-                "w moved along +dw (gradient ascent): descent subtracts, w_new = w - lr * dw; check the sign",
-                produces=lambda w, dw, b, lr: w + lr * dw),
-        Mistake("learning_rate_missing_step",
-                "the learning rate is missing: the step is lr * dw, not dw",
-                produces=lambda w, dw, b, lr: w - dw),
-    ],
-)
-
-MOMENTUM = optimizer(
-    "momentum", 10,
-    worked=[
-        _worked([0.0], _ones(4), [[-0.1], [-0.29], [-0.5609999999999999], [-0.9048999999999999]],
-                "g = 1 at every step", lr=0.1, mu=0.9),
-    ],
-    mistakes=[
-        Mistake("w_walks_uphill_lecture",
-                "w walks uphill: the lecture's v = mu * v - dw (the minus sign inside the velocity) was combined with "
-                "PyTorch's w -= lr * v; keep one convention's signs together: v = mu * v + dw; w = w - lr * v",
-                produces=_momentum(sign=-1.0)),
-        Mistake("velocity_kept_state_between",
-                "the velocity is not kept in state between steps: after the first step every step is plain SGD; "
-                "store v in state (state['v'] = v) and return the state",
-                produces=lambda w, dw, b, lr, mu: w - lr * dw),
-        Mistake("gradient_dampened_pytorch_s",
-                "the gradient was dampened: PyTorch's velocity is v = mu * v + dw (dampening=0), not the moving "
-                "average mu * v + (1 - mu) * dw", produces=_momentum(damp=True)),
-        Mistake("w_moved_previous_step",
-                "w moved with the previous step's velocity: update v = mu * v + dw first, then step w -= lr * v with "
-                "the new v", produces=_momentum(previous=True)),
-    ],
-)
-
-NESTEROV = optimizer(
-    "nesterov", 10,
-    worked=[
-        _worked([0.0], _ones(4), [[-0.19], [-0.461], [-0.8049000000000001], [-1.2144100000000002]],
-                "g = 1 at every step", lr=0.1, mu=0.9),
-    ],
-    mistakes=[
-        Mistake("step_lr_v_plain",
-                "the step is lr * v: that is plain momentum; Nesterov steps by lr * (dw + mu * v) with the updated v",
-                produces=_nesterov(plain=True)),
-        Mistake("look_ahead_used_velocity",
-                "the look-ahead used the velocity from before the update: first v = mu * v + dw, then step by "
-                "lr * (dw + mu * v) with the updated velocity", produces=_nesterov(old_velocity=True)),
-        Mistake("w_walks_uphill_cs231n",
-                "w walks uphill: in CS231n's form (v holds -lr * dw) the step is added, w += -mu * v_prev + "
-                "(1 + mu) * v; check the sign", produces=_nesterov(ascent=True)),
-    ],
-)
-
-ADAGRAD = optimizer(
-    "adagrad", 10,
-    worked=[
-        _worked([0.0], _ones(4),
-                [[-0.009999999999], [-0.017071067810365475], [-0.0228445705019284], [-0.0278445705016784]],
-                "g = 1 at every step", lr=0.01),
-        _worked([0.0, 0.0], [[0.1, 10.0]], [[-0.00999999999, -0.0099999999999]],
-                "first step with g = (0.1, 10): both move by lr (less eps)", lr=0.01),
-    ],
-    extra=[
-        Property("its effective learning rate |change of w| / |dw| never grows", _adagrad_rate_never_grows,
-                 runs("adagrad"), variants=CPU_64, max_examples=8, gate=True),
-    ],
-    mistakes=[
-        Mistake("h_accumulate_running_sum",
-                "h does not accumulate: it must be the running sum of every squared gradient so far (h = h + dw**2, "
-                "kept in state); with only this step's dw**2 each coordinate moves by about lr at every step and the "
-                "rate never decays", produces=_adagrad(accumulate=False)),
-        Mistake("divided_h_instead_square",
-                "divided by h instead of its square root: the step is lr * dw / (sqrt(h) + eps)",
-                produces=_adagrad(root=False)),
-        Mistake("eps_inside_square_root",
-                "eps inside the square root: PyTorch's Adagrad divides by sqrt(h) + eps, not sqrt(h + eps); the two "
-                "differ while h is small (the first steps, small gradients)", produces=_adagrad(eps_inside=True)),
-        Mistake("divided_h_before_adding",
-                "divided by h before adding dw**2 to it: add this step's squared gradient first, then divide "
-                "(on the first step the old h is 0 and the step becomes lr * dw / eps)", produces=_adagrad(after=True)),
-        Mistake("eps_missing_step_lr",
-                "eps is missing: the step is lr * dw / (sqrt(h) + eps); without eps a coordinate whose gradients "
-                "so far are all 0 gives 0 / 0 = nan", produces=_adagrad(eps_on=False)),
-    ],
-)
-
-RMSPROP = optimizer(
-    "rmsprop", 10,
-    worked=[
-        _worked([0.0], _ones(3), [[-0.09999999000000095], [-0.17088810547570926], [-0.22891301058529684]],
-                "g = 1 at every step, the defaults", lr=0.01),
-    ],
-    mistakes=[
-        Mistake("alpha_1_alpha_swapped",
-                "alpha and 1 - alpha are swapped: s = alpha * s + (1 - alpha) * dw**2 (alpha weighs the old "
-                "average)", produces=_rmsprop(swapped=True)),
-        Mistake("divided_s_instead_square",
-                "divided by s instead of its square root: the step is lr * dw / (sqrt(s) + eps)",
-                produces=_rmsprop(root=False)),
-        Mistake("eps_inside_square_root",
-                "eps inside the square root: PyTorch divides by sqrt(s) + eps, not sqrt(s + eps); the two differ for "
-                "small gradients", produces=_rmsprop(eps_inside=True)),
-        Mistake("s_started_dw_2",
-                "s started at dw**2: it starts at zeros, so the first s is (1 - alpha) * dw**2",
-                produces=_rmsprop(from_first=True)),
-    ],
-)
-
-ADADELTA = optimizer(
-    "adadelta", 14,
-    worked=[
-        _worked([0.0], _ones(3), [[-0.0031622618488986636], [-0.0064066736225993435], [-0.009707462346758634]],
-                "g = 1 at every step, the defaults"),
-    ],
-    mistakes=[
-        Mistake("u_updated_before_step",
-                "u was updated before the step was computed: compute the step from the old u (u from the steps "
-                "before), then fold its square into u", produces=_adadelta(u_first=True)),
-        Mistake("eps_missing_numerator_step",
-                "eps is missing from the numerator: the step is sqrt(u + eps) / sqrt(s + eps) * dw; with u = 0 at "
-                "the start, sqrt(u) is 0 and w never moves", produces=_adadelta(numerator_eps=False)),
-        Mistake("learning_rate_missing_pytorch",
-                "the learning rate is missing: PyTorch multiplies Adadelta's step by lr (default 1.0)",
-                produces=_adadelta(use_lr=False)),
-        Mistake("ratio_inverted_step_sqrt",
-                "the ratio is inverted: the step is sqrt(u + eps) / sqrt(s + eps) * dw, not "
-                "sqrt(s + eps) / sqrt(u + eps) * dw", produces=_adadelta(inverted=True)),
-    ],
-)
-
 ADAM = optimizer(
     "adam", 20,
     worked=[
-        _worked([0.0], _ones(3), [[-0.0009999999900000003], [-0.001999999979999993], [-0.0029999999699999924]],
+        _worked([0.0], [[1.0]] * 3, [[-0.0009999999900000003], [-0.001999999979999993], [-0.0029999999699999924]],
                 "g = 1 at every step, the defaults: every step moves by lr"),
         _worked([0.0], [[1e-4]], [[-0.000999900009999]], "first step with g = 1e-4: still about lr"),
     ],
@@ -883,6 +879,7 @@ EXPONENTIAL_DECAY = schedule(
     ],
 )
 
+
 INVERSE_TIME_LR = Torch("torch.optim.lr_scheduler.LambdaLR(lambda t: 1 / (1 + k * t))", lambda c, v: _scheduler_lr(
     lambda s, o: s.LambdaLR(o, lambda t: 1 / (1 + c.args[1] * t)), c.args[0], c.args[2]))
 INVERSE_TIME_DECAY = schedule(
@@ -904,6 +901,7 @@ INVERSE_TIME_DECAY = schedule(
                 "divides by 1 + k * t", produces=lambda lr0, k, t: lr0 / (1 + k) ** t),
     ],
 )
+
 
 STEP_LR = Torch("torch.optim.lr_scheduler.StepLR", lambda c, v: _scheduler_lr(
     lambda s, o: s.StepLR(o, step_size=c.args[2], gamma=c.args[1]), c.args[0], c.args[3]))
@@ -928,6 +926,7 @@ STEP_DECAY = schedule(
                 produces=lambda lr0, g, s, t: lr0 * g ** ((t + 1) // s)),
     ],
 )
+
 
 LAB = Lab(
     name="lab2",
