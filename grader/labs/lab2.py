@@ -494,11 +494,9 @@ def _sgd_zero_gradient(ctx: Context, run: Call) -> None:
 SGD = optimizer(
     "sgd", 5, tiny=False,
     worked=[_worked([2.0], [[-0.2]], [[2.02]], "the lecture's step: w = 2, dw = -0.2, lr = 0.1", lr=0.1)],
-    extra=[
-        Property("a zero gradient leaves w unchanged", _sgd_zero_gradient,
-                 runs("sgd").map(lambda r: r.with_args((r.args[0], [np.zeros_like(g) for g in r.args[1]]))),
-                 variants=CPU_BOTH, max_examples=6, gate=True),
-    ],
+    extra=[Property("a zero gradient leaves w unchanged", _sgd_zero_gradient,
+                    runs("sgd").map(lambda r: r.with_args((r.args[0], [np.zeros_like(g) for g in r.args[1]]))),
+                    variants=CPU_BOTH, max_examples=6, gate=True)],
     mistakes=[
         Mistake("w_moved_along_dw",
                 "w moved along +dw (gradient ascent): descent subtracts, w_new = w - lr * dw; check the sign",
@@ -520,10 +518,8 @@ def _momentum(sign: float = 1.0, damp: bool = False, previous: bool = False) -> 
 
 MOMENTUM = optimizer(
     "momentum", 10,
-    worked=[
-        _worked([0.0], [[1.0]] * 4, [[-0.1], [-0.29], [-0.5609999999999999], [-0.9048999999999999]],
-                "g = 1 at every step", lr=0.1, mu=0.9),
-    ],
+    worked=[_worked([0.0], [[1.0]] * 4, [[-0.1], [-0.29], [-0.5609999999999999], [-0.9048999999999999]],
+                    "g = 1 at every step", lr=0.1, mu=0.9)],
     mistakes=[
         Mistake("w_walks_uphill_lecture",
                 "w walks uphill: the lecture's v = mu * v - dw (the minus sign inside the velocity) was combined with "
@@ -554,10 +550,8 @@ def _nesterov(old_velocity: bool = False, plain: bool = False, ascent: bool = Fa
 
 NESTEROV = optimizer(
     "nesterov", 10,
-    worked=[
-        _worked([0.0], [[1.0]] * 4, [[-0.19], [-0.461], [-0.8049000000000001], [-1.2144100000000002]],
-                "g = 1 at every step", lr=0.1, mu=0.9),
-    ],
+    worked=[_worked([0.0], [[1.0]] * 4, [[-0.19], [-0.461], [-0.8049000000000001], [-1.2144100000000002]],
+                    "g = 1 at every step", lr=0.1, mu=0.9)],
     mistakes=[
         Mistake("step_lr_v_plain",
                 "the step is lr * v: that is plain momentum; Nesterov steps by lr * (dw + mu * v) with the updated v",
@@ -623,10 +617,8 @@ ADAGRAD = optimizer(
         _worked([0.0, 0.0], [[0.1, 10.0]], [[-0.00999999999, -0.0099999999999]],
                 "first step with g = (0.1, 10): both move by lr (less eps)", lr=0.01),
     ],
-    extra=[
-        Property("its effective learning rate |change of w| / |dw| never grows", _adagrad_rate_never_grows,
-                 runs("adagrad"), variants=CPU_64, max_examples=8, gate=True),
-    ],
+    extra=[Property("its effective learning rate |change of w| / |dw| never grows", _adagrad_rate_never_grows,
+                    runs("adagrad"), variants=CPU_64, max_examples=8, gate=True)],
     mistakes=[
         Mistake("h_accumulate_running_sum",
                 "h does not accumulate: it must be the running sum of every squared gradient so far (h = h + dw**2, "
@@ -660,10 +652,8 @@ def _rmsprop(swapped: bool = False, root: bool = True, eps_inside: bool = False,
 
 RMSPROP = optimizer(
     "rmsprop", 10,
-    worked=[
-        _worked([0.0], [[1.0]] * 3, [[-0.09999999000000095], [-0.17088810547570926], [-0.22891301058529684]],
-                "g = 1 at every step, the defaults", lr=0.01),
-    ],
+    worked=[_worked([0.0], [[1.0]] * 3, [[-0.09999999000000095], [-0.17088810547570926], [-0.22891301058529684]],
+                    "g = 1 at every step, the defaults", lr=0.01)],
     mistakes=[
         Mistake("alpha_1_alpha_swapped",
                 "alpha and 1 - alpha are swapped: s = alpha * s + (1 - alpha) * dw**2 (alpha weighs the old "
@@ -697,10 +687,8 @@ def _adadelta(u_first: bool = False, numerator_eps: bool = True, use_lr: bool = 
 
 ADADELTA = optimizer(
     "adadelta", 14,
-    worked=[
-        _worked([0.0], [[1.0]] * 3, [[-0.0031622618488986636], [-0.0064066736225993435], [-0.009707462346758634]],
-                "g = 1 at every step, the defaults"),
-    ],
+    worked=[_worked([0.0], [[1.0]] * 3, [[-0.0031622618488986636], [-0.0064066736225993435], [-0.009707462346758634]],
+                    "g = 1 at every step, the defaults")],
     mistakes=[
         Mistake("u_updated_before_step",
                 "u was updated before the step was computed: compute the step from the old u (u from the steps "
@@ -782,10 +770,8 @@ ADAM = optimizer(
                 "g = 1 at every step, the defaults: every step moves by lr"),
         _worked([0.0], [[1e-4]], [[-0.000999900009999]], "first step with g = 1e-4: still about lr"),
     ],
-    extra=[
-        Property("moves each coordinate by at most about lr per step", _adam_step_bounded, runs("adam"),
-                 variants=CPU_64, max_examples=8, gate=True),
-    ],
+    extra=[Property("moves each coordinate by at most about lr per step", _adam_step_bounded, runs("adam"),
+                    variants=CPU_64, max_examples=8, gate=True)],
     mistakes=[
         Mistake("bias_correction_divide_m",
                 "no bias correction: divide m by (1 - beta1**t) and v by (1 - beta2**t), with t = 1 on the first "
