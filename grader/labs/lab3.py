@@ -475,10 +475,6 @@ def _torch_conv(call_: Call, variant: Variant) -> Any:
     return oracles.numpy(t.nn.functional.conv2d(x, w, b, **call_.kwargs))
 
 
-def _conv_flipped(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, **kw: Any) -> np.ndarray:
-    return _torch_conv(Call((x, np.ascontiguousarray(w[:, :, ::-1, ::-1]), b), kw), Variant())
-
-
 def _conv_no_bias(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, **kw: Any) -> np.ndarray:
     return _torch_conv(Call((x, w, None), kw), Variant())
 
@@ -534,7 +530,8 @@ CONV2D_FORWARD = Task(
     mistakes=[
         Mistake("matches_true_convolution_kernel",
                 "matches a true convolution (kernel flipped): deep-learning 'convolution' is cross-correlation, "
-                "do not flip w", produces=_conv_flipped),
+                "do not flip w",
+                produces=lambda x, w, b, **kw: _torch_conv(Call((x, np.ascontiguousarray(w[:, :, ::-1, ::-1]), b), kw), Variant())),
         Mistake("bias_missing_add_b",
                 "the bias is missing: add b[f] to every position of output channel f", produces=_conv_no_bias),
         Mistake("input_channels_were_averaged",
