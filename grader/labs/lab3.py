@@ -419,6 +419,11 @@ def _params_with_image_channels(c: Call) -> int:
                                 *_settings(layer)).parameters())
 
 
+def _bias_count(call_: Call) -> int:
+    shapes, _ = _torch_layers(*call_.args)
+    return sum(s[0] for s, l in zip(shapes, call_.args[1]) if l["type"] in ("conv", "linear"))
+
+
 COUNT_PARAMS = Task(
     "count_params", points=7,
     checks=[
@@ -437,11 +442,6 @@ COUNT_PARAMS = Task(
                 detects=lambda c, e, r: isinstance(r, int) and r == _params_with_image_channels(c) != e),
     ],
 )
-
-
-def _bias_count(call_: Call) -> int:
-    shapes, _ = _torch_layers(*call_.args)
-    return sum(s[0] for s, l in zip(shapes, call_.args[1]) if l["type"] in ("conv", "linear"))
 
 
 # ----------------------------------------------------------------------------- convolution
@@ -556,6 +556,17 @@ CONV2D_FORWARD = Task(
 )
 
 
+def _torch_conv_grads(call_: Call, variant: Variant) -> Any:
+    t = oracles.torch()
+    dout, x, w = (oracles.tensor(a, variant.device) for a in call_.args)
+    x.requires_grad_(True)
+    w.requires_grad_(True)
+    b = t.zeros(w.shape[0], dtype=w.dtype, device=w.device, requires_grad=True)
+    out = t.nn.functional.conv2d(x, w, b, **call_.kwargs)
+    dx, dw, db = oracles.vjp(out, (x, w, b), dout)
+    return oracles.numpy((dx, dw, db))
+
+
 def _grads_with(change: Any) -> Any:
     """A producer for a backward mistake: the true gradients with one part changed."""
     def produce(dout: np.ndarray, x: np.ndarray, w: np.ndarray, **kw: Any) -> Any:
@@ -572,15 +583,10 @@ def _dx_of_padded_input(dout: np.ndarray, x: np.ndarray, w: np.ndarray, stride: 
     return dxpad, dw, db
 
 
-def _torch_conv_grads(call_: Call, variant: Variant) -> Any:
-    t = oracles.torch()
-    dout, x, w = (oracles.tensor(a, variant.device) for a in call_.args)
-    x.requires_grad_(True)
-    w.requires_grad_(True)
-    b = t.zeros(w.shape[0], dtype=w.dtype, device=w.device, requires_grad=True)
-    out = t.nn.functional.conv2d(x, w, b, **call_.kwargs)
-    dx, dw, db = oracles.vjp(out, (x, w, b), dout)
-    return oracles.numpy((dx, dw, db))
+def _dx_unflipped(call_: Call) -> np.ndarray:
+    dout, x, w = call_.args
+    flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1])
+    return _torch_conv_grads(Call((dout, x, flipped), call_.kwargs), Variant())[0]
 
 
 CONV2D_BACKWARD = Task(
@@ -617,12 +623,6 @@ CONV2D_BACKWARD = Task(
                 and np.allclose(r[0], _dx_unflipped(c), atol=1e-6)),
     ],
 )
-
-
-def _dx_unflipped(call_: Call) -> np.ndarray:
-    dout, x, w = call_.args
-    flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1])
-    return _torch_conv_grads(Call((dout, x, flipped), call_.kwargs), Variant())[0]
 
 
 # ----------------------------------------------------------------------------- pooling
