@@ -123,8 +123,10 @@ def _torch_kwargs(name: str, h: Mapping[str, float]) -> dict[str, Any]:
     return kwargs | {"nesterov": True} if name == "nesterov" else kwargs
 
 
-def torch_optimizer(name: str, param: Any, h: Mapping[str, float]) -> Any:
-    return getattr(oracles.torch().optim, ORACLES[name].split("(")[0].split(".")[-1])([param], **_torch_kwargs(name, h))
+def torch_optimizer(name: str, param: Any, h: Mapping[str, float], **options: Any) -> Any:
+    """torch.optim's optimizer of ``param`` with these hyperparameters (``options``: its own, such as foreach)."""
+    optimizer = getattr(oracles.torch().optim, ORACLES[name].split("(")[0].split(".")[-1])
+    return optimizer([param], **_torch_kwargs(name, h), **options)
 
 
 def _torch_label(name: str, run: Call) -> str:
