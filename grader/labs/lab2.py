@@ -110,35 +110,30 @@ def _hyper(name: str, run: Call) -> dict[str, float]:
     return {**DEFAULTS[name], **run.kwargs}
 
 
-def torch_optimizer(name: str, param: Any, h: Mapping[str, float]) -> Any:
-    optim = oracles.torch().optim
-    if name == "sgd":
-        return optim.SGD([param], lr=h["lr"])
-    if name in ("momentum", "nesterov"):
-        return optim.SGD([param], lr=h["lr"], momentum=h["mu"], nesterov=name == "nesterov")
-    if name == "adagrad":
-        return optim.Adagrad([param], lr=h["lr"], eps=h["eps"])
-    if name == "rmsprop":
-        return optim.RMSprop([param], lr=h["lr"], alpha=h["alpha"], eps=h["eps"])
-    if name == "adadelta":
-        return optim.Adadelta([param], lr=h["lr"], rho=h["rho"], eps=h["eps"])
-    return optim.Adam([param], lr=h["lr"], betas=(h["beta1"], h["beta2"]), eps=h["eps"])
-
-
 ORACLES = {"sgd": "torch.optim.SGD", "momentum": "torch.optim.SGD(momentum=mu)",
            "nesterov": "torch.optim.SGD(momentum=mu, nesterov=True)", "adagrad": "torch.optim.Adagrad",
            "rmsprop": "torch.optim.RMSprop", "adadelta": "torch.optim.Adadelta", "adam": "torch.optim.Adam"}
 
 
+def _torch_kwargs(name: str, h: Mapping[str, float]) -> dict[str, Any]:
+    """torch.optim's keyword arguments for these hyperparameters (mu is its momentum, beta1 and beta2 its betas)."""
+    if name == "adam":
+        return {"lr": h["lr"], "betas": (h["beta1"], h["beta2"]), "eps": h["eps"]}
+    kwargs: dict[str, Any] = {"momentum" if k == "mu" else k: v for k, v in h.items()}
+    return kwargs | {"nesterov": True} if name == "nesterov" else kwargs
+
+
+def torch_optimizer(name: str, param: Any, h: Mapping[str, float], **options: Any) -> Any:
+    """torch.optim's optimizer of ``param`` with these hyperparameters (``options``: its own, such as foreach)."""
+    optimizer = getattr(oracles.torch().optim, ORACLES[name].split("(")[0].split(".")[-1])
+    return optimizer([param], **_torch_kwargs(name, h), **options)
+
+
 def _torch_label(name: str, run: Call) -> str:
     """The oracle as the student would construct it, with this run's hyperparameters."""
-    h = _hyper(name, run)
-    if name == "adam":
-        args = f"lr={h['lr']:g}, betas=({h['beta1']:g}, {h['beta2']:g}), eps={h['eps']:g}"
-    else:
-        args = ", ".join(f"{'momentum' if k == 'mu' else k}={v:g}" for k, v in h.items())
-        args += ", nesterov=True" if name == "nesterov" else ""
-    return f"{ORACLES[name].split('(')[0]}({args})"
+    shown = {k: f"({v[0]:g}, {v[1]:g})" if isinstance(v, tuple) else v if isinstance(v, bool) else f"{v:g}"
+             for k, v in _torch_kwargs(name, _hyper(name, run)).items()}
+    return f"{ORACLES[name].split('(')[0]}({', '.join(f'{k}={v}' for k, v in shown.items())})"
 
 
 def _torch_run(name: str, run: Call, variant: Variant) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
@@ -158,15 +153,26 @@ def _torch_run(name: str, run: Call, variant: Variant) -> tuple[list[np.ndarray]
     return ws, states
 
 
-def _mistake_run(step: Callable[..., Any], run: Call) -> list[Any]:
-    """The w after every step (NumPy, in w0's dtype) when ``step`` (a mistake's rule, in PyTorch) is run as a
-    loop over the run's gradients."""
+class _Zeros(dict):  # type: ignore[type-arg]
+    """Buffers that read as zeros shaped like w until written; "t" reads as 0."""
+
+    def __init__(self, w: Any):
+        super().__init__()
+        self.like = w
+
+    def __missing__(self, key: str) -> Any:
+        return 0 if key == "t" else oracles.torch().zeros_like(self.like)
+
+
+def _mistake_run(name: str, update: Callable[..., Any], run: Call) -> list[Any]:
+    """The w after every step (NumPy, in w0's dtype) when a mistake's rule ``update(w, dw, buffers, **hyper)``
+    (in PyTorch, the contract's defaults filled in) is run as a loop over the run's gradients."""
     t = oracles.torch()
     w0, grads, _, _ = _plan(run)
-    state: dict[str, Any] = {}
     w, ws = t.as_tensor(w0.copy()), []
+    buffers = _Zeros(w)
     for g in grads:
-        w, state = step(w.clone(), t.as_tensor(g.copy()), state, **run.kwargs)
+        w = update(w.clone(), t.as_tensor(g.copy()), buffers, **_hyper(name, run))
         ws.append(w.numpy().copy())
     return ws
 
@@ -255,7 +261,7 @@ def _hints(ctx: Context, run: Call, expected: Sequence[np.ndarray], received: Se
     for mistake in ctx.task.mistakes:
         try:
             if mistake.produces is not None:
-                wrong = _mistake_run(mistake.produces, run)[:len(received)]
+                wrong = _mistake_run(ctx.task.name, mistake.produces, run)[:len(received)]
                 if _same_run(wrong, received) and not _same_run(wrong, expected[:len(received)]):
                     found.append(mistake.hint)
             elif mistake.detects is not None and mistake.detects(run, expected, received):
@@ -325,9 +331,9 @@ def _state_story(torch_states: Sequence[dict[str, Any]], states: Sequence[Any], 
             continue
         mine_key, c = match
         used.add(mine_key)
+        times = f" times {c:.6g}" if c is not None and abs(c - 1) > 1e-6 else ""
         for s in range(start + 1, min(last + 1, len(states))):
             if not isinstance(states[s], dict) or not _follows(states[s], mine_key, c, torch_states[s][key]):
-                times = f" times {c:.6g}" if c is not None and abs(c - 1) > 1e-6 else ""
                 ref_s = torch_states[s][key]
                 got = states[s].get(mine_key) if isinstance(states[s], dict) else None
                 want = describe_value(ref_s if c is None else c * ref_s)
@@ -335,7 +341,6 @@ def _state_story(torch_states: Sequence[dict[str, Any]], states: Sequence[Any], 
                              f"from it after step {s + 1}: expected {want}, received {describe_value(got)}")
                 break
         else:
-            times = f" times {c:.6g}" if c is not None and abs(c - 1) > 1e-6 else ""
             kept.append(f"'{mine_key}' = torch's '{key}'{times}")
     if kept:
         lines.append(f"state after step {last + 1} still matches torch: {', '.join(kept)}")
@@ -352,16 +357,14 @@ def _fail(ctx: Context, run: Call, problem: str, source: str, upto: int, extra: 
 
 
 def _compare_run(ctx: Context, run: Call, expected: Sequence[np.ndarray], source: str,
-                 torch_states: Sequence[dict[str, Any]] | None = None) -> list[np.ndarray]:
-    """Run the student's loop and compare w after every step; return the student's w per step."""
+                 torch_states: Sequence[dict[str, Any]]) -> None:
+    """Run the student's loop and compare w after every step."""
     received = _student_run(ctx, run)
     steps = len(expected)
-    ws: list[Any] = []
     for s in range(steps):
-        if s >= len(received) or _form_problem(received[s]) is not None:
-            problem = _form_problem(received[s]) if s < len(received) else "the loop stopped early"
+        problem = _form_problem(received[s]) if s < len(received) else "the loop stopped early"
+        if problem:
             raise _fail(ctx, run, f"step {s + 1} of {steps} {problem}", source, s + 1)
-        ws.append(received[s][0])
         problem = difference(expected[s], received[s][0], _tolerance(expected[s]), f"w after step {s + 1} of {steps}")
         if problem:
             # every well-formed step the student took, so that later steps tell similar mistakes apart
@@ -369,14 +372,11 @@ def _compare_run(ctx: Context, run: Call, expected: Sequence[np.ndarray], source
             extra = _state_story(torch_states, [r[1] for r in formed], s, ctx.task.name) if torch_states else []
             extra += [f"hint: {h}" for h in _hints(ctx, run, expected, [r[0] for r in formed])]
             raise _fail(ctx, run, problem, source, s + 1, extra)
-    return ws
 
 
-def _matches_torch(name: str) -> Callable[[Context, Call], None]:
-    def holds(ctx: Context, run: Call) -> None:
-        expected, states = _torch_run(name, run, ctx.variant)
-        _compare_run(ctx, run, expected, f"{_torch_label(name, run)} on {ctx.variant.label}", states)
-    return holds
+def _matches_torch(ctx: Context, run: Call) -> None:
+    expected, states = _torch_run(ctx.task.name, run, ctx.variant)
+    _compare_run(ctx, run, expected, f"{_torch_label(ctx.task.name, run)} on {ctx.variant.label}", states)
 
 
 def _matches_handout(ctx: Context, run: Call) -> None:
@@ -398,10 +398,90 @@ def _student_ws(ctx: Context, run: Call) -> list[np.ndarray]:
     return [r[0] for r in received[:steps]]
 
 
-def _property_failure(ctx: Context, run: Call, problem: str, name: str, ws: list[np.ndarray], step: int) -> CheckFailed:
-    expected, _ = _torch_run(name, run, ctx.variant)
+def _property_failure(ctx: Context, run: Call, problem: str, ws: list[np.ndarray], step: int) -> CheckFailed:
+    expected, _ = _torch_run(ctx.task.name, run, ctx.variant)
     hints = [f"hint: {h}" for h in _hints(ctx, run, expected, ws)]
     return _fail(ctx, run, problem, "a property every correct answer has", step, hints)
+
+
+# ----------------------------------------------------------------------------- generated runs
+
+
+def hyperparameters(name: str) -> st.SearchStrategy[dict[str, float]]:
+    """The contract's defaults (nothing passed: what Hypothesis shrinks to), or drawn values for all of them."""
+    def pick(seed: int) -> dict[str, float]:
+        if seed % 3 == 0:
+            return {}
+        rng = np.random.default_rng(seed)
+        return {k: float(v[rng.integers(len(v))]) for k, v in HYPER[name].items()}
+    return st.integers(0, 2**32 - 1).map(pick)
+
+
+def runs(name: str, kind: str = "fresh", gradients: str = "any", steps: int = 12) -> st.SearchStrategy[Call]:
+    """A run of ``name`` from a random w: ``kind`` fresh, resume (the state passed back in after 2 or more
+    steps) or same (one dw object at every step); ``gradients`` any (random), tiny (1e-6 to 1e-3 in size)
+    or zeros (many exact zeros, one of them on step 1). Few draws, since each costs Hypothesis time."""
+    @st.composite
+    def draw_run(draw: st.DrawFn) -> Call:
+        shape = draw(st.sampled_from(SHAPES))
+        n = draw(sizes(3 if kind == "resume" else 1, steps))
+        values = draw(float_arrays((n + 1, *shape)))
+        scale = draw(st.sampled_from((1e-4, 1e-6, 1e-5, 1e-3))) if gradients == "tiny" else 1.0
+        w0, g = values[0], values[1:] * scale
+        split = draw(st.integers(0, 2**16)) if kind == "resume" else 0
+        hyper = draw(hyperparameters(name))
+        if gradients == "zeros":
+            g[np.random.default_rng(n).random(g.shape) < 0.4] = 0.0
+            g.reshape(n, -1)[0, 0] = 0.0
+        if kind == "same":
+            return Call((w0, g[0], n), hyper)
+        if kind == "resume":
+            k = 2 + split % (n - 2)
+            return Call((w0, list(g[:k]), list(g[k:])), hyper)
+        return Call((w0, list(g)), hyper)
+    return draw_run()
+
+
+def _worked(w0: Sequence[float], grads: Sequence[Sequence[float]], ws: Sequence[Sequence[float]], note: str,
+            **hyper: float) -> Call:
+    return Call((np.array(w0, dtype=np.float64), [np.array(g, dtype=np.float64) for g in grads]), hyper, note, list(ws))
+
+
+def optimizer(name: str, points: int, worked: Sequence[Call], mistakes: Sequence[Mistake],
+              extra: Sequence[Property] = (), tiny: bool = True) -> Task:
+    """An optimizer's task: the checks every optimizer has (tiny gradients and exact zeros only where eps matters),
+    then its own properties, and the mistakes its hints name."""
+    label = ORACLES[name]
+    checks = [
+        Property("reproduces the handout's worked examples", _matches_handout, examples=worked, variants=CPU_64),
+        Property(f"matches {label} step by step from a fresh state", _matches_torch, runs(name),
+                 variants=DEVICES_BOTH),
+        Property(f"matches {label} resumed mid-run (the returned state passed back in)", _matches_torch,
+                 runs(name, "resume"), variants=DEVICES_BOTH, max_examples=8),
+        Property(f"matches {label} with one dw array passed at every step (and leaves it unchanged)",
+                 _matches_torch, runs(name, "same"), variants=CPU_64, max_examples=6),
+    ]
+    if tiny:
+        checks += [
+            Property(f"matches {label} on tiny gradients (1e-6 to 1e-3: where eps matters)", _matches_torch,
+                     runs(name, gradients="tiny"), variants=CPU_BOTH, max_examples=8),
+            Property(f"matches {label} on gradients with exact zeros", _matches_torch,
+                     runs(name, gradients="zeros"), variants=CPU_64, max_examples=6),
+        ]
+    return Task(name, points=points, returns=("w_new", "state"), may_modify=("w", "state"), aspects=TRAJECTORY,
+                checks=checks + list(extra), mistakes=mistakes)
+
+
+# ----------------------------------------------------------------------------- the optimizer tasks
+#
+# Each with its own properties and its mistakes' step rules: a rule takes one step, ``update(w, dw, buffers,
+# **hyper) -> w_new`` on tensors, reading and writing its buffers (zeros before the first step, any names) and
+# the step count ``buffers["t"]`` (0 before the first); the hint-finder runs it as a loop over the failing run
+# (``_mistake_run``) and compares every step with the student's.
+
+
+def _sqrt(x: Any) -> Any:
+    return oracles.torch().sqrt(x)
 
 
 def _sgd_zero_gradient(ctx: Context, run: Call) -> None:
@@ -410,7 +490,222 @@ def _sgd_zero_gradient(ctx: Context, run: Call) -> None:
     for s, w in enumerate(ws):
         if w.shape != w0.shape or not np.array_equal(w, w0):
             problem = difference(w0, w, Tolerance(0.0, 0.0), f"w after step {s + 1}") or "w changed"
-            raise _property_failure(ctx, run, f"a zero gradient moved w: {problem}", "sgd", ws, s + 1)
+            raise _property_failure(ctx, run, f"a zero gradient moved w: {problem}", ws, s + 1)
+
+
+SGD = optimizer(
+    "sgd", 5, tiny=False,
+    worked=[_worked([2.0], [[-0.2]], [[2.02]], "the lecture's step: w = 2, dw = -0.2, lr = 0.1", lr=0.1)],
+    extra=[Property("a zero gradient leaves w unchanged", _sgd_zero_gradient,
+                    runs("sgd").map(lambda r: r.with_args((r.args[0], [np.zeros_like(g) for g in r.args[1]]))),
+                    variants=CPU_BOTH, max_examples=6, gate=True)],
+    mistakes=[
+        Mistake("w_moved_along_dw",
+                "w moved along +dw (gradient ascent): descent subtracts, w_new = w - lr * dw; check the sign",
+                produces=lambda w, dw, b, lr: w + lr * dw),
+        Mistake("learning_rate_missing_step",
+                "the learning rate is missing: the step is lr * dw, not dw",
+                produces=lambda w, dw, b, lr: w - dw),
+    ],
+)
+
+
+def _momentum(sign: float = 1.0, damp: bool = False, previous: bool = False) -> Callable[..., Any]:
+    def update(w: Any, dw: Any, b: dict[str, Any], lr: float, mu: float) -> Any:
+        old = b["v"]
+        b["v"] = mu * old + ((1 - mu) if damp else sign) * dw
+        return w - lr * (old if previous else b["v"])
+    return update
+
+
+MOMENTUM = optimizer(
+    "momentum", 10,
+    worked=[_worked([0.0], [[1.0]] * 4, [[-0.1], [-0.29], [-0.5609999999999999], [-0.9048999999999999]],
+                    "g = 1 at every step", lr=0.1, mu=0.9)],
+    mistakes=[
+        Mistake("w_walks_uphill_lecture",
+                "w walks uphill: the lecture's v = mu * v - dw (the minus sign inside the velocity) was combined with "
+                "PyTorch's w -= lr * v; keep one convention's signs together: v = mu * v + dw; w = w - lr * v",
+                produces=_momentum(sign=-1.0)),
+        Mistake("velocity_kept_state_between",
+                "the velocity is not kept in state between steps: after the first step every step is plain SGD; "
+                "store v in state (state['v'] = v) and return the state",
+                produces=lambda w, dw, b, lr, mu: w - lr * dw),
+        Mistake("gradient_dampened_pytorch_s",
+                "the gradient was dampened: PyTorch's velocity is v = mu * v + dw (dampening=0), not the moving "
+                "average mu * v + (1 - mu) * dw", produces=_momentum(damp=True)),
+        Mistake("w_moved_previous_step",
+                "w moved with the previous step's velocity: update v = mu * v + dw first, then step w -= lr * v with "
+                "the new v", produces=_momentum(previous=True)),
+    ],
+)
+
+
+def _nesterov(old_velocity: bool = False, plain: bool = False, ascent: bool = False) -> Callable[..., Any]:
+    def update(w: Any, dw: Any, b: dict[str, Any], lr: float, mu: float) -> Any:
+        old = b["v"]
+        b["v"] = mu * old + dw
+        step = b["v"] if plain else dw + mu * (old if old_velocity else b["v"])
+        return w + lr * step if ascent else w - lr * step
+    return update
+
+
+NESTEROV = optimizer(
+    "nesterov", 10,
+    worked=[_worked([0.0], [[1.0]] * 4, [[-0.19], [-0.461], [-0.8049000000000001], [-1.2144100000000002]],
+                    "g = 1 at every step", lr=0.1, mu=0.9)],
+    mistakes=[
+        Mistake("step_lr_v_plain",
+                "the step is lr * v: that is plain momentum; Nesterov steps by lr * (dw + mu * v) with the updated v",
+                produces=_nesterov(plain=True)),
+        Mistake("look_ahead_used_velocity",
+                "the look-ahead used the velocity from before the update: first v = mu * v + dw, then step by "
+                "lr * (dw + mu * v) with the updated velocity", produces=_nesterov(old_velocity=True)),
+        Mistake("w_walks_uphill_cs231n",
+                "w walks uphill: in CS231n's form (v holds -lr * dw) the step is added, w += -mu * v_prev + "
+                "(1 + mu) * v; check the sign", produces=_nesterov(ascent=True)),
+    ],
+)
+
+
+def _adagrad_rate_never_grows(ctx: Context, run: Call) -> None:
+    """Each coordinate's rate |change of w| / |dw| (where |dw| > 1e-3) is at most its lowest so far. A rate
+    is known to within the rounding of its move (``move_rounding``), so it fails only when even its smallest
+    possible value exceeds the largest possible value of an earlier rate, by more than MOVE_RTOL."""
+    w0, grads, _, _ = _plan(run)
+    ws = _student_ws(ctx, run)
+    before, where = w0.astype(np.float64), np.zeros(w0.shape, dtype=int)
+    lowest, ceiling = np.full(w0.shape, np.inf), np.full(w0.shape, np.inf)
+    for s, (w, g) in enumerate(zip(ws, grads)):
+        after = np.asarray(w, dtype=np.float64)
+        if after.shape != before.shape:
+            return  # the trajectory checks report the shape
+        g = np.abs(g.astype(np.float64))
+        seen = g > 1e-3
+        size = np.where(seen, g, 1.0)
+        rate = np.where(seen, np.abs(after - before) / size, np.nan)
+        error = move_rounding(before, after, np.asarray(w).dtype) / size
+        grew = seen & ~(rate - error <= ceiling * (1 + MOVE_RTOL))
+        if grew.any():
+            i = tuple(int(j) for j in np.argwhere(grew)[0])
+            problem = (f"the effective learning rate |change of w| / |dw| of w{list(i)} grew from {lowest[i]:.10g} "
+                       f"(step {where[i] + 1}) to {rate[i]:.10g} at step {s + 1} ({MOVE_TOLERANCE}): Adagrad divides "
+                       "by the square root of a sum that only grows, so each coordinate's rate can only shrink")
+            raise _property_failure(ctx, run, problem, ws, s + 1)
+        update = seen & (rate + error < ceiling)
+        ceiling = np.where(update, rate + error, ceiling)
+        lowest, where = np.where(update, rate, lowest), np.where(update, s, where)
+        before = after
+
+
+def _adagrad(accumulate: bool = True, root: bool = True, after: bool = False,
+             eps_on: bool = True, eps_inside: bool = False) -> Callable[..., Any]:
+    def update(w: Any, dw: Any, b: dict[str, Any], lr: float, eps: float) -> Any:
+        old = b["h"]
+        b["h"] = (old if accumulate else 0) + dw * dw
+        h = old if after else b["h"]
+        if eps_inside:
+            return w - lr * dw / _sqrt(h + eps)
+        return w - lr * dw / ((_sqrt(h) if root else h) + (eps if eps_on else 0))
+    return update
+
+
+ADAGRAD = optimizer(
+    "adagrad", 10,
+    worked=[
+        _worked([0.0], [[1.0]] * 4,
+                [[-0.009999999999], [-0.017071067810365475], [-0.0228445705019284], [-0.0278445705016784]],
+                "g = 1 at every step", lr=0.01),
+        _worked([0.0, 0.0], [[0.1, 10.0]], [[-0.00999999999, -0.0099999999999]],
+                "first step with g = (0.1, 10): both move by lr (less eps)", lr=0.01),
+    ],
+    extra=[Property("its effective learning rate |change of w| / |dw| never grows", _adagrad_rate_never_grows,
+                    runs("adagrad"), variants=CPU_64, max_examples=8, gate=True)],
+    mistakes=[
+        Mistake("h_accumulate_running_sum",
+                "h does not accumulate: it must be the running sum of every squared gradient so far (h = h + dw**2, "
+                "kept in state); with only this step's dw**2 each coordinate moves by about lr at every step and the "
+                "rate never decays", produces=_adagrad(accumulate=False)),
+        Mistake("divided_h_instead_square",
+                "divided by h instead of its square root: the step is lr * dw / (sqrt(h) + eps)",
+                produces=_adagrad(root=False)),
+        Mistake("eps_inside_square_root",
+                "eps inside the square root: PyTorch's Adagrad divides by sqrt(h) + eps, not sqrt(h + eps); the two "
+                "differ while h is small (the first steps, small gradients)", produces=_adagrad(eps_inside=True)),
+        Mistake("divided_h_before_adding",
+                "divided by h before adding dw**2 to it: add this step's squared gradient first, then divide "
+                "(on the first step the old h is 0 and the step becomes lr * dw / eps)", produces=_adagrad(after=True)),
+        Mistake("eps_missing_step_lr",
+                "eps is missing: the step is lr * dw / (sqrt(h) + eps); without eps a coordinate whose gradients "
+                "so far are all 0 gives 0 / 0 = nan", produces=_adagrad(eps_on=False)),
+    ],
+)
+
+
+def _rmsprop(swapped: bool = False, root: bool = True, eps_inside: bool = False,
+             from_first: bool = False) -> Callable[..., Any]:
+    def update(w: Any, dw: Any, b: dict[str, Any], lr: float, alpha: float, eps: float) -> Any:
+        old = dw * dw if from_first and "s" not in b else b["s"]
+        b["s"] = alpha * dw * dw + (1 - alpha) * old if swapped else alpha * old + (1 - alpha) * dw * dw
+        s = b["s"]
+        return w - lr * dw / (_sqrt(s + eps) if eps_inside else (_sqrt(s) if root else s) + eps)
+    return update
+
+
+RMSPROP = optimizer(
+    "rmsprop", 10,
+    worked=[_worked([0.0], [[1.0]] * 3, [[-0.09999999000000095], [-0.17088810547570926], [-0.22891301058529684]],
+                    "g = 1 at every step, the defaults", lr=0.01)],
+    mistakes=[
+        Mistake("alpha_1_alpha_swapped",
+                "alpha and 1 - alpha are swapped: s = alpha * s + (1 - alpha) * dw**2 (alpha weighs the old "
+                "average)", produces=_rmsprop(swapped=True)),
+        Mistake("divided_s_instead_square",
+                "divided by s instead of its square root: the step is lr * dw / (sqrt(s) + eps)",
+                produces=_rmsprop(root=False)),
+        Mistake("eps_inside_square_root",
+                "eps inside the square root: PyTorch divides by sqrt(s) + eps, not sqrt(s + eps); the two differ for "
+                "small gradients", produces=_rmsprop(eps_inside=True)),
+        Mistake("s_started_dw_2",
+                "s started at dw**2: it starts at zeros, so the first s is (1 - alpha) * dw**2",
+                produces=_rmsprop(from_first=True)),
+    ],
+)
+
+
+def _adadelta(u_first: bool = False, numerator_eps: bool = True, use_lr: bool = True,
+              inverted: bool = False) -> Callable[..., Any]:
+    def update(w: Any, dw: Any, b: dict[str, Any], lr: float, rho: float, eps: float) -> Any:
+        b["s"] = rho * b["s"] + (1 - rho) * dw * dw
+        u = b["u"]
+        top = _sqrt(u + eps) if numerator_eps else _sqrt(u)
+        delta = _sqrt(b["s"] + eps) / _sqrt(u + eps) * dw if inverted else top / _sqrt(b["s"] + eps) * dw
+        b["u"] = rho * u + (1 - rho) * delta * delta
+        if u_first:
+            delta = _sqrt(b["u"] + eps) / _sqrt(b["s"] + eps) * dw
+        return w - (lr if use_lr else 1.0) * delta
+    return update
+
+
+ADADELTA = optimizer(
+    "adadelta", 14,
+    worked=[_worked([0.0], [[1.0]] * 3, [[-0.0031622618488986636], [-0.0064066736225993435], [-0.009707462346758634]],
+                    "g = 1 at every step, the defaults")],
+    mistakes=[
+        Mistake("u_updated_before_step",
+                "u was updated before the step was computed: compute the step from the old u (u from the steps "
+                "before), then fold its square into u", produces=_adadelta(u_first=True)),
+        Mistake("eps_missing_numerator_step",
+                "eps is missing from the numerator: the step is sqrt(u + eps) / sqrt(s + eps) * dw; with u = 0 at "
+                "the start, sqrt(u) is 0 and w never moves", produces=_adadelta(numerator_eps=False)),
+        Mistake("learning_rate_missing_pytorch",
+                "the learning rate is missing: PyTorch multiplies Adadelta's step by lr (default 1.0)",
+                produces=_adadelta(use_lr=False)),
+        Mistake("ratio_inverted_step_sqrt",
+                "the ratio is inverted: the step is sqrt(u + eps) / sqrt(s + eps) * dw, not "
+                "sqrt(s + eps) / sqrt(u + eps) * dw", produces=_adadelta(inverted=True)),
+    ],
+)
 
 
 def adam_bound(lr: float, beta1: float, beta2: float, t: int) -> float:
@@ -437,194 +732,8 @@ def _adam_step_bounded(ctx: Context, run: Call) -> None:
                     "m_hat / sqrt(v_hat))")
             problem = (f"step {s + 1} moved w{list(i)} by {float(move[i]):.6g}, more than Adam ever moves a "
                        f"coordinate: {what} = {bound:.6g} here ({MOVE_TOLERANCE})")
-            raise _property_failure(ctx, run, problem, "adam", ws, s + 1)
+            raise _property_failure(ctx, run, problem, ws, s + 1)
         before = after
-
-
-def _adagrad_rate_never_grows(ctx: Context, run: Call) -> None:
-    """Each coordinate's rate |change of w| / |dw| (where |dw| > 1e-3) is at most its lowest so far. A rate
-    is known to within the rounding of its move (``move_rounding``), so it fails only when even its smallest
-    possible value exceeds the largest possible value of an earlier rate, by more than MOVE_RTOL."""
-    w0, grads, _, _ = _plan(run)
-    ws = _student_ws(ctx, run)
-    before, where = w0.astype(np.float64), np.zeros(w0.shape, dtype=int)
-    lowest, ceiling = np.full(w0.shape, np.inf), np.full(w0.shape, np.inf)
-    for s, (w, g) in enumerate(zip(ws, grads)):
-        after = np.asarray(w, dtype=np.float64)
-        if after.shape != before.shape:
-            return  # the trajectory checks report the shape
-        g = np.abs(g.astype(np.float64))
-        seen = g > 1e-3
-        size = np.where(seen, g, 1.0)
-        rate = np.where(seen, np.abs(after - before) / size, np.nan)
-        error = move_rounding(before, after, np.asarray(w).dtype) / size
-        grew = seen & ~(rate - error <= ceiling * (1 + MOVE_RTOL))
-        if grew.any():
-            i = tuple(int(j) for j in np.argwhere(grew)[0])
-            problem = (f"the effective learning rate |change of w| / |dw| of w{list(i)} grew from {lowest[i]:.10g} "
-                       f"(step {where[i] + 1}) to {rate[i]:.10g} at step {s + 1} ({MOVE_TOLERANCE}): Adagrad divides "
-                       "by the square root of a sum that only grows, so each coordinate's rate can only shrink")
-            raise _property_failure(ctx, run, problem, "adagrad", ws, s + 1)
-        update = seen & (rate + error < ceiling)
-        ceiling = np.where(update, rate + error, ceiling)
-        lowest, where = np.where(update, rate, lowest), np.where(update, s, where)
-        before = after
-
-
-# ----------------------------------------------------------------------------- generated runs
-
-
-def hyperparameters(name: str) -> st.SearchStrategy[dict[str, float]]:
-    """The contract's defaults (nothing passed: what Hypothesis shrinks to), or drawn values for all of them."""
-    def pick(seed: int) -> dict[str, float]:
-        if seed % 3 == 0:
-            return {}
-        rng = np.random.default_rng(seed)
-        return {k: float(v[rng.integers(len(v))]) for k, v in HYPER[name].items()}
-    return st.integers(0, 2**32 - 1).map(pick)
-
-
-def runs(name: str, kind: str = "fresh", gradients: str = "any", steps: int = 12) -> st.SearchStrategy[Call]:
-    """A run of ``name`` from a random w: ``kind`` fresh, resume (the state passed back in after 2 or more
-    steps) or same (one dw object at every step); ``gradients`` any (random), tiny (1e-6 to 1e-3 in size)
-    or zeros (many exact zeros, one of them on step 1). Few draws, since each costs Hypothesis time."""
-    def build(shape: tuple[int, ...], n: int, values: np.ndarray, scale: float, hyper: dict[str, float],
-              split: int) -> Call:
-        w0, g = values[0], values[1:] * scale
-        if gradients == "zeros":
-            g[np.random.default_rng(n).random(g.shape) < 0.4] = 0.0
-            g.reshape(n, -1)[0, 0] = 0.0
-        if kind == "same":
-            return Call((w0, g[0], n), dict(hyper))
-        if kind == "resume":
-            k = 2 + split % (n - 2)
-            return Call((w0, list(g[:k]), list(g[k:])), dict(hyper))
-        return Call((w0, list(g)), dict(hyper))
-
-    @st.composite
-    def draw_run(draw: st.DrawFn) -> Call:
-        shape = draw(st.sampled_from(SHAPES))
-        n = draw(sizes(3 if kind == "resume" else 1, steps))
-        values = draw(float_arrays((n + 1, *shape)))
-        scale = draw(st.sampled_from((1e-4, 1e-6, 1e-5, 1e-3))) if gradients == "tiny" else 1.0
-        split = draw(st.integers(0, 2**16)) if kind == "resume" else 0
-        return build(shape, n, values, scale, draw(hyperparameters(name)), split)
-    return draw_run()
-
-
-def _worked(w0: Sequence[float], grads: Sequence[Sequence[float]], ws: Sequence[Sequence[float]], note: str,
-            **hyper: float) -> Call:
-    return Call((np.array(w0, dtype=np.float64), [np.array(g, dtype=np.float64) for g in grads]), hyper, note, list(ws))
-
-
-def _ones(steps: int) -> list[list[float]]:
-    return [[1.0]] * steps
-
-
-def optimizer_checks(name: str, worked: Sequence[Call], extra: Sequence[Property] = (),
-                     tiny: bool = True) -> list[Property]:
-    """The checks every optimizer has, then its own properties."""
-    label = ORACLES[name]
-    checks = [
-        Property("reproduces the handout's worked examples", _matches_handout, examples=worked, variants=CPU_64),
-        Property(f"matches {label} step by step from a fresh state", _matches_torch(name), runs(name),
-                 variants=DEVICES_BOTH),
-        Property(f"matches {label} resumed mid-run (the returned state passed back in)", _matches_torch(name),
-                 runs(name, "resume"), variants=DEVICES_BOTH, max_examples=8),
-        Property(f"matches {label} with one dw array passed at every step (and leaves it unchanged)",
-                 _matches_torch(name), runs(name, "same"), variants=CPU_64, max_examples=6),
-    ]
-    if tiny:
-        checks += [
-            Property(f"matches {label} on tiny gradients (1e-6 to 1e-3: where eps matters)", _matches_torch(name),
-                     runs(name, gradients="tiny"), variants=CPU_BOTH, max_examples=8),
-            Property(f"matches {label} on gradients with exact zeros", _matches_torch(name),
-                     runs(name, gradients="zeros"), variants=CPU_64, max_examples=6),
-        ]
-    return checks + list(extra)
-
-
-# ----------------------------------------------------------------------------- mistakes, as PyTorch step rules
-#
-# Each rule takes one step like the student's function (w, dw, state, **hyper) -> (w_new, state), on tensors;
-# the hint-finder runs it as a loop over the failing run and compares every step with the student's.
-
-
-def _rule(name: str, update: Callable[..., Any]) -> Callable[..., Any]:
-    """A mistake's step from ``update(w, dw, buffers, **hyper)`` on tensors, which reads and writes its buffers
-    (zeros before the first step, any names) and the step count ``buffers["t"]`` (0 before the first)."""
-    def step(w: Any, dw: Any, state: dict[str, Any], **given: float) -> tuple[Any, dict[str, Any]]:
-        buffers = state.setdefault("buffers", _Zeros(w))
-        return update(w, dw, buffers, **{**DEFAULTS[name], **given}), state
-    return step
-
-
-class _Zeros(dict):  # type: ignore[type-arg]
-    """Buffers that read as zeros shaped like w until written; "t" reads as 0."""
-
-    def __init__(self, w: Any):
-        super().__init__()
-        self.like = w
-
-    def __missing__(self, key: str) -> Any:
-        return 0 if key == "t" else oracles.torch().zeros_like(self.like)
-
-
-def _sqrt(x: Any) -> Any:
-    return oracles.torch().sqrt(x)
-
-
-def _momentum(sign: float = 1.0, damp: bool = False, previous: bool = False) -> Callable[..., Any]:
-    def update(w: Any, dw: Any, b: dict[str, Any], lr: float, mu: float) -> Any:
-        old = b["v"]
-        b["v"] = mu * old + ((1 - mu) if damp else sign) * dw
-        return w - lr * (old if previous else b["v"])
-    return _rule("momentum", update)
-
-
-def _nesterov(old_velocity: bool = False, plain: bool = False, ascent: bool = False) -> Callable[..., Any]:
-    def update(w: Any, dw: Any, b: dict[str, Any], lr: float, mu: float) -> Any:
-        old = b["v"]
-        b["v"] = mu * old + dw
-        step = b["v"] if plain else dw + mu * (old if old_velocity else b["v"])
-        return w + lr * step if ascent else w - lr * step
-    return _rule("nesterov", update)
-
-
-def _adagrad(accumulate: bool = True, root: bool = True, after: bool = False,
-             eps_on: bool = True, eps_inside: bool = False) -> Callable[..., Any]:
-    def update(w: Any, dw: Any, b: dict[str, Any], lr: float, eps: float) -> Any:
-        old = b["h"]
-        b["h"] = (old if accumulate else 0) + dw * dw
-        h = old if after else b["h"]
-        if eps_inside:
-            return w - lr * dw / _sqrt(h + eps)
-        return w - lr * dw / ((_sqrt(h) if root else h) + (eps if eps_on else 0))
-    return _rule("adagrad", update)
-
-
-def _rmsprop(swapped: bool = False, root: bool = True, eps_inside: bool = False,
-             from_first: bool = False) -> Callable[..., Any]:
-    def update(w: Any, dw: Any, b: dict[str, Any], lr: float, alpha: float, eps: float) -> Any:
-        old = dw * dw if from_first and "s" not in b else b["s"]
-        b["s"] = alpha * dw * dw + (1 - alpha) * old if swapped else alpha * old + (1 - alpha) * dw * dw
-        s = b["s"]
-        return w - lr * dw / (_sqrt(s + eps) if eps_inside else (_sqrt(s) if root else s) + eps)
-    return _rule("rmsprop", update)
-
-
-def _adadelta(u_first: bool = False, numerator_eps: bool = True, use_lr: bool = True,
-              inverted: bool = False) -> Callable[..., Any]:
-    def update(w: Any, dw: Any, b: dict[str, Any], lr: float, rho: float, eps: float) -> Any:
-        b["s"] = rho * b["s"] + (1 - rho) * dw * dw
-        u = b["u"]
-        top = _sqrt(u + eps) if numerator_eps else _sqrt(u)
-        delta = _sqrt(b["s"] + eps) / _sqrt(u + eps) * dw if inverted else top / _sqrt(b["s"] + eps) * dw
-        b["u"] = rho * u + (1 - rho) * delta * delta
-        if u_first:
-            delta = _sqrt(b["u"] + eps) / _sqrt(b["s"] + eps) * dw
-        return w - (lr if use_lr else 1.0) * delta
-    return _rule("adadelta", update)
 
 
 def _adam(correct: bool = True, eps_inside: bool = False, t_shift: int = 0, swapped: bool = False,
@@ -639,7 +748,7 @@ def _adam(correct: bool = True, eps_inside: bool = False, t_shift: int = 0, swap
             return w - lr * math.sqrt(1 - b2**t) / (1 - b1**t) * b["m"] / (_sqrt(b["v"]) + eps)
         m_hat, v_hat = (b["m"] / (1 - b1**t), b["v"] / (1 - b2**t)) if correct else (b["m"], b["v"])
         return w - lr * m_hat / (_sqrt(v_hat + eps) if eps_inside else _sqrt(v_hat) + eps)
-    return _rule("adam", update)
+    return update
 
 
 def _adam_count_carried_over(run: Call, expected: Sequence[np.ndarray], received: Sequence[Any]) -> bool:
@@ -650,163 +759,21 @@ def _adam_count_carried_over(run: Call, expected: Sequence[np.ndarray], received
     first = [received[0]]
     for shift in range(2, 401):
         rule = _adam(t_shift=shift)
-        if _same_run(_mistake_run(rule, run)[:1], first):
-            wrong = _mistake_run(rule, run)[:len(received)]
+        if _same_run(_mistake_run("adam", rule, run)[:1], first):
+            wrong = _mistake_run("adam", rule, run)[:len(received)]
             return _same_run(wrong, received) and not _same_run(wrong, expected[:len(received)])
     return False
 
 
-# ----------------------------------------------------------------------------- the optimizer tasks
-
-
-SGD = Task(
-    "sgd", points=5, returns=("w_new", "state"), may_modify=("w", "state"), aspects=TRAJECTORY,
-    checks=optimizer_checks("sgd", [
-        _worked([2.0], [[-0.2]], [[2.02]], "the lecture's step: w = 2, dw = -0.2, lr = 0.1", lr=0.1),
-    ], tiny=False, extra=[
-        Property("a zero gradient leaves w unchanged", _sgd_zero_gradient,
-                 runs("sgd").map(lambda r: r.with_args((r.args[0], [np.zeros_like(g) for g in r.args[1]]))),
-                 variants=CPU_BOTH, max_examples=6, gate=True),
-    ]),
-    mistakes=[
-        Mistake("w_moved_along_dw",
-                "w moved along +dw (gradient ascent): descent subtracts, w_new = w - lr * dw; check the sign",
-                produces=_rule("sgd", lambda w, dw, b, lr: w + lr * dw)),
-        Mistake("learning_rate_missing_step",
-                "the learning rate is missing: the step is lr * dw, not dw",
-                produces=_rule("sgd", lambda w, dw, b, lr: w - dw)),
-    ],
-)
-
-MOMENTUM = Task(
-    "momentum", points=10, returns=("w_new", "state"), may_modify=("w", "state"), aspects=TRAJECTORY,
-    checks=optimizer_checks("momentum", [
-        _worked([0.0], _ones(4), [[-0.1], [-0.29], [-0.5609999999999999], [-0.9048999999999999]],
-                "g = 1 at every step", lr=0.1, mu=0.9),
-    ]),
-    mistakes=[
-        Mistake("w_walks_uphill_lecture",
-                "w walks uphill: the lecture's v = mu * v - dw (the minus sign inside the velocity) was combined with "
-                "PyTorch's w -= lr * v; keep one convention's signs together: v = mu * v + dw; w = w - lr * v",
-                produces=_momentum(sign=-1.0)),
-        Mistake("velocity_kept_state_between",
-                "the velocity is not kept in state between steps: after the first step every step is plain SGD; "
-                "store v in state (state['v'] = v) and return the state",
-                produces=_rule("momentum", lambda w, dw, b, lr, mu: w - lr * dw)),
-        Mistake("gradient_dampened_pytorch_s",
-                "the gradient was dampened: PyTorch's velocity is v = mu * v + dw (dampening=0), not the moving "
-                "average mu * v + (1 - mu) * dw", produces=_momentum(damp=True)),
-        Mistake("w_moved_previous_step",
-                "w moved with the previous step's velocity: update v = mu * v + dw first, then step w -= lr * v with "
-                "the new v", produces=_momentum(previous=True)),
-    ],
-)
-
-NESTEROV = Task(
-    "nesterov", points=10, returns=("w_new", "state"), may_modify=("w", "state"), aspects=TRAJECTORY,
-    checks=optimizer_checks("nesterov", [
-        _worked([0.0], _ones(4), [[-0.19], [-0.461], [-0.8049000000000001], [-1.2144100000000002]],
-                "g = 1 at every step", lr=0.1, mu=0.9),
-    ]),
-    mistakes=[
-        Mistake("step_lr_v_plain",
-                "the step is lr * v: that is plain momentum; Nesterov steps by lr * (dw + mu * v) with the updated v",
-                produces=_nesterov(plain=True)),
-        Mistake("look_ahead_used_velocity",
-                "the look-ahead used the velocity from before the update: first v = mu * v + dw, then step by "
-                "lr * (dw + mu * v) with the updated velocity", produces=_nesterov(old_velocity=True)),
-        Mistake("w_walks_uphill_cs231n",
-                "w walks uphill: in CS231n's form (v holds -lr * dw) the step is added, w += -mu * v_prev + "
-                "(1 + mu) * v; check the sign", produces=_nesterov(ascent=True)),
-    ],
-)
-
-ADAGRAD = Task(
-    "adagrad", points=10, returns=("w_new", "state"), may_modify=("w", "state"), aspects=TRAJECTORY,
-    checks=optimizer_checks("adagrad", [
-        _worked([0.0], _ones(4),
-                [[-0.009999999999], [-0.017071067810365475], [-0.0228445705019284], [-0.0278445705016784]],
-                "g = 1 at every step", lr=0.01),
-        _worked([0.0, 0.0], [[0.1, 10.0]], [[-0.00999999999, -0.0099999999999]],
-                "first step with g = (0.1, 10): both move by lr (less eps)", lr=0.01),
-    ], extra=[
-        Property("its effective learning rate |change of w| / |dw| never grows", _adagrad_rate_never_grows,
-                 runs("adagrad"), variants=CPU_64, max_examples=8, gate=True),
-    ]),
-    mistakes=[
-        Mistake("h_accumulate_running_sum",
-                "h does not accumulate: it must be the running sum of every squared gradient so far (h = h + dw**2, "
-                "kept in state); with only this step's dw**2 each coordinate moves by about lr at every step and the "
-                "rate never decays", produces=_adagrad(accumulate=False)),
-        Mistake("divided_h_instead_square",
-                "divided by h instead of its square root: the step is lr * dw / (sqrt(h) + eps)",
-                produces=_adagrad(root=False)),
-        Mistake("eps_inside_square_root",
-                "eps inside the square root: PyTorch's Adagrad divides by sqrt(h) + eps, not sqrt(h + eps); the two "
-                "differ while h is small (the first steps, small gradients)", produces=_adagrad(eps_inside=True)),
-        Mistake("divided_h_before_adding",
-                "divided by h before adding dw**2 to it: add this step's squared gradient first, then divide "
-                "(on the first step the old h is 0 and the step becomes lr * dw / eps)", produces=_adagrad(after=True)),
-        Mistake("eps_missing_step_lr",
-                "eps is missing: the step is lr * dw / (sqrt(h) + eps); without eps a coordinate whose gradients "
-                "so far are all 0 gives 0 / 0 = nan", produces=_adagrad(eps_on=False)),
-    ],
-)
-
-RMSPROP = Task(
-    "rmsprop", points=10, returns=("w_new", "state"), may_modify=("w", "state"), aspects=TRAJECTORY,
-    checks=optimizer_checks("rmsprop", [
-        _worked([0.0], _ones(3), [[-0.09999999000000095], [-0.17088810547570926], [-0.22891301058529684]],
-                "g = 1 at every step, the defaults", lr=0.01),
-    ]),
-    mistakes=[
-        Mistake("alpha_1_alpha_swapped",
-                "alpha and 1 - alpha are swapped: s = alpha * s + (1 - alpha) * dw**2 (alpha weighs the old "
-                "average)", produces=_rmsprop(swapped=True)),
-        Mistake("divided_s_instead_square",
-                "divided by s instead of its square root: the step is lr * dw / (sqrt(s) + eps)",
-                produces=_rmsprop(root=False)),
-        Mistake("eps_inside_square_root",
-                "eps inside the square root: PyTorch divides by sqrt(s) + eps, not sqrt(s + eps); the two differ for "
-                "small gradients", produces=_rmsprop(eps_inside=True)),
-        Mistake("s_started_dw_2",
-                "s started at dw**2: it starts at zeros, so the first s is (1 - alpha) * dw**2",
-                produces=_rmsprop(from_first=True)),
-    ],
-)
-
-ADADELTA = Task(
-    "adadelta", points=14, returns=("w_new", "state"), may_modify=("w", "state"), aspects=TRAJECTORY,
-    checks=optimizer_checks("adadelta", [
-        _worked([0.0], _ones(3), [[-0.0031622618488986636], [-0.0064066736225993435], [-0.009707462346758634]],
-                "g = 1 at every step, the defaults"),
-    ]),
-    mistakes=[
-        Mistake("u_updated_before_step",
-                "u was updated before the step was computed: compute the step from the old u (u from the steps "
-                "before), then fold its square into u", produces=_adadelta(u_first=True)),
-        Mistake("eps_missing_numerator_step",
-                "eps is missing from the numerator: the step is sqrt(u + eps) / sqrt(s + eps) * dw; with u = 0 at "
-                "the start, sqrt(u) is 0 and w never moves", produces=_adadelta(numerator_eps=False)),
-        Mistake("learning_rate_missing_pytorch",
-                "the learning rate is missing: PyTorch multiplies Adadelta's step by lr (default 1.0)",
-                produces=_adadelta(use_lr=False)),
-        Mistake("ratio_inverted_step_sqrt",
-                "the ratio is inverted: the step is sqrt(u + eps) / sqrt(s + eps) * dw, not "
-                "sqrt(s + eps) / sqrt(u + eps) * dw", produces=_adadelta(inverted=True)),
-    ],
-)
-
-ADAM = Task(
-    "adam", points=20, returns=("w_new", "state"), may_modify=("w", "state"), aspects=TRAJECTORY,
-    checks=optimizer_checks("adam", [
-        _worked([0.0], _ones(3), [[-0.0009999999900000003], [-0.001999999979999993], [-0.0029999999699999924]],
+ADAM = optimizer(
+    "adam", 20,
+    worked=[
+        _worked([0.0], [[1.0]] * 3, [[-0.0009999999900000003], [-0.001999999979999993], [-0.0029999999699999924]],
                 "g = 1 at every step, the defaults: every step moves by lr"),
         _worked([0.0], [[1e-4]], [[-0.000999900009999]], "first step with g = 1e-4: still about lr"),
-    ], extra=[
-        Property("moves each coordinate by at most about lr per step", _adam_step_bounded, runs("adam"),
-                 variants=CPU_64, max_examples=8, gate=True),
-    ]),
+    ],
+    extra=[Property("moves each coordinate by at most about lr per step", _adam_step_bounded, runs("adam"),
+                    variants=CPU_64, max_examples=8, gate=True)],
     mistakes=[
         Mistake("bias_correction_divide_m",
                 "no bias correction: divide m by (1 - beta1**t) and v by (1 - beta2**t), with t = 1 on the first "
@@ -855,13 +822,19 @@ def _scheduler_lr(make: Callable[[Any, Any], Any], lr0: float, t: int) -> float:
         return float(optimizer.param_groups[0]["lr"])
 
 
-def _formula(fn: Callable[..., Any]) -> Callable[..., float]:
-    """A schedule's formula, evaluated by PyTorch in float64: ``fn(torch, *args)`` with the arguments as
-    float64 tensors (so that it cannot run where a student's NumPy code runs)."""
+def schedule(name: str, points: int, worked: Sequence[tuple[Call, float]], formula: str, fn: Callable[..., Any],
+             scheduler: Torch, cases: st.SearchStrategy[Call], mistakes: Sequence[Mistake]) -> Task:
+    """A schedule's task: the handout's table, the formula evaluated by PyTorch in float64 (``fn(torch, *args)``
+    with the arguments as float64 tensors, so that it cannot run where a student's NumPy code runs), and torch's
+    scheduler."""
     def compute(*args: float) -> float:
         torch = oracles.torch()
         return float(fn(torch, *(torch.tensor(float(a), dtype=torch.float64) for a in args)))
-    return compute
+    return Task(name, points=points, mistakes=mistakes, checks=[
+        Worked(worked, tolerance=SCHEDULE_TOLERANCE),
+        Matches(Formula(formula, compute), cases, tolerance=SCHEDULE_TOLERANCE),
+        Matches(scheduler, cases, tolerance=SCHEDULE_TOLERANCE, max_examples=8),
+    ])
 
 
 LR0 = st.one_of(st.sampled_from((0.1, 1.0, 0.01, 0.5, 3e-4)), st.floats(1e-4, 2.0))
@@ -873,17 +846,14 @@ step_calls = st.builds(lambda lr0, g, s, t: call(lr0, g, s, t), LR0,
 
 EXPONENTIAL_LR = Torch("torch.optim.lr_scheduler.ExponentialLR(gamma=exp(-k))", lambda c, v: _scheduler_lr(
     lambda s, o: s.ExponentialLR(o, gamma=math.exp(-c.args[1])), c.args[0], c.args[2]))
-EXPONENTIAL_DECAY = Task(
-    "exponential_decay", points=7,
-    checks=[
-        Worked([(call(0.1, 0.1, t, note="the handout's table"), v) for t, v in
-                ((0, 0.1), (1, 0.09048374180359596), (5, 0.06065306597126335), (10, 0.036787944117144235),
-                 (20, 0.013533528323661271), (50, 0.0006737946999085467))]
-               + [(call(0.5, 0.0, 7, note="k = 0: no decay"), 0.5)], tolerance=SCHEDULE_TOLERANCE),
-        Matches(Formula("the formula lr0 * exp(-k * t)", _formula(lambda T, lr0, k, t: lr0 * T.exp(-k * t))),
-                decay_calls, tolerance=SCHEDULE_TOLERANCE),
-        Matches(EXPONENTIAL_LR, decay_calls, tolerance=SCHEDULE_TOLERANCE, max_examples=8),
-    ],
+EXPONENTIAL_DECAY = schedule(
+    "exponential_decay", 7,
+    worked=[(call(0.1, 0.1, t, note="the handout's table"), v) for t, v in
+            ((0, 0.1), (1, 0.09048374180359596), (5, 0.06065306597126335), (10, 0.036787944117144235),
+             (20, 0.013533528323661271), (50, 0.0006737946999085467))]
+           + [(call(0.5, 0.0, 7, note="k = 0: no decay"), 0.5)],
+    formula="the formula lr0 * exp(-k * t)", fn=lambda T, lr0, k, t: lr0 * T.exp(-k * t),
+    scheduler=EXPONENTIAL_LR, cases=decay_calls,
     mistakes=[
         Mistake("rate_grows_exponent_k",
                 "the rate grows: the exponent is -k * t (check the sign)",
@@ -897,18 +867,16 @@ EXPONENTIAL_DECAY = Task(
     ],
 )
 
+
 INVERSE_TIME_LR = Torch("torch.optim.lr_scheduler.LambdaLR(lambda t: 1 / (1 + k * t))", lambda c, v: _scheduler_lr(
     lambda s, o: s.LambdaLR(o, lambda t: 1 / (1 + c.args[1] * t)), c.args[0], c.args[2]))
-INVERSE_TIME_DECAY = Task(
-    "inverse_time_decay", points=6,
-    checks=[
-        Worked([(call(0.1, 0.1, t, note="the handout's table"), v) for t, v in
-                ((0, 0.1), (1, 0.09090909090909091), (5, 0.06666666666666667), (10, 0.05), (20, 0.03333333333333333),
-                 (50, 0.016666666666666666))], tolerance=SCHEDULE_TOLERANCE),
-        Matches(Formula("the formula lr0 / (1 + k * t)", _formula(lambda T, lr0, k, t: lr0 / (1 + k * t))),
-                decay_calls, tolerance=SCHEDULE_TOLERANCE),
-        Matches(INVERSE_TIME_LR, decay_calls, tolerance=SCHEDULE_TOLERANCE, max_examples=8),
-    ],
+INVERSE_TIME_DECAY = schedule(
+    "inverse_time_decay", 6,
+    worked=[(call(0.1, 0.1, t, note="the handout's table"), v) for t, v in
+            ((0, 0.1), (1, 0.09090909090909091), (5, 0.06666666666666667), (10, 0.05), (20, 0.03333333333333333),
+             (50, 0.016666666666666666))],
+    formula="the formula lr0 / (1 + k * t)", fn=lambda T, lr0, k, t: lr0 / (1 + k * t),
+    scheduler=INVERSE_TIME_LR, cases=decay_calls,
     mistakes=[
         Mistake("missing_parentheses_lr0_1",
                 "missing parentheses: lr0 / 1 + k * t is lr0 + k * t; write lr0 / (1 + k * t)",
@@ -922,21 +890,18 @@ INVERSE_TIME_DECAY = Task(
     ],
 )
 
+
 STEP_LR = Torch("torch.optim.lr_scheduler.StepLR", lambda c, v: _scheduler_lr(
     lambda s, o: s.StepLR(o, step_size=c.args[2], gamma=c.args[1]), c.args[0], c.args[3]))
-STEP_DECAY = Task(
-    "step_decay", points=8,
-    checks=[
-        Worked([(call(0.1, 0.5, 5, t, note="the handout's table"), v) for t, v in
-                ((0, 0.1), (1, 0.1), (5, 0.05), (10, 0.025), (20, 0.00625), (50, 9.765625e-05))]
-               + [(call(0.01, 0.1, 30, t, note="the lecture's AlexNet recipe: divide by 10 every 30 epochs"), v)
-                  for t, v in ((0, 1e-2), (29, 1e-2), (30, 1e-3), (59, 1e-3), (60, 1.0000000000000002e-04),
-                               (90, 1.0000000000000003e-05))],
-               tolerance=SCHEDULE_TOLERANCE),
-        Matches(Formula("the formula lr0 * gamma ** floor(t / step_size)",
-                      _formula(lambda T, lr0, g, s, t: lr0 * g ** T.floor(t / s))), step_calls, tolerance=SCHEDULE_TOLERANCE),
-        Matches(STEP_LR, step_calls, tolerance=SCHEDULE_TOLERANCE, max_examples=8),
-    ],
+STEP_DECAY = schedule(
+    "step_decay", 8,
+    worked=[(call(0.1, 0.5, 5, t, note="the handout's table"), v) for t, v in
+            ((0, 0.1), (1, 0.1), (5, 0.05), (10, 0.025), (20, 0.00625), (50, 9.765625e-05))]
+           + [(call(0.01, 0.1, 30, t, note="the lecture's AlexNet recipe: divide by 10 every 30 epochs"), v)
+              for t, v in ((0, 1e-2), (29, 1e-2), (30, 1e-3), (59, 1e-3), (60, 1.0000000000000002e-04),
+                           (90, 1.0000000000000003e-05))],
+    formula="the formula lr0 * gamma ** floor(t / step_size)", fn=lambda T, lr0, g, s, t: lr0 * g ** T.floor(t / s),
+    scheduler=STEP_LR, cases=step_calls,
     mistakes=[
         Mistake("round_instead_floor_rate",
                 "round() instead of floor: the rate drops only when a whole step_size has passed; use t // step_size",
@@ -949,6 +914,7 @@ STEP_DECAY = Task(
                 produces=lambda lr0, g, s, t: lr0 * g ** ((t + 1) // s)),
     ],
 )
+
 
 LAB = Lab(
     name="lab2",

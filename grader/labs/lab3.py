@@ -21,10 +21,9 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from grader.declare import oracles
-from grader.declare.checks import DEVICES_BOTH, Matches, Raises, Reference, Torch, Worked
+from grader.declare.checks import DEVICES_BOTH, Matches, Raises, Reference, Torch, Worked, on_arguments
 from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call
 from grader.declare.strategies import float_arrays, pair, size_or_pair, sizes
-
 
 
 # ----------------------------------------------------------------------------- sizes
@@ -100,11 +99,6 @@ def _pool_size_without_rule(n: int, k: int, s: int | None = None, p: int = 0, d:
     return (math.ceil if ceil_mode else math.floor)(_span(n, k, p, d) / (k if s is None else s)) + 1
 
 
-def _pool_size_stride_one(n: int, k: int, s: int | None = None, p: int = 0, d: int = 1,
-                          ceil_mode: bool = False) -> int | None:
-    return _torch_size("pool", n, k, 1, p, d, ceil_mode) if s is None else None
-
-
 NOT_IN_HANDOUT = "a fixed example, its value from PyTorch (not one of the handout's worked examples)"
 
 CONV_OUTPUT_SIZE = Task(
@@ -142,7 +136,9 @@ POOL_OUTPUT_SIZE = Task(
     ],
     mistakes=[
         Mistake("stride_defaulted_1_pooling",
-                "stride defaulted to 1: for pooling it defaults to kernel_size", produces=_pool_size_stride_one),
+                "stride defaulted to 1: for pooling it defaults to kernel_size",
+                produces=lambda n, k, s=None, p=0, d=1, ceil_mode=False:
+                _torch_size("pool", n, k, 1, p, d, ceil_mode) if s is None else None),
         Mistake("ceil_mode_without_pytorch",
                 "ceil_mode without PyTorch's rule: drop a last window that would start in the right padding",
                 produces=_pool_size_without_rule,
@@ -181,22 +177,9 @@ SAME_PADDING = Task(
 # ----------------------------------------------------------------------------- parameter counts
 
 
-def _torch_conv_params(call_: Call, variant: Variant) -> int:
-    t = oracles.torch()
-    in_c, out_c, k, *rest = call_.args
-    kwargs = dict(call_.kwargs)
-    if rest:
-        kwargs["bias"] = rest[0]
-    if len(rest) > 1:
-        kwargs["groups"] = rest[1]
-    layer = t.nn.Conv2d(in_c, out_c, k, device="meta", **kwargs)
-    return sum(p.numel() for p in layer.parameters())
-
-
-def _torch_linear_params(call_: Call, variant: Variant) -> int:
-    t = oracles.torch()
-    layer = t.nn.Linear(*call_.args, device="meta", **call_.kwargs)
-    return sum(p.numel() for p in layer.parameters())
+def _parameters(kind: str, *args: Any, **kwargs: Any) -> int:
+    """The parameter count of a torch.nn layer built on the meta device (no data, no initialisation)."""
+    return sum(p.numel() for p in getattr(oracles.torch().nn, kind)(*args, device="meta", **kwargs).parameters())
 
 
 conv_param_cases = st.builds(
@@ -209,7 +192,9 @@ CONV2D_PARAMS = Task(
     checks=[
         Worked([(call(3, 96, 11), 34944), (call(64, 64, 3, False), 36864), (call(64, 64, 3, True, 64, note=NOT_IN_HANDOUT), 640),
                 (call(192, 64, 1), 12352), (call(3, 8, (3, 5)), 368)]),
-        Matches(Torch("the parameters of torch.nn.Conv2d", _torch_conv_params), conv_param_cases, max_examples=24),
+        Matches(Torch("the parameters of torch.nn.Conv2d", on_arguments(
+            lambda i, o, k, bias=True, groups=1: _parameters("Conv2d", i, o, k, bias=bias, groups=groups))),
+            conv_param_cases, max_examples=24),
     ],
     mistakes=[
         Mistake("bias_missing_conv_layer",
@@ -234,7 +219,7 @@ LINEAR_PARAMS = Task(
     "linear_params", points=4,
     checks=[
         Worked([(call(9216, 4096), 37752832), (call(4096, 1000), 4097000), (call(10, 3, False), 30)]),
-        Matches(Torch("the parameters of torch.nn.Linear", _torch_linear_params),
+        Matches(Torch("the parameters of torch.nn.Linear", on_arguments(functools.partial(_parameters, "Linear"))),
                 st.builds(lambda i, o, b: call(i, o, b), sizes(1, 5000), sizes(1, 5000), st.booleans()), max_examples=20),
     ],
     mistakes=[
@@ -310,7 +295,7 @@ def _settings(layer: dict[str, Any]) -> tuple[Any, ...]:
     return (layer["out_features"],) if kind == "linear" else ()
 
 
-def _torch_network(input_shape: tuple[int, ...], layers: list[dict[str, Any]]) -> tuple[list[tuple[int, ...]], int]:
+def _torch_layers(input_shape: tuple[int, ...], layers: list[dict[str, Any]]) -> tuple[list[tuple[int, ...]], int]:
     """Build the layers as an nn.Sequential and run a (C, H, W) input of zeros through it: the shape
     after each layer, and the parameter count."""
     t = oracles.torch()
@@ -367,7 +352,7 @@ def networks(draw: st.DrawFn) -> Call:
 def _network_oracle(part: int) -> Any:
     def compute(call_: Call, variant: Variant) -> Any:
         try:
-            found = _torch_network(*call_.args)
+            found = _torch_layers(*call_.args)
         except _Refused:
             assume(False)
             raise
@@ -397,7 +382,7 @@ def _shapes_with(input_shape: tuple[int, ...], layers: list[dict[str, Any]], pad
             ph, pw = pair(layer.pop("padding"))
             changed.append({"type": "pad", "padding": (pw, 0, ph, 0)})
         changed.append(layer)
-    shapes, _ = _torch_network(tuple(input_shape), changed)
+    shapes, _ = _torch_layers(tuple(input_shape), changed)
     return [shape for shape, layer in zip(shapes, changed) if layer["type"] != "pad"]
 
 
@@ -428,10 +413,15 @@ TRACE_SHAPES = Task(
 def _params_with_image_channels(c: Call) -> int:
     """The parameters of the network's layers (from PyTorch) if every conv layer took the image's channels."""
     input_shape, layers = c.args
-    shapes = [tuple(input_shape)] + _torch_network(input_shape, layers)[0]
+    shapes = [tuple(input_shape)] + _torch_layers(input_shape, layers)[0]
     return sum(p.numel() for before, layer in zip(shapes, layers) if layer["type"] in ("conv", "linear")
                for p in _module(layer["type"], input_shape[0] if layer["type"] == "conv" else before[0],
                                 *_settings(layer)).parameters())
+
+
+def _bias_count(call_: Call) -> int:
+    shapes, _ = _torch_layers(*call_.args)
+    return sum(s[0] for s, l in zip(shapes, call_.args[1]) if l["type"] in ("conv", "linear"))
 
 
 COUNT_PARAMS = Task(
@@ -452,11 +442,6 @@ COUNT_PARAMS = Task(
                 detects=lambda c, e, r: isinstance(r, int) and r == _params_with_image_channels(c) != e),
     ],
 )
-
-
-def _bias_count(call_: Call) -> int:
-    shapes, _ = _torch_network(*call_.args)
-    return sum(s[0] for s, l in zip(shapes, call_.args[1]) if l["type"] in ("conv", "linear"))
 
 
 # ----------------------------------------------------------------------------- convolution
@@ -488,10 +473,6 @@ def _torch_conv(call_: Call, variant: Variant) -> Any:
     t = oracles.torch()
     x, w, b = (None if a is None else oracles.tensor(a, variant.device) for a in call_.args)
     return oracles.numpy(t.nn.functional.conv2d(x, w, b, **call_.kwargs))
-
-
-def _conv_flipped(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, **kw: Any) -> np.ndarray:
-    return _torch_conv(Call((x, np.ascontiguousarray(w[:, :, ::-1, ::-1]), b), kw), Variant())
 
 
 def _conv_no_bias(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, **kw: Any) -> np.ndarray:
@@ -549,7 +530,8 @@ CONV2D_FORWARD = Task(
     mistakes=[
         Mistake("matches_true_convolution_kernel",
                 "matches a true convolution (kernel flipped): deep-learning 'convolution' is cross-correlation, "
-                "do not flip w", produces=_conv_flipped),
+                "do not flip w",
+                produces=lambda x, w, b, **kw: _torch_conv(Call((x, np.ascontiguousarray(w[:, :, ::-1, ::-1]), b), kw), Variant())),
         Mistake("bias_missing_add_b",
                 "the bias is missing: add b[f] to every position of output channel f", produces=_conv_no_bias),
         Mistake("input_channels_were_averaged",
@@ -574,6 +556,17 @@ CONV2D_FORWARD = Task(
 )
 
 
+def _torch_conv_grads(call_: Call, variant: Variant) -> Any:
+    t = oracles.torch()
+    dout, x, w = (oracles.tensor(a, variant.device) for a in call_.args)
+    x.requires_grad_(True)
+    w.requires_grad_(True)
+    b = t.zeros(w.shape[0], dtype=w.dtype, device=w.device, requires_grad=True)
+    out = t.nn.functional.conv2d(x, w, b, **call_.kwargs)
+    dx, dw, db = oracles.vjp(out, (x, w, b), dout)
+    return oracles.numpy((dx, dw, db))
+
+
 def _grads_with(change: Any) -> Any:
     """A producer for a backward mistake: the true gradients with one part changed."""
     def produce(dout: np.ndarray, x: np.ndarray, w: np.ndarray, **kw: Any) -> Any:
@@ -590,15 +583,10 @@ def _dx_of_padded_input(dout: np.ndarray, x: np.ndarray, w: np.ndarray, stride: 
     return dxpad, dw, db
 
 
-def _torch_conv_grads(call_: Call, variant: Variant) -> Any:
-    t = oracles.torch()
-    dout, x, w = (oracles.tensor(a, variant.device) for a in call_.args)
-    x.requires_grad_(True)
-    w.requires_grad_(True)
-    b = t.zeros(w.shape[0], dtype=w.dtype, device=w.device, requires_grad=True)
-    out = t.nn.functional.conv2d(x, w, b, **call_.kwargs)
-    dx, dw, db = oracles.vjp(out, (x, w, b), dout)
-    return oracles.numpy((dx, dw, db))
+def _dx_unflipped(call_: Call) -> np.ndarray:
+    dout, x, w = call_.args
+    flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1])
+    return _torch_conv_grads(Call((dout, x, flipped), call_.kwargs), Variant())[0]
 
 
 CONV2D_BACKWARD = Task(
@@ -635,12 +623,6 @@ CONV2D_BACKWARD = Task(
                 and np.allclose(r[0], _dx_unflipped(c), atol=1e-6)),
     ],
 )
-
-
-def _dx_unflipped(call_: Call) -> np.ndarray:
-    dout, x, w = call_.args
-    flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1])
-    return _torch_conv_grads(Call((dout, x, flipped), call_.kwargs), Variant())[0]
 
 
 # ----------------------------------------------------------------------------- pooling
@@ -687,8 +669,10 @@ def _torch_max_pool_grad(call_: Call, variant: Variant) -> Any:
     return oracles.numpy(oracles.vjp(out, x, dout)[0])
 
 
-def _pool_default_stride_one(x: np.ndarray, kernel_size: Any, stride: Any = None, padding: Any = 0, **kw: Any) -> Any:
-    return _torch_pool("max")(Call((x, kernel_size, 1 if stride is None else stride, padding)), Variant())
+def _pool_stride_one(kind: str) -> Any:
+    """The pooling with a stride of None taken as 1 instead of kernel_size."""
+    return lambda x, kernel_size, stride=None, padding=0: _torch_pool(kind)(
+        Call((x, kernel_size, 1 if stride is None else stride, padding)), Variant())
 
 
 def _max_pool_zero_padding(x: np.ndarray, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Any:
@@ -696,10 +680,6 @@ def _max_pool_zero_padding(x: np.ndarray, kernel_size: Any, stride: Any = None, 
     t = oracles.torch()
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     return oracles.numpy(t.nn.functional.max_pool2d(oracles.tensor(xp), kernel_size, stride))
-
-
-def _max_pool_unpadded(x: np.ndarray, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Any:
-    return _torch_pool("max")(Call((x, kernel_size, stride)), Variant())
 
 
 def _max_pool_grad_with(route: str) -> Any:
@@ -750,14 +730,16 @@ MAX_POOL2D_FORWARD = Task(
     ],
     mistakes=[
         Mistake("stride_defaulted_1_when",
-                "the stride defaulted to 1: when stride is None it equals kernel_size", produces=_pool_default_stride_one),
+                "the stride defaulted to 1: when stride is None it equals kernel_size",
+                produces=_pool_stride_one("max")),
         Mistake("padding_filled_zeros_max",
                 "the padding was filled with zeros: for max pooling padding counts as -inf, so it never wins",
                 produces=_max_pool_zero_padding),
         Mistake("padding_ignored",
                 "the padding was ignored: pad x with -inf on every side (padding rows and columns) before sliding "
                 "the windows, so that the output has conv_output_size(H, KH, stride, padding) rows",
-                produces=_max_pool_unpadded),
+                produces=lambda x, kernel_size, stride=None, padding=0: _torch_pool("max")(
+                    Call((x, kernel_size, stride)), Variant())),
     ],
 )
 
@@ -785,12 +767,6 @@ MAX_POOL2D_BACKWARD = Task(
 )
 
 
-def _avg_pool_excluding_padding(x: np.ndarray, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Any:
-    t = oracles.torch()
-    return oracles.numpy(t.nn.functional.avg_pool2d(oracles.tensor(x), kernel_size, stride, padding,
-                                                    count_include_pad=False))
-
-
 AVG_POOL2D_FORWARD = Task(
     "avg_pool2d_forward", points=7,
     checks=[
@@ -802,11 +778,12 @@ AVG_POOL2D_FORWARD = Task(
     mistakes=[
         Mistake("padding_left_out_average",
                 "the padding was left out of the average: PyTorch's default counts the zero padding "
-                "(count_include_pad=True), dividing by kernel height x width", produces=_avg_pool_excluding_padding),
+                "(count_include_pad=True), dividing by kernel height x width",
+                produces=lambda x, kernel_size, stride=None, padding=0: _torch_pool("avg")(
+                    Call((x, kernel_size, stride, padding), {"count_include_pad": False}), Variant())),
         Mistake("stride_defaulted_1_when",
                 "the stride defaulted to 1: when stride is None it equals kernel_size",
-                produces=lambda x, k, stride=None, padding=0: _torch_pool("avg")(
-                    Call((x, k, 1 if stride is None else stride, padding)), Variant())),
+                produces=_pool_stride_one("avg")),
         Mistake("divided_one_side_kernel",
                 "divided by one side of the kernel: an average divides the window's sum by the window size KH*KW",
                 detects=lambda c, e, r: isinstance(r, np.ndarray) and r.shape == e.shape and np.abs(e).max() > 0

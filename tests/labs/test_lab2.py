@@ -212,19 +212,6 @@ def test_sgd_zero_gradient_property_catches_weight_decay(submission):
 # ----------------------------------------------------------------------------- tolerances
 
 
-def _torch_foreach(name, p, h):
-    import torch
-
-    if name in ("sgd", "momentum", "nesterov"):
-        return torch.optim.SGD([p], lr=h["lr"], momentum=h.get("mu", 0.0), nesterov=name == "nesterov", foreach=True)
-    kwargs = {"adagrad": dict(eps=h.get("eps")), "rmsprop": dict(alpha=h.get("alpha"), eps=h.get("eps")),
-              "adadelta": dict(rho=h.get("rho"), eps=h.get("eps")),
-              "adam": dict(betas=(h.get("beta1"), h.get("beta2")), eps=h.get("eps"))}[name]
-    cls = {"adagrad": torch.optim.Adagrad, "rmsprop": torch.optim.RMSprop, "adadelta": torch.optim.Adadelta,
-           "adam": torch.optim.Adam}[name]
-    return cls([p], lr=h["lr"], foreach=True, **kwargs)
-
-
 @pytest.mark.parametrize("name", OPTIMIZERS)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_reference_is_well_inside_the_step_tolerance_of_torchs_foreach_kernels(name, dtype):
@@ -239,7 +226,7 @@ def test_reference_is_well_inside_the_step_tolerance_of_torchs_foreach_kernels(n
         w = rng.standard_normal(6).astype(dtype)
         grads = (rng.standard_normal((30, 6)) * 10.0 ** rng.integers(-6, 4, size=(30, 6))).astype(dtype)
         p = torch.tensor(w.copy(), requires_grad=True)
-        optimizer = _torch_foreach(name, p, h)
+        optimizer = lab2.torch_optimizer(name, p, h, foreach=True)
         state: dict = {}
         for g in grads:
             p.grad = torch.tensor(g.copy())
@@ -265,7 +252,7 @@ def test_every_mistake_rule_differs_from_torch_on_some_generated_run():
                 run = lab2.call(rng.standard_normal(3), list(rng.standard_normal((6, 3)) * 10.0 ** rng.integers(-4, 2)),
                                 **hyper)
                 expected, _ = lab2._torch_run(task.name, run, lab2.Variant())
-                if not lab2._same_run(expected, lab2._mistake_run(mistake.produces, run)):
+                if not lab2._same_run(expected, lab2._mistake_run(task.name, mistake.produces, run)):
                     differs = True
                     break
             assert differs, (task.name, mistake.hint)
