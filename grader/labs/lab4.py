@@ -45,7 +45,8 @@ _RNN_KERNELS = ("lstm", "gru", "rnn_tanh", "rnn_relu", "lstm_cell", "gru_cell", 
 # Replaced by tripwires in the worker; for each, every PyTorch function of the same last name is refused
 # at run time however it is reached (torch._C._VariableFunctions, torch.ops.aten, getattr with a built string).
 RNN_TRIPWIRES = (
-    *(f"{module}.{name}" for module in ("torch.nn", "torch.nn.modules", "torch.nn.modules.rnn") for name in _RNN_LAYERS),
+    *(f"{module}.{name}" for module in ("torch.nn", "torch.nn.modules", "torch.nn.modules.rnn")
+      for name in _RNN_LAYERS),
     "torch.nn.Embedding", "torch.nn.EmbeddingBag", "torch.nn.modules.Embedding", "torch.nn.modules.sparse.Embedding",
     "torch.nn.functional.embedding", "torch.nn.functional.embedding_bag",
     *(f"{module}.{name}" for module in ("torch", "torch._VF") for name in _RNN_KERNELS),
@@ -170,20 +171,7 @@ def _cell_arrays(seed: int, n: int, inputs: int, hidden: int, gates: int, cell_s
     return _fixed(seed, (n, inputs), *states, (rows, inputs), (rows, hidden), (rows,), (rows,))
 
 
-def _cell_edges(gates: int, cell_state: bool = False) -> list[Call]:
-    """An empty batch, and I = H = N (where a transposed weight has the right shape but wrong values)."""
-    return [call(*_cell_arrays(n + gates, n, inputs, hidden, gates, cell_state), note=note)
-            for n, inputs, hidden, note in ((0, 2, 3, "an empty batch (N = 0)"), (2, 2, 2, "N = I = H = 2"))]
-
-
 BIAS_FREE = "takes either bias as None (a layer built with bias=False)"
-
-
-def _bias_free(gates: int, cell_state: bool = False) -> list[Call]:
-    """A cell of a layer built with bias=False: b_ih None, b_hh None, and both (the contract allows either)."""
-    *arrays, b_ih, b_hh = _cell_arrays(20 + gates, 2, 3, 2, gates, cell_state)
-    return [call(*arrays, *biases, note=f"{note} (a layer built with bias=False)") for biases, note in
-            (((None, b_hh), "b_ih = None"), ((b_ih, None), "b_hh = None"), ((None, None), "b_ih = b_hh = None"))]
 
 
 EMBEDDING_EDGES = [
@@ -277,10 +265,16 @@ def _cell_task(name: str, points: int, layer: str, oracle: Callable[..., Any], g
                returns: Sequence[str] = (), drawn_first: bool = False) -> Task:
     """A cell's task: the handout's examples, ``torch.nn.<layer>`` with either bias None (a gate) and on drawn inputs,
     autograd through it, meta tensors; its own mistakes, then a bias used though None and a tensor off the device."""
-    label, cases, edges = f"torch.nn.{layer}", cell_calls(gates, cell_state), _cell_edges(gates, cell_state)
-    arguments = 7 if cell_state else 6  # x, h (and c), W_ih, W_hh, b_ih, b_hh
-    bias_free = Matches(Torch(label, on_arguments(oracle)), examples=_bias_free(gates, cell_state),
-                        variants=DEVICES_BOTH, tolerance=RNN_VALUES, name=BIAS_FREE, gate=True)
+    label, cases, arguments = f"torch.nn.{layer}", cell_calls(gates, cell_state), 7 if cell_state else 6
+    # an empty batch, and I = H = N (where a transposed weight has the right shape but wrong values)
+    edges = [call(*_cell_arrays(n + gates, n, inputs, hidden, gates, cell_state), note=note)
+             for n, inputs, hidden, note in ((0, 2, 3, "an empty batch (N = 0)"), (2, 2, 2, "N = I = H = 2"))]
+    # a layer built with bias=False: b_ih None, b_hh None, and both (the contract allows either)
+    *arrays, b_ih, b_hh = _cell_arrays(20 + gates, 2, 3, 2, gates, cell_state)
+    bias_free = Matches(Torch(label, on_arguments(oracle)), examples=[
+        call(*arrays, *biases, note=f"{note} (a layer built with bias=False)") for biases, note in
+        (((None, b_hh), "b_ih = None"), ((b_ih, None), "b_hh = None"), ((None, None), "b_ih = b_hh = None"))],
+        variants=DEVICES_BOTH, tolerance=RNN_VALUES, name=BIAS_FREE, gate=True)
     drawn = Matches(Torch(label, on_arguments(oracle)), cases, examples=edges, variants=DEVICES_BOTH,
                     tolerance=RNN_VALUES)
     return Task(name, points=points, returns=returns, checks=[
