@@ -285,8 +285,8 @@ def _rows_sum_to_one(ctx: Context, call_: Call) -> None:
 
 
 def _fully_masked_rows_are_zero(ctx: Context, call_: Call, position: int, oracle: Callable[..., Any],
-                                expected_out: Callable[[Call], np.ndarray], what: str) -> None:
-    """Every query row whose keys are all masked has zero weights and the output ``expected_out`` says."""
+                                bias_at: int | None = None) -> None:
+    """Every query row whose keys are all masked has zero weights and a zero output (out_proj_bias at ``bias_at``)."""
     received = ctx.student(call_)
     expected, out, weights = _pair_of_tensors(ctx, call_, received, oracle)
     mask = _mask_of(call_, position)
@@ -295,7 +295,9 @@ def _fully_masked_rows_are_zero(ctx: Context, call_: Call, position: int, oracle
         mask = np.broadcast_to(mask, weights.shape)
     empty = np.broadcast_to(~mask.any(axis=-1), weights.shape[:-1])
     tol = 1e-10 if ctx.variant.dtype == "float64" else 1e-5
-    wanted = np.broadcast_to(expected_out(call_), out.shape)
+    bias = None if bias_at is None else call_.args[bias_at]
+    wanted = np.broadcast_to(np.zeros(1) if bias is None else bias.array.astype(np.float64), out.shape)
+    what = "zero" if bias_at is None else "out_proj_bias"
     for index in zip(*np.nonzero(empty)):
         row = tuple(int(i) for i in index)
         if not (np.isfinite(weights[row]).all() and np.isfinite(out[row]).all()):
@@ -326,7 +328,7 @@ SCALED_DOT_PRODUCT_ATTENTION = Task(
                  cases=attention_calls(("random", "fully masked", "padding")), variants=CPU_64, max_examples=8,
                  aspects=("weights",)),
         Property("a fully masked query row gives zero weights and a zero output",
-                 lambda ctx, c: _fully_masked_rows_are_zero(ctx, c, 3, _attend, lambda _: np.zeros(1), "zero"),
+                 lambda ctx, c: _fully_masked_rows_are_zero(ctx, c, 3, _attend),
                  cases=attention_calls(("fully masked",)), variants=CPU_BOTH, max_examples=6, gate=True),
         Matches(Torch("torch.nn.functional.scaled_dot_product_attention", on_arguments(_attend)), large_score_calls(),
                 examples=LARGE_SCORES, variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, max_examples=6,
@@ -691,8 +693,7 @@ MULTI_HEAD_ATTENTION = Task(
         Gradients("autograd through torch.nn.MultiheadAttention", _mha, wrt=tuple(range(7)), cases=mha_calls(),
                   variants=DEVICES_BOTH, tolerance=ATTENTION_GRADS, max_examples=6),
         Property("a fully masked query row gives zero weights and out_proj_bias",
-                 lambda ctx, c: _fully_masked_rows_are_zero(ctx, c, 8, _mha, lambda c: np.zeros(1) if c.args[6] is None
-                                                            else c.args[6].array.astype(np.float64), "out_proj_bias"),
+                 lambda ctx, c: _fully_masked_rows_are_zero(ctx, c, 8, _mha, bias_at=6),
                  cases=mha_calls(("fully masked",)), variants=CPU_64, max_examples=4),
     ],
     mistakes=[
