@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 # Value styles, simplest first: Hypothesis shrinks towards the first one.
 STYLES = ("small integers", "normal", "wide")
+# Values of size up to about 3, for results that sum or chain many of them: no float32 cancellation, no overflow.
+MODERATE = ("small integers", "normal")
 
 
 @st.composite

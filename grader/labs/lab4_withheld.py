@@ -17,16 +17,12 @@ def _tanh(value: Any) -> Any:
     return oracles.torch().tanh(value)
 
 
-def _rnn_pre(x: Any, h: Any, W_ih: Any, W_hh: Any, b_ih: Any, b_hh: Any) -> Any:
-    return x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
-
-
-def rnn_sigmoid(*args: Any) -> Any:
+def rnn_sigmoid(x: Any, h: Any, W_ih: Any, W_hh: Any, b_ih: Any, b_hh: Any) -> Any:
     """The RNN cell squashed with sigmoid instead of tanh."""
-    return oracles.torch().sigmoid(_rnn_pre(*args))
+    return oracles.torch().sigmoid(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
 
 
-def _lstm_gates(x: Any, h: Any, W_ih: Any, W_hh: Any, b_ih: Any, b_hh: Any, candidate: str = "tanh") -> Any:
+def _lstm_gates(x: Any, h: Any, W_ih: Any, W_hh: Any, b_ih: Any, b_hh: Any, *, candidate: str = "tanh") -> Any:
     """i, f, g, o of PyTorch's LSTM cell (the candidate squashed with ``candidate``)."""
     t = oracles.torch()
     i, f, g, o = (x @ W_ih.T + b_ih + h @ W_hh.T + b_hh).chunk(4, dim=-1)
@@ -40,20 +36,17 @@ def _cell_from(gates: Any, c: Any) -> tuple[Any, Any]:
     return o * _tanh(c_new), c_new
 
 
-def _lstm_with(cell: Callable[..., tuple[Any, Any]]) -> Callable[..., tuple[Any, Any]]:
+def _lstm_with(cell: Callable[..., tuple[Any, Any]], candidate: str = "tanh") -> Callable[..., tuple[Any, Any]]:
     """A producer: ``cell(h, c, (i, f, g, o))`` returns the (h', c') the mistake computes."""
     def produce(x: Any, h: Any, c: Any, *weights: Any) -> tuple[Any, Any]:
-        return cell(h, c, _lstm_gates(x, h, *weights))
+        return cell(h, c, _lstm_gates(x, h, *weights, candidate=candidate))
     return produce
 
 
 lstm_h_from_old_h = _lstm_with(lambda h, c, gates: (gates[3] * _tanh(h), _cell_from(gates, c)[1]))
 lstm_h_from_old_c = _lstm_with(lambda h, c, gates: (gates[3] * _tanh(c), _cell_from(gates, c)[1]))
 lstm_no_tanh_on_c = _lstm_with(lambda h, c, gates: (gates[3] * _cell_from(gates, c)[1], _cell_from(gates, c)[1]))
-
-
-def lstm_sigmoid_candidate(x: Any, h: Any, c: Any, W_ih: Any, W_hh: Any, b_ih: Any, b_hh: Any) -> tuple[Any, Any]:
-    return _cell_from(_lstm_gates(x, h, W_ih, W_hh, b_ih, b_hh, candidate="sigmoid"), c)
+lstm_sigmoid_candidate = _lstm_with(lambda h, c, gates: _cell_from(gates, c), candidate="sigmoid")
 
 
 def lstm_float32_gates(x: Any, h: Any, c: Any, W_ih: Any, W_hh: Any, b_ih: Any, b_hh: Any) -> tuple[Any, Any]:

@@ -26,6 +26,7 @@ for a student's function.
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
 import math
 from typing import Any, Callable
@@ -37,62 +38,48 @@ from grader.declare import oracles
 from grader.declare.checks import (CPU_64, CPU_BOTH, DEVICES, DEVICES_BOTH, Gradients, Matches, Property, Torch, Worked,
                                    fails_on_none, on_arguments)
 from grader.declare.compare import difference
-from grader.declare.context import CheckFailed, Context, compare_result
+from grader.declare.context import CheckFailed, Context, StudentRaised, compare_result
 from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
-from grader.declare.strategies import float_arrays, shapes, sizes
+from grader.declare.strategies import MODERATE, float_arrays, shapes, sizes
 from grader.sandbox.wire import TensorValue
 
 
 # Observed: values within 1e-15 (float64) and 2e-6 (float32) of the oracle, gradients within 1e-14 and 2e-6.
-VALUES = {"float64": Tolerance(1e-9, 1e-10), "float32": Tolerance(1e-5, 1e-5)}
-GRADS = {"float64": Tolerance(1e-9, 1e-9), "float32": Tolerance(1e-4, 1e-4)}
+ATTENTION_VALUES = {"float64": Tolerance(1e-9, 1e-10), "float32": Tolerance(1e-5, 1e-5)}
+ATTENTION_GRADS = {"float64": Tolerance(1e-9, 1e-9), "float32": Tolerance(1e-4, 1e-4)}
 EXACT = Tolerance(0.0, 0.0)
 
-# Inputs whose scores stay moderate, so that float32 rounding does not swamp the comparison;
-# the ±1e4 check draws its own, exactly representable, large scores.
-STYLES = ("small integers", "normal")
-
 # The built-ins the lab reimplements, the kernels behind them, and their other names.
-_KERNELS = ("_native_multi_head_attention", "_scaled_dot_product_attention_math", "_scaled_dot_product_flash_attention",
-            "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
-            "_transformer_encoder_layer_fwd")
-_LAYERS = ("Transformer", "TransformerEncoder", "TransformerEncoderLayer", "TransformerDecoder",
-           "TransformerDecoderLayer")
-TRIPWIRES = (
+_ATTENTION_KERNELS = ("_native_multi_head_attention", "_scaled_dot_product_attention_math",
+                      "_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention",
+                      "_scaled_dot_product_cudnn_attention", "_transformer_encoder_layer_fwd")
+_TRANSFORMER_LAYERS = ("Transformer", "TransformerEncoder", "TransformerEncoderLayer", "TransformerDecoder",
+                       "TransformerDecoderLayer")
+ATTENTION_TRIPWIRES = (
     "torch.nn.functional.scaled_dot_product_attention",
     "torch._C._nn.scaled_dot_product_attention",
     "torch.nn.functional.multi_head_attention_forward",
     "torch.nn.MultiheadAttention",
     "torch.nn.modules.MultiheadAttention",
     "torch.nn.modules.activation.MultiheadAttention",
-    *(f"torch.nn.{name}" for name in _LAYERS),
-    *(f"torch.nn.modules.{name}" for name in _LAYERS),
-    *(f"torch.nn.modules.transformer.{name}" for name in _LAYERS),
-    *(f"torch.{name}" for name in _KERNELS),
+    *(f"{module}.{name}" for module in ("torch.nn", "torch.nn.modules", "torch.nn.modules.transformer")
+      for name in _TRANSFORMER_LAYERS),
+    *(f"torch.{name}" for name in _ATTENTION_KERNELS),
 )
-# torch.ops.aten's operators get no tripwire: PyTorch's own lazily imported modules (meta kernels,
-# distributed tensors) read them, so a submission's source is searched for them instead.
-BANNED = TRIPWIRES + tuple(f"torch.ops.aten.{name}" for name in ("scaled_dot_product_attention", *_KERNELS))
-WITHHELD = "grader.labs.lab5_withheld"  # the mistake producers the student release leaves out
-
-
-def _fails(ctx: Context, call_: Call, problem: str, source: str, oracle: Callable[..., Any],
-           received: Any) -> CheckFailed:
-    """A property's failure, with the hints of the known mistakes the received value matches."""
-    expected = oracles.plain(oracle(*oracles.materialize(call_.args), **oracles.materialize(call_.kwargs)))
-    return ctx.fail(call_, problem, source, expected, received, VALUES)
+_lab5_withheld = functools.partial(withheld, "grader.labs.lab5_withheld")  # producers the student release leaves out
 
 
 def _pair_of_tensors(ctx: Context, call_: Call, received: Any,
-                     oracle: Callable[..., Any]) -> tuple[np.ndarray, np.ndarray]:
-    """The (out, weights) arrays of a result, or the comparison's complaint when it is not such a pair."""
+                     oracle: Callable[..., Any]) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The oracle's result (for ``ctx.fail``, which adds the hints of the known mistakes ``received`` matches) and
+    the (out, weights) arrays of ``received``; the comparison's complaint when it is not such a pair."""
     expected = oracles.plain(oracle(*oracles.materialize(call_.args), **oracles.materialize(call_.kwargs)))
     shaped = isinstance(received, (tuple, list)) and len(received) == 2 and all(
         isinstance(r, TensorValue) and r.shape == e.shape for r, e in zip(received, expected))
     if not shaped:
-        problem = compare_result(ctx, expected, received, VALUES) or "the result is not a pair (out, weights)"
-        raise ctx.fail(call_, problem, "PyTorch (this task's oracle)", expected, received, VALUES)
-    return received[0].array.astype(np.float64), received[1].array.astype(np.float64)
+        problem = compare_result(ctx, expected, received, ATTENTION_VALUES) or "the result is not a pair (out, weights)"
+        raise ctx.fail(call_, problem, "PyTorch (this task's oracle)", expected, received, ATTENTION_VALUES)
+    return expected, received[0].array.astype(np.float64), received[1].array.astype(np.float64)
 
 
 def _mask_of(call_: Call, position: int) -> np.ndarray | None:
@@ -112,6 +99,12 @@ def _nan_where_fully_masked(position: int) -> Callable[[Call, Any, Any], bool]:
 
 
 # ----------------------------------------------------------------------------- inputs
+
+
+# Inputs whose scores stay moderate, so that float32 rounding does not swamp the comparison;
+# the ±1e4 check draws its own, exactly representable, large scores.
+def _moderate(shape: tuple[int, ...]) -> st.SearchStrategy[np.ndarray]:
+    return float_arrays(shape, styles=MODERATE)
 
 
 @st.composite
@@ -155,9 +148,7 @@ def attention_calls(draw: st.DrawFn, kinds: tuple[str, ...] = MASK_KINDS) -> Cal
     """q (..., Lq, d), k (..., Lk, d), v (..., Lk, dv) with 0 to 2 batch axes, and a mask of the given kinds."""
     batch = draw(shapes(0, 2, 1, 3))
     lq, lk, d, dv = draw(sizes(1, 5)), draw(sizes(1, 5)), draw(sizes(1, 6)), draw(sizes(1, 4))
-    q = draw(float_arrays(batch + (lq, d), styles=STYLES))
-    k = draw(float_arrays(batch + (lk, d), styles=STYLES))
-    v = draw(float_arrays(batch + (lk, dv), styles=STYLES))
+    q, k, v = (draw(_moderate(batch + shape)) for shape in ((lq, d), (lk, d), (lk, dv)))
     return _with_mask((q, k, v), draw(masks(batch, lq, lk, kinds)))
 
 
@@ -171,7 +162,7 @@ def large_score_calls(draw: st.DrawFn) -> Call:
     k = rng.integers(-3, 4, size=batch + (lk, d)).astype(np.float64)
     top = np.abs(q @ np.swapaxes(k, -1, -2)).max() / math.sqrt(d)
     q *= 2.0 ** math.floor(math.log2(1e4 / top)) if top > 0 else 1.0  # powers of two: scores stay exact
-    v = draw(float_arrays(batch + (lk, dv), styles=STYLES))
+    v = draw(_moderate(batch + (lk, dv)))
     return _with_mask((q, k, v), draw(masks(batch, lq, lk, ("none", "random", "fully masked"))))
 
 
@@ -185,7 +176,7 @@ def self_attention_calls(draw: st.DrawFn,
                          kinds: tuple[str, ...] = ("none", "random", "fully masked", "causal")) -> Call:
     """x (N, L, E), W_q and W_k (E, d), W_v (E, dv) with E, d and dv drawn apart, and a mask."""
     n, length, e, d, dv = draw(sizes(1, 3)), draw(sizes(1, 5)), draw(sizes(1, 6)), draw(sizes(1, 5)), draw(sizes(1, 4))
-    x = draw(float_arrays((n, length, e), styles=STYLES))
+    x = draw(_moderate((n, length, e)))
     w_q, w_k, w_v = draw(projections((e, d), e)), draw(projections((e, d), e)), draw(projections((e, dv), e))
     return _with_mask((x, w_q, w_k, w_v), draw(masks((n,), length, length, kinds)))
 
@@ -197,8 +188,7 @@ def mha_calls(draw: st.DrawFn, kinds: tuple[str, ...] = MASK_KINDS) -> Call:
     n, lq, lk = draw(sizes(1, 3)), draw(sizes(1, 4)), draw(sizes(1, 4))
     heads, head_dim = draw(sizes(1, 4)), draw(sizes(1, 3))
     e = heads * head_dim
-    query = draw(float_arrays((n, lq, e), styles=STYLES))
-    key, value = draw(float_arrays((n, lk, e), styles=STYLES)), draw(float_arrays((n, lk, e), styles=STYLES))
+    query, key, value = draw(_moderate((n, lq, e))), draw(_moderate((n, lk, e))), draw(_moderate((n, lk, e)))
     params = (draw(projections((3 * e, e), e)), draw(float_arrays((3 * e,), styles=("normal",))),
               draw(projections((e, e), e)), draw(float_arrays((e,), styles=("normal",))))
     return _with_mask((query, key, value, *params, heads), draw(masks((n,), lq, lk, kinds, broadcast_padding=False)))
@@ -271,7 +261,7 @@ LARGE_SCORES = [
 
 def _rows_sum_to_one(ctx: Context, call_: Call) -> None:
     received = ctx.student(call_)
-    _, weights = _pair_of_tensors(ctx, call_, received, _attend)
+    expected, _, weights = _pair_of_tensors(ctx, call_, received, _attend)
     mask = _mask_of(call_, 3)
     allowed = np.ones(weights.shape, dtype=bool) if mask is None else np.broadcast_to(mask, weights.shape)
     tol = 1e-10 if ctx.variant.dtype == "float64" else 1e-5
@@ -290,21 +280,24 @@ def _rows_sum_to_one(ctx: Context, call_: Call) -> None:
                    + (" (a row with no allowed key is all zeros)" if wanted[where] == 0 else ""))
     else:
         return
-    raise _fails(ctx, call_, problem, "the softmax over the keys (every row of weights sums to 1)", _attend, received)
+    raise ctx.fail(call_, problem, "the softmax over the keys (every row of weights sums to 1)", expected, received,
+                   ATTENTION_VALUES)
 
 
 def _fully_masked_rows_are_zero(ctx: Context, call_: Call, position: int, oracle: Callable[..., Any],
-                                expected_out: Callable[[Call], np.ndarray], what: str) -> None:
-    """Every query row whose keys are all masked has zero weights and the output ``expected_out`` says."""
+                                bias_at: int | None = None) -> None:
+    """Every query row whose keys are all masked has zero weights and a zero output (out_proj_bias at ``bias_at``)."""
     received = ctx.student(call_)
-    out, weights = _pair_of_tensors(ctx, call_, received, oracle)
+    expected, out, weights = _pair_of_tensors(ctx, call_, received, oracle)
     mask = _mask_of(call_, position)
     assert mask is not None
     if mask.ndim < weights.ndim:  # a shared (Lq, Lk) mask
         mask = np.broadcast_to(mask, weights.shape)
     empty = np.broadcast_to(~mask.any(axis=-1), weights.shape[:-1])
     tol = 1e-10 if ctx.variant.dtype == "float64" else 1e-5
-    wanted = np.broadcast_to(expected_out(call_), out.shape)
+    bias = None if bias_at is None else call_.args[bias_at]
+    wanted = np.broadcast_to(np.zeros(1) if bias is None else bias.array.astype(np.float64), out.shape)
+    what = "zero" if bias_at is None else "out_proj_bias"
     for index in zip(*np.nonzero(empty)):
         row = tuple(int(i) for i in index)
         if not (np.isfinite(weights[row]).all() and np.isfinite(out[row]).all()):
@@ -318,7 +311,7 @@ def _fully_masked_rows_are_zero(ctx: Context, call_: Call, position: int, oracle
         else:
             continue
         source = f"the contract (a fully masked query gets zero weights and {what})"
-        raise _fails(ctx, call_, problem, source, oracle, received)
+        raise ctx.fail(call_, problem, source, expected, received, ATTENTION_VALUES)
 
 
 SCALED_DOT_PRODUCT_ATTENTION = Task(
@@ -328,17 +321,17 @@ SCALED_DOT_PRODUCT_ATTENTION = Task(
                 (call(*_HANDOUT_QKV, np.array([[False, True, True]]), note="the handout's example with key 1 masked"),
                  _HANDOUT_MASKED)]),
         Matches(Torch("torch.nn.functional.scaled_dot_product_attention", on_arguments(_attend)), attention_calls(),
-                variants=DEVICES_BOTH, tolerance=VALUES, max_examples=10),
+                variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, max_examples=10),
         Gradients("autograd through torch.nn.functional.scaled_dot_product_attention", _attend, wrt=(0, 1, 2),
-                  cases=attention_calls(), variants=DEVICES_BOTH, tolerance=GRADS, max_examples=6),
+                  cases=attention_calls(), variants=DEVICES_BOTH, tolerance=ATTENTION_GRADS, max_examples=6),
         Property("weight rows sum to one over the allowed keys", _rows_sum_to_one,
                  cases=attention_calls(("random", "fully masked", "padding")), variants=CPU_64, max_examples=8,
                  aspects=("weights",)),
         Property("a fully masked query row gives zero weights and a zero output",
-                 lambda ctx, c: _fully_masked_rows_are_zero(ctx, c, 3, _attend, lambda _: np.zeros(1), "zero"),
+                 lambda ctx, c: _fully_masked_rows_are_zero(ctx, c, 3, _attend),
                  cases=attention_calls(("fully masked",)), variants=CPU_BOTH, max_examples=6, gate=True),
         Matches(Torch("torch.nn.functional.scaled_dot_product_attention", on_arguments(_attend)), large_score_calls(),
-                examples=LARGE_SCORES, variants=DEVICES_BOTH, tolerance=VALUES, max_examples=6,
+                examples=LARGE_SCORES, variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, max_examples=6,
                 name="finite and correct for scores up to ±1e4"),
     ],
     mistakes=[
@@ -351,18 +344,18 @@ SCALED_DOT_PRODUCT_ATTENTION = Task(
                 produces=lambda q, k, v, mask=None: _attend(q / math.sqrt(q.shape[-1]), k, v, mask)),
         Mistake("softmax_ran_over_queries",
                 "the softmax ran over the queries (dim=-2): each query's weights are a softmax over the keys, "
-                "the last axis (softmax(scores, dim=-1))", produces=withheld(WITHHELD, "attend_softmax_over_queries")),
+                "the last axis (softmax(scores, dim=-1))", produces=_lab5_withheld("attend_softmax_over_queries")),
         Mistake("mask_applied_after_softmax",
                 "the mask was applied after the softmax: blocked keys must be removed before it (scores filled with "
                 "-inf or a very negative number), so that each row renormalises over the allowed keys",
-                produces=withheld(WITHHELD, "attend_mask_after_softmax")),
+                produces=_lab5_withheld("attend_mask_after_softmax")),
         Mistake("mask_s_polarity_inverted",
                 "the mask's polarity is inverted: in this lab True means 'may attend' (as in "
                 "F.scaled_dot_product_attention); fill the scores where the mask is False",
                 produces=_inverted(_attend, 3)),
         Mistake("blocked_scores_were_set",
                 "the blocked scores were set to 0 instead of -inf (or a very negative number): exp(0) = 1, so "
-                "blocked keys still get weight", produces=withheld(WITHHELD, "attend_blocked_as_zero")),
+                "blocked keys still get weight", produces=_lab5_withheld("attend_blocked_as_zero")),
         Mistake("nan_fully_masked_query",
                 "NaN on a fully masked query row: when every key of a row is blocked, softmax of all -inf is 0/0; "
                 "fill with a large finite negative number (torch.finfo(dtype).min) and zero those rows explicitly",
@@ -379,15 +372,9 @@ def _lower(length: int, device: Any, diagonal: int) -> Any:
     return oracles.tensor(np.tri(length, length, diagonal, dtype=bool), device)
 
 
-def _causal_call(ctx: Context, call_: Call) -> Call:
-    """The call with the variant's device (on the CPU a call may leave ``device`` out)."""
-    if call_.kwargs or ctx.variant.device != "cpu":
-        return call_.with_args(call_.args, {"device": ctx.variant.device})
-    return call_
-
-
 def _causal_matches(ctx: Context, call_: Call) -> None:
-    call_ = _causal_call(ctx, call_)
+    if call_.kwargs or ctx.variant.device != "cpu":  # the variant's device (on the CPU a call may leave it out)
+        call_ = call_.with_args(call_.args, {"device": ctx.variant.device})
     expected = oracles.plain(_lower(call_.args[0], ctx.variant.device, 0))
     received = ctx.student(call_)
     problem = compare_result(ctx, expected, received, EXACT)
@@ -459,16 +446,16 @@ def _permuting_tokens_permutes_output(ctx: Context, call_: Call) -> None:
     if mask is not None:
         moved.append(TensorValue(np.ascontiguousarray(mask[..., perm, :][..., perm]), "bool", x.device))
     permuted = call(*moved, note=f"x with its tokens in the order {perm.tolist()}")
-    out, w = _pair_of_tensors(ctx, call_, ctx.student(call_), _self_attend)
+    _, out, w = _pair_of_tensors(ctx, call_, ctx.student(call_), _self_attend)
     received = ctx.student(permuted)
-    out_p, w_p = _pair_of_tensors(ctx, permuted, received, _self_attend)
-    tol = VALUES[ctx.variant.dtype or "float64"]
+    expected, out_p, w_p = _pair_of_tensors(ctx, permuted, received, _self_attend)
+    tol = ATTENTION_VALUES[ctx.variant.dtype or "float64"]
     for name, before, after in (("out", out[:, perm], out_p), ("weights", w[:, perm][:, :, perm], w_p)):
         if not np.allclose(after, before, rtol=tol.rtol, atol=tol.atol):
             problem = (f"permuting the tokens did not permute {name} the same way: attention treats every position "
                        f"alike, so self_attention(x[:, p]) must equal self_attention(x)[:, p] (p = {perm.tolist()}; "
                        f"tolerance: rtol={tol.rtol:g}, atol={tol.atol:g})")
-            raise _fails(ctx, permuted, problem, "permutation equivariance", _self_attend, received)
+            raise ctx.fail(permuted, problem, "permutation equivariance", expected, received, ATTENTION_VALUES)
 
 
 def _causal_does_not_look_ahead(ctx: Context, call_: Call) -> None:
@@ -482,25 +469,25 @@ def _causal_does_not_look_ahead(ctx: Context, call_: Call) -> None:
     before = call(x, *weights, mask)
     after = call(TensorValue(future, x.dtype, x.device), *weights, mask,
                  note=f"the same x with the tokens after position {t} changed")
-    out, w = _pair_of_tensors(ctx, before, ctx.student(before), _self_attend)
+    _, out, w = _pair_of_tensors(ctx, before, ctx.student(before), _self_attend)
     received = ctx.student(after)
-    out_f, w_f = _pair_of_tensors(ctx, after, received, _self_attend)
-    tol = VALUES[ctx.variant.dtype or "float64"]
+    expected, out_f, w_f = _pair_of_tensors(ctx, after, received, _self_attend)
+    tol = ATTENTION_VALUES[ctx.variant.dtype or "float64"]
     for name, a, b in (("out", out, out_f), ("weights", w, w_f)):
         if not np.allclose(a[:, :t + 1], b[:, :t + 1], rtol=tol.rtol, atol=tol.atol):
             problem = (f"with a causal mask, changing the tokens after position {t} changed {name} at positions "
                        f"0..{t} (tolerance: rtol={tol.rtol:g}, atol={tol.atol:g}): a query may only see keys at or "
                        "before its own position (the causal mask must block the future keys before the softmax)")
-            raise _fails(ctx, after, problem, "causality", _self_attend, received)
+            raise ctx.fail(after, problem, "causality", expected, received, ATTENTION_VALUES)
 
 
 SELF_ATTENTION = Task(
     "self_attention", points=12, returns=("out", "weights"),
     checks=[
         Matches(Torch("torch.nn.functional.scaled_dot_product_attention of the projections", on_arguments(_self_attend)),
-                self_attention_calls(), variants=DEVICES_BOTH, tolerance=VALUES, max_examples=10),
+                self_attention_calls(), variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, max_examples=10),
         Gradients("autograd through torch.nn.functional.scaled_dot_product_attention", _self_attend, wrt=(0, 1, 2, 3),
-                  cases=self_attention_calls(), variants=DEVICES_BOTH, tolerance=GRADS, max_examples=6),
+                  cases=self_attention_calls(), variants=DEVICES_BOTH, tolerance=ATTENTION_GRADS, max_examples=6),
         Property("permuting the tokens permutes the output", _permuting_tokens_permutes_output,
                  cases=self_attention_calls(("none", "random")), variants=CPU_64, max_examples=6, gate=True),
         Property("a causal attention does not look at later tokens", _causal_does_not_look_ahead,
@@ -661,7 +648,8 @@ def _qkv_in_wrong_order(call_: Call, expected: Any, received: Any) -> bool:
             continue
         args[3] = t.cat([blocks_w[i] for i in order])
         args[4] = t.cat([blocks_b[i] for i in order])
-        if difference(oracles.plain(_mha(*args, **oracles.materialize(call_.kwargs))), received, VALUES) is None:
+        wrong = oracles.plain(_mha(*args, **oracles.materialize(call_.kwargs)))
+        if difference(wrong, received, ATTENTION_VALUES) is None:
             return True
     return False
 
@@ -669,12 +657,6 @@ def _qkv_in_wrong_order(call_: Call, expected: Any, received: Any) -> bool:
 def _per_head_weights(call_: Call, expected: Any, received: Any) -> bool:
     return (isinstance(received, (tuple, list)) and len(received) == 2 and isinstance(received[1], TensorValue)
             and received[1].shape == (expected[1].shape[0], call_.args[7]) + expected[1].shape[1:])
-
-
-def _mha_fully_masked(ctx: Context, call_: Call) -> None:
-    bias = call_.args[6]
-    _fully_masked_rows_are_zero(ctx, call_, 8, _mha, lambda c: np.zeros(1) if bias is None else
-                                bias.array.astype(np.float64), "out_proj_bias")
 
 
 def _mha_bias_free() -> list[Call]:
@@ -704,13 +686,14 @@ MULTI_HEAD_ATTENTION = Task(
     "multi_head_attention", points=28, returns=("out", "weights"),
     checks=[
         Matches(Torch("torch.nn.MultiheadAttention(batch_first=True) with attn_mask=~mask", on_arguments(_mha)),
-                examples=_mha_bias_free(), variants=DEVICES_BOTH, tolerance=VALUES, gate=True,
+                examples=_mha_bias_free(), variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, gate=True,
                 name="takes either bias as None (a layer built with bias=False)"),
         Matches(Torch("torch.nn.MultiheadAttention(batch_first=True) with attn_mask=~mask", on_arguments(_mha)), mha_calls(),
-                variants=DEVICES_BOTH, tolerance=VALUES, max_examples=10),
+                variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, max_examples=10),
         Gradients("autograd through torch.nn.MultiheadAttention", _mha, wrt=tuple(range(7)), cases=mha_calls(),
-                  variants=DEVICES_BOTH, tolerance=GRADS, max_examples=6),
-        Property("a fully masked query row gives zero weights and out_proj_bias", _mha_fully_masked,
+                  variants=DEVICES_BOTH, tolerance=ATTENTION_GRADS, max_examples=6),
+        Property("a fully masked query row gives zero weights and out_proj_bias",
+                 lambda ctx, c: _fully_masked_rows_are_zero(ctx, c, 8, _mha, bias_at=6),
                  cases=mha_calls(("fully masked",)), variants=CPU_64, max_examples=4),
     ],
     mistakes=[
@@ -737,7 +720,7 @@ MULTI_HEAD_ATTENTION = Task(
         Mistake("heads_were_split_merged",
                 "the heads were split or merged by a bare reshape, without the transpose: split with "
                 "reshape(N, L, h, D).transpose(1, 2), merge with transpose(1, 2).reshape(N, L, E)",
-                produces=withheld(WITHHELD, "mha_bare_reshape")),
+                produces=_lab5_withheld("mha_bare_reshape")),
         Mistake("mask_s_polarity_inverted",
                 "the mask's polarity is inverted: in this lab True means 'may attend' (nn.MultiheadAttention's "
                 "attn_mask uses the opposite, True = blocked)", produces=_inverted(_mha, 8)),
@@ -773,8 +756,6 @@ def _pe(call_: Call, variant: Variant) -> Any:
 
 def _odd_d_model(ctx: Context, call_: Call) -> None:
     """An odd d_model has one more sine column than cosine columns."""
-    from grader.declare.context import StudentRaised
-
     try:
         received = ctx.student(call_)
     except StudentRaised as raised:
@@ -809,19 +790,19 @@ POSITIONAL_ENCODING = Task(
     mistakes=[
         Mistake("sin_cos_swapped_even",
                 "sin and cos are swapped: even columns 2i hold the sines, odd columns 2i+1 the cosines",
-                produces=withheld(WITHHELD, "pe_sin_cos_swapped")),
+                produces=_lab5_withheld("pe_sin_cos_swapped")),
         Mistake("sines_cosines_were_concatenated",
                 "the sines and cosines were concatenated in two halves [sin | cos] instead of interleaved "
-                "[sin, cos, sin, cos, ...]", produces=withheld(WITHHELD, "pe_halves")),
+                "[sin, cos, sin, cos, ...]", produces=_lab5_withheld("pe_halves")),
         Mistake("exponent_uses_i_instead",
                 "the exponent uses i instead of 2i: the angle of pair i is p / 10000^(2i / d_model)",
-                produces=withheld(WITHHELD, "pe_exponent_of_i")),
+                produces=_lab5_withheld("pe_exponent_of_i")),
         Mistake("cosine_column_2i_1",
                 "the cosine column 2i+1 used its own index in the exponent: both columns of pair i share the "
-                "angle p / 10000^(2i / d_model)", produces=withheld(WITHHELD, "pe_exponent_of_own_column")),
+                "angle p / 10000^(2i / d_model)", produces=_lab5_withheld("pe_exponent_of_own_column")),
         Mistake("positions_were_counted_1",
                 "positions were counted from 1 instead of 0: row 0 is position 0, [0, 1, 0, 1, ...]",
-                produces=withheld(WITHHELD, "pe_from_position_one")),
+                produces=_lab5_withheld("pe_from_position_one")),
         Mistake("wrong_dtype_positional_encoding",
                 "wrong dtype: positional_encoding returns torch.get_default_dtype() (float32 unless changed); "
                 "a table built in NumPy is float64, convert it with .to(torch.get_default_dtype())",
@@ -837,7 +818,10 @@ LAB = Lab(
     kind="torch",
     tasks=[SCALED_DOT_PRODUCT_ATTENTION, CAUSAL_MASK, SELF_ATTENTION, SPLIT_HEADS, MERGE_HEADS, MULTI_HEAD_ATTENTION,
            POSITIONAL_ENCODING],
-    banned_calls=TRIPWIRES,
-    banned_source=BANNED,
-    withheld=WITHHELD,
+    banned_calls=ATTENTION_TRIPWIRES,
+    # torch.ops.aten's operators get no tripwire: PyTorch's own lazily imported modules (meta kernels,
+    # distributed tensors) read them, so a submission's source is searched for them instead.
+    banned_source=(*ATTENTION_TRIPWIRES,
+                   *(f"torch.ops.aten.{name}" for name in ("scaled_dot_product_attention", *_ATTENTION_KERNELS))),
+    withheld="grader.labs.lab5_withheld",
 )

@@ -9,6 +9,7 @@ own attention, which the students' code may not call) on changed inputs.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import numpy as np
@@ -46,11 +47,8 @@ def mha_bare_reshape(query: Any, key: Any, value: Any, w: Any, b: Any, w_o: Any,
     """Multi-head attention whose heads are split and merged by reshapes without the transposes."""
     dtype = query.dtype
     n, lq, e = query.shape
-    lk = key.shape[1]
-    (w_q, w_k, w_v), (b_q, b_k, b_v) = _blocks(w.double()), _blocks(b.double())
-    q = (query.double() @ w_q.T + b_q).reshape(n, h, lq, e // h)
-    k = (key.double() @ w_k.T + b_k).reshape(n, h, lk, e // h)
-    v = (value.double() @ w_v.T + b_v).reshape(n, h, lk, e // h)
+    q, k, v = ((x.double() @ w_x.T + b_x).reshape(n, h, x.shape[1], e // h)
+               for x, w_x, b_x in zip((query, key, value), _blocks(w.double()), _blocks(b.double())))
     per_head = None if mask is None else mask[:, None] if mask.dim() == 3 else mask  # broadcast over the heads
     out, weights = _attend(q, k, v, per_head)
     return (out.reshape(n, lq, e) @ w_o.double().T + b_o.double()).to(dtype), weights.mean(dim=1).to(dtype)
@@ -70,21 +68,8 @@ def _table(length: int, d_model: int, *, exponent: Callable[[np.ndarray], np.nda
     return t.as_tensor(table).to(t.get_default_dtype())
 
 
-def pe_sin_cos_swapped(length: int, d_model: int) -> Any:
-    return _table(length, d_model, even=np.cos, odd=np.sin)
-
-
-def pe_halves(length: int, d_model: int) -> Any:
-    return _table(length, d_model, halves=True)
-
-
-def pe_exponent_of_i(length: int, d_model: int) -> Any:
-    return _table(length, d_model, exponent=lambda j: j // 2)
-
-
-def pe_exponent_of_own_column(length: int, d_model: int) -> Any:
-    return _table(length, d_model, exponent=lambda j: j)
-
-
-def pe_from_position_one(length: int, d_model: int) -> Any:
-    return _table(length, d_model, start=1)
+pe_sin_cos_swapped = functools.partial(_table, even=np.cos, odd=np.sin)
+pe_halves = functools.partial(_table, halves=True)
+pe_exponent_of_i = functools.partial(_table, exponent=lambda j: j // 2)
+pe_exponent_of_own_column = functools.partial(_table, exponent=lambda j: j)
+pe_from_position_one = functools.partial(_table, start=1)

@@ -30,7 +30,7 @@ def _tensors(call, dtype):
             else torch.as_tensor(a) if isinstance(a, np.ndarray) else a for a in call.args]
 
 
-def _agree(expected, received, tolerance=lab5.VALUES) -> str | None:
+def _agree(expected, received, tolerance=lab5.ATTENTION_VALUES) -> str | None:
     return difference(oracles.plain(expected), oracles.plain(received), tolerance)
 
 
@@ -124,7 +124,7 @@ def test_float32_reference_mha_gradients_stay_within_tolerance(c):
         return torch.autograd.grad(out.sum() + (weights * 3).sum(), args[:7])
 
     expected = [g.to(torch.float32) for g in grads(lab5._mha, torch.float64)]
-    assert _agree(tuple(expected), grads(REFERENCE.multi_head_attention, torch.float32), lab5.GRADS) is None
+    assert _agree(tuple(expected), grads(REFERENCE.multi_head_attention, torch.float32), lab5.ATTENTION_GRADS) is None
 
 
 def test_positional_encoding_tolerance_covers_a_float32_table_up_to_the_longest_graded_length():
