@@ -105,11 +105,13 @@ def test_the_inputs_and_the_results_do_not_depend_on_jobs_launcher_or_imported_m
     launcher = ZygoteLauncher("numpy")
     try:
         zygote = recorded("forked from a zygote", launcher=launcher)
+        zygote_forked = recorded("forked from a zygote, two processes", launcher=launcher, jobs=2)
     finally:
         launcher.close()
     _local_constants_module(tmp_path)
     imported = recorded("other modules imported")
-    for name, (other_calls, other_results) in {"jobs=2": forked, "zygote": zygote, "imports": imported}.items():
+    for name, (other_calls, other_results) in {"jobs=2": forked, "zygote": zygote, "zygote, jobs=2": zygote_forked,
+                                               "imports": imported}.items():
         assert other_calls == calls, name
         assert other_results == results, name
 

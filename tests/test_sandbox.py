@@ -196,3 +196,40 @@ def test_zygote_workers_run_as_the_worker_user_who_cannot_read_the_graders_priva
     finally:
         box.close()
         launcher.close()
+
+
+def test_a_forked_grading_process_gets_its_workers_from_the_same_zygote_over_a_socket_of_its_own(tmp_path):
+    # Two processes asking over one socket could each read the other's answer; and a forked process cannot
+    # poll a zygote it did not start, so it used to start a second one (importing PyTorch again: 1 s on lab 4).
+    import os
+    import subprocess
+
+    (tmp_path / "lab0").mkdir()
+    (tmp_path / "lab0" / "m.py").write_text(MODULE)
+    config, limits = WorkerConfig("m", "numpy"), Limits(timeout=10.0)
+    launcher = ZygoteLauncher("numpy")
+    try:
+        with Sandbox(tmp_path / "lab0", config, limits, launcher) as box:
+            assert box.call("add", (1, 2)).value == 3  # the zygote is up
+        own = launcher.channel()
+        pid = os.fork()
+        if pid == 0:  # a grading process: many workers, each from the zygote, none from a zygote of its own
+            code = 1
+            try:
+                subprocess.Popen = None  # type: ignore[assignment,misc]  (starting a second zygote would need it)
+                for n in range(20):
+                    with Sandbox(tmp_path / "lab0", config, limits, own, slot=1) as box:
+                        assert box.call("add", (n, 1)).value == n + 1
+                code = 0
+            finally:
+                os._exit(code)
+        own.close(wait=False)
+        for n in range(20):  # meanwhile the parent asks over its own socket
+            with Sandbox(tmp_path / "lab0", config, limits, launcher) as box:
+                assert box.call("add", (n, 2)).value == n + 2
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        with Sandbox(tmp_path / "lab0", config, limits, launcher) as box:  # the child's socket closed: still served
+            assert box.call("add", (5, 5)).value == 10
+    finally:
+        launcher.close()

@@ -32,9 +32,8 @@ from grader.declare.compare import kind_of
 from grader.declare.context import DTYPE_HINT, CheckFailed, Context, compare_result, hints_for
 from grader.declare.oracles import in_torch
 from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call
-from grader.declare.strategies import STYLES, arrays_with_zeros, float_arrays, shapes, sizes
+from grader.declare.strategies import MODERATE, STYLES, arrays_with_zeros, float_arrays, shapes, sizes
 
-MODERATE = ("small integers", "normal")  # values of size up to about 3: no float32 cancellation, no overflow
 # At +-1e4 a float32 input is only known to about 1e-3 (its spacing there), so a correct formula
 # that does not shift by the row max first may be off by that much.
 EXTREME_TOLERANCE = {"float32": Tolerance(1e-3, 1e-3)}

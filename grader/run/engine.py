@@ -493,13 +493,19 @@ def grade_lab(lab: Lab, submission: Path, *, seed: int, tasks: Sequence[str] = (
             if len(groups) > 1:
                 oracles.torch()  # imported once, before the fork, so every process has it
 
-            def grade_apart(group: Sequence[Task], slot: int) -> Callable[[], tuple[list[TaskResult], bool, tuple[str, ...]]]:
-                def work() -> tuple[list[TaskResult], bool, tuple[str, ...]]:
-                    with Sandbox(files, config, limits, launcher, slot=slot) as box:
-                        return oracle.grade(group, box, seed, budget), box.import_failure is not None, box.layers
-                return work
+            def grade_apart(group: Sequence[Task], slot: int) -> tuple[int, int]:
+                own = launcher.channel() if launcher is not None else None  # asked here, before the fork
 
-            children = [_fork(grade_apart(group, slot)) for slot, group in enumerate(groups[1:], start=1)]
+                def work() -> tuple[list[TaskResult], bool, tuple[str, ...]]:
+                    with Sandbox(files, config, limits, own, slot=slot) as box:
+                        return oracle.grade(group, box, seed, budget), box.import_failure is not None, box.layers
+                try:
+                    return _fork(work)
+                finally:
+                    if isinstance(own, ZygoteLauncher):
+                        own.close(wait=False)  # the child's socket, which only the child uses
+
+            children = [grade_apart(group, slot) for slot, group in enumerate(groups[1:], start=1)]
             results = oracle.grade(groups[0], sandbox, seed, budget)
             broken, layers = sandbox.import_failure is not None, sandbox.layers
             for child in children:

@@ -18,6 +18,7 @@ the reaper of everything its workers start.
 
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
 import json
@@ -590,6 +591,10 @@ class SubprocessLauncher:
     def __init__(self, users: "WorkerUsers | str | None" = None):
         self.users = WorkerUsers(users) if isinstance(users, str) else users
 
+    def channel(self) -> "SubprocessLauncher":
+        """This launcher for a forked grading process: itself (each worker is a process of the caller's own)."""
+        return self
+
     def launch(self, config: dict[str, Any], cwd: Path, identity: Identity | None = None) -> Launched:
         req_r, req_w = os.pipe()
         res_r, res_w = os.pipe()
@@ -640,6 +645,7 @@ class ZygoteLauncher:
         self.users = WorkerUsers(users) if isinstance(users, str) else users
         self._socket: socket.socket | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._owner = os.getpid()  # only the process that started the zygote can tell whether it still runs
 
     @property
     def pid(self) -> int | None:
@@ -649,7 +655,24 @@ class ZygoteLauncher:
         """Start the zygote now, without waiting for its imports (they run while the caller does its own)."""
         self._ensure()
 
+    def channel(self) -> "ZygoteLauncher":
+        """This launcher for a grading process about to be forked: the same zygote, over a socket of its own
+        (two processes asking over one socket could each read the other's answer). Ask in the parent, before
+        the fork; the parent closes its copy (``close``) after it."""
+        ours, theirs = socket.socketpair()
+        try:
+            self._ask({"serve": True}, [theirs.fileno()])
+        finally:
+            theirs.close()
+        twin = copy.copy(self)
+        twin._socket, twin._proc, twin._owner = ours, None, -1  # never starts one of its own, nor waits for this one
+        return twin
+
     def _ensure(self) -> socket.socket:
+        if self._owner != os.getpid():  # a forked grading process: its Popen cannot poll a zygote it did not start
+            if self._socket is None:
+                raise StudentFailure("crash", "the worker launcher stopped")
+            return self._socket
         if self._socket is None or self._proc is None or self._proc.poll() is not None:
             ours, theirs = socket.socketpair()
             self._proc = subprocess.Popen(

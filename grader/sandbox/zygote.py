@@ -2,7 +2,7 @@
 
 Started by ``grader.sandbox.host.ZygoteLauncher`` as ``python -I zygote.py KIND FD``;
 the grader never imports it. It loads ``worker.py`` by path, then serves two
-requests over its Unix socket:
+requests over its Unix socket (and any it is given to serve as well):
 
 - ``{"launch": config, "cwd": path[, "uid": uid, "gid": gid]}`` with the worker's two
   pipe ends attached (SCM_RIGHTS): fork, and in the child start a new session, enter
@@ -11,6 +11,9 @@ requests over its Unix socket:
   answer ``{"pid": pid}``.
 - ``{"status": pid}``: wait for that worker to end; answer ``{"code": status}``
   (negative for a signal, as ``subprocess`` reports it).
+- ``{"serve": true}`` with a socket attached: serve that socket too (a grading process the grader
+  forks asks over a socket of its own, so that no process reads another's answer); answer
+  ``{"served": true}``.
 - ``{"kill": pid}``: kill that worker and its process group, then wait for it as above.
   Only a pid this zygote forked and has not reaped yet is ever signalled (so the pid
   cannot have been reused by another process).
@@ -28,6 +31,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -109,34 +113,48 @@ def _become(uid: int, gid: int) -> None:
 
 
 def main() -> None:
-    control = socket.socket(fileno=CONTROL_FD)
+    first = socket.socket(fileno=CONTROL_FD)
+    controls = [first]
     while True:
-        try:
-            data, fds, _, _ = socket.recv_fds(control, 1 << 20, 2)
-        except OSError:
-            return
-        if not data:
-            return
-        request = json.loads(data)
-        if "status" in request or "kill" in request:
-            code = _status(int(request["status"])) if "status" in request else _kill(int(request["kill"]))
-            control.sendall(json.dumps({"code": code}).encode())
-            continue
-        pid = os.fork()
-        if pid == 0:
-            control.close()
+        for control in select.select(controls, [], [])[0]:
             try:
-                os.setsid()
-                os.chdir(request["cwd"])
-                if "uid" in request:
-                    _become(int(request["uid"]), int(request["gid"]))
-                worker.serve(request["launch"], fds[0], fds[1])
-            finally:
-                os._exit(0)
-        WORKERS.add(pid)
-        for fd in fds:
-            os.close(fd)
-        control.sendall(json.dumps({"pid": pid}).encode())
+                data, fds, _, _ = socket.recv_fds(control, 1 << 20, 2)
+            except OSError:
+                data, fds = b"", []
+            if not data:  # the grader has gone (its first socket), or one of its forked grading processes
+                if control is first:
+                    return
+                controls.remove(control)
+                control.close()
+                continue
+            _answer(control, json.loads(data), fds, controls)
+
+
+def _answer(control: socket.socket, request: dict, fds: list[int], controls: list[socket.socket]) -> None:
+    if "serve" in request:  # a socket of its own for a grading process the grader forks
+        controls.append(socket.socket(fileno=fds[0]))
+        control.sendall(b'{"served": true}')
+        return
+    if "status" in request or "kill" in request:
+        code = _status(int(request["status"])) if "status" in request else _kill(int(request["kill"]))
+        control.sendall(json.dumps({"code": code}).encode())
+        return
+    pid = os.fork()
+    if pid == 0:
+        for other in controls:
+            other.close()
+        try:
+            os.setsid()
+            os.chdir(request["cwd"])
+            if "uid" in request:
+                _become(int(request["uid"]), int(request["gid"]))
+            worker.serve(request["launch"], fds[0], fds[1])
+        finally:
+            os._exit(0)
+    WORKERS.add(pid)
+    for fd in fds:
+        os.close(fd)
+    control.sendall(json.dumps({"pid": pid}).encode())
 
 
 if __name__ == "__main__":
