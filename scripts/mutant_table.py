@@ -1,7 +1,8 @@
 """The verdict of every mutant and alternative in tests/mutants, and of the reference, at a fixed seed.
 
 One line per submission: lab, submission, task, score/max, task status, and whether the feedback
-names the mutant's expected keyword ("hint" / "no hint"; "-" for alternatives and the reference).
+confirms the mistake the mutant names by id ("hint" / "no hint"), or the check it names caught it
+("caught" / "not caught"); "-" for alternatives and the reference.
 Used to show that a refactoring of the grader keeps every verdict:
 
     DLKIT_PROFILE=ci python scripts/mutant_table.py [--lab lab1] [--jobs 2] > table.txt
@@ -38,8 +39,13 @@ def _grade(job: tuple[str, str, str, str, str | None]) -> str:
                            budget=PROFILES[os.environ.get("DLKIT_PROFILE", "ci")])
     rows = []
     for t in result.tasks:
-        text = "\n".join([t.message] + [c.message for c in t.checks]).lower()
-        hint = "-" if expect is None else ("hint" if expect.lower() in text else "no hint")
+        if expect is None:
+            hint = "-"
+        elif expect.startswith("check:"):  # the named check must catch it
+            caught = any(c.status != "passed" and c.name.startswith(expect.removeprefix("check:")) for c in t.checks)
+            hint = "caught" if caught else "not caught"
+        else:  # the feedback must confirm the mistake of that id
+            hint = "hint" if any(expect in c.mistakes for c in t.checks) else "no hint"
         rows.append(f"{lab_name}\t{name}\t{t.name}\t{t.score:g}/{t.max_score:g}\t{t.status}\t{hint}")
     return "\n".join(rows)
 
