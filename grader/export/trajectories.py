@@ -229,7 +229,7 @@ def _read_step(value: Any) -> tuple[str, np.ndarray, Any]:
     w_new, state = value
     if not isinstance(state, dict):
         return f"returned a {type(state).__name__} as the state; the second item must be the state dict", empty, None
-    bad = _unsupported(state)
+    bad = Unsupported.within(state)
     if bad:
         return f"kept {bad} in the state, which cannot be passed back in: keep only arrays and numbers", empty, None
     if not isinstance(w_new, np.ndarray) or w_new.shape != (2,) or w_new.dtype.kind != "f":
@@ -237,13 +237,6 @@ def _read_step(value: Any) -> tuple[str, np.ndarray, Any]:
             else type(w_new).__name__
         return f"returned {shown} as w_new; expected a float array of shape (2,) like w", empty, None
     return "", w_new.astype(np.float64), state
-
-
-def _unsupported(value: Any) -> str:
-    if isinstance(value, Unsupported):
-        return value.what
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
-    return next((found for v in items if (found := _unsupported(v))), "")
 
 
 def _failed(failure: StudentFailure, step: int | str) -> tuple[str, str]:

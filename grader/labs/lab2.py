@@ -195,21 +195,11 @@ def _student_run(ctx: Context, run: Call) -> list[Any]:
     if len(first) < resume or _form_problem(first[-1]) is not None:
         return first
     w, state = first[-1]
-    bad = _unsupported(state)
-    if bad is not None:
+    bad = Unsupported.within(state)
+    if bad:
         raise CheckFailed(f"the state returned at step {resume} holds {bad}, which cannot be saved and passed back "
                           f"in: keep only arrays and numbers in state\n  input: {_describe_run(ctx, run, resume)}")
     return first + loop(w, state, grads[resume:], resume)
-
-
-def _unsupported(value: Any) -> str | None:
-    if isinstance(value, Unsupported):
-        return value.what
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, (list, tuple)):
-        return next((found for v in value if (found := _unsupported(v)) is not None), None)
-    return None
 
 
 def _form_problem(result: Any) -> str | None:

@@ -46,6 +46,15 @@ class Unsupported:
     def __repr__(self) -> str:
         return f"<{self.what}>"
 
+    @staticmethod
+    def within(value: Any) -> str:
+        """What the first ``Unsupported`` inside ``value`` (lists, tuples and dict values, however nested)
+        stands for; "" when there is none."""
+        if isinstance(value, Unsupported):
+            return value.what
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+        return next((found for v in items if (found := Unsupported.within(v))), "")
+
 
 @dataclass(frozen=True)
 class TensorValue:
