@@ -281,7 +281,7 @@ def _launcher(spec: Lab, users: Any) -> Any:
     from grader.sandbox.host import SubprocessLauncher, ZygoteLauncher
 
     if spec.kind == "torch":
-        zygote = ZygoteLauncher(spec.kind, users)
+        zygote = ZygoteLauncher(spec.kind, users, meta=spec.meta)
         zygote.start()
         return zygote
     return SubprocessLauncher(users) if users else None

@@ -233,3 +233,30 @@ def test_a_forked_grading_process_gets_its_workers_from_the_same_zygote_over_a_s
             assert box.call("add", (5, 5)).value == 10
     finally:
         launcher.close()
+
+
+@pytest.mark.parametrize("meta", [False, True])
+def test_a_pytorch_worker_loads_the_meta_kernels_only_for_a_lab_with_meta_checks(tmp_path, meta):
+    # The first operation on the meta device imports sympy (a quarter of a second): a zygote that does it before
+    # forking delays every worker, a worker that does it beside its import takes a core from the grading.
+    import time
+
+    from grader import labs
+
+    assert [name for name in labs.names() if labs.load(name).meta] == ["lab4"]
+    (tmp_path / "lab0").mkdir()
+    (tmp_path / "lab0" / "m.py").write_text("import sys\n\ndef loaded():\n    return 'sympy' in sys.modules\n")
+    for launcher in (ZygoteLauncher("torch", meta=meta), SubprocessLauncher()):
+        box = Sandbox(tmp_path / "lab0", WorkerConfig("m", "torch", meta=meta), Limits(timeout=20.0), launcher)
+        try:
+            loaded = box.call("loaded").value
+            for _ in range(50):  # a worker warms up in a thread beside the module's import
+                if loaded or not meta:
+                    break
+                time.sleep(0.1)
+                loaded = box.call("loaded").value
+            assert loaded is meta, type(launcher).__name__
+        finally:
+            box.close()
+            if isinstance(launcher, ZygoteLauncher):
+                launcher.close()

@@ -271,6 +271,12 @@ class Lab:
         return f"{self.name}/{self.filename}"
 
     @property
+    def meta(self) -> bool:
+        """Whether a check runs the student's code on the meta device (a worker then loads PyTorch's meta
+        kernels beside the module's import, or its zygote before forking it: a quarter of a second)."""
+        return any(v.device == "meta" for t in self.tasks for c in t.checks for v in c.variants)
+
+    @property
     def banned_imports(self) -> dict[str, str]:
         if self.kind == "numpy":
             return {"torch": f"{self.name} is a NumPy lab: importing torch is not allowed here"}

@@ -97,7 +97,7 @@ def _serve(conn: Any, lab_name: str, budget: Budget, limits: Limits, users: Work
     """A grading process: grade the (folder, seed, token) the parent sends until it sends None."""
     contain()
     lab = labs.load(lab_name)
-    launcher = ZygoteLauncher(lab.kind, users)
+    launcher = ZygoteLauncher(lab.kind, users, meta=lab.meta)
     try:
         while True:
             job = conn.recv()

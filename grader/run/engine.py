@@ -456,7 +456,7 @@ def worker_config(lab: Lab) -> WorkerConfig:
     cuda = lab.kind == "torch" and any(v.device.startswith("cuda") for t in lab.tasks for c in t.checks
                                        for v in c.variants) and oracles.available("cuda")
     return WorkerConfig(lab.module, lab.kind, lab.banned_imports, tuple(lab.banned_calls),
-                        cap_address_space=lab.kind == "numpy", cuda=cuda)
+                        cap_address_space=lab.kind == "numpy", cuda=cuda, meta=lab.meta)
 
 
 def grade_lab(lab: Lab, submission: Path, *, seed: int, tasks: Sequence[str] = (), solutions: Path | None = REPO / "solutions",

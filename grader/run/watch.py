@@ -107,7 +107,7 @@ class Watcher:
         self.lab, self.submission, self.seed, self.budget = lab, submission, seed, budget
         self.limits = limits or Limits()
         self.interval = interval
-        self.launcher = ZygoteLauncher(lab.kind, users)
+        self.launcher = ZygoteLauncher(lab.kind, users, meta=lab.meta)
         self.launcher.start()  # NumPy/PyTorch and the worker code load there while the oracles load here
         self.oracle = Oracle.load(lab)
         self.config = worker_config(lab)  # imports PyTorch where the lab has CUDA checks

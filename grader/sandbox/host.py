@@ -127,6 +127,7 @@ class WorkerConfig:
     banned_calls: tuple[str, ...] = ()
     cap_address_space: bool = True
     cuda: bool = False  # initialise CUDA before the walls go up (a lab with CUDA checks, on a machine with a GPU)
+    meta: bool = True  # load PyTorch's meta kernels beside the module's import (a lab with checks on the meta device)
     kernel_walls: bool = True  # Landlock and seccomp (the tests turn them off to prove the other layers alone)
     also_readable: tuple[str, ...] = ()  # trusted folders the kit itself puts in reach (never a submission's)
 
@@ -189,6 +190,7 @@ class Sandbox:
             "memory_bytes": self.limits.memory_bytes if self.config.cap_address_space else None,
             "nproc": THREADS_PER_WORKER if self.identity is not None else None,
             "cuda": self.config.cuda,
+            "meta": self.config.meta,
             "walls": (walls(self.config.kind, self._copy, self.config.cuda, self.config.also_readable)
                       if self.config.kernel_walls else None),
         }
@@ -640,9 +642,10 @@ class ZygoteLauncher:
     does anything else (``dlkit grade --worker-user``).
     """
 
-    def __init__(self, kind: str, users: "WorkerUsers | str | None" = None):
+    def __init__(self, kind: str, users: "WorkerUsers | str | None" = None, meta: bool = True):
         self.kind = kind
         self.users = WorkerUsers(users) if isinstance(users, str) else users
+        self.meta = meta  # a PyTorch zygote loads the meta kernels before forking (for a lab with meta checks)
         self._socket: socket.socket | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._owner = os.getpid()  # only the process that started the zygote can tell whether it still runs
@@ -676,7 +679,7 @@ class ZygoteLauncher:
         if self._socket is None or self._proc is None or self._proc.poll() is not None:
             ours, theirs = socket.socketpair()
             self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-B", str(ZYGOTE), self.kind, str(theirs.fileno())],
+                [sys.executable, "-I", "-B", str(ZYGOTE), self.kind, str(theirs.fileno()), "meta" if self.meta else "-"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 pass_fds=(theirs.fileno(),), env=worker_environment(), cwd="/", start_new_session=True,
             )

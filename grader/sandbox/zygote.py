@@ -1,6 +1,6 @@
 """The zygote: a clean interpreter with NumPy (and PyTorch) imported, that forks workers.
 
-Started by ``grader.sandbox.host.ZygoteLauncher`` as ``python -I zygote.py KIND FD``;
+Started by ``grader.sandbox.host.ZygoteLauncher`` as ``python -I zygote.py KIND FD META``;
 the grader never imports it. It loads ``worker.py`` by path, then serves two
 requests over its Unix socket (and any it is given to serve as well):
 
@@ -36,7 +36,7 @@ import signal
 import socket
 import sys
 
-KIND, CONTROL_FD = sys.argv[1], int(sys.argv[2])
+KIND, CONTROL_FD, META = sys.argv[1], int(sys.argv[2]), sys.argv[3:] == ["meta"]
 
 import numpy  # noqa: E402,F401  (imported once here, inherited by every worker)
 
@@ -50,7 +50,8 @@ sys.modules[_spec.name] = worker
 _spec.loader.exec_module(worker)
 if KIND == "torch":
     worker.eager.skip_compiler_import()  # before the meta kernels load: they would import torch._dynamo
-    worker.warm_meta()  # what PyTorch loads on first use of the meta device, once for every worker
+    if META:  # a lab with checks on the meta device: what PyTorch loads on its first use, once for every worker
+        worker.warm_meta()
 import gc  # noqa: E402
 
 gc.freeze()  # what is loaded now stays: no worker's collections walk it, nor copy its pages to do so
