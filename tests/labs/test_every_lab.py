@@ -4,6 +4,7 @@ mistake loses points with a message naming it, and every correct alternative kee
 from __future__ import annotations
 
 import importlib
+import inspect
 
 import pytest
 
@@ -75,6 +76,19 @@ def test_every_mutant_names_a_declared_mistake_and_every_declared_mistake_has_a_
     assert not unknown, f"mutants name mistakes the lab does not declare: {sorted(unknown)}"
     without = declared - named
     assert not without, f"declared mistakes with no mutant in tests/mutants/{lab}.py: {sorted(without)}"
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_every_mistake_marks_its_faulty_line_and_no_alternative_has_one(lab):
+    # a reader of tests/mutants sees at once where each bug is: "# mistake: ..." on (or above) the faulty line
+    def marked(m: Mutant) -> bool:
+        return any(line.strip().startswith("# mistake:") or "  # mistake:" in line
+                   for line in inspect.getsource(m.function).splitlines())
+
+    unmarked = [m.id for l, m in MISTAKES if l == lab and not marked(m)]
+    assert not unmarked, f"mistakes without a '# mistake:' comment on their faulty line: {unmarked}"
+    marked_alternatives = [m.id for l, m in ALTERNATIVES if l == lab and marked(m)]
+    assert not marked_alternatives, f"correct alternatives marked as mistakes: {marked_alternatives}"
 
 
 @pytest.mark.parametrize(("lab", "mutant"), ALTERNATIVES, ids=[f"{l}-{m.id}" for l, m in ALTERNATIVES])

@@ -9,6 +9,10 @@ the function body is exactly what a student would have written:
     def conv2d_forward_flipped_kernel(x, w, b=None, stride=1, padding=0, dilation=1):
         ...
 
+A ``mistake`` marks its faulty line with a ``# mistake: ...`` comment (at the line's end, or on a line
+of its own above it; for code that is missing, where that code belongs), so that a reader sees the bug
+at once (``tests/labs/test_every_lab.py`` checks that each has one and no ``alternative`` does).
+
 ``mistake`` submissions must lose points on that task, and ``expect`` names exactly
 what must catch them: the id of the known mistake the feedback must confirm
 (``"adam.eps_inside_square_root"``, ``grader.declare.spec.Task.mistake_id``; or a

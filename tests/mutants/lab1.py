@@ -18,15 +18,14 @@ from tests.mutants import alternative, mistake
 
 @mistake("predict", expect="predict.f_bias_b_missing")
 def predict_missing_bias(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
-    # H(X) = XW, the lecture's TensorFlow slide without "+ b"
+    # mistake: H(X) = XW, the lecture's TensorFlow slide without "+ b"
     return X @ W
 
 
 @mistake("predict", expect="generic.dtype_changed")
 def predict_loops_float64_buffer(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
-    # np.zeros defaults to float64, so float32 inputs come back as float64
     N, M = X.shape[0], W.shape[1]
-    out = np.zeros((N, M))
+    out = np.zeros((N, M))  # mistake: np.zeros defaults to float64, so float32 inputs come back as float64
     for n in range(N):
         for m in range(M):
             out[n, m] = np.dot(X[n], W[:, m]) + b[m]
@@ -54,7 +53,7 @@ def predict_column_loop(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarr
 def mse_loss_missing_factor_two(pred: np.ndarray, y: np.ndarray) -> tuple[np.floating, np.ndarray]:
     diff = pred - y
     loss = np.mean(diff**2)
-    dpred = diff / diff.size
+    dpred = diff / diff.size  # mistake: the factor 2 of the square is missing
     return loss, dpred
 
 
@@ -64,21 +63,21 @@ def mse_loss_gradient_not_divided_by_n(
 ) -> tuple[np.floating, np.ndarray]:
     diff = pred - y
     loss = np.mean(diff**2)
-    dpred = 2 * diff
+    dpred = 2 * diff  # mistake: not divided by diff.size (the 1/N of the mean)
     return loss, dpred
 
 
 @mistake("mse_loss", expect="mse_loss.loss_sum_instead_mean")
 def mse_loss_summed_not_averaged(pred: np.ndarray, y: np.ndarray) -> tuple[np.floating, np.ndarray]:
     diff = pred - y
-    loss = np.sum(diff**2)
-    dpred = 2 * diff
+    loss = np.sum(diff**2)  # mistake: a sum, not a mean
+    dpred = 2 * diff  # mistake: not divided by diff.size either
     return loss, dpred
 
 
 @mistake("mse_loss", expect="mse_loss.divided_number_rows_n")
 def mse_loss_divides_by_rows(pred: np.ndarray, y: np.ndarray) -> tuple[np.floating, np.ndarray]:
-    # N = number of examples, but the mean runs over all N*M entries
+    # mistake: N = number of examples, but the mean runs over all N*M entries
     N = pred.shape[0]
     diff = pred - y
     loss = np.sum(diff**2) / N
@@ -90,7 +89,7 @@ def mse_loss_divides_by_rows(pred: np.ndarray, y: np.ndarray) -> tuple[np.floati
 def mse_loss_gradient_sign_flipped(
     pred: np.ndarray, y: np.ndarray
 ) -> tuple[np.floating, np.ndarray]:
-    # d/dpred (y - pred)**2 without the inner derivative -1
+    # mistake: d/dpred (y - pred)**2 without the inner derivative -1
     diff = y - pred
     loss = np.mean(diff**2)
     dpred = 2 * diff / diff.size
@@ -99,8 +98,8 @@ def mse_loss_gradient_sign_flipped(
 
 @mistake("mse_loss", expect="mse_loss.loss_dpred_half_expected")
 def mse_loss_half_convention(pred: np.ndarray, y: np.ndarray) -> tuple[np.floating, np.ndarray]:
-    # the textbook 1/2 * mean(...) so that the 2 cancels; PyTorch's MSELoss has no 1/2
     diff = pred - y
+    # mistake: the textbook 1/2 * mean(...) so that the 2 cancels; PyTorch's MSELoss has no 1/2
     loss = 0.5 * np.mean(diff**2)
     dpred = diff / diff.size
     return loss, dpred
@@ -124,7 +123,7 @@ def gradient_descent_step_adds_gradient(
     dpred = 2 * (X @ W + b - y) / y.size
     dW = X.T @ dpred
     db = dpred.sum(axis=0)
-    return W + lr * dW, b + lr * db
+    return W + lr * dW, b + lr * db  # mistake: adds the gradient (ascent); subtract it
 
 
 @mistake("gradient_descent_step", expect="gradient_descent_step.bias_updated_b_new")
@@ -133,15 +132,15 @@ def gradient_descent_step_forgets_bias(
 ) -> tuple[np.ndarray, np.ndarray]:
     dpred = 2 * (X @ W + b - y) / y.size
     dW = X.T @ dpred
-    return W - lr * dW, b
+    return W - lr * dW, b  # mistake: b comes back unchanged: its update is missing
 
 
 @mistake("gradient_descent_step", expect="gradient_descent_step.dw_x_t_dpred")
 def gradient_descent_step_reshape_not_transpose(
     X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, lr: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    # dpred.T @ X is (M, D); reshape "fixes" the shape but scrambles the entries when M > 1
     dpred = 2 * (X @ W + b - y) / y.size
+    # mistake: dpred.T @ X is (M, D); reshape "fixes" the shape but scrambles the entries when M > 1
     dW = (dpred.T @ X).reshape(W.shape)
     db = dpred.sum(axis=0)
     return W - lr * dW, b - lr * db
@@ -152,8 +151,8 @@ def gradient_descent_step_missing_factor_two(
     X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, lr: float
 ) -> tuple[np.ndarray, np.ndarray]:
     err = X @ W + b - y
-    dW = X.T @ err / y.size
-    db = err.sum(axis=0) / y.size
+    dW = X.T @ err / y.size  # mistake: the factor 2 of the square is missing
+    db = err.sum(axis=0) / y.size  # mistake: the factor 2 is missing here too
     return W - lr * dW, b - lr * db
 
 
@@ -161,10 +160,9 @@ def gradient_descent_step_missing_factor_two(
 def gradient_descent_step_averages_db(
     X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, lr: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    # dpred already carries the 1/N; the mean divides by N a second time
     dpred = 2 * (X @ W + b - y) / y.size
     dW = X.T @ dpred
-    db = dpred.mean(axis=0)
+    db = dpred.mean(axis=0)  # mistake: dpred already carries the 1/N; the mean divides by N a second time
     return W - lr * dW, b - lr * db
 
 
@@ -172,10 +170,9 @@ def gradient_descent_step_averages_db(
 def gradient_descent_step_b_from_new_W(
     X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, lr: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    # W is updated first, then b's gradient is taken at the new W
     dpred = 2 * (X @ W + b - y) / y.size
     W = W - lr * (X.T @ dpred)
-    dpred = 2 * (X @ W + b - y) / y.size
+    dpred = 2 * (X @ W + b - y) / y.size  # mistake: W is updated first, then b's gradient is taken at the new W
     b = b - lr * dpred.sum(axis=0)
     return W, b
 
@@ -210,7 +207,7 @@ def gradient_descent_step_einsum(
 def sigmoid_neuron_bias_first(
     w: np.ndarray, x: np.ndarray
 ) -> tuple[np.floating, np.ndarray, np.ndarray]:
-    # takes w[0] as the bias (a common textbook convention), but here the bias is w[D]
+    # mistake: takes w[0] as the bias (a common textbook convention), but here the bias is w[D]
     z = w[0] + np.dot(w[1:], x)
     f = 1 / (1 + np.exp(-z))
     s = f * (1 - f)
@@ -223,7 +220,7 @@ def sigmoid_neuron_bias_first(
 def sigmoid_neuron_bias_as_weight_on_x(
     w: np.ndarray, x: np.ndarray
 ) -> tuple[np.floating, np.ndarray, np.ndarray]:
-    # pads x to the length of w by repeating it, so the bias multiplies x[0] instead of 1
+    # mistake: pads x to the length of w by repeating it, so the bias multiplies x[0] instead of 1
     xs = np.resize(x, w.shape)
     z = np.dot(w, xs)
     f = 1 / (1 + np.exp(-z))
@@ -237,10 +234,9 @@ def sigmoid_neuron_bias_as_weight_on_x(
 def sigmoid_neuron_local_gradient_from_z(
     w: np.ndarray, x: np.ndarray
 ) -> tuple[np.floating, np.ndarray, np.ndarray]:
-    # sigma'(z) written as z * (1 - z): the formula needs the sigmoid's output f
     z = np.dot(w[:-1], x) + w[-1]
     f = 1 / (1 + np.exp(-z))
-    s = z * (1 - z)
+    s = z * (1 - z)  # mistake: sigma'(z) written as z * (1 - z): the formula needs the sigmoid's output f
     dw = s * np.append(x, np.ones(1, dtype=x.dtype))
     dx = s * w[:-1]
     return f, dw, dx
@@ -250,12 +246,11 @@ def sigmoid_neuron_local_gradient_from_z(
 def sigmoid_neuron_multiply_gate_not_swapped(
     w: np.ndarray, x: np.ndarray
 ) -> tuple[np.floating, np.ndarray, np.ndarray]:
-    # the multiply gate routes w to dx and x to dw; here dx gets x
     z = np.dot(w[:-1], x) + w[-1]
     f = 1 / (1 + np.exp(-z))
     s = f * (1 - f)
     dw = s * np.append(x, np.ones(1, dtype=x.dtype))
-    dx = s * x
+    dx = s * x  # mistake: the multiply gate routes w to dx and x to dw; here dx gets x
     return f, dw, dx
 
 
@@ -263,9 +258,9 @@ def sigmoid_neuron_multiply_gate_not_swapped(
 def sigmoid_neuron_no_sigmoid_gradient(
     w: np.ndarray, x: np.ndarray
 ) -> tuple[np.floating, np.ndarray, np.ndarray]:
-    # gradients of z = w.x + b, not of f = sigmoid(z)
     z = np.dot(w[:-1], x) + w[-1]
     f = 1 / (1 + np.exp(-z))
+    # mistake: gradients of z = w.x + b, not of f = sigmoid(z)
     dw = np.append(x, np.ones(1, dtype=x.dtype))
     dx = w[:-1].copy()
     return f, dw, dx
@@ -300,14 +295,14 @@ def sigmoid_neuron_staged_graph(
 
 @mistake("linear_forward", expect="linear_forward.f_bias_b_missing")
 def linear_forward_missing_bias(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.dot(x, W)
+    return np.dot(x, W)  # mistake: the bias b is never added
 
 
 @mistake("linear_forward", expect="generic.dtype_changed")
 def linear_forward_loops_float64_buffer(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     N, D = x.shape
     M = W.shape[1]
-    out = np.zeros((N, M))
+    out = np.zeros((N, M))  # mistake: np.zeros defaults to float64, so float32 inputs come back as float64
     for n in range(N):
         for m in range(M):
             total = b[m]
@@ -336,7 +331,7 @@ def linear_backward_db_wrong_axis(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     dx = dout @ W.T
     dW = x.T @ dout
-    db = np.sum(dout, axis=1)
+    db = np.sum(dout, axis=1)  # mistake: axis=1 sums over the outputs, not over the batch (axis=0)
     return dx, dW, db
 
 
@@ -345,7 +340,7 @@ def linear_backward_dW_transposed(
     dout: np.ndarray, x: np.ndarray, W: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     dx = dout @ W.T
-    dW = dout.T @ x
+    dW = dout.T @ x  # mistake: dout.T @ x is dW transposed (M, D); must be x.T @ dout
     db = dout.sum(axis=0)
     return dx, dW, db
 
@@ -354,7 +349,7 @@ def linear_backward_dW_transposed(
 def linear_backward_averages_over_batch(
     dout: np.ndarray, x: np.ndarray, W: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # the loss already averaged over the batch; dividing again shrinks dW and db by N
+    # mistake: the loss already averaged over the batch; dividing again shrinks dW and db by N
     N = x.shape[0]
     dx = dout @ W.T
     dW = x.T @ dout / N
@@ -369,7 +364,7 @@ def linear_backward_returns_dW_first(
     dW = x.T @ dout
     dx = dout @ W.T
     db = dout.sum(axis=0)
-    return dW, dx, db
+    return dW, dx, db  # mistake: wrong order: return (dx, dW, db)
 
 
 @alternative("linear_backward")
@@ -402,18 +397,18 @@ def linear_backward_per_example(
 
 @mistake("relu_forward", expect="check:leaves its arguments unchanged")
 def relu_forward_in_place(x: np.ndarray) -> np.ndarray:
-    x[x < 0] = 0
+    x[x < 0] = 0  # mistake: writes into the caller's x (modifies the argument in place)
     return x
 
 
 @mistake("relu_forward", expect="generic.dtype_changed")
 def relu_forward_float64_zeros(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, np.zeros(x.shape))
+    return np.maximum(x, np.zeros(x.shape))  # mistake: np.zeros is float64, so float32 x comes back as float64
 
 
 @mistake("relu_forward", expect="relu_forward.np_max_x_0")
 def relu_forward_np_max(x: np.ndarray) -> np.ndarray:
-    # np.max(x, 0) is the largest entry along axis 0, not the elementwise max with 0
+    # mistake: np.max(x, 0) is the largest entry along axis 0, not the elementwise max with 0
     return np.max(x, 0)
 
 
@@ -432,18 +427,18 @@ def relu_forward_clip(x: np.ndarray) -> np.ndarray:
 
 @mistake("relu_backward", expect="relu_backward.relu_s_gradient_0")
 def relu_backward_gradient_one_at_zero(dout: np.ndarray, x: np.ndarray) -> np.ndarray:
-    return dout * (x >= 0)
+    return dout * (x >= 0)  # mistake: x >= 0 passes the gradient at x == 0; mask with x > 0
 
 
 @mistake("relu_backward", expect="relu_backward.upstream_gradient_missing_chain")
 def relu_backward_forgets_upstream(dout: np.ndarray, x: np.ndarray) -> np.ndarray:
-    # the local gradient alone: the chain rule's multiplication by dout is missing
+    # mistake: the local gradient alone: the chain rule's multiplication by dout is missing
     return (x > 0).astype(dout.dtype)
 
 
 @mistake("relu_backward", expect="check:leaves its arguments unchanged")
 def relu_backward_in_place(dout: np.ndarray, x: np.ndarray) -> np.ndarray:
-    dx = dout
+    dx = dout  # mistake: an alias, not a copy: the next line zeroes the caller's dout
     dx[x <= 0] = 0
     return dx
 
@@ -465,28 +460,27 @@ def relu_backward_copy_and_zero(dout: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 @mistake("sigmoid_forward", expect="sigmoid_forward.exp_overflowed_exp_large")
 def sigmoid_forward_naive(x: np.ndarray) -> np.ndarray:
-    # exp(-x) overflows (with a RuntimeWarning) for x below about -709 (float64) or -88 (float32)
+    # mistake: exp(-x) overflows (with a RuntimeWarning) for x below about -709 (float64) or -88 (float32)
     return 1 / (1 + np.exp(-x))
 
 
 @mistake("sigmoid_forward", expect="sigmoid_forward.exp_overflowed_exp_large")
 def sigmoid_forward_exp_ratio(x: np.ndarray) -> np.ndarray:
-    # inf / inf = nan for large positive x
+    # mistake: inf / inf = nan for large positive x
     e = np.exp(x)
     return e / (1 + e)
 
 
 @mistake("sigmoid_forward", expect="sigmoid_forward.exp_overflowed_exp_large")
 def sigmoid_forward_clipped_at_500(x: np.ndarray) -> np.ndarray:
-    # the clip protects float64, but exp(500) still overflows float32
+    # mistake: the clip protects float64, but exp(500) still overflows float32
     return 1 / (1 + np.exp(-np.clip(x, -500, 500)))
 
 
 @mistake("sigmoid_forward", expect="sigmoid_forward.sigmoid_x_sign_x")
 def sigmoid_forward_sign_flipped(x: np.ndarray) -> np.ndarray:
-    # this is sigmoid(-x)
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, e / (1 + e), 1 / (1 + e))
+    return np.where(x >= 0, e / (1 + e), 1 / (1 + e))  # mistake: the two branches are swapped: this is sigmoid(-x)
 
 
 @alternative("sigmoid_forward")
@@ -516,19 +510,19 @@ def sigmoid_forward_logaddexp(x: np.ndarray) -> np.ndarray:
 
 @mistake("sigmoid_backward", expect="sigmoid_backward.out_already_sigmoid_s")
 def sigmoid_backward_treats_out_as_x(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
-    # applies the sigmoid again: out already is sigmoid(x)
+    # mistake: applies the sigmoid again: out already is sigmoid(x)
     s = 1 / (1 + np.exp(-out))
     return dout * s * (1 - s)
 
 
 @mistake("sigmoid_backward", expect="sigmoid_backward.upstream_gradient_missing_chain")
 def sigmoid_backward_forgets_upstream(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
-    return out * (1 - out)
+    return out * (1 - out)  # mistake: dout is never multiplied in (the chain rule)
 
 
 @mistake("sigmoid_backward", expect="sigmoid_backward.sign_flipped_sigmoid_s")
 def sigmoid_backward_sign_flipped(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
-    return dout * out * (out - 1)
+    return dout * out * (out - 1)  # mistake: out - 1 flips the sign: out * (1 - out)
 
 
 @alternative("sigmoid_backward")
@@ -541,18 +535,18 @@ def sigmoid_backward_expanded(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 @mistake("tanh_backward", expect="tanh_backward.tanh_s_local_gradient")
 def tanh_backward_one_minus_out(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
-    return dout * (1 - out)
+    return dout * (1 - out)  # mistake: out is not squared: 1 - out**2
 
 
 @mistake("tanh_backward", expect="tanh_backward.out_already_tanh_s")
 def tanh_backward_treats_out_as_x(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
-    # 1 - tanh(x)**2 with x := out: the tanh is applied twice
+    # mistake: 1 - tanh(x)**2 with x := out: the tanh is applied twice
     return dout * (1 - np.tanh(out) ** 2)
 
 
 @mistake("tanh_backward", expect="tanh_backward.upstream_gradient_missing_chain")
 def tanh_backward_forgets_upstream(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
-    return 1 - out**2
+    return 1 - out**2  # mistake: dout is never multiplied in (the chain rule)
 
 
 @alternative("tanh_backward")
@@ -566,7 +560,7 @@ def tanh_backward_factored(dout: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 @mistake("softmax", expect="softmax.exp_overflowed_inf_inf")
 def softmax_no_max_subtraction(logits: np.ndarray) -> np.ndarray:
-    # exp(1000) = inf, and inf / inf = nan
+    # mistake: exp(1000) = inf, and inf / inf = nan
     e = np.exp(logits)
     return e / e.sum(axis=-1, keepdims=True)
 
@@ -574,18 +568,19 @@ def softmax_no_max_subtraction(logits: np.ndarray) -> np.ndarray:
 @mistake("softmax", expect="softmax.normalized_over_wrong_axis")
 def softmax_wrong_axis(logits: np.ndarray) -> np.ndarray:
     e = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=0, keepdims=True)
+    return e / e.sum(axis=0, keepdims=True)  # mistake: sums over axis 0 (the batch), not over the last axis
 
 
 @mistake("softmax", expect="softmax.whole_batch_sums_1")
 def softmax_normalizes_whole_batch(logits: np.ndarray) -> np.ndarray:
+    # mistake: max and sum over the whole batch, not per row (axis=-1, keepdims=True)
     e = np.exp(logits - logits.max())
     return e / e.sum()
 
 
 @mistake("softmax", expect="softmax.one_max_whole_batch")
 def softmax_global_max(logits: np.ndarray) -> np.ndarray:
-    # one max for the whole batch: a row far below it underflows to 0 / 0
+    # mistake: one max for the whole batch: a row far below it underflows to 0 / 0
     e = np.exp(logits - np.max(logits))
     return e / e.sum(axis=-1, keepdims=True)
 
@@ -618,9 +613,10 @@ def softmax_cross_entropy_summed(
     N = logits.shape[0]
     shifted = logits - logits.max(axis=1, keepdims=True)
     p = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
-    loss = -np.sum(np.log(p[np.arange(N), y]))
+    loss = -np.sum(np.log(p[np.arange(N), y]))  # mistake: summed over the batch, not averaged
     dlogits = p.copy()
     dlogits[np.arange(N), y] -= 1
+    # mistake: dlogits is never divided by N
     return loss, dlogits
 
 
@@ -634,6 +630,7 @@ def softmax_cross_entropy_gradient_not_averaged(
     loss = -log_p[np.arange(N), y].mean()
     dlogits = np.exp(log_p)
     dlogits[np.arange(N), y] -= 1
+    # mistake: dlogits is never divided by N
     return loss, dlogits
 
 
@@ -646,6 +643,7 @@ def softmax_cross_entropy_forgets_one_hot(
     log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     loss = -log_p[np.arange(N), y].mean()
     dlogits = np.exp(log_p) / N
+    # mistake: the one-hot target is never subtracted
     return loss, dlogits
 
 
@@ -653,11 +651,10 @@ def softmax_cross_entropy_forgets_one_hot(
 def softmax_cross_entropy_label_column_indexing(
     logits: np.ndarray, y: np.ndarray
 ) -> tuple[np.floating, np.ndarray]:
-    # p[:, y] is an N x N block (every row at every label), not one entry per row
     N = logits.shape[0]
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    loss = -log_p[:, y].mean()
+    loss = -log_p[:, y].mean()  # mistake: p[:, y] is an N x N block (every row at every label), not one entry per row
     onehot = np.eye(logits.shape[1], dtype=logits.dtype)[y]
     dlogits = (np.exp(log_p) - onehot) / N
     return loss, dlogits
@@ -667,10 +664,10 @@ def softmax_cross_entropy_label_column_indexing(
 def softmax_cross_entropy_log_of_softmax(
     logits: np.ndarray, y: np.ndarray
 ) -> tuple[np.floating, np.ndarray]:
-    # log(p) after the softmax: a probability that underflowed to 0 gives log(0) = -inf
     N = logits.shape[0]
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     p = e / e.sum(axis=1, keepdims=True)
+    # mistake: log(p) after the softmax: a probability that underflowed to 0 gives log(0) = -inf
     loss = -np.mean(np.log(p[np.arange(N), y]))
     dlogits = p.copy()
     dlogits[np.arange(N), y] -= 1
@@ -682,7 +679,7 @@ def softmax_cross_entropy_no_max_subtraction(
     logits: np.ndarray, y: np.ndarray
 ) -> tuple[np.floating, np.ndarray]:
     N = logits.shape[0]
-    e = np.exp(logits)
+    e = np.exp(logits)  # mistake: no max subtracted: exp overflows to inf for large logits
     total = e.sum(axis=1, keepdims=True)
     loss = np.mean(np.log(total[:, 0]) - logits[np.arange(N), y])
     dlogits = e / total
@@ -699,7 +696,7 @@ def softmax_cross_entropy_gradient_sign_flipped(
     log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     loss = -log_p[np.arange(N), y].mean()
     onehot = np.eye(logits.shape[1], dtype=logits.dtype)[y]
-    return loss, (onehot - np.exp(log_p)) / N
+    return loss, (onehot - np.exp(log_p)) / N  # mistake: sign flipped: must be (softmax - onehot) / N
 
 
 @alternative("softmax_cross_entropy")
@@ -748,7 +745,7 @@ def two_layer_net_forgets_relu_backward(
     dscores[np.arange(N), y] -= 1
     dscores /= N
     dh = dscores @ W2.T
-    # missing: dh[h <= 0] = 0
+    # mistake: the ReLU's backward is missing: dh[h <= 0] = 0
     grads = {"W1": X.T @ dh, "b1": dh.sum(axis=0), "W2": h.T @ dscores, "b2": dscores.sum(axis=0)}
     return loss, grads
 
@@ -768,7 +765,7 @@ def two_layer_net_dW2_from_preactivation(
     dscores = np.exp(log_p)
     dscores[np.arange(N), y] -= 1
     dscores /= N
-    dW2 = a.T @ dscores  # should be h.T @ dscores
+    dW2 = a.T @ dscores  # mistake: should be h.T @ dscores
     da = (dscores @ W2.T) * (a > 0)
     grads = {"W1": X.T @ da, "b1": da.sum(axis=0), "W2": dW2, "b2": dscores.sum(axis=0)}
     return loss, grads
@@ -788,6 +785,7 @@ def two_layer_net_gradients_not_averaged(
     loss = -log_p[np.arange(N), y].mean()
     dscores = np.exp(log_p)
     dscores[np.arange(N), y] -= 1
+    # mistake: dscores is never divided by N (the loss is a mean)
     da = (dscores @ W2.T) * (a > 0)
     grads = {"W1": X.T @ da, "b1": da.sum(axis=0), "W2": h.T @ dscores, "b2": dscores.sum(axis=0)}
     return loss, grads
@@ -809,6 +807,7 @@ def two_layer_net_bias_gradients_wrong_axis(
     dscores[np.arange(N), y] -= 1
     dscores /= N
     da = (dscores @ W2.T) * (a > 0)
+    # mistake: db1 and db2 sum over axis=1, not over the batch axis 0
     grads = {"W1": X.T @ da, "b1": da.sum(axis=1), "W2": h.T @ dscores, "b2": dscores.sum(axis=1)}
     return loss, grads
 
@@ -829,6 +828,7 @@ def two_layer_net_dW1_transposed(
     dscores[np.arange(N), y] -= 1
     dscores /= N
     da = (dscores @ W2.T) * (a > 0)
+    # mistake: da.T @ X is dW1 transposed (H, D); must be X.T @ da
     grads = {"W1": da.T @ X, "b1": da.sum(axis=0), "W2": h.T @ dscores, "b2": dscores.sum(axis=0)}
     return loss, grads
 
@@ -890,10 +890,10 @@ def two_layer_net_einsum(
 def train_xor_zero_init(
     hidden: int = 8, lr: float = 0.5, steps: int = 2000, seed: int = 0
 ) -> dict[str, np.ndarray]:
-    # all-zero weights: every hidden unit computes the same thing and gets the same
-    # gradient (here none at all, since relu'(0) = 0), so the network never leaves the start
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
     y = np.array([0, 1, 1, 0])
+    # mistake: all-zero weights: every hidden unit computes the same thing and gets the same
+    # gradient (here none at all, since relu'(0) = 0), so the network never leaves the start
     p = {
         "W1": np.zeros((2, hidden)),
         "b1": np.zeros(hidden),
@@ -937,7 +937,7 @@ def train_xor_gradient_ascent(
         ds /= 4
         da = (ds @ p["W2"].T) * (a > 0)
         g = {"W1": X.T @ da, "b1": da.sum(axis=0), "W2": h.T @ ds, "b2": ds.sum(axis=0)}
-        p = {k: p[k] + lr * g[k] for k in p}
+        p = {k: p[k] + lr * g[k] for k in p}  # mistake: + climbs the loss (gradient ascent); subtract
     return p
 
 
@@ -945,10 +945,10 @@ def train_xor_gradient_ascent(
 def train_xor_global_random_state(
     hidden: int = 8, lr: float = 0.5, steps: int = 2000, seed: int = 0
 ) -> dict[str, np.ndarray]:
-    # np.random.randn ignores `seed`: two calls give two different networks
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
     y = np.array([0, 1, 1, 0])
     p = {
+        # mistake: np.random.randn ignores `seed`: two calls give two different networks
         "W1": np.random.randn(2, hidden),
         "b1": np.full(hidden, 0.5),
         "W2": np.random.randn(hidden, 2) * np.sqrt(2 / hidden),
@@ -972,9 +972,9 @@ def train_xor_global_random_state(
 def train_xor_seeds_the_global_generator(
     hidden: int = 8, lr: float = 0.5, steps: int = 2000, seed: int = 0
 ) -> dict[str, np.ndarray]:
-    # deterministic and seed-dependent, but through NumPy's global state: np.random.seed resets everyone's draws
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
     y = np.array([0, 1, 1, 0])
+    # mistake: deterministic and seed-dependent, but via NumPy's global state: np.random.seed resets everyone's draws
     np.random.seed(seed)
     p = {
         "W1": np.random.randn(2, hidden),
@@ -1000,10 +1000,9 @@ def train_xor_seeds_the_global_generator(
 def train_xor_ignores_seed(
     hidden: int = 8, lr: float = 0.5, steps: int = 2000, seed: int = 0
 ) -> dict[str, np.ndarray]:
-    # a fixed generator: deterministic, but every seed gives the same network
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
     y = np.array([0, 1, 1, 0])
-    rng = np.random.default_rng(42)
+    rng = np.random.default_rng(42)  # mistake: a fixed generator: deterministic, but every seed gives the same network
     p = {
         "W1": rng.standard_normal((2, hidden)),
         "b1": np.full(hidden, 0.5),
@@ -1055,9 +1054,9 @@ def train_xor_uniform_init_in_place(
 
 @mistake("sigmoid_neuron", expect="sigmoid_neuron.dw_s_last_entry")
 def sigmoid_neuron_copies_the_misprinted_bias_gradient(w, x):
-    # Copied from a lecture copy that prints dw = [-0.20, -0.39, -0.20]: the bias "input" taken as -1.
     z = w[:-1] @ x + w[-1]
     f = 1.0 / (1.0 + np.exp(-z))
     s = f * (1 - f)
+    # mistake: Copied from a lecture copy that prints dw = [-0.20, -0.39, -0.20]: the bias "input" taken as -1.
     dw = s * np.append(x, -np.ones(1, dtype=x.dtype))
     return f, dw, s * w[:-1]

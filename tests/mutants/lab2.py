@@ -19,16 +19,17 @@ from tests.mutants import alternative, mistake
 
 @mistake("sgd", expect="sgd.w_moved_along_dw")
 def sgd_gradient_ascent(w, dw, state, lr=0.01):
-    return w + lr * dw, state
+    return w + lr * dw, state  # mistake: + moves w along dw, uphill
 
 
 @mistake("sgd", expect="sgd.learning_rate_missing_step")
 def sgd_ignores_lr(w, dw, state, lr=0.01):
-    return w - dw, state
+    return w - dw, state  # mistake: lr never scales dw
 
 
 @mistake("sgd", expect="generic.dtype_changed")
 def sgd_copies_to_float64(w, dw, state, lr=0.01):
+    # mistake: dtype=float makes a float64 copy; keep w's dtype
     w_new = np.array(w, dtype=float)  # copy so the caller's w is safe
     w_new -= lr * dw
     return w_new, state
@@ -46,7 +47,7 @@ def sgd_in_place(w, dw, state, lr=0.01):
 @mistake("momentum", expect="momentum.w_walks_uphill_lecture")
 def momentum_lecture_form_wrong_sign(w, dw, state, lr=0.01, mu=0.9):
     v = state.get("v", np.zeros_like(w))
-    v = mu * v - dw  # lecture notes: v = rho * v - grad
+    v = mu * v - dw  # mistake: lecture notes' v = rho * v - grad, but w - lr * v then walks uphill
     state["v"] = v
     return w - lr * v, state
 
@@ -55,13 +56,14 @@ def momentum_lecture_form_wrong_sign(w, dw, state, lr=0.01, mu=0.9):
 def momentum_velocity_not_stored(w, dw, state, lr=0.01, mu=0.9):
     v = state.get("v", np.zeros_like(w))
     v = mu * v + dw
+    # mistake: v is never stored in state
     return w - lr * v, state
 
 
 @mistake("momentum", expect="momentum.gradient_dampened_pytorch_s")
 def momentum_dampened(w, dw, state, lr=0.01, mu=0.9):
     v = state.get("v", np.zeros_like(w))
-    v = mu * v + (1 - mu) * dw  # moving average of gradients
+    v = mu * v + (1 - mu) * dw  # mistake: moving average of gradients; torch adds dw without (1 - mu)
     state["v"] = v
     return w - lr * v, state
 
@@ -69,7 +71,7 @@ def momentum_dampened(w, dw, state, lr=0.01, mu=0.9):
 @mistake("momentum", expect="momentum.w_moved_previous_step")
 def momentum_step_with_previous_velocity(w, dw, state, lr=0.01, mu=0.9):
     v = state.get("v", np.zeros_like(w))
-    w = w - lr * v
+    w = w - lr * v  # mistake: steps with the previous v; update v first
     state["v"] = mu * v + dw
     return w, state
 
@@ -77,7 +79,7 @@ def momentum_step_with_previous_velocity(w, dw, state, lr=0.01, mu=0.9):
 @mistake("momentum", expect="generic.dtype_changed")
 def momentum_float64_velocity(w, dw, state, lr=0.01, mu=0.9):
     if "v" not in state:
-        state["v"] = np.zeros(w.shape)
+        state["v"] = np.zeros(w.shape)  # mistake: np.zeros is float64; zeros_like(w) keeps float32
     state["v"] = mu * state["v"] + dw
     return w - lr * state["v"], state
 
@@ -85,7 +87,7 @@ def momentum_float64_velocity(w, dw, state, lr=0.01, mu=0.9):
 @mistake("momentum", expect="check:leaves its arguments unchanged")
 def momentum_aliases_gradient(w, dw, state, lr=0.01, mu=0.9):
     if "v" not in state:
-        state["v"] = dw  # first velocity is the gradient itself
+        state["v"] = dw  # mistake: first velocity is dw itself, not a copy: the in-place ops change dw
     else:
         state["v"] *= mu
         state["v"] += dw
@@ -120,13 +122,13 @@ def momentum_in_place_buffer(w, dw, state, lr=0.01, mu=0.9):
 def nesterov_as_plain_momentum(w, dw, state, lr=0.01, mu=0.9):
     v = mu * state.get("v", np.zeros_like(w)) + dw
     state["v"] = v
-    return w - lr * v, state
+    return w - lr * v, state  # mistake: plain momentum step; Nesterov steps by dw + mu * v
 
 
 @mistake("nesterov", expect="nesterov.look_ahead_used_velocity")
 def nesterov_lookahead_with_old_velocity(w, dw, state, lr=0.01, mu=0.9):
     v = state.get("v", np.zeros_like(w))
-    w = w - lr * (dw + mu * v)
+    w = w - lr * (dw + mu * v)  # mistake: look-ahead uses the old v; update v first
     state["v"] = mu * v + dw
     return w, state
 
@@ -136,7 +138,7 @@ def nesterov_lecture_form_wrong_sign(w, dw, state, lr=0.01, mu=0.9):
     v_prev = state.get("v", np.zeros_like(w))
     v = mu * v_prev - lr * dw
     state["v"] = v
-    w -= -mu * v_prev + (1 + mu) * v  # descent subtracts the step
+    w -= -mu * v_prev + (1 + mu) * v  # mistake: "descent subtracts the step", but v already holds -lr * dw: add it
     return w, state
 
 
@@ -162,7 +164,7 @@ def nesterov_expanded(w, dw, state, lr=0.01, mu=0.9):
 
 @mistake("adagrad", expect="adagrad.h_accumulate_running_sum")
 def adagrad_not_accumulating(w, dw, state, lr=0.01, eps=1e-10):
-    h = dw**2  # squared gradient
+    h = dw**2  # mistake: squared gradient only, never added to the old h
     state["h"] = h
     return w - lr * dw / (np.sqrt(h) + eps), state
 
@@ -171,13 +173,13 @@ def adagrad_not_accumulating(w, dw, state, lr=0.01, eps=1e-10):
 def adagrad_no_sqrt(w, dw, state, lr=0.01, eps=1e-10):
     h = state.get("h", np.zeros_like(w)) + dw**2
     state["h"] = h
-    return w - lr * dw / (h + eps), state
+    return w - lr * dw / (h + eps), state  # mistake: divides by h, not sqrt(h)
 
 
 @mistake("adagrad", expect="adagrad.divided_h_before_adding")
 def adagrad_accumulates_after_step(w, dw, state, lr=0.01, eps=1e-10):
     h = state.get("h", np.zeros_like(w))
-    w = w - lr * dw / (np.sqrt(h) + eps)
+    w = w - lr * dw / (np.sqrt(h) + eps)  # mistake: steps with the old h; add dw**2 first
     state["h"] = h + dw**2
     return w, state
 
@@ -186,7 +188,7 @@ def adagrad_accumulates_after_step(w, dw, state, lr=0.01, eps=1e-10):
 def adagrad_without_eps(w, dw, state, lr=0.01, eps=1e-10):
     h = state.get("h", np.zeros_like(w)) + dw**2
     state["h"] = h
-    return w - lr * dw / np.sqrt(h), state
+    return w - lr * dw / np.sqrt(h), state  # mistake: eps missing after the sqrt
 
 
 @alternative("adagrad")
@@ -214,7 +216,7 @@ def adagrad_elementwise_loop(w, dw, state, lr=0.01, eps=1e-10):
 
 @mistake("rmsprop", expect="rmsprop.alpha_1_alpha_swapped")
 def rmsprop_alpha_swapped(w, dw, state, lr=0.01, alpha=0.99, eps=1e-8):
-    s = alpha * dw**2 + (1 - alpha) * state.get("s", np.zeros_like(w))
+    s = alpha * dw**2 + (1 - alpha) * state.get("s", np.zeros_like(w))  # mistake: alpha and 1 - alpha swapped
     state["s"] = s
     return w - lr * dw / (np.sqrt(s) + eps), state
 
@@ -223,19 +225,19 @@ def rmsprop_alpha_swapped(w, dw, state, lr=0.01, alpha=0.99, eps=1e-8):
 def rmsprop_no_sqrt(w, dw, state, lr=0.01, alpha=0.99, eps=1e-8):
     s = alpha * state.get("s", np.zeros_like(w)) + (1 - alpha) * dw**2
     state["s"] = s
-    return w - lr * dw / (s + eps), state
+    return w - lr * dw / (s + eps), state  # mistake: divides by s, not sqrt(s)
 
 
 @mistake("rmsprop", expect="rmsprop.eps_inside_square_root")
 def rmsprop_eps_inside_sqrt(w, dw, state, lr=0.01, alpha=0.99, eps=1e-8):
     s = alpha * state.get("s", np.zeros_like(w)) + (1 - alpha) * dw**2
     state["s"] = s
-    return w - lr * dw / np.sqrt(s + eps), state
+    return w - lr * dw / np.sqrt(s + eps), state  # mistake: eps inside the sqrt
 
 
 @mistake("rmsprop", expect="rmsprop.s_started_dw_2")
 def rmsprop_starts_from_first_gradient(w, dw, state, lr=0.01, alpha=0.99, eps=1e-8):
-    s = state.get("s", dw**2)  # no history yet: use the current g**2
+    s = state.get("s", dw**2)  # mistake: no history yet, so g**2; s starts at zeros
     s = alpha * s + (1 - alpha) * dw**2
     state["s"] = s
     return w - lr * dw / (np.sqrt(s) + eps), state
@@ -264,7 +266,7 @@ def adadelta_update_accumulator_updated_first(w, dw, state, lr=1.0, rho=0.9, eps
     dx = np.sqrt(Edx2 + eps) / np.sqrt(Eg2 + eps) * dw
     Edx2 = rho * Edx2 + (1 - rho) * dx**2
     # ... then apply the update rule with RMS[dx] and RMS[g]
-    dx = np.sqrt(Edx2 + eps) / np.sqrt(Eg2 + eps) * dw
+    dx = np.sqrt(Edx2 + eps) / np.sqrt(Eg2 + eps) * dw  # mistake: step from the new Edx2; use the old one
     state["Eg2"], state["Edx2"] = Eg2, Edx2
     return w - lr * dx, state
 
@@ -273,7 +275,7 @@ def adadelta_update_accumulator_updated_first(w, dw, state, lr=1.0, rho=0.9, eps
 def adadelta_eps_only_in_denominator(w, dw, state, lr=1.0, rho=0.9, eps=1e-6):
     Eg2 = rho * state.get("Eg2", np.zeros_like(w)) + (1 - rho) * dw**2
     Edx2 = state.get("Edx2", np.zeros_like(w))
-    dx = np.sqrt(Edx2) / np.sqrt(Eg2 + eps) * dw
+    dx = np.sqrt(Edx2) / np.sqrt(Eg2 + eps) * dw  # mistake: eps missing from the numerator sqrt
     state["Eg2"] = Eg2
     state["Edx2"] = rho * Edx2 + (1 - rho) * dx**2
     return w - lr * dx, state
@@ -287,14 +289,14 @@ def adadelta_ignores_lr(w, dw, state, lr=1.0, rho=0.9, eps=1e-6):
     dx = np.sqrt(Edx2 + eps) / np.sqrt(Eg2 + eps) * dw
     state["Eg2"] = Eg2
     state["Edx2"] = rho * Edx2 + (1 - rho) * dx**2
-    return w - dx, state
+    return w - dx, state  # mistake: lr never scales dx (torch's Adadelta has lr)
 
 
 @mistake("adadelta", expect="adadelta.ratio_inverted_step_sqrt")
 def adadelta_ratio_inverted(w, dw, state, lr=1.0, rho=0.9, eps=1e-6):
     Eg2 = rho * state.get("Eg2", np.zeros_like(w)) + (1 - rho) * dw**2
     Edx2 = state.get("Edx2", np.zeros_like(w))
-    dx = np.sqrt(Eg2 + eps) / np.sqrt(Edx2 + eps) * dw
+    dx = np.sqrt(Eg2 + eps) / np.sqrt(Edx2 + eps) * dw  # mistake: ratio inverted; RMS of updates goes on top
     state["Eg2"] = Eg2
     state["Edx2"] = rho * Edx2 + (1 - rho) * dx**2
     return w - lr * dx, state
@@ -319,7 +321,7 @@ def adam_no_bias_correction(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1
     m = beta1 * state.get("m", np.zeros_like(w)) + (1 - beta1) * dw
     v = beta2 * state.get("v", np.zeros_like(w)) + (1 - beta2) * dw**2
     state["m"], state["v"] = m, v
-    return w - lr * m / (np.sqrt(v) + eps), state
+    return w - lr * m / (np.sqrt(v) + eps), state  # mistake: m and v used without bias correction
 
 
 @mistake("adam", expect="adam.eps_inside_square_root")
@@ -330,12 +332,12 @@ def adam_eps_inside_sqrt(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8
     state.update(t=t, m=m, v=v)
     m_hat = m / (1 - beta1**t)
     v_hat = v / (1 - beta2**t)
-    return w - lr * m_hat / np.sqrt(v_hat + eps), state  # lecture notes' form
+    return w - lr * m_hat / np.sqrt(v_hat + eps), state  # mistake: eps inside the sqrt (lecture notes' form)
 
 
 @mistake("adam", expect="adam.step_count_off_one")
 def adam_step_incremented_after_use(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
-    t = state.get("t", 0)
+    t = state.get("t", 0)  # mistake: t is 0 on the first step; add 1 before use
     m = beta1 * state.get("m", np.zeros_like(w)) + (1 - beta1) * dw
     v = beta2 * state.get("v", np.zeros_like(w)) + (1 - beta2) * dw**2
     m_hat = m / (1 - beta1**t)
@@ -347,7 +349,7 @@ def adam_step_incremented_after_use(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.99
 @mistake("adam", expect="adam.step_count_off_one_2")
 def adam_step_starts_at_one(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     if "t" not in state:
-        state.update(t=1, m=np.zeros_like(w), v=np.zeros_like(w))
+        state.update(t=1, m=np.zeros_like(w), v=np.zeros_like(w))  # mistake: t starts at 1, so the first step has t = 2
     state["t"] += 1
     t = state["t"]
     state["m"] = beta1 * state["m"] + (1 - beta1) * dw
@@ -360,18 +362,19 @@ def adam_step_starts_at_one(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1
 @mistake("adam", expect="adam.beta1_beta2_swapped_beta1")
 def adam_betas_swapped(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     t = state.get("t", 0) + 1
-    m = beta2 * state.get("m", np.zeros_like(w)) + (1 - beta2) * dw
-    v = beta1 * state.get("v", np.zeros_like(w)) + (1 - beta1) * dw**2
+    m = beta2 * state.get("m", np.zeros_like(w)) + (1 - beta2) * dw  # mistake: beta2 averages m; it is beta1
+    v = beta1 * state.get("v", np.zeros_like(w)) + (1 - beta1) * dw**2  # mistake: beta1 averages v; it is beta2
     state.update(t=t, m=m, v=v)
-    m_hat = m / (1 - beta2**t)
-    v_hat = v / (1 - beta1**t)
+    m_hat = m / (1 - beta2**t)  # mistake: beta2 corrects m; it is beta1
+    v_hat = v / (1 - beta1**t)  # mistake: beta1 corrects v; it is beta2
     return w - lr * m_hat / (np.sqrt(v_hat) + eps), state
 
 
 @mistake("adam", expect="adam.w_walks_uphill_lecture")
 def adam_lecture_form_wrong_sign(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     t = state.get("t", 0) + 1
-    m = beta1 * state.get("m", np.zeros_like(w)) - (1 - beta1) * dw  # v = gamma*v - (1-gamma)*grad
+    # mistake: minus from v = gamma*v - (1-gamma)*grad, yet the step still subtracts m_hat
+    m = beta1 * state.get("m", np.zeros_like(w)) - (1 - beta1) * dw
     v = beta2 * state.get("v", np.zeros_like(w)) + (1 - beta2) * dw**2
     state.update(t=t, m=m, v=v)
     m_hat = m / (1 - beta1**t)
@@ -410,17 +413,17 @@ def adam_running_beta_powers(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=
 
 @mistake("exponential_decay", expect="exponential_decay.rate_grows_exponent_k")
 def exponential_decay_growing(lr0, k, t):
-    return lr0 * math.exp(k * t)
+    return lr0 * math.exp(k * t)  # mistake: exp(k * t) grows; the exponent is -k * t
 
 
 @mistake("exponential_decay", expect="exponential_decay.k_used_base_power")
 def exponential_decay_k_as_base(lr0, k, t):
-    return lr0 * k**t
+    return lr0 * k**t  # mistake: k used as the base: k**t, not exp(-k * t)
 
 
 @mistake("exponential_decay", expect="exponential_decay.off_one_t_counts")
 def exponential_decay_counts_from_one(lr0, k, t):
-    return lr0 * math.exp(-k * (t + 1))
+    return lr0 * math.exp(-k * (t + 1))  # mistake: t + 1: off by one; t = 0 must give lr0
 
 
 @alternative("exponential_decay")
@@ -432,17 +435,17 @@ def exponential_decay_as_gamma_power(lr0, k, t):
 
 @mistake("inverse_time_decay", expect="inverse_time_decay.missing_parentheses_lr0_1")
 def inverse_time_decay_precedence(lr0, k, t):
-    return lr0 / 1 + k * t
+    return lr0 / 1 + k * t  # mistake: no parentheses: (lr0 / 1) + k * t
 
 
 @mistake("inverse_time_decay", expect="inverse_time_decay.off_one_t_counts")
 def inverse_time_decay_counts_from_one(lr0, k, t):
-    return lr0 / (1 + k * (t + 1))
+    return lr0 / (1 + k * (t + 1))  # mistake: t + 1: off by one; t = 0 must give lr0
 
 
 @mistake("inverse_time_decay", expect="inverse_time_decay.compounded_lr0_1_k")
 def inverse_time_decay_compounded(lr0, k, t):
-    return lr0 / (1 + k) ** t
+    return lr0 / (1 + k) ** t  # mistake: compounded (1 + k) ** t, not 1 + k * t
 
 
 @alternative("inverse_time_decay")
@@ -452,17 +455,17 @@ def inverse_time_decay_numpy(lr0, k, t):
 
 @mistake("step_decay", expect="step_decay.round_instead_floor_rate")
 def step_decay_rounds(lr0, gamma, step_size, t):
-    return lr0 * gamma ** round(t / step_size)
+    return lr0 * gamma ** round(t / step_size)  # mistake: round, not floor
 
 
 @mistake("step_decay", expect="step_decay.floor_gamma_t_step")
 def step_decay_without_floor(lr0, gamma, step_size, t):
-    return lr0 * gamma ** (t / step_size)
+    return lr0 * gamma ** (t / step_size)  # mistake: no floor: the rate decays at every step
 
 
 @mistake("step_decay", expect="step_decay.off_one_first_drop")
 def step_decay_drops_early(lr0, gamma, step_size, t):
-    return lr0 * gamma ** ((t + 1) // step_size)
+    return lr0 * gamma ** ((t + 1) // step_size)  # mistake: t + 1: the first drop comes a step early
 
 
 @alternative("step_decay")
@@ -484,7 +487,7 @@ def step_decay_math_floor(lr0, gamma, step_size, t):
 def adagrad_eps_inside_sqrt(w, dw, state, lr=0.01, eps=1e-10):
     h = state.get("h", np.zeros_like(w)) + dw**2
     state["h"] = h
-    return w - lr * dw / np.sqrt(h + eps), state
+    return w - lr * dw / np.sqrt(h + eps), state  # mistake: eps inside the sqrt
 
 
 @mistake("adam", expect="adam.eps_folded_into_rate")
@@ -495,12 +498,12 @@ def adam_folded_corrections(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1
     v = beta2 * state.get("v", np.zeros_like(w)) + (1 - beta2) * dw**2
     state.update(t=t, m=m, v=v)
     lr_t = lr * math.sqrt(1 - beta2**t) / (1 - beta1**t)
-    return w - lr_t * m / (np.sqrt(v) + eps), state
+    return w - lr_t * m / (np.sqrt(v) + eps), state  # mistake: eps unscaled; PyTorch's is eps * sqrt(1 - beta2**t) here
 
 
 @mistake("adam", expect="adam.step_count_shared_between_runs")
 def adam_step_count_in_default(w, dw, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, steps=[0]):  # noqa: B006
-    # The step count lives in a mutable default argument, made once: a new optimizer state goes on counting.
+    # mistake: the step count lives in a mutable default argument, made once: a new optimizer state goes on counting.
     steps[0] += 1
     t = steps[0]
     m = beta1 * state.get("m", np.zeros_like(w)) + (1 - beta1) * dw

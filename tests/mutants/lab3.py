@@ -23,7 +23,7 @@ from tests.mutants import alternative, mistake
 def conv_output_size_round(n, kernel_size, stride=1, padding=0, dilation=1):
     if n < 1 or kernel_size < 1 or stride < 1 or dilation < 1 or padding < 0:
         raise ValueError("invalid arguments")
-    out = round((n + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1
+    out = round((n + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1  # mistake: round, not floor
     if out < 1:
         raise ValueError("output smaller than 1")
     return out
@@ -33,7 +33,7 @@ def conv_output_size_round(n, kernel_size, stride=1, padding=0, dilation=1):
 def conv_output_size_ceil(n, kernel_size, stride=1, padding=0, dilation=1):
     if n < 1 or kernel_size < 1 or stride < 1 or dilation < 1 or padding < 0:
         raise ValueError("invalid arguments")
-    out = math.ceil((n + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1
+    out = math.ceil((n + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1  # mistake: ceil, not floor
     if out < 1:
         raise ValueError("output smaller than 1")
     return out
@@ -43,7 +43,7 @@ def conv_output_size_ceil(n, kernel_size, stride=1, padding=0, dilation=1):
 def conv_output_size_forgets_dilation(n, kernel_size, stride=1, padding=0, dilation=1):
     if n < 1 or kernel_size < 1 or stride < 1 or dilation < 1 or padding < 0:
         raise ValueError("invalid arguments")
-    out = (n + 2 * padding - kernel_size) // stride + 1
+    out = (n + 2 * padding - kernel_size) // stride + 1  # mistake: dilation missing: reach is dilation * (k - 1) + 1
     if out < 1:
         raise ValueError("output smaller than 1")
     return out
@@ -53,7 +53,7 @@ def conv_output_size_forgets_dilation(n, kernel_size, stride=1, padding=0, dilat
 def conv_output_size_padding_once(n, kernel_size, stride=1, padding=0, dilation=1):
     if n < 1 or kernel_size < 1 or stride < 1 or dilation < 1 or padding < 0:
         raise ValueError("invalid arguments")
-    out = (n + padding - dilation * (kernel_size - 1) - 1) // stride + 1
+    out = (n + padding - dilation * (kernel_size - 1) - 1) // stride + 1  # mistake: padding counted once, not twice
     if out < 1:
         raise ValueError("output smaller than 1")
     return out
@@ -61,6 +61,7 @@ def conv_output_size_padding_once(n, kernel_size, stride=1, padding=0, dilation=
 
 @mistake("conv_output_size", expect="check:raises ValueError for invalid arguments")
 def conv_output_size_never_raises(n, kernel_size, stride=1, padding=0, dilation=1):
+    # mistake: no ValueError for invalid arguments or an output below 1
     return (n + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
 
 
@@ -81,7 +82,7 @@ def conv_output_size_count_window_starts(n, kernel_size, stride=1, padding=0, di
 @mistake("pool_output_size", expect="pool_output_size.stride_defaulted_1_pooling")
 def pool_output_size_stride_defaults_to_one(n, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     if stride is None:
-        stride = 1
+        stride = 1  # mistake: stride defaults to kernel_size, not 1
     if min(n, kernel_size, stride, dilation) < 1 or padding < 0 or 2 * padding > kernel_size:
         raise ValueError("invalid arguments")
     span = n + 2 * padding - dilation * (kernel_size - 1) - 1
@@ -100,6 +101,7 @@ def pool_output_size_plain_ceil(n, kernel_size, stride=None, padding=0, dilation
         raise ValueError("invalid arguments")
     frac = (n + 2 * padding - dilation * (kernel_size - 1) - 1) / stride
     out = (math.ceil(frac) if ceil_mode else math.floor(frac)) + 1
+    # mistake: PyTorch's rule missing: drop a last window that starts in the right padding
     if out < 1:
         raise ValueError("output smaller than 1")
     return out
@@ -110,7 +112,7 @@ def pool_output_size_ignores_ceil_mode(n, kernel_size, stride=None, padding=0, d
     stride = kernel_size if stride is None else stride
     if min(n, kernel_size, stride, dilation) < 1 or padding < 0 or 2 * padding > kernel_size:
         raise ValueError("invalid arguments")
-    out = (n + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
+    out = (n + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1  # mistake: ceil_mode ignored
     if out < 1:
         raise ValueError("output smaller than 1")
     return out
@@ -119,6 +121,7 @@ def pool_output_size_ignores_ceil_mode(n, kernel_size, stride=None, padding=0, d
 @mistake("pool_output_size", expect="check:raises ValueError for invalid arguments")
 def pool_output_size_any_padding(n, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     stride = kernel_size if stride is None else stride
+    # mistake: no ValueError for padding above kernel_size / 2
     if min(n, kernel_size, stride, dilation) < 1 or padding < 0:
         raise ValueError("invalid arguments")
     span = n + 2 * padding - dilation * (kernel_size - 1) - 1
@@ -154,21 +157,22 @@ def pool_output_size_explicit_ceil(n, kernel_size, stride=None, padding=0, dilat
 def same_padding_floors_even_kernels(kernel_size, dilation=1):
     if kernel_size < 1 or dilation < 1:
         raise ValueError("invalid arguments")
+    # mistake: no ValueError when dilation * (kernel_size - 1) is odd; // floors it
     return dilation * (kernel_size - 1) // 2
 
 
 @mistake("same_padding", expect="same_padding.dilation_missing_padding_cover")
 def same_padding_forgets_dilation(kernel_size, dilation=1):
-    if kernel_size < 1 or dilation < 1 or (kernel_size - 1) % 2:
+    if kernel_size < 1 or dilation < 1 or (kernel_size - 1) % 2:  # mistake: parity test forgets dilation
         raise ValueError("no same padding")
-    return (kernel_size - 1) // 2
+    return (kernel_size - 1) // 2  # mistake: dilation missing: dilation * (kernel_size - 1) // 2
 
 
 @mistake("same_padding", expect="same_padding.padding_added_both_sides")
 def same_padding_counted_once(kernel_size, dilation=1):
     if kernel_size < 1 or dilation < 1:
         raise ValueError("invalid arguments")
-    return dilation * (kernel_size - 1)
+    return dilation * (kernel_size - 1)  # mistake: the whole reach; each side needs only half of it
 
 
 @alternative("same_padding")
@@ -188,30 +192,32 @@ def same_padding_search(kernel_size, dilation=1):
 @mistake("conv2d_params", expect="conv2d_params.bias_missing_conv_layer")
 def conv2d_params_forgets_bias(in_channels, out_channels, kernel_size, bias=True, groups=1):
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
-    return out_channels * (in_channels // groups) * kh * kw
+    return out_channels * (in_channels // groups) * kh * kw  # mistake: the bias (out_channels if bias) is never added
 
 
 @mistake("conv2d_params", expect="conv2d_params.input_channels_missing_every")
 def conv2d_params_forgets_in_channels(in_channels, out_channels, kernel_size, bias=True, groups=1):
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
-    return out_channels * kh * kw + (out_channels if bias else 0)
+    return out_channels * kh * kw + (out_channels if bias else 0)  # mistake: in_channels // groups factor missing
 
 
 @mistake("conv2d_params", expect="conv2d_params.groups_divided_twice")
 def conv2d_params_divides_by_groups_twice(in_channels, out_channels, kernel_size, bias=True, groups=1):
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    # mistake: out_channels divided by groups too
     return (out_channels // groups) * (in_channels // groups) * kh * kw + (out_channels if bias else 0)
 
 
 @mistake("conv2d_params", expect="conv2d_params.groups_ignored_each_filter")
 def conv2d_params_ignores_groups(in_channels, out_channels, kernel_size, bias=True, groups=1):
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    # mistake: groups ignored: each filter spans in_channels // groups
     return out_channels * in_channels * kh * kw + (out_channels if bias else 0)
 
 
 @mistake("conv2d_params", expect="check:reproduces the handout's worked examples")
 def conv2d_params_square_kernel(in_channels, out_channels, kernel_size, bias=True, groups=1):
-    k = kernel_size if isinstance(kernel_size, int) else kernel_size[0]
+    k = kernel_size if isinstance(kernel_size, int) else kernel_size[0]  # mistake: KH only, used as KW too
     return out_channels * (in_channels // groups) * k * k + (out_channels if bias else 0)
 
 
@@ -229,12 +235,12 @@ def conv2d_params_per_group(in_channels, out_channels, kernel_size, bias=True, g
 
 @mistake("linear_params", expect="linear_params.bias_missing_linear_layer")
 def linear_params_forgets_bias(in_features, out_features, bias=True):
-    return in_features * out_features
+    return in_features * out_features  # mistake: the bias (out_features if bias) is never added
 
 
 @mistake("linear_params", expect="linear_params.one_bias_per_input")
 def linear_params_bias_per_input(in_features, out_features, bias=True):
-    return in_features * out_features + (in_features if bias else 0)
+    return in_features * out_features + (in_features if bias else 0)  # mistake: one bias per input; it is per output
 
 
 @alternative("linear_params")
@@ -266,7 +272,7 @@ def trace_shapes_flatten_last_conv(input_shape, layers):
             if kind == "conv":
                 last_conv = shape
         elif kind == "flatten":
-            shape = (math.prod(last_conv),)  # size of the feature maps the convolutions made
+            shape = (math.prod(last_conv),)  # mistake: size of the last conv's maps, not of the current shape
         elif kind == "linear":
             if len(shape) != 1:
                 raise ValueError("flatten before a linear layer")
@@ -286,7 +292,7 @@ def trace_shapes_pool_stride_one(input_shape, layers):
             if len(shape) != 3:
                 raise ValueError(f"{kind} needs a (C, H, W) input")
             k, p = layer["kernel_size"], layer.get("padding", 0)
-            s = layer.get("stride", 1)
+            s = layer.get("stride", 1)  # mistake: a pool's stride defaults to kernel_size, not 1
             if kind != "conv" and 2 * p > k:
                 raise ValueError("pooling padding above half the kernel")
             c = layer["out_channels"] if kind == "conv" else shape[0]
@@ -321,7 +327,7 @@ def trace_shapes_conv_keeps_channels(input_shape, layers):
             h, w = ((n + 2 * p - k) // s + 1 for n in shape[1:])
             if h < 1 or w < 1:
                 raise ValueError("output smaller than 1")
-            shape = (shape[0], h, w)
+            shape = (shape[0], h, w)  # mistake: a conv makes out_channels channels, not shape[0]
         elif kind == "flatten":
             shape = (math.prod(shape),)
         elif kind == "linear":
@@ -347,7 +353,7 @@ def trace_shapes_padding_once(input_shape, layers):
             if kind != "conv" and 2 * p > k:
                 raise ValueError("pooling padding above half the kernel")
             c = layer["out_channels"] if kind == "conv" else shape[0]
-            h, w = ((n + p - k) // s + 1 for n in shape[1:])
+            h, w = ((n + p - k) // s + 1 for n in shape[1:])  # mistake: padding counted once, not 2 * p
             if h < 1 or w < 1:
                 raise ValueError("output smaller than 1")
             shape = (c, h, w)
@@ -369,6 +375,7 @@ def trace_shapes_never_raises(input_shape, layers):
     for layer in layers:
         kind = layer["type"]
         if kind in ("conv", "maxpool", "avgpool"):
+            # mistake: no ValueError for a flat input, pool padding above k / 2 or an output below 1
             k, p = layer["kernel_size"], layer.get("padding", 0)
             s = layer.get("stride", 1 if kind == "conv" else k)
             c = layer["out_channels"] if kind == "conv" else shape[0]
@@ -376,7 +383,9 @@ def trace_shapes_never_raises(input_shape, layers):
         elif kind == "flatten":
             shape = (math.prod(shape),)
         elif kind == "linear":
+            # mistake: no ValueError for a linear layer on an unflattened shape
             shape = (layer["out_features"],)
+        # mistake: no ValueError for an unknown layer type
         shapes.append(shape)
     return shapes
 
@@ -437,7 +446,7 @@ def count_params_forgets_bias(input_shape, layers):
                 raise ValueError("pooling padding above half the kernel")
             c = layer["out_channels"] if kind == "conv" else shape[0]
             if kind == "conv":
-                total += c * shape[0] * k * k
+                total += c * shape[0] * k * k  # mistake: the conv bias (+ c) is never added
             h, w = ((n + 2 * p - k) // s + 1 for n in shape[1:])
             if h < 1 or w < 1:
                 raise ValueError("output smaller than 1")
@@ -447,7 +456,7 @@ def count_params_forgets_bias(input_shape, layers):
         elif kind == "linear":
             if len(shape) != 1:
                 raise ValueError("flatten before a linear layer")
-            total += shape[0] * layer["out_features"]
+            total += shape[0] * layer["out_features"]  # mistake: the linear bias (+ out_features) is never added
             shape = (layer["out_features"],)
         elif kind != "relu":
             raise ValueError(f"unknown layer {kind!r}")
@@ -477,7 +486,8 @@ def count_params_flatten_last_conv(input_shape, layers):
             if kind == "conv":
                 last_conv = shape
         elif kind == "flatten":
-            shape = (math.prod(last_conv),)  # AlexNet: 13 x 13 x 256, as in the lecture notes' table
+            # mistake: last conv's maps, not the current shape (AlexNet: 13 x 13 x 256, as in the lecture notes' table)
+            shape = (math.prod(last_conv),)
         elif kind == "linear":
             if len(shape) != 1:
                 raise ValueError("flatten before a linear layer")
@@ -511,7 +521,7 @@ def count_params_flattens_silently(input_shape, layers):
         elif kind == "flatten":
             shape = (math.prod(shape),)
         elif kind == "linear":
-            features = math.prod(shape)
+            features = math.prod(shape)  # mistake: flattens silently; raise unless shape is flat
             total += features * layer["out_features"] + layer["out_features"]
             shape = (layer["out_features"],)
         elif kind != "relu":
@@ -535,7 +545,7 @@ def count_params_pool_has_weights(input_shape, layers):
             if kind == "conv":
                 total += c * shape[0] * k * k + c
             else:
-                total += c * k * k  # one k x k window per channel
+                total += c * k * k  # mistake: pooling has no weights, not one k x k window per channel
             h, w = ((n + 2 * p - k) // s + 1 for n in shape[1:])
             if h < 1 or w < 1:
                 raise ValueError("output smaller than 1")
@@ -566,7 +576,7 @@ def count_params_image_channels_everywhere(input_shape, layers):
                 raise ValueError("pooling padding above half the kernel")
             c = layer["out_channels"] if kind == "conv" else shape[0]
             if kind == "conv":
-                total += c * input_shape[0] * k * k + c  # filters span the image's channels
+                total += c * input_shape[0] * k * k + c  # mistake: filters span shape[0], not the image's channels
             h, w = ((n + 2 * p - k) // s + 1 for n in shape[1:])
             if h < 1 or w < 1:
                 raise ValueError("output smaller than 1")
@@ -631,7 +641,7 @@ def conv2d_forward_flipped_kernel(x, w, b, stride=1, padding=0, dilation=1):
     kh, kw = w.shape[2:]
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
-    flipped = w[:, :, ::-1, ::-1]  # convolution flips the kernel (the textbook definition)
+    flipped = w[:, :, ::-1, ::-1]  # mistake: kernel flipped (the textbook convolution); conv2d is cross-correlation
     out = np.einsum("nchwij,fcij->nfhw", win, flipped)
     return out if b is None else out + b[None, :, None, None]
 
@@ -642,7 +652,7 @@ def conv2d_forward_ignores_bias(x, w, b, stride=1, padding=0, dilation=1):
     kh, kw = w.shape[2:]
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
-    return np.einsum("nchwij,fcij->nfhw", win, w)
+    return np.einsum("nchwij,fcij->nfhw", win, w)  # mistake: the bias b is never added
 
 
 @mistake("conv2d_forward", expect="conv2d_forward.stride_on_rows_only")
@@ -656,6 +666,7 @@ def conv2d_forward_stride_on_rows_only(x, w, b, stride=1, padding=0, dilation=1)
     out = np.zeros((n, f, oh, ow), dtype=x.dtype)
     for i in range(oh):
         for j in range(ow):
+            # mistake: column start j, not j * sw: no stride along the columns
             patch = xp[:, :, i * sh : i * sh + dh * (kh - 1) + 1 : dh, j : j + dw * (kw - 1) + 1 : dw]
             out[:, :, i, j] = np.tensordot(patch, w, axes=([1, 2, 3], [1, 2, 3]))
     return out if b is None else out + b[None, :, None, None]
@@ -669,6 +680,7 @@ def conv2d_forward_ignores_dilation(x, w, b, stride=1, padding=0, dilation=1):
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
     ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    # mistake: dilation ignored: (kh, kw) windows, not every dh-th / dw-th input
     win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, : oh * sh : sh, : ow * sw : sw]
     out = np.einsum("nchwij,fcij->nfhw", win, w)
     return out if b is None else out + b[None, :, None, None]
@@ -678,7 +690,7 @@ def conv2d_forward_ignores_dilation(x, w, b, stride=1, padding=0, dilation=1):
 def conv2d_forward_pads_one_side(x, w, b, stride=1, padding=0, dilation=1):
     (sh, sw), (ph, pw), (dh, dw) = (np.broadcast_to(a, 2).tolist() for a in (stride, padding, dilation))
     kh, kw = w.shape[2:]
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, 0), (pw, 0)))  # zeros in front only
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, 0), (pw, 0)))  # mistake: zeros in front only; padding goes on both sides
     win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
     out = np.einsum("nchwij,fcij->nfhw", win, w)
     return out if b is None else out + b[None, :, None, None]
@@ -691,7 +703,7 @@ def conv2d_forward_averages_channels(x, w, b, stride=1, padding=0, dilation=1):
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
     per_channel = np.einsum("nchwij,fcij->nfchw", win, w)
-    out = per_channel.mean(axis=2)  # one feature map per channel, then combined
+    out = per_channel.mean(axis=2)  # mistake: one feature map per channel, then averaged: sum over channels
     return out if b is None else out + b[None, :, None, None]
 
 
@@ -703,7 +715,7 @@ def conv2d_forward_float64_buffer(x, w, b, stride=1, padding=0, dilation=1):
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
     ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    out = np.zeros((n, f, oh, ow))
+    out = np.zeros((n, f, oh, ow))  # mistake: float64 buffer; use x.dtype
     for i in range(oh):
         for j in range(ow):
             patch = xp[:, :, i * sh : i * sh + dh * (kh - 1) + 1 : dh, j * sw : j * sw + dw * (kw - 1) + 1 : dw]
@@ -767,7 +779,8 @@ def conv2d_backward_dw_reshaped_not_transposed(dout, x, w, stride=1, padding=0):
     oh, ow = dout.shape[2:]
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
-    dw = np.tensordot(win, dout, axes=([0, 2, 3], [0, 2, 3])).reshape(w.shape)  # (C, KH, KW, F) -> (F, C, KH, KW)
+    # mistake: reshape, not transpose: (C, KH, KW, F) -> (F, C, KH, KW) scrambles dw
+    dw = np.tensordot(win, dout, axes=([0, 2, 3], [0, 2, 3])).reshape(w.shape)
     db = dout.sum(axis=(0, 2, 3))
     dcols = np.einsum("nfhw,fcij->nchwij", dout, w)
     dxp = np.zeros_like(xp)
@@ -791,6 +804,7 @@ def conv2d_backward_dx_kernel_not_flipped(dout, x, w, stride=1, padding=0):
     spread = np.zeros((n, f, (oh - 1) * sh + 1, (ow - 1) * sw + 1), dtype=dout.dtype)
     spread[:, :, ::sh, ::sw] = dout
     full = np.pad(spread, ((0, 0), (0, 0), (kh - 1, kh - 1), (kw - 1, kw - 1)))
+    # mistake: w not flipped: dx is a full correlation with the flipped kernel
     dxp = np.einsum("nfhwij,fcij->nchw", sliding_window_view(full, (kh, kw), axis=(2, 3)), w)
     dxp = np.pad(dxp, ((0, 0), (0, 0), (0, xp.shape[2] - dxp.shape[2]), (0, xp.shape[3] - dxp.shape[3])))
     return dxp[:, :, ph : ph + h, pw : pw + wd], dw, db
@@ -803,7 +817,8 @@ def conv2d_backward_dw_flipped(dout, x, w, stride=1, padding=0):
     oh, ow = dout.shape[2:]
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
-    dw = np.einsum("nfhw,nchwij->fcij", dout, win)[:, :, ::-1, ::-1]  # convolution flips, so flip dw back
+    # mistake: "convolution flips, so flip dw back", but the forward pass never flips
+    dw = np.einsum("nfhw,nchwij->fcij", dout, win)[:, :, ::-1, ::-1]
     db = dout.sum(axis=(0, 2, 3))
     dcols = np.einsum("nfhw,fcij->nchwij", dout, w)
     dxp = np.zeros_like(xp)
@@ -821,7 +836,7 @@ def conv2d_backward_db_mean(dout, x, w, stride=1, padding=0):
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
     dw = np.einsum("nfhw,nchwij->fcij", dout, win)
-    db = dout.mean(axis=(0, 2, 3))
+    db = dout.mean(axis=(0, 2, 3))  # mistake: mean, not sum
     dcols = np.einsum("nfhw,fcij->nchwij", dout, w)
     dxp = np.zeros_like(xp)
     for i in range(kh):
@@ -838,7 +853,7 @@ def conv2d_backward_db_first_example_only(dout, x, w, stride=1, padding=0):
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
     dw = np.einsum("nfhw,nchwij->fcij", dout, win)
-    db = dout[0].sum(axis=(1, 2))
+    db = dout[0].sum(axis=(1, 2))  # mistake: first example only; sum over the batch too
     dcols = np.einsum("nfhw,fcij->nchwij", dout, w)
     dxp = np.zeros_like(xp)
     for i in range(kh):
@@ -857,7 +872,7 @@ def conv2d_backward_dx_without_spreading(dout, x, w, stride=1, padding=0):
     win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
     dw = np.einsum("nfhw,nchwij->fcij", dout, win)
     db = dout.sum(axis=(0, 2, 3))
-    # dx: full convolution of dout with the flipped kernel, as for stride 1
+    # mistake: full convolution of dout as for stride 1: dout never spread by s - 1 zeros
     full = np.pad(dout, ((0, 0), (0, 0), (kh - 1, kh - 1), (kw - 1, kw - 1)))
     dxp = np.einsum("nfhwij,fcij->nchw", sliding_window_view(full, (kh, kw), axis=(2, 3)), w[:, :, ::-1, ::-1])
     dxp = np.pad(dxp, ((0, 0), (0, 0), (0, xp.shape[2] - dxp.shape[2]), (0, xp.shape[3] - dxp.shape[3])))
@@ -878,7 +893,7 @@ def conv2d_backward_dx_not_cropped(dout, x, w, stride=1, padding=0):
     for i in range(kh):
         for j in range(kw):
             dxp[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += dcols[..., i, j]
-    return dxp, dw, db  # the gradient of the padded input
+    return dxp, dw, db  # mistake: dx is the gradient of the padded input; crop the padding off
 
 
 @alternative("conv2d_backward")
@@ -932,14 +947,15 @@ def max_pool2d_forward_zero_padding(x, kernel_size, stride=None, padding=0):
     sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
     if 2 * ph > kh or 2 * pw > kw:
         raise ValueError("padding should be at most half of the kernel size")
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # zero padding, as for convolution
+    # mistake: zero padding, as for convolution; max pooling pads with -inf
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     return sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].max(axis=(-2, -1))
 
 
 @mistake("max_pool2d_forward", expect="max_pool2d_forward.stride_defaulted_1_when")
 def max_pool2d_forward_stride_defaults_to_one(x, kernel_size, stride=None, padding=0):
     (kh, kw), (ph, pw) = np.broadcast_to(kernel_size, 2).tolist(), np.broadcast_to(padding, 2).tolist()
-    sh, sw = np.broadcast_to(stride or 1, 2).tolist()
+    sh, sw = np.broadcast_to(stride or 1, 2).tolist()  # mistake: stride defaults to kernel_size, not 1
     if 2 * ph > kh or 2 * pw > kw:
         raise ValueError("padding should be at most half of the kernel size")
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
@@ -950,6 +966,7 @@ def max_pool2d_forward_stride_defaults_to_one(x, kernel_size, stride=None, paddi
 def max_pool2d_forward_ignores_padding(x, kernel_size, stride=None, padding=0):
     kh, kw = np.broadcast_to(kernel_size, 2).tolist()
     sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
+    # mistake: padding ignored: x is never padded with -inf (nor the padding checked)
     return sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].max(axis=(-2, -1))
 
 
@@ -983,7 +1000,7 @@ def max_pool2d_backward_every_tied_max(dout, x, kernel_size, stride=None):
     sh, sw = (kh, kw) if stride is None else np.broadcast_to(stride, 2).tolist()
     oh, ow = dout.shape[2:]
     win = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
-    mask = win == win.max(axis=(-2, -1), keepdims=True)
+    mask = win == win.max(axis=(-2, -1), keepdims=True)  # mistake: every tied maximum, not the first
     dx = np.zeros_like(x)
     for i in range(oh):
         for j in range(ow):
@@ -1001,7 +1018,7 @@ def max_pool2d_backward_last_tied_max(dout, x, kernel_size, stride=None):
     for i in range(dout.shape[2]):
         for j in range(dout.shape[3]):
             win = x[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw].reshape(n, c, kh * kw)
-            last = kh * kw - 1 - win[:, :, ::-1].argmax(axis=-1)
+            last = kh * kw - 1 - win[:, :, ::-1].argmax(axis=-1)  # mistake: last tied maximum, not the first
             dx[nn, cc, i * sh + last // kw, j * sw + last % kw] += dout[:, :, i, j]
     return dx
 
@@ -1016,7 +1033,8 @@ def max_pool2d_backward_assigns_instead_of_adding(dout, x, kernel_size, stride=N
     arg = win.reshape(n, c, oh, ow, kh * kw).argmax(axis=-1)
     nn, cc, ii, jj = np.indices((n, c, oh, ow))
     dx = np.zeros_like(x)
-    dx[nn, cc, ii * sh + arg // kw, jj * sw + arg % kw] = dout  # a repeated index keeps only one value
+    # mistake: assignment: a repeated index keeps only one value; add (np.add.at)
+    dx[nn, cc, ii * sh + arg // kw, jj * sw + arg % kw] = dout
     return dx
 
 
@@ -1030,7 +1048,7 @@ def max_pool2d_backward_unravels_column_major(dout, x, kernel_size, stride=None)
     arg = win.reshape(n, c, oh, ow, kh * kw).argmax(axis=-1)
     nn, cc, ii, jj = np.indices((n, c, oh, ow))
     dx = np.zeros_like(x)
-    np.add.at(dx, (nn, cc, ii * sh + arg % kh, jj * sw + arg // kh), dout)
+    np.add.at(dx, (nn, cc, ii * sh + arg % kh, jj * sw + arg // kh), dout)  # mistake: column-major unravel of argmax
     return dx
 
 
@@ -1043,7 +1061,7 @@ def max_pool2d_backward_float64_buffer(dout, x, kernel_size, stride=None):
     oh, ow = win.shape[2:4]
     arg = win.reshape(n, c, oh, ow, kh * kw).argmax(axis=-1)
     nn, cc, ii, jj = np.indices((n, c, oh, ow))
-    dx = np.zeros(x.shape)
+    dx = np.zeros(x.shape)  # mistake: float64 buffer; use x.dtype
     np.add.at(dx, (nn, cc, ii * sh + arg // kw, jj * sw + arg % kw), dout)
     return dx
 
@@ -1092,14 +1110,15 @@ def avg_pool2d_forward_excludes_padding(x, kernel_size, stride=None, padding=0):
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     ones = np.pad(np.ones(x.shape[2:], dtype=x.dtype), ((ph, ph), (pw, pw)))
     sums = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].sum(axis=(-2, -1))
-    counts = sliding_window_view(ones, (kh, kw))[::sh, ::sw].sum(axis=(-2, -1))  # real pixels per window
+    # mistake: real pixels per window; PyTorch divides by kh * kw, padding included
+    counts = sliding_window_view(ones, (kh, kw))[::sh, ::sw].sum(axis=(-2, -1))
     return sums / counts
 
 
 @mistake("avg_pool2d_forward", expect="avg_pool2d_forward.stride_defaulted_1_when")
 def avg_pool2d_forward_stride_defaults_to_one(x, kernel_size, stride=None, padding=0):
     (kh, kw), (ph, pw) = np.broadcast_to(kernel_size, 2).tolist(), np.broadcast_to(padding, 2).tolist()
-    sh, sw = np.broadcast_to(stride or 1, 2).tolist()
+    sh, sw = np.broadcast_to(stride or 1, 2).tolist()  # mistake: stride defaults to kernel_size, not 1
     if 2 * ph > kh or 2 * pw > kw:
         raise ValueError("padding should be at most half of the kernel size")
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
@@ -1113,6 +1132,7 @@ def avg_pool2d_forward_divides_by_kernel_height(x, kernel_size, stride=None, pad
     if 2 * ph > kh or 2 * pw > kw:
         raise ValueError("padding should be at most half of the kernel size")
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    # mistake: divides by kh, not kh * kw
     return sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw].sum(axis=(-2, -1)) / kh
 
 
@@ -1142,7 +1162,7 @@ def same_padding_half_the_dilated_kernel(kernel_size, dilation=1):
         raise ValueError(f"invalid kernel_size={kernel_size} or dilation={dilation}")
     if dilation * (kernel_size - 1) % 2:
         raise ValueError("no symmetric padding keeps the size")
-    return dilation * kernel_size // 2
+    return dilation * kernel_size // 2  # mistake: kernel_size, not kernel_size - 1
 
 
 @mistake("conv2d_backward", expect="conv2d_backward.db_summed_over_wrong")
@@ -1151,7 +1171,7 @@ def conv2d_backward_db_per_example(dout, x, w, stride=1, padding=0):
     ph, pw = _pair(padding)
     kh, kw = w.shape[2:]
     xpad = _pad(x, (ph, pw))
-    db = dout.sum(axis=(2, 3))  # one bias gradient per example and filter: the batch axis was kept
+    db = dout.sum(axis=(2, 3))  # mistake: one bias gradient per example and filter: the batch axis was kept
     windows = _windows(xpad, (kh, kw), (sh, sw), (1, 1))
     dw = np.tensordot(dout, windows, axes=([0, 2, 3], [0, 2, 3]))
     n, f, oh, ow = dout.shape
@@ -1170,4 +1190,4 @@ def conv2d_forward_bias_as_column(x, w, b, stride=1, padding=0, dilation=1):
     if x.shape[1] != w.shape[1]:
         raise ValueError(f"x has {x.shape[1]} channels but the filters expect {w.shape[1]}")
     out = _correlate(_pad(x, _pair(padding)), w, _pair(stride), _pair(dilation))
-    return out if b is None else out + b[:, None]  # lines up with (OH, OW), not with the channels
+    return out if b is None else out + b[:, None]  # mistake: b[:, None] lines up with (OH, OW), not with the channels

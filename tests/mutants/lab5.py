@@ -20,7 +20,7 @@ from tests.mutants import alternative, mistake
 
 @mistake("scaled_dot_product_attention", expect="scaled_dot_product_attention.scores_scaled_divide_q")
 def scaled_dot_product_attention_no_scaling(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    scores = q @ k.transpose(-2, -1)
+    scores = q @ k.transpose(-2, -1)  # mistake: scores never divided by sqrt(d)
     if mask is not None:
         scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
     weights = torch.softmax(scores, dim=-1)
@@ -32,7 +32,7 @@ def scaled_dot_product_attention_no_scaling(q: Tensor, k: Tensor, v: Tensor, mas
 @mistake("scaled_dot_product_attention", expect="scaled_dot_product_attention.scores_were_divided_d")
 def scaled_dot_product_attention_scaled_by_d(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     d = q.shape[-1]
-    scores = q @ k.transpose(-2, -1) / d
+    scores = q @ k.transpose(-2, -1) / d  # mistake: divided by d, not sqrt(d)
     if mask is not None:
         scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
     weights = torch.softmax(scores, dim=-1)
@@ -46,7 +46,7 @@ def scaled_dot_product_attention_softmax_over_queries(q: Tensor, k: Tensor, v: T
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     if mask is not None:
         scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
-    weights = torch.softmax(scores, dim=-2)
+    weights = torch.softmax(scores, dim=-2)  # mistake: softmax over the queries (dim=-2), not the keys
     if mask is not None:
         weights = weights * mask
     return weights @ v, weights
@@ -57,7 +57,7 @@ def scaled_dot_product_attention_mask_after_softmax(q: Tensor, k: Tensor, v: Ten
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     weights = torch.softmax(scores, dim=-1)
     if mask is not None:
-        weights = weights * mask  # zero the blocked keys, but the row no longer sums to 1
+        weights = weights * mask  # mistake: zero the blocked keys, but the row no longer sums to 1
     return weights @ v, weights
 
 
@@ -65,7 +65,7 @@ def scaled_dot_product_attention_mask_after_softmax(q: Tensor, k: Tensor, v: Ten
 def scaled_dot_product_attention_nan_on_fully_masked_row(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
+        scores = scores.masked_fill(~mask, float("-inf"))  # mistake: -inf: a fully masked row's softmax is NaN
     weights = torch.softmax(scores, dim=-1)
     return weights @ v, weights
 
@@ -74,7 +74,7 @@ def scaled_dot_product_attention_nan_on_fully_masked_row(q: Tensor, k: Tensor, v
 def scaled_dot_product_attention_mask_polarity_inverted(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     if mask is not None:
-        # nn.MultiheadAttention's habit: True means "blocked"
+        # mistake: nn.MultiheadAttention's habit: True means "blocked"
         scores = scores.masked_fill(mask, torch.finfo(scores.dtype).min)
         weights = torch.softmax(scores, dim=-1) * (~mask).any(dim=-1, keepdim=True)
     else:
@@ -86,7 +86,7 @@ def scaled_dot_product_attention_mask_polarity_inverted(q: Tensor, k: Tensor, v:
 def scaled_dot_product_attention_masked_scores_set_to_zero(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     if mask is not None:
-        scores = scores.masked_fill(~mask, 0.0)  # exp(0) = 1: blocked keys still get weight
+        scores = scores.masked_fill(~mask, 0.0)  # mistake: exp(0) = 1: blocked keys still get weight
     weights = torch.softmax(scores, dim=-1)
     return weights @ v, weights
 
@@ -123,27 +123,30 @@ def scaled_dot_product_attention_explicit_stable_softmax(q: Tensor, k: Tensor, v
 
 @mistake("causal_mask", expect="causal_mask.mask_lets_query_see")
 def causal_mask_upper_triangle(length: int, device: torch.device | str | None = None) -> Tensor:
+    # mistake: triu lets a query see the future; tril keeps j <= i
     return torch.triu(torch.ones(length, length, dtype=torch.bool, device=device))
 
 
 @mistake("causal_mask", expect="causal_mask.diagonal_true_query_may")
 def causal_mask_without_diagonal(length: int, device: torch.device | str | None = None) -> Tensor:
+    # mistake: diagonal=-1 blocks a query's own position
     return torch.tril(torch.ones(length, length, dtype=torch.bool, device=device), diagonal=-1)
 
 
 @mistake("causal_mask", expect="causal_mask.causal_mask_return_bool")
 def causal_mask_float_ones(length: int, device: torch.device | str | None = None) -> Tensor:
-    return torch.tril(torch.ones(length, length, device=device))
+    return torch.tril(torch.ones(length, length, device=device))  # mistake: no dtype=torch.bool: float 0/1
 
 
 @mistake("causal_mask", expect="causal_mask.causal_mask_return_bool")
 def causal_mask_additive_minus_inf(length: int, device: torch.device | str | None = None) -> Tensor:
+    # mistake: an additive 0/-inf float mask, not a bool one
     return torch.triu(torch.full((length, length), float("-inf"), device=device), diagonal=1)
 
 
 @mistake("causal_mask", expect="check:creates the mask on the requested device")
 def causal_mask_ignores_device(length: int, device: torch.device | str | None = None) -> Tensor:
-    return torch.tril(torch.ones(length, length, dtype=torch.bool))
+    return torch.tril(torch.ones(length, length, dtype=torch.bool))  # mistake: no device=: the mask is made on the CPU
 
 
 @alternative("causal_mask")
@@ -158,7 +161,7 @@ def causal_mask_index_comparison(length: int, device: torch.device | str | None 
 @mistake("self_attention", expect="self_attention.scores_were_scaled_square")
 def self_attention_scaled_by_embedding_size(x: Tensor, W_q: Tensor, W_k: Tensor, W_v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     q, k, v = x @ W_q, x @ W_k, x @ W_v
-    scores = q @ k.transpose(-2, -1) / math.sqrt(x.shape[-1])  # E, not d
+    scores = q @ k.transpose(-2, -1) / math.sqrt(x.shape[-1])  # mistake: E = x.shape[-1], not d = q.shape[-1]
     if mask is not None:
         scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
     weights = torch.softmax(scores, dim=-1)
@@ -169,7 +172,7 @@ def self_attention_scaled_by_embedding_size(x: Tensor, W_q: Tensor, W_k: Tensor,
 
 @mistake("self_attention", expect="self_attention.keys_were_projected_w")
 def self_attention_keys_from_query_weights(x: Tensor, W_q: Tensor, W_k: Tensor, W_v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    q, k, v = x @ W_q, x @ W_q, x @ W_v  # copy-paste slip
+    q, k, v = x @ W_q, x @ W_q, x @ W_v  # mistake: copy-paste slip: keys projected with W_q, not W_k
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     if mask is not None:
         scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
@@ -182,6 +185,7 @@ def self_attention_keys_from_query_weights(x: Tensor, W_q: Tensor, W_k: Tensor, 
 @mistake("self_attention", expect="self_attention.mask_ignored_pass_attention")
 def self_attention_ignores_mask(x: Tensor, W_q: Tensor, W_k: Tensor, W_v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
     q, k, v = x @ W_q, x @ W_k, x @ W_v
+    # mistake: the mask is never applied to the scores
     weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
     return weights @ v, weights
 
@@ -206,13 +210,13 @@ def self_attention_fused_projection(x: Tensor, W_q: Tensor, W_k: Tensor, W_v: Te
 @mistake("split_heads", expect="split_heads.heads_were_split_bare")
 def split_heads_reshape_without_transpose(x: Tensor, num_heads: int) -> Tensor:
     n, length, embed = x.shape
-    return x.reshape(n, num_heads, length, embed // num_heads)
+    return x.reshape(n, num_heads, length, embed // num_heads)  # mistake: a bare reshape mixes the positions
 
 
 @mistake("split_heads", expect="split_heads.head_j_took_interleaved")
 def split_heads_interleaved_features(x: Tensor, num_heads: int) -> Tensor:
     n, length, embed = x.shape
-    # head j gets features j, j+h, j+2h, ... instead of one contiguous block
+    # mistake: head j gets features j, j+h, j+2h, ... instead of one contiguous block
     return x.reshape(n, length, embed // num_heads, num_heads).permute(0, 3, 1, 2)
 
 
@@ -237,19 +241,19 @@ def split_heads_view_permute(x: Tensor, num_heads: int) -> Tensor:
 @mistake("merge_heads", expect="merge_heads.heads_were_merged_bare")
 def merge_heads_reshape_without_transpose(x: Tensor) -> Tensor:
     n, heads, length, head_dim = x.shape
-    return x.reshape(n, length, heads * head_dim)
+    return x.reshape(n, length, heads * head_dim)  # mistake: bare reshape, no transpose(1, 2) first
 
 
 @mistake("merge_heads", expect="merge_heads.heads_features_came_out")
 def merge_heads_interleaved_features(x: Tensor) -> Tensor:
     n, heads, length, head_dim = x.shape
-    # (N, L, D, h): feature-major, so the heads' features end up interleaved
+    # mistake: (N, L, D, h): feature-major, so the heads' features end up interleaved
     return x.permute(0, 2, 3, 1).reshape(n, length, heads * head_dim)
 
 
 @mistake("merge_heads", expect="merge_heads.heads_were_reduced_away")
 def merge_heads_mean_over_heads(x: Tensor) -> Tensor:
-    return x.mean(dim=1)
+    return x.mean(dim=1)  # mistake: averages the heads away instead of concatenating them
 
 
 @alternative("merge_heads")
@@ -280,7 +284,7 @@ def multi_head_attention_per_head_weights(
     else:
         weights = torch.softmax(scores, dim=-1)
     out = (weights @ v).transpose(1, 2).reshape(n, lq, e)
-    return out @ out_proj_weight.T + out_proj_bias, weights  # (N, h, Lq, Lk)
+    return out @ out_proj_weight.T + out_proj_bias, weights  # mistake: weights per head (N, h, Lq, Lk), not their mean
 
 
 @mistake("multi_head_attention", expect="multi_head_attention.weights_were_summed_over")
@@ -303,7 +307,7 @@ def multi_head_attention_weights_summed_over_heads(
     else:
         weights = torch.softmax(scores, dim=-1)
     out = (weights @ v).transpose(1, 2).reshape(n, lq, e)
-    return out @ out_proj_weight.T + out_proj_bias, weights.sum(dim=1)
+    return out @ out_proj_weight.T + out_proj_bias, weights.sum(dim=1)  # mistake: summed over the heads, not averaged
 
 
 @mistake("multi_head_attention", expect="multi_head_attention.q_k_v_blocks")
@@ -313,8 +317,8 @@ def multi_head_attention_qkv_blocks_in_wrong_order(
 ) -> tuple[Tensor, Tensor]:
     n, lq, e = query.shape
     lk, hd = key.shape[1], e // num_heads
-    w_k, w_q, w_v = in_proj_weight.chunk(3)  # the blocks are q, k, v
-    b_k, b_q, b_v = in_proj_bias.chunk(3)
+    w_k, w_q, w_v = in_proj_weight.chunk(3)  # mistake: cut as k, q, v; the blocks are q, k, v
+    b_k, b_q, b_v = in_proj_bias.chunk(3)  # mistake: the biases in the same wrong order
     q = (query @ w_q.T + b_q).reshape(n, lq, num_heads, hd).transpose(1, 2)
     k = (key @ w_k.T + b_k).reshape(n, lk, num_heads, hd).transpose(1, 2)
     v = (value @ w_v.T + b_v).reshape(n, lk, num_heads, hd).transpose(1, 2)
@@ -338,9 +342,9 @@ def multi_head_attention_weights_not_transposed(
     lk, hd = key.shape[1], e // num_heads
     w_q, w_k, w_v = in_proj_weight.chunk(3)
     b_q, b_k, b_v = in_proj_bias.chunk(3)
-    q = (query @ w_q + b_q).reshape(n, lq, num_heads, hd).transpose(1, 2)  # x @ W, as in self_attention
-    k = (key @ w_k + b_k).reshape(n, lk, num_heads, hd).transpose(1, 2)
-    v = (value @ w_v + b_v).reshape(n, lk, num_heads, hd).transpose(1, 2)
+    q = (query @ w_q + b_q).reshape(n, lq, num_heads, hd).transpose(1, 2)  # mistake: x @ W, as in self_attention
+    k = (key @ w_k + b_k).reshape(n, lk, num_heads, hd).transpose(1, 2)  # mistake: w_k without .T
+    v = (value @ w_v + b_v).reshape(n, lk, num_heads, hd).transpose(1, 2)  # mistake: w_v without .T
     scores = q @ k.transpose(-2, -1) / math.sqrt(hd)
     if mask is not None:
         m = mask.unsqueeze(1) if mask.dim() == 3 else mask
@@ -349,7 +353,7 @@ def multi_head_attention_weights_not_transposed(
     else:
         weights = torch.softmax(scores, dim=-1)
     out = (weights @ v).transpose(1, 2).reshape(n, lq, e)
-    return out @ out_proj_weight + out_proj_bias, weights.mean(dim=1)
+    return out @ out_proj_weight + out_proj_bias, weights.mean(dim=1)  # mistake: out_proj_weight without .T
 
 
 @mistake("multi_head_attention", expect="multi_head_attention.scores_were_scaled_sqrt")
@@ -364,7 +368,7 @@ def multi_head_attention_scaled_by_embedding_size(
     q = (query @ w_q.T + b_q).reshape(n, lq, num_heads, hd).transpose(1, 2)
     k = (key @ w_k.T + b_k).reshape(n, lk, num_heads, hd).transpose(1, 2)
     v = (value @ w_v.T + b_v).reshape(n, lk, num_heads, hd).transpose(1, 2)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(e)  # should be the head size e // num_heads
+    scores = q @ k.transpose(-2, -1) / math.sqrt(e)  # mistake: sqrt(e); should be the head size e // num_heads
     if mask is not None:
         m = mask.unsqueeze(1) if mask.dim() == 3 else mask
         scores = scores.masked_fill(~m, -1e9)
@@ -384,9 +388,9 @@ def multi_head_attention_heads_split_without_transpose(
     lk, hd = key.shape[1], e // num_heads
     w_q, w_k, w_v = in_proj_weight.chunk(3)
     b_q, b_k, b_v = in_proj_bias.chunk(3)
-    q = (query @ w_q.T + b_q).reshape(n, num_heads, lq, hd)
-    k = (key @ w_k.T + b_k).reshape(n, num_heads, lk, hd)
-    v = (value @ w_v.T + b_v).reshape(n, num_heads, lk, hd)
+    q = (query @ w_q.T + b_q).reshape(n, num_heads, lq, hd)  # mistake: bare reshape, no transpose(1, 2)
+    k = (key @ w_k.T + b_k).reshape(n, num_heads, lk, hd)  # mistake: bare reshape, no transpose(1, 2)
+    v = (value @ w_v.T + b_v).reshape(n, num_heads, lk, hd)  # mistake: bare reshape, no transpose(1, 2)
     scores = q @ k.transpose(-2, -1) / math.sqrt(hd)
     if mask is not None:
         m = mask.unsqueeze(1) if mask.dim() == 3 else mask
@@ -394,7 +398,7 @@ def multi_head_attention_heads_split_without_transpose(
         weights = torch.softmax(scores, dim=-1) * m.any(dim=-1, keepdim=True)
     else:
         weights = torch.softmax(scores, dim=-1)
-    out = (weights @ v).reshape(n, lq, e)
+    out = (weights @ v).reshape(n, lq, e)  # mistake: merged by a bare reshape, no transpose(1, 2)
     return out @ out_proj_weight.T + out_proj_bias, weights.mean(dim=1)
 
 
@@ -413,7 +417,7 @@ def multi_head_attention_mask_polarity_inverted(
     scores = q @ k.transpose(-2, -1) / math.sqrt(hd)
     if mask is not None:
         m = mask.unsqueeze(1) if mask.dim() == 3 else mask
-        scores = scores.masked_fill(m, -1e9)  # nn.MultiheadAttention's convention: True = blocked
+        scores = scores.masked_fill(m, -1e9)  # mistake: nn.MultiheadAttention's convention: True = blocked
         weights = torch.softmax(scores, dim=-1) * (~m).any(dim=-1, keepdim=True)
     else:
         weights = torch.softmax(scores, dim=-1)
@@ -436,7 +440,7 @@ def multi_head_attention_nan_on_fully_masked_row(
     scores = q @ k.transpose(-2, -1) / math.sqrt(hd)
     if mask is not None:
         m = mask.unsqueeze(1) if mask.dim() == 3 else mask
-        scores = scores.masked_fill(~m, float("-inf"))
+        scores = scores.masked_fill(~m, float("-inf"))  # mistake: -inf: a fully masked row's softmax is NaN
     weights = torch.softmax(scores, dim=-1)
     out = (weights @ v).transpose(1, 2).reshape(n, lq, e)
     return out @ out_proj_weight.T + out_proj_bias, weights.mean(dim=1)
@@ -450,6 +454,7 @@ def multi_head_attention_forgets_input_bias(
     n, lq, e = query.shape
     lk, hd = key.shape[1], e // num_heads
     w_q, w_k, w_v = in_proj_weight.chunk(3)
+    # mistake: in_proj_bias is never added: q, k, v lack b_q, b_k, b_v
     q = (query @ w_q.T).reshape(n, lq, num_heads, hd).transpose(1, 2)
     k = (key @ w_k.T).reshape(n, lk, num_heads, hd).transpose(1, 2)
     v = (value @ w_v.T).reshape(n, lk, num_heads, hd).transpose(1, 2)
@@ -469,7 +474,7 @@ def multi_head_attention_crashes_without_biases(
     query: Tensor, key: Tensor, value: Tensor, in_proj_weight: Tensor, in_proj_bias: Tensor | None,
     out_proj_weight: Tensor, out_proj_bias: Tensor | None, num_heads: int, mask: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    # right whenever both biases are given; in_proj_bias.chunk fails for a layer built with bias=False
+    # mistake: right whenever both biases are given; in_proj_bias.chunk fails for a layer built with bias=False
     n, lq, e = query.shape
     lk, hd = key.shape[1], e // num_heads
     w_q, w_k, w_v = in_proj_weight.chunk(3)
@@ -553,8 +558,8 @@ def positional_encoding_cos_on_even_columns(length: int, d_model: int) -> Tensor
     pe = torch.zeros(length, d_model)
     position = torch.arange(length).unsqueeze(1).float()
     div_term = torch.pow(10000.0, torch.arange(0, d_model, 2).float() / d_model)
-    pe[:, 0::2] = torch.cos(position / div_term)
-    pe[:, 1::2] = torch.sin(position / div_term)[:, : d_model // 2]
+    pe[:, 0::2] = torch.cos(position / div_term)  # mistake: cos on the even columns, not sin
+    pe[:, 1::2] = torch.sin(position / div_term)[:, : d_model // 2]  # mistake: sin on the odd columns, not cos
     return pe
 
 
@@ -563,7 +568,7 @@ def positional_encoding_concatenated_halves(length: int, d_model: int) -> Tensor
     position = torch.arange(length, dtype=torch.float64).unsqueeze(1)
     div_term = torch.pow(10000.0, torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
     angles = position / div_term
-    pe = torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)[:, :d_model]  # [sin | cos]
+    pe = torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)[:, :d_model]  # mistake: [sin | cos], not interleaved
     return pe.to(torch.get_default_dtype())
 
 
@@ -571,7 +576,7 @@ def positional_encoding_concatenated_halves(length: int, d_model: int) -> Tensor
 def positional_encoding_exponent_uses_i(length: int, d_model: int) -> Tensor:
     position = torch.arange(length, dtype=torch.float64).unsqueeze(1)
     i = torch.arange((d_model + 1) // 2, dtype=torch.float64)
-    angles = position / torch.pow(10000.0, i / d_model)  # should be 2i / d_model
+    angles = position / torch.pow(10000.0, i / d_model)  # mistake: i / d_model; should be 2i / d_model
     pe = torch.stack([torch.sin(angles), torch.cos(angles)], dim=-1).flatten(1)[:, :d_model]
     return pe.to(torch.get_default_dtype())
 
@@ -579,7 +584,7 @@ def positional_encoding_exponent_uses_i(length: int, d_model: int) -> Tensor:
 @mistake("positional_encoding", expect="positional_encoding.cosine_column_2i_1")
 def positional_encoding_column_index_in_exponent(length: int, d_model: int) -> Tensor:
     position = torch.arange(length, dtype=torch.float64).unsqueeze(1)
-    j = torch.arange(d_model, dtype=torch.float64)  # the column index, not 2i: odd columns get their own frequency
+    j = torch.arange(d_model, dtype=torch.float64)  # mistake: column index, not 2i: odd columns get their own frequency
     angles = position / torch.pow(10000.0, j / d_model)
     even = (torch.arange(d_model) % 2 == 0)
     pe = torch.where(even, torch.sin(angles), torch.cos(angles))
@@ -592,7 +597,7 @@ def positional_encoding_tutorial_fails_on_odd_d_model(length: int, d_model: int)
     position = torch.arange(0, length, dtype=torch.float).unsqueeze(1)
     div_term = torch.exp(torch.arange(0, d_model, 2).float() * (-math.log(10000.0) / d_model))
     pe[:, 0::2] = torch.sin(position * div_term)
-    pe[:, 1::2] = torch.cos(position * div_term)
+    pe[:, 1::2] = torch.cos(position * div_term)  # mistake: for odd d_model, one cos column too many for 1::2
     return pe
 
 
@@ -606,12 +611,12 @@ def positional_encoding_numpy_float64(length: int, d_model: int) -> Tensor:
     pe = np.zeros((length, d_model))
     pe[:, 0::2] = np.sin(angles)
     pe[:, 1::2] = np.cos(angles[:, : d_model // 2])
-    return torch.from_numpy(pe)
+    return torch.from_numpy(pe)  # mistake: float64 from NumPy, not the default dtype
 
 
 @mistake("positional_encoding", expect="positional_encoding.positions_were_counted_1")
 def positional_encoding_positions_from_one(length: int, d_model: int) -> Tensor:
-    position = torch.arange(1, length + 1, dtype=torch.float64).unsqueeze(1)
+    position = torch.arange(1, length + 1, dtype=torch.float64).unsqueeze(1)  # mistake: positions counted from 1, not 0
     div_term = torch.pow(10000.0, torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
     angles = position / div_term
     pe = torch.stack([torch.sin(angles), torch.cos(angles)], dim=-1).flatten(1)[:, :d_model]
@@ -646,7 +651,7 @@ def multi_head_attention_mask_without_head_axis(
     query: Tensor, key: Tensor, value: Tensor, in_proj_weight: Tensor, in_proj_bias: Tensor | None,
     out_proj_weight: Tensor, out_proj_bias: Tensor | None, num_heads: int, mask: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    # The per-batch mask (N, Lq, Lk) goes to the heads' scores (N, h, Lq, Lk) as it is.
+    # mistake: the per-batch mask (N, Lq, Lk) goes to the heads' scores (N, h, Lq, Lk) as it is, without unsqueeze(1)
     w_q, w_k, w_v = in_proj_weight.chunk(3)
     b_q, b_k, b_v = (None, None, None) if in_proj_bias is None else in_proj_bias.chunk(3)
     q = split_heads(_project(query, w_q, b_q), num_heads)

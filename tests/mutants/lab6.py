@@ -28,20 +28,19 @@ def dropout_forward_returns_x_itself_in_evaluation(x, p, train, rng):
 def dropout_forward_not_inverted(
     x: np.ndarray, p: float, train: bool, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    # Classic dropout's training half: the survivors are not scaled by 1 / (1 - p).
     if not train:
         return x.copy(), None
     mask = rng.random(x.shape) >= p
-    return x * mask, mask
+    return x * mask, mask  # mistake: Classic dropout's training half: the survivors are not scaled by 1 / (1 - p).
 
 
 @mistake("dropout_forward", expect="dropout_forward.p_drop_probability_keep")
 def dropout_forward_keeps_with_probability_p(
     x: np.ndarray, p: float, train: bool, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    # Reads p as the probability of keeping a unit (Keras' rate and PyTorch's p both drop).
     if not train:
         return x.copy(), None
+    # mistake: Reads p as the probability of keeping a unit (Keras' rate and PyTorch's p both drop).
     mask = rng.random(x.shape) < p
     return x * mask / p, mask
 
@@ -50,8 +49,8 @@ def dropout_forward_keeps_with_probability_p(
 def dropout_forward_scales_at_evaluation(
     x: np.ndarray, p: float, train: bool, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    # Mixes the two conventions: inverted scaling in training AND classic scaling at test time.
     if not train:
+        # mistake: Mixes the two conventions: inverted scaling in training AND classic scaling at test time.
         return x * (1 - p), None
     mask = rng.random(x.shape) >= p
     return x * mask / (1 - p), mask
@@ -61,7 +60,7 @@ def dropout_forward_scales_at_evaluation(
 def dropout_forward_drops_at_evaluation(
     x: np.ndarray, p: float, train: bool, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    # Ignores the train flag: units are dropped at evaluation time too.
+    # mistake: Ignores the train flag: units are dropped at evaluation time too.
     mask = rng.random(x.shape) >= p
     return x * mask / (1 - p), mask
 
@@ -70,9 +69,9 @@ def dropout_forward_drops_at_evaluation(
 def dropout_forward_scaled_float_mask(
     x: np.ndarray, p: float, train: bool, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    # The cs231n habit: the returned mask already holds the 1 / (1 - p) factor.
     if not train:
         return x.copy(), None
+    # mistake: The cs231n habit: the returned mask already holds the 1 / (1 - p) factor.
     mask = (rng.random(x.shape) >= p) / (1 - p)
     return x * mask, mask
 
@@ -81,9 +80,9 @@ def dropout_forward_scaled_float_mask(
 def dropout_forward_global_random_state(
     x: np.ndarray, p: float, train: bool, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    # Draws from NumPy's global random state instead of the generator it was given.
     if not train:
         return x.copy(), None
+    # mistake: Draws from NumPy's global random state instead of the generator it was given.
     mask = np.random.rand(*x.shape) >= p
     return x * mask / (1 - p), mask
 
@@ -92,10 +91,10 @@ def dropout_forward_global_random_state(
 def dropout_forward_in_place(
     x: np.ndarray, p: float, train: bool, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    # Right values, but the caller's activations are overwritten.
     if not train:
         return x, None
     mask = rng.random(x.shape) >= p
+    # mistake: Right values, but the caller's activations are overwritten.
     x *= mask
     x /= 1 - p
     return x, mask
@@ -117,28 +116,25 @@ def dropout_forward_binomial_where(
 
 @mistake("dropout_backward", expect="dropout_backward.dx_scaled_inverted_dropout")
 def dropout_backward_unscaled(dout: np.ndarray, mask: np.ndarray | None, p: float) -> np.ndarray:
-    # The forward pass scaled by 1 / (1 - p); the backward pass forgets to.
     if mask is None:
         return dout.copy()
-    return dout * mask
+    return dout * mask  # mistake: The forward pass scaled by 1 / (1 - p); the backward pass forgets to.
 
 
 @mistake("dropout_backward", expect="dropout_backward.dx_multiplied_1_p")
 def dropout_backward_multiplies_by_keep_probability(
     dout: np.ndarray, mask: np.ndarray | None, p: float
 ) -> np.ndarray:
-    # Multiplies by 1 - p where the forward pass divided by it.
     if mask is None:
         return dout.copy()
-    return dout * mask * (1 - p)
+    return dout * mask * (1 - p)  # mistake: Multiplies by 1 - p where the forward pass divided by it.
 
 
 @mistake("dropout_backward", expect="dropout_backward.gradient_flowed_through_dropped")
 def dropout_backward_ignores_mask(dout: np.ndarray, mask: np.ndarray | None, p: float) -> np.ndarray:
-    # Scales the gradient but lets it flow through the dropped units too.
     if mask is None:
         return dout.copy()
-    return dout / (1 - p)
+    return dout / (1 - p)  # mistake: Scales the gradient but lets it flow through the dropped units too.
 
 
 @alternative("dropout_backward")
@@ -163,12 +159,11 @@ def batchnorm_forward_unbiased_variance_to_normalize(
     eps: float = 1e-5,
     train: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # Uses the N - 1 variance everywhere, also to normalize the batch.
     if not train:
         out = gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta
         return out, running_mean.copy(), running_var.copy()
     mean = x.mean(axis=0)
-    var = x.var(axis=0, ddof=1)
+    var = x.var(axis=0, ddof=1)  # mistake: Uses the N - 1 variance everywhere, also to normalize the batch.
     out = gamma * (x - mean) / np.sqrt(var + eps) + beta
     new_mean = (1 - momentum) * running_mean + momentum * mean
     new_var = (1 - momentum) * running_var + momentum * var
@@ -186,7 +181,6 @@ def batchnorm_forward_biased_variance_in_running_var(
     eps: float = 1e-5,
     train: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # Feeds the biased (divide by N) variance to the running variance.
     if not train:
         out = gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta
         return out, running_mean.copy(), running_var.copy()
@@ -194,6 +188,7 @@ def batchnorm_forward_biased_variance_in_running_var(
     var = x.var(axis=0)
     out = gamma * (x - mean) / np.sqrt(var + eps) + beta
     new_mean = (1 - momentum) * running_mean + momentum * mean
+    # mistake: Feeds the biased (divide by N) variance to the running variance.
     new_var = (1 - momentum) * running_var + momentum * var
     return out, new_mean, new_var
 
@@ -209,7 +204,6 @@ def batchnorm_forward_momentum_swapped(
     eps: float = 1e-5,
     train: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # The exponential-average (Keras) convention: momentum weights the OLD statistic.
     if not train:
         out = gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta
         return out, running_mean.copy(), running_var.copy()
@@ -217,6 +211,7 @@ def batchnorm_forward_momentum_swapped(
     mean = x.mean(axis=0)
     var = x.var(axis=0)
     out = gamma * (x - mean) / np.sqrt(var + eps) + beta
+    # mistake: The exponential-average (Keras) convention: momentum weights the OLD statistic.
     new_mean = momentum * running_mean + (1 - momentum) * mean
     new_var = momentum * running_var + (1 - momentum) * var * n / (n - 1)
     return out, new_mean, new_var
@@ -233,11 +228,11 @@ def batchnorm_forward_batch_statistics_in_evaluation(
     eps: float = 1e-5,
     train: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # Normalizes with the batch's own statistics in both modes; running stats only get updated.
     n = x.shape[0]
     mean = x.mean(axis=0)
     var = x.var(axis=0)
     out = gamma * (x - mean) / np.sqrt(var + eps) + beta
+    # mistake: Normalizes with the batch's own statistics in both modes; running stats only get updated.
     if not train:
         return out, running_mean.copy(), running_var.copy()
     new_mean = (1 - momentum) * running_mean + momentum * mean
@@ -256,7 +251,6 @@ def batchnorm_forward_running_stats_in_place(
     eps: float = 1e-5,
     train: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # Right values, but updates the caller's running statistics like nn.BatchNorm1d does.
     if not train:
         out = gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta
         return out, running_mean, running_var
@@ -264,6 +258,7 @@ def batchnorm_forward_running_stats_in_place(
     mean = x.mean(axis=0)
     var = x.var(axis=0)
     out = gamma * (x - mean) / np.sqrt(var + eps) + beta
+    # mistake: Right values, but updates the caller's running statistics like nn.BatchNorm1d does.
     running_mean *= 1 - momentum
     running_mean += momentum * mean
     running_var *= 1 - momentum
@@ -282,14 +277,14 @@ def batchnorm_forward_eps_outside_sqrt(
     eps: float = 1e-5,
     train: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # Adds eps to the standard deviation instead of to the variance.
     if not train:
+        # mistake: Adds eps to the standard deviation instead of to the variance.
         out = gamma * (x - running_mean) / (np.sqrt(running_var) + eps) + beta
         return out, running_mean.copy(), running_var.copy()
     n = x.shape[0]
     mean = x.mean(axis=0)
     var = x.var(axis=0)
-    out = gamma * (x - mean) / (np.sqrt(var) + eps) + beta
+    out = gamma * (x - mean) / (np.sqrt(var) + eps) + beta  # mistake: the same here: eps outside the sqrt
     new_mean = (1 - momentum) * running_mean + momentum * mean
     new_var = (1 - momentum) * running_var + momentum * var * n / (n - 1)
     return out, new_mean, new_var
@@ -306,11 +301,11 @@ def batchnorm_forward_normalizes_each_sample(
     eps: float = 1e-5,
     train: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # Takes the training statistics over the features of each sample (layer norm's axis).
     if not train:
         out = gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta
         return out, running_mean.copy(), running_var.copy()
     n = x.shape[0]
+    # mistake: Takes the training statistics over the features of each sample (layer norm's axis).
     mean = x.mean(axis=1, keepdims=True)
     var = x.var(axis=1, keepdims=True)
     out = gamma * (x - mean) / np.sqrt(var + eps) + beta
@@ -382,10 +377,10 @@ def batchnorm_forward_scale_and_shift_folded(
 def batchnorm_backward_statistics_as_constants(
     dout: np.ndarray, x: np.ndarray, gamma: np.ndarray, eps: float = 1e-5
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # Differentiates gamma * (x - mu) / sigma + beta as if mu and sigma did not depend on x.
     mean = x.mean(axis=0)
     var = x.var(axis=0)
     x_hat = (x - mean) / np.sqrt(var + eps)
+    # mistake: Differentiates gamma * (x - mu) / sigma + beta as if mu and sigma did not depend on x.
     dx = dout * gamma / np.sqrt(var + eps)
     return dx, (dout * x_hat).sum(axis=0), dout.sum(axis=0)
 
@@ -394,10 +389,10 @@ def batchnorm_backward_statistics_as_constants(
 def batchnorm_backward_missing_variance_term(
     dout: np.ndarray, x: np.ndarray, gamma: np.ndarray, eps: float = 1e-5
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # Keeps the path through the mean but treats the variance as a constant.
     mean = x.mean(axis=0)
     var = x.var(axis=0)
     x_hat = (x - mean) / np.sqrt(var + eps)
+    # mistake: Keeps the path through the mean but treats the variance as a constant.
     dx = gamma / np.sqrt(var + eps) * (dout - dout.mean(axis=0))
     return dx, (dout * x_hat).sum(axis=0), dout.sum(axis=0)
 
@@ -406,13 +401,12 @@ def batchnorm_backward_missing_variance_term(
 def batchnorm_backward_dgamma_without_x_hat(
     dout: np.ndarray, x: np.ndarray, gamma: np.ndarray, eps: float = 1e-5
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # dgamma summed like dbeta, forgetting that gamma multiplies x_hat.
     n = x.shape[0]
     mean = x.mean(axis=0)
     var = x.var(axis=0)
     x_hat = (x - mean) / np.sqrt(var + eps)
     dbeta = dout.sum(axis=0)
-    dgamma = dout.sum(axis=0)
+    dgamma = dout.sum(axis=0)  # mistake: dgamma summed like dbeta, forgetting that gamma multiplies x_hat.
     dx = gamma / (n * np.sqrt(var + eps)) * (n * dout - dbeta - x_hat * (dout * x_hat).sum(axis=0))
     return dx, dgamma, dbeta
 
@@ -421,13 +415,13 @@ def batchnorm_backward_dgamma_without_x_hat(
 def batchnorm_backward_dx_without_gamma(
     dout: np.ndarray, x: np.ndarray, gamma: np.ndarray, eps: float = 1e-5
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # Backpropagates into x_hat but stops before multiplying by gamma.
     n = x.shape[0]
     mean = x.mean(axis=0)
     var = x.var(axis=0)
     x_hat = (x - mean) / np.sqrt(var + eps)
     dbeta = dout.sum(axis=0)
     dgamma = (dout * x_hat).sum(axis=0)
+    # mistake: Backpropagates into x_hat but stops before multiplying by gamma.
     dx = 1 / (n * np.sqrt(var + eps)) * (n * dout - dbeta - x_hat * dgamma)
     return dx, dgamma, dbeta
 
@@ -436,9 +430,9 @@ def batchnorm_backward_dx_without_gamma(
 def batchnorm_backward_unbiased_variance(
     dout: np.ndarray, x: np.ndarray, gamma: np.ndarray, eps: float = 1e-5
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # Recomputes the statistics with np.var(ddof=1), not those the forward pass normalized with.
     n = x.shape[0]
     mean = x.mean(axis=0)
+    # mistake: Recomputes the statistics with np.var(ddof=1), not those the forward pass normalized with.
     var = x.var(axis=0, ddof=1)
     x_hat = (x - mean) / np.sqrt(var + eps)
     dbeta = dout.sum(axis=0)
@@ -451,7 +445,6 @@ def batchnorm_backward_unbiased_variance(
 def batchnorm_backward_averages_parameter_gradients(
     dout: np.ndarray, x: np.ndarray, gamma: np.ndarray, eps: float = 1e-5
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # dx is right, but dgamma and dbeta are batch means instead of sums.
     n = x.shape[0]
     mean = x.mean(axis=0)
     var = x.var(axis=0)
@@ -459,7 +452,7 @@ def batchnorm_backward_averages_parameter_gradients(
     dbeta = dout.sum(axis=0)
     dgamma = (dout * x_hat).sum(axis=0)
     dx = gamma / (n * np.sqrt(var + eps)) * (n * dout - dbeta - x_hat * dgamma)
-    return dx, dgamma / n, dbeta / n
+    return dx, dgamma / n, dbeta / n  # mistake: dx is right, but dgamma and dbeta are batch means instead of sums.
 
 
 @alternative("batchnorm_backward")
@@ -502,7 +495,7 @@ def batchnorm_backward_mean_form(
 def layernorm_forward_over_batch_axis(
     x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5
 ) -> np.ndarray:
-    # Batch norm's axis: statistics over the samples instead of over each sample's features.
+    # mistake: Batch norm's axis: statistics over the samples instead of over each sample's features.
     mean = x.mean(axis=0, keepdims=True)
     var = x.var(axis=0, keepdims=True)
     return gamma * (x - mean) / np.sqrt(var + eps) + beta
@@ -510,7 +503,7 @@ def layernorm_forward_over_batch_axis(
 
 @mistake("layernorm_forward", expect="layernorm_forward.statistics_were_taken_over")
 def layernorm_forward_axis_one(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5) -> np.ndarray:
-    # Right for (N, D) input, but a (N, L, D) sequence gets normalized over L.
+    # mistake: Right for (N, D) input, but a (N, L, D) sequence gets normalized over L.
     mean = x.mean(axis=1, keepdims=True)
     var = x.var(axis=1, keepdims=True)
     return gamma * (x - mean) / np.sqrt(var + eps) + beta
@@ -520,7 +513,7 @@ def layernorm_forward_axis_one(x: np.ndarray, gamma: np.ndarray, beta: np.ndarra
 def layernorm_forward_without_keepdims(
     x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5
 ) -> np.ndarray:
-    # The reduced axis is dropped, so (N,) statistics broadcast against (N, D) along the wrong axis.
+    # mistake: The reduced axis is dropped, so (N,) statistics broadcast against (N, D) along the wrong axis.
     mean = x.mean(axis=-1)
     var = x.var(axis=-1)
     return gamma * (x - mean) / np.sqrt(var + eps) + beta
@@ -530,8 +523,8 @@ def layernorm_forward_without_keepdims(
 def layernorm_forward_unbiased_variance(
     x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5
 ) -> np.ndarray:
-    # np.std(ddof=1) habits from statistics: layer norm divides by D, not D - 1.
     mean = x.mean(axis=-1, keepdims=True)
+    # mistake: np.std(ddof=1) habits from statistics: layer norm divides by D, not D - 1.
     var = x.var(axis=-1, ddof=1, keepdims=True)
     return gamma * (x - mean) / np.sqrt(var + eps) + beta
 
@@ -540,8 +533,8 @@ def layernorm_forward_unbiased_variance(
 def layernorm_forward_eps_outside_sqrt(
     x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5
 ) -> np.ndarray:
-    # Divides by std + eps instead of sqrt(var + eps).
     mean = x.mean(axis=-1, keepdims=True)
+    # mistake: Divides by std + eps instead of sqrt(var + eps).
     std = x.std(axis=-1, keepdims=True)
     return gamma * (x - mean) / (std + eps) + beta
 
@@ -564,25 +557,25 @@ def layernorm_forward_rows_of_a_matrix(
 
 @mistake("l2_penalty", expect="l2_penalty.dw_missing_factor_2")
 def l2_penalty_gradient_missing_factor_2(W: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
-    # The derivative of W² is 2W; the 2 got lost.
+    # mistake: The derivative of W² is 2W; the 2 got lost.
     return lam * np.sum(W**2), lam * W
 
 
 @mistake("l2_penalty", expect="l2_penalty.1_2_lam_sum")
 def l2_penalty_half_convention(W: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
-    # The cs231n convention 0.5 * lam * sum(W²): consistent, but not this contract.
+    # mistake: The cs231n convention 0.5 * lam * sum(W²): consistent, but not this contract.
     return 0.5 * lam * np.sum(W**2), lam * W
 
 
 @mistake("l2_penalty", expect="l2_penalty.squares_were_averaged_mean")
 def l2_penalty_mean_instead_of_sum(W: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
-    # Averages the squares (like an MSE loss) instead of summing them.
+    # mistake: Averages the squares (like an MSE loss) instead of summing them.
     return lam * np.mean(W**2), 2 * lam * W / W.size
 
 
 @mistake("l2_penalty", expect="l2_penalty.norm_squared_penalty_lam")
 def l2_penalty_norm_not_squared(W: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
-    # Uses the Frobenius norm ||W|| itself rather than its square.
+    # mistake: Uses the Frobenius norm ||W|| itself rather than its square.
     return lam * np.linalg.norm(W), 2 * lam * W
 
 
@@ -597,25 +590,25 @@ def l2_penalty_dot_product(W: np.ndarray, lam: float) -> tuple[float, np.ndarray
 
 @mistake("l1_penalty", expect="l1_penalty.sign_0_0_weight")
 def l1_penalty_sign_of_zero_is_one(W: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
-    # Two-way sign: a weight that is exactly 0 gets gradient +lam instead of 0.
+    # mistake: Two-way sign: a weight that is exactly 0 gets gradient +lam instead of 0.
     return lam * np.sum(np.abs(W)), lam * np.where(W >= 0, 1, -1).astype(W.dtype)
 
 
 @mistake("l1_penalty", expect="l1_penalty.sign_0_0_weight")
 def l1_penalty_sign_by_division(W: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
-    # sign(W) = W / |W| is 0 / 0 = NaN at exactly 0.
+    # mistake: sign(W) = W / |W| is 0 / 0 = NaN at exactly 0.
     return lam * np.sum(np.abs(W)), lam * W / np.abs(W)
 
 
 @mistake("l1_penalty", expect="l1_penalty.l1_gradient_lam_sign")
 def l1_penalty_gradient_copied_from_l2(W: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
-    # The gradient of |W| is sign(W), not W.
+    # mistake: The gradient of |W| is sign(W), not W.
     return lam * np.sum(np.abs(W)), lam * W
 
 
 @mistake("l1_penalty", expect="l1_penalty.penalty_sums_w_absolute")
 def l1_penalty_without_absolute_value(W: np.ndarray, lam: float) -> tuple[float, np.ndarray]:
-    # Sums the signed weights, so positive and negative weights cancel.
+    # mistake: Sums the signed weights, so positive and negative weights cancel.
     return lam * np.sum(W), lam * np.sign(W)
 
 
@@ -631,11 +624,11 @@ def dropout_forward_scales_the_mask_first(x, p, train, rng):
     if not train:
         return x.copy(), None
     mask = rng.random(x.shape) >= p
-    return x * (mask / (1 - p)), mask  # a bool array / a Python float is float64
+    return x * (mask / (1 - p)), mask  # mistake: a bool array / a Python float is float64
 
 
 @mistake("dropout_backward", expect="dropout_backward.mask_divided_first_upcasts")
 def dropout_backward_scales_the_mask_first(dout, mask, p):
     if mask is None:
         return dout.copy()
-    return dout * (mask / (1 - p))
+    return dout * (mask / (1 - p))  # mistake: a bool array / a Python float is float64: float32 dout comes back float64
