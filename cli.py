@@ -208,7 +208,7 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
         result = grade_lab(spec, submission, seed=seed, tasks=tasks, budget=PROFILES[profile], jobs=jobs,
                            launcher=launcher, find_module=find_module, files=found.files if found else None)
     finally:
-        if hasattr(launcher, "close"):
+        if launcher is not None:
             launcher.close(wait=False)  # its workers have ended; it ends as soon as it reads that it may
     if token is not None:
         result = dataclasses.replace(result, token=token)

@@ -502,8 +502,8 @@ def grade_lab(lab: Lab, submission: Path, *, seed: int, tasks: Sequence[str] = (
                 try:
                     return _fork(work)
                 finally:
-                    if isinstance(own, ZygoteLauncher):
-                        own.close(wait=False)  # the child's socket, which only the child uses
+                    if own is not None:
+                        own.close(wait=False)  # a zygote's: the child's socket, which only the child uses
 
             children = [grade_apart(group, slot) for slot, group in enumerate(groups[1:], start=1)]
             results = oracle.grade(groups[0], sandbox, seed, budget)

@@ -597,6 +597,9 @@ class SubprocessLauncher:
         """This launcher for a forked grading process: itself (each worker is a process of the caller's own)."""
         return self
 
+    def close(self, wait: bool = True) -> None:
+        """Nothing to stop: each worker ended with its sandbox."""
+
     def launch(self, config: dict[str, Any], cwd: Path, identity: Identity | None = None) -> Launched:
         req_r, req_w = os.pipe()
         res_r, res_w = os.pipe()
