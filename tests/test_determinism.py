@@ -156,3 +156,35 @@ def test_a_submission_graded_on_inputs_replayed_from_an_earlier_one_gets_the_sam
     for report in (cold, warm):
         report.pop("submission")
     assert warm == cold
+
+
+def _best_split(costs: list[float]) -> float:
+    """The smallest possible load of the heavier of two groups (every split tried)."""
+    total = sum(costs)
+    return min(max(s := sum(c for i, c in enumerate(costs) if mask >> i & 1), total - s)
+               for mask in range(1 << (len(costs) - 1)))
+
+
+@pytest.mark.parametrize("name", labs.names())
+def test_two_grading_processes_get_tasks_of_nearly_equal_measured_cost(name):
+    lab = labs.load(name)
+    costs = engine.measured_costs(name)
+    groups = engine._share(lab, list(lab.tasks), 2, budget())
+    assert sorted(t.name for g in groups for t in g) == sorted(t.name for t in lab.tasks)
+    heavier = max(sum(costs[t.name] for t in g) for g in groups)
+    assert heavier <= 1.02 * _best_split([costs[t.name] for t in lab.tasks])
+    assert engine._share(lab, list(lab.tasks), 2, budget()) == groups  # the same split every time
+
+
+def test_without_a_measured_cost_for_every_task_the_share_counts_examples(monkeypatch):
+    lab = labs.load("lab1")
+    measured = dict(engine.measured_costs("lab1"))
+    measured.pop("train_xor")  # a task added since the table was measured
+    monkeypatch.setattr(engine, "measured_costs", lambda name: measured)
+    groups = engine._share(lab, list(lab.tasks), 2, budget())
+    # train_xor's four fixed calls count as 4 examples: the cheapest task, whatever its seconds
+    examples = {t.name: sum(len(c.variants) * (budget().examples(c.max_examples) if c.cases is not None else 1)
+                            for c in t.checks) for t in lab.tasks}
+    assert min(examples, key=examples.__getitem__) == "train_xor"
+    loads = [sum(examples[t.name] for t in g) for g in groups]
+    assert abs(loads[0] - loads[1]) <= min(examples.values())

@@ -8,6 +8,7 @@ called through the sandbox; the reference solution and PyTorch run here.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -479,7 +480,7 @@ def grade_lab(lab: Lab, submission: Path, *, seed: int, tasks: Sequence[str] = (
     limits = limits or Limits()
     if launcher is not None and launcher.users:
         jobs = min(jobs, len(launcher.users))
-    groups = _share(selected, jobs, budget)
+    groups = _share(lab, selected, jobs, budget)
     config = worker_config(lab)
     try:
         with Sandbox(files, config, limits, launcher) as sandbox:
@@ -573,19 +574,53 @@ def lift_shared(results: list[TaskResult]) -> tuple[list[TaskResult], str]:
     return quiet, common
 
 
-def _share(tasks: Sequence[Task], jobs: int, budget: Budget) -> list[list[Task]]:
-    """Tasks in at most ``jobs`` groups of about equal cost (longest first into the lightest group)."""
-    def cost(task: Task) -> int:
+# Seconds each task takes to grade on the reference (scripts/measure_costs.py): which process grades which task.
+COSTS = REPO / "grader" / "labs" / "costs.json"
+
+
+@functools.cache
+def measured_costs(lab: str) -> dict[str, float]:
+    """The lab's measured seconds per task; empty for a lab never measured (the example lab)."""
+    table: dict[str, dict[str, float]] = json.loads(COSTS.read_text()) if COSTS.is_file() else {}
+    return table.get(lab, {})
+
+
+def _share(lab: Lab, tasks: Sequence[Task], jobs: int, budget: Budget) -> list[list[Task]]:
+    """Tasks in at most ``jobs`` groups of about equal cost: longest first into the lightest group, then moves
+    and swaps of tasks between the heaviest and the lightest group while they bring the two closer. A task's
+    cost is its measured seconds when every task has one, else its count of examples. Either way the groups
+    depend on the declaration and the table alone, never on this run's timing."""
+    measured = measured_costs(lab.name)
+    use_measured = all(t.name in measured for t in tasks)
+
+    def cost(task: Task | None) -> float:
+        if task is None:
+            return 0.0
+        if use_measured:
+            return measured[task.name]
         return sum(len(c.variants) * (budget.examples(c.max_examples) if c.cases is not None else 1)
                    for c in task.checks)
 
     groups: list[list[Task]] = [[] for _ in range(max(1, min(jobs, len(tasks))))]
-    loads = [0] * len(groups)
+    loads = [0.0] * len(groups)
     for task in sorted(tasks, key=cost, reverse=True):
         lightest = loads.index(min(loads))
         groups[lightest].append(task)
         loads[lightest] += cost(task)
-    return [g for g in groups if g] or [[]]
+    while True:  # each move lowers the sum of the squared loads, so this ends
+        heavy, light = loads.index(max(loads)), loads.index(min(loads))
+        gap = loads[heavy] - loads[light]
+        moves = [(abs(gap - 2 * shift), i, j) for i, a in enumerate(groups[heavy])
+                 for j, b in enumerate([None, *groups[light]]) if 0 < (shift := cost(a) - cost(b)) < gap]
+        if not moves:
+            return [g for g in groups if g] or [[]]
+        _, i, j = min(moves)
+        a = groups[heavy].pop(i)
+        b = groups[light].pop(j - 1) if j else None
+        groups[light].append(a)
+        groups[heavy] += [b] if b is not None else []
+        loads[heavy] -= cost(a) - cost(b)
+        loads[light] += cost(a) - cost(b)
 
 
 def _fork(work: Callable[[], tuple[list[TaskResult], bool, tuple[str, ...]]]) -> tuple[int, int]:

@@ -349,101 +349,95 @@ def parse_frame(payload: bytes, *, max_nodes: int = MAX_NODES, max_depth: int = 
                 seconds: float = DECODE_SECONDS) -> Any:
     """Read one frame's token tree back, within the budget (``TooLarge`` beyond it)."""
     try:
-        return _Reader(payload, max_nodes, max_depth, seconds).read()
+        return _read(bytes(payload), max_nodes, max_depth, seconds)
     except ProtocolError:
         raise
     except (struct.error, UnicodeDecodeError, ValueError, IndexError) as exc:
         raise ProtocolError(f"unreadable frame ({type(exc).__name__})") from None
 
 
-class _Reader:
-    """An iterative reader (no recursion: depth is counted, not stacked)."""
+_LIST, _TUPLE, _DICT = 0x6C, 0x74, 0x64  # the container tags b"l", b"t", b"d"
+_NO_KEY = object()  # a dict's next item is a key
 
-    def __init__(self, data: bytes, max_nodes: int, max_depth: int, seconds: float):
-        self.data = memoryview(data)
-        self.at = 0
-        self.max_nodes = min(max_nodes, len(data))
-        self.max_depth = max_depth
-        self.deadline = time.monotonic() + seconds
 
-    def _take(self, n: int) -> memoryview:
-        end = self.at + n
-        if end > len(self.data):
-            raise ProtocolError("truncated frame")
-        chunk = self.data[self.at:end]
-        self.at = end
-        return chunk
-
-    def _count(self) -> int:
-        (n,) = _U32.unpack(self._take(4))
-        if n > len(self.data) - self.at:  # every item takes at least one byte
-            raise ProtocolError("a container claims more items than the frame holds")
-        return n
-
-    def read(self) -> Any:
-        root: list[Any] = []
-        # each open container: [items, items still to read, kind, pending dict key]
-        stack: list[list[Any]] = [[root, 1, "l", None]]
-        nodes = 0
-        while stack:
-            top = stack[-1]
-            if top[1] == 0:
-                stack.pop()
-                items, _, kind, _ = top
-                if stack:
-                    value = tuple(items) if kind == "t" else (dict(items) if kind == "d" else items)
-                    self._place(stack[-1], value)
-                continue
+def _read(data: bytes, max_nodes: int, max_depth: int, seconds: float) -> Any:
+    """An iterative reader (no recursion: depth is counted, not stacked). The open container's state
+    (its items, how many it still expects, its tag, a dict's pending key) is kept in local names, and
+    pushed on ``stack`` while an inner one is read."""
+    end = len(data)
+    max_nodes = min(max_nodes, end)
+    deadline = time.monotonic() + seconds
+    unpack_u32, unpack_u64 = _U32.unpack_from, _U64.unpack_from
+    root: list[Any] = []
+    stack: list[tuple[list[Any], int, int, Any]] = []
+    items, left, kind, key = root, 1, _LIST, _NO_KEY
+    at = nodes = 0
+    while True:
+        if left == 0:
+            if not stack:
+                break
+            value: Any = tuple(items) if kind == _TUPLE else (dict(items) if kind == _DICT else items)
+            items, left, kind, key = stack.pop()
+        else:
             nodes += 1
-            if nodes > self.max_nodes:
-                raise TooLarge(f"more than {self.max_nodes} values")
-            if nodes & 0xFFFF == 0 and time.monotonic() > self.deadline:
+            if nodes > max_nodes:
+                raise TooLarge(f"more than {max_nodes} values")
+            if nodes & 0xFFFF == 0 and time.monotonic() > deadline:
                 raise TooLarge("it took too long to read")
-            tag = bytes(self._take(1))
-            if tag in (b"l", b"t", b"d"):
-                if len(stack) > self.max_depth:
-                    raise TooLarge(f"more than {self.max_depth} levels of nesting")
-                n = self._count()
-                stack.append([[], 2 * n if tag == b"d" else n, tag.decode(), None])
+            if at >= end:
+                raise ProtocolError("truncated frame")
+            tag = data[at]
+            at += 1
+            if tag == _LIST or tag == _TUPLE or tag == _DICT:
+                if len(stack) >= max_depth:
+                    raise TooLarge(f"more than {max_depth} levels of nesting")
+                if at + 4 > end:
+                    raise ProtocolError("truncated frame")
+                (count,) = unpack_u32(data, at)
+                at += 4
+                if count > end - at:  # every item takes at least one byte
+                    raise ProtocolError("a container claims more items than the frame holds")
+                stack.append((items, left, kind, key))
+                items, left, kind, key = [], 2 * count if tag == _DICT else count, tag, _NO_KEY
                 continue
-            self._place(top, self._scalar(tag))
-        if self.at != len(self.data):
-            raise ProtocolError("bytes left after the frame's value")
-        return root[0]
-
-    @staticmethod
-    def _place(top: list[Any], value: Any) -> None:
-        top[1] -= 1
-        if top[2] != "d":
-            top[0].append(value)
-        elif top[3] is None:
+            if tag == 0x4E:  # N
+                value = None
+            elif tag == 0x54:  # T
+                value = True
+            elif tag == 0x46:  # F
+                value = False
+            elif tag == 0x69 or tag == 0x66:  # i, f
+                if at + 8 > end:
+                    raise ProtocolError("truncated frame")
+                value = (_I64 if tag == 0x69 else _F64).unpack_from(data, at)[0]
+                at += 8
+            elif tag == 0x49 or tag == 0x73 or tag == 0x62:  # I, s, b: a length, then that many bytes
+                width = 8 if tag == 0x62 else 4
+                if at + width > end:
+                    raise ProtocolError("truncated frame")
+                (size,) = (unpack_u64 if width == 8 else unpack_u32)(data, at)
+                at += width
+                if tag == 0x49 and size > MAX_INT_DIGITS:
+                    raise TooLarge(f"an integer of more than {MAX_INT_DIGITS} digits")
+                if at + size > end:
+                    raise ProtocolError("truncated frame")
+                raw = data[at:at + size]
+                at += size
+                value = raw if tag == 0x62 else (int(raw.decode("ascii")) if tag == 0x49
+                                                 else raw.decode("utf-8", "surrogatepass"))
+            else:
+                raise ProtocolError(f"unknown token {bytes([tag])!r}")
+        # the value is an item of the open container
+        left -= 1
+        if kind != _DICT:
+            items.append(value)
+        elif key is _NO_KEY:
             if type(value) is not str:
                 raise ProtocolError("a frame's dict keys are strings")
-            top[3] = (value,)
+            key = value
         else:
-            top[0].append((top[3][0], value))
-            top[3] = None
-
-    def _scalar(self, tag: bytes) -> Any:
-        if tag == b"N":
-            return None
-        if tag == b"T":
-            return True
-        if tag == b"F":
-            return False
-        if tag == b"i":
-            return _I64.unpack(self._take(8))[0]
-        if tag == b"f":
-            return _F64.unpack(self._take(8))[0]
-        if tag == b"I":
-            (n,) = _U32.unpack(self._take(4))
-            if n > MAX_INT_DIGITS:
-                raise TooLarge(f"an integer of more than {MAX_INT_DIGITS} digits")
-            return int(bytes(self._take(n)).decode("ascii"))
-        if tag == b"s":
-            (n,) = _U32.unpack(self._take(4))
-            return bytes(self._take(n)).decode("utf-8", "surrogatepass")
-        if tag == b"b":
-            (n,) = _U64.unpack(self._take(8))
-            return bytes(self._take(n))
-        raise ProtocolError(f"unknown token {tag!r}")
+            items.append((key, value))
+            key = _NO_KEY
+    if at != end:
+        raise ProtocolError("bytes left after the frame's value")
+    return root[0]

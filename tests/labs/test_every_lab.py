@@ -9,6 +9,7 @@ import inspect
 import pytest
 
 from grader import labs
+from grader.run import engine
 from tests.conftest import REPO, grade, mutant_submission
 from tests.mutants import Mutant, collect
 
@@ -28,6 +29,12 @@ def _mutants(kind: str) -> list[tuple[str, Mutant]]:
 
 MISTAKES = _mutants("mistake")
 ALTERNATIVES = _mutants("alternative")
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_every_task_has_a_measured_cost_for_sharing_the_tasks_between_processes(lab):
+    missing = [t.name for t in labs.load(lab).tasks if t.name not in engine.measured_costs(lab)]
+    assert not missing, f"run: python scripts/measure_costs.py --lab {lab}  (no cost for {missing})"
 
 
 @pytest.mark.parametrize("lab", LABS)
