@@ -9,10 +9,14 @@ rather than ``[[0.41421356, ...]]``.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import functools
+from typing import Any, Callable, ParamSpec, Sequence, TypeVar
 
 import numpy as np
 from hypothesis import strategies as st
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # Value styles, simplest first: Hypothesis shrinks towards the first one.
 STYLES = ("small integers", "normal", "wide")
@@ -20,6 +24,20 @@ STYLES = ("small integers", "normal", "wide")
 MODERATE = ("small integers", "normal")
 
 
+def reused(factory: Callable[P, T]) -> Callable[P, T]:
+    """A strategy factory that builds each of its strategies once (for equal arguments, lists taken as tuples).
+    Hypothesis checks a strategy the first time one is drawn from, walking all it is made of: a strategy built
+    anew for every example pays that walk every time (a quarter of lab 4's drawing). What is drawn is the same."""
+    cached = functools.lru_cache(maxsize=4096)(factory)
+
+    @functools.wraps(factory)
+    def build(*args: Any, **kwargs: Any) -> Any:
+        return cached(*(tuple(a) if isinstance(a, list) else a for a in args),
+                      **{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
+    return build  # type: ignore[return-value]
+
+
+@reused
 @st.composite
 def float_arrays(draw: st.DrawFn, shape: Sequence[int], dtype: Any = np.float64,
                  styles: Sequence[str] = STYLES) -> np.ndarray:
@@ -36,6 +54,7 @@ def float_arrays(draw: st.DrawFn, shape: Sequence[int], dtype: Any = np.float64,
     return values.astype(dtype)
 
 
+@reused
 @st.composite
 def distinct_arrays(draw: st.DrawFn, shape: Sequence[int], dtype: Any = np.float64) -> np.ndarray:
     """An array whose entries are all different (no ties: argmax and sorting are unambiguous)."""
@@ -44,6 +63,7 @@ def distinct_arrays(draw: st.DrawFn, shape: Sequence[int], dtype: Any = np.float
     return (rng.permutation(size).reshape(tuple(shape)) - size // 2).astype(dtype) * 0.5
 
 
+@reused
 @st.composite
 def arrays_with_zeros(draw: st.DrawFn, shape: Sequence[int], zero_fraction: float = 0.3,
                       dtype: Any = np.float64) -> np.ndarray:
@@ -55,6 +75,7 @@ def arrays_with_zeros(draw: st.DrawFn, shape: Sequence[int], zero_fraction: floa
     return values
 
 
+@reused
 def shapes(min_dims: int, max_dims: int, low: int, high: int) -> st.SearchStrategy[tuple[int, ...]]:
     """An array shape with min_dims to max_dims axes, each of a length in [low, high]."""
     return st.lists(st.integers(low, high), min_size=min_dims, max_size=max_dims).map(tuple)

@@ -35,7 +35,7 @@ from grader.declare.compare import difference, kind_of
 from grader.declare.describe import describe_value
 from grader.declare.context import CheckFailed, Context, dtype_hint
 from grader.declare.spec import Aspect, Call, Lab, Mistake, Paths, Task, Tolerance, Variant, call
-from grader.declare.strategies import float_arrays, sizes
+from grader.declare.strategies import float_arrays, reused, sizes
 from grader.sandbox.wire import Unsupported
 
 
@@ -397,6 +397,7 @@ def _property_failure(ctx: Context, run: Call, problem: str, ws: list[np.ndarray
 # ----------------------------------------------------------------------------- generated runs
 
 
+@reused
 def hyperparameters(name: str) -> st.SearchStrategy[dict[str, float]]:
     """The contract's defaults (nothing passed: what Hypothesis shrinks to), or drawn values for all of them."""
     def pick(seed: int) -> dict[str, float]:

@@ -30,7 +30,7 @@ from grader.declare.checks import DEVICES_BOTH, Gradients, Matches, Property, To
 from grader.declare.compare import difference
 from grader.declare.context import Context
 from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
-from grader.declare.strategies import MODERATE, float_arrays, shapes, sizes
+from grader.declare.strategies import MODERATE, float_arrays, reused, shapes, sizes
 from grader.sandbox.wire import TensorValue
 
 # Measured worst cases (docs/lab4-notes.md): float64 agrees to rounding, float32 needs 2e-7 (values)
@@ -119,6 +119,7 @@ def _relabel(value: Any, device: str) -> Any:
 
 # Inputs of moderate size: wide-ranging values saturate every gate, which hides mistakes and lets
 # float32 rounding of large pre-activations swamp the comparison.
+@reused
 def _arrays(shape: tuple[int, ...], scale: float = 1.0) -> st.SearchStrategy[np.ndarray]:
     return float_arrays(shape, styles=MODERATE).map(lambda a: a * scale)
 

@@ -40,7 +40,7 @@ from grader.declare.checks import (CPU_64, CPU_BOTH, DEVICES, DEVICES_BOTH, Grad
 from grader.declare.compare import difference
 from grader.declare.context import CheckFailed, Context, StudentRaised, compare_result
 from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
-from grader.declare.strategies import MODERATE, float_arrays, shapes, sizes
+from grader.declare.strategies import MODERATE, float_arrays, reused, shapes, sizes
 from grader.sandbox.wire import TensorValue
 
 
@@ -107,6 +107,7 @@ def _moderate(shape: tuple[int, ...]) -> st.SearchStrategy[np.ndarray]:
     return float_arrays(shape, styles=MODERATE)
 
 
+@reused
 @st.composite
 def masks(draw: st.DrawFn, batch: tuple[int, ...], lq: int, lk: int, kinds: tuple[str, ...],
           broadcast_padding: bool = True) -> np.ndarray | None:
@@ -166,6 +167,7 @@ def large_score_calls(draw: st.DrawFn) -> Call:
     return _with_mask((q, k, v), draw(masks(batch, lq, lk, ("none", "random", "fully masked"))))
 
 
+@reused
 def projections(shape: tuple[int, ...], fan_in: int) -> st.SearchStrategy[np.ndarray]:
     """A weight matrix scaled like a layer's initialisation (entries of size 1/sqrt(fan_in))."""
     return float_arrays(shape, styles=("normal",)).map(lambda w: w / math.sqrt(max(fan_in, 1)))

@@ -27,7 +27,7 @@ from grader.declare.checks import CPU_BOTH, DEVICES_BOTH, Matches, Property, Ref
 from grader.declare.compare import difference, kind_of
 from grader.declare.context import Context, compare_result
 from grader.declare.spec import Aspect, Call, Lab, Mistake, Task, Tolerance, Variant, call
-from grader.declare.strategies import arrays_with_zeros, float_arrays, shapes, sizes
+from grader.declare.strategies import arrays_with_zeros, float_arrays, reused, shapes, sizes
 from grader.sandbox.wire import RngSpec
 
 
@@ -350,6 +350,7 @@ DROPOUT_BACKWARD = Task(
 # ----------------------------------------------------------------------------- normalization inputs
 
 
+@reused
 @st.composite
 def standardizable(draw: st.DrawFn, shape: Sequence[int], axis: int, max_offset: float) -> np.ndarray:
     """x whose slices along ``axis`` (the one statistics are taken over) have their own offset and
@@ -366,6 +367,7 @@ def standardizable(draw: st.DrawFn, shape: Sequence[int], axis: int, max_offset:
     return (rng.standard_normal(shape) + offset) * scale
 
 
+@reused
 @st.composite
 def affine(draw: st.DrawFn, d: int) -> tuple[np.ndarray, np.ndarray]:
     """gamma and beta of length d, at random: with nn.BatchNorm1d's init (gamma = 1, beta = 0) a dx
