@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from grader.report.summary import block, cell
 from grader.report.render import as_points
@@ -113,7 +113,7 @@ def write_file(path: Path, text: str) -> None:
         out.write(text)
 
 
-def write_feedback(folder: Path, reports: dict[str, dict[str, Any]], formats: tuple[str, ...]) -> int:
+def write_feedback(folder: Path, reports: dict[str, dict[str, Any]], formats: Sequence[str]) -> int:
     """Write each report in each of ``formats`` (json is already there) beside its JSON; return the count."""
     written = 0
     for name, report in reports.items():
