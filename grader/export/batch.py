@@ -38,7 +38,7 @@ from grader.export.notebook import notebook_module
 from grader.export.shard import Shard
 from grader.run import seeds
 from grader import REPO
-from grader.run.engine import PROFILES, Budget, grade_lab, load_reference
+from grader.run.engine import Budget, grade_lab, load_reference
 from grader.run.seeds import Official
 from grader.sandbox import intake
 from grader.sandbox.intake import BadSubmission, submission_folders

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from grader.export import classreport
 from grader.export.batch import Row
 from grader.export.feedback_formats import write_file
-from grader.export.gradebook import Matched, Student, match, row_of, write
+from grader.export.gradebook import Matched, Student, match, write
 from grader.export.shard import Shard
 from grader.declare.spec import Lab
 
@@ -48,7 +48,8 @@ def write_report(lab: Lab, outcome: Outcome, reports: dict[str, dict[str, Any]],
 
 
 def rows_of(reports: dict[str, dict[str, Any]]) -> list[Row]:
-    return [row_of(name, report) for name, report in sorted(reports.items())]
+    return [Row(name, float(r["score"]), float(r["max_score"]), str(r.get("status", "graded")),
+                {str(t["name"]): float(t["score"]) for t in r["tasks"]}) for name, r in sorted(reports.items())]
 
 
 def unmatched_lines(outcome: Outcome) -> list[str]:

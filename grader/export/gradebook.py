@@ -262,11 +262,6 @@ def read_feedback(folder: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-def row_of(name: str, report: dict[str, Any]) -> Row:
-    return Row(name, float(report["score"]), float(report["max_score"]), str(report.get("status", "graded")),
-               {str(t["name"]): float(t["score"]) for t in report["tasks"]})
-
-
 def merge(folders: Sequence[Path], lab: Lab) -> dict[str, dict[str, Any]]:
     """The reports of several shards' feedback folders, joined; ValueError when two shards graded the
     same submission differently or a report is of another lab."""
