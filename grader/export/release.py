@@ -254,17 +254,8 @@ CLASSROOM_BODY = "dlkit-classroom.json"
 
 
 def workflow(chosen: Sequence[Lab], classroom: bool = False) -> str:
-    """The GitHub Actions workflow of the release: the checks on every push, the score in the summary.
-
-    The job is green while tasks fail (the score is the output) and red only when grading itself
-    breaks (``dlkit check`` exits 2 or more, or a report is missing), so the pip cache (PyTorch's
-    wheel) is saved by its own step after every run. It grades the labs the release's registry holds
-    (``grader.labs``: the released ones, whatever is added later). The reports go to files, never to
-    the log, and the checks run without the runner's command files in their environment; the summary
-    is built by ``grader.summary``, which neutralises everything a student's code could have put in a
-    message. With ``classroom``, the job is named "Autograding Tests" and its last step writes "Points
-    X/Y" into its own check run, which is where GitHub Classroom reads the points.
-    """
+    """The GitHub Actions workflow of the release: the checks on every push, the score in the summary
+    (the comments of the workflow say why each step is as it is)."""
     name = "Autograding Tests" if classroom else "dlkit check"
     permissions = "  contents: read\n" + ("  checks: write\n  actions: read\n" if classroom else "")
     summary = "python -m grader.report.summary" + (f" --classroom {CLASSROOM_BODY}" if classroom else "")
