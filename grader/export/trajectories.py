@@ -309,6 +309,11 @@ class Schedule:
 SCHEDULE_STEPS = 60  # t = 0 .. 59
 
 
+def schedules(paths: Paths) -> list[Schedule]:
+    """The lab's schedules, each with the arguments it is traced with and the oracle its task checks."""
+    return [Schedule(name, args, oracle) for name, (oracle, args) in paths.schedules.items()]
+
+
 @dataclass(frozen=True)
 class Curve:
     """One schedule: the student's learning rate for t = 0, 1, ... next to the expected one."""
@@ -352,9 +357,8 @@ def schedule_curve(sandbox: Sandbox, schedule: Schedule, steps: int = SCHEDULE_S
 
 
 def curves(sandbox: Sandbox, paths: Paths) -> list[Curve]:
-    """Every schedule of the lab, as the student wrote it, next to the oracle its task is checked against."""
-    return [schedule_curve(sandbox, Schedule(name, args, oracle))
-            for name, (oracle, args) in paths.schedules.items()]
+    """Every schedule of the lab, as the student wrote it."""
+    return [schedule_curve(sandbox, schedule) for schedule in schedules(paths)]
 
 
 def report(races: Sequence[Race], module: object, schedules: Sequence[Curve] = ()) -> str:
