@@ -519,6 +519,7 @@ def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path 
 
     from grader.export import classreport, course
     from grader.export.batch import default_jobs, discover, grade_directory
+    from grader.export.feedback_formats import write_feedback
     from grader.export.gradebook import read_feedback
     from grader.run.engine import PROFILES
     from grader.sandbox.host import contain, end_strays
@@ -570,7 +571,7 @@ def grade(submissions: Path, lab_name: str, output: Path | None, feedback: Path 
         output.write_text(outcome.gradebook, encoding="utf-8")
     names = {r.submission for r in rows}
     reports = {name: r for name, r in read_feedback(feedback).items() if name in names}
-    course.readable_feedback(feedback, reports, feedback_formats)
+    write_feedback(feedback, reports, feedback_formats)
     if report_path is not None:
         course.write_report(spec, outcome, reports, [feedback], report_path)
     cached = sum(r.cached for r in rows)

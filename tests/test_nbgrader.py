@@ -146,10 +146,11 @@ def test_a_cell_that_does_not_parse_is_named_in_its_task_not_reported_missing():
         "def predict(X", "def predict_unused(X"), "def predict(X, W, b):\n    return X @ W +\n"]
     broken = unparsable(cells)
     assert broken == {"predict": "this cell does not parse: line 2: invalid syntax"}
-    result = explain_unparsable(lab, grade("lab1", REPO / "solutions", tasks=("predict", "mse_loss")), broken)
-    assert result.tasks[0].status == "passed"  # a task that passes anyway (a later cell) is left alone
+    result = explain_unparsable(lab, grade("lab1", REPO / "solutions", tasks=("predict", "mse_loss")).tasks,
+                                broken)
+    assert result[0].status == "passed"  # a task that passes anyway (a later cell) is left alone
     failed = grade("lab1", REPO / "assignments", tasks=("predict",))
-    told = explain_unparsable(lab, failed, broken).tasks[0]
+    told = explain_unparsable(lab, failed.tasks, broken)[0]
     assert told.status == "error" and told.message == "predict: this cell does not parse: line 2: invalid syntax"
 
 

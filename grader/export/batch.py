@@ -33,11 +33,12 @@ from grader import labs
 from grader.declare import oracles
 from grader.declare.spec import Lab
 from grader.export.cachekey import grade_key
+from grader.export.feedback_formats import write_file
 from grader.export.notebook import notebook_module
 from grader.export.shard import Shard
 from grader.run import seeds
 from grader import REPO
-from grader.run.engine import PROFILES, Budget, grade_lab, load_reference
+from grader.run.engine import Budget, grade_lab, load_reference
 from grader.run.seeds import Official
 from grader.sandbox import intake
 from grader.sandbox.intake import BadSubmission, submission_folders
@@ -67,13 +68,6 @@ def discover(root: Path) -> list[Path]:
     """The submission folders: every non-hidden sub-folder (a link among them included, to be refused
     by name), sorted by name."""
     return [root / name for name, _ in submission_folders(root)]
-
-
-def fingerprint(digest_of_files: str, lab: Lab, seed: int, budget: Budget = PROFILES["default"],
-                solutions: Path = REPO / "solutions") -> str:
-    """A digest of everything that decides a submission's grade (``grader.cachekey``): its files and seed,
-    the lab's declaration, the reference solution, the kit, the profile."""
-    return grade_key(lab, budget, solutions, FEEDBACK_VERSION).fingerprint(digest_of_files, seed)
 
 
 def _row_from_report(name: str, report: dict[str, Any], cached: bool = False) -> Row:
@@ -290,10 +284,7 @@ def _cached(path: Path, print_: str) -> dict[str, Any] | None:
 
 def _store(feedback: Path, name: str, print_: str, report: dict[str, Any]) -> Row:
     report = dict(report, fingerprint=print_)
-    path = feedback / f"{name}.json"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(json.dumps(report, indent=2))
+    write_file(feedback / f"{name}.json", json.dumps(report, indent=2))
     return _row_from_report(name, report)
 
 
@@ -302,15 +293,27 @@ def gradebook_csv(lab: Lab, rows: Iterable[Row]) -> str:
     instructor to review, "; "-separated) and, for official runs, each row's seed and replay token."""
     rows = list(rows)
     official = any(row.token for row in rows)
+    return csv_text([[*row_header(lab), "flags", *(["seed", "token"] if official else [])]]
+                    + [[*row_cells(lab, row), spreadsheet_safe("; ".join(row.flags)),
+                        *([row.seed if row.seed is not None else "", row.token or ""] if official else [])]
+                       for row in rows])
+
+
+def row_header(lab: Lab) -> list[str]:
+    """The gradebook's first columns (GRADER.md): submission,score,max_score,status, then one per task."""
+    return ["submission", "score", "max_score", "status", *[t.name for t in lab.tasks]]
+
+
+def row_cells(lab: Lab, row: Row) -> list[str]:
+    """A row's cells under ``row_header``."""
+    return [spreadsheet_safe(row.submission), as_points(row.score), as_points(row.max_score),
+            spreadsheet_safe(row.status), *[as_points(row.tasks.get(t.name, 0.0)) for t in lab.tasks]]
+
+
+def csv_text(lines: Iterable[Sequence[Any]]) -> str:
+    """CSV text, one line per item of ``lines``, each ended by a newline."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["submission", "score", "max_score", "status", *[t.name for t in lab.tasks], "flags",
-                     *(["seed", "token"] if official else [])])
-    for row in rows:
-        writer.writerow([spreadsheet_safe(row.submission), as_points(row.score), as_points(row.max_score),
-                         spreadsheet_safe(row.status), *[as_points(row.tasks.get(t.name, 0.0)) for t in lab.tasks],
-                         spreadsheet_safe("; ".join(row.flags)),
-                         *([row.seed if row.seed is not None else "", row.token or ""] if official else [])])
+    csv.writer(out, lineterminator="\n").writerows(lines)
     return out.getvalue()
 
 

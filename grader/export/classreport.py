@@ -219,32 +219,18 @@ def render(lab: Lab, rows: Sequence[Row], reports: dict[str, dict[str, Any]], li
                      f'<td class="num">{as_points(task.points)}</td><td class="num">{passed}/{n}</td>'
                      f'<td class="num">{_percent(passed, n)}</td><td><span class="bar" '
                      f'style="width:{round(10 * passed / n, 2) if n else 0}rem"></span></td></tr>')
-    parts += ["</tbody></table>", "<h2>Known mistakes diagnosed most often</h2>"]
-    found = mistakes(lab, reports)
-    if found:
-        parts.append('<table id="mistakes"><thead><tr><th class="num">submissions</th><th>task</th><th>mistake</th>'
-                     "</tr></thead><tbody>")
-        parts += [f'<tr data-count="{count}"><td class="num">{count}</td><td>{e(task)}</td><td>{e(hint)}</td></tr>'
-                  for task, hint, count in found[:15]]
-        parts.append("</tbody></table>")
-    else:
-        parts.append('<p id="mistakes">No declared mistake was recognised in these submissions.</p>')
+    found = [f'<tr data-count="{count}"><td class="num">{count}</td><td>{e(task)}</td><td>{e(hint)}</td></tr>'
+             for task, hint, count in mistakes(lab, reports)[:15]]
+    parts += ["</tbody></table>", "<h2>Known mistakes diagnosed most often</h2>", _table_or(
+        "mistakes", found, "No declared mistake was recognised in these submissions.",
+        '<thead><tr><th class="num">submissions</th><th>task</th><th>mistake</th></tr></thead>', "\n")]
     timed = sorted(((float(r.get("elapsed", 0.0)), name) for name, r in reports.items() if "elapsed" in r), reverse=True)
-    parts += ["<h2>Slowest submissions</h2>"]
-    if timed:
-        parts.append('<table id="slowest"><tbody>' + "".join(
-            f'<tr><td>{e(name)}</td><td class="num">{seconds:.1f} s</td></tr>' for seconds, name in timed[:5])
-                     + "</tbody></table>")
-    else:
-        parts.append('<p id="slowest">No timings in these reports (they were graded before dlkit recorded them).</p>')
-    trouble = troubled(reports)
-    parts += ["<h2>Crashes, timeouts and refusals</h2>"]
-    if trouble:
-        parts.append('<table id="trouble"><tbody>' + "".join(
-            f"<tr><td>{e(name)}</td><td>{e(label)}</td><td>{e(why)}</td></tr>" for name, label, why in trouble)
-                     + "</tbody></table>")
-    else:
-        parts.append('<p id="trouble">None.</p>')
+    slowest = [f'<tr><td>{e(name)}</td><td class="num">{seconds:.1f} s</td></tr>' for seconds, name in timed[:5]]
+    parts += ["<h2>Slowest submissions</h2>", _table_or(
+        "slowest", slowest, "No timings in these reports (they were graded before dlkit recorded them).")]
+    parts += ["<h2>Crashes, timeouts and refusals</h2>", _table_or(
+        "trouble", [f"<tr><td>{e(name)}</td><td>{e(label)}</td><td>{e(why)}</td></tr>"
+                    for name, label, why in troubled(reports)], "None.")]
     parts += ["<h2>Students</h2>", '<table id="students"><thead><tr><th>submission</th><th>student</th>'
               '<th class="num">score</th><th>status</th><th>feedback</th></tr></thead><tbody>']
     entries = matched.entries if matched is not None else []
@@ -264,3 +250,11 @@ def render(lab: Lab, rows: Sequence[Row], reports: dict[str, dict[str, Any]], li
                  + (f"; seeds {e(', '.join(seeds[:5]))}{' ...' if len(seeds) > 5 else ''}" if seeds else "")
                  + ".</small></p>")
     return page(title, "\n".join(parts))
+
+
+def _table_or(id_: str, rows: list[str], empty: str, head: str = "", sep: str = "") -> str:
+    """A table of ``rows`` (``<tr>`` elements, ``sep`` between them and around them), or the paragraph
+    ``empty`` when there are none."""
+    if not rows:
+        return f'<p id="{id_}">{empty}</p>'
+    return f'<table id="{id_}">{head}<tbody>{sep}{sep.join(rows)}{sep}</tbody></table>'

@@ -13,8 +13,8 @@ from typing import Any, Sequence
 
 from grader.export import classreport
 from grader.export.batch import Row
-from grader.export.feedback_formats import write_feedback, write_file
-from grader.export.gradebook import Matched, Student, match, row_of, write
+from grader.export.feedback_formats import write_file
+from grader.export.gradebook import Matched, Student, match, write
 from grader.export.shard import Shard
 from grader.declare.spec import Lab
 
@@ -34,33 +34,22 @@ def gradebook(lab: Lab, graded: Sequence[Row], *, students: Sequence[Student] | 
     return Outcome(rows, matched, write(fmt, lab, graded, matched, assignment))
 
 
-def report_page(lab: Lab, outcome: Outcome, reports: dict[str, dict[str, Any]], folders: Sequence[Path],
-                output: Path) -> str:
-    """The class report of ``outcome``, linking each submission's feedback (found in ``folders``) from
-    ``output``'s folder."""
+def write_report(lab: Lab, outcome: Outcome, reports: dict[str, dict[str, Any]], folders: Sequence[Path],
+                 output: Path) -> None:
+    """Write the class report of ``outcome`` to ``output``, linking each submission's feedback (the first
+    found in ``folders``) from ``output``'s folder."""
     base = output.resolve().parent
     links: dict[str, str] = {}
     for row in outcome.rows:
-        for folder in folders:
-            href = classreport.feedback_link(folder.resolve(), row.submission, base)
-            if href:
-                links[row.submission] = href
-                break
-    return classreport.render(lab, outcome.rows, reports, links, outcome.matched)
-
-
-def write_report(lab: Lab, outcome: Outcome, reports: dict[str, dict[str, Any]], folders: Sequence[Path],
-                 output: Path) -> None:
+        hrefs = (classreport.feedback_link(folder.resolve(), row.submission, base) for folder in folders)
+        links[row.submission] = next((href for href in hrefs if href), "")
     output.parent.mkdir(parents=True, exist_ok=True)
-    write_file(output, report_page(lab, outcome, reports, folders, output))
-
-
-def readable_feedback(folder: Path, reports: dict[str, dict[str, Any]], formats: Sequence[str]) -> int:
-    return write_feedback(folder, reports, tuple(formats))
+    write_file(output, classreport.render(lab, outcome.rows, reports, links, outcome.matched))
 
 
 def rows_of(reports: dict[str, dict[str, Any]]) -> list[Row]:
-    return [row_of(name, report) for name, report in sorted(reports.items())]
+    return [Row(name, float(r["score"]), float(r["max_score"]), str(r.get("status", "graded")),
+                {str(t["name"]): float(t["score"]) for t in r["tasks"]}) for name, r in sorted(reports.items())]
 
 
 def unmatched_lines(outcome: Outcome) -> list[str]:

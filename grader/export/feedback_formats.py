@@ -14,13 +14,11 @@ from __future__ import annotations
 import html
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from grader.report.summary import block, cell
 from grader.report.render import as_points
 
-FORMATS = ("json", "html", "md")
-SUFFIX = {"html": ".html", "md": ".md", "json": ".json"}
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 STYLE = """body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:left}
@@ -102,10 +100,6 @@ def to_markdown(report: dict[str, Any], name: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def render(fmt: str, report: dict[str, Any], name: str) -> str:
-    return to_html(report, name) if fmt == "html" else to_markdown(report, name)
-
-
 def write_file(path: Path, text: str) -> None:
     """Write ``text`` to ``path``, refusing to follow a link there."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
@@ -113,12 +107,12 @@ def write_file(path: Path, text: str) -> None:
         out.write(text)
 
 
-def write_feedback(folder: Path, reports: dict[str, dict[str, Any]], formats: tuple[str, ...]) -> int:
+def write_feedback(folder: Path, reports: dict[str, dict[str, Any]], formats: Sequence[str]) -> int:
     """Write each report in each of ``formats`` (json is already there) beside its JSON; return the count."""
     written = 0
     for name, report in reports.items():
         for fmt in formats:
             if fmt != "json":
-                write_file(folder / f"{name}{SUFFIX[fmt]}", render(fmt, report, name))
+                write_file(folder / f"{name}.{fmt}", (to_html if fmt == "html" else to_markdown)(report, name))
                 written += 1
     return written

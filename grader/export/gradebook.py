@@ -44,9 +44,9 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
-from grader.export.batch import Row, gradebook_csv, spreadsheet_safe
+from grader.export.batch import Row, csv_text, gradebook_csv, row_cells, row_header, spreadsheet_safe
 from grader.declare.spec import Lab
 from grader.report.render import as_points
 
@@ -177,8 +177,7 @@ def _read_regular(path: Path, limit: int) -> bytes:
 # ----------------------------------------------------------------------------- matching
 
 
-def match(students: Sequence[Student], rows: Iterable[Row], lab: Lab, include_missing: bool = True,
-          holds: Any = None) -> Matched:
+def match(students: Sequence[Student], rows: Iterable[Row], lab: Lab, holds: Any = None) -> Matched:
     """Every student with their row (``missing`` with 0 when no folder is theirs), then the submissions
     that match no student. ``holds(folder_name)``: with a shard, only the missing students whose
     expected folder is this shard's get a row here."""
@@ -203,7 +202,7 @@ def match(students: Sequence[Student], rows: Iterable[Row], lab: Lab, include_mi
     for student in students:
         if student.id in taken:
             result.entries.append(Entry(student, taken[student.id]))
-        elif include_missing and (holds is None or holds(student.expected_folder)):
+        elif holds is None or holds(student.expected_folder):
             result.entries.append(Entry(student, Row(student.expected_folder, 0.0, lab.max_score, "missing", {})))
     result.entries += unmatched
     return result
@@ -212,49 +211,35 @@ def match(students: Sequence[Student], rows: Iterable[Row], lab: Lab, include_mi
 # ----------------------------------------------------------------------------- writing
 
 
+# The identifier columns of Canvas's and Moodle's grade imports (the assignment's score column follows).
+LMS_COLUMNS: dict[str, tuple[list[str], Callable[[Student], tuple[str, ...]]]] = {
+    "canvas": (["Student", "ID", "SIS User ID", "SIS Login ID", "Section"],
+               lambda s: (s.name, s.id, s.sis_id, s.login_id, s.section)),
+    "moodle": (["ID number", "Username", "Email address", "Full name"],
+               lambda s: (s.sis_id or s.id, s.login_id, s.email, s.name)),
+}
+
+
 def write(fmt: str, lab: Lab, rows: Sequence[Row], matched: Matched | None, assignment: str) -> str:
     """The gradebook in ``fmt`` (plain, canvas, moodle); canvas and moodle need a roster."""
     if fmt == "plain":
-        if matched is None:
-            return gradebook_csv(lab, rows)
-        return _plain(lab, matched)
+        return gradebook_csv(lab, rows) if matched is None else _plain(lab, matched)
     if matched is None:
         raise ValueError(f"the {fmt} gradebook needs a roster (--roster): {fmt} matches students by their ids")
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    entries = [e for e in matched.entries if e.student is not None]
-    if fmt == "canvas":
-        writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", assignment])
-        for entry in entries:
-            s = entry.student
-            assert s is not None
-            writer.writerow([*map(spreadsheet_safe, (s.name, s.id, s.sis_id, s.login_id, s.section)),
-                             as_points(entry.row.score)])
-    elif fmt == "moodle":
-        writer.writerow(["ID number", "Username", "Email address", "Full name", assignment])
-        for entry in entries:
-            s = entry.student
-            assert s is not None
-            writer.writerow([*map(spreadsheet_safe, (s.sis_id or s.id, s.login_id, s.email, s.name)),
-                             as_points(entry.row.score)])
-    else:
+    if fmt not in LMS_COLUMNS:
         raise ValueError(f"unknown gradebook format '{fmt}'; the formats are: {', '.join(FORMATS)}")
-    return out.getvalue()
+    header, who = LMS_COLUMNS[fmt]
+    return csv_text([[*header, assignment]] + [[*map(spreadsheet_safe, who(e.student)), as_points(e.row.score)]
+                                               for e in matched.entries if e.student is not None])
 
 
 def _plain(lab: Lab, matched: Matched) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["submission", "score", "max_score", "status", *[t.name for t in lab.tasks],
-                     "student_id", "name", "email", "sis_id", "section"])
+    lines = [[*row_header(lab), "student_id", "name", "email", "sis_id", "section"]]
     for entry in matched.entries:
-        row, s = entry.row, entry.student
+        s = entry.student
         who = (s.id, s.name, s.email, s.sis_id, s.section) if s else ("", "", "", "", "")
-        writer.writerow([spreadsheet_safe(row.submission), as_points(row.score), as_points(row.max_score),
-                         spreadsheet_safe(row.status), *[as_points(row.tasks.get(t.name, 0.0)) for t in lab.tasks],
-                         *map(spreadsheet_safe, who)])
-    return out.getvalue()
-
+        lines.append([*row_cells(lab, entry.row), *map(spreadsheet_safe, who)])
+    return csv_text(lines)
 
 
 # ----------------------------------------------------------------------------- feedback folders and merging
@@ -275,11 +260,6 @@ def read_feedback(folder: Path) -> dict[str, dict[str, Any]]:
             if isinstance(report, dict) and isinstance(report.get("tasks"), list) and "score" in report:
                 found[entry.name.removesuffix(".json")] = report
     return found
-
-
-def row_of(name: str, report: dict[str, Any]) -> Row:
-    return Row(name, float(report["score"]), float(report["max_score"]), str(report.get("status", "graded")),
-               {str(t["name"]): float(t["score"]) for t in report["tasks"]})
 
 
 def merge(folders: Sequence[Path], lab: Lab) -> dict[str, dict[str, Any]]:

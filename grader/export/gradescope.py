@@ -24,7 +24,6 @@ solution, plus the two scripts Gradescope runs:
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -105,8 +104,6 @@ def task_output(task: TaskResult) -> str:
     return "\n".join(lines)
 
 
-def to_json(result: LabResult, title: str, elapsed: float, reproduce: str = "", note: str = "") -> str:
-    return json.dumps(results(result, title, elapsed, reproduce, note), indent=2, ensure_ascii=False)
 
 
 

@@ -118,9 +118,8 @@ def split_module(source: str) -> Module:
         head, body = _head_and_body(node, lines, first)
         helpers = tuple("\n".join(lines[_first_line(private[h], lines):private[h].end_lineno]) for h in mine)
         functions.append(Function(node.name, head, body, helpers, _section(lines, first)))
-    taken: set[int] = set()
-    for node in defs:
-        taken.update(range(_first_line(node, lines), node.end_lineno))  # type: ignore[arg-type]
+    taken = {i for node in defs
+             for i in range(_first_line(node, lines), node.end_lineno)}  # type: ignore[arg-type]
     preamble = "\n".join(line for i, line in enumerate(lines) if i not in taken and not BANNER.match(line)
                          and not _is_banner_title(lines, i))
     return Module(_squeeze(preamble), tuple(functions))

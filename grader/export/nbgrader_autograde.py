@@ -75,13 +75,11 @@ class GradeTestCells(NbGraderPreprocessor):
             wanted = tuple(dict.fromkeys(t for l, t, s in tests.values() if l == lab_name and s == cell_seed))
             self.log.info("dlkit: grading %s of %s (%s) outside the kernel", ", ".join(wanted), lab.name,
                           f"official seed, token {token}" if token else f"seed {seed}")
-            result = explain_unparsable(lab, grade_module(lab, module, wanted, seed, solutions=solutions,
-                                                          profile=self.profile or None), broken)
-            for graded in result.tasks:
+            result = grade_module(lab, module, wanted, seed, solutions=solutions, profile=self.profile or None)
+            for graded in explain_unparsable(lab, result.tasks, broken):
                 verdicts[(lab_name, graded.name)] = Verdict(graded, seed, token)
         for index, (lab_name, task_name, _) in tests.items():
-            outputs = verdicts[(lab_name, task_name)].outputs()
-            nb.cells[index].outputs = [from_dict(o) for o in outputs]
+            nb.cells[index].outputs = [from_dict(o) for o in verdicts[(lab_name, task_name)].outputs()]
         return nb, resources
 
 

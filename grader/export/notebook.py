@@ -73,10 +73,8 @@ def graded_module(cells: Iterable[str]) -> str:
     statements are the notebook's experiments and are left out. ``from __future__``
     imports move to the top.
     """
-    latest: dict[str, int] = {}
     sources = [c for c in cells if c.strip() and not is_test_cell(c)]
-    for i, source in enumerate(sources):
-        latest[source] = i
+    latest = {source: i for i, source in enumerate(sources)}
     future: list[str] = []
     blocks: list[str] = []
     for i, source in enumerate(sources):
@@ -87,15 +85,9 @@ def graded_module(cells: Iterable[str]) -> str:
         except (SyntaxError, ValueError):
             continue
         lines = source.splitlines()
-        kept = []
-        for node in tree.body:
-            text = _kept_statement(node, lines)
-            if text is None:
-                continue
-            if text.startswith("from __future__"):
-                future.append(text)
-            else:
-                kept.append(text)
+        texts = [t for t in (_kept_statement(node, lines) for node in tree.body) if t is not None]
+        future += [t for t in texts if t.startswith("from __future__")]
+        kept = [t for t in texts if not t.startswith("from __future__")]
         if kept:
             blocks.append("\n".join(kept))
     header = "# The notebook's code as dlkit grades it: imports, definitions and assignments.\n"
@@ -126,14 +118,10 @@ def unparsable(cells: Iterable[str]) -> dict[str, str]:
     return broken
 
 
-def explain_unparsable(lab: Lab, result: LabResult, broken: dict[str, str]) -> LabResult:
-    """``result`` with each task whose function's cell does not parse reported as such, not as missing."""
-    if not broken:
-        return result
-    tasks = [TaskResult.unrun(t.name, t.max_score, "error", f"{t.name}: {broken[lab.task(t.name).function]}")
-             if lab.task(t.name).function in broken and t.status != "passed" else t for t in result.tasks]
-    return LabResult(result.lab, result.submission, result.seed, tasks, result.status, result.isolation,
-                     error=result.error)
+def explain_unparsable(lab: Lab, tasks: Sequence[TaskResult], broken: dict[str, str]) -> list[TaskResult]:
+    """``tasks`` with each whose function's cell does not parse reported as such, not as missing."""
+    return [TaskResult.unrun(t.name, t.max_score, "error", f"{t.name}: {broken[lab.task(t.name).function]}")
+            if lab.task(t.name).function in broken and t.status != "passed" else t for t in tasks]
 
 
 def is_test_cell(source: str) -> bool:
@@ -149,9 +137,7 @@ def _kept_statement(node: ast.stmt, lines: list[str]) -> str | None:
             return None
         return text if len(names) == len(node.names) else ast.unparse(ast.Import(names=names))
     if isinstance(node, ast.ImportFrom):
-        if node.level == 0 and (node.module or "").partition(".")[0] in KIT_PACKAGES:
-            return None
-        return text
+        return None if node.level == 0 and (node.module or "").partition(".")[0] in KIT_PACKAGES else text
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return text
     if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
@@ -320,10 +306,7 @@ def check_task(lab: str, task: str, *, seed: int | None = None, reference: bool 
             result = check_with_dlkit(spec, module, task, seed)
         else:
             result = grade_module(spec, module, (task,), seed, solutions=None).tasks[0]
-    broken = unparsable(cells)
-    if spec.task(task).function in broken and result.status != "passed":
-        result = TaskResult.unrun(task, result.max_score, "error", f"{task}: {broken[spec.task(task).function]}")
-    return Verdict(result, seed).conclude()
+    return Verdict(explain_unparsable(spec, [result], unparsable(cells))[0], seed).conclude()
 
 
 def _lab(lab: str, task: str) -> Lab:

@@ -138,16 +138,10 @@ def _line(ax: Any, points: np.ndarray, steps: int, markersize: float = 3.0, **st
 def _overview(ax: Any, where: Surface, races: Sequence[Race]) -> None:
     _surface(ax, where)
     ax.set_title(f"yours, {where.title}\n{where.formula}", fontsize=9)
-    drawn = 0
-    for r in races:
-        if r.yours.steps:
-            _line(ax, r.yours.points, where.steps, color=COLOURS[r.optimizer], linewidth=1.3, label=r.optimizer)
-            drawn += 1
-    if drawn:
-        ax.legend(fontsize=7, loc=where.legend, framealpha=0.85)
-    else:
-        ax.text(0.5, 0.5, "none of your optimizers\ntook a step yet", transform=ax.transAxes, ha="center",
-                va="center", fontsize=9, color="#a00000")
+    drawn = [r for r in races if r.yours.steps]
+    for r in drawn:
+        _line(ax, r.yours.points, where.steps, color=COLOURS[r.optimizer], linewidth=1.3, label=r.optimizer)
+    _legend_or(ax, bool(drawn), where.legend, "none of your optimizers\ntook a step yet")
 
 
 def _panel(ax: Any, race: Race) -> None:
@@ -169,18 +163,20 @@ def _panel(ax: Any, race: Race) -> None:
 
 def _schedules_overview(ax: Any, curves: Sequence[Curve]) -> None:
     ax.set_title("yours, learning-rate schedules\nlr at t = 0, 1, 2, ...", fontsize=9)
-    drawn = 0
-    for curve in curves:
-        if curve.yours:
-            ax.plot(range(len(curve.yours)), curve.yours, color=COLOURS[curve.schedule.name], linewidth=1.5,
-                    label=curve.schedule.name)
-            drawn += 1
-    if drawn:
-        ax.legend(fontsize=7, loc="upper right", framealpha=0.85)
-    else:
-        ax.text(0.5, 0.5, "none of your schedules\nreturned a value yet", transform=ax.transAxes, ha="center",
-                va="center", fontsize=9, color="#a00000")
+    drawn = [curve for curve in curves if curve.yours]
+    for curve in drawn:
+        ax.plot(range(len(curve.yours)), curve.yours, color=COLOURS[curve.schedule.name], linewidth=1.5,
+                label=curve.schedule.name)
+    _legend_or(ax, bool(drawn), "upper right", "none of your schedules\nreturned a value yet")
     _schedule_axes(ax, curves[0])
+
+
+def _legend_or(ax: Any, drawn: bool, loc: str, empty: str) -> None:
+    """An overview's legend, or, in red, ``empty`` when it has nothing drawn."""
+    if drawn:
+        ax.legend(fontsize=7, loc=loc, framealpha=0.85)
+    else:
+        ax.text(0.5, 0.5, empty, transform=ax.transAxes, ha="center", va="center", fontsize=9, color="#a00000")
 
 
 def _schedule_panel(ax: Any, curve: Curve) -> None:

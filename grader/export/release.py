@@ -32,7 +32,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from grader import labs
 from grader.declare.spec import Lab
@@ -254,17 +254,8 @@ CLASSROOM_BODY = "dlkit-classroom.json"
 
 
 def workflow(chosen: Sequence[Lab], classroom: bool = False) -> str:
-    """The GitHub Actions workflow of the release: the checks on every push, the score in the summary.
-
-    The job is green while tasks fail (the score is the output) and red only when grading itself
-    breaks (``dlkit check`` exits 2 or more, or a report is missing), so the pip cache (PyTorch's
-    wheel) is saved by its own step after every run. It grades the labs the release's registry holds
-    (``grader.labs``: the released ones, whatever is added later). The reports go to files, never to
-    the log, and the checks run without the runner's command files in their environment; the summary
-    is built by ``grader.summary``, which neutralises everything a student's code could have put in a
-    message. With ``classroom``, the job is named "Autograding Tests" and its last step writes "Points
-    X/Y" into its own check run, which is where GitHub Classroom reads the points.
-    """
+    """The GitHub Actions workflow of the release: the checks on every push, the score in the summary
+    (the comments of the workflow say why each step is as it is)."""
     name = "Autograding Tests" if classroom else "dlkit check"
     permissions = "  contents: read\n" + ("  checks: write\n  actions: read\n" if classroom else "")
     summary = "python -m grader.report.summary" + (f" --classroom {CLASSROOM_BODY}" if classroom else "")
@@ -363,10 +354,8 @@ class Leak:
 def reference_lines(solutions: Path) -> set[str]:
     """Every significant line of every function body in ``solutions/`` (docstrings and comments
     excluded), whitespace-normalised."""
-    found: set[str] = set()
-    for path in sorted(solutions.rglob("*.py")):
-        found |= body_lines(path.read_text(encoding="utf-8"))
-    return found
+    paths = sorted(solutions.rglob("*.py"))
+    return set[str]().union(*(body_lines(path.read_text(encoding="utf-8")) for path in paths))
 
 
 def body_lines(source: str) -> set[str]:
@@ -378,10 +367,8 @@ def body_lines(source: str) -> set[str]:
             body = node.body[1:] if ast.get_docstring(node) is not None else node.body
             if body:
                 numbers.update(range(body[0].lineno, node.end_lineno + 1))  # type: ignore[operator]
-    weight: collections.Counter[int] = collections.Counter()
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.start[0] in numbers and _significant(token):
-            weight[token.start[0]] += 1
+    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+    weight = collections.Counter(t.start[0] for t in tokens if t.start[0] in numbers and _significant(t))
     lines = source.splitlines()
     return {_normal(lines[n - 1]) for n, count in weight.items() if count >= SIGNIFICANT_TOKENS}
 
@@ -400,17 +387,10 @@ def _normal(line: str) -> str:
 
 def find_leaks(root: Path, reference: set[str]) -> list[Leak]:
     """Every line of every file under ``root`` that is a line of a reference body."""
-    leaks = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and ".git" not in p.relative_to(root).parts):
-        for number, line in enumerate(_text_lines(path), 1):
-            if _normal(line) in reference:
-                leaks.append(Leak(path.relative_to(root), number, line.strip()))
-    return leaks
-
-
-def _text_lines(path: Path) -> Iterable[str]:
-    data = path.read_bytes()
-    return data.decode("utf-8", errors="replace").splitlines()
+    paths = sorted(p for p in root.rglob("*") if p.is_file() and ".git" not in p.relative_to(root).parts)
+    return [Leak(path.relative_to(root), number, line.strip()) for path in paths
+            for number, line in enumerate(path.read_bytes().decode("utf-8", errors="replace").splitlines(), 1)
+            if _normal(line) in reference]
 
 
 # ----------------------------------------------------------------------------- proving no helper works
@@ -451,9 +431,7 @@ def find_working_helpers(root: Path, chosen: Sequence[Lab]) -> list[str]:
     functions, what the lab's factories return with their defaults, every function a declaration holds)
     and dispatches each task to one candidate after another; a candidate stops at its first failing check.
     """
-    from grader.declare.context import Context
-    from grader.run.engine import PROFILES, check_seed, passes, worker_config
-    from grader.declare.oracles import available
+    from grader.run.engine import PROFILES, worker_config
     from grader.sandbox.host import Limits, Sandbox, package_paths
     from grader.declare.signatures import read_signatures
 
@@ -478,15 +456,16 @@ def find_working_helpers(root: Path, chosen: Sequence[Lab]) -> list[str]:
                 for task in lab.tasks:
                     labels = box.call("_dlkit_select", (task.function, 0)).value
                     for index, label in enumerate(labels if isinstance(labels, list) else []):
-                        if _works(task, lab, box, index, signatures.get(task.function), budget,
-                                  Context, check_seed, passes, available):
+                        if _works(task, lab, box, index, signatures.get(task.function), budget):
                             found.append(f"{label} as {task.function}")
     return found
 
 
-def _works(task: Any, lab: Lab, box: Any, index: int, signature: Any, budget: Any, context: Any, check_seed: Any,
-           passes: Any, available: Any) -> bool:
+def _works(task: Any, lab: Lab, box: Any, index: int, signature: Any, budget: Any) -> bool:
     """Whether candidate ``index`` passes every value check of the task that can run here."""
+    from grader.declare.context import Context
+    from grader.declare.oracles import available
+    from grader.run.engine import check_seed, passes
     from grader.sandbox.host import StudentFailure
 
     ran = False
@@ -500,7 +479,7 @@ def _works(task: Any, lab: Lab, box: Any, index: int, signature: Any, budget: An
                 box.call("_dlkit_select", (task.function, index))  # again: a crash restarts the worker
             except StudentFailure:  # the worker had ended since (an earlier candidate's crash): a fresh one
                 box.call("_dlkit_select", (task.function, index))
-            ctx = context(lab, task, variant, box, None, signature)
+            ctx = Context(lab, task, variant, box, None, signature)
             if not passes(check, ctx, check_seed(0, lab.name, task.name, check.name, variant.label), budget):
                 return False
             ran = True
@@ -544,8 +523,7 @@ def splice_candidates(lab: str, fits: dict[str, tuple[int, int]]) -> dict[str, l
         except BaseException:  # noqa: BLE001 - a module that cannot load here has nothing to run here
             continue
         where = f"grader/{name[len(package) + 1:].replace('.', '/')}.py"
-        for label, fn in _functions(module, where, seen, factories=".labs." in name):
-            found.append((label, fn))
+        found += _functions(module, where, seen, factories=".labs." in name)
     return {task: [(label, fn) for label, fn in found if _fits(fn, *arity)] for task, arity in fits.items()}
 
 

@@ -9,6 +9,7 @@ a stub reads like the chapter it came from, minus the answers.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from grader.declare.spec import Lab
@@ -36,10 +37,7 @@ def stub_source(solution: str, lab: Lab) -> str:
         edits.append((first, last, kept))
     for first, last, replacement in reversed(edits):
         lines[first:last + 1] = replacement
-    text = _without_empty_sections("".join(lines))
-    while "\n\n\n\n" in text:
-        text = text.replace("\n\n\n\n", "\n\n\n")
-    return text.rstrip() + "\n"
+    return re.sub(r"\n{4,}", "\n\n\n", _without_empty_sections("".join(lines))).rstrip() + "\n"
 
 
 def _without_empty_sections(text: str) -> str:

@@ -123,10 +123,7 @@ SURFACES = (QUADRATIC, ROSENBROCK)
 
 
 def surface(name: str) -> Surface:
-    for s in SURFACES:
-        if s.name == name:
-            return s
-    raise KeyError(name)
+    return {s.name: s for s in SURFACES}[name]
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,8 @@ def print_text(result: LabResult, title: str, stream: IO[str] | None = None, col
         console.print(Text("every task stopped on the same problem with the whole module:", style="bold red"))
         console.print(Text("  " + result.error.replace("\n", "\n  ") + "\n"))
     table = Table(title=f"{result.lab}: {title}", title_justify="left", show_lines=False)
-    table.add_column("task")
-    table.add_column("status")
-    table.add_column("points", justify="right")
-    table.add_column("checks", justify="right")
+    for column in ("task", "status", "points", "checks"):
+        table.add_column(column, justify="right" if column in ("points", "checks") else "left")
     for task in result.tasks:
         ran = [c for c in task.checks if c.status != "skipped"]
         passed = sum(c.status == "passed" for c in ran)

@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.write(render(reports))
     for name, report in reports:
         if isinstance(report, BadReport):
-            line = f"{_safe_name(name)}: no report"
+            line = f"{name if _NAME.match(name) else 'a report'}: no report"
         else:
             line = (f"{report['lab']}: {as_points(report['score'])}/{as_points(report['max_score'])}"
                     f"{'' if passed(report) else ' (some tasks do not pass yet)'}")
@@ -177,10 +177,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if any(isinstance(r, BadReport) for _, r in reports):
         return 1
     return 0 if not strict or all(passed(r) for _, r in reports if not isinstance(r, BadReport)) else 1
-
-
-def _safe_name(name: str) -> str:
-    return name if _NAME.match(name) else "a report"
 
 
 if __name__ == "__main__":
