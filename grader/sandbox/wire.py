@@ -246,7 +246,6 @@ class CallReply(TypedDict, total=False):
     ok: bool
     values: list[Any]  # one encoded result per step that ran
     modified: list[list[Any]]  # [argument, step, True if that step's own call changed it]
-    elapsed: float
     banned: list[str]
     warnings: list[str]  # "Category: message", once per place in the code
     grads: Any
@@ -261,10 +260,9 @@ class Hello(TypedDict, total=False):
 
 
 class Ready(TypedDict, total=False):
-    """The worker's second message: the student's module imported (its functions), or why not."""
+    """The worker's second message: the student's module imported, or why not."""
 
     ready: bool
-    functions: list[str]
     error: FailureInfo
 
 
