@@ -143,27 +143,21 @@ def difference(expected: Any, received: Any, tol: Tolerance | dict[str, Toleranc
     """``None`` if ``received`` matches ``expected``, otherwise what is wrong with it."""
     if isinstance(received, Unsupported):
         return f"{what} is a {received.what}, expected {kind_of(expected)}"
-    if isinstance(expected, TensorValue):
-        if not isinstance(received, TensorValue):
-            return f"{what} should be a torch.Tensor, received {kind_of(received)}"
+    if isinstance(expected, (TensorValue, np.ndarray)):
+        tensor = isinstance(expected, TensorValue)  # a tensor's dtype is always exact, and it has a device
+        if tensor != isinstance(received, TensorValue) or not tensor and type(received) is not np.ndarray:
+            return f"{what} should be a {'torch.Tensor' if tensor else 'numpy.ndarray'}, received {kind_of(received)}"
         if received.shape != expected.shape:
             return f"{what} has shape {received.shape}, expected {expected.shape} (a shape mismatch)"
-        if received.dtype != expected.dtype and not (lenient() and _both_numbers(expected.array, received.array)):
+        e = expected.array if isinstance(expected, TensorValue) else expected
+        r = received.array if isinstance(received, TensorValue) else received
+        if (tensor or exact_dtype) and received.dtype != expected.dtype and not (lenient() and _both_numbers(e, r)):
             return f"{what} has dtype {received.dtype}, expected {expected.dtype} {KEEP_DTYPE}"
-        if _device(received.device) != _device(expected.device):
+        if tensor and _device(received.device) != _device(expected.device):
             return f"{what} is on {received.device}, expected {expected.device} (keep the device of the inputs)"
-        if expected.device == "meta":  # no data to compare: shape, dtype and device are all there is
+        if tensor and expected.device == "meta":  # no data to compare: shape, dtype and device are all there is
             return None
-        found = describe_array_difference(expected.array, received.array, tolerance_for(expected.dtype, tol))
-        return f"{what} has wrong values: {found}" if found else None
-    if isinstance(expected, np.ndarray):
-        if isinstance(received, TensorValue) or type(received) is not np.ndarray:
-            return f"{what} should be a numpy.ndarray, received {kind_of(received)}"
-        if received.shape != expected.shape:
-            return f"{what} has shape {received.shape}, expected {expected.shape} (a shape mismatch)"
-        if exact_dtype and received.dtype != expected.dtype and not (lenient() and _both_numbers(expected, received)):
-            return f"{what} has dtype {received.dtype}, expected {expected.dtype} {KEEP_DTYPE}"
-        found = describe_array_difference(expected, received, tolerance_for(expected.dtype.name, tol))
+        found = describe_array_difference(e, r, tolerance_for(expected.dtype if tensor else e.dtype.name, tol))
         return f"{what} has wrong values: {found}" if found else None
     if isinstance(expected, (tuple, list)):
         if not isinstance(received, (tuple, list)):
