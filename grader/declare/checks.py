@@ -191,18 +191,18 @@ class Raises(Check):
         object.__setattr__(self, "name", self.name or f"raises {self.exception} for invalid arguments")
 
     def verify(self, ctx: Context, call: Call) -> None:
+        given = ctx.describe(call)
+        where = f"\n  input: {given}" + (f"\n  why invalid: {call.note}" if call.note else "")
         try:
             received = ctx.student(call)
         except StudentRaised as raised:
             if raised.failure.exception == self.exception:
                 return
-            raise CheckFailed(f"raised {raised.failure.exception} ({raised.failure.message}), expected {self.exception}\n"
-                              f"  input: {ctx.describe(call)}" + (f"\n  why invalid: {call.note}" if call.note else ""),
-                              Parts(ctx.describe(call), f"raises {self.exception}",
-                                    f"raises {raised.failure.exception}")) from None
-        raise CheckFailed(f"returned {received!r} instead of raising {self.exception}\n"
-                          f"  input: {ctx.describe(call)}" + (f"\n  why invalid: {call.note}" if call.note else ""),
-                          Parts(ctx.describe(call), f"raises {self.exception}", describe_value(received)))
+            failure = raised.failure
+            raise CheckFailed(f"raised {failure.exception} ({failure.message}), expected {self.exception}{where}",
+                              Parts(given, f"raises {self.exception}", f"raises {failure.exception}")) from None
+        raise CheckFailed(f"returned {received!r} instead of raising {self.exception}{where}",
+                          Parts(given, f"raises {self.exception}", describe_value(received)))
 
 
 def _flat_tensors(value: Any) -> list[Any]:

@@ -152,8 +152,6 @@ def _replay(check: Check, ctx: Context, calls: Sequence[Call]) -> bool:
     (``Abort``, which Hypothesis never catches) ends the check here as it would there. An oracle's
     ``assume`` (true on these inputs) warns outside a Hypothesis run: that warning is silenced here, and
     were it ever an error, the check would fall back to Hypothesis."""
-    import warnings
-
     from hypothesis.errors import HypothesisDeprecationWarning
 
     with warnings.catch_warnings():
@@ -229,7 +227,7 @@ def run_check(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckRes
 
 
 def _attempt(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckResult:
-    name = f"{check.name} ({ctx.variant.label})" if len(check.variants) > 1 else check.name
+    name = _label(check, ctx.variant)
     try:
         if not oracles.available(ctx.variant.device):
             raise Skip(f"no {ctx.variant.device} device on this machine")
@@ -285,9 +283,7 @@ def passes(check: Check, ctx: Context, seed: int, budget: Budget) -> bool:
             check.verify(ctx, ctx.prepare(example))
         if check.cases is not None:
             _run_cases(check, ctx, seed, budget, shrink=False)
-    except (CheckFailed, StudentRaised, Skip, Abort):
-        return False
-    except Exception:  # noqa: BLE001 - a rerun that breaks proves nothing
+    except (Abort, Exception):  # noqa: BLE001 - a failure, a skip or a rerun that breaks proves nothing
         return False
     return True
 
@@ -433,8 +429,7 @@ def grade_task(task: Task, lab: Lab, sandbox: Sandbox, reference: ModuleType | N
 def task_flags(lab: Lab, lab_dir: Path, task: Task) -> tuple[str, ...]:
     """The banned names and the constructs that reach around a ban in the code the task runs, as
     "lab4/recurrent.py:12 getattr with a computed name" (for the instructor's review)."""
-    where = f"{lab.path}"
-    return tuple(f"{where}:{f.line} {f.what}"
+    return tuple(f"{lab.path}:{f.line} {f.what}"
                  for f in findings(lab_dir / lab.filename, task.function, tuple(lab.banned_source)))
 
 
