@@ -67,9 +67,7 @@ def changed_tasks(lab: Lab, before: str | None, after: str) -> list[Task]:
     top-level definition it reaches through the names it reads (a helper, a constant, an import), or a
     statement that binds no name. Every task when either version does not parse."""
     old, new = definitions(before) if before is not None else None, definitions(after)
-    if old is None or new is None:
-        return list(lab.tasks)
-    if old.get("") != new.get(""):
+    if old is None or new is None or old.get("") != new.get(""):
         return list(lab.tasks)
     differs = {name for name in set(old) | set(new) if old.get(name, ("",))[0] != new.get(name, ("",))[0]}
     return [task for task in lab.tasks if _reach(task.function, new, old) & differs]

@@ -499,11 +499,8 @@ class WorkerUsers:
     def __init__(self, spec: str):
         self.members = tuple(_identities(spec))
 
-    def __len__(self) -> int:
+    def __len__(self) -> int:  # (an empty pool is false)
         return len(self.members)
-
-    def __bool__(self) -> bool:
-        return bool(self.members)
 
     def pick(self, slot: int) -> Identity:
         return self.members[slot % len(self.members)]
@@ -636,10 +633,6 @@ class ZygoteLauncher:
         self._socket: socket.socket | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._owner = os.getpid()  # only the process that started the zygote can tell whether it still runs
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
 
     def start(self) -> None:
         """Start the zygote now, without waiting for its imports (they run while the caller does its own)."""
