@@ -41,10 +41,6 @@ def lenient() -> bool:
     return _LENIENT.get()
 
 
-def _widened(tol: Tolerance) -> Tolerance:
-    return Tolerance(tol.rtol * NEAR_MISS_FACTOR, tol.atol * NEAR_MISS_FACTOR, tol.scaled) if lenient() else tol
-
-
 def kind_of(value: Any) -> str:
     """A student-readable name for what a value is."""
     if isinstance(value, Unsupported):
@@ -64,11 +60,9 @@ def kind_of(value: Any) -> str:
 
 def tolerance_for(dtype: str, override: Tolerance | dict[str, Tolerance] | None = None) -> Tolerance:
     """The tolerance of a dtype (widened inside ``near_misses_pass``)."""
-    if isinstance(override, Tolerance):
-        return _widened(override)
-    if override and dtype in override:
-        return _widened(override[dtype])
-    return _widened(DEFAULT_TOLERANCES.get(dtype, Tolerance(0.0, 0.0)))
+    tol = override if isinstance(override, Tolerance) else \
+        (override or {}).get(dtype) or DEFAULT_TOLERANCES.get(dtype, Tolerance(0.0, 0.0))
+    return Tolerance(tol.rtol * NEAR_MISS_FACTOR, tol.atol * NEAR_MISS_FACTOR, tol.scaled) if lenient() else tol
 
 
 def _index(flat: int, shape: tuple[int, ...]) -> str:
