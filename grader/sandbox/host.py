@@ -205,16 +205,14 @@ class Sandbox:
                     raise StudentFailure("sandbox", str(hello.get("error", "the worker did not say how it is confined")))
                 self.layers = tuple(str(layer) for layer in hello["confined"])
                 self._ready = self._receive(self.limits.import_timeout, during="importing the module")
+                if not self._ready.get("ready"):
+                    error = self._ready.get("error", {})
+                    raise StudentFailure("import", str(error.get("message", "")), list(error.get("frames", [])),
+                                         str(error.get("type", "")))
             except StudentFailure as failure:
                 if failure.kind != "sandbox":
                     failure.kind = "import"
                 self.import_failure = failure
-                self._kill()
-                return False
-            if not self._ready.get("ready"):
-                error = self._ready.get("error", {})
-                self.import_failure = StudentFailure(
-                    "import", str(error.get("message", "")), list(error.get("frames", [])), str(error.get("type", "")))
                 self._kill()
                 return False
         return True
