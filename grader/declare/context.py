@@ -63,12 +63,11 @@ class Parts:
 class StudentRaised(Exception):
     """The student's code raised on an input (shrinkable, unlike a fatal failure)."""
 
-    def __init__(self, failure: StudentFailure, where: str, call: Call | None = None, expected: str | None = None):
+    def __init__(self, failure: StudentFailure, where: str, call: Call | None = None):
         super().__init__(failure.describe())
         self.failure = failure
         self.where = where
         self.call = call  # the input it raised on, for the hints of mistakes that raise
-        self.expected = expected  # what a correct answer returns for that input, as written (None: unknown here)
 
 
 # A check's or a task's status in a report.

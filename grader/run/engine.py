@@ -49,10 +49,9 @@ class Budget:
         the default budget) scaled to this one."""
         if declared is None:
             return self.max_examples
-        return max(1, round(declared * self.max_examples / PROFILE_DEFAULT_EXAMPLES))
+        return max(1, round(declared * self.max_examples / PROFILES["default"].max_examples))
 
 
-PROFILE_DEFAULT_EXAMPLES = 12
 PROFILES = {
     "default": Budget(),
     "ci": Budget(max_examples=8, shrink_calls=80),
@@ -154,8 +153,7 @@ def _replay(check: Check, ctx: Context, calls: Sequence[Call]) -> bool:
     were it ever an error, the check would fall back to Hypothesis."""
     from hypothesis.errors import HypothesisDeprecationWarning
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", HypothesisDeprecationWarning)
+    with warnings.catch_warnings(action="ignore", category=HypothesisDeprecationWarning):
         for call in calls:
             try:
                 check.verify(ctx, ctx.prepare(call))
@@ -253,7 +251,7 @@ def _attempt(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckResu
         return CheckResult(name, "failed", message, parts=failure_parts(ctx.task, message, failed.parts))
     except StudentRaised as raised:
         hints = _raised_hints(ctx.task, raised)
-        expected = raised.expected if raised.expected is not None else _expectation(check, ctx, raised.call)
+        expected = _expectation(check, ctx, raised.call)
         message = (f"{raised.failure.describe()}\n  input: {raised.where}"
                    + (f"\n  expected: {expected}" if expected is not None else "")
                    + "".join(f"\n  hint: {h.text}" for h in hints)
@@ -361,8 +359,8 @@ def _expectation(check: Check, ctx: Context, call: Call | None) -> str | None:
     if call is None:
         return None
     try:
-        with warnings.catch_warnings():  # an oracle that rejects inputs with Hypothesis' assume() warns out here
-            warnings.simplefilter("ignore")
+        # an oracle that rejects inputs with Hypothesis' assume() warns out here
+        with warnings.catch_warnings(action="ignore"):
             value = check.expectation(ctx, call)
     except Exception:  # noqa: BLE001 - no expectation here (no reference solution, an oracle that needs more)
         return None
@@ -403,14 +401,12 @@ def grade_task(task: Task, lab: Lab, sandbox: Sandbox, reference: ModuleType | N
         judged = task.judged(check)
         for variant in check.variants:
             label = _label(check, variant)
-            if fatal is not None and not oracles.available(variant.device):  # skipped here whatever the code does
-                results.append(CheckResult(label, "skipped", f"no {variant.device} device on this machine",
-                                           gate=check.gate, verdicts={a: "skipped" for a in judged},
-                                           fixed=fixed_inputs(check)))
-                continue
-            if fatal is not None:
-                results.append(CheckResult(label, fatal.status, "not run: " + fatal.message.split("\n")[0],
-                                           gate=check.gate, verdicts={a: "failed" for a in judged},
+            if fatal is not None:  # not run (skipped where the device is absent: whatever the code does)
+                absent = not oracles.available(variant.device)
+                message = f"no {variant.device} device on this machine" if absent else \
+                    "not run: " + fatal.message.split("\n")[0]
+                results.append(CheckResult(label, "skipped" if absent else fatal.status, message, gate=check.gate,
+                                           verdicts={a: "skipped" if absent else "failed" for a in judged},
                                            fixed=fixed_inputs(check)))
                 continue
             ctx = Context(lab, task, variant, sandbox, reference, signature, observed=observed)
