@@ -145,7 +145,8 @@ def difference(expected: Any, received: Any, tol: Tolerance | dict[str, Toleranc
             return f"{what} has shape {received.shape}, expected {expected.shape} (a shape mismatch)"
         e = expected.array if isinstance(expected, TensorValue) else expected
         r = received.array if isinstance(received, TensorValue) else received
-        if (tensor or exact_dtype) and received.dtype != expected.dtype and not (lenient() and _both_numbers(e, r)):
+        slip = lenient() and e.dtype.kind == r.dtype.kind == "f"  # a near miss between floats (not bools, ints)
+        if (tensor or exact_dtype) and received.dtype != expected.dtype and not slip:
             return f"{what} has dtype {received.dtype}, expected {expected.dtype} {KEEP_DTYPE}"
         if tensor and _device(received.device) != _device(expected.device):
             return f"{what} is on {received.device}, expected {expected.device} (keep the device of the inputs)"
@@ -196,11 +197,6 @@ def difference(expected: Any, received: Any, tol: Tolerance | dict[str, Toleranc
     if isinstance(expected, str):
         return None if received == expected else f"{what} is {kind_of(received)}, expected {expected!r}"
     raise TypeError(f"cannot compare with an expected {type(expected).__name__}")
-
-
-def _both_numbers(expected: np.ndarray, received: np.ndarray) -> bool:
-    """Two floating arrays (a dtype slip between them is a near miss; bools and ints stay exact)."""
-    return expected.dtype.kind == "f" and received.dtype.kind == "f"
 
 
 def _scalar(value: Any) -> float | None:

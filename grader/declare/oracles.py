@@ -72,13 +72,10 @@ def eager_only() -> Iterator[None]:
 def available(device: str) -> bool:
     if device in ("cpu", "meta"):  # "meta": tensors with a shape, a dtype and a device but no data, everywhere
         return True
-    if device.startswith("cuda"):
-        # No NVIDIA device node (nor WSL's /dev/dxg): no CUDA, known without importing PyTorch, which
-        # would cost seconds before the worker could start.
-        if not any(Path("/dev").glob("nvidia*")) and not Path("/dev/dxg").exists():
-            return False
-        return bool(torch().cuda.is_available())
-    return False
+    # No NVIDIA device node (nor WSL's /dev/dxg): no CUDA, known without importing PyTorch, which
+    # would cost seconds before the worker could start.
+    return device.startswith("cuda") and (any(Path("/dev").glob("nvidia*")) or Path("/dev/dxg").exists()) \
+        and bool(torch().cuda.is_available())
 
 
 def tensor(array: Any, device: str = "cpu", dtype: Any = None, requires_grad: bool = False) -> Any:
