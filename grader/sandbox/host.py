@@ -39,7 +39,7 @@ from pathlib import Path, PurePath
 from typing import Any, Callable, Collection, Literal, Sequence, get_args
 
 from grader.sandbox import confine, wire
-from grader.sandbox.intake import LabFiles, read_folder
+from grader.sandbox.intake import LabFiles, read_below
 
 WORKER = Path(__file__).with_name("worker.py")
 ZYGOTE = Path(__file__).with_name("zygote.py")
@@ -141,11 +141,10 @@ class Sandbox:
 
     def __init__(self, files: LabFiles | Path, config: WorkerConfig, limits: Limits = Limits(),
                  launcher: "Launcher | None" = None, slot: int = 0):
-        self.files = files if isinstance(files, LabFiles) else read_folder(files, files.name)
+        self.files = files if isinstance(files, LabFiles) else read_below(files, (), shown=files.name)
         self.launcher = launcher
         self.config = config
         self.limits = limits
-        self.slot = slot
         self.identity = (launcher.users.pick(slot) if launcher is not None and launcher.users else None)
         self._root = Path(tempfile.mkdtemp(prefix="dlkit-"))
         self._copy = self._root / "lab"

@@ -102,10 +102,8 @@ def encode(value: Any, torch: Any = None, depth: int = 0) -> Any:
     cls = type(value)
     if depth >= VALUE_DEPTH and cls in (tuple, list, dict):  # (a list that contains itself ends here too)
         return ("unsupported", f"a value nested more than {VALUE_DEPTH} levels deep")
-    if cls is tuple:
-        return ("tuple", [encode(v, torch, depth + 1) for v in value])
-    if cls is list:
-        return ("list", [encode(v, torch, depth + 1) for v in value])
+    if cls in (tuple, list):
+        return (cls.__name__, [encode(v, torch, depth + 1) for v in value])
     if cls is dict:
         if not all(type(k) is str for k in value):
             return ("unsupported", "dict with non-string keys")
@@ -144,10 +142,8 @@ def encode_argument(value: Any) -> Any:
         return ("tensor", value.dtype, list(a.shape), a.tobytes(), value.device, value.requires_grad)
     if isinstance(value, RngSpec):
         return ("rng", int(value.seed))
-    if type(value) is tuple:
-        return ("tuple", [encode_argument(v) for v in value])
-    if type(value) is list:
-        return ("list", [encode_argument(v) for v in value])
+    if type(value) in (tuple, list):
+        return (type(value).__name__, [encode_argument(v) for v in value])
     if type(value) is dict:
         return ("dict", [[k, encode_argument(v)] for k, v in value.items()])
     return encode(value)
