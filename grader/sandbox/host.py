@@ -242,14 +242,8 @@ class Sandbox:
              chain: Sequence[tuple[tuple[Any, ...], dict[str, Any]]] = (),
              links: Sequence[tuple[int, int, str, int, int]] = ()) -> Reply:
         """Run ``function(*args, **kwargs)`` in the worker; raise ``StudentFailure`` if it does not return.
-
-        With ``chain`` (a list of ``(args, kwargs)``, one per step; ``args`` and ``kwargs`` are then
-        ignored) the worker calls the function once per step, in one request, and the value is the
-        list of the step results. ``links`` ``(step, arg, source, from_step, index)`` pass objects of
-        an earlier step on: item ``index`` of its result (``source="result"``) or its argument
-        ``index`` (``source="arg"``) becomes argument ``arg`` of ``step`` (steps count from 0).
-        A single call is a chain of one step.
-        """
+        With ``chain`` (one ``(args, kwargs)`` per step; ``args`` and ``kwargs`` are then ignored) the value is
+        the list of the step results, and ``links`` pass objects of an earlier step on (``worker.run``)."""
         if not self.ready():
             assert self.import_failure is not None
             raise self.import_failure
