@@ -116,9 +116,7 @@ def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget, shrink: bo
         try:
             check.verify(ctx, ctx.prepare(call))
         except (CheckFailed, StudentRaised) as error:
-            state["failure"] = error
-            if state["first"] is None:
-                state["first"] = error
+            state["failure"], state["first"] = error, state["first"] or error
             raise
         except Skip as skip:  # nothing to shrink: the check cannot judge this code here
             raise _ShrinkBudget(skip) from None
