@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
 # The named variant sets every lab draws from (devices absent on the machine are skipped).
-CPU = (Variant("cpu"),)
 CPU_64 = (Variant("cpu", "float64"),)
 CPU_BOTH = (Variant("cpu", "float64"), Variant("cpu", "float32"))
 DEVICES = tuple(Variant(d) for d in oracles.DEVICES)
@@ -116,12 +115,16 @@ class Matches(Check):
         return self.oracle(ctx, call)
 
     def verify(self, ctx: Context, call: Call) -> None:
-        expected = self.expectation(ctx, call)
-        received = ctx.student(call)
-        problem = compare_result(ctx, expected, received, self.tolerance)
-        if problem:
-            source = self.oracle.label + (f" on {ctx.variant.label}" if isinstance(self.oracle, Torch) else "")
-            raise ctx.fail(call, problem, source, expected, received, self.tolerance)
+        source = self.oracle.label + (f" on {ctx.variant.label}" if isinstance(self.oracle, Torch) else "")
+        _compare(ctx, call, self.expectation(ctx, call), self.tolerance, source)
+
+
+def _compare(ctx: Context, call: Call, expected: Any, tolerance: Any, source: str) -> None:
+    """Fail, citing ``source``, where the student's result for ``call`` is not ``expected``."""
+    received = ctx.student(call)
+    problem = compare_result(ctx, expected, received, tolerance)
+    if problem:
+        raise ctx.fail(call, problem, source, expected, received, tolerance)
 
 
 def parity(label: str, compute: Callable[[Call, Variant], Any], cases: "SearchStrategy[Call]",
@@ -158,13 +161,9 @@ class Worked(Check):
         return call.expected
 
     def verify(self, ctx: Context, call: Call) -> None:
-        expected = self.expectation(ctx, call)
-        received = ctx.student(call)
-        problem = compare_result(ctx, expected, received, self.tolerance)
-        if problem:
-            cited = not call.note or "handout" in call.note.split("(")[0]  # a note may say it is not the handout's
-            source = "the handout's worked example" if cited else call.note
-            raise ctx.fail(call, problem, source, expected, received, self.tolerance)
+        cited = not call.note or "handout" in call.note.split("(")[0]  # a note may say it is not the handout's
+        source = "the handout's worked example" if cited else call.note
+        _compare(ctx, call, self.expectation(ctx, call), self.tolerance, source)
 
 
 @dataclass(frozen=True)
@@ -191,18 +190,18 @@ class Raises(Check):
         object.__setattr__(self, "name", self.name or f"raises {self.exception} for invalid arguments")
 
     def verify(self, ctx: Context, call: Call) -> None:
+        given = ctx.describe(call)
+        where = f"\n  input: {given}" + (f"\n  why invalid: {call.note}" if call.note else "")
         try:
             received = ctx.student(call)
         except StudentRaised as raised:
             if raised.failure.exception == self.exception:
                 return
-            raise CheckFailed(f"raised {raised.failure.exception} ({raised.failure.message}), expected {self.exception}\n"
-                              f"  input: {ctx.describe(call)}" + (f"\n  why invalid: {call.note}" if call.note else ""),
-                              Parts(ctx.describe(call), f"raises {self.exception}",
-                                    f"raises {raised.failure.exception}")) from None
-        raise CheckFailed(f"returned {received!r} instead of raising {self.exception}\n"
-                          f"  input: {ctx.describe(call)}" + (f"\n  why invalid: {call.note}" if call.note else ""),
-                          Parts(ctx.describe(call), f"raises {self.exception}", describe_value(received)))
+            failure = raised.failure
+            raise CheckFailed(f"raised {failure.exception} ({failure.message}), expected {self.exception}{where}",
+                              Parts(given, f"raises {self.exception}", f"raises {failure.exception}")) from None
+        raise CheckFailed(f"returned {received!r} instead of raising {self.exception}{where}",
+                          Parts(given, f"raises {self.exception}", describe_value(received)))
 
 
 def _flat_tensors(value: Any) -> list[Any]:

@@ -41,10 +41,6 @@ def lenient() -> bool:
     return _LENIENT.get()
 
 
-def _widened(tol: Tolerance) -> Tolerance:
-    return Tolerance(tol.rtol * NEAR_MISS_FACTOR, tol.atol * NEAR_MISS_FACTOR, tol.scaled) if lenient() else tol
-
-
 def kind_of(value: Any) -> str:
     """A student-readable name for what a value is."""
     if isinstance(value, Unsupported):
@@ -64,11 +60,9 @@ def kind_of(value: Any) -> str:
 
 def tolerance_for(dtype: str, override: Tolerance | dict[str, Tolerance] | None = None) -> Tolerance:
     """The tolerance of a dtype (widened inside ``near_misses_pass``)."""
-    if isinstance(override, Tolerance):
-        return _widened(override)
-    if override and dtype in override:
-        return _widened(override[dtype])
-    return _widened(DEFAULT_TOLERANCES.get(dtype, Tolerance(0.0, 0.0)))
+    tol = override if isinstance(override, Tolerance) else \
+        (override or {}).get(dtype) or DEFAULT_TOLERANCES.get(dtype, Tolerance(0.0, 0.0))
+    return Tolerance(tol.rtol * NEAR_MISS_FACTOR, tol.atol * NEAR_MISS_FACTOR, tol.scaled) if lenient() else tol
 
 
 def _index(flat: int, shape: tuple[int, ...]) -> str:
@@ -143,27 +137,22 @@ def difference(expected: Any, received: Any, tol: Tolerance | dict[str, Toleranc
     """``None`` if ``received`` matches ``expected``, otherwise what is wrong with it."""
     if isinstance(received, Unsupported):
         return f"{what} is a {received.what}, expected {kind_of(expected)}"
-    if isinstance(expected, TensorValue):
-        if not isinstance(received, TensorValue):
-            return f"{what} should be a torch.Tensor, received {kind_of(received)}"
+    if isinstance(expected, (TensorValue, np.ndarray)):
+        tensor = isinstance(expected, TensorValue)  # a tensor's dtype is always exact, and it has a device
+        if tensor != isinstance(received, TensorValue) or not tensor and type(received) is not np.ndarray:
+            return f"{what} should be a {'torch.Tensor' if tensor else 'numpy.ndarray'}, received {kind_of(received)}"
         if received.shape != expected.shape:
             return f"{what} has shape {received.shape}, expected {expected.shape} (a shape mismatch)"
-        if received.dtype != expected.dtype and not (lenient() and _both_numbers(expected.array, received.array)):
+        e = expected.array if isinstance(expected, TensorValue) else expected
+        r = received.array if isinstance(received, TensorValue) else received
+        slip = lenient() and e.dtype.kind == r.dtype.kind == "f"  # a near miss between floats (not bools, ints)
+        if (tensor or exact_dtype) and received.dtype != expected.dtype and not slip:
             return f"{what} has dtype {received.dtype}, expected {expected.dtype} {KEEP_DTYPE}"
-        if _device(received.device) != _device(expected.device):
+        if tensor and _device(received.device) != _device(expected.device):
             return f"{what} is on {received.device}, expected {expected.device} (keep the device of the inputs)"
-        if expected.device == "meta":  # no data to compare: shape, dtype and device are all there is
+        if tensor and expected.device == "meta":  # no data to compare: shape, dtype and device are all there is
             return None
-        found = describe_array_difference(expected.array, received.array, tolerance_for(expected.dtype, tol))
-        return f"{what} has wrong values: {found}" if found else None
-    if isinstance(expected, np.ndarray):
-        if isinstance(received, TensorValue) or type(received) is not np.ndarray:
-            return f"{what} should be a numpy.ndarray, received {kind_of(received)}"
-        if received.shape != expected.shape:
-            return f"{what} has shape {received.shape}, expected {expected.shape} (a shape mismatch)"
-        if exact_dtype and received.dtype != expected.dtype and not (lenient() and _both_numbers(expected, received)):
-            return f"{what} has dtype {received.dtype}, expected {expected.dtype} {KEEP_DTYPE}"
-        found = describe_array_difference(expected, received, tolerance_for(expected.dtype.name, tol))
+        found = describe_array_difference(e, r, tolerance_for(expected.dtype if tensor else e.dtype.name, tol))
         return f"{what} has wrong values: {found}" if found else None
     if isinstance(expected, (tuple, list)):
         if not isinstance(received, (tuple, list)):
@@ -208,11 +197,6 @@ def difference(expected: Any, received: Any, tol: Tolerance | dict[str, Toleranc
     if isinstance(expected, str):
         return None if received == expected else f"{what} is {kind_of(received)}, expected {expected!r}"
     raise TypeError(f"cannot compare with an expected {type(expected).__name__}")
-
-
-def _both_numbers(expected: np.ndarray, received: np.ndarray) -> bool:
-    """Two floating arrays (a dtype slip between them is a near miss; bools and ints stay exact)."""
-    return expected.dtype.kind == "f" and received.dtype.kind == "f"
 
 
 def _scalar(value: Any) -> float | None:

@@ -63,12 +63,11 @@ class Parts:
 class StudentRaised(Exception):
     """The student's code raised on an input (shrinkable, unlike a fatal failure)."""
 
-    def __init__(self, failure: StudentFailure, where: str, call: Call | None = None, expected: str | None = None):
+    def __init__(self, failure: StudentFailure, where: str, call: Call | None = None):
         super().__init__(failure.describe())
         self.failure = failure
         self.where = where
         self.call = call  # the input it raised on, for the hints of mistakes that raise
-        self.expected = expected  # what a correct answer returns for that input, as written (None: unknown here)
 
 
 # A check's or a task's status in a report.
@@ -139,24 +138,14 @@ class Context:
     def prepare(self, call: Call) -> Call:
         """The call as this variant runs it: floating arrays in the variant's dtype and, in a
         PyTorch lab, every array as a tensor on the variant's device."""
-        return call.with_args(tuple(self._convert(a) for a in call.args),
-                              {k: self._convert(v) for k, v in call.kwargs.items()})
+        return call.with_args(oracles.nested(call.args, self._convert), oracles.nested(call.kwargs, self._convert))
 
     def _convert(self, value: Any) -> Any:
-        dtype = self.variant.dtype
-        if isinstance(value, np.ndarray):
-            if dtype and value.dtype.kind == "f":
-                value = value.astype(dtype)
-            if self.lab.kind == "torch":
-                return TensorValue(value, value.dtype.name, self.variant.device)
+        if not isinstance(value, np.ndarray):
             return value
-        if isinstance(value, tuple):
-            return tuple(self._convert(v) for v in value)
-        if isinstance(value, list):
-            return [self._convert(v) for v in value]
-        if isinstance(value, dict):
-            return {k: self._convert(v) for k, v in value.items()}
-        return value
+        if self.variant.dtype and value.dtype.kind == "f":
+            value = value.astype(self.variant.dtype)
+        return TensorValue(value, value.dtype.name, self.variant.device) if self.lab.kind == "torch" else value
 
     def describe(self, call: Call, function: str | None = None) -> str:
         return describe_call(function or self.task.function, call, self.signature)
@@ -333,7 +322,7 @@ def diagnose(ctx: Context, call: Call, expected: Any, received: Any, tolerance: 
     if not found:
         parts = zip(expected, received) if isinstance(expected, tuple) and isinstance(received, (tuple, list)) \
             and len(expected) == len(received) else [(expected, received)]
-        names = list(ctx.task.returns) or []
+        names = list(ctx.task.returns)
         for i, (e, r) in enumerate(parts):
             generic = generic_hint(e, r)
             if generic:
@@ -358,9 +347,8 @@ def same_wrong_entries(expected: Any, wrong: Any, received: Any, tolerance: Any)
         allowed = tol.atol + tol.rtol * np.abs(e)
         off_w = ~(np.abs(w.astype(np.float64) - e) <= allowed)
         off_r = ~(np.abs(r.astype(np.float64) - e) <= allowed)
-    if not off_r.any() or off_r.all() or not np.array_equal(off_w, off_r):
-        return False
-    with np.errstate(invalid="ignore", over="ignore"):
+        if not off_r.any() or off_r.all() or not np.array_equal(off_w, off_r):
+            return False
         nearer = np.linalg.norm((w - r)[off_r].astype(np.float64)) < 0.5 * np.linalg.norm((e - r)[off_r].astype(np.float64))
     return bool(nearer)
 

@@ -17,8 +17,7 @@ def describe_value(value: Any) -> str:
     if isinstance(value, TensorValue):
         if value.device == "meta":  # shape and dtype only: a meta tensor holds no values
             return f"torch.empty({value.shape}, dtype=torch.{value.dtype}, device='meta')"
-        body = describe_value(value.array)
-        return f"tensor({body}, dtype={value.dtype}, device={value.device!r})"
+        return f"tensor({describe_value(value.array)}, dtype={value.dtype}, device={value.device!r})"
     if isinstance(value, RngSpec):
         return f"np.random.default_rng({value.seed})"
     if isinstance(value, np.ndarray):

@@ -72,13 +72,10 @@ def eager_only() -> Iterator[None]:
 def available(device: str) -> bool:
     if device in ("cpu", "meta"):  # "meta": tensors with a shape, a dtype and a device but no data, everywhere
         return True
-    if device.startswith("cuda"):
-        # No NVIDIA device node (nor WSL's /dev/dxg): no CUDA, known without importing PyTorch, which
-        # would cost seconds before the worker could start.
-        if not any(Path("/dev").glob("nvidia*")) and not Path("/dev/dxg").exists():
-            return False
-        return bool(torch().cuda.is_available())
-    return False
+    # No NVIDIA device node (nor WSL's /dev/dxg): no CUDA, known without importing PyTorch, which
+    # would cost seconds before the worker could start.
+    return device.startswith("cuda") and (any(Path("/dev").glob("nvidia*")) or Path("/dev/dxg").exists()) \
+        and bool(torch().cuda.is_available())
 
 
 def tensor(array: Any, device: str = "cpu", dtype: Any = None, requires_grad: bool = False) -> Any:
@@ -97,35 +94,32 @@ def vjp(output: Any, inputs: Any, seed: Any) -> tuple[Any, ...]:
     return tuple(torch().autograd.grad((output * seed).sum(), inputs))
 
 
+def nested(value: Any, leaf: Callable[[Any], Any]) -> Any:
+    """``leaf`` applied to every leaf of nested tuples, lists and dicts, the containers rebuilt around them."""
+    if isinstance(value, tuple):
+        return tuple(nested(v, leaf) for v in value)
+    if isinstance(value, list):
+        return [nested(v, leaf) for v in value]
+    if isinstance(value, dict):
+        return {k: nested(v, leaf) for k, v in value.items()}
+    return leaf(value)
+
+
 def numpy(value: Any) -> Any:
     """Bring a torch result (tensor, or tuple/list/dict of them) back to NumPy."""
-    t = torch()
-    if isinstance(value, t.Tensor):
-        return value.detach().cpu().numpy()
-    if isinstance(value, tuple):
-        return tuple(numpy(v) for v in value)
-    if isinstance(value, list):
-        return [numpy(v) for v in value]
-    if isinstance(value, dict):
-        return {k: numpy(v) for k, v in value.items()}
-    return value
+    return nested(value, lambda v: v.detach().cpu().numpy() if isinstance(v, torch().Tensor) else v)
 
 
 def plain(value: Any) -> Any:
     """A torch result as the grader compares it: tensors become ``TensorValue`` (data, dtype, device)."""
-    t = torch()
-    if isinstance(value, t.Tensor):
-        dtype = str(value.dtype).removeprefix("torch.")
+    def leaf(v: Any) -> Any:
+        if not isinstance(v, torch().Tensor):
+            return v
+        dtype = str(v.dtype).removeprefix("torch.")
         # a meta tensor has no data: it compares by shape, dtype and device only (its array is zeros)
-        array = np.zeros(tuple(value.shape), dtype=dtype) if value.is_meta else value.detach().cpu().numpy()
-        return TensorValue(array, dtype, str(value.device), bool(value.requires_grad))
-    if isinstance(value, tuple):
-        return tuple(plain(v) for v in value)
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    return value
+        array = np.zeros(tuple(v.shape), dtype=dtype) if v.is_meta else v.detach().cpu().numpy()
+        return TensorValue(array, dtype, str(v.device), bool(v.requires_grad))
+    return nested(value, leaf)
 
 
 def in_torch(fn: Callable[..., Any], float64: bool = False) -> Callable[..., Any]:
@@ -162,31 +156,19 @@ def in_torch(fn: Callable[..., Any], float64: bool = False) -> Callable[..., Any
 def materialize(value: Any) -> Any:
     """Arguments as the grader's own code receives them: a fresh copy of every array,
     real tensors for ``TensorValue`` and real generators for ``RngSpec``."""
-    if isinstance(value, TensorValue):
-        return tensor(value.array, value.device, requires_grad=value.requires_grad)
-    if isinstance(value, RngSpec):
-        return np.random.default_rng(value.seed)
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, tuple):
-        return tuple(materialize(v) for v in value)
-    if isinstance(value, list):
-        return [materialize(v) for v in value]
-    if isinstance(value, dict):
-        return {k: materialize(v) for k, v in value.items()}
-    return value
+    def leaf(v: Any) -> Any:
+        if isinstance(v, TensorValue):
+            return tensor(v.array, v.device, requires_grad=v.requires_grad)
+        if isinstance(v, RngSpec):
+            return np.random.default_rng(v.seed)
+        return v.copy() if isinstance(v, np.ndarray) else v
+    return nested(value, leaf)
 
 
 def flatten(*values: Any) -> list[Any]:
     """Every leaf of nested tuples, lists and dicts (the arguments of a call, say)."""
     found: list[Any] = []
-    for value in values:
-        if isinstance(value, (tuple, list)):
-            found += flatten(*value)
-        elif isinstance(value, dict):
-            found += flatten(*value.values())
-        else:
-            found.append(value)
+    nested(values, found.append)
     return found
 
 

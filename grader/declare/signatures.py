@@ -24,17 +24,11 @@ def read_signatures(path: Path) -> dict[str, Signature]:
     """The public top-level functions of a module file, by name; empty if the file is absent."""
     if not path.is_file():
         return {}
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    found = {}
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
-            a = node.args
-            params = tuple(p.arg for p in [*a.posonlyargs, *a.args, *a.kwonlyargs])
-            found[node.name] = Signature(node.name, params, _strip_annotations(node), ast.get_docstring(node) or "")
-    return found
+    return {node.name: _signature(node) for node in ast.parse(path.read_text(encoding="utf-8")).body
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")}
 
 
-def _strip_annotations(node: ast.FunctionDef) -> str:
+def _signature(node: ast.FunctionDef) -> Signature:
     a = node.args
     names = [p.arg for p in [*a.posonlyargs, *a.args]]
     defaults = [None] * (len(names) - len(a.defaults)) + list(a.defaults)
@@ -42,4 +36,5 @@ def _strip_annotations(node: ast.FunctionDef) -> str:
     if a.kwonlyargs:
         parts.append("*")
         parts += [p.arg if d is None else f"{p.arg}={ast.unparse(d)}" for p, d in zip(a.kwonlyargs, a.kw_defaults)]
-    return f"{node.name}({', '.join(parts)})"
+    params = (*names, *(p.arg for p in a.kwonlyargs))
+    return Signature(node.name, params, f"{node.name}({', '.join(parts)})", ast.get_docstring(node) or "")

@@ -56,15 +56,6 @@ def float_arrays(draw: st.DrawFn, shape: Sequence[int], dtype: Any = np.float64,
 
 @reused
 @st.composite
-def distinct_arrays(draw: st.DrawFn, shape: Sequence[int], dtype: Any = np.float64) -> np.ndarray:
-    """An array whose entries are all different (no ties: argmax and sorting are unambiguous)."""
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    size = int(np.prod(shape))
-    return (rng.permutation(size).reshape(tuple(shape)) - size // 2).astype(dtype) * 0.5
-
-
-@reused
-@st.composite
 def arrays_with_zeros(draw: st.DrawFn, shape: Sequence[int], zero_fraction: float = 0.3,
                       dtype: Any = np.float64) -> np.ndarray:
     """``float_arrays`` with about ``zero_fraction`` of the entries exactly 0, where sign, abs

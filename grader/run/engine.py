@@ -50,10 +50,9 @@ class Budget:
         the default budget) scaled to this one."""
         if declared is None:
             return self.max_examples
-        return max(1, round(declared * self.max_examples / PROFILE_DEFAULT_EXAMPLES))
+        return max(1, round(declared * self.max_examples / PROFILES["default"].max_examples))
 
 
-PROFILE_DEFAULT_EXAMPLES = 12
 PROFILES = {
     "default": Budget(),
     "ci": Budget(max_examples=8, shrink_calls=80),
@@ -118,9 +117,7 @@ def _run_cases(check: Check, ctx: Context, seed: int, budget: Budget, shrink: bo
         try:
             check.verify(ctx, ctx.prepare(call))
         except (CheckFailed, StudentRaised) as error:
-            state["failure"] = error
-            if state["first"] is None:
-                state["first"] = error
+            state["failure"], state["first"] = error, state["first"] or error
             raise
         except Skip as skip:  # nothing to shrink: the check cannot judge this code here
             raise _ShrinkBudget(skip) from None
@@ -153,12 +150,9 @@ def _replay(check: Check, ctx: Context, calls: Sequence[Call]) -> bool:
     (``Abort``, which Hypothesis never catches) ends the check here as it would there. An oracle's
     ``assume`` (true on these inputs) warns outside a Hypothesis run: that warning is silenced here, and
     were it ever an error, the check would fall back to Hypothesis."""
-    import warnings
-
     from hypothesis.errors import HypothesisDeprecationWarning
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", HypothesisDeprecationWarning)
+    with warnings.catch_warnings(action="ignore", category=HypothesisDeprecationWarning):
         for call in calls:
             try:
                 check.verify(ctx, ctx.prepare(call))
@@ -230,7 +224,7 @@ def run_check(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckRes
 
 
 def _attempt(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckResult:
-    name = f"{check.name} ({ctx.variant.label})" if len(check.variants) > 1 else check.name
+    name = _label(check, ctx.variant)
     try:
         if not oracles.available(ctx.variant.device):
             raise Skip(f"no {ctx.variant.device} device on this machine")
@@ -256,7 +250,7 @@ def _attempt(check: Check, ctx: Context, seed: int, budget: Budget) -> CheckResu
         return CheckResult(name, "failed", message, parts=failure_parts(ctx.task, message, failed.parts))
     except StudentRaised as raised:
         hints = _raised_hints(ctx.task, raised)
-        expected = raised.expected if raised.expected is not None else _expectation(check, ctx, raised.call)
+        expected = _expectation(check, ctx, raised.call)
         message = (f"{raised.failure.describe()}\n  input: {raised.where}"
                    + (f"\n  expected: {expected}" if expected is not None else "")
                    + "".join(f"\n  hint: {h.text}" for h in hints)
@@ -286,9 +280,7 @@ def passes(check: Check, ctx: Context, seed: int, budget: Budget) -> bool:
             check.verify(ctx, ctx.prepare(example))
         if check.cases is not None:
             _run_cases(check, ctx, seed, budget, shrink=False)
-    except (CheckFailed, StudentRaised, Skip, Abort):
-        return False
-    except Exception:  # noqa: BLE001 - a rerun that breaks proves nothing
+    except (Abort, Exception):  # noqa: BLE001 - a failure, a skip or a rerun that breaks proves nothing
         return False
     return True
 
@@ -366,8 +358,8 @@ def _expectation(check: Check, ctx: Context, call: Call | None) -> str | None:
     if call is None:
         return None
     try:
-        with warnings.catch_warnings():  # an oracle that rejects inputs with Hypothesis' assume() warns out here
-            warnings.simplefilter("ignore")
+        # an oracle that rejects inputs with Hypothesis' assume() warns out here
+        with warnings.catch_warnings(action="ignore"):
             value = check.expectation(ctx, call)
     except Exception:  # noqa: BLE001 - no expectation here (no reference solution, an oracle that needs more)
         return None
@@ -408,14 +400,12 @@ def grade_task(task: Task, lab: Lab, sandbox: Sandbox, reference: ModuleType | N
         judged = task.judged(check)
         for variant in check.variants:
             label = _label(check, variant)
-            if fatal is not None and not oracles.available(variant.device):  # skipped here whatever the code does
-                results.append(CheckResult(label, "skipped", f"no {variant.device} device on this machine",
-                                           gate=check.gate, verdicts={a: "skipped" for a in judged},
-                                           fixed=fixed_inputs(check)))
-                continue
-            if fatal is not None:
-                results.append(CheckResult(label, fatal.status, "not run: " + fatal.message.split("\n")[0],
-                                           gate=check.gate, verdicts={a: "failed" for a in judged},
+            if fatal is not None:  # not run (skipped where the device is absent: whatever the code does)
+                absent = not oracles.available(variant.device)
+                message = f"no {variant.device} device on this machine" if absent else \
+                    "not run: " + fatal.message.split("\n")[0]
+                results.append(CheckResult(label, "skipped" if absent else fatal.status, message, gate=check.gate,
+                                           verdicts={a: "skipped" if absent else "failed" for a in judged},
                                            fixed=fixed_inputs(check)))
                 continue
             ctx = Context(lab, task, variant, sandbox, reference, signature, observed=observed)
@@ -434,8 +424,7 @@ def grade_task(task: Task, lab: Lab, sandbox: Sandbox, reference: ModuleType | N
 def task_flags(lab: Lab, lab_dir: Path, task: Task) -> tuple[str, ...]:
     """The banned names and the constructs that reach around a ban in the code the task runs, as
     "lab4/recurrent.py:12 getattr with a computed name" (for the instructor's review)."""
-    where = f"{lab.path}"
-    return tuple(f"{where}:{f.line} {f.what}"
+    return tuple(f"{lab.path}:{f.line} {f.what}"
                  for f in findings(lab_dir / lab.filename, task.function, tuple(lab.banned_source)))
 
 

@@ -18,20 +18,15 @@ The points policy (docs/ENGINE.md, "Points policy"):
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence, get_args
+from typing import Any, Literal, Mapping, Sequence, get_args
 
-if TYPE_CHECKING:
-    from grader.declare.context import Parts
-
-from grader.declare.context import Status
+from grader.declare.context import Hint, Parts, Status
 
 STATUSES: tuple[Status, ...] = get_args(Status)
 # A submission's: graded, or why it could not be (the batch adds its own: empty, timeout, grader_crash).
 Graded = Literal["graded", "import_error", "missing_module", "bad_file"]
 # When a task has several kinds of trouble, its status is the first of these that occurs.
 _PRECEDENCE: tuple[Status, ...] = ("not_implemented", "timeout", "error", "failed")
-# A verdict on one aspect: how much of the check's weight it earns.
-VERDICTS = ("passed", "near miss", "failed", "pending", "skipped")
 NEAR_MISS = 0.75  # the credit of a near miss
 # The message of a task stopped by what stops every task alike (``LabResult.error``), said once at the top.
 SEE_ABOVE = "not run: see the problem with the whole module at the top of the report"
@@ -45,7 +40,8 @@ class CheckResult:
     message: str
     fatal: bool = False  # the task's remaining checks are not run after this one
     gate: bool = False  # earns nothing; costs points when it fails
-    verdicts: Mapping[str, str] = field(default_factory=dict)  # aspect -> one of VERDICTS (value checks)
+    # aspect -> its verdict (value checks): passed, near miss, failed, pending or skipped
+    verdicts: Mapping[str, str] = field(default_factory=dict)
     pending: bool = False  # skipped here: it needs what only the graded run has (the reference solutions)
     points: float = 0.0  # what it earned (set by TaskResult.score_checks)
     pending_points: float = 0.0  # what it may still earn where it can run
@@ -53,7 +49,7 @@ class CheckResult:
     # so it earns only alongside the checks whose inputs are drawn from the seed (see _value_fractions).
     fixed: bool = False
     # a failure as data (grader.declare.context.Parts: input, expected, received, max_abs_error, hints, possible causes)
-    parts: "Parts | None" = None
+    parts: Parts | None = None
 
     @property
     def ran(self) -> bool:
@@ -93,20 +89,16 @@ class CheckResult:
                    fixed=bool(data.get("fixed", False)), parts=parts_from_json(data) if "input" in data else None)
 
 
-def parts_to_json(parts: "Parts | None") -> dict[str, Any]:
+def parts_to_json(parts: Parts | None) -> dict[str, Any]:
     """A failure's parts as the JSON report writes them (GRADER.md); empty ones for a check that did not run."""
-    if parts is None:
-        return {"input": "", "expected": None, "received": None, "max_abs_error": None, "hint": [],
-                "possible_causes": []}
+    parts = parts or Parts()
     return {"input": parts.input, "expected": parts.expected, "received": parts.received,
             "max_abs_error": parts.max_abs_error,
             "hint": [{"id": h.id, "text": h.text} for h in parts.hints],
             "possible_causes": [{"id": h.id, "text": h.text} for h in parts.possible_causes]}
 
 
-def parts_from_json(data: Mapping[str, Any]) -> "Parts":
-    from grader.declare.context import Hint, Parts  # the JSON reader stays light (no NumPy) until a report has parts
-
+def parts_from_json(data: Mapping[str, Any]) -> Parts:
     return Parts(str(data["input"]), data.get("expected"), data.get("received"), data.get("max_abs_error"),
                  tuple(Hint(h["id"], h["text"]) for h in data.get("hint", [])),
                  tuple(Hint(h["id"], h["text"]) for h in data.get("possible_causes", [])))

@@ -54,11 +54,8 @@ def _bound_names(statement: ast.stmt) -> list[str]:
         return [statement.name]
     if isinstance(statement, (ast.Import, ast.ImportFrom)):
         return [(alias.asname or alias.name).split(".")[0] for alias in statement.names]
-    targets: list[ast.expr] = []
-    if isinstance(statement, ast.Assign):
-        targets = list(statement.targets)
-    elif isinstance(statement, (ast.AnnAssign, ast.AugAssign)):
-        targets = [statement.target]
+    targets = statement.targets if isinstance(statement, ast.Assign) else \
+        [statement.target] if isinstance(statement, (ast.AnnAssign, ast.AugAssign)) else []
     return [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
 
 
@@ -67,9 +64,7 @@ def changed_tasks(lab: Lab, before: str | None, after: str) -> list[Task]:
     top-level definition it reaches through the names it reads (a helper, a constant, an import), or a
     statement that binds no name. Every task when either version does not parse."""
     old, new = definitions(before) if before is not None else None, definitions(after)
-    if old is None or new is None:
-        return list(lab.tasks)
-    if old.get("") != new.get(""):
+    if old is None or new is None or old.get("") != new.get(""):
         return list(lab.tasks)
     differs = {name for name in set(old) | set(new) if old.get(name, ("",))[0] != new.get(name, ("",))[0]}
     return [task for task in lab.tasks if _reach(task.function, new, old) & differs]
@@ -134,16 +129,14 @@ class Watcher:
         stamp = self._stamps()
         if stamp == self._stamp:
             return False
-        if self._read_digest() != self._digest:
+        try:
+            digest = read_submission(self.lab, self.submission).digest()
+        except BadSubmission as bad:
+            digest = f"{bad.status}:{bad.reason}"
+        if digest != self._digest:
             return True
         self._stamp = stamp  # touched, or saved unchanged: nothing to grade
         return False
-
-    def _read_digest(self) -> str:
-        try:
-            return read_submission(self.lab, self.submission).digest()
-        except BadSubmission as bad:
-            return f"{bad.status}:{bad.reason}"
 
     def wait(self, stop: Callable[[], bool] = lambda: False) -> bool:
         """Poll until the files change (True) or ``stop`` says so (False)."""

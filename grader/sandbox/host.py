@@ -36,10 +36,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Any, Collection, Literal, Sequence, get_args
+from typing import Any, Callable, Collection, Literal, Sequence, get_args
 
 from grader.sandbox import confine, wire
-from grader.sandbox.intake import LabFiles, read_folder
+from grader.sandbox.intake import LabFiles, read_below
 
 WORKER = Path(__file__).with_name("worker.py")
 ZYGOTE = Path(__file__).with_name("zygote.py")
@@ -107,7 +107,6 @@ class Reply:
 
     value: Any
     modified: tuple[str, ...]
-    elapsed: float
     banned: tuple[str, ...]
     grads: Any = None
     warnings: tuple[str, ...] = ()  # the warnings the call raised, as "Category: message"
@@ -142,11 +141,10 @@ class Sandbox:
 
     def __init__(self, files: LabFiles | Path, config: WorkerConfig, limits: Limits = Limits(),
                  launcher: "Launcher | None" = None, slot: int = 0):
-        self.files = files if isinstance(files, LabFiles) else read_folder(files, files.name)
+        self.files = files if isinstance(files, LabFiles) else read_below(files, (), shown=files.name)
         self.launcher = launcher
         self.config = config
         self.limits = limits
-        self.slot = slot
         self.identity = (launcher.users.pick(slot) if launcher is not None and launcher.users else None)
         self._root = Path(tempfile.mkdtemp(prefix="dlkit-"))
         self._copy = self._root / "lab"
@@ -155,14 +153,9 @@ class Sandbox:
         self._ready: dict[str, Any] | None = None
         self._timeout = limits.timeout
         self._ids = itertools.count()
-        self.functions: tuple[str, ...] = ()
         self.layers: tuple[str, ...] = ()  # the walls the worker stands behind, as it said before any student code ran
         self.import_failure: StudentFailure | None = None
         self._copy_submission()
-
-    def source(self, filename: str) -> str:
-        """A file of the submission as the grader read it (never the worker's copy, which the code may change)."""
-        return self.files.files.get(filename, b"").decode("utf-8", "replace")
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -211,19 +204,16 @@ class Sandbox:
                     raise StudentFailure("sandbox", str(hello.get("error", "the worker did not say how it is confined")))
                 self.layers = tuple(str(layer) for layer in hello["confined"])
                 self._ready = self._receive(self.limits.import_timeout, during="importing the module")
+                if not self._ready.get("ready"):
+                    error = self._ready.get("error", {})
+                    raise StudentFailure("import", str(error.get("message", "")), list(error.get("frames", [])),
+                                         str(error.get("type", "")))
             except StudentFailure as failure:
                 if failure.kind != "sandbox":
                     failure.kind = "import"
                 self.import_failure = failure
                 self._kill()
                 return False
-            if not self._ready.get("ready"):
-                error = self._ready.get("error", {})
-                self.import_failure = StudentFailure(
-                    "import", str(error.get("message", "")), list(error.get("frames", [])), str(error.get("type", "")))
-                self._kill()
-                return False
-            self.functions = tuple(str(f) for f in self._ready.get("functions", []))
         return True
 
     def close(self) -> None:
@@ -252,14 +242,8 @@ class Sandbox:
              chain: Sequence[tuple[tuple[Any, ...], dict[str, Any]]] = (),
              links: Sequence[tuple[int, int, str, int, int]] = ()) -> Reply:
         """Run ``function(*args, **kwargs)`` in the worker; raise ``StudentFailure`` if it does not return.
-
-        With ``chain`` (a list of ``(args, kwargs)``, one per step; ``args`` and ``kwargs`` are then
-        ignored) the worker calls the function once per step, in one request, and the value is the
-        list of the step results. ``links`` ``(step, arg, source, from_step, index)`` pass objects of
-        an earlier step on: item ``index`` of its result (``source="result"``) or its argument
-        ``index`` (``source="arg"``) becomes argument ``arg`` of ``step`` (steps count from 0).
-        A single call is a chain of one step.
-        """
+        With ``chain`` (one ``(args, kwargs)`` per step; ``args`` and ``kwargs`` are then ignored) the value is
+        the list of the step results, and ``links`` pass objects of an earlier step on (``worker.run``)."""
         if not self.ready():
             assert self.import_failure is not None
             raise self.import_failure
@@ -305,11 +289,9 @@ class Sandbox:
             raise StudentFailure("error", f"the result is not plain data ({exc})") from None
         modified_at = tuple((m[0], m[1], m[2]) for m in reply.get("modified", []) if type(m) is list and len(m) == 3
                             and type(m[0]) is str and type(m[1]) is int and type(m[2]) is bool)
-        elapsed = reply.get("elapsed", 0.0)
         return Reply(
             value=decoded if chain else (decoded[0] if decoded else None),
             modified=tuple(dict.fromkeys(m[0] for m in modified_at)),
-            elapsed=float(elapsed) if type(elapsed) in (int, float) else 0.0,
             banned=tuple(_strings(reply.get("banned"))),
             grads=grads,
             warnings=tuple(_strings(reply.get("warnings"))),
@@ -506,14 +488,10 @@ class WorkerUsers:
     """
 
     def __init__(self, spec: str):
-        self.spec = spec
         self.members = tuple(_identities(spec))
 
-    def __len__(self) -> int:
+    def __len__(self) -> int:  # (an empty pool is false)
         return len(self.members)
-
-    def __bool__(self) -> bool:
-        return bool(self.members)
 
     def pick(self, slot: int) -> Identity:
         return self.members[slot % len(self.members)]
@@ -522,7 +500,7 @@ class WorkerUsers:
         """The members for grading process ``index`` of ``count`` (every ``count``-th, from ``index``):
         processes running at once never share a user."""
         part = WorkerUsers.__new__(WorkerUsers)
-        part.spec, part.members = self.spec, self.members[index::count]
+        part.members = self.members[index::count]
         return part
 
 
@@ -562,24 +540,18 @@ def _identities(spec: str) -> list[Identity]:
 # ----------------------------------------------------------------------------- launching workers
 
 
+@dataclass(frozen=True)
 class Launched:
     """A running worker: its pid, the grader's ends of the two pipes, and how to end it."""
 
-    def __init__(self, pid: int, request_fd: int, response_fd: int, wait: Any, kill: Any):
-        self.pid = pid
-        self.request_fd = request_fd
-        self.response_fd = response_fd
-        self._wait = wait
-        self._kill = kill
-
-    def exit_code(self) -> int | None:
-        """Wait for the process to end and return its status (negative: killed by that signal)."""
-        return self._wait()
-
-    def kill(self) -> None:
-        """End the worker and its process group (the pid is its parent's unreaped child until then, so it
-        names no other process), and collect its status."""
-        self._kill()
+    pid: int
+    request_fd: int
+    response_fd: int
+    # wait for the process to end and return its status (negative: killed by that signal)
+    exit_code: Callable[[], int | None]
+    # end the worker and its process group (the pid is its parent's unreaped child until then, so it
+    # names no other process), and collect its status
+    kill: Callable[[], None]
 
 
 class SubprocessLauncher:
@@ -652,10 +624,6 @@ class ZygoteLauncher:
         self._socket: socket.socket | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._owner = os.getpid()  # only the process that started the zygote can tell whether it still runs
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
 
     def start(self) -> None:
         """Start the zygote now, without waiting for its imports (they run while the caller does its own)."""
@@ -745,13 +713,9 @@ def worker_environment() -> dict[str, str]:
             "NVIDIA_VISIBLE_DEVICES", "SYSTEMROOT")
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env["PATH"] = "/usr/bin:/bin"
-    env.update(single_threaded())
+    # student code runs on one thread: BLAS pools only add memory and noise to the limits
+    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MALLOC_ARENA_MAX="2")
     return env
-
-
-def single_threaded() -> dict[str, str]:
-    """Student code runs on one thread: BLAS pools only add memory and noise to the limits."""
-    return {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
 
 
 # ----------------------------------------------------------------------------- what workers leave behind

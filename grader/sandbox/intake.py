@@ -64,18 +64,12 @@ class LabFiles:
 # ----------------------------------------------------------------------------- opening without following
 
 
+_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+
+
 def _kind(mode: int) -> str:
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a regular file"
+    return next((what for test, what in _KINDS if test(mode)), "not a regular file")
 
 
 def _open_dir(name: str, shown: str, parent: int | None = None) -> int:
@@ -158,12 +152,6 @@ def read_lab(submission: Path, lab: str, module: str) -> LabFiles:
         return _read_python_files(folder, lab, filename)
     finally:
         os.close(folder)
-
-
-def read_folder(folder: Path, shown: str, module: str | None = None) -> LabFiles:
-    """The Python files directly inside ``folder`` (the folder itself taken as given), read safely;
-    with ``module``, that file must be among them."""
-    return read_below(folder, (), module, shown)
 
 
 def read_below(root: Path, parts: tuple[str, ...], module: str | None = None, shown: str = "") -> LabFiles:
