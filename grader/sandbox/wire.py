@@ -209,8 +209,8 @@ def decode(node: Any, torch: Any = None, build: bool = False) -> Any:
 
 # ----------------------------------------------------------------------------- messages
 #
-# The shape of a request (a reply is built by the worker's ``run`` and validated field by field by
-# ``host.Sandbox.call``: the grader trusts nothing a worker sends).
+# The shapes of the messages both sides exchange (the grader validates every field of what a
+# worker sends: these describe, they do not trust).
 
 
 class CallRequest(TypedDict, total=False):
@@ -222,6 +222,44 @@ class CallRequest(TypedDict, total=False):
     steps: list[list[Any]]  # per step: [encoded positional arguments, [[name, encoded value], ...]]
     links: list[list[Any]]  # [step, arg, "result" | "arg", from_step, index]: pass an earlier object on
     grad: dict[str, Any]  # {"wrt": [argument index], "seeds": [encoded tensor]}: one step only
+
+
+class FailureInfo(TypedDict, total=False):
+    """Why a call (or the module's import) did not return."""
+
+    kind: str  # error | not_implemented | banned | memory | missing
+    type: str  # the exception's class name
+    message: str
+    frames: list[list[Any]]  # [file, line, function, text] in the student's own files
+    banned: list[str]
+    step: int
+
+
+class CallReply(TypedDict, total=False):
+    """Worker to grader: the results of a request's steps, or why one did not return."""
+
+    id: int
+    ok: bool
+    values: list[Any]  # one encoded result per step that ran
+    modified: list[list[Any]]  # [argument, step, True if that step's own call changed it]
+    banned: list[str]
+    warnings: list[str]  # "Category: message", once per place in the code
+    grads: Any
+    error: FailureInfo
+
+
+class Hello(TypedDict, total=False):
+    """The worker's first message, sent before any student code runs (so it can be believed)."""
+
+    confined: list[str]  # the walls it stands behind: "landlock-v7", "seccomp", ...
+    error: str  # a wall this machine offers could not be put up: the worker ends
+
+
+class Ready(TypedDict, total=False):
+    """The worker's second message: the student's module imported, or why not."""
+
+    ready: bool
+    error: FailureInfo
 
 
 # ----------------------------------------------------------------------------- frames
