@@ -260,3 +260,34 @@ def test_a_pytorch_worker_loads_the_meta_kernels_only_for_a_lab_with_meta_checks
             box.close()
             if isinstance(launcher, ZygoteLauncher):
                 launcher.close()
+
+
+FORGED_READY = textwrap.dedent('''
+    import os, struct
+    # a made-up "import failed" reply, written at import to every descriptor the worker may answer on
+    body = b"d" + struct.pack("<I", 2) + b"s" + struct.pack("<I", 5) + b"ready" + b"F" \\
+        + b"s" + struct.pack("<I", 5) + b"error" + b"i" + struct.pack("<q", 5)
+    for fd in range(3, 64):
+        try:
+            os.write(fd, struct.pack("<Q", len(body)) + body)
+        except OSError:
+            pass
+
+    def add(a, b):
+        return a + b
+''')
+
+
+@pytest.mark.parametrize("launcher", ["subprocess", "zygote"])
+def test_a_module_that_forges_a_malformed_import_reply_is_an_import_failure_not_a_grader_error(tmp_path, launcher):
+    (tmp_path / "lab0").mkdir()
+    (tmp_path / "lab0" / "m.py").write_text(FORGED_READY)
+    chosen = SubprocessLauncher() if launcher == "subprocess" else ZygoteLauncher("numpy")
+    box = Sandbox(tmp_path / "lab0", WorkerConfig("m", "numpy", {}), Limits(timeout=2.0), chosen)
+    try:
+        assert not box.ready()
+        assert box.import_failure is not None and box.import_failure.kind == "import"
+    finally:
+        box.close()
+        if isinstance(chosen, ZygoteLauncher):
+            chosen.close()

@@ -206,7 +206,8 @@ class Sandbox:
                 self._ready = self._receive(self.limits.import_timeout, during="importing the module")
                 if not self._ready.get("ready"):
                     error = self._ready.get("error", {})
-                    raise StudentFailure("import", str(error.get("message", "")), list(error.get("frames", [])),
+                    error = error if type(error) is dict else {}  # the module may have written this reply itself
+                    raise StudentFailure("import", str(error.get("message", "")), _frames(error.get("frames")),
                                          str(error.get("type", "")))
             except StudentFailure as failure:
                 if failure.kind != "sandbox":

@@ -245,6 +245,8 @@ class CallReply(TypedDict, total=False):
     banned: list[str]
     warnings: list[str]  # "Category: message", once per place in the code
     grads: Any
+    printed: str  # what the code printed during the call (the first 2000 characters)
+    global_rng: bool  # the call moved NumPy's global random state
     error: FailureInfo
 
 

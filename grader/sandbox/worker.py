@@ -37,9 +37,12 @@ import sys
 import threading
 import traceback
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np  # noqa: E402
+
+if TYPE_CHECKING:  # the messages' shapes, for the type checker only: at run time wire.py is loaded by path
+    from grader.sandbox.wire import CallReply, CallRequest, FailureInfo, Hello, Ready
 
 
 
@@ -152,7 +155,7 @@ def warm_meta() -> None:
         pass
 
 
-def send(message: dict[str, Any]) -> None:
+def send(message: Hello | Ready | CallReply) -> None:
     wire.write_frame(RESPONSES, message)
 
 
@@ -294,7 +297,7 @@ def _raised_by_student(exc: BaseException) -> bool:
         return True
 
 
-def _describe_exception(exc: BaseException) -> dict[str, Any]:
+def _describe_exception(exc: BaseException) -> FailureInfo:
     try:
         text = str(exc)
     except BaseException:  # a student exception whose __str__ raises
@@ -369,7 +372,7 @@ def _flatten_tensors(value: Any) -> list[Any]:
     return []
 
 
-def _missing(function: str) -> dict[str, Any]:
+def _missing(function: str) -> CallReply:
     return {"ok": False, "error": {"kind": "missing", "type": "AttributeError",
                                    "message": f"the module has no function {function}", "frames": [], "banned": []}}
 
@@ -387,7 +390,7 @@ def _describe_warnings(caught: list[Any]) -> list[str]:
     return found[:8]
 
 
-def run(module: Any, request: dict[str, Any]) -> dict[str, Any]:
+def run(module: Any, request: CallRequest) -> CallReply:
     """Call one function once per step of ``request["steps"]``, as a loop in the student's own
     program would (a single call is a loop of one step).
 
@@ -446,7 +449,7 @@ def _same_rng_state(before: dict[str, Any], after: dict[str, Any]) -> bool:
         np.array_equal(before["state"]["key"], after["state"]["key"]) and before["state"]["pos"] == after["state"]["pos"]
 
 
-def _run_steps(fn: Any, steps: list[Any], links: list[Any], names: list[str], grad: Any) -> dict[str, Any]:
+def _run_steps(fn: Any, steps: list[Any], links: list[Any], names: list[str], grad: Any) -> CallReply:
     results: list[Any] = []
     values: list[Any] = []
     watched: list[tuple[int, str, Any, Any]] = []
@@ -502,8 +505,8 @@ def _encode(value: Any) -> Any:
         return ("unsupported", f"a value that could not be read ({type(exc).__name__})")
 
 
-def _reply(values: list[Any], modified: list[list[Any]], grads: Any) -> dict[str, Any]:
-    reply = {"ok": True, "values": values, "modified": modified, "banned": list(dict.fromkeys(BANNED_HITS))}
+def _reply(values: list[Any], modified: list[list[Any]], grads: Any) -> CallReply:
+    reply: CallReply = {"ok": True, "values": values, "modified": modified, "banned": list(dict.fromkeys(BANNED_HITS))}
     if grads is not None:
         reply["grads"] = grads
     return reply
@@ -541,9 +544,11 @@ def serve(config: dict[str, Any], request_fd: int, response_fd: int) -> None:
     try:
         layers = put_up_walls()
     except OSError as exc:  # a wall this machine offers could not be put up: run nothing
-        send({"error": f"the sandbox could not be set up: {exc}"})
+        hello: Hello = {"error": f"the sandbox could not be set up: {exc}"}
+        send(hello)
         return
-    send({"confined": layers})  # before any student code: the grader may believe it
+    hello = {"confined": layers}
+    send(hello)  # before any student code: the grader may believe it
     if torch is not None and CONFIG.get("meta", True):
         # The first operation on the meta device (a check's stand-in for a GPU) loads PyTorch's meta
         # kernels: do it beside the module's import and the first calls (a thread started after the
@@ -556,9 +561,11 @@ def serve(config: dict[str, Any], request_fd: int, response_fd: int) -> None:
         error = _describe_exception(exc)
         if isinstance(exc, SyntaxError):
             error["frames"] = [[os.path.basename(exc.filename or ""), exc.lineno or 0, "<module>", (exc.text or "").strip()]]
-        send({"ready": False, "error": error})
+        ready: Ready = {"ready": False, "error": error}
+        send(ready)
         return
-    send({"ready": True})
+    ready = {"ready": True}
+    send(ready)
     while True:
         try:
             request = receive()
