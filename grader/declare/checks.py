@@ -61,14 +61,21 @@ class Reference:
 
 @dataclass(frozen=True)
 class Torch:
-    """PyTorch on the check's device: ``compute(call, variant)`` returns the expected value."""
+    """PyTorch on the check's device: ``compute`` is a plain function of the task's own arguments, given as the
+    student's function gets them. In a PyTorch lab they are tensors on the variant's device already; in a NumPy
+    lab ``oracles.in_torch`` brings the arrays to the variant's device as tensors (in float64 with ``float64``,
+    the results cast back to the inputs' dtype) and the result back to NumPy."""
 
     label: str
-    compute: Callable[[Call, Variant], Any]
+    compute: Callable[..., Any]
     needs_reference: bool = False
+    float64: bool = field(default=False, kw_only=True)
 
     def __call__(self, ctx: Context, call: Call) -> Any:
-        return oracles.plain(self.compute(call, ctx.variant))
+        compute = self.compute
+        if ctx.lab.kind == "numpy":
+            compute = oracles.in_torch(compute, self.float64, ctx.variant.device)
+        return oracles.plain(compute(*oracles.materialize(call.args), **oracles.materialize(call.kwargs)))
 
 
 @dataclass(frozen=True)
@@ -84,14 +91,6 @@ class Formula:
 
 
 Oracle = Reference | Torch | Formula
-
-
-def on_arguments(fn: Callable[..., Any]) -> Callable[[Call, Variant], Any]:
-    """A ``Torch`` oracle's compute from a plain function of the task's own arguments (as the worker
-    gives them to the student: tensors on the variant's device in a PyTorch lab)."""
-    def compute(call: Call, variant: Variant) -> Any:
-        return fn(*oracles.materialize(call.args), **oracles.materialize(call.kwargs))
-    return compute
 
 
 # ----------------------------------------------------------------------------- messages
@@ -124,7 +123,7 @@ class Matches(Check):
             raise ctx.fail(call, problem, source, expected, received, self.tolerance)
 
 
-def parity(label: str, compute: Callable[[Call, Variant], Any], cases: "SearchStrategy[Call]",
+def parity(label: str, compute: Callable[..., Any], cases: "SearchStrategy[Call]",
            examples: Sequence[Call] = (), torch_examples: int | None = 8, reference_examples: int | None = 6,
            **options: Any) -> list[Check]:
     """The usual pair: the result matches PyTorch on every device in float64 and float32, and the
@@ -360,3 +359,4 @@ class CentralDifferences(Check):
             return None
         ctx.focus_used = True
         return list(self.aspects).index(ctx.focus.name) if ctx.focus.name in self.aspects else -1
+

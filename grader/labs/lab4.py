@@ -26,7 +26,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from grader.declare import oracles
-from grader.declare.checks import DEVICES_BOTH, Gradients, Matches, Property, Torch, Worked, fails_on_none, on_arguments
+from grader.declare.checks import DEVICES_BOTH, Gradients, Matches, Property, Torch, Worked, fails_on_none
 from grader.declare.compare import difference
 from grader.declare.context import Context
 from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
@@ -96,12 +96,13 @@ def torch_embedding(ids: Any, table: Any) -> Any:
 
 
 def _on_meta(label: str, fn: Callable[..., Any], cases: st.SearchStrategy[Call]) -> Matches:
-    """The gate that hands the function "meta" tensors; its oracle is ``fn`` on CPU copies of the arguments, its
-    tensors relabelled "meta" (only their shapes and dtypes are compared; PyTorch takes seconds to load its meta
-    kernels)."""
-    def compute(call_: Call, variant: Variant) -> Any:
-        on_cpu = [TensorValue(a.array, a.dtype, "cpu") if isinstance(a, TensorValue) else a for a in call_.args]
-        return _relabel(oracles.plain(fn(*oracles.materialize(on_cpu))), variant.device)
+    """The gate that hands the function "meta" tensors; its oracle is ``fn`` on CPU zeros of the arguments' shapes
+    and dtypes, its tensors relabelled "meta" (only their shapes and dtypes are compared; PyTorch takes seconds to
+    load its meta kernels)."""
+    def compute(*args: Any) -> Any:
+        t = oracles.torch()
+        on_cpu = [t.zeros(a.shape, dtype=a.dtype) if isinstance(a, t.Tensor) else a for a in args]
+        return _relabel(oracles.plain(fn(*on_cpu)), "meta")
     return Matches(Torch(label, compute), cases, variants=(Variant("meta", "float64"),),
                    name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4, gate=True)
 
@@ -271,11 +272,11 @@ def _cell_task(name: str, points: int, layer: str, oracle: Callable[..., Any], g
              for n, inputs, hidden, note in ((0, 2, 3, "an empty batch (N = 0)"), (2, 2, 2, "N = I = H = 2"))]
     # a layer built with bias=False: b_ih None, b_hh None, and both (the contract allows either)
     *arrays, b_ih, b_hh = _cell_arrays(20 + gates, 2, 3, 2, gates, cell_state)
-    bias_free = Matches(Torch(label, on_arguments(oracle)), examples=[
+    bias_free = Matches(Torch(label, oracle), examples=[
         call(*arrays, *biases, note=f"{note} (a layer built with bias=False)") for biases, note in
         (((None, b_hh), "b_ih = None"), ((b_ih, None), "b_hh = None"), ((None, None), "b_ih = b_hh = None"))],
         variants=DEVICES_BOTH, tolerance=RNN_VALUES, name=BIAS_FREE, gate=True)
-    drawn = Matches(Torch(label, on_arguments(oracle)), cases, examples=edges, variants=DEVICES_BOTH,
+    drawn = Matches(Torch(label, oracle), cases, examples=edges, variants=DEVICES_BOTH,
                     tolerance=RNN_VALUES)
     return Task(name, points=points, returns=returns, checks=[
         Worked(worked, tolerance=RNN_VALUES), *((drawn, bias_free) if drawn_first else (bias_free, drawn)),
@@ -519,7 +520,7 @@ EMBEDDING = Task(
         Worked([(call(np.array([3, 1]), TABLE, note="the handout's fruit table"), _tensor(TABLE[[3, 1]])),
                 (call(np.array(3), TABLE, note="the handout's fruit table, a single (0-d) id"), _tensor(TABLE[3]))],
                tolerance=RNN_VALUES),
-        Matches(Torch("torch.nn.functional.embedding", on_arguments(torch_embedding)), embedding_calls(),
+        Matches(Torch("torch.nn.functional.embedding", torch_embedding), embedding_calls(),
                 examples=EMBEDDING_EDGES, variants=DEVICES_BOTH, tolerance=RNN_VALUES),
         Gradients("autograd through torch.nn.functional.embedding", torch_embedding, wrt=(1,), cases=embedding_calls(),
                   examples=EMBEDDING_EDGES[:1], variants=DEVICES_BOTH, tolerance=RNN_GRADS, max_examples=8),

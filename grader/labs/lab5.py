@@ -36,10 +36,10 @@ from hypothesis import strategies as st
 
 from grader.declare import oracles
 from grader.declare.checks import (CPU_64, CPU_BOTH, DEVICES, DEVICES_BOTH, Gradients, Matches, Property, Torch, Worked,
-                                   fails_on_none, on_arguments)
+                                   fails_on_none)
 from grader.declare.compare import difference
 from grader.declare.context import CheckFailed, Context, StudentRaised, compare_result
-from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
+from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, call, withheld
 from grader.declare.strategies import MODERATE, float_arrays, shapes, sizes
 from grader.sandbox.wire import TensorValue
 
@@ -320,7 +320,7 @@ SCALED_DOT_PRODUCT_ATTENTION = Task(
         Worked([(call(*_HANDOUT_QKV, note="the handout's example"), _HANDOUT_PLAIN),
                 (call(*_HANDOUT_QKV, np.array([[False, True, True]]), note="the handout's example with key 1 masked"),
                  _HANDOUT_MASKED)]),
-        Matches(Torch("torch.nn.functional.scaled_dot_product_attention", on_arguments(_attend)), attention_calls(),
+        Matches(Torch("torch.nn.functional.scaled_dot_product_attention", _attend), attention_calls(),
                 variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, max_examples=10),
         Gradients("autograd through torch.nn.functional.scaled_dot_product_attention", _attend, wrt=(0, 1, 2),
                   cases=attention_calls(), variants=DEVICES_BOTH, tolerance=ATTENTION_GRADS, max_examples=6),
@@ -330,7 +330,7 @@ SCALED_DOT_PRODUCT_ATTENTION = Task(
         Property("a fully masked query row gives zero weights and a zero output",
                  lambda ctx, c: _fully_masked_rows_are_zero(ctx, c, 3, _attend),
                  cases=attention_calls(("fully masked",)), variants=CPU_BOTH, max_examples=6, gate=True),
-        Matches(Torch("torch.nn.functional.scaled_dot_product_attention", on_arguments(_attend)), large_score_calls(),
+        Matches(Torch("torch.nn.functional.scaled_dot_product_attention", _attend), large_score_calls(),
                 examples=LARGE_SCORES, variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, max_examples=6,
                 name="finite and correct for scores up to ±1e4"),
     ],
@@ -484,7 +484,7 @@ def _causal_does_not_look_ahead(ctx: Context, call_: Call) -> None:
 SELF_ATTENTION = Task(
     "self_attention", points=12, returns=("out", "weights"),
     checks=[
-        Matches(Torch("torch.nn.functional.scaled_dot_product_attention of the projections", on_arguments(_self_attend)),
+        Matches(Torch("torch.nn.functional.scaled_dot_product_attention of the projections", _self_attend),
                 self_attention_calls(), variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, max_examples=10),
         Gradients("autograd through torch.nn.functional.scaled_dot_product_attention", _self_attend, wrt=(0, 1, 2, 3),
                   cases=self_attention_calls(), variants=DEVICES_BOTH, tolerance=ATTENTION_GRADS, max_examples=6),
@@ -513,21 +513,17 @@ SELF_ATTENTION = Task(
 # ----------------------------------------------------------------------------- split_heads, merge_heads
 
 
-def _split(call_: Call, variant: Variant) -> Any:
-    """split_heads of the call: head j of position l holds features j*E/h to (j+1)*E/h - 1 (NumPy's reshape
-    and transpose, back as a tensor of the input's dtype on the variant's device)."""
-    x, heads = call_.args
+def _split(x: Any, heads: int) -> Any:
+    """split_heads: head j of position l holds features j*E/h to (j+1)*E/h - 1 (NumPy's reshape and transpose,
+    back as a tensor of the input's dtype on its device)."""
     n, length, e = x.shape
-    array = np.asarray(x.array if isinstance(x, TensorValue) else x)
-    return oracles.tensor(array.reshape(n, length, heads, e // heads).transpose(0, 2, 1, 3), variant.device)
+    return oracles.tensor(oracles.numpy(x).reshape(n, length, heads, e // heads).transpose(0, 2, 1, 3), x.device)
 
 
-def _merge(call_: Call, variant: Variant) -> Any:
-    """merge_heads of the call: split_heads undone (NumPy, back as a tensor on the variant's device)."""
-    (x,) = call_.args
+def _merge(x: Any) -> Any:
+    """merge_heads: split_heads undone (NumPy, back as a tensor on the input's device)."""
     n, heads, length, d = x.shape
-    array = np.asarray(x.array if isinstance(x, TensorValue) else x)
-    return oracles.tensor(array.transpose(0, 2, 1, 3).reshape(n, length, heads * d), variant.device)
+    return oracles.tensor(oracles.numpy(x).transpose(0, 2, 1, 3).reshape(n, length, heads * d), x.device)
 
 
 def _integers(shape: tuple[int, ...], seed: int) -> np.ndarray:
@@ -546,7 +542,7 @@ _HANDOUT_HEADS = np.array([[[[10.0, 11], [20, 21]], [[12, 13], [22, 23]]]])
 def _round_trip(ctx: Context, call_: Call) -> None:
     """merge_heads(split_heads(x, h)) == x, with the grader's own split."""
     x, heads = call_.args
-    split = oracles.plain(_split(call_, Variant()))
+    split = oracles.plain(_split(*oracles.materialize(call_.args)))
     merged = call(TensorValue(split.array, x.dtype, x.device))
     received = ctx.student(merged)
     problem = compare_result(ctx, x, received, EXACT)
@@ -685,10 +681,10 @@ def _mask_missing_head_axis(call_: Call, error: str) -> bool:
 MULTI_HEAD_ATTENTION = Task(
     "multi_head_attention", points=28, returns=("out", "weights"),
     checks=[
-        Matches(Torch("torch.nn.MultiheadAttention(batch_first=True) with attn_mask=~mask", on_arguments(_mha)),
+        Matches(Torch("torch.nn.MultiheadAttention(batch_first=True) with attn_mask=~mask", _mha),
                 examples=_mha_bias_free(), variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, gate=True,
                 name="takes either bias as None (a layer built with bias=False)"),
-        Matches(Torch("torch.nn.MultiheadAttention(batch_first=True) with attn_mask=~mask", on_arguments(_mha)), mha_calls(),
+        Matches(Torch("torch.nn.MultiheadAttention(batch_first=True) with attn_mask=~mask", _mha), mha_calls(),
                 variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, max_examples=10),
         Gradients("autograd through torch.nn.MultiheadAttention", _mha, wrt=tuple(range(7)), cases=mha_calls(),
                   variants=DEVICES_BOTH, tolerance=ATTENTION_GRADS, max_examples=6),
@@ -745,9 +741,8 @@ MULTI_HEAD_ATTENTION = Task(
 # ----------------------------------------------------------------------------- positional_encoding
 
 
-def _pe(call_: Call, variant: Variant) -> Any:
-    """The call's table from the formula, in float64 (NumPy), returned in the default dtype."""
-    length, d_model = call_.args
+def _pe(length: int, d_model: int) -> Any:
+    """The table from the formula, in float64 (NumPy), returned in the default dtype."""
     t = oracles.torch()
     column = np.arange(d_model)
     angles = np.arange(length, dtype=np.float64)[:, None] / 10000.0 ** ((column - column % 2) / d_model)
@@ -762,7 +757,7 @@ def _odd_d_model(ctx: Context, call_: Call) -> None:
         raise CheckFailed(f"raised {raised.failure.exception} for an odd d_model: there is one more sine column "
                           "than cosine columns (slice the cosines to d_model // 2 columns)\n  "
                           f"{raised.failure.describe()}\n  input: {ctx.describe(call_)}") from None
-    expected = oracles.plain(_pe(call_, ctx.variant))
+    expected = oracles.plain(_pe(*call_.args))
     problem = compare_result(ctx, expected, received, PE_TOLERANCE)
     if problem:
         raise ctx.fail(call_, problem + "\n  (an odd d_model: the last column is a sine)", "the formula, in float64",
