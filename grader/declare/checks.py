@@ -360,3 +360,32 @@ class CentralDifferences(Check):
         ctx.focus_used = True
         return list(self.aspects).index(ctx.focus.name) if ctx.focus.name in self.aspects else -1
 
+
+def swap_blocks(weights: Sequence[Any], order: Sequence[int]) -> list[Any]:
+    """The weights with their blocks along the first axis (a cell's gates; attention's query, key and value)
+    rearranged to ``order``."""
+    count = len(order)
+    return [w.reshape(count, -1, *w.shape[1:])[list(order)].reshape(w.shape) for w in weights]
+
+
+def blocks_in_wrong_order(oracle: Callable[..., Any], positions: Sequence[int], blocks: int,
+                          tolerance: Tolerance | dict[str, Tolerance] | None,
+                          named: Sequence[tuple[int, ...]] = ()) -> Callable[[Call, Any, Any], bool]:
+    """A ``Mistake.detects`` for weights cut into ``blocks`` blocks in another order than PyTorch's: ``oracle``, with
+    the blocks of the arguments at ``positions`` rearranged (in any other order but those ``named`` by a more
+    specific mistake), gives what was received (within ``tolerance``) and not what was expected."""
+    from itertools import permutations
+
+    def detects(call_: Call, expected: Any, received: Any) -> bool:
+        args, kwargs = list(oracles.materialize(call_.args)), oracles.materialize(call_.kwargs)
+        for order in permutations(range(blocks)):
+            if order == tuple(range(blocks)) or order in named:
+                continue
+            moved = list(args)
+            for i in positions:
+                moved[i] = swap_blocks([args[i]], order)[0]
+            wrong = oracles.plain(oracle(*moved, **kwargs))
+            if difference(wrong, received, tolerance) is None and difference(wrong, expected, tolerance) is not None:
+                return True
+        return False
+    return detects

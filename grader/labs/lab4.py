@@ -19,14 +19,14 @@ which the student release leaves out (their hints are given on submission).
 from __future__ import annotations
 
 import functools
-import itertools
 from typing import Any, Callable, Sequence
 
 import numpy as np
 from hypothesis import strategies as st
 
 from grader.declare import oracles
-from grader.declare.checks import DEVICES_BOTH, Gradients, Matches, Property, Torch, Worked, fails_on_none
+from grader.declare.checks import (DEVICES_BOTH, Gradients, Matches, Property, Torch, Worked, blocks_in_wrong_order,
+                                   fails_on_none, swap_blocks)
 from grader.declare.compare import difference
 from grader.declare.context import Context
 from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
@@ -232,29 +232,6 @@ def _bias_none(positions: Sequence[int]) -> Mistake:
                    raises=fails_on_none(positions))
 
 
-def _swap_blocks(weights: Sequence[Any], order: Sequence[int]) -> list[Any]:
-    """The weights with their gate blocks (along the first axis) rearranged to ``order``."""
-    count = len(order)
-    return [w.reshape(count, -1, *w.shape[1:])[list(order)].reshape(w.shape) for w in weights]
-
-
-def _wrong_gate_order(oracle: Callable[..., Any], states: int, gates: int,
-                      named: Sequence[tuple[int, ...]] = ()) -> Callable[[Call, Any, Any], bool]:
-    """Detects a cell whose gate blocks were cut in another order than PyTorch's (other than those ``named``
-    by a more specific mistake)."""
-    def detects(call_: Call, expected: Any, received: Any) -> bool:
-        args = oracles.materialize(call_.args)
-        inputs, weights = args[:1 + states], args[1 + states:]
-        for order in itertools.permutations(range(gates)):
-            if order == tuple(range(gates)) or order in named:
-                continue
-            wrong = oracles.plain(oracle(*inputs, *_swap_blocks(weights, order)))
-            if _same(wrong, received) and not _same(wrong, expected):
-                return True
-        return False
-    return detects
-
-
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, tuple):
         return isinstance(b, (tuple, list)) and len(a) == len(b) and all(map(_same, a, b))
@@ -329,11 +306,11 @@ LSTM_CELL = _cell_task(
         Mistake("wrong_gate_order_pytorch",
                 "wrong gate order: PyTorch stacks the blocks of W_ih, W_hh, b_ih and b_hh as i, f, g, o (the candidate "
                 "g third, the output gate o last); cutting them as i, f, o, g swaps the candidate and the output gate",
-                produces=lambda x, h, c, *w: torch_lstm_cell(x, h, c, *_swap_blocks(w, (0, 1, 3, 2)))),
+                produces=lambda x, h, c, *w: torch_lstm_cell(x, h, c, *swap_blocks(w, (0, 1, 3, 2)))),
         Mistake("wrong_gate_order_pytorch_2",
                 "wrong gate order: PyTorch stacks the gate blocks as i, f, g, o; "
                 "gates.chunk(4, dim=-1) then gives them in that order",
-                detects=_wrong_gate_order(torch_lstm_cell, 2, 4, named=[(0, 1, 3, 2)])),
+                detects=blocks_in_wrong_order(torch_lstm_cell, range(3, 7), 4, RNN_VALUES, named=[(0, 1, 3, 2)])),
         Mistake("forget_gate_multiplied_h",
                 "the forget gate multiplied h where the old cell state belongs: c' = f * c + i * g",
                 produces=lambda x, h, c, *w: torch_lstm_cell(x, h, h, *w)),
@@ -390,7 +367,7 @@ GRU_CELL = _cell_task(
                 produces=_lab4_withheld("gru_update_swapped")),
         Mistake("wrong_gate_order_blocks",
                 "wrong gate order: the blocks of W_ih, W_hh, b_ih and b_hh are r, z, n (reset, update, candidate)",
-                detects=_wrong_gate_order(torch_gru_cell, 1, 3)),
+                detects=blocks_in_wrong_order(torch_gru_cell, range(2, 6), 3, RNN_VALUES)),
         Mistake("sigmoid_candidate_n_gates",
                 "sigmoid on the candidate n: the gates r and z use sigmoid, the candidate n uses tanh",
                 produces=_lab4_withheld("gru_sigmoid_candidate")),

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import itertools
 import math
 from typing import Any, Callable
 
@@ -36,8 +35,7 @@ from hypothesis import strategies as st
 
 from grader.declare import oracles
 from grader.declare.checks import (CPU_64, CPU_BOTH, DEVICES, DEVICES_BOTH, Gradients, Matches, Property, Torch, Worked,
-                                   fails_on_none)
-from grader.declare.compare import difference
+                                   blocks_in_wrong_order, fails_on_none)
 from grader.declare.context import CheckFailed, Context, StudentRaised, compare_result
 from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, call, withheld
 from grader.declare.strategies import MODERATE, float_arrays, shapes, sizes
@@ -635,21 +633,6 @@ def _blocks(a: Any) -> list[Any]:
     return list(a.chunk(3))
 
 
-def _qkv_in_wrong_order(call_: Call, expected: Any, received: Any) -> bool:
-    t = oracles.torch()
-    args = list(oracles.materialize(call_.args))
-    blocks_w, blocks_b = _blocks(args[3]), _blocks(args[4])
-    for order in itertools.permutations(range(3)):
-        if order == (0, 1, 2):
-            continue
-        args[3] = t.cat([blocks_w[i] for i in order])
-        args[4] = t.cat([blocks_b[i] for i in order])
-        wrong = oracles.plain(_mha(*args, **oracles.materialize(call_.kwargs)))
-        if difference(wrong, received, ATTENTION_VALUES) is None:
-            return True
-    return False
-
-
 def _per_head_weights(call_: Call, expected: Any, received: Any) -> bool:
     return (isinstance(received, (tuple, list)) and len(received) == 2 and isinstance(received[1], TensorValue)
             and received[1].shape == (expected[1].shape[0], call_.args[7]) + expected[1].shape[1:])
@@ -701,7 +684,7 @@ MULTI_HEAD_ATTENTION = Task(
                 produces=lambda *a, **kw: (lambda o, w: (o, w * a[7]))(*_mha(*a, **kw))),
         Mistake("q_k_v_blocks",
                 "the q, k, v blocks of in_proj_weight were taken in the wrong order: rows 0:E are W_q, E:2E W_k, "
-                "2E:3E W_v (and the same order for in_proj_bias)", detects=_qkv_in_wrong_order),
+                "2E:3E W_v (and the same order for in_proj_bias)", detects=blocks_in_wrong_order(_mha, (3, 4), 3, ATTENTION_VALUES)),
         Mistake("projections_were_applied_x",
                 "the projections were applied as x @ W: nn.MultiheadAttention stores its weights in the nn.Linear "
                 "layout (out_features, in_features) and applies them as x @ W.T + b",
