@@ -719,12 +719,9 @@ def _torch_two_layer_net(params: dict[str, Any], X: Any, y: Any) -> Any:
 
 
 def _network_loss(params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray) -> float:
-    """The network's mean cross-entropy, by PyTorch."""
-    t = oracles.torch()
-    F = t.nn.functional
-    p = {k: t.as_tensor(np.asarray(v, dtype=np.float64)) for k, v in params.items()}
-    hidden = F.relu(F.linear(t.as_tensor(np.asarray(X, dtype=np.float64)), p["W1"].T, p["b1"]))
-    return float(F.cross_entropy(F.linear(hidden, p["W2"].T, p["b2"]), t.as_tensor(y)))
+    """The network's mean cross-entropy, by PyTorch (in float64)."""
+    params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+    return float(in_torch(_torch_two_layer_net)(params, np.asarray(X, dtype=np.float64), y)[0])
 
 
 def _network_with(*, through_relu: bool = True, dW2_from_a: bool = False, average: bool = True,

@@ -684,7 +684,8 @@ MULTI_HEAD_ATTENTION = Task(
                 produces=lambda *a, **kw: (lambda o, w: (o, w * a[7]))(*_mha(*a, **kw))),
         Mistake("q_k_v_blocks",
                 "the q, k, v blocks of in_proj_weight were taken in the wrong order: rows 0:E are W_q, E:2E W_k, "
-                "2E:3E W_v (and the same order for in_proj_bias)", detects=blocks_in_wrong_order(_mha, (3, 4), 3, ATTENTION_VALUES)),
+                "2E:3E W_v (and the same order for in_proj_bias)",
+                detects=blocks_in_wrong_order(_mha, (3, 4), 3, ATTENTION_VALUES)),
         Mistake("projections_were_applied_x",
                 "the projections were applied as x @ W: nn.MultiheadAttention stores its weights in the nn.Linear "
                 "layout (out_features, in_features) and applies them as x @ W.T + b",

@@ -40,6 +40,7 @@ LARGE = (200, 200)  # 40 000 units: the kept fraction's standard deviation is at
 SMALL = shapes(1, 3, 1, 6)
 # The mistakes' producers compute in float64 and give their results back in the inputs' dtype.
 _in_float64 = functools.partial(oracles.in_torch, float64=True)
+_torch = functools.partial(Torch, float64=True)  # the oracles compute in float64 too
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -306,7 +307,7 @@ DROPOUT_BACKWARD = Task(
                   note="the handout's worked example (p = 0.25), as the gradient of the same mask"),
              np.array([4 / 3, 8 / 3, 0.0, 16 / 3])),
         ]),
-        Matches(Torch("torch.autograd through x * mask / (1 - p)", _torch_dropout_grad, float64=True), dropout_backward_calls(),
+        Matches(_torch("torch.autograd through x * mask / (1 - p)", _torch_dropout_grad), dropout_backward_calls(),
                 variants=DEVICES_BOTH),
     ],
     mistakes=[
@@ -438,7 +439,7 @@ BATCHNORM_FORWARD = Task(
              (np.array([[2.0, 1.0]]) * (np.array([[3.0, 2.0]]) - HANDOUT_MEAN) / np.sqrt(HANDOUT_VAR + 1e-5)
               + np.array([0.0, 0.5]), HANDOUT_MEAN, HANDOUT_VAR)),
         ]),
-        Matches(Torch("torch.nn.functional.batch_norm (running statistics included)", _torch_batchnorm, float64=True),
+        Matches(_torch("torch.nn.functional.batch_norm (running statistics included)", _torch_batchnorm),
                 batchnorm_calls(), variants=DEVICES_BOTH, tolerance=FOLDED_FLOAT32),
         Matches(Reference(), batchnorm_calls()),
     ],
@@ -489,8 +490,7 @@ def _torch_batchnorm_grads(dout: Any, x: Any, gamma: Any, eps: float = 1e-5) -> 
     return oracles.vjp(out, (x, gamma, beta), dout)
 
 
-BATCHNORM_GRADS = Torch("torch.autograd through torch.nn.functional.batch_norm (training)", _torch_batchnorm_grads,
-                        float64=True)
+BATCHNORM_GRADS = _torch("torch.autograd through torch.nn.functional.batch_norm (training)", _torch_batchnorm_grads)
 
 
 def _batchnorm_grads_with(*, ddof: int = 0, through_mean: bool = True, through_var: bool = True,
@@ -619,7 +619,7 @@ CUBE = np.array([[[1.0, -2.0, 0.0], [3.0, 1.0, -1.0], [2.0, 2.0, -3.0]],
 LAYERNORM_FORWARD = Task(
     "layernorm_forward", points=14,
     checks=[
-        Matches(Torch("torch.nn.functional.layer_norm", _torch_layernorm, float64=True), layernorm_calls(), variants=DEVICES_BOTH,
+        Matches(_torch("torch.nn.functional.layer_norm", _torch_layernorm), layernorm_calls(), variants=DEVICES_BOTH,
                 examples=[call(SQUARE, np.array([1.0, 2.0, -1.0]), np.array([0.0, 1.0, 0.5]),
                                note="a square batch (N = D = 3)"),
                           call(CUBE, np.array([1.0, 2.0, -1.0]), np.array([0.0, 1.0, 0.5]),
@@ -684,7 +684,7 @@ L2_PENALTY = Task(
         Worked([(call(HANDOUT_PENALTY_W, 0.1, note="the handout's worked example"),
                  (0.525, np.array([[0.1, -0.2], [0.0, 0.4]]))),
                 (call(HANDOUT_PENALTY_W, 0.0, note="lam = 0: no penalty"), (0.0, np.zeros((2, 2))))]),
-        Matches(Torch("torch.autograd through lam * (W ** 2).sum()", _torch_penalty("l2"), float64=True), penalty_calls(),
+        Matches(_torch("torch.autograd through lam * (W ** 2).sum()", _torch_penalty("l2")), penalty_calls(),
                 variants=DEVICES_BOTH),
     ],
     mistakes=[
@@ -710,7 +710,7 @@ L1_PENALTY = Task(
                  (0.35, np.array([[0.1, -0.1], [0.0, 0.1]]))),
                 (call(np.zeros((2, 3)), 0.5, note="W all zero: no penalty and no gradient"),
                  (0.0, np.zeros((2, 3))))]),
-        Matches(Torch("torch.autograd through lam * W.abs().sum()", _torch_penalty("l1"), float64=True), penalty_calls(),
+        Matches(_torch("torch.autograd through lam * W.abs().sum()", _torch_penalty("l1")), penalty_calls(),
                 variants=DEVICES_BOTH),
     ],
     mistakes=[
