@@ -502,20 +502,22 @@ def from_output_calls(draw: st.DrawFn, forward: Callable[[np.ndarray], np.ndarra
     return call(draw(moderate(*shape)), forward(3.0 * draw(float_arrays(shape, styles=("normal",)))))
 
 
-def _torch_backward_from_output(kernel: str) -> Callable[[Any, Any], Any]:
-    return lambda dout, out: getattr(oracles.torch().ops.aten, kernel)(dout, out)
+def _from_output_task(kernel: str, forward: Callable[[np.ndarray], Any], inverse: Callable[[np.ndarray], Any],
+                      at: str, mistakes: list[Mistake]) -> Task:
+    """dx from dout and the output out = forward(x): PyTorch's backward kernel (``aten.<kernel>``), and central
+    differences of sum(dout * forward(x)) at x = inverse(out) (written ``at``)."""
+    name = kernel.removesuffix("_backward")
+    return Task(kernel, points=4, mistakes=mistakes, checks=[
+        *parity(f"torch.autograd's backward of torch.{name} (aten.{kernel})",
+                lambda dout, out: getattr(oracles.torch().ops.aten, kernel)(dout, out), from_output_calls(forward)),
+        CentralDifferences(f"sum(dout * {name}(x)) at x = {at}", lambda c: {"x": inverse(c.args[1])},
+                           lambda c, v: float(np.sum(c.args[0] * forward(v["x"]))),
+                           lambda c, r: {"x": r}, from_output_calls(forward), max_examples=4),
+    ])
 
 
-SIGMOID_BACKWARD = Task(
-    "sigmoid_backward", points=4,
-    checks=[
-        *parity("torch.autograd's backward of torch.sigmoid (aten.sigmoid_backward)",
-                _torch_backward_from_output("sigmoid_backward"), from_output_calls(_sigmoid)),
-        CentralDifferences("sum(dout * sigmoid(x)) at x = log(out / (1 - out))",
-                           lambda c: {"x": np.log(c.args[1]) - np.log1p(-c.args[1])},
-                           lambda c, v: float(np.sum(c.args[0] * _sigmoid(v["x"]))),
-                           lambda c, r: {"x": r}, from_output_calls(_sigmoid), max_examples=4),
-    ],
+SIGMOID_BACKWARD = _from_output_task(
+    "sigmoid_backward", _sigmoid, lambda out: np.log(out) - np.log1p(-out), "log(out / (1 - out))",
     mistakes=[
         Mistake("out_already_sigmoid_s",
                 "out is already the sigmoid's output: dx = dout * out * (1 - out); don't apply the sigmoid to it again",
@@ -529,15 +531,8 @@ SIGMOID_BACKWARD = Task(
     ],
 )
 
-TANH_BACKWARD = Task(
-    "tanh_backward", points=4,
-    checks=[
-        *parity("torch.autograd's backward of torch.tanh (aten.tanh_backward)",
-                _torch_backward_from_output("tanh_backward"), from_output_calls(np.tanh)),
-        CentralDifferences("sum(dout * tanh(x)) at x = arctanh(out)", lambda c: {"x": np.arctanh(c.args[1])},
-                           lambda c, v: float(np.sum(c.args[0] * np.tanh(v["x"]))),
-                           lambda c, r: {"x": r}, from_output_calls(np.tanh), max_examples=4),
-    ],
+TANH_BACKWARD = _from_output_task(
+    "tanh_backward", np.tanh, np.arctanh, "arctanh(out)",
     mistakes=[
         Mistake("tanh_s_local_gradient",
                 "tanh's local gradient is 1 - out**2: the output must be squared (1 - out is not it)",
