@@ -659,12 +659,15 @@ def penalty_calls(draw: st.DrawFn) -> Call:
     return call(W, draw(st.sampled_from((0.1, 1e-4, 0.01, 0.5, 1.0))))
 
 
-def _torch_penalty(kind: str) -> Callable[..., Any]:
+def _penalty_task(kind: str, formula: str, worked: Sequence[tuple[Call, Any]], mistakes: list[Mistake]) -> Task:
+    """The l2 or l1 penalty's task: the handout's examples, and autograd through ``formula`` on every device."""
     def compute(W: Any, lam: float) -> Any:
         W.requires_grad_(True)
         penalty = lam * (W.square().sum() if kind == "l2" else W.abs().sum())
         return penalty, *oracles.torch().autograd.grad(penalty, W)
-    return compute
+    return Task(f"{kind}_penalty", points=8, returns=("penalty", "dW"), mistakes=mistakes, checks=[
+        Worked(worked),
+        Matches(_torch(f"torch.autograd through {formula}", compute), penalty_calls(), variants=DEVICES_BOTH)])
 
 
 def _differs_only_at_zeros(c: Call, e: Any, r: Any) -> bool:
@@ -678,15 +681,11 @@ def _differs_only_at_zeros(c: Call, e: Any, r: Any) -> bool:
 
 HANDOUT_PENALTY_W = np.array([[0.5, -1.0], [0.0, 2.0]])
 
-L2_PENALTY = Task(
-    "l2_penalty", points=8, returns=("penalty", "dW"),
-    checks=[
-        Worked([(call(HANDOUT_PENALTY_W, 0.1, note="the handout's worked example"),
-                 (0.525, np.array([[0.1, -0.2], [0.0, 0.4]]))),
-                (call(HANDOUT_PENALTY_W, 0.0, note="lam = 0: no penalty"), (0.0, np.zeros((2, 2))))]),
-        Matches(_torch("torch.autograd through lam * (W ** 2).sum()", _torch_penalty("l2")), penalty_calls(),
-                variants=DEVICES_BOTH),
-    ],
+L2_PENALTY = _penalty_task(
+    "l2", "lam * (W ** 2).sum()",
+    [(call(HANDOUT_PENALTY_W, 0.1, note="the handout's worked example"),
+      (0.525, np.array([[0.1, -0.2], [0.0, 0.4]]))),
+     (call(HANDOUT_PENALTY_W, 0.0, note="lam = 0: no penalty"), (0.0, np.zeros((2, 2))))],
     mistakes=[
         Mistake("dw_missing_factor_2",
                 "dW is missing the factor 2: the derivative of lam * W² is 2 * lam * W",
@@ -703,16 +702,12 @@ L2_PENALTY = Task(
     ],
 )
 
-L1_PENALTY = Task(
-    "l1_penalty", points=8, returns=("penalty", "dW"),
-    checks=[
-        Worked([(call(HANDOUT_PENALTY_W, 0.1, note="the handout's worked example"),
-                 (0.35, np.array([[0.1, -0.1], [0.0, 0.1]]))),
-                (call(np.zeros((2, 3)), 0.5, note="W all zero: no penalty and no gradient"),
-                 (0.0, np.zeros((2, 3))))]),
-        Matches(_torch("torch.autograd through lam * W.abs().sum()", _torch_penalty("l1")), penalty_calls(),
-                variants=DEVICES_BOTH),
-    ],
+L1_PENALTY = _penalty_task(
+    "l1", "lam * W.abs().sum()",
+    [(call(HANDOUT_PENALTY_W, 0.1, note="the handout's worked example"),
+      (0.35, np.array([[0.1, -0.1], [0.0, 0.1]]))),
+     (call(np.zeros((2, 3)), 0.5, note="W all zero: no penalty and no gradient"),
+      (0.0, np.zeros((2, 3))))],
     mistakes=[
         Mistake("sign_0_0_weight",
                 "sign(0) must be 0: a weight that is exactly 0 gets no L1 gradient (np.sign(0) is 0, while W / |W| "
