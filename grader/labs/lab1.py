@@ -193,9 +193,9 @@ def descent_calls(draw: st.DrawFn) -> Call:
 
 def _torch_descent(X: Any, y: Any, W: Any, b: Any, lr: float) -> Any:
     t = oracles.torch()
-    W, b = W.requires_grad_(True), b.requires_grad_(True)
-    dW, db = t.autograd.grad(t.nn.functional.mse_loss(t.nn.functional.linear(X, W.T, b), y), (W, b))
-    return W - lr * dW, b - lr * db
+    params = W.requires_grad_(True), b.requires_grad_(True)
+    loss = t.nn.functional.mse_loss(t.nn.functional.linear(X, W.T, b), y)
+    return tuple(p - lr * g for p, g in zip(params, t.autograd.grad(loss, params)))
 
 
 def _descent_with(dW_of: Callable[..., np.ndarray] | None = None, db_scale: Callable[[int], float] = lambda n: 1,

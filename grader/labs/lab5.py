@@ -511,17 +511,20 @@ SELF_ATTENTION = Task(
 # ----------------------------------------------------------------------------- split_heads, merge_heads
 
 
-def _split(x: Any, heads: int) -> Any:
-    """split_heads: head j of position l holds features j*E/h to (j+1)*E/h - 1 (NumPy's reshape and transpose,
-    back as a tensor of the input's dtype on its device)."""
+def _split(call_: Call) -> Any:
+    """split_heads of the call: head j of position l holds features j*E/h to (j+1)*E/h - 1 (NumPy's reshape
+    and transpose, back as a tensor of the input's dtype on its device). Like _merge and _pe it takes the call,
+    not the task's arguments, so that the release holds no working solution (Torch's on_call)."""
+    x, heads = call_.args
     n, length, e = x.shape
-    return oracles.tensor(oracles.numpy(x).reshape(n, length, heads, e // heads).transpose(0, 2, 1, 3), x.device)
+    return oracles.tensor(x.array.reshape(n, length, heads, e // heads).transpose(0, 2, 1, 3), x.device)
 
 
-def _merge(x: Any) -> Any:
-    """merge_heads: split_heads undone (NumPy, back as a tensor on the input's device)."""
+def _merge(call_: Call) -> Any:
+    """merge_heads of the call: split_heads undone (NumPy, back as a tensor on the input's device)."""
+    (x,) = call_.args
     n, heads, length, d = x.shape
-    return oracles.tensor(oracles.numpy(x).transpose(0, 2, 1, 3).reshape(n, length, heads * d), x.device)
+    return oracles.tensor(x.array.transpose(0, 2, 1, 3).reshape(n, length, heads * d), x.device)
 
 
 def _integers(shape: tuple[int, ...], seed: int) -> np.ndarray:
@@ -540,7 +543,7 @@ _HANDOUT_HEADS = np.array([[[[10.0, 11], [20, 21]], [[12, 13], [22, 23]]]])
 def _round_trip(ctx: Context, call_: Call) -> None:
     """merge_heads(split_heads(x, h)) == x, with the grader's own split."""
     x, heads = call_.args
-    split = oracles.plain(_split(*oracles.materialize(call_.args)))
+    split = oracles.plain(_split(call_))
     merged = call(TensorValue(split.array, x.dtype, x.device))
     received = ctx.student(merged)
     problem = compare_result(ctx, x, received, EXACT)
@@ -553,7 +556,7 @@ SPLIT_HEADS = Task(
     checks=[
         Worked([(call(_HANDOUT_X, 2, note="the handout's example"), TensorValue(_HANDOUT_HEADS, "float64", "cpu"))],
                tolerance=EXACT),
-        Matches(Torch("x.reshape(N, L, h, E // h).transpose(1, 2)", _split), split_calls,
+        Matches(Torch("x.reshape(N, L, h, E // h).transpose(1, 2)", _split, on_call=True), split_calls,
                 variants=DEVICES_BOTH, tolerance=EXACT, max_examples=8),
     ],
     mistakes=[
@@ -573,7 +576,7 @@ MERGE_HEADS = Task(
     checks=[
         Worked([(call(_HANDOUT_HEADS, note="the handout's example"), TensorValue(_HANDOUT_X, "float64", "cpu"))],
                tolerance=EXACT),
-        Matches(Torch("x.transpose(1, 2).reshape(N, L, h * D)", _merge), merge_calls,
+        Matches(Torch("x.transpose(1, 2).reshape(N, L, h * D)", _merge, on_call=True), merge_calls,
                 variants=DEVICES_BOTH, tolerance=EXACT, max_examples=8),
         Property("merge_heads undoes split_heads", _round_trip, cases=split_calls, max_examples=4),
     ],
@@ -725,8 +728,9 @@ MULTI_HEAD_ATTENTION = Task(
 # ----------------------------------------------------------------------------- positional_encoding
 
 
-def _pe(length: int, d_model: int) -> Any:
-    """The table from the formula, in float64 (NumPy), returned in the default dtype."""
+def _pe(call_: Call) -> Any:
+    """The call's table from the formula, in float64 (NumPy), returned in the default dtype."""
+    length, d_model = call_.args
     t = oracles.torch()
     column = np.arange(d_model)
     angles = np.arange(length, dtype=np.float64)[:, None] / 10000.0 ** ((column - column % 2) / d_model)
@@ -741,7 +745,7 @@ def _odd_d_model(ctx: Context, call_: Call) -> None:
         raise CheckFailed(f"raised {raised.failure.exception} for an odd d_model: there is one more sine column "
                           "than cosine columns (slice the cosines to d_model // 2 columns)\n  "
                           f"{raised.failure.describe()}\n  input: {ctx.describe(call_)}") from None
-    expected = oracles.plain(_pe(*call_.args))
+    expected = oracles.plain(_pe(call_))
     problem = compare_result(ctx, expected, received, PE_TOLERANCE)
     if problem:
         raise ctx.fail(call_, problem + "\n  (an odd d_model: the last column is a sine)", "the formula, in float64",
@@ -760,7 +764,7 @@ POSITIONAL_ENCODING = Task(
         Worked([(call(4, 4, note="the handout's table, d_model = 4"), TensorValue(_PE_ROWS, "float32", "cpu")),
                 (call(2, 5, note="the handout's odd example, d_model = 5"), TensorValue(_PE_ODD, "float32", "cpu"))],
                tolerance=Tolerance(0.0, 1e-6)),
-        Matches(Torch("the formula, in float64", _pe),
+        Matches(Torch("the formula, in float64", _pe, on_call=True),
                 st.builds(call, sizes(1, 64), sizes(1, 32)), examples=[call(0, 4, note="no positions (max_len = 0)")],
                 tolerance=PE_TOLERANCE, max_examples=10),
         Property("works for an odd d_model", _odd_d_model,
