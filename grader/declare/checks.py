@@ -60,14 +60,27 @@ class Reference:
 
 @dataclass(frozen=True)
 class Torch:
-    """PyTorch on the check's device: ``compute(call, variant)`` returns the expected value."""
+    """PyTorch on the check's device: ``compute`` is a plain function of the task's own arguments, given as the
+    student's function gets them. In a PyTorch lab they are tensors on the variant's device already; in a NumPy
+    lab ``oracles.in_torch`` brings the arrays to the variant's device as tensors (in float64 with ``float64``,
+    the results cast back to the inputs' dtype) and the result back to NumPy."""
 
     label: str
-    compute: Callable[[Call, Variant], Any]
+    compute: Callable[..., Any]
     needs_reference: bool = False
+    float64: bool = field(default=False, kw_only=True)
+    # An oracle that would pass as the student's function, with no PyTorch built-in for it to lean on (lab 5's
+    # split_heads, merge_heads, positional_encoding), takes the call instead, ``compute(call)``: the release's
+    # grader then holds no working solution (grader.export.release.find_working_helpers).
+    on_call: bool = field(default=False, kw_only=True)
 
     def __call__(self, ctx: Context, call: Call) -> Any:
-        return oracles.plain(self.compute(call, ctx.variant))
+        if self.on_call:
+            return oracles.plain(self.compute(call))
+        compute = self.compute
+        if ctx.lab.kind == "numpy":
+            compute = oracles.in_torch(compute, self.float64, ctx.variant.device)
+        return oracles.plain(compute(*oracles.materialize(call.args), **oracles.materialize(call.kwargs)))
 
 
 @dataclass(frozen=True)
@@ -83,14 +96,6 @@ class Formula:
 
 
 Oracle = Reference | Torch | Formula
-
-
-def on_arguments(fn: Callable[..., Any]) -> Callable[[Call, Variant], Any]:
-    """A ``Torch`` oracle's compute from a plain function of the task's own arguments (as the worker
-    gives them to the student: tensors on the variant's device in a PyTorch lab)."""
-    def compute(call: Call, variant: Variant) -> Any:
-        return fn(*oracles.materialize(call.args), **oracles.materialize(call.kwargs))
-    return compute
 
 
 # ----------------------------------------------------------------------------- messages
@@ -127,7 +132,7 @@ def _compare(ctx: Context, call: Call, expected: Any, tolerance: Any, source: st
         raise ctx.fail(call, problem, source, expected, received, tolerance)
 
 
-def parity(label: str, compute: Callable[[Call, Variant], Any], cases: "SearchStrategy[Call]",
+def parity(label: str, compute: Callable[..., Any], cases: "SearchStrategy[Call]",
            examples: Sequence[Call] = (), torch_examples: int | None = 8, reference_examples: int | None = 6,
            **options: Any) -> list[Check]:
     """The usual pair: the result matches PyTorch on every device in float64 and float32, and the
@@ -359,3 +364,33 @@ class CentralDifferences(Check):
             return None
         ctx.focus_used = True
         return list(self.aspects).index(ctx.focus.name) if ctx.focus.name in self.aspects else -1
+
+
+def swap_blocks(weights: Sequence[Any], order: Sequence[int]) -> list[Any]:
+    """The weights with their blocks along the first axis (a cell's gates; attention's query, key and value)
+    rearranged to ``order``."""
+    count = len(order)
+    return [w.reshape(count, -1, *w.shape[1:])[list(order)].reshape(w.shape) for w in weights]
+
+
+def blocks_in_wrong_order(oracle: Callable[..., Any], positions: Sequence[int], blocks: int,
+                          tolerance: Tolerance | dict[str, Tolerance] | None,
+                          named: Sequence[tuple[int, ...]] = ()) -> Callable[[Call, Any, Any], bool]:
+    """A ``Mistake.detects`` for weights cut into ``blocks`` blocks in another order than PyTorch's: ``oracle``, with
+    the blocks of the arguments at ``positions`` rearranged (in any other order but those ``named`` by a more
+    specific mistake), gives what was received (within ``tolerance``) and not what was expected."""
+    from itertools import permutations
+
+    def detects(call_: Call, expected: Any, received: Any) -> bool:
+        args, kwargs = list(oracles.materialize(call_.args)), oracles.materialize(call_.kwargs)
+        for order in permutations(range(blocks)):
+            if order == tuple(range(blocks)) or order in named:
+                continue
+            moved = list(args)
+            for i in positions:
+                moved[i] = swap_blocks([args[i]], order)[0]
+            wrong = oracles.plain(oracle(*moved, **kwargs))
+            if difference(wrong, received, tolerance) is None and difference(wrong, expected, tolerance) is not None:
+                return True
+        return False
+    return detects

@@ -122,22 +122,24 @@ def plain(value: Any) -> Any:
     return nested(value, leaf)
 
 
-def in_torch(fn: Callable[..., Any], float64: bool = False) -> Callable[..., Any]:
-    """A mistake's producer written with PyTorch, as a function of NumPy arguments: arrays (in dicts too) come
-    in as CPU tensors and the tensors of the result go back to NumPy, a 0-d one as a NumPy scalar (as a loss
-    comes back). By default a tensor keeps its array's dtype (lab 1). With ``float64`` (lab 6) floating arrays
-    come in as float64, ``fn`` runs with warnings silenced (a mistake may divide by zero degrees of freedom:
-    that is its answer), and the floating results are cast back to the dtype of the first floating input."""
+def in_torch(fn: Callable[..., Any], float64: bool = False, device: str = "cpu") -> Callable[..., Any]:
+    """PyTorch code as a function of NumPy arguments (a mistake's producer, or a NumPy lab's ``Torch`` oracle):
+    arrays (in dicts too) come in as tensors on ``device`` and the tensors of the result go back to NumPy, a 0-d
+    one as a NumPy scalar (as a loss comes back). By default a tensor keeps its array's dtype (lab 1). With
+    ``float64`` (lab 6) floating arrays come in as float64, ``fn`` runs with warnings silenced (a mistake may
+    divide by zero degrees of freedom: that is its answer), and the floating results are cast back to the dtype
+    of the first floating input."""
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
         def up(a: Any) -> Any:
             if isinstance(a, np.ndarray):
-                return torch().as_tensor(a.astype(np.float64) if float64 and a.dtype.kind == "f" else a.copy())
+                return torch().as_tensor(a.astype(np.float64) if float64 and a.dtype.kind == "f" else a.copy(),
+                                         device=device)
             return {k: up(v) for k, v in a.items()} if isinstance(a, dict) else a
 
         def back(value: Any) -> Any:
             if isinstance(value, torch().Tensor):
-                array = value.detach().numpy()
+                array = value.detach().cpu().numpy()
                 array = array.astype(dtype) if float64 and array.dtype.kind == "f" else array
                 return array[()] if array.ndim == 0 else array
             if isinstance(value, (tuple, list)):

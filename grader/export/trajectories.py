@@ -26,7 +26,7 @@ import numpy as np
 
 from grader.declare import oracles
 from grader.declare.checks import Torch
-from grader.declare.spec import Call, Paths, Variant
+from grader.declare.spec import Paths
 from grader.sandbox.host import Sandbox, StudentFailure
 from grader.sandbox.wire import Unsupported
 
@@ -303,7 +303,7 @@ class Schedule:
         return self.oracle.label
 
     def expected(self, t: int) -> float:
-        return float(self.oracle.compute(Call((*self.args.values(), t)), Variant()))
+        return float(self.oracle.compute(*self.args.values(), t))
 
 
 SCHEDULE_STEPS = 60  # t = 0 .. 59

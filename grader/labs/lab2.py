@@ -835,8 +835,8 @@ decay_calls = st.builds(lambda lr0, k, t: call(lr0, k, t), LR0, RATES, TIMES)
 step_calls = st.builds(lambda lr0, g, s, t: call(lr0, g, s, t), LR0,
                        st.one_of(st.sampled_from((0.5, 0.1, 0.9)), st.floats(0.01, 0.99)), sizes(1, 12), TIMES)
 
-EXPONENTIAL_LR = Torch("torch.optim.lr_scheduler.ExponentialLR(gamma=exp(-k))", lambda c, v: _scheduler_lr(
-    lambda s, o: s.ExponentialLR(o, gamma=math.exp(-c.args[1])), c.args[0], c.args[2]))
+EXPONENTIAL_LR = Torch("torch.optim.lr_scheduler.ExponentialLR(gamma=exp(-k))", lambda lr0, k, t: _scheduler_lr(
+    lambda s, o: s.ExponentialLR(o, gamma=math.exp(-k)), lr0, t))
 EXPONENTIAL_DECAY = schedule(
     "exponential_decay", 7,
     worked=[(call(0.1, 0.1, t, note="the handout's table"), v) for t, v in
@@ -859,8 +859,8 @@ EXPONENTIAL_DECAY = schedule(
 )
 
 
-INVERSE_TIME_LR = Torch("torch.optim.lr_scheduler.LambdaLR(lambda t: 1 / (1 + k * t))", lambda c, v: _scheduler_lr(
-    lambda s, o: s.LambdaLR(o, lambda t: 1 / (1 + c.args[1] * t)), c.args[0], c.args[2]))
+INVERSE_TIME_LR = Torch("torch.optim.lr_scheduler.LambdaLR(lambda t: 1 / (1 + k * t))", lambda lr0, k, t: _scheduler_lr(
+    lambda s, o: s.LambdaLR(o, lambda step: 1 / (1 + k * step)), lr0, t))
 INVERSE_TIME_DECAY = schedule(
     "inverse_time_decay", 6,
     worked=[(call(0.1, 0.1, t, note="the handout's table"), v) for t, v in
@@ -882,8 +882,8 @@ INVERSE_TIME_DECAY = schedule(
 )
 
 
-STEP_LR = Torch("torch.optim.lr_scheduler.StepLR", lambda c, v: _scheduler_lr(
-    lambda s, o: s.StepLR(o, step_size=c.args[2], gamma=c.args[1]), c.args[0], c.args[3]))
+STEP_LR = Torch("torch.optim.lr_scheduler.StepLR", lambda lr0, gamma, step_size, t: _scheduler_lr(
+    lambda s, o: s.StepLR(o, step_size=step_size, gamma=gamma), lr0, t))
 STEP_DECAY = schedule(
     "step_decay", 8,
     worked=[(call(0.1, 0.5, 5, t, note="the handout's table"), v) for t, v in

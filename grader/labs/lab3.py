@@ -21,8 +21,9 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from grader.declare import oracles
-from grader.declare.checks import DEVICES_BOTH, Matches, Raises, Reference, Torch, Worked, on_arguments
-from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call
+from grader.declare.checks import DEVICES_BOTH, Matches, Raises, Reference, Torch, Worked
+from grader.declare.oracles import in_torch
+from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, call
 from grader.declare.strategies import float_arrays, pair, size_or_pair, sizes
 
 
@@ -45,8 +46,8 @@ def _torch_size(kind: str, n: int, kernel_size: int, stride: int | None = None, 
 
 
 def _valid(kind: str) -> Any:
-    def compute(call_: Call, variant: Variant) -> int:
-        size = _torch_size(kind, *call_.args, **call_.kwargs)
+    def compute(*args: Any, **kwargs: Any) -> int:
+        size = _torch_size(kind, *args, **kwargs)
         assume(size is not None and size >= 1)
         assert size is not None
         return size
@@ -147,10 +148,9 @@ POOL_OUTPUT_SIZE = Task(
     ],
 )
 
-def _same_padding(call_: Call, variant: Variant) -> int:
+def _same_padding(k: int, dilation: int = 1) -> int:
     """The padding p for which PyTorch's conv1d of an input of 32 keeps its length (the smallest, at stride 1)."""
-    k, d = (list(call_.args) + [call_.kwargs.get("dilation", 1)])[:2]
-    return next(p for p in range(0, d * k + 1) if _torch_size("conv", 32, k, 1, p, d) == 32)
+    return next(p for p in range(0, dilation * k + 1) if _torch_size("conv", 32, k, 1, p, dilation) == 32)
 
 
 SAME_PADDING = Task(
@@ -192,9 +192,9 @@ CONV2D_PARAMS = Task(
     checks=[
         Worked([(call(3, 96, 11), 34944), (call(64, 64, 3, False), 36864), (call(64, 64, 3, True, 64, note=NOT_IN_HANDOUT), 640),
                 (call(192, 64, 1), 12352), (call(3, 8, (3, 5)), 368)]),
-        Matches(Torch("the parameters of torch.nn.Conv2d", on_arguments(
-            lambda i, o, k, bias=True, groups=1: _parameters("Conv2d", i, o, k, bias=bias, groups=groups))),
-            conv_param_cases, max_examples=24),
+        Matches(Torch("the parameters of torch.nn.Conv2d",
+                      lambda i, o, k, bias=True, groups=1: _parameters("Conv2d", i, o, k, bias=bias, groups=groups)),
+                conv_param_cases, max_examples=24),
     ],
     mistakes=[
         Mistake("bias_missing_conv_layer",
@@ -219,7 +219,7 @@ LINEAR_PARAMS = Task(
     "linear_params", points=4,
     checks=[
         Worked([(call(9216, 4096), 37752832), (call(4096, 1000), 4097000), (call(10, 3, False), 30)]),
-        Matches(Torch("the parameters of torch.nn.Linear", on_arguments(functools.partial(_parameters, "Linear"))),
+        Matches(Torch("the parameters of torch.nn.Linear", functools.partial(_parameters, "Linear")),
                 st.builds(lambda i, o, b: call(i, o, b), sizes(1, 5000), sizes(1, 5000), st.booleans()), max_examples=20),
     ],
     mistakes=[
@@ -350,9 +350,9 @@ def networks(draw: st.DrawFn) -> Call:
 
 
 def _network_oracle(part: int) -> Any:
-    def compute(call_: Call, variant: Variant) -> Any:
+    def compute(input_shape: tuple[int, ...], layers: list[dict[str, Any]]) -> Any:
         try:
-            found = _torch_layers(*call_.args)
+            found = _torch_layers(input_shape, layers)
         except _Refused:
             assume(False)
             raise
@@ -469,24 +469,24 @@ def conv_calls(draw: st.DrawFn, backward: bool = False) -> Call:
     return call(x, w, b, stride=stride, padding=padding, dilation=dilation)
 
 
-def _torch_conv(call_: Call, variant: Variant) -> Any:
-    t = oracles.torch()
-    x, w, b = (None if a is None else oracles.tensor(a, variant.device) for a in call_.args)
-    return oracles.numpy(t.nn.functional.conv2d(x, w, b, **call_.kwargs))
+def _torch_conv(x: Any, w: Any, b: Any, **kw: Any) -> Any:
+    return oracles.torch().nn.functional.conv2d(x, w, b, **kw)
+
+
+_conv = in_torch(_torch_conv)  # the producers': PyTorch's convolution as a function of NumPy arrays
 
 
 def _conv_no_bias(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, **kw: Any) -> np.ndarray:
-    return _torch_conv(Call((x, w, None), kw), Variant())
+    return _conv(x, w, None, **kw)
 
 
 def _conv_cropped(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Any = 1, padding: Any = 0,
                   dilation: Any = 1, *, rows_only: bool = False, undilated: bool = False) -> np.ndarray:
     """A convolution gone wrong in one of its loops, cropped to the right output size: the stride used on the rows
     only (``rows_only``), or every kernel tap next to the other (``undilated``)."""
-    right = _torch_conv(Call((x, w, b), {"stride": stride, "padding": padding, "dilation": dilation}), Variant())
+    right = _conv(x, w, b, stride=stride, padding=padding, dilation=dilation)
     sh, used = pair(stride)[0], (1 if undilated else dilation)
-    wrong = _torch_conv(Call((x, w, b), {"stride": (sh, 1) if rows_only else stride, "padding": padding,
-                                         "dilation": used}), Variant())
+    wrong = _conv(x, w, b, stride=(sh, 1) if rows_only else stride, padding=padding, dilation=used)
     return np.ascontiguousarray(wrong[:, :, :right.shape[2], :right.shape[3]])
 
 
@@ -494,7 +494,7 @@ def _conv_padded_in_front(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, st
                           dilation: Any = 1) -> np.ndarray:
     ph, pw = pair(padding)
     front = np.pad(x, ((0, 0), (0, 0), (ph, 0), (pw, 0)))
-    return _torch_conv(Call((front, w, b), {"stride": stride, "dilation": dilation}), Variant())
+    return _conv(front, w, b, stride=stride, dilation=dilation)
 
 
 def _bias_broadcast_error(call_: Call, error: str) -> bool:
@@ -531,7 +531,7 @@ CONV2D_FORWARD = Task(
         Mistake("matches_true_convolution_kernel",
                 "matches a true convolution (kernel flipped): deep-learning 'convolution' is cross-correlation, "
                 "do not flip w",
-                produces=lambda x, w, b, **kw: _torch_conv(Call((x, np.ascontiguousarray(w[:, :, ::-1, ::-1]), b), kw), Variant())),
+                produces=lambda x, w, b, **kw: _conv(x, np.ascontiguousarray(w[:, :, ::-1, ::-1]), b, **kw)),
         Mistake("bias_missing_add_b",
                 "the bias is missing: add b[f] to every position of output channel f", produces=_conv_no_bias),
         Mistake("input_channels_were_averaged",
@@ -556,21 +556,20 @@ CONV2D_FORWARD = Task(
 )
 
 
-def _torch_conv_grads(call_: Call, variant: Variant) -> Any:
+def _torch_conv_grads(dout: Any, x: Any, w: Any, **kw: Any) -> Any:
     t = oracles.torch()
-    dout, x, w = (oracles.tensor(a, variant.device) for a in call_.args)
-    x.requires_grad_(True)
-    w.requires_grad_(True)
+    x, w = x.requires_grad_(True), w.requires_grad_(True)
     b = t.zeros(w.shape[0], dtype=w.dtype, device=w.device, requires_grad=True)
-    out = t.nn.functional.conv2d(x, w, b, **call_.kwargs)
-    dx, dw, db = oracles.vjp(out, (x, w, b), dout)
-    return oracles.numpy((dx, dw, db))
+    return oracles.vjp(t.nn.functional.conv2d(x, w, b, **kw), (x, w, b), dout)
+
+
+_conv_grads = in_torch(_torch_conv_grads)
 
 
 def _grads_with(change: Any) -> Any:
     """A producer for a backward mistake: the true gradients with one part changed."""
     def produce(dout: np.ndarray, x: np.ndarray, w: np.ndarray, **kw: Any) -> Any:
-        return change(*_torch_conv_grads(Call((dout, x, w), kw), Variant()), dout)
+        return change(*_conv_grads(dout, x, w, **kw), dout)
     return produce
 
 
@@ -578,15 +577,15 @@ def _dx_of_padded_input(dout: np.ndarray, x: np.ndarray, w: np.ndarray, stride: 
     """(dxpad, dw, db): the gradient of the padded input where dx belongs."""
     ph, pw = pair(padding)
     padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    dxpad, _, _ = _torch_conv_grads(Call((dout, padded, w), {"stride": stride}), Variant())
-    _, dw, db = _torch_conv_grads(Call((dout, x, w), {"stride": stride, "padding": padding}), Variant())
+    dxpad, _, _ = _conv_grads(dout, padded, w, stride=stride)
+    _, dw, db = _conv_grads(dout, x, w, stride=stride, padding=padding)
     return dxpad, dw, db
 
 
 def _dx_unflipped(call_: Call) -> np.ndarray:
     dout, x, w = call_.args
     flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1])
-    return _torch_conv_grads(Call((dout, x, flipped), call_.kwargs), Variant())[0]
+    return _conv_grads(dout, x, flipped, **call_.kwargs)[0]
 
 
 CONV2D_BACKWARD = Task(
@@ -653,33 +652,26 @@ def pool_calls(draw: st.DrawFn, backward: bool = False, pad: bool = True) -> Cal
 
 
 def _torch_pool(kind: str) -> Any:
-    def compute(call_: Call, variant: Variant) -> Any:
-        t = oracles.torch()
-        x = oracles.tensor(call_.args[0], variant.device)
-        fn = t.nn.functional.max_pool2d if kind == "max" else t.nn.functional.avg_pool2d
-        return oracles.numpy(fn(x, *call_.args[1:], **call_.kwargs))
-    return compute
+    return lambda x, *args, **kw: getattr(oracles.torch().nn.functional, f"{kind}_pool2d")(x, *args, **kw)
 
 
-def _torch_max_pool_grad(call_: Call, variant: Variant) -> Any:
-    t = oracles.torch()
-    dout, x = (oracles.tensor(a, variant.device) for a in call_.args[:2])
-    x.requires_grad_(True)
-    out = t.nn.functional.max_pool2d(x, *call_.args[2:], **call_.kwargs)
-    return oracles.numpy(oracles.vjp(out, x, dout)[0])
+_max_pool, _avg_pool = in_torch(_torch_pool("max")), in_torch(_torch_pool("avg"))  # the producers'
+
+
+def _torch_max_pool_grad(dout: Any, x: Any, *args: Any, **kw: Any) -> Any:
+    out = oracles.torch().nn.functional.max_pool2d(x.requires_grad_(True), *args, **kw)
+    return oracles.vjp(out, x, dout)[0]
 
 
 def _pool_stride_one(kind: str) -> Any:
     """The pooling with a stride of None taken as 1 instead of kernel_size."""
-    return lambda x, kernel_size, stride=None, padding=0: _torch_pool(kind)(
-        Call((x, kernel_size, 1 if stride is None else stride, padding)), Variant())
+    return lambda x, kernel_size, stride=None, padding=0: in_torch(_torch_pool(kind))(
+        x, kernel_size, 1 if stride is None else stride, padding)
 
 
 def _max_pool_zero_padding(x: np.ndarray, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Any:
     ph, pw = pair(padding)
-    t = oracles.torch()
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    return oracles.numpy(t.nn.functional.max_pool2d(oracles.tensor(xp), kernel_size, stride))
+    return _max_pool(np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))), kernel_size, stride)
 
 
 def _max_pool_grad_with(route: str) -> Any:
@@ -738,8 +730,7 @@ MAX_POOL2D_FORWARD = Task(
         Mistake("padding_ignored",
                 "the padding was ignored: pad x with -inf on every side (padding rows and columns) before sliding "
                 "the windows, so that the output has conv_output_size(H, KH, stride, padding) rows",
-                produces=lambda x, kernel_size, stride=None, padding=0: _torch_pool("max")(
-                    Call((x, kernel_size, stride)), Variant())),
+                produces=lambda x, kernel_size, stride=None, padding=0: _max_pool(x, kernel_size, stride)),
     ],
 )
 
@@ -779,8 +770,8 @@ AVG_POOL2D_FORWARD = Task(
         Mistake("padding_left_out_average",
                 "the padding was left out of the average: PyTorch's default counts the zero padding "
                 "(count_include_pad=True), dividing by kernel height x width",
-                produces=lambda x, kernel_size, stride=None, padding=0: _torch_pool("avg")(
-                    Call((x, kernel_size, stride, padding), {"count_include_pad": False}), Variant())),
+                produces=lambda x, kernel_size, stride=None, padding=0: _avg_pool(
+                    x, kernel_size, stride, padding, count_include_pad=False)),
         Mistake("stride_defaulted_1_when",
                 "the stride defaulted to 1: when stride is None it equals kernel_size",
                 produces=_pool_stride_one("avg")),

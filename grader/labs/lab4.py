@@ -19,14 +19,14 @@ which the student release leaves out (their hints are given on submission).
 from __future__ import annotations
 
 import functools
-import itertools
 from typing import Any, Callable, Sequence
 
 import numpy as np
 from hypothesis import strategies as st
 
 from grader.declare import oracles
-from grader.declare.checks import DEVICES_BOTH, Gradients, Matches, Property, Torch, Worked, fails_on_none, on_arguments
+from grader.declare.checks import (DEVICES_BOTH, Gradients, Matches, Property, Torch, Worked, blocks_in_wrong_order,
+                                   fails_on_none, swap_blocks)
 from grader.declare.compare import difference
 from grader.declare.context import Context
 from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
@@ -96,12 +96,13 @@ def torch_embedding(ids: Any, table: Any) -> Any:
 
 
 def _on_meta(label: str, fn: Callable[..., Any], cases: st.SearchStrategy[Call]) -> Matches:
-    """The gate that hands the function "meta" tensors; its oracle is ``fn`` on CPU copies of the arguments, its
-    tensors relabelled "meta" (only their shapes and dtypes are compared; PyTorch takes seconds to load its meta
-    kernels)."""
-    def compute(call_: Call, variant: Variant) -> Any:
-        on_cpu = [TensorValue(a.array, a.dtype, "cpu") if isinstance(a, TensorValue) else a for a in call_.args]
-        return _relabel(oracles.plain(fn(*oracles.materialize(on_cpu))), variant.device)
+    """The gate that hands the function "meta" tensors; its oracle is ``fn`` on CPU zeros of the arguments' shapes
+    and dtypes, its tensors relabelled "meta" (only their shapes and dtypes are compared; PyTorch takes seconds to
+    load its meta kernels)."""
+    def compute(*args: Any) -> Any:
+        t = oracles.torch()
+        on_cpu = [t.zeros(a.shape, dtype=a.dtype) if isinstance(a, t.Tensor) else a for a in args]
+        return _relabel(oracles.plain(fn(*on_cpu)), "meta")
     return Matches(Torch(label, compute), cases, variants=(Variant("meta", "float64"),),
                    name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4, gate=True)
 
@@ -232,29 +233,6 @@ def _bias_none(positions: Sequence[int]) -> Mistake:
                    raises=fails_on_none(positions))
 
 
-def _swap_blocks(weights: Sequence[Any], order: Sequence[int]) -> list[Any]:
-    """The weights with their gate blocks (along the first axis) rearranged to ``order``."""
-    count = len(order)
-    return [w.reshape(count, -1, *w.shape[1:])[list(order)].reshape(w.shape) for w in weights]
-
-
-def _wrong_gate_order(oracle: Callable[..., Any], states: int, gates: int,
-                      named: Sequence[tuple[int, ...]] = ()) -> Callable[[Call, Any, Any], bool]:
-    """Detects a cell whose gate blocks were cut in another order than PyTorch's (other than those ``named``
-    by a more specific mistake)."""
-    def detects(call_: Call, expected: Any, received: Any) -> bool:
-        args = oracles.materialize(call_.args)
-        inputs, weights = args[:1 + states], args[1 + states:]
-        for order in itertools.permutations(range(gates)):
-            if order == tuple(range(gates)) or order in named:
-                continue
-            wrong = oracles.plain(oracle(*inputs, *_swap_blocks(weights, order)))
-            if _same(wrong, received) and not _same(wrong, expected):
-                return True
-        return False
-    return detects
-
-
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, tuple):
         return isinstance(b, (tuple, list)) and len(a) == len(b) and all(map(_same, a, b))
@@ -272,11 +250,11 @@ def _cell_task(name: str, points: int, layer: str, oracle: Callable[..., Any], g
              for n, inputs, hidden, note in ((0, 2, 3, "an empty batch (N = 0)"), (2, 2, 2, "N = I = H = 2"))]
     # a layer built with bias=False: b_ih None, b_hh None, and both (the contract allows either)
     *arrays, b_ih, b_hh = _cell_arrays(20 + gates, 2, 3, 2, gates, cell_state)
-    bias_free = Matches(Torch(label, on_arguments(oracle)), examples=[
+    bias_free = Matches(Torch(label, oracle), examples=[
         call(*arrays, *biases, note=f"{note} (a layer built with bias=False)") for biases, note in
         (((None, b_hh), "b_ih = None"), ((b_ih, None), "b_hh = None"), ((None, None), "b_ih = b_hh = None"))],
         variants=DEVICES_BOTH, tolerance=RNN_VALUES, name=BIAS_FREE, gate=True)
-    drawn = Matches(Torch(label, on_arguments(oracle)), cases, examples=edges, variants=DEVICES_BOTH,
+    drawn = Matches(Torch(label, oracle), cases, examples=edges, variants=DEVICES_BOTH,
                     tolerance=RNN_VALUES)
     return Task(name, points=points, returns=returns, checks=[
         Worked(worked, tolerance=RNN_VALUES), *((drawn, bias_free) if drawn_first else (bias_free, drawn)),
@@ -329,11 +307,11 @@ LSTM_CELL = _cell_task(
         Mistake("wrong_gate_order_pytorch",
                 "wrong gate order: PyTorch stacks the blocks of W_ih, W_hh, b_ih and b_hh as i, f, g, o (the candidate "
                 "g third, the output gate o last); cutting them as i, f, o, g swaps the candidate and the output gate",
-                produces=lambda x, h, c, *w: torch_lstm_cell(x, h, c, *_swap_blocks(w, (0, 1, 3, 2)))),
+                produces=lambda x, h, c, *w: torch_lstm_cell(x, h, c, *swap_blocks(w, (0, 1, 3, 2)))),
         Mistake("wrong_gate_order_pytorch_2",
                 "wrong gate order: PyTorch stacks the gate blocks as i, f, g, o; "
                 "gates.chunk(4, dim=-1) then gives them in that order",
-                detects=_wrong_gate_order(torch_lstm_cell, 2, 4, named=[(0, 1, 3, 2)])),
+                detects=blocks_in_wrong_order(torch_lstm_cell, range(3, 7), 4, RNN_VALUES, named=[(0, 1, 3, 2)])),
         Mistake("forget_gate_multiplied_h",
                 "the forget gate multiplied h where the old cell state belongs: c' = f * c + i * g",
                 produces=lambda x, h, c, *w: torch_lstm_cell(x, h, h, *w)),
@@ -390,7 +368,7 @@ GRU_CELL = _cell_task(
                 produces=_lab4_withheld("gru_update_swapped")),
         Mistake("wrong_gate_order_blocks",
                 "wrong gate order: the blocks of W_ih, W_hh, b_ih and b_hh are r, z, n (reset, update, candidate)",
-                detects=_wrong_gate_order(torch_gru_cell, 1, 3)),
+                detects=blocks_in_wrong_order(torch_gru_cell, range(2, 6), 3, RNN_VALUES)),
         Mistake("sigmoid_candidate_n_gates",
                 "sigmoid on the candidate n: the gates r and z use sigmoid, the candidate n uses tanh",
                 produces=_lab4_withheld("gru_sigmoid_candidate")),
@@ -520,7 +498,7 @@ EMBEDDING = Task(
         Worked([(call(np.array([3, 1]), TABLE, note="the handout's fruit table"), _tensor(TABLE[[3, 1]])),
                 (call(np.array(3), TABLE, note="the handout's fruit table, a single (0-d) id"), _tensor(TABLE[3]))],
                tolerance=RNN_VALUES),
-        Matches(Torch("torch.nn.functional.embedding", on_arguments(torch_embedding)), embedding_calls(),
+        Matches(Torch("torch.nn.functional.embedding", torch_embedding), embedding_calls(),
                 examples=EMBEDDING_EDGES, variants=DEVICES_BOTH, tolerance=RNN_VALUES),
         Gradients("autograd through torch.nn.functional.embedding", torch_embedding, wrt=(1,), cases=embedding_calls(),
                   examples=EMBEDDING_EDGES[:1], variants=DEVICES_BOTH, tolerance=RNN_GRADS, max_examples=8),

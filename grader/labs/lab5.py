@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import itertools
 import math
 from typing import Any, Callable
 
@@ -36,10 +35,9 @@ from hypothesis import strategies as st
 
 from grader.declare import oracles
 from grader.declare.checks import (CPU_64, CPU_BOTH, DEVICES, DEVICES_BOTH, Gradients, Matches, Property, Torch, Worked,
-                                   fails_on_none, on_arguments)
-from grader.declare.compare import difference
+                                   blocks_in_wrong_order, fails_on_none)
 from grader.declare.context import CheckFailed, Context, StudentRaised, compare_result
-from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, Variant, call, withheld
+from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, call, withheld
 from grader.declare.strategies import MODERATE, float_arrays, reused, shapes, sizes
 from grader.sandbox.wire import TensorValue
 
@@ -322,7 +320,7 @@ SCALED_DOT_PRODUCT_ATTENTION = Task(
         Worked([(call(*_HANDOUT_QKV, note="the handout's example"), _HANDOUT_PLAIN),
                 (call(*_HANDOUT_QKV, np.array([[False, True, True]]), note="the handout's example with key 1 masked"),
                  _HANDOUT_MASKED)]),
-        Matches(Torch("torch.nn.functional.scaled_dot_product_attention", on_arguments(_attend)), attention_calls(),
+        Matches(Torch("torch.nn.functional.scaled_dot_product_attention", _attend), attention_calls(),
                 variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, max_examples=10),
         Gradients("autograd through torch.nn.functional.scaled_dot_product_attention", _attend, wrt=(0, 1, 2),
                   cases=attention_calls(), variants=DEVICES_BOTH, tolerance=ATTENTION_GRADS, max_examples=6),
@@ -332,7 +330,7 @@ SCALED_DOT_PRODUCT_ATTENTION = Task(
         Property("a fully masked query row gives zero weights and a zero output",
                  lambda ctx, c: _fully_masked_rows_are_zero(ctx, c, 3, _attend),
                  cases=attention_calls(("fully masked",)), variants=CPU_BOTH, max_examples=6, gate=True),
-        Matches(Torch("torch.nn.functional.scaled_dot_product_attention", on_arguments(_attend)), large_score_calls(),
+        Matches(Torch("torch.nn.functional.scaled_dot_product_attention", _attend), large_score_calls(),
                 examples=LARGE_SCORES, variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, max_examples=6,
                 name="finite and correct for scores up to ±1e4"),
     ],
@@ -486,7 +484,7 @@ def _causal_does_not_look_ahead(ctx: Context, call_: Call) -> None:
 SELF_ATTENTION = Task(
     "self_attention", points=12, returns=("out", "weights"),
     checks=[
-        Matches(Torch("torch.nn.functional.scaled_dot_product_attention of the projections", on_arguments(_self_attend)),
+        Matches(Torch("torch.nn.functional.scaled_dot_product_attention of the projections", _self_attend),
                 self_attention_calls(), variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, max_examples=10),
         Gradients("autograd through torch.nn.functional.scaled_dot_product_attention", _self_attend, wrt=(0, 1, 2, 3),
                   cases=self_attention_calls(), variants=DEVICES_BOTH, tolerance=ATTENTION_GRADS, max_examples=6),
@@ -515,21 +513,20 @@ SELF_ATTENTION = Task(
 # ----------------------------------------------------------------------------- split_heads, merge_heads
 
 
-def _split(call_: Call, variant: Variant) -> Any:
+def _split(call_: Call) -> Any:
     """split_heads of the call: head j of position l holds features j*E/h to (j+1)*E/h - 1 (NumPy's reshape
-    and transpose, back as a tensor of the input's dtype on the variant's device)."""
+    and transpose, back as a tensor of the input's dtype on its device). Like _merge and _pe it takes the call,
+    not the task's arguments, so that the release holds no working solution (Torch's on_call)."""
     x, heads = call_.args
     n, length, e = x.shape
-    array = np.asarray(x.array if isinstance(x, TensorValue) else x)
-    return oracles.tensor(array.reshape(n, length, heads, e // heads).transpose(0, 2, 1, 3), variant.device)
+    return oracles.tensor(x.array.reshape(n, length, heads, e // heads).transpose(0, 2, 1, 3), x.device)
 
 
-def _merge(call_: Call, variant: Variant) -> Any:
-    """merge_heads of the call: split_heads undone (NumPy, back as a tensor on the variant's device)."""
+def _merge(call_: Call) -> Any:
+    """merge_heads of the call: split_heads undone (NumPy, back as a tensor on the input's device)."""
     (x,) = call_.args
     n, heads, length, d = x.shape
-    array = np.asarray(x.array if isinstance(x, TensorValue) else x)
-    return oracles.tensor(array.transpose(0, 2, 1, 3).reshape(n, length, heads * d), variant.device)
+    return oracles.tensor(x.array.transpose(0, 2, 1, 3).reshape(n, length, heads * d), x.device)
 
 
 def _integers(shape: tuple[int, ...], seed: int) -> np.ndarray:
@@ -548,7 +545,7 @@ _HANDOUT_HEADS = np.array([[[[10.0, 11], [20, 21]], [[12, 13], [22, 23]]]])
 def _round_trip(ctx: Context, call_: Call) -> None:
     """merge_heads(split_heads(x, h)) == x, with the grader's own split."""
     x, heads = call_.args
-    split = oracles.plain(_split(call_, Variant()))
+    split = oracles.plain(_split(call_))
     merged = call(TensorValue(split.array, x.dtype, x.device))
     received = ctx.student(merged)
     problem = compare_result(ctx, x, received, EXACT)
@@ -561,7 +558,7 @@ SPLIT_HEADS = Task(
     checks=[
         Worked([(call(_HANDOUT_X, 2, note="the handout's example"), TensorValue(_HANDOUT_HEADS, "float64", "cpu"))],
                tolerance=EXACT),
-        Matches(Torch("x.reshape(N, L, h, E // h).transpose(1, 2)", _split), split_calls,
+        Matches(Torch("x.reshape(N, L, h, E // h).transpose(1, 2)", _split, on_call=True), split_calls,
                 variants=DEVICES_BOTH, tolerance=EXACT, max_examples=8),
     ],
     mistakes=[
@@ -581,7 +578,7 @@ MERGE_HEADS = Task(
     checks=[
         Worked([(call(_HANDOUT_HEADS, note="the handout's example"), TensorValue(_HANDOUT_X, "float64", "cpu"))],
                tolerance=EXACT),
-        Matches(Torch("x.transpose(1, 2).reshape(N, L, h * D)", _merge), merge_calls,
+        Matches(Torch("x.transpose(1, 2).reshape(N, L, h * D)", _merge, on_call=True), merge_calls,
                 variants=DEVICES_BOTH, tolerance=EXACT, max_examples=8),
         Property("merge_heads undoes split_heads", _round_trip, cases=split_calls, max_examples=4),
     ],
@@ -641,21 +638,6 @@ def _blocks(a: Any) -> list[Any]:
     return list(a.chunk(3))
 
 
-def _qkv_in_wrong_order(call_: Call, expected: Any, received: Any) -> bool:
-    t = oracles.torch()
-    args = list(oracles.materialize(call_.args))
-    blocks_w, blocks_b = _blocks(args[3]), _blocks(args[4])
-    for order in itertools.permutations(range(3)):
-        if order == (0, 1, 2):
-            continue
-        args[3] = t.cat([blocks_w[i] for i in order])
-        args[4] = t.cat([blocks_b[i] for i in order])
-        wrong = oracles.plain(_mha(*args, **oracles.materialize(call_.kwargs)))
-        if difference(wrong, received, ATTENTION_VALUES) is None:
-            return True
-    return False
-
-
 def _per_head_weights(call_: Call, expected: Any, received: Any) -> bool:
     return (isinstance(received, (tuple, list)) and len(received) == 2 and isinstance(received[1], TensorValue)
             and received[1].shape == (expected[1].shape[0], call_.args[7]) + expected[1].shape[1:])
@@ -687,10 +669,10 @@ def _mask_missing_head_axis(call_: Call, error: str) -> bool:
 MULTI_HEAD_ATTENTION = Task(
     "multi_head_attention", points=28, returns=("out", "weights"),
     checks=[
-        Matches(Torch("torch.nn.MultiheadAttention(batch_first=True) with attn_mask=~mask", on_arguments(_mha)),
+        Matches(Torch("torch.nn.MultiheadAttention(batch_first=True) with attn_mask=~mask", _mha),
                 examples=_mha_bias_free(), variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, gate=True,
                 name="takes either bias as None (a layer built with bias=False)"),
-        Matches(Torch("torch.nn.MultiheadAttention(batch_first=True) with attn_mask=~mask", on_arguments(_mha)), mha_calls(),
+        Matches(Torch("torch.nn.MultiheadAttention(batch_first=True) with attn_mask=~mask", _mha), mha_calls(),
                 variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, max_examples=10),
         Gradients("autograd through torch.nn.MultiheadAttention", _mha, wrt=tuple(range(7)), cases=mha_calls(),
                   variants=DEVICES_BOTH, tolerance=ATTENTION_GRADS, max_examples=6),
@@ -707,7 +689,8 @@ MULTI_HEAD_ATTENTION = Task(
                 produces=lambda *a, **kw: (lambda o, w: (o, w * a[7]))(*_mha(*a, **kw))),
         Mistake("q_k_v_blocks",
                 "the q, k, v blocks of in_proj_weight were taken in the wrong order: rows 0:E are W_q, E:2E W_k, "
-                "2E:3E W_v (and the same order for in_proj_bias)", detects=_qkv_in_wrong_order),
+                "2E:3E W_v (and the same order for in_proj_bias)",
+                detects=blocks_in_wrong_order(_mha, (3, 4), 3, ATTENTION_VALUES)),
         Mistake("projections_were_applied_x",
                 "the projections were applied as x @ W: nn.MultiheadAttention stores its weights in the nn.Linear "
                 "layout (out_features, in_features) and applies them as x @ W.T + b",
@@ -747,7 +730,7 @@ MULTI_HEAD_ATTENTION = Task(
 # ----------------------------------------------------------------------------- positional_encoding
 
 
-def _pe(call_: Call, variant: Variant) -> Any:
+def _pe(call_: Call) -> Any:
     """The call's table from the formula, in float64 (NumPy), returned in the default dtype."""
     length, d_model = call_.args
     t = oracles.torch()
@@ -764,7 +747,7 @@ def _odd_d_model(ctx: Context, call_: Call) -> None:
         raise CheckFailed(f"raised {raised.failure.exception} for an odd d_model: there is one more sine column "
                           "than cosine columns (slice the cosines to d_model // 2 columns)\n  "
                           f"{raised.failure.describe()}\n  input: {ctx.describe(call_)}") from None
-    expected = oracles.plain(_pe(call_, ctx.variant))
+    expected = oracles.plain(_pe(call_))
     problem = compare_result(ctx, expected, received, PE_TOLERANCE)
     if problem:
         raise ctx.fail(call_, problem + "\n  (an odd d_model: the last column is a sine)", "the formula, in float64",
@@ -783,7 +766,7 @@ POSITIONAL_ENCODING = Task(
         Worked([(call(4, 4, note="the handout's table, d_model = 4"), TensorValue(_PE_ROWS, "float32", "cpu")),
                 (call(2, 5, note="the handout's odd example, d_model = 5"), TensorValue(_PE_ODD, "float32", "cpu"))],
                tolerance=Tolerance(0.0, 1e-6)),
-        Matches(Torch("the formula, in float64", _pe),
+        Matches(Torch("the formula, in float64", _pe, on_call=True),
                 st.builds(call, sizes(1, 64), sizes(1, 32)), examples=[call(0, 4, note="no positions (max_len = 0)")],
                 tolerance=PE_TOLERANCE, max_examples=10),
         Property("works for an odd d_model", _odd_d_model,

@@ -26,7 +26,7 @@ from grader.declare import oracles
 from grader.declare.checks import CPU_BOTH, DEVICES_BOTH, Matches, Property, Reference, Torch, Worked
 from grader.declare.compare import difference, kind_of
 from grader.declare.context import Context, compare_result
-from grader.declare.spec import Aspect, Call, Lab, Mistake, Task, Tolerance, Variant, call
+from grader.declare.spec import Aspect, Call, Lab, Mistake, Task, Tolerance, call
 from grader.declare.strategies import arrays_with_zeros, float_arrays, reused, shapes, sizes
 from grader.sandbox.wire import RngSpec
 
@@ -40,28 +40,10 @@ LARGE = (200, 200)  # 40 000 units: the kept fraction's standard deviation is at
 SMALL = shapes(1, 3, 1, 6)
 # The mistakes' producers compute in float64 and give their results back in the inputs' dtype.
 _in_float64 = functools.partial(oracles.in_torch, float64=True)
+_torch = functools.partial(Torch, float64=True)  # the oracles compute in float64 too
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _bind(args: Sequence[Any], kwargs: dict[str, Any], names: Sequence[str], **defaults: Any) -> dict[str, Any]:
-    """The call's arguments by parameter name, defaults filled in."""
-    bound = dict(defaults)
-    bound.update(zip(names, args))
-    bound.update(kwargs)
-    return bound
-
-
-def _cast(value: Any, dtype: Any) -> Any:
-    """Floating arrays and scalars of a result in ``dtype`` (the inputs' dtype)."""
-    if isinstance(value, np.ndarray):
-        return value.astype(dtype) if value.dtype.kind == "f" else value
-    if isinstance(value, (float, np.floating)):
-        return np.dtype(dtype).type(value)
-    if isinstance(value, tuple):
-        return tuple(_cast(v, dtype) for v in value)
-    return value
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -307,13 +289,9 @@ def dropout_backward_calls(draw: st.DrawFn) -> Call:
     return call(dout, mask, p)
 
 
-def _torch_dropout_grad(call_: Call, variant: Variant) -> Any:
-    t = oracles.torch()
-    dout, mask, p = call_.args
-    x = t.zeros(dout.shape, dtype=t.float64, device=variant.device, requires_grad=True)
-    out = x * oracles.tensor(mask, variant.device) / (1 - p)
-    (dx,) = oracles.vjp(out, x, oracles.tensor(dout, variant.device, "float64"))
-    return _cast(oracles.numpy(dx), dout.dtype)
+def _torch_dropout_grad(dout: Any, mask: Any, p: float) -> Any:
+    x = oracles.torch().zeros_like(dout, requires_grad=True)
+    return oracles.vjp(x * mask / (1 - p), x, dout)[0]
 
 
 HANDOUT_DROPOUT = np.array([1.0, 2.0, 3.0, 4.0])
@@ -329,7 +307,7 @@ DROPOUT_BACKWARD = Task(
                   note="the handout's worked example (p = 0.25), as the gradient of the same mask"),
              np.array([4 / 3, 8 / 3, 0.0, 16 / 3])),
         ]),
-        Matches(Torch("torch.autograd through x * mask / (1 - p)", _torch_dropout_grad), dropout_backward_calls(),
+        Matches(_torch("torch.autograd through x * mask / (1 - p)", _torch_dropout_grad), dropout_backward_calls(),
                 variants=DEVICES_BOTH),
     ],
     mistakes=[
@@ -383,10 +361,6 @@ EPS = st.sampled_from((None, 1e-5, 1e-3))
 
 # ----------------------------------------------------------------------------- batchnorm_forward
 
-BN_NAMES = ("x", "gamma", "beta", "running_mean", "running_var", "momentum", "eps", "train")
-BN_DEFAULTS = {"momentum": 0.1, "eps": 1e-5, "train": True}
-
-
 # In float32, out = x * (gamma / s) + (beta - mean * gamma / s), the scale and shift folded as inference
 # engines do, is correct but cancels terms of size |x| |gamma| / s: on a constant feature (s = sqrt(eps))
 # that leaves ~2e-5 of rounding in an entry of size 0.04 (seed 168 of scripts/many_seeds.py). Any known
@@ -416,13 +390,11 @@ def batchnorm_calls(draw: st.DrawFn) -> Call:
     return call(x, gamma, beta, running_mean, running_var, **kwargs)
 
 
-def _torch_batchnorm(call_: Call, variant: Variant) -> Any:
-    F = oracles.torch().nn.functional
-    a = _bind(call_.args, call_.kwargs, BN_NAMES, **BN_DEFAULTS)
-    x, gamma, beta, running_mean, running_var = (oracles.tensor(a[k], variant.device, "float64") for k in BN_NAMES[:5])
-    out = F.batch_norm(x, running_mean, running_var, gamma, beta,
-                       training=bool(a["train"]), momentum=a["momentum"], eps=a["eps"])
-    return _cast(oracles.numpy((out, running_mean, running_var)), a["x"].dtype)
+def _torch_batchnorm(x: Any, gamma: Any, beta: Any, running_mean: Any, running_var: Any, momentum: float = 0.1,
+                     eps: float = 1e-5, train: bool = True) -> Any:
+    out = oracles.torch().nn.functional.batch_norm(x, running_mean, running_var, gamma, beta, training=bool(train),
+                                                   momentum=momentum, eps=eps)
+    return out, running_mean, running_var
 
 
 def _batchnorm_with(*, norm_ddof: int = 0, running_ddof: int = 1, swap: bool = False, batch_in_eval: bool = False,
@@ -469,7 +441,7 @@ BATCHNORM_FORWARD = Task(
              (np.array([[2.0, 1.0]]) * (np.array([[3.0, 2.0]]) - HANDOUT_MEAN) / np.sqrt(HANDOUT_VAR + 1e-5)
               + np.array([0.0, 0.5]), HANDOUT_MEAN, HANDOUT_VAR)),
         ]),
-        Matches(Torch("torch.nn.functional.batch_norm (running statistics included)", _torch_batchnorm),
+        Matches(_torch("torch.nn.functional.batch_norm (running statistics included)", _torch_batchnorm),
                 batchnorm_calls(), variants=DEVICES_BOTH, tolerance=FOLDED_FLOAT32),
         Matches(Reference(), batchnorm_calls()),
     ],
@@ -512,15 +484,15 @@ def batchnorm_backward_calls(draw: st.DrawFn) -> Call:
     return call(dout, x, gamma) if eps is None else call(dout, x, gamma, eps=eps)
 
 
-def _torch_batchnorm_grads(call_: Call, variant: Variant) -> Any:
+def _torch_batchnorm_grads(dout: Any, x: Any, gamma: Any, eps: float = 1e-5) -> Any:
     t = oracles.torch()
-    a = _bind(call_.args, call_.kwargs, ("dout", "x", "gamma", "eps"), eps=1e-5)
-    dout = oracles.tensor(a["dout"], variant.device, "float64")
-    x, gamma = (oracles.tensor(a[k], variant.device, "float64", requires_grad=True) for k in ("x", "gamma"))
+    x, gamma = x.requires_grad_(True), gamma.requires_grad_(True)
     beta = t.zeros_like(gamma, requires_grad=True)
-    out = t.nn.functional.batch_norm(x, None, None, gamma, beta, training=True, eps=a["eps"])
-    grads = oracles.vjp(out, (x, gamma, beta), dout)
-    return _cast(oracles.numpy(tuple(grads)), a["x"].dtype)
+    out = t.nn.functional.batch_norm(x, None, None, gamma, beta, training=True, eps=eps)
+    return oracles.vjp(out, (x, gamma, beta), dout)
+
+
+BATCHNORM_GRADS = _torch("torch.autograd through torch.nn.functional.batch_norm (training)", _torch_batchnorm_grads)
 
 
 def _batchnorm_grads_with(*, ddof: int = 0, through_mean: bool = True, through_var: bool = True,
@@ -548,9 +520,9 @@ def _dx_sums_to_zero(ctx: Context, call_: Call) -> None:
     if type(dx) is not np.ndarray or dx.shape != x.shape or dx.dtype.kind != "f":
         raise ctx.fail(call_, f"dx should be a numpy.ndarray of shape {x.shape}, received {kind_of(dx)}", source)
     # The sum cancels terms as large as |gamma| / s * sum(|dout|): the rounding it may leave scales with them.
-    a = _bind(call_.args, call_.kwargs, ("dout", "x", "gamma", "eps"), eps=1e-5)
-    s = np.sqrt(x.astype(np.float64).var(0) + a["eps"])
-    scale = np.abs(dx.astype(np.float64)).sum(0) + np.abs(a["gamma"]) / s * np.abs(a["dout"].astype(np.float64)).sum(0)
+    dout, gamma = call_.args[0], call_.args[2]
+    s = np.sqrt(x.astype(np.float64).var(0) + call_.kwargs.get("eps", 1e-5))
+    scale = np.abs(dx.astype(np.float64)).sum(0) + np.abs(gamma) / s * np.abs(dout.astype(np.float64)).sum(0)
     sums = dx.astype(np.float64).sum(0)
     tol = SUM_RTOL[x.dtype.name] * scale
     if not np.all(np.abs(sums) <= tol):
@@ -559,7 +531,7 @@ def _dx_sums_to_zero(ctx: Context, call_: Call) -> None:
                    f"{SUM_RTOL[x.dtype.name]:g} x the size of the terms that cancel): shifting every sample of a "
                    "feature by the same amount changes nothing after normalization, so dx has no component along "
                    "that shift")
-        expected = _torch_batchnorm_grads(call_, ctx.variant)
+        expected = BATCHNORM_GRADS(ctx, call_)
         raise ctx.fail(call_, problem, source, expected, received)
 
 
@@ -580,8 +552,7 @@ BATCHNORM_BACKWARD = Task(
                  (np.stack([(np.array([4.0, 0.0, 0.0, 0.0]) - 1 - HANDOUT_X_HAT * HANDOUT_X_HAT[0])
                             / (4 * np.sqrt(5 + 1e-5)), np.zeros(4)], axis=1),
                   np.array([HANDOUT_X_HAT[0], 0.0]), np.array([1.0, 0.0])))]),
-        Matches(Torch("torch.autograd through torch.nn.functional.batch_norm (training)", _torch_batchnorm_grads),
-                batchnorm_backward_calls(), variants=DEVICES_BOTH, tolerance=CANCELLING_FLOAT32),
+        Matches(BATCHNORM_GRADS, batchnorm_backward_calls(), variants=DEVICES_BOTH, tolerance=CANCELLING_FLOAT32),
         Matches(Reference(), batchnorm_backward_calls()),
         Property("per feature, the entries of dx sum to 0", _dx_sums_to_zero, batchnorm_backward_calls(),
                  variants=CPU_BOTH, gate=True),
@@ -626,12 +597,8 @@ def layernorm_calls(draw: st.DrawFn) -> Call:
     return call(x, gamma, beta) if eps is None else call(x, gamma, beta, eps=eps)
 
 
-def _torch_layernorm(call_: Call, variant: Variant) -> Any:
-    a = _bind(call_.args, call_.kwargs, ("x", "gamma", "beta", "eps"), eps=1e-5)
-    F = oracles.torch().nn.functional
-    x, gamma, beta = (oracles.tensor(a[k], variant.device, "float64") for k in ("x", "gamma", "beta"))
-    out = F.layer_norm(x, x.shape[-1:], gamma, beta, a["eps"])
-    return _cast(oracles.numpy(out), a["x"].dtype)
+def _torch_layernorm(x: Any, gamma: Any, beta: Any, eps: float = 1e-5) -> Any:
+    return oracles.torch().nn.functional.layer_norm(x, x.shape[-1:], gamma, beta, eps)
 
 
 def _layernorm_with(*, axis: int = -1, ddof: int = 0, eps_outside: bool = False,
@@ -654,7 +621,7 @@ CUBE = np.array([[[1.0, -2.0, 0.0], [3.0, 1.0, -1.0], [2.0, 2.0, -3.0]],
 LAYERNORM_FORWARD = Task(
     "layernorm_forward", points=14,
     checks=[
-        Matches(Torch("torch.nn.functional.layer_norm", _torch_layernorm), layernorm_calls(), variants=DEVICES_BOTH,
+        Matches(_torch("torch.nn.functional.layer_norm", _torch_layernorm), layernorm_calls(), variants=DEVICES_BOTH,
                 examples=[call(SQUARE, np.array([1.0, 2.0, -1.0]), np.array([0.0, 1.0, 0.5]),
                                note="a square batch (N = D = 3)"),
                           call(CUBE, np.array([1.0, 2.0, -1.0]), np.array([0.0, 1.0, 0.5]),
@@ -694,15 +661,15 @@ def penalty_calls(draw: st.DrawFn) -> Call:
     return call(W, draw(st.sampled_from((0.1, 1e-4, 0.01, 0.5, 1.0))))
 
 
-def _torch_penalty(kind: str) -> Callable[[Call, Variant], Any]:
-    def compute(call_: Call, variant: Variant) -> Any:
-        t = oracles.torch()
-        W, lam = call_.args
-        w = oracles.tensor(W, variant.device, "float64", requires_grad=True)
-        penalty = lam * (w.square().sum() if kind == "l2" else w.abs().sum())
-        (dW,) = t.autograd.grad(penalty, w)
-        return _cast((float(penalty.item()), oracles.numpy(dW)), W.dtype)
-    return compute
+def _penalty_task(kind: str, formula: str, worked: Sequence[tuple[Call, Any]], mistakes: list[Mistake]) -> Task:
+    """The l2 or l1 penalty's task: the handout's examples, and autograd through ``formula`` on every device."""
+    def compute(W: Any, lam: float) -> Any:
+        W.requires_grad_(True)
+        penalty = lam * (W.square().sum() if kind == "l2" else W.abs().sum())
+        return penalty, *oracles.torch().autograd.grad(penalty, W)
+    return Task(f"{kind}_penalty", points=8, returns=("penalty", "dW"), mistakes=mistakes, checks=[
+        Worked(worked),
+        Matches(_torch(f"torch.autograd through {formula}", compute), penalty_calls(), variants=DEVICES_BOTH)])
 
 
 def _differs_only_at_zeros(c: Call, e: Any, r: Any) -> bool:
@@ -716,15 +683,11 @@ def _differs_only_at_zeros(c: Call, e: Any, r: Any) -> bool:
 
 HANDOUT_PENALTY_W = np.array([[0.5, -1.0], [0.0, 2.0]])
 
-L2_PENALTY = Task(
-    "l2_penalty", points=8, returns=("penalty", "dW"),
-    checks=[
-        Worked([(call(HANDOUT_PENALTY_W, 0.1, note="the handout's worked example"),
-                 (0.525, np.array([[0.1, -0.2], [0.0, 0.4]]))),
-                (call(HANDOUT_PENALTY_W, 0.0, note="lam = 0: no penalty"), (0.0, np.zeros((2, 2))))]),
-        Matches(Torch("torch.autograd through lam * (W ** 2).sum()", _torch_penalty("l2")), penalty_calls(),
-                variants=DEVICES_BOTH),
-    ],
+L2_PENALTY = _penalty_task(
+    "l2", "lam * (W ** 2).sum()",
+    [(call(HANDOUT_PENALTY_W, 0.1, note="the handout's worked example"),
+      (0.525, np.array([[0.1, -0.2], [0.0, 0.4]]))),
+     (call(HANDOUT_PENALTY_W, 0.0, note="lam = 0: no penalty"), (0.0, np.zeros((2, 2))))],
     mistakes=[
         Mistake("dw_missing_factor_2",
                 "dW is missing the factor 2: the derivative of lam * W² is 2 * lam * W",
@@ -741,16 +704,12 @@ L2_PENALTY = Task(
     ],
 )
 
-L1_PENALTY = Task(
-    "l1_penalty", points=8, returns=("penalty", "dW"),
-    checks=[
-        Worked([(call(HANDOUT_PENALTY_W, 0.1, note="the handout's worked example"),
-                 (0.35, np.array([[0.1, -0.1], [0.0, 0.1]]))),
-                (call(np.zeros((2, 3)), 0.5, note="W all zero: no penalty and no gradient"),
-                 (0.0, np.zeros((2, 3))))]),
-        Matches(Torch("torch.autograd through lam * W.abs().sum()", _torch_penalty("l1")), penalty_calls(),
-                variants=DEVICES_BOTH),
-    ],
+L1_PENALTY = _penalty_task(
+    "l1", "lam * W.abs().sum()",
+    [(call(HANDOUT_PENALTY_W, 0.1, note="the handout's worked example"),
+      (0.35, np.array([[0.1, -0.1], [0.0, 0.1]]))),
+     (call(np.zeros((2, 3)), 0.5, note="W all zero: no penalty and no gradient"),
+      (0.0, np.zeros((2, 3))))],
     mistakes=[
         Mistake("sign_0_0_weight",
                 "sign(0) must be 0: a weight that is exactly 0 gets no L1 gradient (np.sign(0) is 0, while W / |W| "

@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from grader.declare import oracles
-from grader.declare.checks import Property, Worked, on_arguments, parity
+from grader.declare.checks import Property, Worked, parity
 from grader.declare.context import Context
 from grader.declare.spec import Call, Lab, Mistake, Task, call
 from grader.declare.strategies import float_arrays
@@ -40,14 +40,14 @@ def nonzero_vectors(draw: st.DrawFn) -> Call:
 
 def _torch_dot(a: Any, b: Any) -> float:
     t = oracles.torch()
-    return float(t.dot(t.from_numpy(np.asarray(a, dtype=np.float64)), t.from_numpy(np.asarray(b, dtype=np.float64))))
+    return float(t.dot(a.to(t.float64), b.to(t.float64)))
 
 
 DOT = Task(
     "dot", points=2,
     checks=[
         Worked([(call(np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0, 6.0]), note="the handout's example"), 32.0)]),
-        *parity("torch.dot", on_arguments(_torch_dot), vector_pairs()),
+        *parity("torch.dot", _torch_dot, vector_pairs()),
     ],
     mistakes=[
         Mistake("not_summed", "the entries were multiplied but not summed: a . b is one number, the sum of a_i * b_i",
@@ -69,9 +69,8 @@ NORMALIZE = Task(
     "normalize", points=3,
     checks=[
         Worked([(call(np.array([3.0, 4.0]), note="the 3-4-5 triangle"), np.array([0.6, 0.8]))]),
-        *parity("x / torch.linalg.vector_norm(x)", on_arguments(
-            lambda x: x / float(oracles.torch().linalg.vector_norm(oracles.torch().from_numpy(np.asarray(x))))),
-            nonzero_vectors()),
+        *parity("x / torch.linalg.vector_norm(x)", lambda x: x / float(oracles.torch().linalg.vector_norm(x)),
+                nonzero_vectors()),
         Property("has length 1", _unit_length, cases=nonzero_vectors()),
     ],
     mistakes=[
