@@ -54,6 +54,11 @@ def float_arrays(draw: st.DrawFn, shape: Sequence[int], dtype: Any = np.float64,
     return values.astype(dtype)
 
 
+def moderate(*shape: int) -> st.SearchStrategy[np.ndarray]:
+    """``float_arrays`` of ``MODERATE`` values: sums and chains of them stay small."""
+    return float_arrays(shape, styles=MODERATE)
+
+
 @reused
 @st.composite
 def arrays_with_zeros(draw: st.DrawFn, shape: Sequence[int], zero_fraction: float = 0.3,

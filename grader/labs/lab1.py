@@ -32,7 +32,7 @@ from grader.declare.compare import kind_of
 from grader.declare.context import DTYPE_HINT, CheckFailed, Context, compare_result, hints_for
 from grader.declare.oracles import in_torch
 from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, call
-from grader.declare.strategies import MODERATE, STYLES, arrays_with_zeros, float_arrays, shapes, sizes
+from grader.declare.strategies import MODERATE, STYLES, arrays_with_zeros, float_arrays, moderate, shapes, sizes
 
 # At +-1e4 a float32 input is only known to about 1e-3 (its spacing there), so a correct formula
 # that does not shift by the row max first may be off by that much.
@@ -46,10 +46,6 @@ N, D, M, H, C = 5, 3, 4, 7, 6
 
 def _normal(*shape: int) -> np.ndarray:
     return np.round(_rng.standard_normal(shape), 3)
-
-
-def moderate(*shape: int) -> st.SearchStrategy[np.ndarray]:
-    return float_arrays(shape, styles=MODERATE)
 
 
 def labels(n: int, c: int) -> st.SearchStrategy[np.ndarray]:

@@ -38,7 +38,7 @@ from grader.declare.checks import (CPU_64, CPU_BOTH, DEVICES, DEVICES_BOTH, Grad
                                    blocks_in_wrong_order, fails_on_none)
 from grader.declare.context import CheckFailed, Context, StudentRaised, compare_result
 from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, call, withheld
-from grader.declare.strategies import MODERATE, float_arrays, reused, shapes, sizes
+from grader.declare.strategies import float_arrays, moderate, reused, shapes, sizes
 from grader.sandbox.wire import TensorValue
 
 
@@ -99,12 +99,6 @@ def _nan_where_fully_masked(position: int) -> Callable[[Call, Any, Any], bool]:
 # ----------------------------------------------------------------------------- inputs
 
 
-# Inputs whose scores stay moderate, so that float32 rounding does not swamp the comparison;
-# the ±1e4 check draws its own, exactly representable, large scores.
-def _moderate(shape: tuple[int, ...]) -> st.SearchStrategy[np.ndarray]:
-    return float_arrays(shape, styles=MODERATE)
-
-
 @reused
 @st.composite
 def masks(draw: st.DrawFn, batch: tuple[int, ...], lq: int, lk: int, kinds: tuple[str, ...],
@@ -142,12 +136,14 @@ def _with_mask(args: tuple[Any, ...], mask: np.ndarray | None, note: str = "") -
     return call(*args, note=note) if mask is None else call(*args, mask, note=note)
 
 
+# q, k and v of moderate values: the scores stay small, so float32 rounding does not swamp the comparison;
+# the ±1e4 check draws its own, exactly representable, large scores.
 @st.composite
 def attention_calls(draw: st.DrawFn, kinds: tuple[str, ...] = MASK_KINDS) -> Call:
     """q (..., Lq, d), k (..., Lk, d), v (..., Lk, dv) with 0 to 2 batch axes, and a mask of the given kinds."""
     batch = draw(shapes(0, 2, 1, 3))
     lq, lk, d, dv = draw(sizes(1, 5)), draw(sizes(1, 5)), draw(sizes(1, 6)), draw(sizes(1, 4))
-    q, k, v = (draw(_moderate(batch + shape)) for shape in ((lq, d), (lk, d), (lk, dv)))
+    q, k, v = (draw(moderate(*batch, *shape)) for shape in ((lq, d), (lk, d), (lk, dv)))
     return _with_mask((q, k, v), draw(masks(batch, lq, lk, kinds)))
 
 
@@ -161,7 +157,7 @@ def large_score_calls(draw: st.DrawFn) -> Call:
     k = rng.integers(-3, 4, size=batch + (lk, d)).astype(np.float64)
     top = np.abs(q @ np.swapaxes(k, -1, -2)).max() / math.sqrt(d)
     q *= 2.0 ** math.floor(math.log2(1e4 / top)) if top > 0 else 1.0  # powers of two: scores stay exact
-    v = draw(_moderate(batch + (lk, dv)))
+    v = draw(moderate(*batch, lk, dv))
     return _with_mask((q, k, v), draw(masks(batch, lq, lk, ("none", "random", "fully masked"))))
 
 
@@ -176,7 +172,7 @@ def self_attention_calls(draw: st.DrawFn,
                          kinds: tuple[str, ...] = ("none", "random", "fully masked", "causal")) -> Call:
     """x (N, L, E), W_q and W_k (E, d), W_v (E, dv) with E, d and dv drawn apart, and a mask."""
     n, length, e, d, dv = draw(sizes(1, 3)), draw(sizes(1, 5)), draw(sizes(1, 6)), draw(sizes(1, 5)), draw(sizes(1, 4))
-    x = draw(_moderate((n, length, e)))
+    x = draw(moderate(n, length, e))
     w_q, w_k, w_v = draw(projections((e, d), e)), draw(projections((e, d), e)), draw(projections((e, dv), e))
     return _with_mask((x, w_q, w_k, w_v), draw(masks((n,), length, length, kinds)))
 
@@ -188,7 +184,7 @@ def mha_calls(draw: st.DrawFn, kinds: tuple[str, ...] = MASK_KINDS) -> Call:
     n, lq, lk = draw(sizes(1, 3)), draw(sizes(1, 4)), draw(sizes(1, 4))
     heads, head_dim = draw(sizes(1, 4)), draw(sizes(1, 3))
     e = heads * head_dim
-    query, key, value = draw(_moderate((n, lq, e))), draw(_moderate((n, lk, e))), draw(_moderate((n, lk, e)))
+    query, key, value = draw(moderate(n, lq, e)), draw(moderate(n, lk, e)), draw(moderate(n, lk, e))
     params = (draw(projections((3 * e, e), e)), draw(float_arrays((3 * e,), styles=("normal",))),
               draw(projections((e, e), e)), draw(float_arrays((e,), styles=("normal",))))
     return _with_mask((query, key, value, *params, heads), draw(masks((n,), lq, lk, kinds, broadcast_padding=False)))
