@@ -582,34 +582,30 @@ def _share(lab: Lab, tasks: Sequence[Task], jobs: int, budget: Budget) -> list[l
     measured = measured_costs(lab.name)
     use_measured = all(t.name in measured for t in tasks)
 
-    def cost(task: Task | None) -> float:
+    def cost(task: Task | None) -> int:  # whole microseconds: sums are exact, so the moves below end
         if task is None:
-            return 0.0
+            return 0
         if use_measured:
-            return measured[task.name]
+            return round(measured[task.name] * 1e6)
         return sum(len(c.variants) * (budget.examples(c.max_examples) if c.cases is not None else 1)
                    for c in task.checks)
 
     groups: list[list[Task]] = [[] for _ in range(max(1, min(jobs, len(tasks))))]
-    loads = [0.0] * len(groups)
     for task in sorted(tasks, key=cost, reverse=True):
-        lightest = loads.index(min(loads))
-        groups[lightest].append(task)
-        loads[lightest] += cost(task)
+        min(groups, key=lambda g: sum(map(cost, g))).append(task)
     while True:  # each move lowers the sum of the squared loads, so this ends
-        heavy, light = loads.index(max(loads)), loads.index(min(loads))
-        gap = loads[heavy] - loads[light]
-        moves = [(abs(gap - 2 * shift), i, j) for i, a in enumerate(groups[heavy])
-                 for j, b in enumerate([None, *groups[light]]) if 0 < (shift := cost(a) - cost(b)) < gap]
+        loads = [sum(map(cost, g)) for g in groups]
+        heavy, light = groups[loads.index(max(loads))], groups[loads.index(min(loads))]
+        gap = max(loads) - min(loads)
+        moves = [(abs(gap - 2 * shift), i, j) for i, a in enumerate(heavy)
+                 for j, b in enumerate([None, *light]) if 0 < (shift := cost(a) - cost(b)) < gap]
         if not moves:
             return [g for g in groups if g] or [[]]
         _, i, j = min(moves)
-        a = groups[heavy].pop(i)
-        b = groups[light].pop(j - 1) if j else None
-        groups[light].append(a)
-        groups[heavy] += [b] if b is not None else []
-        loads[heavy] -= cost(a) - cost(b)
-        loads[light] += cost(a) - cost(b)
+        moved = heavy.pop(i)
+        if j:
+            heavy.append(light.pop(j - 1))
+        light.append(moved)
 
 
 def _fork(work: Callable[[], tuple[list[TaskResult], bool, tuple[str, ...]]]) -> tuple[int, int]:
