@@ -173,7 +173,7 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
     lab, tasks = spec.name, _tasks(spec, tasks)
     if not submission.is_dir():
         raise Problem(f"no submission folder '{submission}' (expected a folder laid out like assignments/)")
-    from grader.run.engine import PROFILES, grade_lab
+    from grader.run.engine import PROFILES, draws_ahead, grade_lab
     from grader.report.render import print_text, to_json
 
     profile = profile or os.environ.get("DLKIT_PROFILE", "default")
@@ -200,16 +200,16 @@ def check(lab: str, tasks: Sequence[str], submission: Path, fmt: str, seed: int 
     if secret is not None:
         seed, token = _official_seed(spec, submission, secret, identity, replay, found.files if found else None)
     seed = random.SystemRandom().randrange(2**32) if seed is None else seed
-    # Two grading processes share the tasks, each with a worker of its own (on a PyTorch lab both forked from
-    # the one zygote, over a socket each: lab 4 2.15 s with one process, 1.73 s with two).
+    # Two grading processes share the tasks, each with a worker of its own (both forked from the one zygote,
+    # over a socket each: lab 4 2.15 s with one process, 1.73 s with two), and a third draws their inputs
+    # meanwhile where that is faster (``engine.draws_ahead``).
     jobs = 2 if (os.cpu_count() or 1) > 1 else 1
     started = time.monotonic()
     try:
         result = grade_lab(spec, submission, seed=seed, tasks=tasks, budget=PROFILES[profile], jobs=jobs,
-                           launcher=launcher, find_module=find_module, files=found.files if found else None)
+                           ahead=draws_ahead(spec, jobs), launcher=launcher, find_module=find_module, files=found.files if found else None)
     finally:
-        if launcher is not None:
-            launcher.close(wait=False)  # its workers have ended; it ends as soon as it reads that it may
+        launcher.close(wait=False)  # its workers have ended; it ends as soon as it reads that it may
     if token is not None:
         result = dataclasses.replace(result, token=token)
     again = " ".join(["dlkit check", lab, *tasks] + ([f"--submission {submission}"] if str(submission) != "assignments" else [])
@@ -275,16 +275,14 @@ def _watch(spec: Lab, submission: Path, fmt: str, seed: int | None, budget: Any,
 
 
 def _launcher(spec: Lab, users: Any) -> Any:
-    """How ``check`` starts workers. A PyTorch lab's come from a zygote started now, which imports PyTorch
-    while this process imports its own (a worker is then a fork: no second wait for PyTorch); a NumPy lab's
-    are fresh interpreters (NumPy imports in a tenth of a second, and two grading processes share the tasks)."""
-    from grader.sandbox.host import SubprocessLauncher, ZygoteLauncher
+    """How ``check`` starts workers: forked from a zygote started now, which imports NumPy (and PyTorch for a
+    PyTorch lab) while this process imports its own, so that a worker costs a fork, not an interpreter's start.
+    (Started before the declaration loads, it took a core from this process's own imports: slower.)"""
+    from grader.sandbox.host import ZygoteLauncher
 
-    if spec.kind == "torch":
-        zygote = ZygoteLauncher(spec.kind, users, meta=spec.meta)
-        zygote.start()
-        return zygote
-    return SubprocessLauncher(users) if users else None
+    zygote = ZygoteLauncher(spec.kind, users, meta=spec.meta)
+    zygote.start()
+    return zygote
 
 
 def _visibility(spec: Lab, specs: Sequence[str]) -> dict[str, str]:

@@ -108,12 +108,16 @@ def test_the_inputs_and_the_results_do_not_depend_on_jobs_launcher_or_imported_m
         zygote_forked = recorded("forked from a zygote, two processes", launcher=launcher, jobs=2)
     finally:
         launcher.close()
+    ahead_calls, ahead_results = recorded("drawn ahead", jobs=2, ahead=True)
     _local_constants_module(tmp_path)
     imported = recorded("other modules imported")
     for name, (other_calls, other_results) in {"jobs=2": forked, "zygote": zygote, "zygote, jobs=2": zygote_forked,
                                                "imports": imported}.items():
         assert other_calls == calls, name
         assert other_results == results, name
+    # inputs drawn ahead are replayed up to the first that fails, then Hypothesis draws them all again: more
+    # calls, the same report
+    assert ahead_results == results and set(ahead_calls) == set(calls)
 
 
 def test_without_the_reference_the_checks_that_run_draw_the_same_inputs_and_say_the_same(recorded):
@@ -156,6 +160,46 @@ def test_a_submission_graded_on_inputs_replayed_from_an_earlier_one_gets_the_sam
     for report in (cold, warm):
         report.pop("submission")
     assert warm == cold
+
+
+@pytest.mark.parametrize("name", ["lab1", "lab2"])
+def test_inputs_drawn_ahead_in_a_process_of_their_own_are_replayed_and_change_no_report(name, tmp_path, monkeypatch):
+    """``dlkit check`` draws the inputs in a forked process while it imports PyTorch (``draw_ahead``): the checks
+    replay them, where one fails Hypothesis runs it as before, and a strategy that needs PyTorch (lab 1 draws
+    a sigmoid's output through it) is left to Hypothesis. The reports are those of a run without it."""
+    lab = labs.load(name)
+    mutant = tmp_path / "mutant"
+    (mutant / name).mkdir(parents=True)
+    (mutant / lab.path).write_text(_a_mutant(name))
+    outcomes: list[bool] = []
+    original = engine._replay
+
+    def replay(*args: Any) -> bool:
+        outcomes.append(original(*args))
+        return outcomes[-1]
+
+    reports, replays = {}, {}
+    monkeypatch.setattr(engine, "_replay", replay)
+    for ahead in (False, True):
+        outcomes.clear()
+        for folder in (REPO / "solutions", mutant):
+            engine._DRAWN.clear()
+            reports[ahead, folder] = grade_lab(lab, folder, seed=SEED, budget=budget(), ahead=ahead).to_json()
+        replays[ahead] = outcomes.count(True), outcomes.count(False)
+    assert replays[True][0] > replays[False][0] + 20  # the drawn checks replayed...
+    assert replays[True][1] > 0  # ...and the mutant's failures fell back to Hypothesis
+    for folder in (REPO / "solutions", mutant):
+        assert reports[True, folder] == reports[False, folder]
+    assert reports[True, mutant]["score"] < reports[True, REPO / "solutions"]["score"]
+
+
+def _a_mutant(name: str) -> str:
+    """The reference module of a lab with one mistake from ``tests/mutants``, applied to its source."""
+    source = (REPO / "solutions" / labs.load(name).path).read_text()
+    wrong = {"lab1": ("e = np.exp(-np.abs(x))", "e = np.exp(-np.abs(x) * 1.01)"),  # every sigmoid a little off
+             "lab2": ('"exp_avg", w) + (1 - beta1) * dw', '"exp_avg", w) + dw')}[name]  # Adam's m without (1 - beta1)
+    assert wrong[0] in source
+    return source.replace(wrong[0], wrong[1])
 
 
 def _best_split(costs: list[float]) -> float:

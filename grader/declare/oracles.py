@@ -69,13 +69,17 @@ def eager_only() -> Iterator[None]:
             delattr(t, "_dynamo")
 
 
-def available(device: str) -> bool:
+def may_have(device: str) -> bool:
+    """Whether ``device`` may be here, known without importing PyTorch: no NVIDIA device node (nor WSL's
+    /dev/dxg), no CUDA."""
     if device in ("cpu", "meta"):  # "meta": tensors with a shape, a dtype and a device but no data, everywhere
         return True
-    # No NVIDIA device node (nor WSL's /dev/dxg): no CUDA, known without importing PyTorch, which
-    # would cost seconds before the worker could start.
-    return device.startswith("cuda") and (any(Path("/dev").glob("nvidia*")) or Path("/dev/dxg").exists()) \
-        and bool(torch().cuda.is_available())
+    return device.startswith("cuda") and (any(Path("/dev").glob("nvidia*")) or Path("/dev/dxg").exists())
+
+
+def available(device: str) -> bool:
+    """Whether ``device`` is here (importing PyTorch, which costs seconds, only where it may be)."""
+    return may_have(device) and (device in ("cpu", "meta") or bool(torch().cuda.is_available()))
 
 
 def tensor(array: Any, device: str = "cpu", dtype: Any = None, requires_grad: bool = False) -> Any:
