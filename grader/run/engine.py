@@ -221,8 +221,10 @@ def draw_ahead(lab: Lab, tasks: Sequence[Task], seed: int, budget: Budget) -> Ca
         os.waitpid(pid, 0)
         forget(pid)
         at = 0
-        while at + 8 <= len(data):
+        while at + 8 <= len(data):  # whole records only (a drawer stopped halfway, by Ctrl-C, sent part of one)
             size = int.from_bytes(data[at:at + 8], "little")
+            if at + 8 + size > len(data):
+                break
             key, calls = pickle.loads(data[at + 8:at + 8 + size])
             at += 8 + size
             if key in wanted:
