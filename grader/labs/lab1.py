@@ -57,8 +57,9 @@ def _sigmoid(z: Any) -> Any:
     return oracles.numpy(oracles.torch().sigmoid(oracles.torch().as_tensor(np.asarray(z))))
 
 
-def _stable(oracle: Torch, advice: str) -> Callable[[Context, Call], None]:
-    """Finite values that match PyTorch, and no warning (overflow, division by zero) on the way."""
+def _stable(oracle: Torch, advice: str, inputs: str, example: Call) -> Property:
+    """Finite values that match PyTorch, and no warning (overflow, division by zero) on the way, for
+    ``inputs`` up to +-1e4 (``example``), in float64 and float32."""
     def holds(ctx: Context, call_: Call) -> None:
         expected = oracle(ctx, call_)
         received = ctx.student(call_)
@@ -73,7 +74,7 @@ def _stable(oracle: Torch, advice: str) -> Callable[[Context, Call], None]:
                        "or divided by zero on the way")
         if problem:
             raise ctx.fail(call_, problem, f"{oracle.label} on {ctx.variant.label}", hints=hints)
-    return holds
+    return Property(f"finite and warning-free for {inputs} up to +-1e4", holds, examples=[example], variants=CPU_BOTH)
 
 
 # ----------------------------------------------------------------------------- linear regression
@@ -374,8 +375,7 @@ LINEAR_BACKWARD = Task(
     "linear_backward", points=9, returns=("dx", "dW", "db"),
     checks=[
         *parity("torch.autograd through torch.nn.functional.linear", _torch_linear_grads, linear_backward_calls(),
-                examples=[call(_normal(N, M), _normal(N, D), _normal(D, M),
-                                                        note=f"N={N}, D={D}, M={M}")]),
+                examples=[call(_normal(N, M), _normal(N, D), _normal(D, M), note=f"N={N}, D={D}, M={M}")]),
         CentralDifferences("sum(dout * (x @ W + b))",
                            lambda c: {"x": c.args[1], "W": c.args[2], "b": np.zeros(c.args[2].shape[1])},
                            lambda c, v: float(np.sum(c.args[0] * (v["x"] @ v["W"] + v["b"]))),
@@ -477,9 +477,7 @@ SIGMOID_FORWARD = Task(
         Worked([(call(np.array([0.0, 2.0, -2.0]), note="sigmoid(0) = 0.5"),
                  np.array([0.5, 0.8807970779778823, 0.11920292202211755]))]),
         *parity("torch.sigmoid", _torch_elementwise("sigmoid"), any_arrays(zeros=False).map(lambda x: call(x))),
-        Property("finite and warning-free for inputs up to +-1e4",
-                 _stable(Torch("torch.sigmoid", _torch_elementwise("sigmoid")), SIGMOID_ADVICE),
-                 examples=[SIGMOID_EXTREMES], variants=CPU_BOTH),
+        _stable(Torch("torch.sigmoid", _torch_elementwise("sigmoid")), SIGMOID_ADVICE, "inputs", SIGMOID_EXTREMES),
     ],
     mistakes=[
         Mistake("sigmoid_x_sign_x",
@@ -578,10 +576,8 @@ SOFTMAX = Task(
                  np.array([[0.7310585786300049, 0.2689414213699951]]))]),
         *parity("torch.softmax(logits, dim=-1)", _torch_softmax, softmax_calls,
                 examples=[call(_normal(N, C), note=f"N={N}, C={C}")]),
-        Property("finite and warning-free for logits up to +-1e4",
-                 _stable(Torch("torch.softmax", _torch_softmax), SOFTMAX_ADVICE),
-                 examples=[call(EXTREME_LOGITS, note="rows [1000, 999, -1000], [1e4, -1e4, 0], [-1e4, -1e4+1, -1e4+2]")],
-                 variants=CPU_BOTH),
+        _stable(Torch("torch.softmax", _torch_softmax), SOFTMAX_ADVICE, "logits",
+                call(EXTREME_LOGITS, note="rows [1000, 999, -1000], [1e4, -1e4, 0], [-1e4, -1e4+1, -1e4+2]")),
     ],
     mistakes=[
         Mistake("exp_overflowed_inf_inf",
@@ -650,11 +646,9 @@ SOFTMAX_CROSS_ENTROPY = Task(
                            lambda c, v: float(in_torch(_torch_cross_entropy)(v["logits"], c.args[1])[0]),
                            lambda c, r: {"logits": r[1]}, cross_entropy_calls(), max_examples=6,
                            aspects=("dlogits",)),
-        Property("finite and warning-free for logits up to +-1e4",
-                 _stable(Torch("torch.nn.functional.cross_entropy", _torch_cross_entropy), CROSS_ENTROPY_ADVICE),
-                 examples=[call(EXTREME_LOGITS, np.array([1, 1, 0]),
-                                note="rows [1000, 999, -1000], [1e4, -1e4, 0], [-1e4, -1e4+1, -1e4+2]")],
-                 variants=CPU_BOTH),
+        _stable(Torch("torch.nn.functional.cross_entropy", _torch_cross_entropy), CROSS_ENTROPY_ADVICE, "logits",
+                call(EXTREME_LOGITS, np.array([1, 1, 0]),
+                     note="rows [1000, 999, -1000], [1e4, -1e4, 0], [-1e4, -1e4+1, -1e4+2]")),
     ],
     mistakes=[
         Mistake("loss_summed_over_batch",

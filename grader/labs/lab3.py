@@ -54,14 +54,9 @@ def _valid(kind: str) -> Any:
     return compute
 
 
-conv_sizes = st.builds(
-    lambda n, k, s, p, d: call(n, k, s, p, d),
-    sizes(1, 64), sizes(1, 11), sizes(1, 5), sizes(0, 4), sizes(1, 3),
-)
-pool_sizes = st.builds(
-    lambda n, k, s, p, d, c: call(n, k, s, p, d, c),
-    sizes(1, 64), sizes(1, 7), st.one_of(st.none(), sizes(1, 5)), sizes(0, 3), sizes(1, 2), st.booleans(),
-)
+conv_sizes = st.builds(call, sizes(1, 64), sizes(1, 11), sizes(1, 5), sizes(0, 4), sizes(1, 3))
+pool_sizes = st.builds(call, sizes(1, 64), sizes(1, 7), st.one_of(st.none(), sizes(1, 5)), sizes(0, 3), sizes(1, 2),
+                       st.booleans())
 invalid_conv_sizes = st.one_of(
     st.builds(lambda n, k: call(n, k, note="the kernel does not fit in the input"), sizes(1, 8), sizes(9, 16)),
     st.builds(lambda k: call(5, k, note="kernel_size must be positive"), sizes(-3, 0)),
@@ -220,7 +215,7 @@ LINEAR_PARAMS = Task(
     checks=[
         Worked([(call(9216, 4096), 37752832), (call(4096, 1000), 4097000), (call(10, 3, False), 30)]),
         Matches(Torch("the parameters of torch.nn.Linear", functools.partial(_parameters, "Linear")),
-                st.builds(lambda i, o, b: call(i, o, b), sizes(1, 5000), sizes(1, 5000), st.booleans()), max_examples=20),
+                st.builds(call, sizes(1, 5000), sizes(1, 5000), st.booleans()), max_examples=20),
     ],
     mistakes=[
         Mistake("bias_missing_linear_layer",
@@ -639,9 +634,7 @@ def pool_calls(draw: st.DrawFn, backward: bool = False, pad: bool = True) -> Cal
     n, c = draw(sizes(1, 2)), draw(sizes(1, 3))
     h, w = draw(sizes(kh, 8)), draw(sizes(kw, 8))
     x = draw(float_arrays((n, c, h, w)))
-    kwargs: dict[str, Any] = {}
-    if stride is not None:
-        kwargs["stride"] = stride
+    kwargs: dict[str, Any] = {} if stride is None else {"stride": stride}
     if backward:
         sh, sw = pair(stride if stride is not None else kernel)
         dout = draw(float_arrays((n, c, (h - kh) // sh + 1, (w - kw) // sw + 1)))
@@ -663,10 +656,11 @@ def _torch_max_pool_grad(dout: Any, x: Any, *args: Any, **kw: Any) -> Any:
     return oracles.vjp(out, x, dout)[0]
 
 
-def _pool_stride_one(kind: str) -> Any:
-    """The pooling with a stride of None taken as 1 instead of kernel_size."""
-    return lambda x, kernel_size, stride=None, padding=0: in_torch(_torch_pool(kind))(
-        x, kernel_size, 1 if stride is None else stride, padding)
+def _stride_defaulted_to_1(pool: Any) -> Mistake:
+    """The mistake of a ``pool`` (PyTorch's, as a producer) that takes a stride of None as 1, not kernel_size."""
+    return Mistake("stride_defaulted_1_when", "the stride defaulted to 1: when stride is None it equals kernel_size",
+                   produces=lambda x, kernel_size, stride=None, padding=0: pool(
+                       x, kernel_size, 1 if stride is None else stride, padding))
 
 
 def _max_pool_zero_padding(x: np.ndarray, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Any:
@@ -721,9 +715,7 @@ MAX_POOL2D_FORWARD = Task(
         Matches(Reference(), pool_calls()),
     ],
     mistakes=[
-        Mistake("stride_defaulted_1_when",
-                "the stride defaulted to 1: when stride is None it equals kernel_size",
-                produces=_pool_stride_one("max")),
+        _stride_defaulted_to_1(_max_pool),
         Mistake("padding_filled_zeros_max",
                 "the padding was filled with zeros: for max pooling padding counts as -inf, so it never wins",
                 produces=_max_pool_zero_padding),
@@ -772,9 +764,7 @@ AVG_POOL2D_FORWARD = Task(
                 "(count_include_pad=True), dividing by kernel height x width",
                 produces=lambda x, kernel_size, stride=None, padding=0: _avg_pool(
                     x, kernel_size, stride, padding, count_include_pad=False)),
-        Mistake("stride_defaulted_1_when",
-                "the stride defaulted to 1: when stride is None it equals kernel_size",
-                produces=_pool_stride_one("avg")),
+        _stride_defaulted_to_1(_avg_pool),
         Mistake("divided_one_side_kernel",
                 "divided by one side of the kernel: an average divides the window's sum by the window size KH*KW",
                 detects=lambda c, e, r: isinstance(r, np.ndarray) and r.shape == e.shape and np.abs(e).max() > 0
