@@ -121,10 +121,10 @@ class Matches(Check):
 
     def verify(self, ctx: Context, call: Call) -> None:
         source = self.oracle.label + (f" on {ctx.variant.label}" if isinstance(self.oracle, Torch) else "")
-        _compare(ctx, call, self.expectation(ctx, call), self.tolerance, source)
+        must_match(ctx, call, self.expectation(ctx, call), self.tolerance, source)
 
 
-def _compare(ctx: Context, call: Call, expected: Any, tolerance: Any, source: str) -> None:
+def must_match(ctx: Context, call: Call, expected: Any, tolerance: Any, source: str) -> None:
     """Fail, citing ``source``, where the student's result for ``call`` is not ``expected``."""
     received = ctx.student(call)
     problem = compare_result(ctx, expected, received, tolerance)
@@ -168,7 +168,7 @@ class Worked(Check):
     def verify(self, ctx: Context, call: Call) -> None:
         cited = not call.note or "handout" in call.note.split("(")[0]  # a note may say it is not the handout's
         source = "the handout's worked example" if cited else call.note
-        _compare(ctx, call, self.expectation(ctx, call), self.tolerance, source)
+        must_match(ctx, call, self.expectation(ctx, call), self.tolerance, source)
 
 
 @dataclass(frozen=True)
@@ -209,15 +209,6 @@ class Raises(Check):
                           Parts(given, f"raises {self.exception}", describe_value(received)))
 
 
-def _flat_tensors(value: Any) -> list[Any]:
-    t = oracles.torch()
-    if isinstance(value, t.Tensor):
-        return [value]
-    if isinstance(value, (tuple, list)):
-        return [x for v in value for x in _flat_tensors(v)]
-    return []
-
-
 @dataclass(frozen=True)
 class Gradients(Check):
     """Autograd through the student's function (run in the worker) gives the oracle's gradients.
@@ -242,7 +233,8 @@ class Gradients(Check):
         args = list(oracles.materialize(call.args))
         for i in self.wrt:
             args[i].requires_grad_(True)
-        outputs = _flat_tensors(self.forward(*args, **oracles.materialize(call.kwargs)))
+        result = self.forward(*args, **oracles.materialize(call.kwargs))
+        outputs = [o for o in oracles.flatten(result) if isinstance(o, t.Tensor)]
         generator = t.Generator().manual_seed(len(outputs))
         seeds = [t.randn(o.shape, generator=generator, dtype=t.float64).to(o.device, o.dtype) for o in outputs]
         # sum(output * seed) as one scalar: as the worker does, and without autograd's first-use import of sympy

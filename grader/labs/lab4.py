@@ -102,17 +102,10 @@ def _on_meta(label: str, fn: Callable[..., Any], cases: st.SearchStrategy[Call])
     def compute(*args: Any) -> Any:
         t = oracles.torch()
         on_cpu = [t.zeros(a.shape, dtype=a.dtype) if isinstance(a, t.Tensor) else a for a in args]
-        return _relabel(oracles.plain(fn(*on_cpu)), "meta")
+        return oracles.nested(oracles.plain(fn(*on_cpu)), lambda v: TensorValue(v.array, v.dtype, "meta")
+                              if isinstance(v, TensorValue) else v)
     return Matches(Torch(label, compute), cases, variants=(Variant("meta", "float64"),),
                    name="keeps every tensor on the inputs' device (meta tensors)", max_examples=4, gate=True)
-
-
-def _relabel(value: Any, device: str) -> Any:
-    if isinstance(value, TensorValue):
-        return TensorValue(value.array, value.dtype, device)
-    if isinstance(value, (tuple, list)):
-        return type(value)(_relabel(v, device) for v in value)
-    return value
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -231,12 +224,6 @@ def _bias_none(positions: Sequence[int]) -> Mistake:
     return Mistake("bias_none", "a bias was None and the code used it anyway: the contract allows b_ih = None or b_hh = None "
                    "(a layer built with bias=False), which adds no bias; add each bias only when it is not None",
                    raises=fails_on_none(positions))
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, tuple):
-        return isinstance(b, (tuple, list)) and len(a) == len(b) and all(map(_same, a, b))
-    return difference(a, b, RNN_VALUES) is None
 
 
 def _cell_task(name: str, points: int, layer: str, oracle: Callable[..., Any], gates: int,
@@ -361,7 +348,8 @@ GRU_CELL = _cell_task(
         Mistake("reset_gate_multiplied_input",
                 "the reset gate multiplied the input part of n too: keep x @ W_ih.T + b_ih and h @ W_hh.T + b_hh "
                 "apart for the n block, and let r multiply only (W_hn h + b_hn)",
-                detects=lambda c, e, r: _same(_lab4_withheld("gru_summed")(*oracles.materialize(c.args)), r)),
+                detects=lambda c, e, r: difference(_lab4_withheld("gru_summed")(*oracles.materialize(c.args)), r,
+                                                   RNN_VALUES) is None),
         Mistake("update_gate_wrong_side",
                 "the update gate is on the wrong side (z and 1 - z swapped): PyTorch's GRU is "
                 "h' = (1 - z) * n + z * h, so z keeps the old state",
@@ -415,13 +403,12 @@ def _first_difference(expected: Any, received: Any) -> str | None:
     if not (isinstance(received, (tuple, list)) and len(received) == 2 and isinstance(received[1], (tuple, list))
             and len(received[1]) == 2):
         return difference(expected, received, RNN_VALUES, "the result (expected (out, (h_T, c_T)))")
-    problem = difference(out, received[0], RNN_VALUES, "out")
     got = received[0]
-    same_kind = isinstance(got, TensorValue) and (got.shape, got.dtype) == (out.shape, out.dtype)
-    if problem and same_kind:
+    problem = difference(out, got, RNN_VALUES, "out")
+    if problem and isinstance(got, TensorValue) and (got.shape, got.dtype) == (out.shape, out.dtype):
         steps = out.shape[0]
         for t in range(steps):
-            step = difference(_at(out, t), _at(received[0], t), RNN_VALUES, f"out[{t}]")
+            step = difference(_at(out, t), _at(got, t), RNN_VALUES, f"out[{t}]")
             if step:
                 before = {0: "", 1: "out[0] matches, "}.get(t, f"out[0] to out[{t - 1}] match, ")
                 return (f"the unrolled LSTM first leaves torch.nn.LSTM at time step t = {t} of T = {steps} "

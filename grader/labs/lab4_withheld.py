@@ -55,9 +55,8 @@ def lstm_float32_gates(x: Any, h: Any, c: Any, W_ih: Any, W_hh: Any, b_ih: Any, 
     gates = t.zeros(x.shape[0], W_ih.shape[0], dtype=t.float32, device=x.device)
     gates += x @ W_ih.T + b_ih
     gates += h @ W_hh.T + b_hh
-    gate_i, gate_f, gate_g, gate_o = t.tensor_split(gates, 4, dim=1)
-    c_new = t.sigmoid(gate_f) * c + t.sigmoid(gate_i) * t.tanh(gate_g)
-    return t.sigmoid(gate_o) * t.tanh(c_new), c_new
+    i, f, g, o = t.tensor_split(gates, 4, dim=1)
+    return _cell_from((t.sigmoid(i), t.sigmoid(f), t.tanh(g), t.sigmoid(o)), c)
 
 
 def _gru_with(candidate: Callable[..., Any], blend: Callable[[Any, Any, Any], Any] | None = None) -> Callable[..., Any]:

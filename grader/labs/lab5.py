@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 
 from grader.declare import oracles
 from grader.declare.checks import (CPU_64, CPU_BOTH, DEVICES, DEVICES_BOTH, Gradients, Matches, Property, Torch, Worked,
-                                   blocks_in_wrong_order, fails_on_none)
+                                   blocks_in_wrong_order, fails_on_none, must_match)
 from grader.declare.context import CheckFailed, Context, StudentRaised, compare_result
 from grader.declare.spec import Call, Lab, Mistake, Task, Tolerance, call, withheld
 from grader.declare.strategies import float_arrays, moderate, reused, shapes, sizes
@@ -57,9 +57,7 @@ ATTENTION_TRIPWIRES = (
     "torch.nn.functional.scaled_dot_product_attention",
     "torch._C._nn.scaled_dot_product_attention",
     "torch.nn.functional.multi_head_attention_forward",
-    "torch.nn.MultiheadAttention",
-    "torch.nn.modules.MultiheadAttention",
-    "torch.nn.modules.activation.MultiheadAttention",
+    *(f"{module}.MultiheadAttention" for module in ("torch.nn", "torch.nn.modules", "torch.nn.modules.activation")),
     *(f"{module}.{name}" for module in ("torch.nn", "torch.nn.modules", "torch.nn.modules.transformer")
       for name in _TRANSFORMER_LAYERS),
     *(f"torch.{name}" for name in _ATTENTION_KERNELS),
@@ -67,17 +65,18 @@ ATTENTION_TRIPWIRES = (
 _lab5_withheld = functools.partial(withheld, "grader.labs.lab5_withheld")  # producers the student release leaves out
 
 
-def _pair_of_tensors(ctx: Context, call_: Call, received: Any,
-                     oracle: Callable[..., Any]) -> tuple[Any, np.ndarray, np.ndarray]:
-    """The oracle's result (for ``ctx.fail``, which adds the hints of the known mistakes ``received`` matches) and
-    the (out, weights) arrays of ``received``; the comparison's complaint when it is not such a pair."""
+def _pair_of_tensors(ctx: Context, call_: Call, oracle: Callable[..., Any]) -> tuple[Any, Any, np.ndarray, np.ndarray]:
+    """The oracle's result (for ``ctx.fail``, which adds the hints of the known mistakes ``received`` matches), the
+    student's result ``received`` and its (out, weights) arrays; the comparison's complaint when it is not such a
+    pair."""
+    received = ctx.student(call_)
     expected = oracles.plain(oracle(*oracles.materialize(call_.args), **oracles.materialize(call_.kwargs)))
     shaped = isinstance(received, (tuple, list)) and len(received) == 2 and all(
         isinstance(r, TensorValue) and r.shape == e.shape for r, e in zip(received, expected))
     if not shaped:
         problem = compare_result(ctx, expected, received, ATTENTION_VALUES) or "the result is not a pair (out, weights)"
         raise ctx.fail(call_, problem, "PyTorch (this task's oracle)", expected, received, ATTENTION_VALUES)
-    return expected, received[0].array.astype(np.float64), received[1].array.astype(np.float64)
+    return expected, received, received[0].array.astype(np.float64), received[1].array.astype(np.float64)
 
 
 def _mask_of(call_: Call, position: int) -> np.ndarray | None:
@@ -256,8 +255,7 @@ LARGE_SCORES = [
 
 
 def _rows_sum_to_one(ctx: Context, call_: Call) -> None:
-    received = ctx.student(call_)
-    expected, _, weights = _pair_of_tensors(ctx, call_, received, _attend)
+    expected, received, _, weights = _pair_of_tensors(ctx, call_, _attend)
     mask = _mask_of(call_, 3)
     allowed = np.ones(weights.shape, dtype=bool) if mask is None else np.broadcast_to(mask, weights.shape)
     tol = 1e-10 if ctx.variant.dtype == "float64" else 1e-5
@@ -283,8 +281,7 @@ def _rows_sum_to_one(ctx: Context, call_: Call) -> None:
 def _fully_masked_rows_are_zero(ctx: Context, call_: Call, position: int, oracle: Callable[..., Any],
                                 bias_at: int | None = None) -> None:
     """Every query row whose keys are all masked has zero weights and a zero output (out_proj_bias at ``bias_at``)."""
-    received = ctx.student(call_)
-    expected, out, weights = _pair_of_tensors(ctx, call_, received, oracle)
+    expected, received, out, weights = _pair_of_tensors(ctx, call_, oracle)
     mask = _mask_of(call_, position)
     assert mask is not None
     if mask.ndim < weights.ndim:  # a shared (Lq, Lk) mask
@@ -372,12 +369,8 @@ def _causal_matches(ctx: Context, call_: Call) -> None:
     if call_.kwargs or ctx.variant.device != "cpu":  # the variant's device (on the CPU a call may leave it out)
         call_ = call_.with_args(call_.args, {"device": ctx.variant.device})
     expected = oracles.plain(_lower(call_.args[0], ctx.variant.device, 0))
-    received = ctx.student(call_)
-    problem = compare_result(ctx, expected, received, EXACT)
-    if problem:
-        source = ("torch.ones(L, L, dtype=torch.bool).tril() (the mask of F.scaled_dot_product_attention's "
-                  f"is_causal=True) on {ctx.variant.device}")
-        raise ctx.fail(call_, problem, source, expected, received, EXACT)
+    must_match(ctx, call_, expected, EXACT, "torch.ones(L, L, dtype=torch.bool).tril() (the mask of "
+               f"F.scaled_dot_product_attention's is_causal=True) on {ctx.variant.device}")
 
 
 def _uses_device(ctx: Context, call_: Call) -> None:
@@ -442,9 +435,8 @@ def _permuting_tokens_permutes_output(ctx: Context, call_: Call) -> None:
     if mask is not None:
         moved.append(TensorValue(np.ascontiguousarray(mask[..., perm, :][..., perm]), "bool", x.device))
     permuted = call(*moved, note=f"x with its tokens in the order {perm.tolist()}")
-    _, out, w = _pair_of_tensors(ctx, call_, ctx.student(call_), _self_attend)
-    received = ctx.student(permuted)
-    expected, out_p, w_p = _pair_of_tensors(ctx, permuted, received, _self_attend)
+    _, _, out, w = _pair_of_tensors(ctx, call_, _self_attend)
+    expected, received, out_p, w_p = _pair_of_tensors(ctx, permuted, _self_attend)
     tol = ATTENTION_VALUES[ctx.variant.dtype or "float64"]
     for name, before, after in (("out", out[:, perm], out_p), ("weights", w[:, perm][:, :, perm], w_p)):
         if not np.allclose(after, before, rtol=tol.rtol, atol=tol.atol):
@@ -465,9 +457,8 @@ def _causal_does_not_look_ahead(ctx: Context, call_: Call) -> None:
     before = call(x, *weights, mask)
     after = call(TensorValue(future, x.dtype, x.device), *weights, mask,
                  note=f"the same x with the tokens after position {t} changed")
-    _, out, w = _pair_of_tensors(ctx, before, ctx.student(before), _self_attend)
-    received = ctx.student(after)
-    expected, out_f, w_f = _pair_of_tensors(ctx, after, received, _self_attend)
+    _, _, out, w = _pair_of_tensors(ctx, before, _self_attend)
+    expected, received, out_f, w_f = _pair_of_tensors(ctx, after, _self_attend)
     tol = ATTENTION_VALUES[ctx.variant.dtype or "float64"]
     for name, a, b in (("out", out, out_f), ("weights", w, w_f)):
         if not np.allclose(a[:, :t + 1], b[:, :t + 1], rtol=tol.rtol, atol=tol.atol):
@@ -543,10 +534,7 @@ def _round_trip(ctx: Context, call_: Call) -> None:
     x, heads = call_.args
     split = oracles.plain(_split(call_))
     merged = call(TensorValue(split.array, x.dtype, x.device))
-    received = ctx.student(merged)
-    problem = compare_result(ctx, x, received, EXACT)
-    if problem:
-        raise ctx.fail(merged, problem, "x itself (merge_heads undoes split_heads)", x, received, EXACT)
+    must_match(ctx, merged, x, EXACT, "x itself (merge_heads undoes split_heads)")
 
 
 SPLIT_HEADS = Task(
@@ -655,9 +643,8 @@ def _mha_bias_free() -> list[Call]:
 def _mask_missing_head_axis(call_: Call, error: str) -> bool:
     """A shape error on a call with a 3-D mask whose batch size is not 1 nor the number of heads: broadcast as
     it is, (N, Lq, Lk) against (N, h, Lq, Lk) either fails or grows the scores an axis, which fails later."""
-    mask = call_.args[8] if len(call_.args) > 8 else call_.kwargs.get("mask")
     heads = call_.args[7] if len(call_.args) > 7 else call_.kwargs.get("num_heads")
-    shape: tuple[int, ...] = tuple(getattr(mask, "shape", ()))
+    shape: tuple[int, ...] = tuple(getattr(_mask_of(call_, 8), "shape", ()))
     shape_errors = ("must match the size of tensor", "cannot be multiplied", "is invalid for input of size")
     return len(shape) == 3 and shape[0] not in (1, heads) and any(e in error for e in shape_errors)
 

@@ -18,14 +18,14 @@ from grader.declare import oracles
 from grader.labs.lab5 import _attend, _blocks, _scaled
 
 
-def _attend_with(scores_of: Callable[[Any, Any], Any], softmax_dim: int = -1, fill: str = "lowest",
-                 zero_rows: bool = True, mask_after: bool = False) -> Callable[..., Any]:
+def _attend_with(softmax_dim: int = -1, fill: str = "lowest", zero_rows: bool = True,
+                 mask_after: bool = False) -> Callable[..., Any]:
     """Attention computed a wrong way."""
     def produce(q: Any, k: Any, v: Any, mask: Any = None) -> tuple[Any, Any]:
         t = oracles.torch()
         dtype = q.dtype
         q, k, v = q.double(), k.double(), v.double()
-        scores = scores_of(q, k)
+        scores = _scaled(q, k)
         if mask is not None and not mask_after:
             scores = scores.masked_fill(~mask, t.finfo(t.float64).min if fill == "lowest" else 0.0)
         weights = t.softmax(scores, dim=softmax_dim)
@@ -37,9 +37,9 @@ def _attend_with(scores_of: Callable[[Any, Any], Any], softmax_dim: int = -1, fi
     return produce
 
 
-attend_softmax_over_queries = _attend_with(_scaled, softmax_dim=-2)
-attend_mask_after_softmax = _attend_with(_scaled, mask_after=True)
-attend_blocked_as_zero = _attend_with(_scaled, fill="zero", zero_rows=False)
+attend_softmax_over_queries = _attend_with(softmax_dim=-2)
+attend_mask_after_softmax = _attend_with(mask_after=True)
+attend_blocked_as_zero = _attend_with(fill="zero", zero_rows=False)
 
 
 def mha_bare_reshape(query: Any, key: Any, value: Any, w: Any, b: Any, w_o: Any, b_o: Any, h: int,

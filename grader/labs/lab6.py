@@ -23,7 +23,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from grader.declare import oracles
-from grader.declare.checks import CPU_BOTH, DEVICES_BOTH, Matches, Property, Reference, Torch, Worked
+from grader.declare.checks import CPU_BOTH, DEVICES_BOTH, Matches, Property, Reference, Torch, Worked, must_match
 from grader.declare.compare import difference, kind_of
 from grader.declare.context import Context, compare_result
 from grader.declare.spec import Aspect, Call, Lab, Mistake, Task, Tolerance, call
@@ -41,9 +41,6 @@ SMALL = shapes(1, 3, 1, 6)
 # The mistakes' producers compute in float64 and give their results back in the inputs' dtype.
 _in_float64 = functools.partial(oracles.in_torch, float64=True)
 _torch = functools.partial(Torch, float64=True)  # the oracles compute in float64 too
-
-
-# ----------------------------------------------------------------------------- helpers
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -92,14 +89,12 @@ def _keep_mask(call_: Call, received: Any) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(received, (tuple, list)) or len(received) != 2:
         raise _Unusable(f"the result should be a tuple (out, mask), received {kind_of(received)}")
     out, mask = received
-    problem = difference(np.zeros(x.shape, bool), mask, what="mask", exact_dtype=False) \
-        if not (type(mask) is np.ndarray and mask.shape == x.shape) else None
-    if problem:
-        raise _Unusable(problem + " (in training mask is the boolean keep-mask, of x's shape)")
-    problem = difference(x, out, what="out", exact_dtype=False) \
-        if not (type(out) is np.ndarray and out.shape == x.shape) else None
-    if problem:
-        raise _Unusable(problem)
+    keep_mask = " (in training mask is the boolean keep-mask, of x's shape)"
+    for name, value, like, note in (("mask", mask, np.zeros(x.shape, bool), keep_mask), ("out", out, x, "")):
+        problem = difference(like, value, what=name, exact_dtype=False) \
+            if not (type(value) is np.ndarray and value.shape == x.shape) else None
+        if problem:
+            raise _Unusable(problem + note)
     return out, mask != 0
 
 
@@ -159,11 +154,7 @@ def _mean_preserved(ctx: Context, call_: Call) -> None:
 
 
 def _identity_in_evaluation(ctx: Context, call_: Call) -> None:
-    received = ctx.student(call_)
-    expected = (call_.args[0], None)
-    problem = compare_result(ctx, expected, received, None)
-    if problem:
-        raise ctx.fail(call_, problem, "inverted dropout's evaluation mode: (x, None)", expected, received)
+    must_match(ctx, call_, (call_.args[0], None), None, "inverted dropout's evaluation mode: (x, None)")
 
 
 def _mask_from_generator(ctx: Context, call_: Call) -> None:
@@ -299,14 +290,10 @@ HANDOUT_DROPOUT = np.array([1.0, 2.0, 3.0, 4.0])
 DROPOUT_BACKWARD = Task(
     "dropout_backward", points=8,
     checks=[
-        Worked([
-            (call(HANDOUT_DROPOUT, np.array([True, False, True, False]), 0.5,
-                  note="the handout's worked example (p = 0.5), as the gradient of the same mask"),
-             np.array([2.0, 0.0, 6.0, 0.0])),
-            (call(HANDOUT_DROPOUT, np.array([True, True, False, True]), 0.25,
-                  note="the handout's worked example (p = 0.25), as the gradient of the same mask"),
-             np.array([4 / 3, 8 / 3, 0.0, 16 / 3])),
-        ]),
+        Worked([(call(HANDOUT_DROPOUT, np.array(mask), p,
+                      note=f"the handout's worked example (p = {p}), as the gradient of the same mask"), np.array(dx))
+                for mask, p, dx in (([True, False, True, False], 0.5, [2.0, 0.0, 6.0, 0.0]),
+                                    ([True, True, False, True], 0.25, [4 / 3, 8 / 3, 0.0, 16 / 3]))]),
         Matches(_torch("torch.autograd through x * mask / (1 - p)", _torch_dropout_grad), dropout_backward_calls(),
                 variants=DEVICES_BOTH),
     ],
@@ -359,6 +346,11 @@ def affine(draw: st.DrawFn, d: int) -> tuple[np.ndarray, np.ndarray]:
 EPS = st.sampled_from((None, 1e-5, 1e-3))
 
 
+def _given(**options: Any) -> dict[str, Any]:
+    """The keyword arguments of a call, those drawn as None (the default) left out."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
 # ----------------------------------------------------------------------------- batchnorm_forward
 
 # In float32, out = x * (gamma / s) + (beta - mean * gamma / s), the scale and shift folded as inference
@@ -377,14 +369,8 @@ def batchnorm_calls(draw: st.DrawFn) -> Call:
     gamma, beta = draw(affine(d))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     running_mean, running_var = rng.standard_normal(d), rng.uniform(0.1, 3.0, d)
-    kwargs: dict[str, Any] = {}
-    momentum = draw(st.sampled_from((None, 0.1, 0.01, 0.3, 0.0, 1.0)))
-    eps = draw(EPS)
+    kwargs = _given(momentum=draw(st.sampled_from((None, 0.1, 0.01, 0.3, 0.0, 1.0))), eps=draw(EPS))
     mode = draw(st.booleans())
-    if momentum is not None:
-        kwargs["momentum"] = momentum
-    if eps is not None:
-        kwargs["eps"] = eps
     if not mode or draw(st.booleans()):
         kwargs["train"] = mode
     return call(x, gamma, beta, running_mean, running_var, **kwargs)
@@ -480,8 +466,7 @@ def batchnorm_backward_calls(draw: st.DrawFn) -> Call:
     dout = draw(float_arrays((n, d), styles=("small integers", "normal")))
     x = draw(standardizable((n, d), axis=0, max_offset=5.0))
     gamma, _ = draw(affine(d))
-    eps = draw(EPS)
-    return call(dout, x, gamma) if eps is None else call(dout, x, gamma, eps=eps)
+    return call(dout, x, gamma, **_given(eps=draw(EPS)))
 
 
 def _torch_batchnorm_grads(dout: Any, x: Any, gamma: Any, eps: float = 1e-5) -> Any:
@@ -593,8 +578,7 @@ def layernorm_calls(draw: st.DrawFn) -> Call:
     shape = tuple(draw(sizes(1, 6).filter(lambda k: k != d)) for _ in range(leading)) + (d,)
     x = draw(standardizable(shape, axis=-1, max_offset=3.0))
     gamma, beta = draw(affine(d))
-    eps = draw(EPS)
-    return call(x, gamma, beta) if eps is None else call(x, gamma, beta, eps=eps)
+    return call(x, gamma, beta, **_given(eps=draw(EPS)))
 
 
 def _torch_layernorm(x: Any, gamma: Any, beta: Any, eps: float = 1e-5) -> Any:
@@ -614,8 +598,7 @@ def _layernorm_with(*, axis: int = -1, ddof: int = 0, eps_outside: bool = False,
 # Explicit inputs on which a statistic over the wrong axis, or without keepdims, broadcasts and gives
 # wrong values (the generated shapes make it raise instead, which carries no hint).
 SQUARE = np.array([[1.0, -2.0, 0.0], [3.0, 1.0, -1.0], [2.0, 2.0, -3.0]])
-CUBE = np.array([[[1.0, -2.0, 0.0], [3.0, 1.0, -1.0], [2.0, 2.0, -3.0]],
-                 [[0.0, 1.0, 3.0], [-1.0, -1.0, 2.0], [1.0, 0.0, 0.0]],
+CUBE = np.array([SQUARE, [[0.0, 1.0, 3.0], [-1.0, -1.0, 2.0], [1.0, 0.0, 0.0]],
                  [[2.0, -3.0, 1.0], [0.0, 2.0, 2.0], [-2.0, 1.0, 3.0]]])
 
 LAYERNORM_FORWARD = Task(
