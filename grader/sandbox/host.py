@@ -756,31 +756,4 @@ def end_strays(keep: Collection[int] = ()) -> int:
     orphan is adopted). Returns how many it ended."""
     if not _REAPING:
         return 0
-    ended = 0
-    for _ in range(64):
-        strays = [pid for pid in _children() if pid not in keep and pid not in _STARTED]
-        if not strays:
-            break
-        for pid in strays:
-            try:
-                os.kill(pid, signal.SIGKILL)  # our own unreaped child: the pid cannot name another process
-            except ProcessLookupError:
-                pass
-        for pid in strays:
-            try:
-                os.waitpid(pid, 0)
-                ended += 1
-            except ChildProcessError:
-                pass
-    return ended
-
-
-def _children() -> list[int]:
-    found: set[int] = set()
-    try:
-        for task in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{task}/children") as f:
-                found.update(int(pid) for pid in f.read().split())
-    except OSError:
-        pass
-    return sorted(found)
+    return confine.end_children(lambda pid: pid in keep or pid in _STARTED)
