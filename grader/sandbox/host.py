@@ -47,9 +47,6 @@ KIT_PACKAGES = ("solutions", "grader", "cli", "assignments", "tests")
 THREADS_PER_WORKER = 64  # with a worker user: threads it may start (it may start no process at all)
 
 
-IMPORT_SECONDS = 5.0  # the student's module, imported: a module that only defines functions takes milliseconds
-
-
 @dataclass(frozen=True)
 class Limits:
     """A worker's deadlines and memory ceiling: ``timeout`` per call (a task may declare its own),
@@ -60,7 +57,8 @@ class Limits:
     timeout: float = 10.0
     memory_bytes: int = 2 * 1024**3
     startup_timeout: float = 60.0
-    import_timeout: float = IMPORT_SECONDS
+    # the student's module, imported: a module that only defines functions takes milliseconds
+    import_timeout: float = 5.0
 
 
 # Why a call did not return: it raised (error), still raises NotImplementedError, ran out of time or memory,
@@ -151,7 +149,6 @@ class Sandbox:
         self.lab_dir = self._root / "source"  # the grader's own copy, for checks that read the source as text
         self._proc: Launched | None = None
         self._ready: dict[str, Any] | None = None
-        self._timeout = limits.timeout
         self._ids = itertools.count()
         self.layers: tuple[str, ...] = ()  # the walls the worker stands behind, as it said before any student code ran
         self.import_failure: StudentFailure | None = None
@@ -190,7 +187,6 @@ class Sandbox:
         self._proc = (self.launcher or SubprocessLauncher()).launch(config, self._copy, self.identity)
         self._requests = os.fdopen(self._proc.request_fd, "wb", buffering=0)
         self._responses = self._proc.response_fd
-        self._ready = None
 
     def ready(self) -> bool:
         """Wait for the module to import; False (with ``import_failure`` set) if it did not."""
@@ -303,13 +299,12 @@ class Sandbox:
 
     def _receive(self, timeout: float, during: str) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
-        self._timeout = timeout
-        header = self._read_exactly(8, deadline, during)
+        header = self._read_exactly(8, deadline, timeout, during)
         (size,) = struct.unpack("<Q", header)
         if size > wire.MAX_FRAME:
             self._kill()
             raise StudentFailure("crash", f"the worker sent {size} bytes, more than a result may be")
-        payload = self._read_exactly(size, deadline, during)
+        payload = self._read_exactly(size, deadline, timeout, during)
         try:
             message = wire.parse_frame(payload, seconds=max(1.0, min(wire.DECODE_SECONDS, deadline - time.monotonic())))
         except wire.TooLarge as exc:  # the frame was read whole: the worker can go on
@@ -322,14 +317,14 @@ class Sandbox:
             raise StudentFailure("crash", "the worker sent something that is not a reply")
         return message
 
-    def _read_exactly(self, size: int, deadline: float, during: str) -> bytes:
+    def _read_exactly(self, size: int, deadline: float, timeout: float, during: str) -> bytes:
         assert self._proc is not None
         chunks: list[bytes] = []
         while size:
             left = deadline - time.monotonic()
             if left <= 0:
                 self._kill()
-                raise StudentFailure("timeout", f"no answer within {self._timeout:g} s while {during}: "
+                raise StudentFailure("timeout", f"no answer within {timeout:g} s while {during}: "
                                                 "is there an infinite loop or a very slow Python loop?")
             readable, _, _ = select.select([self._responses], [], [], min(left, 0.1))
             if not readable:
@@ -410,12 +405,8 @@ def readable(kind: str) -> tuple[str, ...]:
     for library in sorted(libraries):
         paths += _entries(library, lambda name: name not in ("site-packages", "dist-packages"))
     paths += package_paths(("torch", "numpy") if kind == "torch" else ("numpy",))
-    seen: set[str] = set()
-    for root in ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib"):
-        real = os.path.realpath(root)
-        if real not in seen and os.path.isdir(real):
-            seen.add(real)
-            paths += _entries(real, lambda name: not name.startswith("python"))
+    for root in ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib"):  # a folder met twice: once, below
+        paths += _entries(os.path.realpath(root), lambda name: not name.startswith("python"))
     paths += ["/etc/ld.so.cache", "/etc/localtime", "/usr/share/zoneinfo", "/dev/urandom", "/dev/zero"]
     return tuple(dict.fromkeys(paths))
 
@@ -460,8 +451,7 @@ def package_paths(names: tuple[str, ...]) -> tuple[str, ...]:
             continue
         seen.add(key)
         base = Path(str(dist.locate_file("")))
-        tops = _record_tops(dist)
-        paths += [str(base / top) for top in sorted(tops) if not top.endswith(".pth")]
+        paths += [str(base / top) for top in sorted(_record_tops(dist)) if not top.endswith(".pth")]
         for requirement in dist.requires or []:
             if "extra ==" not in requirement:
                 todo.append(re.split(r"[\s;<>=!~\[(]", requirement.strip(), maxsplit=1)[0])
