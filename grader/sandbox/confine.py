@@ -293,13 +293,13 @@ def _filter(arch: int, numbers: dict[str, int], pid: int) -> bytes:
     return b"".join(struct.pack("=HBBI", *entry) for entry in program)
 
 
-def seccomp(pid: int | None = None, available: bool | None = None) -> bool:
+def seccomp(available: bool) -> bool:
     """Install the filter (on every thread of the process). False where this machine has no seccomp or
     an unknown architecture; raises ``ConfinementError`` if the kernel refuses."""
-    if not (seccomp_available() if available is None else available):
+    if not available:
         return False
     arch, number, numbers = _ARCHES[platform.machine()]
-    code = _filter(arch, numbers, os.getpid() if pid is None else pid)
+    code = _filter(arch, numbers, os.getpid())
     filters = ctypes.create_string_buffer(code, len(code))
     # struct sock_fprog { unsigned short len; struct sock_filter *filter; }
     fprog = struct.pack("@HP", len(code) // 8, ctypes.addressof(filters))

@@ -22,8 +22,7 @@ from typing import Any
 def skip_compiler_import() -> int:
     """Mark every function ``torch._disable_dynamo`` wraps as already disabled; how many were marked.
     Call it after importing torch (and before ``gc.freeze``, whose objects it would not see)."""
-    compile_module = sys.modules.get("torch._compile")
-    wrap = getattr(compile_module, "_disable_dynamo", None)
+    wrap = getattr(sys.modules.get("torch._compile"), "_disable_dynamo", None)
     if wrap is None:
         return 0
     probe: Any = wrap(lambda: None)
