@@ -184,9 +184,16 @@ class Sandbox:
             "walls": (walls(self.config.kind, self._copy, self.config.cuda, self.config.also_readable)
                       if self.config.kernel_walls else None),
         }
-        self._proc = (self.launcher or SubprocessLauncher()).launch(config, self._copy, self.identity)
-        self._requests = os.fdopen(self._proc.request_fd, "wb", buffering=0)
-        self._responses = self._proc.response_fd
+        req_r, req_w = os.pipe()
+        res_r, res_w = os.pipe()
+        try:  # the worker's ends of the two pipes: the worker has its own copies once launched
+            self._proc = (self.launcher or SubprocessLauncher()).launch(config, self._copy, self.identity,
+                                                                        (req_r, res_w))
+        finally:
+            os.close(req_r)
+            os.close(res_w)
+        self._requests = os.fdopen(req_w, "wb", buffering=0)
+        self._responses = res_r
 
     def ready(self) -> bool:
         """Wait for the module to import; False (with ``import_failure`` set) if it did not."""
@@ -405,7 +412,8 @@ def readable(kind: str) -> tuple[str, ...]:
     for library in sorted(libraries):
         paths += _entries(library, lambda name: name not in ("site-packages", "dist-packages"))
     paths += package_paths(("torch", "numpy") if kind == "torch" else ("numpy",))
-    for root in ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib"):  # a folder met twice: once, below
+    # (a folder reached twice through links: its entries once, as the result is de-duplicated below)
+    for root in ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib"):
         paths += _entries(os.path.realpath(root), lambda name: not name.startswith("python"))
     paths += ["/etc/ld.so.cache", "/etc/localtime", "/usr/share/zoneinfo", "/dev/urandom", "/dev/zero"]
     return tuple(dict.fromkeys(paths))
@@ -533,11 +541,9 @@ def _identities(spec: str) -> list[Identity]:
 
 @dataclass(frozen=True)
 class Launched:
-    """A running worker: its pid, the grader's ends of the two pipes, and how to end it."""
+    """A running worker: its pid, and how to end it."""
 
     pid: int
-    request_fd: int
-    response_fd: int
     # wait for the process to end and return its status (negative: killed by that signal)
     exit_code: Callable[[], int | None]
     # end the worker and its process group (the pid is its parent's unreaped child until then, so it
@@ -563,20 +569,18 @@ class SubprocessLauncher:
     def close(self, wait: bool = True) -> None:
         """Nothing to stop: each worker ended with its sandbox."""
 
-    def launch(self, config: dict[str, Any], cwd: Path, identity: Identity | None = None) -> Launched:
-        req_r, req_w = os.pipe()
-        res_r, res_w = os.pipe()
-        config = dict(config, request_fd=req_r, response_fd=res_w)
+    def launch(self, config: dict[str, Any], cwd: Path, identity: Identity | None,
+               fds: tuple[int, int]) -> Launched:
+        """Start a worker on ``fds``, the read end of its requests' pipe and the write end of its replies'."""
+        config = dict(config, request_fd=fds[0], response_fd=fds[1])
         who: dict[str, Any] = {}
         if identity is not None:
             who = {"user": identity.uid, "group": identity.gid, "extra_groups": []}
         proc = subprocess.Popen(
             [sys.executable, "-I", "-B", str(WORKER), json.dumps(config)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            pass_fds=(req_r, res_w), cwd=cwd, env=worker_environment(), start_new_session=True, **who,
+            pass_fds=fds, cwd=cwd, env=worker_environment(), start_new_session=True, **who,
         )
-        os.close(req_r)
-        os.close(res_w)
         started(proc.pid)
 
         def wait() -> int | None:
@@ -593,7 +597,7 @@ class SubprocessLauncher:
                 proc.kill()
             wait()
 
-        return Launched(proc.pid, req_w, res_r, wait, kill)
+        return Launched(proc.pid, wait, kill)
 
 
 class ZygoteLauncher:
@@ -659,17 +663,13 @@ class ZygoteLauncher:
         result: dict[str, Any] = json.loads(answer)
         return result
 
-    def launch(self, config: dict[str, Any], cwd: Path, identity: Identity | None = None) -> Launched:
-        req_r, req_w = os.pipe()
-        res_r, res_w = os.pipe()
+    def launch(self, config: dict[str, Any], cwd: Path, identity: Identity | None,
+               fds: tuple[int, int]) -> Launched:
+        """Fork a worker on ``fds`` (as ``SubprocessLauncher.launch``), sent to the zygote."""
         request: dict[str, Any] = {"launch": config, "cwd": str(cwd)}
         if identity is not None:
             request["uid"], request["gid"] = identity.uid, identity.gid
-        try:
-            pid = int(self._ask(request, [req_r, res_w])["pid"])
-        finally:
-            os.close(req_r)
-            os.close(res_w)
+        pid = int(self._ask(request, list(fds))["pid"])
         codes: list[int | None] = []
 
         def wait() -> int | None:
@@ -681,7 +681,7 @@ class ZygoteLauncher:
             if not codes:  # the zygote, its parent, kills it (and its group) before it reaps it
                 codes.append(self._ask({"kill": pid}).get("code"))
 
-        return Launched(pid, req_w, res_r, wait, kill)
+        return Launched(pid, wait, kill)
 
     def close(self, wait: bool = True) -> None:
         """Stop the zygote (it ends its workers first); with ``wait``, wait until it has."""
