@@ -16,7 +16,6 @@ from __future__ import annotations
 import gc
 import sys
 from types import FunctionType
-from typing import Any
 
 
 def skip_compiler_import() -> int:
@@ -25,8 +24,7 @@ def skip_compiler_import() -> int:
     wrap = getattr(sys.modules.get("torch._compile"), "_disable_dynamo", None)
     if wrap is None:
         return 0
-    probe: Any = wrap(lambda: None)
-    code = getattr(probe, "__code__", None)
+    code = getattr(wrap(lambda: None), "__code__", None)
     if code is None or "fn" not in code.co_freevars:
         return 0
     where = code.co_freevars.index("fn")

@@ -81,9 +81,8 @@ def setup(config: dict[str, Any], request_fd: int, response_fd: int) -> None:
     home = CONFIG["module_dir"]
     os.environ.update(HOME=home, TMPDIR=home)
     if CONFIG["kind"] == "torch":
-        import torch as torch_module
+        import torch  # (global: the name above)
 
-        torch = torch_module
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
         torch.set_num_threads(1)

@@ -70,7 +70,7 @@ def _status(pid: int) -> int | None:
         _, status = os.waitpid(pid, 0)
     except ChildProcessError:
         return None
-    finally:  # kill and reap every child that is not a live worker (orphans adopted from workers' descendants)
+    finally:  # kill and reap every other child (orphans adopted from workers' descendants)
         worker.confine.end_children(WORKERS.__contains__)
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
@@ -83,12 +83,6 @@ def _kill(pid: int) -> int | None:
             except (ProcessLookupError, PermissionError):
                 pass
     return _status(pid)
-
-
-def _become(uid: int, gid: int) -> None:
-    os.setgroups([])
-    os.setgid(gid)
-    os.setuid(uid)
 
 
 def main() -> None:
@@ -125,8 +119,10 @@ def _answer(control: socket.socket, request: dict, fds: list[int], controls: lis
         try:
             os.setsid()
             os.chdir(request["cwd"])
-            if "uid" in request:
-                _become(int(request["uid"]), int(request["gid"]))
+            if "uid" in request:  # that unprivileged user, with no supplementary groups
+                os.setgroups([])
+                os.setgid(int(request["gid"]))
+                os.setuid(int(request["uid"]))
             worker.serve(request["launch"], fds[0], fds[1])
         finally:
             os._exit(0)
