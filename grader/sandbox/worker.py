@@ -212,9 +212,8 @@ def _install_tripwires(names: list[str]) -> None:
             owner = sys.modules[parts[0]]
             for part in parts[1:]:
                 owner = getattr(owner, part)
-            if getattr(owner, attr, None) is None:
-                continue
-            setattr(owner, attr, _tripwire(dotted))
+            if getattr(owner, attr, None) is not None:
+                setattr(owner, attr, _tripwire(dotted))
         except (KeyError, AttributeError, TypeError):
             continue
 
@@ -461,12 +460,10 @@ def _run_steps(fn: Any, steps: list[Any], links: list[Any], names: list[str], gr
                 for k in grad["wrt"]:
                     if isinstance(args[k], torch.Tensor) and args[k].is_floating_point():
                         args[k].requires_grad_(True)
-                with torch.enable_grad(), REFUSING:
-                    value = fn(*args, **kwargs)
+            with torch.enable_grad() if grad is not None else contextlib.nullcontext(), REFUSING:
+                value = fn(*args, **kwargs)
+                if grad is not None:
                     grads = _backward(value, args, grad)
-            else:
-                with REFUSING:
-                    value = fn(*args, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - everything the student raises is reported
             error = _describe_exception(exc)
             error["step"] = i
