@@ -79,9 +79,6 @@ class StudentFailure(Exception):
     step: int | None = None  # in a chain of calls, the step (from 0) that did not return
     printed: str = ""  # what the student's code printed during the call (trimmed by the worker)
 
-    def __str__(self) -> str:
-        return self.describe()
-
     @property
     def status(self) -> Literal["not_implemented", "timeout", "error"]:
         """The task status this failure maps to in a report."""
@@ -97,6 +94,8 @@ class StudentFailure(Exception):
         head = f"{self.exception}: {self.message}" if self.exception else self.message
         where = self.where()
         return f"{head}\n  at {where}" if where else head
+
+    __str__ = describe
 
 
 @dataclass(frozen=True)
@@ -660,8 +659,7 @@ class ZygoteLauncher:
         answer = control.recv(1 << 16)
         if not answer:
             raise StudentFailure("crash", "the worker launcher stopped")
-        result: dict[str, Any] = json.loads(answer)
-        return result
+        return json.loads(answer)
 
     def launch(self, config: dict[str, Any], cwd: Path, identity: Identity | None,
                fds: tuple[int, int]) -> Launched:
