@@ -20,7 +20,8 @@ the student's module:
   process of the same user may read its memory or attach to it).
 
 The grader side uses ``set_subreaper``, ``set_dumpable`` and ``probe`` (what this machine
-offers, for ``dlkit doctor`` and the report).
+offers, for ``dlkit doctor`` and the report); the grader and the zygote end what their workers
+leave behind with ``end_children``.
 
 Why ctypes and not a binding: the worker loads this file by path before any third-party
 import, so it may use the standard library only; the Landlock bindings on PyPI are young or
@@ -36,9 +37,10 @@ import ctypes
 import errno
 import os
 import platform
+import signal
 import struct
 import sys
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 # ----------------------------------------------------------------------------- Landlock
 
@@ -158,18 +160,49 @@ def set_dumpable(dumpable: bool) -> None:
             pass
 
 
+def end_children(spare: Callable[[int], bool]) -> int:
+    """Kill every child of this process that ``spare`` does not name, and reap it, until none is left (a
+    subreaper adopts the orphans of its children's descendants each time one of their parents dies).
+    Returns how many it ended."""
+    ended = 0
+    for _ in range(64):
+        strays = [pid for pid in _children() if not spare(pid)]
+        if not strays:
+            break
+        for pid in strays:
+            try:
+                os.kill(pid, signal.SIGKILL)  # our own unreaped child: the pid cannot name another process
+            except ProcessLookupError:
+                pass
+        for pid in strays:
+            try:
+                os.waitpid(pid, 0)
+                ended += 1
+            except ChildProcessError:
+                pass
+    return ended
+
+
+def _children() -> list[int]:
+    found: set[int] = set()
+    try:
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/children") as f:
+                found.update(int(pid) for pid in f.read().split())
+    except OSError:
+        pass
+    return sorted(found)
+
+
 # ----------------------------------------------------------------------------- the worker's walls
 
 
 def _ruleset(abi: int) -> tuple[bytes, int]:
     fs = _FS_BY_ABI.get(abi, (1 << 16) - 1)
-    net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0
-    scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
-    if abi >= 6:
-        return struct.pack("=QQQ", fs, net, scoped), fs
-    if abi >= 4:
-        return struct.pack("=QQ", fs, net), fs
-    return struct.pack("=Q", fs), fs
+    # struct landlock_ruleset_attr: the network rights came with ABI 4, the scopes with ABI 6
+    fields = (fs, NET_BIND_TCP | NET_CONNECT_TCP, SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL)
+    used = fields[:1 + (abi >= 4) + (abi >= 6)]
+    return struct.pack(f"={len(used)}Q", *used), fs
 
 
 def landlock(read: Iterable[str], write: Iterable[str], devices: Iterable[str] = ()) -> int:
@@ -260,13 +293,13 @@ def _filter(arch: int, numbers: dict[str, int], pid: int) -> bytes:
     return b"".join(struct.pack("=HBBI", *entry) for entry in program)
 
 
-def seccomp(pid: int | None = None, available: bool | None = None) -> bool:
+def seccomp(available: bool) -> bool:
     """Install the filter (on every thread of the process). False where this machine has no seccomp or
     an unknown architecture; raises ``ConfinementError`` if the kernel refuses."""
-    if not (seccomp_available() if available is None else available):
+    if not available:
         return False
     arch, number, numbers = _ARCHES[platform.machine()]
-    code = _filter(arch, numbers, os.getpid() if pid is None else pid)
+    code = _filter(arch, numbers, os.getpid())
     filters = ctypes.create_string_buffer(code, len(code))
     # struct sock_fprog { unsigned short len; struct sock_filter *filter; }
     fprog = struct.pack("@HP", len(code) // 8, ctypes.addressof(filters))

@@ -16,18 +16,15 @@ from __future__ import annotations
 import gc
 import sys
 from types import FunctionType
-from typing import Any
 
 
 def skip_compiler_import() -> int:
     """Mark every function ``torch._disable_dynamo`` wraps as already disabled; how many were marked.
     Call it after importing torch (and before ``gc.freeze``, whose objects it would not see)."""
-    compile_module = sys.modules.get("torch._compile")
-    wrap = getattr(compile_module, "_disable_dynamo", None)
+    wrap = getattr(sys.modules.get("torch._compile"), "_disable_dynamo", None)
     if wrap is None:
         return 0
-    probe: Any = wrap(lambda: None)
-    code = getattr(probe, "__code__", None)
+    code = getattr(wrap(lambda: None), "__code__", None)
     if code is None or "fn" not in code.co_freevars:
         return 0
     where = code.co_freevars.index("fn")

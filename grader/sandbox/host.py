@@ -47,9 +47,6 @@ KIT_PACKAGES = ("solutions", "grader", "cli", "assignments", "tests")
 THREADS_PER_WORKER = 64  # with a worker user: threads it may start (it may start no process at all)
 
 
-IMPORT_SECONDS = 5.0  # the student's module, imported: a module that only defines functions takes milliseconds
-
-
 @dataclass(frozen=True)
 class Limits:
     """A worker's deadlines and memory ceiling: ``timeout`` per call (a task may declare its own),
@@ -60,7 +57,8 @@ class Limits:
     timeout: float = 10.0
     memory_bytes: int = 2 * 1024**3
     startup_timeout: float = 60.0
-    import_timeout: float = IMPORT_SECONDS
+    # the student's module, imported: a module that only defines functions takes milliseconds
+    import_timeout: float = 5.0
 
 
 # Why a call did not return: it raised (error), still raises NotImplementedError, ran out of time or memory,
@@ -81,9 +79,6 @@ class StudentFailure(Exception):
     step: int | None = None  # in a chain of calls, the step (from 0) that did not return
     printed: str = ""  # what the student's code printed during the call (trimmed by the worker)
 
-    def __str__(self) -> str:
-        return self.describe()
-
     @property
     def status(self) -> Literal["not_implemented", "timeout", "error"]:
         """The task status this failure maps to in a report."""
@@ -99,6 +94,8 @@ class StudentFailure(Exception):
         head = f"{self.exception}: {self.message}" if self.exception else self.message
         where = self.where()
         return f"{head}\n  at {where}" if where else head
+
+    __str__ = describe
 
 
 @dataclass(frozen=True)
@@ -151,7 +148,6 @@ class Sandbox:
         self.lab_dir = self._root / "source"  # the grader's own copy, for checks that read the source as text
         self._proc: Launched | None = None
         self._ready: dict[str, Any] | None = None
-        self._timeout = limits.timeout
         self._ids = itertools.count()
         self.layers: tuple[str, ...] = ()  # the walls the worker stands behind, as it said before any student code ran
         self.import_failure: StudentFailure | None = None
@@ -187,10 +183,16 @@ class Sandbox:
             "walls": (walls(self.config.kind, self._copy, self.config.cuda, self.config.also_readable)
                       if self.config.kernel_walls else None),
         }
-        self._proc = (self.launcher or SubprocessLauncher()).launch(config, self._copy, self.identity)
-        self._requests = os.fdopen(self._proc.request_fd, "wb", buffering=0)
-        self._responses = self._proc.response_fd
-        self._ready = None
+        req_r, req_w = os.pipe()
+        res_r, res_w = os.pipe()
+        try:  # the worker's ends of the two pipes: the worker has its own copies once launched
+            self._proc = (self.launcher or SubprocessLauncher()).launch(config, self._copy, self.identity,
+                                                                        (req_r, res_w))
+        finally:
+            os.close(req_r)
+            os.close(res_w)
+        self._requests = os.fdopen(req_w, "wb", buffering=0)
+        self._responses = res_r
 
     def ready(self) -> bool:
         """Wait for the module to import; False (with ``import_failure`` set) if it did not."""
@@ -303,13 +305,12 @@ class Sandbox:
 
     def _receive(self, timeout: float, during: str) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
-        self._timeout = timeout
-        header = self._read_exactly(8, deadline, during)
+        header = self._read_exactly(8, deadline, timeout, during)
         (size,) = struct.unpack("<Q", header)
         if size > wire.MAX_FRAME:
             self._kill()
             raise StudentFailure("crash", f"the worker sent {size} bytes, more than a result may be")
-        payload = self._read_exactly(size, deadline, during)
+        payload = self._read_exactly(size, deadline, timeout, during)
         try:
             message = wire.parse_frame(payload, seconds=max(1.0, min(wire.DECODE_SECONDS, deadline - time.monotonic())))
         except wire.TooLarge as exc:  # the frame was read whole: the worker can go on
@@ -322,14 +323,14 @@ class Sandbox:
             raise StudentFailure("crash", "the worker sent something that is not a reply")
         return message
 
-    def _read_exactly(self, size: int, deadline: float, during: str) -> bytes:
+    def _read_exactly(self, size: int, deadline: float, timeout: float, during: str) -> bytes:
         assert self._proc is not None
         chunks: list[bytes] = []
         while size:
             left = deadline - time.monotonic()
             if left <= 0:
                 self._kill()
-                raise StudentFailure("timeout", f"no answer within {self._timeout:g} s while {during}: "
+                raise StudentFailure("timeout", f"no answer within {timeout:g} s while {during}: "
                                                 "is there an infinite loop or a very slow Python loop?")
             readable, _, _ = select.select([self._responses], [], [], min(left, 0.1))
             if not readable:
@@ -410,12 +411,9 @@ def readable(kind: str) -> tuple[str, ...]:
     for library in sorted(libraries):
         paths += _entries(library, lambda name: name not in ("site-packages", "dist-packages"))
     paths += package_paths(("torch", "numpy") if kind == "torch" else ("numpy",))
-    seen: set[str] = set()
+    # (a folder reached twice through links: its entries once, as the result is de-duplicated below)
     for root in ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib"):
-        real = os.path.realpath(root)
-        if real not in seen and os.path.isdir(real):
-            seen.add(real)
-            paths += _entries(real, lambda name: not name.startswith("python"))
+        paths += _entries(os.path.realpath(root), lambda name: not name.startswith("python"))
     paths += ["/etc/ld.so.cache", "/etc/localtime", "/usr/share/zoneinfo", "/dev/urandom", "/dev/zero"]
     return tuple(dict.fromkeys(paths))
 
@@ -460,8 +458,7 @@ def package_paths(names: tuple[str, ...]) -> tuple[str, ...]:
             continue
         seen.add(key)
         base = Path(str(dist.locate_file("")))
-        tops = _record_tops(dist)
-        paths += [str(base / top) for top in sorted(tops) if not top.endswith(".pth")]
+        paths += [str(base / top) for top in sorted(_record_tops(dist)) if not top.endswith(".pth")]
         for requirement in dist.requires or []:
             if "extra ==" not in requirement:
                 todo.append(re.split(r"[\s;<>=!~\[(]", requirement.strip(), maxsplit=1)[0])
@@ -543,11 +540,9 @@ def _identities(spec: str) -> list[Identity]:
 
 @dataclass(frozen=True)
 class Launched:
-    """A running worker: its pid, the grader's ends of the two pipes, and how to end it."""
+    """A running worker: its pid, and how to end it."""
 
     pid: int
-    request_fd: int
-    response_fd: int
     # wait for the process to end and return its status (negative: killed by that signal)
     exit_code: Callable[[], int | None]
     # end the worker and its process group (the pid is its parent's unreaped child until then, so it
@@ -573,20 +568,18 @@ class SubprocessLauncher:
     def close(self, wait: bool = True) -> None:
         """Nothing to stop: each worker ended with its sandbox."""
 
-    def launch(self, config: dict[str, Any], cwd: Path, identity: Identity | None = None) -> Launched:
-        req_r, req_w = os.pipe()
-        res_r, res_w = os.pipe()
-        config = dict(config, request_fd=req_r, response_fd=res_w)
+    def launch(self, config: dict[str, Any], cwd: Path, identity: Identity | None,
+               fds: tuple[int, int]) -> Launched:
+        """Start a worker on ``fds``, the read end of its requests' pipe and the write end of its replies'."""
+        config = dict(config, request_fd=fds[0], response_fd=fds[1])
         who: dict[str, Any] = {}
         if identity is not None:
             who = {"user": identity.uid, "group": identity.gid, "extra_groups": []}
         proc = subprocess.Popen(
             [sys.executable, "-I", "-B", str(WORKER), json.dumps(config)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            pass_fds=(req_r, res_w), cwd=cwd, env=worker_environment(), start_new_session=True, **who,
+            pass_fds=fds, cwd=cwd, env=worker_environment(), start_new_session=True, **who,
         )
-        os.close(req_r)
-        os.close(res_w)
         started(proc.pid)
 
         def wait() -> int | None:
@@ -603,7 +596,7 @@ class SubprocessLauncher:
                 proc.kill()
             wait()
 
-        return Launched(proc.pid, req_w, res_r, wait, kill)
+        return Launched(proc.pid, wait, kill)
 
 
 class ZygoteLauncher:
@@ -666,20 +659,15 @@ class ZygoteLauncher:
         answer = control.recv(1 << 16)
         if not answer:
             raise StudentFailure("crash", "the worker launcher stopped")
-        result: dict[str, Any] = json.loads(answer)
-        return result
+        return json.loads(answer)
 
-    def launch(self, config: dict[str, Any], cwd: Path, identity: Identity | None = None) -> Launched:
-        req_r, req_w = os.pipe()
-        res_r, res_w = os.pipe()
+    def launch(self, config: dict[str, Any], cwd: Path, identity: Identity | None,
+               fds: tuple[int, int]) -> Launched:
+        """Fork a worker on ``fds`` (as ``SubprocessLauncher.launch``), sent to the zygote."""
         request: dict[str, Any] = {"launch": config, "cwd": str(cwd)}
         if identity is not None:
             request["uid"], request["gid"] = identity.uid, identity.gid
-        try:
-            pid = int(self._ask(request, [req_r, res_w])["pid"])
-        finally:
-            os.close(req_r)
-            os.close(res_w)
+        pid = int(self._ask(request, list(fds))["pid"])
         codes: list[int | None] = []
 
         def wait() -> int | None:
@@ -691,7 +679,7 @@ class ZygoteLauncher:
             if not codes:  # the zygote, its parent, kills it (and its group) before it reaps it
                 codes.append(self._ask({"kill": pid}).get("code"))
 
-        return Launched(pid, req_w, res_r, wait, kill)
+        return Launched(pid, wait, kill)
 
     def close(self, wait: bool = True) -> None:
         """Stop the zygote (it ends its workers first); with ``wait``, wait until it has."""
@@ -756,31 +744,4 @@ def end_strays(keep: Collection[int] = ()) -> int:
     orphan is adopted). Returns how many it ended."""
     if not _REAPING:
         return 0
-    ended = 0
-    for _ in range(64):
-        strays = [pid for pid in _children() if pid not in keep and pid not in _STARTED]
-        if not strays:
-            break
-        for pid in strays:
-            try:
-                os.kill(pid, signal.SIGKILL)  # our own unreaped child: the pid cannot name another process
-            except ProcessLookupError:
-                pass
-        for pid in strays:
-            try:
-                os.waitpid(pid, 0)
-                ended += 1
-            except ChildProcessError:
-                pass
-    return ended
-
-
-def _children() -> list[int]:
-    found: set[int] = set()
-    try:
-        for task in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{task}/children") as f:
-                found.update(int(pid) for pid in f.read().split())
-    except OSError:
-        pass
-    return sorted(found)
+    return confine.end_children(lambda pid: pid in keep or pid in _STARTED)

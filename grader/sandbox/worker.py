@@ -71,7 +71,7 @@ def setup(config: dict[str, Any], request_fd: int, response_fd: int) -> None:
     global REQUESTS, RESPONSES, torch
     CONFIG.update(config)
     _close_other_descriptors({request_fd, response_fd})
-    REQUESTS = os.fdopen(request_fd, "rb", buffering=0)
+    REQUESTS = os.fdopen(request_fd, "rb")  # buffered: read(n) returns n bytes, fewer only at the end
     RESPONSES = os.fdopen(response_fd, "wb", buffering=0)
     # The student's prints must never reach the grader's standard output.
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -81,9 +81,8 @@ def setup(config: dict[str, Any], request_fd: int, response_fd: int) -> None:
     home = CONFIG["module_dir"]
     os.environ.update(HOME=home, TMPDIR=home)
     if CONFIG["kind"] == "torch":
-        import torch as torch_module
+        import torch  # (global: the name above)
 
-        torch = torch_module
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
         torch.set_num_threads(1)
@@ -164,14 +163,10 @@ def receive() -> Any:
     if len(header) < 8:
         raise EOFError
     size = int.from_bytes(header, "little")
-    chunks, left = [], size
-    while left:
-        chunk = REQUESTS.read(left)
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        left -= len(chunk)
-    return wire.parse_frame(b"".join(chunks))
+    payload = REQUESTS.read(size)
+    if len(payload) < size:
+        raise EOFError
+    return wire.parse_frame(payload)
 
 
 # ----------------------------------------------------------------------------- closing the doors
@@ -217,9 +212,8 @@ def _install_tripwires(names: list[str]) -> None:
             owner = sys.modules[parts[0]]
             for part in parts[1:]:
                 owner = getattr(owner, part)
-            if getattr(owner, attr, None) is None:
-                continue
-            setattr(owner, attr, _tripwire(dotted))
+            if getattr(owner, attr, None) is not None:
+                setattr(owner, attr, _tripwire(dotted))
         except (KeyError, AttributeError, TypeError):
             continue
 
@@ -254,8 +248,7 @@ def _refusing_mode(names: list[str]) -> Any:
 def close_doors() -> None:
     """The rules in Python (behind the kernel's walls): blocked imports, tripwires, the refusing mode."""
     blocked = {name: f"importing {name} is not allowed in a submission" for name in CONFIG["blocked_imports"]}
-    for name, reason in CONFIG.get("banned_imports", {}).items():
-        blocked[name] = reason
+    blocked.update(CONFIG.get("banned_imports", {}))
     for name in blocked:
         for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
             del sys.modules[loaded]
@@ -271,12 +264,8 @@ def close_doors() -> None:
 
 def _student_frames(tb: Any) -> list[list[Any]]:
     """The frames of a traceback that lie in the student's own files."""
-    root = CONFIG["module_dir"]
-    frames = []
-    for frame in traceback.extract_tb(tb):
-        if frame.filename.startswith(root):
-            frames.append([os.path.basename(frame.filename), frame.lineno or 0, frame.name, (frame.line or "")[:200]])
-    return frames[-4:]
+    return [[os.path.basename(frame.filename), frame.lineno or 0, frame.name, (frame.line or "")[:200]]
+            for frame in traceback.extract_tb(tb) if frame.filename.startswith(CONFIG["module_dir"])][-4:]
 
 
 def _raised_by_student(exc: BaseException) -> bool:
@@ -321,9 +310,8 @@ def _describe_exception(exc: BaseException) -> FailureInfo:
 
 
 def load_module() -> Any:
-    path = CONFIG["module_path"]
     sys.path.insert(0, CONFIG["module_dir"])
-    spec = importlib.util.spec_from_file_location(CONFIG["module_name"], path)
+    spec = importlib.util.spec_from_file_location(CONFIG["module_name"], CONFIG["module_path"])
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[CONFIG["module_name"]] = module
@@ -379,15 +367,14 @@ def _missing(function: str) -> CallReply:
 
 def _describe_warnings(caught: list[Any]) -> list[str]:
     """The distinct warnings of a call as "Category: message" (at most 8)."""
-    found: list[str] = []
+    found: dict[str, None] = {}  # in the order first raised
     for record in caught:
         try:
             text = f"{record.category.__name__}: {record.message}"[:300]
         except BaseException:  # noqa: BLE001 - a warning whose message cannot be printed
             text = "Warning: <unprintable>"
-        if text not in found:
-            found.append(text)
-    return found[:8]
+        found[text] = None
+    return list(found)[:8]
 
 
 def run(module: Any, request: CallRequest) -> CallReply:
@@ -473,12 +460,10 @@ def _run_steps(fn: Any, steps: list[Any], links: list[Any], names: list[str], gr
                 for k in grad["wrt"]:
                     if isinstance(args[k], torch.Tensor) and args[k].is_floating_point():
                         args[k].requires_grad_(True)
-                with torch.enable_grad(), REFUSING:
-                    value = fn(*args, **kwargs)
+            with torch.enable_grad() if grad is not None else contextlib.nullcontext(), REFUSING:
+                value = fn(*args, **kwargs)
+                if grad is not None:
                     grads = _backward(value, args, grad)
-            else:
-                with REFUSING:
-                    value = fn(*args, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - everything the student raises is reported
             error = _describe_exception(exc)
             error["step"] = i
@@ -544,11 +529,9 @@ def serve(config: dict[str, Any], request_fd: int, response_fd: int) -> None:
     try:
         layers = put_up_walls()
     except OSError as exc:  # a wall this machine offers could not be put up: run nothing
-        hello: Hello = {"error": f"the sandbox could not be set up: {exc}"}
-        send(hello)
+        send({"error": f"the sandbox could not be set up: {exc}"})
         return
-    hello = {"confined": layers}
-    send(hello)  # before any student code: the grader may believe it
+    send({"confined": layers})  # before any student code: the grader may believe it
     if torch is not None and CONFIG.get("meta", True):
         # The first operation on the meta device (a check's stand-in for a GPU) loads PyTorch's meta
         # kernels: do it beside the module's import and the first calls (a thread started after the
@@ -561,11 +544,9 @@ def serve(config: dict[str, Any], request_fd: int, response_fd: int) -> None:
         error = _describe_exception(exc)
         if isinstance(exc, SyntaxError):
             error["frames"] = [[os.path.basename(exc.filename or ""), exc.lineno or 0, "<module>", (exc.text or "").strip()]]
-        ready: Ready = {"ready": False, "error": error}
-        send(ready)
+        send({"ready": False, "error": error})
         return
-    ready = {"ready": True}
-    send(ready)
+    send({"ready": True})
     while True:
         try:
             request = receive()

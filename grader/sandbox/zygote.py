@@ -70,8 +70,8 @@ def _status(pid: int) -> int | None:
         _, status = os.waitpid(pid, 0)
     except ChildProcessError:
         return None
-    finally:
-        _end_strays()
+    finally:  # kill and reap every other child (orphans adopted from workers' descendants)
+        worker.confine.end_children(WORKERS.__contains__)
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
@@ -83,34 +83,6 @@ def _kill(pid: int) -> int | None:
             except (ProcessLookupError, PermissionError):
                 pass
     return _status(pid)
-
-
-def _end_strays() -> None:
-    """Kill and reap every child that is not a live worker (orphans adopted from workers' descendants)."""
-    for _ in range(64):
-        try:
-            with open(f"/proc/self/task/{os.getpid()}/children") as f:
-                strays = [int(p) for p in f.read().split() if int(p) not in WORKERS]
-        except OSError:
-            return
-        if not strays:
-            return
-        for pid in strays:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for pid in strays:
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
-
-
-def _become(uid: int, gid: int) -> None:
-    os.setgroups([])
-    os.setgid(gid)
-    os.setuid(uid)
 
 
 def main() -> None:
@@ -147,8 +119,10 @@ def _answer(control: socket.socket, request: dict, fds: list[int], controls: lis
         try:
             os.setsid()
             os.chdir(request["cwd"])
-            if "uid" in request:
-                _become(int(request["uid"]), int(request["gid"]))
+            if "uid" in request:  # that unprivileged user, with no supplementary groups
+                os.setgroups([])
+                os.setgid(int(request["gid"]))
+                os.setuid(int(request["uid"]))
             worker.serve(request["launch"], fds[0], fds[1])
         finally:
             os._exit(0)
@@ -162,5 +136,5 @@ if __name__ == "__main__":
     main()
     for pid in list(WORKERS):  # the grader has gone: so do the workers it left, and whatever they started
         _kill(pid)
-    _end_strays()
+    worker.confine.end_children(WORKERS.__contains__)
     os._exit(0)  # without unloading PyTorch (half a second)
