@@ -205,8 +205,7 @@ def _descent_with(dW_of: Callable[..., np.ndarray] | None = None, db_scale: Call
         def gradients(at: Any) -> Any:
             W_, b_ = at.detach().requires_grad_(True), b.detach().requires_grad_(True)
             pred = t.nn.functional.linear(X, W_.T, b_)
-            found = t.autograd.grad(t.nn.functional.mse_loss(pred, y), (pred, W_, b_))
-            return [factor * g for g in found]
+            return [factor * g for g in t.autograd.grad(t.nn.functional.mse_loss(pred, y), (pred, W_, b_))]
 
         dpred, dW, db = gradients(W)
         W_new = W - sign * lr * (dW_of(X, dpred, W) if dW_of else dW)
@@ -832,9 +831,7 @@ def _differing(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> l
 
 
 def _deterministic(ctx: Context, call_: Call) -> None:
-    first, second = _trained(ctx, call_), _trained(ctx, call_)
-    differ = _differing(first, second)
-    if differ:
+    if differ := _differing(_trained(ctx, call_), _trained(ctx, call_)):
         raise CheckFailed(f"two calls with the same seed returned different parameters ({', '.join(differ)} differ)\n"
                           f"  input: {ctx.describe(call_)}, twice\n  hint: {NOT_DETERMINISTIC}")
 

@@ -21,9 +21,11 @@ torch).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import warnings
+from collections import defaultdict
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -153,24 +155,14 @@ def _torch_run(name: str, run: Call, variant: Variant) -> tuple[list[np.ndarray]
     return ws, states
 
 
-class _Zeros(dict):  # type: ignore[type-arg]
-    """Buffers that read as zeros shaped like w until written; "t" reads as 0."""
-
-    def __init__(self, w: Any):
-        super().__init__()
-        self.like = w
-
-    def __missing__(self, key: str) -> Any:
-        return 0 if key == "t" else oracles.torch().zeros_like(self.like)
-
-
 def _mistake_run(name: str, update: Callable[..., Any], run: Call) -> list[Any]:
     """The w after every step (NumPy, in w0's dtype) when a mistake's rule ``update(w, dw, buffers, **hyper)``
     (in PyTorch, the contract's defaults filled in) is run as a loop over the run's gradients."""
     t = oracles.torch()
     w0, grads, _, _ = _plan(run)
     w, ws = t.as_tensor(w0.copy()), []
-    buffers = _Zeros(w)
+    # buffers read as zeros shaped like w until written; the step count "t" starts at 0
+    buffers = defaultdict(functools.partial(t.zeros_like, w), t=0)
     for g in grads:
         w = update(w.clone(), t.as_tensor(g.copy()), buffers, **_hyper(name, run))
         ws.append(w.numpy().copy())
@@ -189,10 +181,8 @@ def _student_run(ctx: Context, run: Call) -> list[Any]:
             links += [(i, 1, "arg", 0, 1) for i in range(1, n)]
         return ctx.student_chain(calls, links, lambda i: _describe_run(ctx, run, offset + i + 1))
 
-    if resume is None:
-        return loop(w0, {}, grads, 0)
     first = loop(w0, {}, grads[:resume], 0)
-    if len(first) < resume or _form_problem(first[-1]) is not None:
+    if resume is None or len(first) < resume or _form_problem(first[-1]) is not None:
         return first
     w, state = first[-1]
     bad = Unsupported.within(state)
@@ -234,8 +224,7 @@ def _describe_run(ctx: Context, run: Call, upto: int) -> str:
 
 def _tolerance(expected: np.ndarray) -> Tolerance:
     tol = STEP_TOLERANCE.get(expected.dtype.name, STEP_TOLERANCE["float64"])
-    finite = expected[np.isfinite(expected)]
-    scale = max(1.0, float(np.abs(finite).max())) if finite.size else 1.0
+    scale = float(np.abs(expected[np.isfinite(expected)]).max(initial=1.0))
     return Tolerance(tol.rtol, tol.atol * scale)
 
 
@@ -497,11 +486,15 @@ SGD = optimizer(
 )
 
 
-def _momentum(sign: float = 1.0, damp: bool = False, previous: bool = False) -> Callable[..., Any]:
+def _momentum(sign: float = 1.0, damp: bool = False, previous: bool = False, nesterov: bool = False,
+              old_velocity: bool = False, ascent: bool = False) -> Callable[..., Any]:
+    """A momentum rule with one mistake: the velocity v = mu * v + dw, then the step lr * v, or Nesterov's
+    lr * (dw + mu * v) (``nesterov``)."""
     def update(w: Any, dw: Any, b: dict[str, Any], lr: float, mu: float) -> Any:
         old = b["v"]
         b["v"] = mu * old + ((1 - mu) if damp else sign) * dw
-        return w - lr * (old if previous else b["v"])
+        step = (dw + mu * (old if old_velocity else b["v"])) if nesterov else (old if previous else b["v"])
+        return w + lr * step if ascent else w - lr * step
     return update
 
 
@@ -528,15 +521,6 @@ MOMENTUM = optimizer(
 )
 
 
-def _nesterov(old_velocity: bool = False, plain: bool = False, ascent: bool = False) -> Callable[..., Any]:
-    def update(w: Any, dw: Any, b: dict[str, Any], lr: float, mu: float) -> Any:
-        old = b["v"]
-        b["v"] = mu * old + dw
-        step = b["v"] if plain else dw + mu * (old if old_velocity else b["v"])
-        return w + lr * step if ascent else w - lr * step
-    return update
-
-
 NESTEROV = optimizer(
     "nesterov", 10,
     worked=[_worked([0.0], [[1.0]] * 4, [[-0.19], [-0.461], [-0.8049000000000001], [-1.2144100000000002]],
@@ -544,13 +528,14 @@ NESTEROV = optimizer(
     mistakes=[
         Mistake("step_lr_v_plain",
                 "the step is lr * v: that is plain momentum; Nesterov steps by lr * (dw + mu * v) with the updated v",
-                produces=_nesterov(plain=True)),
+                produces=_momentum()),
         Mistake("look_ahead_used_velocity",
                 "the look-ahead used the velocity from before the update: first v = mu * v + dw, then step by "
-                "lr * (dw + mu * v) with the updated velocity", produces=_nesterov(old_velocity=True)),
+                "lr * (dw + mu * v) with the updated velocity",
+                produces=_momentum(nesterov=True, old_velocity=True)),
         Mistake("w_walks_uphill_cs231n",
                 "w walks uphill: in CS231n's form (v holds -lr * dw) the step is added, w += -mu * v_prev + "
-                "(1 + mu) * v; check the sign", produces=_nesterov(ascent=True)),
+                "(1 + mu) * v; check the sign", produces=_momentum(nesterov=True, ascent=True)),
     ],
 )
 
@@ -703,10 +688,9 @@ def adam_bound(lr: float, beta1: float, beta2: float, t: int) -> float:
 
 
 def _adam_step_bounded(ctx: Context, run: Call) -> None:
-    w0, grads, _, _ = _plan(run)
     h = _hyper("adam", run)
     ws = _student_ws(ctx, run)
-    before = w0.astype(np.float64)
+    before = _plan(run)[0].astype(np.float64)
     for s, w in enumerate(ws):
         after = np.asarray(w, dtype=np.float64)
         move = np.abs(after - before) if after.shape == before.shape else np.full(before.shape, np.inf)

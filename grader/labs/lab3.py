@@ -47,9 +47,8 @@ def _torch_size(kind: str, n: int, kernel_size: int, stride: int | None = None, 
 
 def _valid(kind: str) -> Any:
     def compute(*args: Any, **kwargs: Any) -> int:
-        size = _torch_size(kind, *args, **kwargs)
-        assume(size is not None and size >= 1)
-        assert size is not None
+        size = _torch_size(kind, *args, **kwargs) or 0  # None: PyTorch refuses
+        assume(size >= 1)
         return size
     return compute
 
@@ -347,11 +346,10 @@ def networks(draw: st.DrawFn) -> Call:
 def _network_oracle(part: int) -> Any:
     def compute(input_shape: tuple[int, ...], layers: list[dict[str, Any]]) -> Any:
         try:
-            found = _torch_layers(input_shape, layers)
+            return _torch_layers(input_shape, layers)[part]
         except _Refused:
             assume(False)
             raise
-        return found[part]
     return compute
 
 
@@ -456,9 +454,7 @@ def conv_calls(draw: st.DrawFn, backward: bool = False) -> Call:
     w = draw(float_arrays((f, c, kh, kw)))
     if backward:
         sh, sw = pair(stride)
-        oh = (h + 2 * ph - kh) // sh + 1
-        ow = (w_ + 2 * pw - kw) // sw + 1
-        dout = draw(float_arrays((n, f, oh, ow)))
+        dout = draw(float_arrays((n, f, (h + 2 * ph - kh) // sh + 1, (w_ + 2 * pw - kw) // sw + 1)))
         return call(dout, x, w, stride=stride, padding=padding)
     b = draw(st.one_of(st.none(), float_arrays((f,))))
     return call(x, w, b, stride=stride, padding=padding, dilation=dilation)
@@ -488,8 +484,7 @@ def _conv_cropped(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: An
 def _conv_padded_in_front(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Any = 1, padding: Any = 0,
                           dilation: Any = 1) -> np.ndarray:
     ph, pw = pair(padding)
-    front = np.pad(x, ((0, 0), (0, 0), (ph, 0), (pw, 0)))
-    return _conv(front, w, b, stride=stride, dilation=dilation)
+    return _conv(np.pad(x, ((0, 0), (0, 0), (ph, 0), (pw, 0))), w, b, stride=stride, dilation=dilation)
 
 
 def _bias_broadcast_error(call_: Call, error: str) -> bool:
@@ -571,16 +566,14 @@ def _grads_with(change: Any) -> Any:
 def _dx_of_padded_input(dout: np.ndarray, x: np.ndarray, w: np.ndarray, stride: Any = 1, padding: Any = 0) -> Any:
     """(dxpad, dw, db): the gradient of the padded input where dx belongs."""
     ph, pw = pair(padding)
-    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    dxpad, _, _ = _conv_grads(dout, padded, w, stride=stride)
+    dxpad = _conv_grads(dout, np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))), w, stride=stride)[0]
     _, dw, db = _conv_grads(dout, x, w, stride=stride, padding=padding)
     return dxpad, dw, db
 
 
 def _dx_unflipped(call_: Call) -> np.ndarray:
     dout, x, w = call_.args
-    flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1])
-    return _conv_grads(dout, x, flipped, **call_.kwargs)[0]
+    return _conv_grads(dout, x, np.ascontiguousarray(w[:, :, ::-1, ::-1]), **call_.kwargs)[0]
 
 
 CONV2D_BACKWARD = Task(
