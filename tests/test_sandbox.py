@@ -291,3 +291,52 @@ def test_a_module_that_forges_a_malformed_import_reply_is_an_import_failure_not_
         box.close()
         if isinstance(chosen, ZygoteLauncher):
             chosen.close()
+
+
+def _record_tops_line_by_line(record: str) -> set[str]:
+    """RECORD read as CSV, one line at a time (the reading ``host._record_tops`` does in one pass)."""
+    tops = set()
+    for line in record.splitlines():
+        path = line.rsplit(",", 2)[0].strip('"') if line.count(",") >= 2 else line
+        top = path.replace("\\", "/").split("/", 1)[0]
+        if top and top != "..":
+            tops.add(top)
+    return tops
+
+
+def test_the_walls_read_every_installed_distributions_top_level_entries_as_its_record_lists_them():
+    from importlib import metadata
+
+    from grader.sandbox.host import _record_tops
+
+    checked = 0
+    for dist in metadata.distributions():
+        record = dist.read_text("RECORD")
+        if record is not None:
+            assert _record_tops(dist) == _record_tops_line_by_line(record), dist.metadata["Name"]
+            checked += 1
+    assert checked >= 10  # torch, numpy, hypothesis, click... are installed in the test environment
+
+    class Quoted:  # a path with a comma is quoted, as the csv module writes it
+        @staticmethod
+        def read_text(name: str) -> str:
+            return '"odd,name/x.py",sha256=abc,12\r\nplain.py,sha256=def,3\r\n../../bin/tool,,\r\n'
+
+    assert _record_tops(Quoted()) == {"odd,name", "plain.py"} == _record_tops_line_by_line(Quoted.read_text(""))
+
+
+def test_a_launch_that_fails_leaves_no_pipe_open_in_the_grader(tmp_path):
+    import os
+
+    class Refusing(SubprocessLauncher):
+        def launch(self, *args, **kwargs):
+            raise OSError("no process for you")
+
+    (tmp_path / "lab0").mkdir()
+    (tmp_path / "lab0" / "m.py").write_text(MODULE)
+    box = Sandbox(tmp_path / "lab0", WorkerConfig("m", "numpy"), Limits(timeout=5.0), Refusing())
+    before = sorted(os.listdir("/proc/self/fd"))
+    with pytest.raises(OSError, match="no process for you"):
+        box.start()
+    assert sorted(os.listdir("/proc/self/fd")) == before
+    box.close()

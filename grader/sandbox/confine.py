@@ -294,8 +294,9 @@ def _filter(arch: int, numbers: dict[str, int], pid: int) -> bytes:
 
 
 def seccomp(available: bool) -> bool:
-    """Install the filter (on every thread of the process). False where this machine has no seccomp or
-    an unknown architecture; raises ``ConfinementError`` if the kernel refuses."""
+    """Install the filter (on every thread of the process). False where ``available`` (the caller's
+    ``seccomp_available()``) says this machine has no seccomp or an unknown architecture; raises
+    ``ConfinementError`` if the kernel refuses."""
     if not available:
         return False
     arch, number, numbers = _ARCHES[platform.machine()]

@@ -188,6 +188,10 @@ class Sandbox:
         try:  # the worker's ends of the two pipes: the worker has its own copies once launched
             self._proc = (self.launcher or SubprocessLauncher()).launch(config, self._copy, self.identity,
                                                                         (req_r, res_w))
+        except BaseException:  # no worker: the grader's ends too
+            os.close(req_w)
+            os.close(res_r)
+            raise
         finally:
             os.close(req_r)
             os.close(res_w)
@@ -425,19 +429,17 @@ def _entries(folder: str, keep: Any) -> list[str]:
         return []
 
 
+# A RECORD line's path up to its first separator: quoted (a path with a comma in it) or not
+_RECORD_TOP = re.compile(r'^(?:"([^"/\\\r\n]*)|([^,/\\\r\n]*))', re.MULTILINE)
+
+
 def _record_tops(dist: Any) -> set[str]:
     """The first path component of every file a distribution installed, read from its RECORD as text
     (``dist.files`` builds an object per file: a second and more for PyTorch's 20,000)."""
     record = dist.read_text("RECORD")
     if record is None:
         return {PurePath(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")}
-    tops = set()
-    for line in record.splitlines():
-        path = line.rsplit(",", 2)[0].strip('"') if line.count(",") >= 2 else line
-        top = path.replace("\\", "/").split("/", 1)[0]
-        if top and top != "..":
-            tops.add(top)
-    return tops
+    return {quoted or plain for quoted, plain in _RECORD_TOP.findall(record)} - {"", ".."}
 
 
 @functools.cache
@@ -453,13 +455,14 @@ def package_paths(names: tuple[str, ...]) -> tuple[str, ...]:
             dist = metadata.distribution(todo.pop())
         except metadata.PackageNotFoundError:
             continue
-        key = re.sub(r"[-_.]+", "-", str(dist.metadata["Name"]).lower())
+        about = dist.metadata  # parsed once: each ``dist.metadata`` parses the file again
+        key = re.sub(r"[-_.]+", "-", str(about["Name"]).lower())
         if key in seen:
             continue
         seen.add(key)
         base = Path(str(dist.locate_file("")))
         paths += [str(base / top) for top in sorted(_record_tops(dist)) if not top.endswith(".pth")]
-        for requirement in dist.requires or []:
+        for requirement in about.get_all("Requires-Dist") or dist.requires or []:
             if "extra ==" not in requirement:
                 todo.append(re.split(r"[\s;<>=!~\[(]", requirement.strip(), maxsplit=1)[0])
     return tuple(paths)
