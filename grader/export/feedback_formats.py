@@ -110,10 +110,7 @@ def write_file(path: Path, text: str) -> None:
 
 def write_feedback(folder: Path, reports: dict[str, dict[str, Any]], formats: Sequence[str]) -> int:
     """Write each report in each of ``formats`` (json is already there) beside its JSON; return the count."""
-    written = 0
-    for name, report in reports.items():
-        for fmt in formats:
-            if fmt != "json":
-                write_file(folder / f"{name}.{fmt}", (to_html if fmt == "html" else to_markdown)(report, name))
-                written += 1
-    return written
+    todo = [(name, report, fmt) for name, report in reports.items() for fmt in formats if fmt != "json"]
+    for name, report, fmt in todo:
+        write_file(folder / f"{name}.{fmt}", (to_html if fmt == "html" else to_markdown)(report, name))
+    return len(todo)
