@@ -92,11 +92,7 @@ def _serve(conn: Any, lab_name: str, budget: Budget, limits: Limits, users: Work
     lab = labs.load(lab_name)
     launcher = ZygoteLauncher(lab.kind, users, meta=lab.meta)
     try:
-        while True:
-            job = conn.recv()
-            if job is None:
-                return
-            folder, seed, token = job
+        for folder, seed, token in iter(conn.recv, None):
             try:
                 try:  # found as the parent found it (a notebook upload included)
                     files = intake.discover(Path(folder), lab.name, lab.module, notebook_module).files
