@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from pathlib import Path
 
 from grader import labs
 from grader.export import cachekey
@@ -53,3 +54,21 @@ def test_an_edited_lab_declaration_changes_the_fingerprint(tmp_path, monkeypatch
 
 def test_the_kit_digest_covers_every_grader_module_and_the_version():
     assert len(cachekey.kit_digest()) == 64 and cachekey.kit_version() != ""
+
+
+def test_the_kit_digest_changes_with_a_lab_module_not_only_with_the_export_modules(monkeypatch):
+    lab_module = (REPO / "grader" / "labs" / "lab1.py").resolve()
+    real_read_bytes = Path.read_bytes
+
+    def edited(path):  # grader/labs/lab1.py as if edited, without touching the file
+        data = real_read_bytes(path)
+        return data + b"\n# an edit\n" if path.resolve() == lab_module else data
+
+    cachekey.kit_digest.cache_clear()
+    before = cachekey.kit_digest()
+    monkeypatch.setattr(Path, "read_bytes", edited)
+    cachekey.kit_digest.cache_clear()
+    try:
+        assert cachekey.kit_digest() != before
+    finally:
+        cachekey.kit_digest.cache_clear()

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from grader import labs
+from grader import REPO, labs
 from grader.declare import oracles
 from grader.declare.spec import Lab
 from grader.export.cachekey import grade_key
@@ -37,7 +37,6 @@ from grader.export.feedback_formats import write_file
 from grader.export.notebook import notebook_module
 from grader.export.shard import Shard
 from grader.run import seeds
-from grader import REPO
 from grader.run.engine import Budget, grade_lab, load_reference
 from grader.run.seeds import Official
 from grader.sandbox import intake
@@ -93,11 +92,7 @@ def _serve(conn: Any, lab_name: str, budget: Budget, limits: Limits, users: Work
     lab = labs.load(lab_name)
     launcher = ZygoteLauncher(lab.kind, users, meta=lab.meta)
     try:
-        while True:
-            job = conn.recv()
-            if job is None:
-                return
-            folder, seed, token = job
+        for folder, seed, token in iter(conn.recv, None):
             try:
                 try:  # found as the parent found it (a notebook upload included)
                     files = intake.discover(Path(folder), lab.name, lab.module, notebook_module).files
@@ -185,14 +180,13 @@ def grade_all(lab: Lab, folders: Sequence[Path], *, seed: int, jobs: int, budget
             conn: Any = ready if ready in waiting else next(c for c, s in waiting.items() if s == ready)
             if conn not in busy or busy[conn][1] is None:
                 continue
-            process, folder, since, slot = busy[conn]
+            _, folder, since, _ = busy[conn]
             try:
                 _, report = conn.recv()
             except (EOFError, OSError):  # the grading process itself died
                 replace(conn, "grader_crash", "the grading process ended unexpectedly")
                 continue
             report["elapsed"] = round(time.monotonic() - since, 2)  # seconds: the class report's slowest
-            busy[conn] = (process, None, 0.0, slot)
             assert folder is not None
             on_result(folder, report)
             feed(conn)

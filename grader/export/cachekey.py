@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from grader import labs
+from grader import REPO, labs
 from grader.declare.spec import Lab
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = REPO / "grader"
 
 
 def kit_version() -> str:
@@ -41,10 +41,7 @@ def kit_version() -> str:
 @functools.lru_cache(maxsize=1)
 def kit_digest() -> str:
     """The kit's version and a digest of every Python file of the grader package."""
-    h = hashlib.sha256(kit_version().encode() + b"\0")
-    for path in sorted(PACKAGE.rglob("*.py")):
-        h.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
+    return _files_digest(PACKAGE, sorted(PACKAGE.rglob("*.py")), kit_version().encode() + b"\0")
 
 
 def declaration_digest(lab: Lab) -> str:
@@ -61,11 +58,14 @@ def reference_digest(lab: Lab, solutions: Path) -> str:
     """A digest of the reference solution's Python files ("none" where there is no reference)."""
     folder = solutions / lab.name
     files = sorted(folder.glob("*.py")) if folder.is_dir() else []
-    if not files:
-        return "none"
-    h = hashlib.sha256()
+    return _files_digest(folder, files) if files else "none"
+
+
+def _files_digest(root: Path, files: list[Path], head: bytes = b"") -> str:
+    """A digest of ``head``, then of each file's path under ``root`` and of its bytes."""
+    h = hashlib.sha256(head)
     for path in files:
-        h.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()
 
 

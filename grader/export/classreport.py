@@ -76,7 +76,7 @@ class ClassStats:
 def summary_lines(stats: ClassStats) -> list[str]:
     """The end-of-run summary: counts by status, mean and median, each task's pass rate."""
     n = len(stats.submitted)
-    by_status = ", ".join(f"{count} {status}" for status, count in sorted(stats.counts.items(), key=lambda kv: -kv[1]))
+    by_status = ", ".join(f"{count} {status}" for status, count in stats.counts.most_common())
     lines = [f"status: {by_status}"]
     if n:
         lines.append(f"score: mean {as_points(stats.mean)}, median {as_points(stats.median)} (of {as_points(stats.lab.max_score)}), "
@@ -200,14 +200,13 @@ def render(lab: Lab, rows: Sequence[Row], reports: dict[str, dict[str, Any]], li
              f"</span> of {as_points(lab.max_score)} points.</p>",
              "<h2>Status</h2>", "<table id=\"status\"><tbody>"]
     parts += [f'<tr data-status="{e(s)}"><td>{e(s)}</td><td class="num">{c}</td></tr>'
-              for s, c in sorted(stats.counts.items(), key=lambda kv: -kv[1])]
+              for s, c in stats.counts.most_common()]
     parts += ["</tbody></table>", "<h2>Score distribution</h2>", '<table id="distribution"><tbody>']
     bins = stats.bins()
     widest = max(bins) or 1
     step = lab.max_score / BINS
     for i, count in enumerate(bins):
-        low, high = i * step, (i + 1) * step
-        label = f"{as_points(low)}–{as_points(high)}" + ("" if i == BINS - 1 else " (excl.)")
+        label = f"{as_points(i * step)}–{as_points((i + 1) * step)}" + ("" if i == BINS - 1 else " (excl.)")
         parts.append(f'<tr data-count="{count}"><td>{label}</td><td class="num">{count}</td>'
                      f'<td><span class="bar" style="width:{round(20 * count / widest, 2)}rem"></span></td></tr>')
     parts += ["</tbody></table>", "<h2>Tasks</h2>",

@@ -45,12 +45,10 @@ def to_html(report: dict[str, Any], name: str) -> str:
         f'<td class="{e(str(t["status"]))}">{e(str(t["status"]))}</td>'
         f'<td class="num">{as_points(t["score"])}/{as_points(t["max_score"])}</td></tr>' for t in report["tasks"])
     details = []
-    for task in report["tasks"]:
-        if task["status"] in ("passed", "skipped"):
-            continue
+    for task in _failing(report["tasks"]):
         lines = [f'<h3 id="{e(str(task["name"]))}">{e(str(task["name"]))}: '
                  f'<span class="{e(str(task["status"]))}">{e(str(task["status"]))}</span></h3>']
-        checks = [c for c in task.get("checks", []) if c.get("status") not in ("passed", "skipped")]
+        checks = _failing(task.get("checks", []))
         if not checks and task.get("message"):
             lines.append(f"<pre>{e(str(task['message']))}</pre>")
         for check in checks:
@@ -86,11 +84,9 @@ def to_markdown(report: dict[str, Any], name: str) -> str:
     for task in report["tasks"]:
         out.append(f"| {cell(str(task['name']))} | {cell(str(task['status']))} | "
                    f"{as_points(task['score'])}/{as_points(task['max_score'])} |")
-    for task in report["tasks"]:
-        if task["status"] in ("passed", "skipped"):
-            continue
+    for task in _failing(report["tasks"]):
         out += ["", f"## {cell(str(task['name']))}: {cell(str(task['status']))}"]
-        checks = [c for c in task.get("checks", []) if c.get("status") not in ("passed", "skipped")]
+        checks = _failing(task.get("checks", []))
         if not checks and task.get("message"):
             out += ["", block(str(task["message"]))]
         for check in checks:
@@ -98,6 +94,11 @@ def to_markdown(report: dict[str, Any], name: str) -> str:
             if check.get("message"):
                 out += ["", block(str(check["message"]))]
     return "\n".join(out) + "\n"
+
+
+def _failing(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tasks or checks of a report that neither passed nor were skipped."""
+    return [item for item in items if item.get("status") not in ("passed", "skipped")]
 
 
 def write_file(path: Path, text: str) -> None:
@@ -109,10 +110,7 @@ def write_file(path: Path, text: str) -> None:
 
 def write_feedback(folder: Path, reports: dict[str, dict[str, Any]], formats: Sequence[str]) -> int:
     """Write each report in each of ``formats`` (json is already there) beside its JSON; return the count."""
-    written = 0
-    for name, report in reports.items():
-        for fmt in formats:
-            if fmt != "json":
-                write_file(folder / f"{name}.{fmt}", (to_html if fmt == "html" else to_markdown)(report, name))
-                written += 1
-    return written
+    todo = [(name, report, fmt) for name, report in reports.items() for fmt in formats if fmt != "json"]
+    for name, report, fmt in todo:
+        write_file(folder / f"{name}.{fmt}", (to_html if fmt == "html" else to_markdown)(report, name))
+    return len(todo)

@@ -121,12 +121,10 @@ def read_roster(path: Path) -> list[Student]:
         data = _read_regular(path, MAX_ROSTER_BYTES)
     except OSError as error:
         raise RosterError(f"cannot read the roster '{path}': {error.strerror or error}") from None
-    text = data.decode("utf-8-sig", errors="replace")
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise RosterError(f"the roster '{path}' is empty") from None
+    reader = csv.reader(io.StringIO(data.decode("utf-8-sig", errors="replace")))
+    header = next(reader, None)
+    if header is None:
+        raise RosterError(f"the roster '{path}' is empty")
     columns: dict[str, int] = {}
     for index, title in enumerate(header):
         key = title.strip().lower()
@@ -165,8 +163,7 @@ def _read_regular(path: Path, limit: int) -> bytes:
     """A regular file, reached through no link at its last component, at most ``limit`` bytes."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     with os.fdopen(fd, "rb", buffering=0) as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
             raise OSError(f"{path} is not a regular file")
         data = handle.read(limit + 1)
     if len(data) > limit:

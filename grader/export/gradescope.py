@@ -39,12 +39,11 @@ from grader.sandbox import intake
 from grader.export.notebook import notebook_module
 from grader import REPO
 from grader.export.release import TORCH_CPU, ReleaseError, write_kit
-from grader.report.render import seed_line
 from grader.run.results import LabResult, TaskResult
 from grader.run.seeds import new_secret
 from grader.sandbox.host import WorkerUsers
 from grader.declare.spec import Lab
-from grader.report.render import as_points
+from grader.report.render import as_points, seed_line
 
 STUDENT = "student"  # the unprivileged user of the bundle
 LATE_POLICY = "late_policy.py"  # the instructor's late-policy hook, when the bundle has one

@@ -113,8 +113,7 @@ def apply_lateness(data: dict[str, Any], metadata_path: Path | None, policy: Pat
     if not isinstance(metadata, dict):
         return data
     late = lateness(metadata)
-    extra = dict(data.get("extra_data", {}), late_seconds=round(late))
-    data = dict(data, extra_data=extra)
+    data = dict(data, extra_data=dict(data.get("extra_data", {}), late_seconds=round(late)))
     if policy is None or late <= 0:
         return data
     spec = importlib.util.spec_from_file_location("dlkit_late_policy", policy)

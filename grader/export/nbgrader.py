@@ -132,8 +132,7 @@ def _head_and_body(node: ast.FunctionDef, lines: list[str], first: int) -> tuple
     has_doc = ast.get_docstring(node) is not None
     split = node.body[0].end_lineno if has_doc else node.body[0].lineno - 1  # 1-based last line of the head
     assert split is not None and node.end_lineno is not None
-    body = "\n".join(lines[split:node.end_lineno]).strip("\n")
-    return "\n".join(lines[first:split]), body
+    return "\n".join(lines[first:split]), "\n".join(lines[split:node.end_lineno]).strip("\n")
 
 
 def _first_line(node: ast.FunctionDef, lines: list[str]) -> int:
@@ -219,10 +218,8 @@ def notebook_text(section: str) -> str:
         if line.lstrip().startswith("```"):
             end = next((j for j in range(i + 1, len(lines)) if lines[j].lstrip().startswith("```")), len(lines) - 1)
             body = [x for x in lines[i + 1:end] if x.strip()]
-            if body and all(x.lstrip().startswith("dlkit check") for x in body):
-                i = end + 1
-                continue
-            out += lines[i:end + 1]
+            if not (body and all(x.lstrip().startswith("dlkit check") for x in body)):
+                out += lines[i:end + 1]
             i = end + 1
             continue
         out.append(ROOT_SENTENCE.sub("In this notebook, run the test cell after each function: it runs the same "
@@ -264,12 +261,10 @@ def source_notebook(lab: Lab, module_source: str, handout: str, seed: int) -> di
 def solution_cells(lab: Lab, module_source: str) -> dict[str, str]:
     """The code of each solution cell of a lab's notebook written from ``module_source``, without
     the solution markers: what a student who wrote that module would have in each cell."""
-    cells = {}
-    for function in split_module(module_source).functions:
-        text = solution_source(function)
-        cells[f"solution_{function.name}"] = "\n".join(
-            line for line in text.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
-    return cells
+    markers = ("### BEGIN SOLUTION", "### END SOLUTION")
+    return {f"solution_{function.name}": "\n".join(line for line in solution_source(function).splitlines()
+                                                   if line.strip() not in markers)
+            for function in split_module(module_source).functions}
 
 
 

@@ -28,9 +28,8 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import ExportPlugin
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from grader import labs
+from grader import REPO, labs
 from grader.export.batch import spreadsheet_safe
-from grader import REPO
 from grader.export.notebook import (Verdict, explain_unparsable, grade_module, graded_module, notebook_cells,
                                     read_test_cell, unparsable)
 from grader.run.seeds import official, read_secret

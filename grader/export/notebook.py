@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from grader import labs
+from grader import REPO, labs
 from grader.sandbox import intake
 from grader.run.results import LabResult, TaskResult
 from grader.declare.spec import Lab
@@ -47,7 +47,6 @@ from grader.report.render import as_points
 
 MARKER = "# dlkit test cell"  # first line of a generated test cell: such cells are not part of the graded module
 KIT_PACKAGES = ("grader",)  # imported by test cells; the worker refuses them, so they are left out of the module
-from grader import REPO
 # Set by the course's nbgrader_config.py: nbgrader's own process grades the test cells after the notebook
 # has run (grader.export.nbgrader_autograde), so during `nbgrader autograde` the kernel need not grade them.
 GRADED_OUTSIDE = ("DLKIT_NBGRADER", "graded-outside-kernel")
@@ -336,18 +335,16 @@ def check_with_dlkit(lab: Lab, module: str, task: str, seed: int) -> TaskResult:
     if not reference.is_file():
         raise RuntimeError(f"the hidden tests need the reference solutions ({reference} is missing): "
                            "they run where the course was generated")
-    profile = os.environ.get("DLKIT_PROFILE", "default")
     with tempfile.TemporaryDirectory(prefix="dlkit-notebook-") as folder:
         write_submission(lab, module, Path(folder))
         env = dict(os.environ, HYPOTHESIS_STORAGE_DIRECTORY=str(hypothesis_home()))
         proc = subprocess.run(
             [sys.executable, "-I", "-m", "cli", "check", lab.name, task, "--submission", folder, "--format", "json",
-             "--seed", str(seed), "--profile", profile],
+             "--seed", str(seed), "--profile", os.environ.get("DLKIT_PROFILE", "default")],
             capture_output=True, text=True, cwd=folder, env=env, stdin=subprocess.DEVNULL)
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"dlkit check failed (status {proc.returncode}): {proc.stderr.strip()}")
-    report = json.loads(proc.stdout)
-    return TaskResult.from_json(report["tasks"][0])
+    return TaskResult.from_json(json.loads(proc.stdout)["tasks"][0])
 
 
 def hypothesis_home() -> Path:
@@ -374,8 +371,7 @@ def quiet() -> Iterator[None]:
     try:
         sys.stderr.flush()
         os.dup2(devnull, 2)
-        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(action="ignore"), contextlib.redirect_stderr(io.StringIO()):
             yield
     finally:
         os.dup2(saved_fd, 2)

@@ -15,14 +15,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from grader import labs
+from grader import REPO, labs
 from grader.declare.describe import describe_call
 from grader.declare.signatures import read_signatures
 from grader.declare.spec import Call, Check, Lab
 from grader.run.engine import PROFILES, lab_checks
 from grader.sandbox.wire import TensorValue
 
-REPO = Path(__file__).resolve().parents[2]
 BEGIN = "<!-- generated from grader/labs/{lab}.py by `python -m grader.export.notes`: do not edit by hand -->"
 END = "<!-- end of the generated section -->"
 HEADING = "## What the grader runs (generated from the declarations)"
@@ -63,8 +62,7 @@ def section(lab: Lab, root: Path = REPO) -> str:
              "Per task: each check (a value check earns the task's points, a gate only costs them when it fails), "
              "where it runs (device, dtype), how many inputs it draws, and the fixed inputs it always tries.", ""]
     for task in lab.tasks:
-        lines.append(f"### {task.name} ({task.points:g} points)")
-        lines.append("")
+        lines += [f"### {task.name} ({task.points:g} points)", ""]
         for check in [*lab_checks(lab), *task.checks]:
             lines.append(_check_line(check))
             for example in _fixed(check):

@@ -209,9 +209,8 @@ def _finish(ax: Any, brief: str) -> None:
 
 def _schedule_axes(ax: Any, curve: Curve) -> None:
     """The same window for every schedule panel: t over the traced range, lr from 0 to a little above lr0."""
-    top = max(curve.expected) * 1.15
     ax.set_xlim(-1, len(curve.expected))
-    ax.set_ylim(0, top)
+    ax.set_ylim(0, max(curve.expected) * 1.15)
     ax.set_xlabel("t", fontsize=8)
     ax.tick_params(labelsize=7)
 

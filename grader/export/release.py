@@ -34,11 +34,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterator, Sequence
 
-from grader import labs
+from grader import REPO, labs
 from grader.declare.spec import Lab
 from grader.export.stubs import stub_path
 
-from grader import REPO
 WORKFLOW = Path(".github/workflows/dlkit.yml")
 REPORTS = "dlkit-reports"  # where the workflow keeps the JSON reports
 TORCH_CPU = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
@@ -46,6 +45,7 @@ TORCH_CPU = "pip install torch==2.13.0 --index-url https://download.pytorch.org/
 # literals and operators; shorter lines ("return out", "for layer in layers:") are idioms any
 # Python file may share.
 SIGNIFICANT_TOKENS = 5
+IGNORED = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "*.pyc", "*.pyo")  # never copied
 
 
 class ReleaseError(Exception):
@@ -65,18 +65,14 @@ def write_kit(out: Path, chosen: Sequence[Lab], repo: Path = REPO) -> None:
         stub = stub_path(repo, lab)
         if not stub.is_file():
             raise ReleaseError(f"{lab.name} has no stub {stub.relative_to(repo)} (run 'dlkit stubs {lab.name}')")
-        shutil.copytree(stub.parent, out / "assignments" / lab.name, ignore=_ignored)
-
-
-def _ignored(folder: str, names: list[str]) -> set[str]:
-    return {n for n in names if n in ("__pycache__", ".ipynb_checkpoints") or n.endswith((".pyc", ".pyo"))}
+        shutil.copytree(stub.parent, out / "assignments" / lab.name, ignore=IGNORED)
 
 
 def _copy_grader(source: Path, target: Path, chosen: Sequence[Lab]) -> None:
     """The grader package; from ``grader/labs`` only the chosen labs' declarations, and a registry
     listing only them."""
-    shutil.copytree(source, target, ignore=lambda folder, names: _ignored(folder, names) | (
-        set(names) if Path(folder) == source / "labs" else set()))
+    shutil.copytree(source, target, ignore=lambda folder, names: (
+        set(names) if Path(folder) == source / "labs" else IGNORED(folder, names)))
     keep = {labs.MODULES[lab.name].rpartition(".")[2] + ".py" for lab in chosen}
     withheld = {labs.load(name).withheld.rpartition(".")[2] + ".py" for name in labs.names() if labs.load(name).withheld}
     for path in sorted((source / "labs").iterdir()):
@@ -162,7 +158,6 @@ def student_readme(chosen: Sequence[Lab]) -> str:
                      f"{'PyTorch' if lab.kind == 'torch' else 'NumPy'} | {lab.max_score:g} | "
                      f"[handout](assignments/{lab.name}/README.md) |" for lab in chosen)
     first = chosen[0]
-    one_task = first.tasks[-1].name
     plots = "".join(f"""### Pictures: `dlkit plot {lab.name}`
 
 `dlkit plot {lab.name}` draws {paths.what} to `{lab.name}-paths.png` (`--output` for another file).
@@ -206,7 +201,7 @@ After that, `. .venv/bin/activate` in a new terminal gives you the `dlkit` comma
 dlkit list                                   # the labs and their points
 dlkit list {first.name}                              # the tasks of a lab, each with its one-line contract
 dlkit check {first.name}                             # grade every task of {first.name}
-dlkit check {first.name} {one_task:<24} # one task (or several)
+dlkit check {first.name} {first.tasks[-1].name:<24} # one task (or several)
 dlkit check {first.name} --seed 1234                 # replay a run exactly: every report prints its seed
 dlkit check {first.name} --format json               # one JSON object, for scripts
 ```
@@ -435,7 +430,6 @@ def find_working_helpers(root: Path, chosen: Sequence[Lab]) -> list[str]:
     from grader.sandbox.host import Limits, Sandbox, package_paths
     from grader.declare.signatures import read_signatures
 
-    budget = PROFILES["ci"]
     found: list[str] = []
     with tempfile.TemporaryDirectory(prefix="dlkit-splice-") as scratch:
         shipped = Path(scratch) / "shipped"
@@ -456,7 +450,7 @@ def find_working_helpers(root: Path, chosen: Sequence[Lab]) -> list[str]:
                 for task in lab.tasks:
                     labels = box.call("_dlkit_select", (task.function, 0)).value
                     for index, label in enumerate(labels if isinstance(labels, list) else []):
-                        if _works(task, lab, box, index, signatures.get(task.function), budget):
+                        if _works(task, lab, box, index, signatures.get(task.function), PROFILES["ci"]):
                             found.append(f"{label} as {task.function}")
     return found
 
@@ -517,8 +511,7 @@ def splice_candidates(lab: str, fits: dict[str, tuple[int, int]]) -> dict[str, l
                    for p in root.rglob("*.py") if p.stem != "__init__")
     for name in names:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with warnings.catch_warnings(action="ignore"):
                 module = importlib.import_module(name)
         except BaseException:  # noqa: BLE001 - a module that cannot load here has nothing to run here
             continue
@@ -539,8 +532,7 @@ def _functions(module: ModuleType, where: str, seen: set[int], factories: bool) 
             yield label, value
             if factories and depth == 0 and _all_defaults(value):
                 try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
+                    with warnings.catch_warnings(action="ignore"):
                         made = value()
                 except BaseException:  # noqa: BLE001 - not a factory after all
                     return

@@ -23,15 +23,13 @@ def stub_source(solution: str, lab: Lab) -> str:
     for node in tree.body:
         if not isinstance(node, ast.FunctionDef):
             continue
-        first = min([d.lineno for d in node.decorator_list] + [node.lineno]) - 1
-        first = _leading_comments(lines, first)
+        first = _leading_comments(lines, min([d.lineno for d in node.decorator_list] + [node.lineno]) - 1)
         last = node.end_lineno - 1  # type: ignore[operator]
         if node.name.startswith("_"):
             edits.append((first, last, []))
             continue
-        body = node.body
-        doc_end = body[0].end_lineno if ast.get_docstring(node) is not None else body[0].lineno - 1
-        indent = " " * (body[0].col_offset)
+        doc_end = node.body[0].end_lineno if ast.get_docstring(node) is not None else node.body[0].lineno - 1
+        indent = " " * node.body[0].col_offset
         kept = lines[first:doc_end]  # type: ignore[misc]
         kept.append(f'{indent}raise NotImplementedError("Task {lab.name}.{node.name}: not implemented yet")\n')
         edits.append((first, last, kept))

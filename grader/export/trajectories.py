@@ -255,8 +255,7 @@ def _inside(w: np.ndarray) -> bool:
 
 
 def _escaped(w: np.ndarray, step: int) -> str:
-    shown = ", ".join(f"{v:.3g}" for v in w)
-    return f"diverged: w = ({shown}) at step {step}"
+    return f"diverged: w = ({', '.join(f'{v:.3g}' for v in w)}) at step {step}"
 
 
 # ----------------------------------------------------------------------------- the comparison
@@ -266,8 +265,7 @@ def compare(where: Surface, name: str, reference: Path, yours: Path) -> Race:
     """The race record: the first step at which the student's w left torch's, and the largest gap."""
     both = min(len(reference.points), len(yours.points))
     ref, mine = reference.points[:both], yours.points[:both]
-    gaps = np.abs(mine - ref)
-    off = np.any(gaps > GAP_TOLERANCE * np.maximum(1.0, np.abs(ref)), axis=1)
+    off = np.any(np.abs(mine - ref) > GAP_TOLERANCE * np.maximum(1.0, np.abs(ref)), axis=1)
     departs = int(np.argmax(off)) if off.any() else None
     gap = float(np.max(np.hypot(*(mine - ref).T))) if both else math.nan
     return Race(where, name, reference, yours, departs, gap)
