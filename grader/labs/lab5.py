@@ -610,10 +610,6 @@ def _mha_with(change: Callable[..., tuple[Any, ...]]) -> Callable[..., Any]:
     return produce
 
 
-def _blocks(a: Any) -> list[Any]:
-    return list(a.chunk(3))
-
-
 def _per_head_weights(call_: Call, expected: Any, received: Any) -> bool:
     return (isinstance(received, (tuple, list)) and len(received) == 2 and isinstance(received[1], TensorValue)
             and received[1].shape == (expected[1].shape[0], call_.args[7]) + expected[1].shape[1:])
@@ -670,7 +666,7 @@ MULTI_HEAD_ATTENTION = Task(
                 "the projections were applied as x @ W: nn.MultiheadAttention stores its weights in the nn.Linear "
                 "layout (out_features, in_features) and applies them as x @ W.T + b",
                 produces=_mha_with(lambda w, b, w_o, b_o, h: (
-                    oracles.torch().cat([blk.T for blk in _blocks(w)]), b, w_o.T, b_o))),
+                    oracles.torch().cat([blk.T for blk in w.chunk(3)]), b, w_o.T, b_o))),
         Mistake("scores_were_scaled_sqrt",
                 "the scores were scaled by sqrt(E): each head attends with its own queries, so scale by the "
                 "square root of the head size E / num_heads",
