@@ -22,5 +22,4 @@ def names() -> list[str]:
 
 def load(name: str) -> Lab:
     """The declaration of one lab; KeyError for an unknown name."""
-    lab: Lab = importlib.import_module(MODULES[name]).LAB
-    return lab
+    return importlib.import_module(MODULES[name]).LAB

@@ -150,8 +150,7 @@ def embedding_calls(draw: st.DrawFn, min_dims: int = 0) -> Call:
     high = draw(st.sampled_from((max(1, vocabulary // 2), vocabulary)))
     shape = draw(shapes(min_dims, 3, 1, 4))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    ids = rng.integers(0, high, size=shape).astype(np.int64)
-    return call(ids, draw(_arrays((vocabulary, width))))
+    return call(rng.integers(0, high, size=shape).astype(np.int64), draw(_arrays((vocabulary, width))))
 
 
 def _fixed(seed: int, *shapes_: tuple[int, ...]) -> list[np.ndarray]:
@@ -178,20 +177,15 @@ EMBEDDING_EDGES = [
 # ----------------------------------------------------------------------------- worked examples
 
 
-def _tensor(values: Any, dtype: str = "float64") -> TensorValue:
-    return TensorValue(np.array(values, dtype=dtype), dtype, "cpu")
+def _tensor(values: Any) -> TensorValue:
+    return TensorValue(np.array(values, dtype=np.float64), "float64", "cpu")
 
 
 def _rnn_fading(w_hh: float, steps: Sequence[float]) -> list[tuple[Call, TensorValue]]:
     """The handout's RNN whose memory fades: x = 1, 0, 0, 0 through one unit, one step per call."""
-    pairs, h = [], 0.0
-    for t, expected in enumerate(steps):
-        x = 1.0 if t == 0 else 0.0
-        note = f"the handout's fading-memory RNN with W_hh = {w_hh}, step {t + 1}"
-        pairs.append((call(np.array([[x]]), np.array([[h]]), np.array([[1.0]]), np.array([[w_hh]]), np.zeros(1),
-                           np.zeros(1), note=note), _tensor([[expected]])))
-        h = expected
-    return pairs
+    return [(call(np.array([[1.0 if t == 0 else 0.0]]), np.array([[h]]), np.array([[1.0]]), np.array([[w_hh]]),
+                  np.zeros(1), np.zeros(1), note=f"the handout's fading-memory RNN with W_hh = {w_hh}, step {t + 1}"),
+             _tensor([[expected]])) for t, (h, expected) in enumerate(zip((0.0, *steps), steps))]
 
 
 LSTM_EXAMPLE = (np.array([[1.0]]), np.array([[0.0]]), np.array([[0.5]]), np.array([[1.0], [2.0], [1.0], [0.5]]),
@@ -385,8 +379,7 @@ def _unrolled_with(change: Callable[[Any, Any, Any, Any], Any], carry_c: bool = 
 
 def _lstm_float32_out(xs: Any, h0: Any, c0: Any, *weights: Any) -> Any:
     out, (h, c) = torch_lstm(xs, h0, c0, *weights)
-    out = out.float()
-    return out, (out[-1], c)
+    return out.float(), (out[-1].float(), c)
 
 
 def _steps_match(ctx: Context, call_: Call) -> None:

@@ -22,10 +22,10 @@ def rnn_sigmoid(x: Any, h: Any, W_ih: Any, W_hh: Any, b_ih: Any, b_hh: Any) -> A
     return oracles.torch().sigmoid(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
 
 
-def _lstm_gates(x: Any, h: Any, W_ih: Any, W_hh: Any, b_ih: Any, b_hh: Any, *, candidate: str = "tanh") -> Any:
-    """i, f, g, o of PyTorch's LSTM cell (the candidate squashed with ``candidate``)."""
+def _lstm_gates(summed: Any, candidate: str = "tanh") -> Any:
+    """i, f, g, o of PyTorch's LSTM cell from the gates' sum (the candidate squashed with ``candidate``)."""
     t = oracles.torch()
-    i, f, g, o = (x @ W_ih.T + b_ih + h @ W_hh.T + b_hh).chunk(4, dim=-1)
+    i, f, g, o = summed.chunk(4, dim=-1)
     return t.sigmoid(i), t.sigmoid(f), getattr(t, candidate)(g), t.sigmoid(o)
 
 
@@ -38,8 +38,8 @@ def _cell_from(gates: Any, c: Any) -> tuple[Any, Any]:
 
 def _lstm_with(cell: Callable[..., tuple[Any, Any]], candidate: str = "tanh") -> Callable[..., tuple[Any, Any]]:
     """A producer: ``cell(h, c, (i, f, g, o))`` returns the (h', c') the mistake computes."""
-    def produce(x: Any, h: Any, c: Any, *weights: Any) -> tuple[Any, Any]:
-        return cell(h, c, _lstm_gates(x, h, *weights, candidate=candidate))
+    def produce(x: Any, h: Any, c: Any, W_ih: Any, W_hh: Any, b_ih: Any, b_hh: Any) -> tuple[Any, Any]:
+        return cell(h, c, _lstm_gates(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh, candidate))
     return produce
 
 
@@ -55,8 +55,7 @@ def lstm_float32_gates(x: Any, h: Any, c: Any, W_ih: Any, W_hh: Any, b_ih: Any, 
     gates = t.zeros(x.shape[0], W_ih.shape[0], dtype=t.float32, device=x.device)
     gates += x @ W_ih.T + b_ih
     gates += h @ W_hh.T + b_hh
-    i, f, g, o = t.tensor_split(gates, 4, dim=1)
-    return _cell_from((t.sigmoid(i), t.sigmoid(f), t.tanh(g), t.sigmoid(o)), c)
+    return _cell_from(_lstm_gates(gates), c)
 
 
 def _gru_with(candidate: Callable[..., Any], blend: Callable[[Any, Any, Any], Any] | None = None) -> Callable[..., Any]:

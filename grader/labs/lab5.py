@@ -131,8 +131,8 @@ def masks(draw: st.DrawFn, batch: tuple[int, ...], lq: int, lk: int, kinds: tupl
 MASK_KINDS = ("none", "random", "fully masked", "causal", "padding")
 
 
-def _with_mask(args: tuple[Any, ...], mask: np.ndarray | None, note: str = "") -> Call:
-    return call(*args, note=note) if mask is None else call(*args, mask, note=note)
+def _with_mask(args: tuple[Any, ...], mask: np.ndarray | None) -> Call:
+    return call(*args) if mask is None else call(*args, mask)
 
 
 # q, k and v of moderate values: the scores stay small, so float32 rounding does not swamp the comparison;
@@ -152,8 +152,7 @@ def large_score_calls(draw: st.DrawFn) -> Call:
     batch = draw(shapes(0, 1, 1, 2))
     lq, lk, d, dv = draw(sizes(1, 4)), draw(sizes(2, 5)), draw(st.sampled_from((1, 4, 16))), draw(sizes(1, 3))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    q = rng.integers(-3, 4, size=batch + (lq, d)).astype(np.float64)
-    k = rng.integers(-3, 4, size=batch + (lk, d)).astype(np.float64)
+    q, k = (rng.integers(-3, 4, size=batch + (length, d)).astype(np.float64) for length in (lq, lk))
     top = np.abs(q @ np.swapaxes(k, -1, -2)).max() / math.sqrt(d)
     q *= 2.0 ** math.floor(math.log2(1e4 / top)) if top > 0 else 1.0  # powers of two: scores stay exact
     v = draw(moderate(*batch, lk, dv))
@@ -206,12 +205,11 @@ def _attend(q: Any, k: Any, v: Any, mask: Any = None) -> tuple[Any, Any]:
     t = oracles.torch()
     dtype = q.dtype
     q, k, v = q.double(), k.double(), v.double()
+    scores = _scaled(q, k)
     keep = None
     if mask is not None:
         keep = mask.any(dim=-1, keepdim=True)  # queries with at least one allowed key
         mask = mask | ~keep
-    scores = _scaled(q, k)
-    if mask is not None:
         scores = scores.masked_fill(~mask, -math.inf)
     weights = t.softmax(scores, dim=-1)
     out = t.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
@@ -237,12 +235,10 @@ def _handout_attention() -> tuple[tuple[np.ndarray, ...], Any, Any]:
     k = np.array([[1.0, 0, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0]])
     v = np.array([[1.0, 0], [0, 1], [1, 1]])
     e = np.exp([1.0, 0.0, 0.5])  # scores q.k / sqrt(4)
-    weights = e / e.sum()
-    masked = np.array([0.0, e[1], e[2]]) / (e[1] + e[2])
 
     def result(w: np.ndarray) -> tuple[TensorValue, TensorValue]:
         return TensorValue(w[None] @ v, "float64", "cpu"), TensorValue(w[None], "float64", "cpu")
-    return (q, k, v), result(weights), result(masked)
+    return (q, k, v), result(e / e.sum()), result(np.array([0.0, e[1], e[2]]) / (e[1] + e[2]))
 
 
 _HANDOUT_QKV, _HANDOUT_PLAIN, _HANDOUT_MASKED = _handout_attention()
@@ -284,8 +280,6 @@ def _fully_masked_rows_are_zero(ctx: Context, call_: Call, position: int, oracle
     expected, received, out, weights = _pair_of_tensors(ctx, call_, oracle)
     mask = _mask_of(call_, position)
     assert mask is not None
-    if mask.ndim < weights.ndim:  # a shared (Lq, Lk) mask
-        mask = np.broadcast_to(mask, weights.shape)
     empty = np.broadcast_to(~mask.any(axis=-1), weights.shape[:-1])
     tol = 1e-10 if ctx.variant.dtype == "float64" else 1e-5
     bias = None if bias_at is None else call_.args[bias_at]
@@ -307,14 +301,15 @@ def _fully_masked_rows_are_zero(ctx: Context, call_: Call, position: int, oracle
         raise ctx.fail(call_, problem, source, expected, received, ATTENTION_VALUES)
 
 
+SDPA = Torch("torch.nn.functional.scaled_dot_product_attention", _attend)
+
 SCALED_DOT_PRODUCT_ATTENTION = Task(
     "scaled_dot_product_attention", points=24, returns=("out", "weights"),
     checks=[
         Worked([(call(*_HANDOUT_QKV, note="the handout's example"), _HANDOUT_PLAIN),
                 (call(*_HANDOUT_QKV, np.array([[False, True, True]]), note="the handout's example with key 1 masked"),
                  _HANDOUT_MASKED)]),
-        Matches(Torch("torch.nn.functional.scaled_dot_product_attention", _attend), attention_calls(),
-                variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, max_examples=10),
+        Matches(SDPA, attention_calls(), variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, max_examples=10),
         Gradients("autograd through torch.nn.functional.scaled_dot_product_attention", _attend, wrt=(0, 1, 2),
                   cases=attention_calls(), variants=DEVICES_BOTH, tolerance=ATTENTION_GRADS, max_examples=6),
         Property("weight rows sum to one over the allowed keys", _rows_sum_to_one,
@@ -323,9 +318,8 @@ SCALED_DOT_PRODUCT_ATTENTION = Task(
         Property("a fully masked query row gives zero weights and a zero output",
                  lambda ctx, c: _fully_masked_rows_are_zero(ctx, c, 3, _attend),
                  cases=attention_calls(("fully masked",)), variants=CPU_BOTH, max_examples=6, gate=True),
-        Matches(Torch("torch.nn.functional.scaled_dot_product_attention", _attend), large_score_calls(),
-                examples=LARGE_SCORES, variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, max_examples=6,
-                name="finite and correct for scores up to ±1e4"),
+        Matches(SDPA, large_score_calls(), examples=LARGE_SCORES, variants=DEVICES_BOTH,
+                tolerance=ATTENTION_VALUES, max_examples=6, name="finite and correct for scores up to ±1e4"),
     ],
     mistakes=[
         Mistake("scores_scaled_divide_q",
@@ -531,9 +525,8 @@ _HANDOUT_HEADS = np.array([[[[10.0, 11], [20, 21]], [[12, 13], [22, 23]]]])
 
 def _round_trip(ctx: Context, call_: Call) -> None:
     """merge_heads(split_heads(x, h)) == x, with the grader's own split."""
-    x, heads = call_.args
-    split = oracles.plain(_split(call_))
-    merged = call(TensorValue(split.array, x.dtype, x.device))
+    x = call_.args[0]
+    merged = call(TensorValue(oracles.plain(_split(call_)).array, x.dtype, x.device))
     must_match(ctx, merged, x, EXACT, "x itself (merge_heads undoes split_heads)")
 
 
@@ -590,7 +583,6 @@ def _mha(query: Any, key: Any, value: Any, in_proj_weight: Any, in_proj_bias: An
     the parameters), with the mask's polarity converted and fully masked rows set to the contract's answer."""
     t = oracles.torch()
     dtype = query.dtype
-    n, lq, e = query.shape
     blocked, keep = None, None
     if mask is not None:
         keep = mask.any(dim=-1, keepdim=True)  # (Lq, 1) or (N, Lq, 1)
@@ -600,7 +592,7 @@ def _mha(query: Any, key: Any, value: Any, in_proj_weight: Any, in_proj_bias: An
     q, k, v = (a.double().transpose(0, 1) for a in (query, key, value))
     in_bias, out_bias = (None if b is None else b.double() for b in (in_proj_bias, out_proj_bias))
     out, weights = t.nn.functional.multi_head_attention_forward(
-        q, k, v, e, num_heads, in_proj_weight.double(), in_bias, None, None, False, 0.0,
+        q, k, v, query.shape[-1], num_heads, in_proj_weight.double(), in_bias, None, None, False, 0.0,
         out_proj_weight.double(), out_bias, training=False, need_weights=True, attn_mask=blocked,
         average_attn_weights=True)
     out = out.transpose(0, 1)
@@ -616,10 +608,6 @@ def _mha_with(change: Callable[..., tuple[Any, ...]]) -> Callable[..., Any]:
         w, b, w_o, b_o = change(w, b, w_o, b_o, h)
         return _mha(query, key, value, w, b, w_o, b_o, h, mask)
     return produce
-
-
-def _blocks(a: Any) -> list[Any]:
-    return list(a.chunk(3))
 
 
 def _per_head_weights(call_: Call, expected: Any, received: Any) -> bool:
@@ -649,14 +637,14 @@ def _mask_missing_head_axis(call_: Call, error: str) -> bool:
     return len(shape) == 3 and shape[0] not in (1, heads) and any(e in error for e in shape_errors)
 
 
+MHA = Torch("torch.nn.MultiheadAttention(batch_first=True) with attn_mask=~mask", _mha)
+
 MULTI_HEAD_ATTENTION = Task(
     "multi_head_attention", points=28, returns=("out", "weights"),
     checks=[
-        Matches(Torch("torch.nn.MultiheadAttention(batch_first=True) with attn_mask=~mask", _mha),
-                examples=_mha_bias_free(), variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, gate=True,
-                name="takes either bias as None (a layer built with bias=False)"),
-        Matches(Torch("torch.nn.MultiheadAttention(batch_first=True) with attn_mask=~mask", _mha), mha_calls(),
-                variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, max_examples=10),
+        Matches(MHA, examples=_mha_bias_free(), variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES,
+                gate=True, name="takes either bias as None (a layer built with bias=False)"),
+        Matches(MHA, mha_calls(), variants=DEVICES_BOTH, tolerance=ATTENTION_VALUES, max_examples=10),
         Gradients("autograd through torch.nn.MultiheadAttention", _mha, wrt=tuple(range(7)), cases=mha_calls(),
                   variants=DEVICES_BOTH, tolerance=ATTENTION_GRADS, max_examples=6),
         Property("a fully masked query row gives zero weights and out_proj_bias",
@@ -678,7 +666,7 @@ MULTI_HEAD_ATTENTION = Task(
                 "the projections were applied as x @ W: nn.MultiheadAttention stores its weights in the nn.Linear "
                 "layout (out_features, in_features) and applies them as x @ W.T + b",
                 produces=_mha_with(lambda w, b, w_o, b_o, h: (
-                    oracles.torch().cat([blk.T for blk in _blocks(w)]), b, w_o.T, b_o))),
+                    oracles.torch().cat([blk.T for blk in w.chunk(3)]), b, w_o.T, b_o))),
         Mistake("scores_were_scaled_sqrt",
                 "the scores were scaled by sqrt(E): each head attends with its own queries, so scale by the "
                 "square root of the head size E / num_heads",

@@ -209,11 +209,9 @@ def _upcast_by_mask(call_: Call, expected: Any, received: Any) -> bool:
     """The right values in float64 for float32 inputs, as x * (mask / (1 - p)) gives them."""
     pairs = list(zip(expected, received)) if isinstance(expected, tuple) and isinstance(received, (tuple, list)) \
         else [(expected, received)]
-    for e, r in pairs:
-        if isinstance(e, np.ndarray) and type(r) is np.ndarray and e.shape == r.shape \
-                and e.dtype == np.float32 and r.dtype == np.float64:
-            return bool(np.allclose(r, e, rtol=1e-5, atol=1e-6))
-    return False
+    return next((bool(np.allclose(r, e, rtol=1e-5, atol=1e-6)) for e, r in pairs
+                 if isinstance(e, np.ndarray) and type(r) is np.ndarray and e.shape == r.shape
+                 and e.dtype == np.float32 and r.dtype == np.float64), False)
 
 
 MASK_UPCAST = Mistake(
@@ -285,12 +283,10 @@ def _torch_dropout_grad(dout: Any, mask: Any, p: float) -> Any:
     return oracles.vjp(x * mask / (1 - p), x, dout)[0]
 
 
-HANDOUT_DROPOUT = np.array([1.0, 2.0, 3.0, 4.0])
-
 DROPOUT_BACKWARD = Task(
     "dropout_backward", points=8,
     checks=[
-        Worked([(call(HANDOUT_DROPOUT, np.array(mask), p,
+        Worked([(call(np.array([1.0, 2.0, 3.0, 4.0]), np.array(mask), p,
                       note=f"the handout's worked example (p = {p}), as the gradient of the same mask"), np.array(dx))
                 for mask, p, dx in (([True, False, True, False], 0.5, [2.0, 0.0, 6.0, 0.0]),
                                     ([True, True, False, True], 0.25, [4 / 3, 8 / 3, 0.0, 16 / 3]))]),
@@ -323,7 +319,6 @@ def standardizable(draw: st.DrawFn, shape: Sequence[int], axis: int, max_offset:
     [0.1, 10], or the same with a low variance (scale in [10^-2.5, 10^-1.5]) where eps matters."""
     style = draw(st.sampled_from(("small integers", "features", "low variance")))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    shape = tuple(shape)
     if style == "small integers":
         return rng.integers(-3, 4, size=shape).astype(np.float64)
     stat_shape = tuple(1 if i == axis % len(shape) else n for i, n in enumerate(shape))
@@ -487,11 +482,9 @@ def _batchnorm_grads_with(*, ddof: int = 0, through_mean: bool = True, through_v
     def backward(dout: Any, x: Any, gamma: Any, eps: float = 1e-5) -> Any:
         s = (x.var(0, correction=ddof) + eps).sqrt()
         x_hat = (x - x.mean(0)) / s
-        dbeta, dgamma = dout.sum(0), (dout * x_hat).sum(0)
+        dbeta, dgamma = dout.sum(0), (dout * x_hat if dgamma_of_x_hat else dout).sum(0)
         dx_hat = dout - (dout.mean(0) if through_mean else 0) - (x_hat * (dout * x_hat).mean(0) if through_var else 0)
         dx = (gamma if times_gamma else 1) / s * dx_hat
-        if not dgamma_of_x_hat:
-            dgamma = dbeta
         n = x.shape[0] if means else 1
         return dx, dgamma / n, dbeta / n
     return _in_float64(backward)
@@ -516,8 +509,7 @@ def _dx_sums_to_zero(ctx: Context, call_: Call) -> None:
                    f"{SUM_RTOL[x.dtype.name]:g} x the size of the terms that cancel): shifting every sample of a "
                    "feature by the same amount changes nothing after normalization, so dx has no component along "
                    "that shift")
-        expected = BATCHNORM_GRADS(ctx, call_)
-        raise ctx.fail(call_, problem, source, expected, received)
+        raise ctx.fail(call_, problem, source, BATCHNORM_GRADS(ctx, call_), received)
 
 
 SUM_RTOL = {"float64": 1e-9, "float32": 1e-4}
