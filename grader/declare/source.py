@@ -142,16 +142,14 @@ class _Reader:
     def dotted(self, node: ast.AST) -> str | None:
         """The dotted name an expression stands for (through aliases and literal getattr), or None."""
         parts: list[str] = []
-        while True:
+        while isinstance(node, ast.Attribute) or _literal_getattr(node):
             if isinstance(node, ast.Attribute):
                 parts.append(node.attr)
                 node = node.value
-            elif _literal_getattr(node):
+            else:
                 assert isinstance(node, ast.Call)
                 parts.append(node.args[1].value)  # type: ignore[attr-defined]
                 node = node.args[0]
-            else:
-                break
         if not isinstance(node, ast.Name):
             return None
         head = self.aliases.get(node.id, node.id)

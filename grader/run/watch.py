@@ -39,10 +39,9 @@ def definitions(source: str) -> dict[str, tuple[str, frozenset[str]]] | None:
     parts: dict[str, list[str]] = {}
     reads: dict[str, set[str]] = {}
     for statement in tree.body:
-        bound = _bound_names(statement) or [""]
         dump = ast.dump(statement)
         used = {n.id for n in ast.walk(statement) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-        for name in bound:
+        for name in _bound_names(statement) or [""]:
             parts.setdefault(name, []).append(dump)
             reads.setdefault(name, set()).update(used)
     return {name: (hashlib.sha256("\n".join(dumps).encode()).hexdigest(), frozenset(reads[name]))

@@ -142,17 +142,12 @@ def read_lab(submission: Path, lab: str, module: str) -> LabFiles:
 
     Raises ``BadSubmission``: ``missing_module`` when there is no ``lab/module.py`` (naming a
     misplaced copy where one is found), ``bad_file`` when an entry breaks a rule."""
-    filename = f"{module}.py"
     try:
-        folder = _open_path(submission, (lab,))
-    except FileNotFoundError:
-        raise BadSubmission("missing_module", _missing(submission, lab, filename)) from None
+        return read_below(submission, (lab,), module)
+    except FileNotFoundError:  # (raised only by opening the folder: an unreadable file is BadSubmission)
+        raise BadSubmission("missing_module", _missing(submission, lab, f"{module}.py")) from None
     except NotADirectoryError:
         raise BadSubmission("missing_module", f"the submission folder '{submission}' is not a folder") from None
-    try:
-        return _read_python_files(folder, lab, filename)
-    finally:
-        os.close(folder)
 
 
 def read_below(root: Path, parts: tuple[str, ...], module: str | None = None, shown: str = "") -> LabFiles:
