@@ -147,19 +147,19 @@ class Context:
             value = value.astype(self.variant.dtype)
         return TensorValue(value, value.dtype.name, self.variant.device) if self.lab.kind == "torch" else value
 
-    def describe(self, call: Call) -> str:
-        return describe_call(self.task.function, call, self.signature)
+    def describe(self, call: Call, function: str | None = None) -> str:
+        return describe_call(function or self.task.function, call, self.signature)
 
-    def student(self, call: Call, grad: dict[str, Any] | None = None) -> Any:
+    def student(self, call: Call, function: str | None = None, grad: dict[str, Any] | None = None) -> Any:
         """The student's result for ``call`` (with ``grad``: ``(result, gradients)``)."""
-        name = self.task.function
-        params = self.signature.params if self.signature else ()
+        name = function or self.task.function
+        params = self.signature.params if self.signature and function is None else ()
         reply = self._ask(name, lambda: self.sandbox.call(name, call.args, call.kwargs, params, self.task.timeout, grad),
-                          lambda step: (self.describe(call), call))
+                          lambda step: (self.describe(call, name), call))
         illegal = [m for m in reply.modified if m not in self.task.may_modify]
         if illegal:
             self.observe(MODIFIED, f"{name} modified its argument '{illegal[0]}' in place; return a new array "
-                                   f"instead\n  input: {self.describe(call)}")
+                                   f"instead\n  input: {self.describe(call, name)}")
         return (reply.value, reply.grads) if grad is not None else reply.value
 
     def observe(self, gate: str, message: str) -> None:
