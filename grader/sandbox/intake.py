@@ -228,7 +228,8 @@ def locate(root: Path, lab: str, module: str) -> tuple[Path, LabFiles]:
     files beside it, read safely. Raises ``BadSubmission`` (``missing_module``, ``bad_file``)."""
     filename = f"{module}.py"
     preferred = [("assignments", lab, filename), (lab, filename), (filename,)]
-    ranked = sorted(find(root, filename), key=lambda p: next((i for i, parts in enumerate(preferred)
+    candidates = find(root, filename)
+    ranked = sorted(candidates, key=lambda p: next((i for i, parts in enumerate(preferred)
                                                     if p.relative_to(root).parts == parts), len(preferred)))
     if not ranked:
         for parts in preferred:  # a module that is a link or no regular file: say so, not "missing"
