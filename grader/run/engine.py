@@ -64,12 +64,9 @@ PROFILES = {
 
 def load_reference(lab: Lab, solutions: Path | None) -> ModuleType | None:
     """The reference module from ``solutions/``, imported in the grader's process, or None."""
-    if solutions is None:
+    if solutions is None or not (solutions / lab.path).is_file():
         return None
-    path = solutions / lab.path
-    if not path.is_file():
-        return None
-    spec = importlib.util.spec_from_file_location(f"_dlkit_reference_{lab.name}", path)
+    spec = importlib.util.spec_from_file_location(f"_dlkit_reference_{lab.name}", solutions / lab.path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
