@@ -50,12 +50,11 @@ DEVICES_BOTH = tuple(Variant(d, t) for d in oracles.DEVICES for t in ("float64",
 class Reference:
     """The reference solution of the same task (run in the grader's process)."""
 
-    function: str | None = None
     label: str = "the reference solution"
     needs_reference: bool = True
 
     def __call__(self, ctx: Context, call: Call) -> Any:
-        return ctx.expected(call, self.function)
+        return ctx.expected(call)
 
 
 @dataclass(frozen=True)
@@ -133,13 +132,12 @@ def must_match(ctx: Context, call: Call, expected: Any, tolerance: Any, source: 
 
 
 def parity(label: str, compute: Callable[..., Any], cases: "SearchStrategy[Call]",
-           examples: Sequence[Call] = (), torch_examples: int | None = 8, reference_examples: int | None = 6,
-           **options: Any) -> list[Check]:
+           examples: Sequence[Call] = (), **options: Any) -> list[Check]:
     """The usual pair: the result matches PyTorch on every device in float64 and float32, and the
     reference solution in float64."""
     return [Matches(Torch(label, compute), cases, examples=examples, variants=DEVICES_BOTH,
-                    max_examples=torch_examples, **options),
-            Matches(Reference(), cases, variants=CPU_64, max_examples=reference_examples, **options)]
+                    max_examples=8, **options),
+            Matches(Reference(), cases, variants=CPU_64, max_examples=6, **options)]
 
 
 def fails_on_none(positions: Sequence[int]) -> Callable[[Call, str], bool]:
@@ -274,8 +272,7 @@ class NoBannedCalls(Check):
     def verify(self, ctx: Context, call: Call) -> None:
         from grader.declare.source import findings
 
-        path = ctx.sandbox.lab_dir / ctx.lab.filename
-        found = findings(path, ctx.task.function, self.banned)
+        found = findings(ctx.sandbox.lab_dir / ctx.lab.filename, ctx.task.function, self.banned)
         if found:
             listed = "; ".join(f"{f.what} (line {f.line})" for f in found[:4]) + (" ..." if len(found) > 4 else "")
             advice = ("build it from tensor operations instead" if all(f.banned_name for f in found) else
@@ -378,9 +375,7 @@ def blocks_in_wrong_order(oracle: Callable[..., Any], positions: Sequence[int], 
         for order in permutations(range(blocks)):
             if order == tuple(range(blocks)) or order in named:
                 continue
-            moved = list(args)
-            for i in positions:
-                moved[i] = swap_blocks([args[i]], order)[0]
+            moved = [swap_blocks([a], order)[0] if i in positions else a for i, a in enumerate(args)]
             wrong = oracles.plain(oracle(*moved, **kwargs))
             if difference(wrong, received, tolerance) is None and difference(wrong, expected, tolerance) is not None:
                 return True

@@ -66,8 +66,6 @@ def tolerance_for(dtype: str, override: Tolerance | dict[str, Tolerance] | None 
 
 
 def _index(flat: int, shape: tuple[int, ...]) -> str:
-    if not shape:
-        return "[]"
     return "[" + ", ".join(str(i) for i in np.unravel_index(flat, shape)) + "]"
 
 
@@ -159,11 +157,9 @@ def difference(expected: Any, received: Any, tol: Tolerance | dict[str, Toleranc
             return f"{what} should be a {type(expected).__name__} of length {len(expected)}, received {kind_of(received)}"
         if len(received) != len(expected):
             return f"{what} has length {len(received)}, expected {len(expected)}"
-        for i, (e, r) in enumerate(zip(expected, received)):
-            found = difference(e, r, tol, f"{what}[{i}]", exact_dtype)
-            if found:
-                return found
-        return None
+        items = (difference(e, r, tol, f"{what}[{i}]", exact_dtype)
+                 for i, (e, r) in enumerate(zip(expected, received)))
+        return next(filter(None, items), None)
     if isinstance(expected, dict):
         if not isinstance(received, dict):
             return f"{what} should be a dict with keys {sorted(expected)}, received {kind_of(received)}"
@@ -171,11 +167,9 @@ def difference(expected: Any, received: Any, tol: Tolerance | dict[str, Toleranc
             missing, extra = sorted(set(expected) - set(received)), sorted(set(received) - set(expected))
             parts = [f"missing keys {missing}" if missing else "", f"unexpected keys {extra}" if extra else ""]
             return f"{what} has the wrong keys: " + "; ".join(p for p in parts if p)
-        for key in expected:
-            found = difference(expected[key], received[key], tol, f"{what}[{key!r}]", exact_dtype)
-            if found:
-                return found
-        return None
+        items = (difference(expected[key], received[key], tol, f"{what}[{key!r}]", exact_dtype)
+                 for key in expected)
+        return next(filter(None, items), None)
     if expected is None:
         return None if received is None else f"{what} should be None, received {kind_of(received)}"
     if isinstance(expected, (bool, np.bool_)):

@@ -220,11 +220,11 @@ class Context:
                                  "(the call was refused); write it from tensor operations")
         return reply
 
-    def expected(self, call: Call, function: str | None = None) -> Any:
+    def expected(self, call: Call) -> Any:
         """The reference solution's result for ``call``, computed in this process."""
         if self.reference is None:
             raise Skip(GRADED_ON_SUBMISSION, pending=True)
-        fn: Callable[..., Any] = getattr(self.reference, function or self.task.function)
+        fn: Callable[..., Any] = getattr(self.reference, self.task.function)
         return oracles.plain(fn(*oracles.materialize(call.args), **oracles.materialize(call.kwargs)))
 
     def fail(self, call: Call, problem: str, source: str, expected: Any = None, received: Any = None,
@@ -244,8 +244,12 @@ class Context:
         parts = Parts(self.describe(call), None if expected is None else describe_value(expected),
                       None if expected is None else describe_value(received), max_abs_error(expected, received),
                       tuple(confirmed), tuple(possible))
-        return CheckFailed(failure_message(self, call, problem, source, [h.text for h in confirmed],
-                                           [h.text for h in possible]), parts)
+        lines = [problem, f"  input: {self.describe(call)}", f"  expected values from {source}"]
+        lines += [f"  hint: {h.text}" for h in confirmed]
+        if possible:
+            lines.append("  possible causes:" if len(possible) > 1 else "  a possible cause:")
+            lines += [f"    - {h.text}" for h in possible]
+        return CheckFailed("\n".join(lines + printed_lines(self.printed)), parts)
 
     def hint(self, text: str) -> Hint:
         """A hint given as text, with the id of the task's mistake (or the generic mistake) it is the advice of."""
@@ -272,13 +276,9 @@ def compare_result(ctx: Context, expected: Any, received: Any, tolerance: Any) -
     if isinstance(expected, tuple) and names and len(names) == len(expected):
         if not isinstance(received, (tuple, list)) or len(received) != len(expected):
             return difference(expected, received, tolerance, f"the result (expected a tuple {tuple(names)})")
-        for name, e, r in zip(names, expected, received):
-            if not ctx.in_focus(name):
-                continue
-            found = difference(e, r, tolerance, name)
-            if found:
-                return found
-        return None
+        found = (difference(e, r, tolerance, name) for name, e, r in zip(names, expected, received)
+                 if ctx.in_focus(name))
+        return next(filter(None, found), None)
     return difference(expected, received, tolerance)
 
 
@@ -378,16 +378,6 @@ def hint_id(task: Task, text: str) -> str:
         if bare == known or bare.startswith(known.split(":")[0]):
             return ident
     return f"{task.name}.note"
-
-
-def failure_message(ctx: Context, call: Call, problem: str, source: str, hints: Sequence[str] = (),
-                    possible: Sequence[str] = ()) -> str:
-    lines = [problem, f"  input: {ctx.describe(call)}", f"  expected values from {source}"]
-    lines += [f"  hint: {h}" for h in hints]
-    if possible:
-        lines.append("  possible causes:" if len(possible) > 1 else "  a possible cause:")
-        lines += [f"    - {h}" for h in possible]
-    return "\n".join(lines + printed_lines(ctx.printed))
 
 
 PRINTED_LINES = 6

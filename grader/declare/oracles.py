@@ -82,11 +82,9 @@ def available(device: str) -> bool:
     return may_have(device) and (device in ("cpu", "meta") or bool(torch().cuda.is_available()))
 
 
-def tensor(array: Any, device: str = "cpu", dtype: Any = None, requires_grad: bool = False) -> Any:
+def tensor(array: Any, device: str = "cpu", requires_grad: bool = False) -> Any:
     """A torch tensor with a copy of ``array`` on ``device``."""
     t = torch().as_tensor(np.array(array, copy=True), device=device)
-    if dtype is not None:
-        t = t.to(getattr(torch(), dtype) if isinstance(dtype, str) else dtype)
     return t.requires_grad_(True) if requires_grad else t
 
 

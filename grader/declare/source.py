@@ -76,10 +76,7 @@ def _findings(path: str, mtime: int, size: int, function: str, banned: tuple[str
     if module is None:
         return ()
     tree, reader = module
-    found: set[Finding] = set()
-    for node in reachable(tree, function):
-        found |= reader.read(node)
-    return tuple(sorted(found))
+    return tuple(sorted(set[Finding]().union(*map(reader.read, reachable(tree, function)))))
 
 
 @functools.lru_cache(maxsize=32)
@@ -97,16 +94,15 @@ def reachable(tree: ast.Module, function: str) -> list[ast.AST]:
     """The parts of a module ``function`` can run: the module's top-level code (run on import, with every
     class body and every decorator and default value), the function, and the functions it refers to."""
     defs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    roots: list[ast.AST] = []
+    todo: list[ast.AST] = []
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            roots += [*node.decorator_list, *node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)]
+            todo += [*node.decorator_list, *node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)]
         else:
-            roots.append(node)
+            todo.append(node)
     if function in defs:
-        roots.append(defs[function])
-    seen: set[str] = {function} if function in defs else set()
-    todo: list[ast.AST] = list(roots)
+        todo.append(defs[function])
+    seen = {function}  # (a name that is not a function of the module is never looked up in ``defs``)
     done: list[ast.AST] = []
     while todo:
         part = todo.pop()
@@ -146,16 +142,14 @@ class _Reader:
     def dotted(self, node: ast.AST) -> str | None:
         """The dotted name an expression stands for (through aliases and literal getattr), or None."""
         parts: list[str] = []
-        while True:
+        while isinstance(node, ast.Attribute) or _literal_getattr(node):
             if isinstance(node, ast.Attribute):
                 parts.append(node.attr)
                 node = node.value
-            elif _literal_getattr(node):
+            else:
                 assert isinstance(node, ast.Call)
                 parts.append(node.args[1].value)  # type: ignore[attr-defined]
                 node = node.args[0]
-            else:
-                break
         if not isinstance(node, ast.Name):
             return None
         head = self.aliases.get(node.id, node.id)
@@ -199,14 +193,9 @@ class _Reader:
         return found
 
     def _named(self, dotted: str, line: int) -> set[Finding]:
-        found: set[Finding] = set()
-        for prefix, what in CONSTRUCTS.items():
-            if dotted == prefix or dotted.startswith(prefix + "."):
-                found.add(Finding(line, what))
-        for name in self.banned:
-            if dotted == name or dotted.startswith(name + "."):
-                found.add(Finding(line, name, banned_name=True))
-        return found
+        within = (dotted + ".").startswith  # within(prefix + "."): dotted is prefix or a name inside it
+        return ({Finding(line, what) for prefix, what in CONSTRUCTS.items() if within(prefix + ".")}
+                | {Finding(line, name, banned_name=True) for name in self.banned if within(name + ".")})
 
 
 def _literal_getattr(node: ast.AST) -> bool:

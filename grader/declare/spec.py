@@ -251,10 +251,7 @@ class Lab:
     plot: Paths | None = None  # what `dlkit plot` draws for the lab (None: nothing)
 
     def task(self, name: str) -> Task:
-        for task in self.tasks:
-            if task.name == name:
-                return task
-        raise KeyError(name)
+        return {task.name: task for task in self.tasks}[name]
 
     @property
     def max_score(self) -> float:

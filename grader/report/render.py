@@ -77,10 +77,8 @@ def seed_line(result: LabResult, reproduce: str = "") -> str:
 def score_line(result: LabResult) -> str:
     """The score as a person reads it: "88.75/100", or, with checks graded on submission pending,
     "88.75/100 here, up to 1.25 more from checks graded on submission"."""
-    line = f"{as_points(result.score)}/{as_points(result.max_score)}"
-    if result.pending:
-        line += f" here, up to {as_points(result.pending)} more from checks graded on submission"
-    return line
+    more = f" here, up to {as_points(result.pending)} more from checks graded on submission"
+    return f"{as_points(result.score)}/{as_points(result.max_score)}" + (more if result.pending else "")
 
 
 def isolation_line(layers: Sequence[str]) -> str:
@@ -97,14 +95,12 @@ def failure_lines(task: TaskResult) -> list[tuple[str, str]]:
     if not task.checks:
         return [("", "    " + line) for line in task.message.splitlines()]
     lines: list[tuple[str, str]] = []
-    shown = 0
     for check in task.checks:
         if check.status in ("passed", "skipped") or check.message.startswith("not run:"):
             continue
+        message = check.message.splitlines()[:1 if lines else None]  # in full for the first failed check only
         lines.append((STYLE.get(check.status, ""), "  ✗ " + check.name + (" (a gate)" if check.gate else "")))
-        message = check.message.splitlines()
-        lines += [("", "    " + line) for line in (message if shown == 0 else message[:1])]
-        shown += 1
+        lines += [("", "    " + line) for line in message]
     return lines
 
 

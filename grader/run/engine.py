@@ -64,12 +64,9 @@ PROFILES = {
 
 def load_reference(lab: Lab, solutions: Path | None) -> ModuleType | None:
     """The reference module from ``solutions/``, imported in the grader's process, or None."""
-    if solutions is None:
+    if solutions is None or not (solutions / lab.path).is_file():
         return None
-    path = solutions / lab.path
-    if not path.is_file():
-        return None
-    spec = importlib.util.spec_from_file_location(f"_dlkit_reference_{lab.name}", path)
+    spec = importlib.util.spec_from_file_location(f"_dlkit_reference_{lab.name}", solutions / lab.path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -175,14 +172,10 @@ def draw_ahead(lab: Lab, tasks: Sequence[Task], seed: int, budget: Budget) -> Ca
     student's code, it draws on the second core while this process imports PyTorch: a check then spends its
     time on the student's answers, not on Hypothesis' engine. Results are the same as without it: the first
     input that fails sends the check to Hypothesis, which draws that same input first."""
-    wanted = {}
-    for task in tasks:
-        for check in task.checks:
-            for variant in check.variants:
-                s = check_seed(seed, lab.name, task.name, check.name, variant.label)
-                key = _drawn_key(check, s, budget)
-                if check.cases is not None and key not in _DRAWN and oracles.may_have(variant.device):
-                    wanted[key] = check
+    keys = ((_drawn_key(check, check_seed(seed, lab.name, task.name, check.name, variant.label), budget),
+             check) for task in tasks for check in task.checks for variant in check.variants
+            if check.cases is not None and oracles.may_have(variant.device))
+    wanted = {key: check for key, check in keys if key not in _DRAWN}
     if not wanted:
         return lambda: None
     read, write = os.pipe()
@@ -625,8 +618,7 @@ class Oracle:
 
     @classmethod
     def load(cls, lab: Lab, solutions: Path | None = REPO / "solutions") -> "Oracle":
-        signatures = read_signatures(REPO / "assignments" / lab.path)
-        return cls(lab, load_reference(lab, solutions), signatures)
+        return cls(lab, load_reference(lab, solutions), read_signatures(REPO / "assignments" / lab.path))
 
     def grade(self, tasks: Sequence[Task], sandbox: Sandbox, seed: int, budget: Budget) -> list[TaskResult]:
         """Grade ``tasks`` in this one sandbox, in order."""

@@ -117,12 +117,9 @@ class TaskResult:
 
     @classmethod
     def score_checks(cls, name: str, points: float, checks: Sequence[CheckResult],
-                     shares: Mapping[str, float] | None = None, flags: Sequence[str] = ()) -> "TaskResult":
+                     shares: Mapping[str, float], flags: Sequence[str] = ()) -> "TaskResult":
         """Score a task's checks by the points policy (module docstring). ``shares``: the task's aspects
-        and their shares of the points (default: the aspects the checks judged, equally)."""
-        if shares is None:
-            names = list(dict.fromkeys(a for c in checks for a in c.verdicts))
-            shares = {a: 1 / len(names) for a in names}
+        and their shares of the points (as ``grader.declare.spec.Task.shares`` gives them)."""
         if not [c for c in checks if c.ran] and not any(c.pending for c in checks):
             return cls(name, "skipped", 0.0, points, "every check was skipped here", tuple(checks), flags=tuple(flags))
         earned, possible, weights = _value_fractions(checks, shares)

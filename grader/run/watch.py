@@ -2,7 +2,7 @@
 
 ``Watcher`` loads once what every run needs (PyTorch, Hypothesis, the lab's declaration and
 reference, a zygote with the worker code and NumPy/PyTorch imported), then polls the lab's
-files (their modification times every ``interval`` seconds, their contents when a time
+files (their modification times every ``POLL_SECONDS`` seconds, their contents when a time
 moved: standard library only, no inotify). On a change it grades first the tasks whose code
 changed (``changed_tasks``: a task's function, or a top-level name it reaches, differs from
 the last run's), then the rest. Every version of the module runs in a worker of its own,
@@ -39,10 +39,9 @@ def definitions(source: str) -> dict[str, tuple[str, frozenset[str]]] | None:
     parts: dict[str, list[str]] = {}
     reads: dict[str, set[str]] = {}
     for statement in tree.body:
-        bound = _bound_names(statement) or [""]
         dump = ast.dump(statement)
         used = {n.id for n in ast.walk(statement) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-        for name in bound:
+        for name in _bound_names(statement) or [""]:
             parts.setdefault(name, []).append(dump)
             reads.setdefault(name, set()).update(used)
     return {name: (hashlib.sha256("\n".join(dumps).encode()).hexdigest(), frozenset(reads[name]))
@@ -98,10 +97,9 @@ class Watcher:
     """A warm grader for one submission folder of one lab."""
 
     def __init__(self, lab: Lab, submission: Path, *, seed: int, budget: Budget = PROFILES["default"],
-                 limits: Limits | None = None, users: WorkerUsers | None = None, interval: float = POLL_SECONDS):
+                 limits: Limits | None = None, users: WorkerUsers | None = None):
         self.lab, self.submission, self.seed, self.budget = lab, submission, seed, budget
         self.limits = limits or Limits()
-        self.interval = interval
         self.launcher = ZygoteLauncher(lab.kind, users, meta=lab.meta)
         self.launcher.start()  # NumPy/PyTorch and the worker code load there while the oracles load here
         self.oracle = Oracle.load(lab)
@@ -143,7 +141,7 @@ class Watcher:
         while not stop():
             if self.changed():
                 return True
-            time.sleep(self.interval)
+            time.sleep(POLL_SECONDS)
         return False
 
     # -- grading a version ----------------------------------------------------------------

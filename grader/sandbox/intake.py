@@ -72,6 +72,15 @@ def _kind(mode: int) -> str:
     return next((what for test, what in _KINDS if test(mode)), "not a regular file")
 
 
+def _mode(name: str | Path, parent: int | None = None) -> int:
+    """The file type and mode bits of ``name`` itself (inside ``parent``; a link is not followed), or 0
+    where it cannot be looked at."""
+    try:
+        return os.lstat(name, dir_fd=parent).st_mode
+    except OSError:
+        return 0
+
+
 def _open_dir(name: str, shown: str, parent: int | None = None) -> int:
     """A descriptor of folder ``name`` (inside ``parent``), refusing a link or anything not a folder."""
     try:
@@ -79,13 +88,10 @@ def _open_dir(name: str, shown: str, parent: int | None = None) -> int:
     except FileNotFoundError:
         raise
     except OSError as error:
-        try:
-            mode = os.lstat(name, dir_fd=parent).st_mode
-        except OSError:
-            raise BadSubmission("bad_file", f"{shown} could not be opened: {error.strerror}") from None
-        if stat.S_ISDIR(mode):
-            raise BadSubmission("bad_file", f"{shown} could not be opened: {error.strerror}") from None
-        raise BadSubmission("bad_file", f"{shown} is {_kind(mode)}, not a folder") from None
+        mode = _mode(name, parent)
+        if mode and not stat.S_ISDIR(mode):
+            raise BadSubmission("bad_file", f"{shown} is {_kind(mode)}, not a folder") from None
+        raise BadSubmission("bad_file", f"{shown} could not be opened: {error.strerror}") from None
 
 
 def _read_file(name: str, shown: str, parent: int | None, limit: int) -> bytes:
@@ -93,10 +99,7 @@ def _read_file(name: str, shown: str, parent: int | None, limit: int) -> bytes:
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY, dir_fd=parent)
     except OSError as error:
-        try:
-            mode = os.lstat(name, dir_fd=parent).st_mode
-        except OSError:
-            mode = 0
+        mode = _mode(name, parent)
         if mode and not stat.S_ISREG(mode):
             raise BadSubmission("bad_file", f"{shown} is {_kind(mode)}") from None
         raise BadSubmission("bad_file", f"{shown} could not be read: {error.strerror}") from None
@@ -116,15 +119,13 @@ def _size(n: int) -> str:
     return f"{n // (1024 * 1024)} MiB" if n >= 1024 * 1024 else f"{n // 1024} KiB"
 
 
-def _open_path(root: Path, parts: tuple[str, ...], shown_root: str = "") -> int:
+def _open_path(root: Path, parts: tuple[str, ...]) -> int:
     """A descriptor of folder ``root/parts...``: ``root`` as given (the instructor's or the student's
     own choice), every part below it refused if it is a link."""
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    shown = shown_root
     try:
-        for part in parts:
-            shown = f"{shown}/{part}" if shown else part
-            inner = _open_dir(part, shown, fd)
+        for i, part in enumerate(parts):
+            inner = _open_dir(part, "/".join(parts[:i + 1]), fd)
             os.close(fd)
             fd = inner
     except BaseException:
@@ -141,17 +142,12 @@ def read_lab(submission: Path, lab: str, module: str) -> LabFiles:
 
     Raises ``BadSubmission``: ``missing_module`` when there is no ``lab/module.py`` (naming a
     misplaced copy where one is found), ``bad_file`` when an entry breaks a rule."""
-    filename = f"{module}.py"
     try:
-        folder = _open_path(submission, (lab,))
-    except FileNotFoundError:
-        raise BadSubmission("missing_module", _missing(submission, lab, filename)) from None
+        return read_below(submission, (lab,), module)
+    except FileNotFoundError:  # (raised only by opening the folder: an unreadable file is BadSubmission)
+        raise BadSubmission("missing_module", _missing(submission, lab, f"{module}.py")) from None
     except NotADirectoryError:
         raise BadSubmission("missing_module", f"the submission folder '{submission}' is not a folder") from None
-    try:
-        return _read_python_files(folder, lab, filename)
-    finally:
-        os.close(folder)
 
 
 def read_below(root: Path, parts: tuple[str, ...], module: str | None = None, shown: str = "") -> LabFiles:
@@ -186,14 +182,14 @@ def _missing(submission: Path, lab: str, filename: str) -> str:
     return missing
 
 
-def find(root: Path, filename: str, skip: tuple[str, ...] = ("__MACOSX", "__pycache__")) -> list[Path]:
+def find(root: Path, filename: str) -> list[Path]:
     """Regular files named ``filename`` anywhere under ``root``, shallowest first, looking into no
     link and no hidden folder, within ``MAX_SCAN_ENTRIES`` entries and ``MAX_SCAN_DEPTH`` levels."""
-    found = [path for path, is_file in _walk(root, skip) if is_file and path.name == filename]
+    found = [path for path, is_file in _walk(root) if is_file and path.name == filename]
     return sorted(found, key=lambda p: (len(p.parts), str(p)))
 
 
-def _walk(root: Path, skip: tuple[str, ...]) -> Iterator[tuple[Path, bool]]:
+def _walk(root: Path) -> Iterator[tuple[Path, bool]]:
     seen = 0
     level = [root]
     for _ in range(MAX_SCAN_DEPTH):
@@ -208,7 +204,7 @@ def _walk(root: Path, skip: tuple[str, ...]) -> Iterator[tuple[Path, bool]]:
                 seen += 1
                 if seen > MAX_SCAN_ENTRIES:
                     return
-                if entry.name.startswith(".") or entry.name in skip:
+                if entry.name.startswith(".") or entry.name in ("__MACOSX", "__pycache__"):
                     continue
                 try:
                     mode = entry.stat(follow_symlinks=False).st_mode
@@ -237,11 +233,9 @@ def locate(root: Path, lab: str, module: str) -> tuple[Path, LabFiles]:
                                                     if p.relative_to(root).parts == parts), len(preferred)))
     if not ranked:
         for parts in preferred:  # a module that is a link or no regular file: say so, not "missing"
-            try:
-                mode = os.lstat(root.joinpath(*parts)).st_mode
-            except OSError:
-                continue
-            raise BadSubmission("bad_file", f"{'/'.join(parts)} is {_kind(mode)}")
+            mode = _mode(root.joinpath(*parts))
+            if mode:
+                raise BadSubmission("bad_file", f"{'/'.join(parts)} is {_kind(mode)}")
         raise BadSubmission("missing_module", f"the upload has no file {filename}")
     found = ranked[0]
     return found, read_below(root, found.parent.relative_to(root).parts, module)
@@ -286,7 +280,7 @@ def discover(root: Path, lab: str, module: str,
     except BadSubmission as bad:
         if bad.status != "missing_module":
             raise
-    for path, _ in _walk(root, ("__MACOSX", "__pycache__")):
+    for path, _ in _walk(root):
         if path.suffix == ".py" and renamed([path.name], module):
             folder = path.parent.relative_to(root).parts
             files = read_below(root, folder)
@@ -297,8 +291,8 @@ def discover(root: Path, lab: str, module: str,
             return Found(LabFiles(others), path.parent / chosen,
                          f"'{Path(*folder, chosen)}' was graded as {lab}/{filename} (the file was renamed, "
                          f"by a browser perhaps: name it {filename})")
-    notebooks = sorted((p for p, _ in _walk(root, ("__MACOSX", "__pycache__", ".ipynb_checkpoints"))
-                        if p.suffix == ".ipynb"), key=lambda p: (p.stem != lab, len(p.parts), str(p)))
+    notebooks = sorted((p for p, _ in _walk(root) if p.suffix == ".ipynb"),  # (.ipynb_checkpoints is hidden)
+                       key=lambda p: (p.stem != lab, len(p.parts), str(p)))
     for path in notebooks[:8]:
         source = notebook(path, lab) if notebook is not None else None
         if source is not None:

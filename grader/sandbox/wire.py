@@ -113,8 +113,7 @@ def encode(value: Any, torch: Any = None, depth: int = 0) -> Any:
         if name is None:
             swapped = "" if value.dtype.isnative else ", byte-swapped"
             return ("unsupported", f"numpy.ndarray of dtype {value.dtype.name}{swapped}")
-        data = np.ascontiguousarray(value)
-        return ("ndarray", name, list(value.shape), data.tobytes())
+        return ("ndarray", name, list(value.shape), value.tobytes())  # (in C order, however it is laid out)
     if isinstance(value, np.generic) and cls.__module__ == "numpy":
         if value.dtype.name not in ALLOWED_DTYPES:
             return ("unsupported", f"numpy scalar of dtype {value.dtype.name}")
@@ -159,8 +158,7 @@ def _array(dtype: Any, shape: Any, raw: Any) -> np.ndarray:
         raise ProtocolError("bad shape")
     if not isinstance(raw, bytes):
         raise ProtocolError("array data is not bytes")
-    expected = math.prod(shape) * np.dtype(dtype).itemsize
-    if len(raw) != expected:
+    if len(raw) != math.prod(shape) * np.dtype(dtype).itemsize:
         raise ProtocolError("array data has the wrong length")
     return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
@@ -341,11 +339,10 @@ def write_frame(stream: BinaryIO, message: Any) -> None:
     stream.flush()
 
 
-def parse_frame(payload: bytes, *, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH,
-                seconds: float = DECODE_SECONDS) -> Any:
+def parse_frame(payload: bytes, *, seconds: float = DECODE_SECONDS) -> Any:
     """Read one frame's token tree back, within the budget (``TooLarge`` beyond it)."""
     try:
-        return _read(bytes(payload), max_nodes, max_depth, seconds)
+        return _read(bytes(payload), seconds)
     except ProtocolError:
         raise
     except (struct.error, UnicodeDecodeError, ValueError, IndexError) as exc:
@@ -356,12 +353,12 @@ _LIST, _TUPLE, _DICT = 0x6C, 0x74, 0x64  # the container tags b"l", b"t", b"d"
 _NO_KEY = object()  # a dict's next item is a key
 
 
-def _read(data: bytes, max_nodes: int, max_depth: int, seconds: float) -> Any:
+def _read(data: bytes, seconds: float) -> Any:
     """An iterative reader (no recursion: depth is counted, not stacked). The open container's state
     (its items, how many it still expects, its tag, a dict's pending key) is kept in local names, and
     pushed on ``stack`` while an inner one is read."""
     end = len(data)
-    max_nodes = min(max_nodes, end)
+    max_nodes = min(MAX_NODES, end)
     deadline = time.monotonic() + seconds
     unpack_u32, unpack_u64 = _U32.unpack_from, _U64.unpack_from
     root: list[Any] = []
@@ -385,8 +382,8 @@ def _read(data: bytes, max_nodes: int, max_depth: int, seconds: float) -> Any:
             tag = data[at]
             at += 1
             if tag == _LIST or tag == _TUPLE or tag == _DICT:
-                if len(stack) >= max_depth:
-                    raise TooLarge(f"more than {max_depth} levels of nesting")
+                if len(stack) >= MAX_DEPTH:
+                    raise TooLarge(f"more than {MAX_DEPTH} levels of nesting")
                 if at + 4 > end:
                     raise ProtocolError("truncated frame")
                 (count,) = unpack_u32(data, at)
