@@ -340,3 +340,18 @@ def test_a_launch_that_fails_leaves_no_pipe_open_in_the_grader(tmp_path):
         box.start()
     assert sorted(os.listdir("/proc/self/fd")) == before
     box.close()
+
+
+@pytest.mark.parametrize("launch", ["subprocess", "zygote"])
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_the_students_code_runs_with_the_garbage_collector_on(tmp_path, launch, kind):
+    # The zygote and the worker import their libraries with collections off (they would free nothing and cost a
+    # tenth of PyTorch's import): they must be back on before any student code runs.
+    (tmp_path / "lab0").mkdir()
+    (tmp_path / "lab0" / "m.py").write_text("import gc\n\ndef collecting():\n    return gc.isenabled()\n")
+    launcher = SubprocessLauncher() if launch == "subprocess" else ZygoteLauncher(kind, meta=False)
+    try:
+        with Sandbox(tmp_path / "lab0", WorkerConfig("m", kind), Limits(timeout=60.0), launcher) as box:
+            assert box.call("collecting").value is True
+    finally:
+        launcher.close()

@@ -54,3 +54,19 @@ def test_a_pytorch_lab_s_torch_oracle_gets_tensors_on_their_device() -> None:
     assert isinstance(result, TensorValue) and result.device == "cpu" and result.array.tolist() == [2.0, 4.0]
     where = Torch("where", lambda x: str(x.device))
     assert where(_ctx("torch", "meta"), Call((TensorValue(np.zeros(2), "float64", "meta"),))) == "meta"
+
+
+def test_importing_torch_for_the_oracles_leaves_the_garbage_collector_as_it_found_it() -> None:
+    import gc
+
+    oracles.torch.cache_clear()
+    assert gc.isenabled()
+    oracles.torch()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        oracles.torch.cache_clear()
+        oracles.torch()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

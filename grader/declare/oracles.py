@@ -25,15 +25,19 @@ DEVICES = ("cpu", "cuda")  # every device a parity check is declared for; absent
 def torch() -> ModuleType:
     """The torch module, imported on first use, with TF32 disabled. What was loaded until then (PyTorch's
     hundreds of thousands of objects, there for good) is moved out of the garbage collector's sight
-    (``gc.freeze``): a full collection walked it in a fifth of a second, and Hypothesis' first run makes one."""
+    (``gc.freeze``): a full collection walked it in a fifth of a second, and Hypothesis' first run makes one.
+    No collection runs during the import: its new objects set off collections that free nothing (a tenth of it)."""
     import gc
 
-    import torch as t
+    from grader import no_collections
 
-    from grader.sandbox.eager import skip_compiler_import
+    with no_collections():
+        import torch as t
 
-    skip_compiler_import()  # the meta device's first operation would import torch._dynamo (a second or more)
-    gc.freeze()
+        from grader.sandbox.eager import skip_compiler_import
+
+        skip_compiler_import()  # the meta device's first operation would import torch._dynamo (a second or more)
+        gc.freeze()
 
     t.backends.cuda.matmul.allow_tf32 = False
     t.backends.cudnn.allow_tf32 = False

@@ -66,6 +66,8 @@ def load_reference(lab: Lab, solutions: Path | None) -> ModuleType | None:
     """The reference module from ``solutions/``, imported in the grader's process, or None."""
     if solutions is None or not (solutions / lab.path).is_file():
         return None
+    if lab.kind == "torch":  # PyTorch imported the oracles' way (no collections during it), not by the reference
+        oracles.torch()
     spec = importlib.util.spec_from_file_location(f"_dlkit_reference_{lab.name}", solutions / lab.path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
