@@ -3,7 +3,7 @@
 Both commands run alternately, several times, in this one process's session, so that machine
 load affects them alike; the script prints each median and their ratio (goal: at most 1.3), and
 the load average it ran under. ``--all`` measures every lab in the same run, the floor between them.
-dlkit imports its libraries with the garbage collector off (``grader.no_collections``), which a plain
+dlkit imports its libraries with the garbage collector off (``grader.sandbox.eager.no_collections``), which a plain
 import does not: the same import done that way is timed too, once per round, and printed beside the floor.
 
     python scripts/bench_check.py [--runs 7] [--lab lab3 | --all]

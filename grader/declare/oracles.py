@@ -29,12 +29,10 @@ def torch() -> ModuleType:
     No collection runs during the import: its new objects set off collections that free nothing (a tenth of it)."""
     import gc
 
-    from grader import no_collections
+    from grader.sandbox.eager import no_collections, skip_compiler_import
 
     with no_collections():
         import torch as t
-
-        from grader.sandbox.eager import skip_compiler_import
 
         skip_compiler_import()  # the meta device's first operation would import torch._dynamo (a second or more)
         gc.freeze()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-from grader import no_collections
 from grader.declare.spec import Lab
+from grader.sandbox.eager import no_collections
 
 MODULES = {
     "lab1": "grader.labs.lab1",

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import dis
-import gc
 import importlib.abc
 import importlib.util
 import io
@@ -82,11 +81,8 @@ def setup(config: dict[str, Any], request_fd: int, response_fd: int) -> None:
     home = CONFIG["module_dir"]
     os.environ.update(HOME=home, TMPDIR=home)
     if CONFIG["kind"] == "torch":
-        gc.disable()  # while PyTorch loads (as in the zygote): collections then free nothing and cost a tenth
-        try:
+        with eager.no_collections():
             import torch  # (global: the name above)
-        finally:
-            gc.enable()
 
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False

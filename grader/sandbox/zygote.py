@@ -39,8 +39,8 @@ import sys
 
 KIND, CONTROL_FD, META = sys.argv[1], int(sys.argv[2]), sys.argv[3:] == ["meta"]
 
-# No collections while the libraries load: their hundreds of thousands of new objects set off collections
-# that free nothing (a tenth of PyTorch's import, a quarter of the meta kernels' load). Back on before any fork.
+# No collections while the libraries load (eager.no_collections, by hand: eager.py is loaded with the worker,
+# after them): their new objects set off collections that free nothing. Back on before any fork.
 gc.disable()
 import numpy  # noqa: E402,F401  (imported once here, inherited by every worker)
 
